@@ -1,0 +1,337 @@
+"""CloudEvents over Kafka, binary content mode.
+
+A driftloop event on the wire is a Kafka record whose headers carry the CloudEvents
+attributes (``ce_specversion``, ``ce_id``, ``ce_source``, ``ce_type``, ``ce_time``,
+``ce_subject``, ``content-type`` and ``ce_dataschema``) and whose value is the
+protobuf message, either serialized (``application/protobuf``) or in its proto3 JSON
+form (``application/json``). Every consumer accepts both, so producers in any language
+can publish.
+
+Example::
+
+    event = CloudEvent.new(AliasSet(name="iris", alias="champion", version=4))
+    record = to_record(event)          # topic "registry.models", key b"iris"
+    again = from_record(record.value, record.headers)
+    assert again == event
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+
+from driftloop_events.catalog import spec_for
+from driftloop_events.errors import (
+    EnvelopeError,
+    InvalidHeader,
+    MissingHeader,
+    UndecodablePayload,
+    UnknownEventType,
+    UnsupportedContentType,
+)
+
+__all__ = [
+    "JSON",
+    "PROTOBUF",
+    "SPECVERSION",
+    "CloudEvent",
+    "EnvelopeError",
+    "InvalidHeader",
+    "KafkaRecord",
+    "MissingHeader",
+    "UndecodablePayload",
+    "UnknownEventType",
+    "UnsupportedContentType",
+    "from_record",
+    "new_event_id",
+    "to_record",
+]
+
+M = TypeVar("M", bound=Message)
+
+SPECVERSION = "1.0"
+PROTOBUF = "application/protobuf"
+JSON = "application/json"
+# Other spellings of the same formats seen in the wild (e.g. from Confluent clients).
+_ALIASES = {"application/x-protobuf": PROTOBUF, "application/vnd.google.protobuf": PROTOBUF}
+_SUPPORTED = [PROTOBUF, JSON]
+
+H_SPECVERSION = "ce_specversion"
+H_ID = "ce_id"
+H_SOURCE = "ce_source"
+H_TYPE = "ce_type"
+H_TIME = "ce_time"
+H_SUBJECT = "ce_subject"
+H_DATASCHEMA = "ce_dataschema"
+H_CONTENT_TYPE = "content-type"
+
+# Python 3.14 has uuid7 (time-ordered, friendlier to inbox indexes); older ones use uuid4.
+_uuid_factory: Callable[[], uuid.UUID] = getattr(uuid, "uuid7", uuid.uuid4)
+
+
+def new_event_id() -> str:
+    """Return a fresh, globally unique event id (a UUID string)."""
+    return str(_uuid_factory())
+
+
+def _format_time(moment: datetime) -> str:
+    # RFC 3339 in UTC with a "Z", e.g. 2025-03-01T12:00:00.123000Z.
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class CloudEvent(Generic[M]):
+    """A driftloop event: CloudEvents attributes plus a protobuf payload.
+
+    Attributes:
+        id: Unique event id (``ce_id``); consumers deduplicate on it.
+        source: Producer of the event (``ce_source``), e.g. ``"/driftloop/registry"``.
+        type: Event type (``ce_type``), e.g. ``"driftloop.registry.alias.set"``.
+        time: When the occurrence happened (``ce_time``); timezone-aware.
+        subject: What the event is about within the source (``ce_subject``), e.g.
+            ``"models/iris/aliases/champion"``; ``None`` when absent.
+        data: The payload, the message the catalog names for ``type``.
+    """
+
+    id: str
+    source: str
+    type: str
+    time: datetime
+    subject: str | None
+    data: M
+
+    def __post_init__(self) -> None:
+        if self.time.tzinfo is None or self.time.utcoffset() is None:
+            raise ValueError(f"CloudEvent time must be timezone-aware, got {self.time!r}")
+
+    @classmethod
+    def new(
+        cls,
+        data: M,
+        *,
+        source: str | None = None,
+        subject: str | None = None,
+        id: str | None = None,
+        time: datetime | None = None,
+    ) -> CloudEvent[M]:
+        """Wrap a payload, filling type, source and subject from the catalog.
+
+        Args:
+            data: The payload; its message class must be in the catalog.
+            source: Overrides the catalog's default ``ce_source``.
+            subject: Overrides the subject the catalog derives from ``data``.
+            id: Event id; a fresh UUID when omitted. Pass a stable id to make a
+                re-publication deduplicate (e.g. the outbox row id).
+            time: Occurrence time (timezone-aware); now, in UTC, when omitted.
+
+        Raises:
+            UnknownEventType: The message class is not in the catalog.
+        """
+        spec = spec_for(data)
+        return cls(
+            id=id if id is not None else new_event_id(),
+            source=source if source is not None else spec.source,
+            type=spec.type,
+            time=time if time is not None else datetime.now(UTC),
+            subject=subject if subject is not None else spec.subject(data),
+            data=data,
+        )
+
+    @property
+    def key(self) -> str:
+        """The Kafka key: the entity the event is about, per the catalog."""
+        key: str = spec_for(self.type).key(self.data)
+        return key
+
+    @property
+    def topic(self) -> str:
+        """The topic the catalog assigns to this event type."""
+        return spec_for(self.type).topic
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    """A record ready for a Kafka producer (or just read by a consumer).
+
+    Attributes:
+        topic: Destination topic.
+        key: Kafka key, UTF-8 bytes of ``CloudEvent.key``.
+        value: Serialized payload (protobuf bytes or UTF-8 JSON).
+        headers: CloudEvents headers in a fixed order, values UTF-8 encoded.
+    """
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def to_record(
+    event: CloudEvent[Any], *, content_type: str = PROTOBUF, topic: str | None = None
+) -> KafkaRecord:
+    """Encode an event as a Kafka record in CloudEvents binary mode.
+
+    Args:
+        event: The event to encode.
+        content_type: ``PROTOBUF`` (default) or ``JSON`` (proto3 JSON, camelCase names).
+        topic: Overrides the catalog's topic (e.g. a dead-letter or test topic).
+
+    Raises:
+        UnsupportedContentType: ``content_type`` is neither format.
+        UnknownEventType: The event's type is not in the catalog.
+    """
+    media_type = _media_type(content_type)
+    spec = spec_for(event.type)
+    if not isinstance(event.data, spec.message):
+        raise TypeError(
+            f"event type {event.type!r} carries {spec.message_name}, "
+            f"got {type(event.data).__name__}"
+        )
+    value = _encode(event.data, media_type)
+    headers = [
+        (H_SPECVERSION, SPECVERSION),
+        (H_ID, event.id),
+        (H_SOURCE, event.source),
+        (H_TYPE, event.type),
+        (H_TIME, _format_time(event.time)),
+    ]
+    if event.subject is not None:
+        headers.append((H_SUBJECT, event.subject))
+    headers += [(H_CONTENT_TYPE, media_type), (H_DATASCHEMA, spec.message_name)]
+    return KafkaRecord(
+        topic=topic if topic is not None else spec.topic,
+        key=event.key.encode(),
+        value=value,
+        headers=[(name, text.encode()) for name, text in headers],
+    )
+
+
+def from_record(
+    value: bytes | None, headers: Sequence[tuple[str, bytes | None]]
+) -> CloudEvent[Any]:
+    """Decode a Kafka record (value and headers) into a CloudEvent.
+
+    ``ce_*`` header names are matched exactly, as the binding says; ``content-type`` in
+    any letter case, with parameters allowed (``application/json; charset=utf-8``).
+    ``ce_dataschema`` is informative and not checked; headers that are neither ``ce_*``
+    nor ``content-type`` are ignored, and a ``None`` header value counts as empty. JSON
+    accepts camelCase and snake_case field names and ignores unknown fields, so older
+    consumers read newer producers.
+
+    Raises:
+        MissingHeader: A required header is absent (all but ``ce_subject`` and
+            ``ce_dataschema`` are required).
+        InvalidHeader: A header is not UTF-8, empty, or (``ce_time``) not RFC 3339, or
+            ``ce_specversion`` is not 1.0.
+        UnknownEventType: ``ce_type`` is not in the catalog.
+        UnsupportedContentType: The content type is neither protobuf nor JSON.
+        UndecodablePayload: The value is missing or is not the message ``ce_type`` names.
+    """
+    found = _header_map(headers)
+
+    def required(name: str) -> str:
+        text = found.get(name)
+        if text is None:
+            raise MissingHeader(name, list(found))
+        if not text:
+            raise InvalidHeader(name, "empty value")
+        return text
+
+    specversion = required(H_SPECVERSION)
+    if specversion != SPECVERSION:
+        raise InvalidHeader(
+            H_SPECVERSION, f"got {specversion!r}, only {SPECVERSION!r} is supported"
+        )
+    event_type = required(H_TYPE)
+    spec = spec_for(event_type)
+    event_id = required(H_ID)
+    source = required(H_SOURCE)
+    time = _parse_time(required(H_TIME))
+    media_type = _media_type(required(H_CONTENT_TYPE))
+    if value is None:
+        raise UndecodablePayload(f"{event_type}: record has no value (a tombstone)")
+    data = _decode(value, spec.message, media_type, event_type)
+    return CloudEvent(
+        id=event_id,
+        source=source,
+        type=event_type,
+        time=time,
+        subject=found.get(H_SUBJECT),
+        data=data,
+    )
+
+
+def _header_map(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for raw_name, raw_value in headers:
+        name = H_CONTENT_TYPE if raw_name.lower() == H_CONTENT_TYPE else raw_name
+        if not (name == H_CONTENT_TYPE or name.startswith("ce_")):
+            continue  # other headers (tracing, DLQ info) are not ours to judge
+        try:
+            text = bytes(raw_value).decode("utf-8") if raw_value is not None else ""
+        except UnicodeDecodeError as exc:
+            raise InvalidHeader(name, f"value is not UTF-8 ({exc})") from exc
+        # A repeated header: the last one wins, as a later writer meant to override.
+        found[name] = text
+    return found
+
+
+def _media_type(content_type: str) -> str:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    media_type = _ALIASES.get(media_type, media_type)
+    if media_type not in _SUPPORTED:
+        raise UnsupportedContentType(content_type, _SUPPORTED)
+    return media_type
+
+
+def _parse_time(text: str) -> datetime:
+    # RFC 3339 allows a lowercase "t"/"z"; fromisoformat wants uppercase.
+    try:
+        moment = datetime.fromisoformat(text.upper())
+    except ValueError as exc:
+        raise InvalidHeader(H_TIME, f"{text!r} is not an RFC 3339 timestamp") from exc
+    if moment.tzinfo is None:
+        raise InvalidHeader(H_TIME, f"{text!r} has no UTC offset (RFC 3339 requires one)")
+    return moment.astimezone(UTC)
+
+
+def _encode(data: Message, media_type: str) -> bytes:
+    if media_type == PROTOBUF:
+        # Deterministic: the same event always gives the same bytes (maps sorted).
+        return data.SerializeToString(deterministic=True)
+    as_dict = json_format.MessageToDict(data)
+    # Sorted keys: the same event always gives the same bytes, as with protobuf.
+    text = json.dumps(as_dict, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return text.encode("utf-8")
+
+
+def _decode(value: bytes, message: type[M], media_type: str, event_type: str) -> M:
+    data: M = message()
+    if media_type == PROTOBUF:
+        try:
+            data.ParseFromString(value)
+        except DecodeError as exc:
+            raise UndecodablePayload(
+                f"{event_type}: value ({len(value)} bytes) is not a serialized "
+                f"{message.DESCRIPTOR.full_name} protobuf message: {exc}"
+            ) from exc
+        return data
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UndecodablePayload(f"{event_type}: JSON value is not UTF-8 ({exc})") from exc
+    try:
+        json_format.Parse(text, data, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise UndecodablePayload(
+            f"{event_type}: value is not the proto3 JSON form of "
+            f"{message.DESCRIPTOR.full_name}: {exc}"
+        ) from exc
+    return data
