@@ -1,0 +1,147 @@
+"""The app factory every service uses, so they all have the same shape.
+
+A service's ``create_app(settings)`` builds its clients (without connecting) and
+hands them over::
+
+    def create_app(settings: TrackingSettings) -> FastAPI:
+        database = Database(settings.database_url)
+        producer = BusProducer(settings.kafka_bootstrap_servers)
+        return create_service_app(
+            settings=settings,
+            title="driftloop tracking",
+            routers=[runs.router, experiments.router],
+            resources=[producer],
+            checks={"kafka": producer.ping},
+            database=database,
+        )
+
+The lifespan then starts the resources in order and stops them in reverse, and
+the app has ``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json``, ``/docs``,
+JSON errors and request metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Protocol, runtime_checkable
+
+from fastapi import APIRouter, FastAPI, Request
+
+from driftloop_kit.db import Database
+from driftloop_kit.errors import ErrorFormatter, install_error_handlers, mlflow_error_body
+from driftloop_kit.health import DEFAULT_CHECK_TIMEOUT, Check, Readiness, health_router
+from driftloop_kit.metrics import MetricsMiddleware, metrics_router
+from driftloop_kit.settings import ServiceSettings
+
+__all__ = ["Hook", "Resource", "create_service_app", "get_database", "get_readiness"]
+
+
+@runtime_checkable
+class Resource(Protocol):
+    """Anything with an async lifecycle: a Kafka producer, a consumer loop, an HTTP client."""
+
+    async def start(self) -> None:
+        """Connect or spawn; raise if that is impossible."""
+
+    async def stop(self) -> None:
+        """Release everything :meth:`start` acquired."""
+
+
+#: A start-up or shut-down hook; receives the app.
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+def create_service_app(
+    *,
+    settings: ServiceSettings,
+    title: str,
+    version: str = "0.1.0",
+    description: str = "",
+    routers: Sequence[APIRouter] = (),
+    resources: Sequence[Resource] = (),
+    checks: Mapping[str, Check] | None = None,
+    database: Database | None = None,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    error_formatter: ErrorFormatter = mlflow_error_body,
+    check_timeout: float = DEFAULT_CHECK_TIMEOUT,
+) -> FastAPI:
+    """Build a service's FastAPI app. Nothing is opened until the lifespan starts.
+
+    Start-up, in order: each resource's ``start()``, then each ``on_startup``
+    hook. Shut-down, in reverse: ``on_shutdown`` hooks, resources' ``stop()``,
+    then the database is disposed. If start-up fails half-way, what was started
+    is stopped again.
+
+    Args:
+        settings: The service's settings, kept in ``app.state.settings``.
+        title: OpenAPI title.
+        version: OpenAPI version of the service's API.
+        description: OpenAPI description (Markdown).
+        routers: The service's routers.
+        resources: Started in order, stopped in reverse.
+        checks: Readiness checks by name; a ``database`` check is added when a
+            database is given. More can be added later via ``app.state.readiness``.
+        database: The service's database, in ``app.state.database``; disposed last.
+        on_startup: Hooks run after the resources have started (e.g. migrations).
+        on_shutdown: Hooks run before the resources stop.
+        error_formatter: Builds error bodies; MLflow's format by default.
+        check_timeout: Seconds each readiness check may take.
+
+    Returns:
+        The application.
+    """
+    readiness = Readiness(timeout=check_timeout)
+    if database is not None:
+        readiness.add("database", database.ping)
+    for name, check in (checks or {}).items():
+        readiness.add(name, check)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if database is not None:
+                stack.push_async_callback(database.dispose)
+            for resource in resources:
+                await resource.start()
+                stack.push_async_callback(resource.stop)
+            for hook in on_startup:
+                await hook(app)
+            for hook in reversed(on_shutdown):
+                stack.push_async_callback(hook, app)
+            yield
+
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.database = database
+    app.state.readiness = readiness
+
+    install_error_handlers(app, formatter=error_formatter)
+    # Added last, so outermost: it also counts the 500s made by the error middleware.
+    app.add_middleware(MetricsMiddleware, service=settings.service_name)
+
+    app.include_router(health_router(readiness))
+    app.include_router(metrics_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def get_database(request: Request) -> Database:
+    """FastAPI dependency: the app's :class:`Database`.
+
+    Raises:
+        RuntimeError: If the app was built without a database.
+    """
+    database = request.app.state.database
+    if not isinstance(database, Database):
+        raise RuntimeError("this app has no database")
+    return database
+
+
+def get_readiness(request: Request) -> Readiness:
+    """FastAPI dependency: the app's :class:`~driftloop_kit.health.Readiness`."""
+    readiness = request.app.state.readiness
+    assert isinstance(readiness, Readiness)
+    return readiness

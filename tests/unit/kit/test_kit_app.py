@@ -1,0 +1,190 @@
+"""App factory: lifespan order, rollback of a failed start-up, standard endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar, cast
+
+import pytest
+from fastapi import APIRouter, FastAPI
+
+from driftloop_kit.app import Resource, create_service_app
+from driftloop_kit.db import Database
+from driftloop_kit.errors import NotFound
+from driftloop_kit.health import Check
+from driftloop_kit.settings import ServiceSettings
+from driftloop_kit.testing import app_client
+
+pytestmark = pytest.mark.unit
+
+
+class DemoSettings(ServiceSettings):
+    service_name: ClassVar[str] = "demo"
+    default_port: ClassVar[int] = 5999
+
+
+class FakeResource:
+    """Records its lifecycle in a shared journal; can be told to fail."""
+
+    def __init__(self, name: str, journal: list[str], *, fail_on_start: bool = False) -> None:
+        self.name = name
+        self.journal = journal
+        self.fail_on_start = fail_on_start
+
+    async def start(self) -> None:
+        if self.fail_on_start:
+            raise ConnectionError(f"{self.name} unreachable")
+        self.journal.append(f"start {self.name}")
+
+    async def stop(self) -> None:
+        self.journal.append(f"stop {self.name}")
+
+
+class FakeDatabase:
+    """Stands in for Database in lifecycle tests (no engine, no I/O)."""
+
+    def __init__(self, journal: list[str], *, up: bool = True) -> None:
+        self.journal = journal
+        self.up = up
+
+    async def ping(self) -> None:
+        if not self.up:
+            raise OSError("database is down")
+
+    async def dispose(self) -> None:
+        self.journal.append("dispose database")
+
+
+def settings() -> DemoSettings:
+    return DemoSettings(database_url="sqlite:///:memory:")
+
+
+def build(
+    journal: list[str],
+    resources: list[FakeResource],
+    *,
+    database: FakeDatabase | None = None,
+    checks: Mapping[str, Check] | None = None,
+) -> FastAPI:
+    async def started(app: FastAPI) -> None:
+        journal.append("on_startup")
+
+    async def stopping(app: FastAPI) -> None:
+        journal.append("on_shutdown")
+
+    return create_service_app(
+        settings=settings(),
+        title="demo",
+        resources=resources,
+        on_startup=[started],
+        on_shutdown=[stopping],
+        checks=checks,
+        # The fake has Database's lifecycle surface (ping, dispose) and nothing else.
+        database=cast(Database, database),
+    )
+
+
+def test_fake_resource_satisfies_the_resource_protocol() -> None:
+    assert isinstance(FakeResource("x", []), Resource)
+
+
+async def test_resources_start_in_order_and_stop_in_reverse_then_database_is_disposed() -> None:
+    journal: list[str] = []
+    resources = [FakeResource("producer", journal), FakeResource("consumer", journal)]
+    app = build(journal, resources, database=FakeDatabase(journal))
+
+    async with app_client(app):
+        assert journal == ["start producer", "start consumer", "on_startup"]
+
+    assert journal == [
+        "start producer",
+        "start consumer",
+        "on_startup",
+        "on_shutdown",
+        "stop consumer",
+        "stop producer",
+        "dispose database",
+    ]
+
+
+async def test_a_failed_start_stops_the_resources_already_started() -> None:
+    journal: list[str] = []
+    resources = [
+        FakeResource("producer", journal),
+        FakeResource("cache", journal),
+        FakeResource("consumer", journal, fail_on_start=True),
+        FakeResource("never", journal),
+    ]
+    app = build(journal, resources, database=FakeDatabase(journal))
+
+    with pytest.raises(ConnectionError, match="consumer unreachable"):
+        async with app_client(app):
+            pytest.fail("the app must not start")
+
+    assert journal == [
+        "start producer",
+        "start cache",
+        "stop cache",
+        "stop producer",
+        "dispose database",
+    ]
+
+
+async def test_standard_endpoints_and_settings_are_present() -> None:
+    router = APIRouter(prefix="/api/things", tags=["things"])
+
+    @router.get("/{thing_id}")
+    async def get_thing(thing_id: str) -> dict[str, str]:
+        raise NotFound(f"thing {thing_id} does not exist")
+
+    app = create_service_app(settings=settings(), title="demo", version="1.2.3", routers=[router])
+
+    async with app_client(app) as client:
+        health = await client.get("/healthz")
+        ready = await client.get("/readyz")
+        missing = await client.get("/api/things/t1")
+        metrics = await client.get("/metrics")
+        schema = (await client.get("/openapi.json")).json()
+        docs = await client.get("/docs")
+
+    assert app.state.settings.service_name == "demo"
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 200
+    assert missing.status_code == 404
+    assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert 'route="/api/things/{thing_id}",service="demo",status="404"' in metrics.text
+    assert schema["info"] == {"title": "demo", "version": "1.2.3"}
+    assert {"/healthz", "/readyz", "/api/things/{thing_id}"} <= set(schema["paths"])
+    assert docs.status_code == 200
+
+
+async def test_database_check_is_added_to_readiness() -> None:
+    journal: list[str] = []
+    app = build(journal, [], database=FakeDatabase(journal, up=False))
+
+    async with app_client(app) as client:
+        response = await client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "error: database is down"}
+
+
+async def test_service_checks_join_the_database_check() -> None:
+    async def kafka() -> None:
+        return None
+
+    app = build([], [], database=FakeDatabase([]), checks={"kafka": kafka})
+
+    async with app_client(app) as client:
+        response = await client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "kafka": "ok"}
+
+
+def test_building_the_app_starts_nothing() -> None:
+    journal: list[str] = []
+
+    build(journal, [FakeResource("producer", journal)], database=FakeDatabase(journal))
+
+    assert journal == []
