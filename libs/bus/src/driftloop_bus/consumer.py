@@ -1,0 +1,303 @@
+"""A consumer-group runner: decode, dispatch to handlers, retry, dead-letter, commit.
+
+Delivery is at least once. An offset is committed only after every handler of
+the message has succeeded, or after the message has been stored in the
+dead-letter topic; a process that dies in between sees the message again, and
+handlers stay idempotent with the :mod:`~driftloop_bus.inbox`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+from google.protobuf.message import Message
+from prometheus_client import Counter, Histogram
+
+from driftloop_bus.deadletter import DeadLetters, Delivered
+from driftloop_bus.publisher import Publisher
+from driftloop_bus.topics import dlq_spec, ensure_topics
+from driftloop_events.catalog import spec_for
+from driftloop_events.envelope import CloudEvent, EnvelopeError, from_record
+from driftloop_events.topics import TOPICS, TopicSpec
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[CloudEvent[Any]], Awaitable[None]]
+"""Handles one event; raises to ask for a retry."""
+
+EventKey = str | type[Message]
+"""A ce_type (``"driftloop.registry.alias.set"``) or the protobuf class of the event."""
+
+EVENTS_HANDLED = Counter(
+    "driftloop_events_handled_total",
+    "Events consumed, by outcome (handled, ignored, dead_lettered).",
+    ["group", "topic", "outcome"],
+)
+HANDLE_SECONDS = Histogram(
+    "driftloop_event_handle_seconds", "Time spent in handlers per event.", ["group", "topic"]
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a failing handler is tried before its message is dead-lettered."""
+
+    attempts: int = 3
+    initial_backoff: float = 0.1
+    max_backoff: float = 5.0
+    multiplier: float = 2.0
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return min(self.initial_backoff * self.multiplier ** (attempt - 1), self.max_backoff)
+
+
+def _dispatch_table(handlers: Mapping[EventKey, Sequence[Handler]]) -> dict[str, list[Handler]]:
+    table: dict[str, list[Handler]] = {}
+    for key, funcs in handlers.items():
+        ce_type = key if isinstance(key, str) else spec_for(key).type
+        spec_for(ce_type)  # an unknown type is a programming error: fail at start-up
+        table.setdefault(ce_type, []).extend(funcs)
+    return table
+
+
+def delivered(record: ConsumerRecord[bytes, bytes]) -> Delivered:
+    """The transport-neutral view of an aiokafka record."""
+    return Delivered(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=list(record.headers),
+    )
+
+
+class Dispatcher:
+    """Decodes messages and runs their handlers with retries, dead-lettering failures.
+
+    Shared by :class:`ConsumerRunner` and faust-streaming agents, which call
+    :meth:`handle` (or :meth:`decode`) for each message of their stream.
+
+    Args:
+        handlers: The explicit dispatch table ``{event type: [handler, ...]}``.
+        dead_letters: Where messages go that cannot be handled.
+        retry: Attempts and backoff for a handler that raises.
+    """
+
+    def __init__(
+        self,
+        *,
+        handlers: Mapping[EventKey, Sequence[Handler]],
+        dead_letters: DeadLetters,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.table = _dispatch_table(handlers)
+        self.dead_letters = dead_letters
+        self.group_id = dead_letters.group
+        self.retry = retry or RetryPolicy()
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics that carry the handled event types."""
+        return sorted({spec_for(t).topic for t in self.table})
+
+    async def decode(self, message: Delivered) -> CloudEvent[Any] | None:
+        """The event in ``message``, or None after dead-lettering an undecodable one."""
+        try:
+            return from_record(message.value, message.headers)
+        except EnvelopeError as error:
+            await self._dead_letter(message, error, attempts=0)
+            return None
+
+    async def handle(self, message: Delivered) -> None:
+        """Decode ``message`` and run its handlers; dead-letter it when that fails."""
+        event = await self.decode(message)
+        if event is None:
+            return
+        handlers = self.table.get(event.type)
+        if not handlers:
+            EVENTS_HANDLED.labels(self.group_id, message.topic, "ignored").inc()
+            return
+        attempt = 0
+        with HANDLE_SECONDS.labels(self.group_id, message.topic).time():
+            while True:
+                attempt += 1
+                try:
+                    for handler in handlers:
+                        await handler(event)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    if attempt >= self.retry.attempts:
+                        await self._dead_letter(message, error, attempts=attempt)
+                        return
+                    log.warning(
+                        "handler failed; retrying",
+                        extra={"event_id": event.id, "type": event.type, "attempt": attempt},
+                        exc_info=True,
+                    )
+                    await asyncio.sleep(self.retry.backoff(attempt))
+                else:
+                    EVENTS_HANDLED.labels(self.group_id, message.topic, "handled").inc()
+                    return
+
+    async def _dead_letter(
+        self, message: Delivered, error: BaseException, *, attempts: int
+    ) -> None:
+        await self.dead_letters.send(message, error=error, attempts=attempts)
+        EVENTS_HANDLED.labels(self.group_id, message.topic, "dead_lettered").inc()
+
+
+class ConsumerRunner:
+    """Runs handlers for the events of a consumer group, one message at a time per batch.
+
+    Args:
+        bootstrap_servers: ``host:port[,host:port]``.
+        group_id: The consumer group; replicas of a service share it.
+        handlers: The explicit dispatch table ``{event type: [handler, ...]}``.
+        publisher: Used for dead letters (usually the service's own publisher).
+        topics: Topics to subscribe to; by default the topics of the handled event types.
+        retry: Attempts and backoff for a handler that raises.
+        auto_offset_reset: Where a new group starts: ``earliest`` so nothing is missed.
+        max_poll_records: Most records handled between two commits.
+        client_id: Shows up in broker logs; defaults to the group id.
+        consumer_options: Any other ``AIOKafkaConsumer`` setting (e.g. ``session_timeout_ms``).
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        group_id: str,
+        handlers: Mapping[EventKey, Sequence[Handler]],
+        publisher: Publisher,
+        topics: Sequence[str] | None = None,
+        retry: RetryPolicy | None = None,
+        auto_offset_reset: str = "earliest",
+        max_poll_records: int = 200,
+        client_id: str | None = None,
+        consumer_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.group_id = group_id
+        self.dispatcher = Dispatcher(
+            handlers=handlers, dead_letters=DeadLetters(publisher, group=group_id), retry=retry
+        )
+        self.publisher = publisher
+        self.topics = list(topics) if topics else self.dispatcher.topics
+        self._consumer_kwargs: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "group_id": group_id,
+            "client_id": client_id or group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": auto_offset_reset,
+            "max_poll_records": max_poll_records,
+            **(consumer_options or {}),
+        }
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pending: dict[TopicPartition, int] = {}
+        self._assigned = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start consuming in the background; connecting waits for the broker, not the caller."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._main(), name=f"consumer:{self.group_id}")
+
+    async def _connect(self) -> AIOKafkaConsumer:
+        """Create missing topics (and their DLQs), connect the DLQ publisher, join the group."""
+        specs = [TOPICS.get(name) or TopicSpec(name, 1, 7 * 86_400_000, "") for name in self.topics]
+        await ensure_topics(self.bootstrap_servers, [*specs, *(dlq_spec(s.name) for s in specs)])
+        await self.publisher.start()
+        consumer = AIOKafkaConsumer(**self._consumer_kwargs)
+        consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer
+
+    async def _main(self) -> None:
+        backoff = 0.1
+        while self._consumer is None:
+            try:
+                self._consumer = await self._connect()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning(
+                    "consumer could not connect; retrying",
+                    extra={"group": self.group_id, "error": f"{type(error).__name__}: {error}"},
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.dispatcher.retry.max_backoff)
+        await self._run()
+
+    async def stop(self) -> None:
+        """Finish the message in hand, commit, leave the group."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._commit(consumer)
+            await consumer.stop()
+
+    async def wait_assigned(self, timeout: float = 30.0) -> None:
+        """Wait until the group has given this consumer its partitions (tests, start-up)."""
+        await asyncio.wait_for(self._assigned.wait(), timeout)
+
+    # -- the loop ------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            raise RuntimeError("consumer is not connected")
+        while True:
+            batches = await consumer.getmany(timeout_ms=500)
+            if consumer.assignment():
+                self._assigned.set()
+            for tp, records in batches.items():
+                for record in records:
+                    await self.dispatcher.handle(delivered(record))
+                    self._pending[tp] = record.offset + 1
+            if self._pending:
+                await self._commit(consumer)
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        if not self._pending:
+            return
+        offsets = {tp: OffsetAndMetadata(offset, "") for tp, offset in self._pending.items()}
+        self._pending = {}
+        await consumer.commit(offsets)
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Commits what was handled before partitions move to another member."""
+
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        consumer = self.runner._consumer
+        if consumer is not None and self.runner._pending:
+            with contextlib.suppress(Exception):
+                await self.runner._commit(consumer)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if assigned:
+            self.runner._assigned.set()

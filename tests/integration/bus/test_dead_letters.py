@@ -1,0 +1,103 @@
+"""A poison message lands in ``<topic>.dlq`` with the error, and the consumer moves on."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from driftloop.registry.v1 import events_pb2 as registry
+from driftloop_bus.consumer import ConsumerRunner, RetryPolicy
+from driftloop_bus.deadletter import original_record
+from driftloop_bus.embedded import EmbeddedBroker
+from driftloop_bus.publisher import Publisher
+from driftloop_bus.topics import ensure_topics
+from driftloop_events.envelope import CloudEvent, KafkaRecord, from_record, to_record
+from driftloop_events.topics import TopicSpec, dlq_topic
+
+from .helpers import eventually, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def test_poison_messages_go_to_the_dlq_and_the_next_good_message_is_handled(
+    broker: EmbeddedBroker,
+) -> None:
+    topic = f"test.poison.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(broker.bootstrap_servers, [TopicSpec(topic, 1, 3_600_000, "test")])
+    publisher = Publisher(broker.bootstrap_servers)
+    await publisher.start()
+    handled: list[int] = []
+    attempts: dict[int, int] = {}
+
+    async def on_alias_set(event: CloudEvent[registry.AliasSet]) -> None:
+        attempts[event.data.version] = attempts.get(event.data.version, 0) + 1
+        if event.data.version == 13:
+            raise ValueError("version 13 is unlucky")
+        handled.append(event.data.version)
+
+    runner = ConsumerRunner(
+        bootstrap_servers=broker.bootstrap_servers,
+        group_id=f"poison-{uuid.uuid4().hex[:8]}",
+        handlers={registry.AliasSet: [on_alias_set]},
+        publisher=publisher,
+        topics=[topic],
+        retry=RetryPolicy(attempts=3, initial_backoff=0.01),
+    )
+
+    def alias(version: int) -> KafkaRecord:
+        return to_record(
+            CloudEvent.new(registry.AliasSet(name="m", alias="champion", version=version)),
+            topic=topic,
+        )
+
+    undecodable = KafkaRecord(
+        topic=topic,
+        key=b"m",
+        value=b"\xff\x00 not protobuf",
+        headers=[
+            ("ce_specversion", b"1.0"),
+            ("ce_id", b"bad-1"),
+            ("ce_source", b"/test"),
+            ("ce_type", b"driftloop.registry.alias.set"),
+            ("ce_time", b"2026-11-22T10:00:00Z"),
+            ("content-type", b"application/protobuf"),
+        ],
+    )
+    no_type = KafkaRecord(topic=topic, key=b"m", value=b"{}", headers=[("ce_id", b"bad-2")])
+    for record in (alias(1), undecodable, alias(2), no_type, alias(13), alias(3)):
+        await (await publisher.send_record(record))
+
+    await runner.start()
+    try:
+        await eventually(lambda: _at_least(handled, 3), timeout=60)
+        dead = await read_topic(broker.bootstrap_servers, dlq_topic(topic), expected=3)
+    finally:
+        await runner.stop()
+        await publisher.stop()
+
+    assert handled == [1, 2, 3]
+    assert attempts[13] == 3, "the failing handler is retried before dead-lettering"
+    assert len(dead) == 3
+    headers = [dict(record.headers) for record in dead]
+    assert [h["ce_id"] for h in headers] == [b"bad-1", b"bad-2", headers[2]["ce_id"]]
+    assert b"UndecodablePayload" in headers[0]["dlq.error"]
+    assert b"MissingHeader" in headers[1]["dlq.error"]
+    assert b"version 13 is unlucky" in headers[2]["dlq.error"]
+    assert headers[2]["dlq.attempts"] == b"3"
+    assert {h["dlq.original.topic"] for h in headers} == {topic.encode()}
+    assert [int(h["dlq.original.offset"]) for h in headers] == [1, 3, 4]
+    # The original message can be recovered from the dead letter for a replay.
+    replay = original_record(_delivered(dead[2]))
+    assert from_record(replay.value, replay.headers).data.version == 13
+    assert replay.topic == topic
+
+
+def _delivered(record: object) -> object:
+    from driftloop_bus.consumer import delivered
+
+    return delivered(record)  # type: ignore[arg-type]
+
+
+async def _at_least(items: list[int], count: int) -> bool:
+    return len(items) >= count
