@@ -1,0 +1,199 @@
+"""The ``driftloop`` command: options in, calls to ``serve``/``up``/``supervisor`` out.
+
+Imports of the heavier modules happen inside the commands so that ``--help``
+stays fast and no service code is loaded before it is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from driftloop_kit.service import ServiceDefinition
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="driftloop: the closed MLOps loop over Kafka.",
+    # Locals in tracebacks would print settings, which hold secrets.
+    pretty_exceptions_show_locals=False,
+)
+
+#: Exit code for a command line that names something that does not exist here.
+EXIT_USAGE = 2
+
+
+@app.callback()
+def main() -> None:
+    """driftloop: the closed MLOps loop over Kafka."""
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _installed() -> dict[str, ServiceDefinition]:
+    from driftloop_kit.service import installed_services
+
+    try:
+        return installed_services()
+    # A broken plugin gets one clear line rather than a traceback.
+    except Exception as exc:
+        _fail(f"cannot load the installed services: {exc}")
+
+
+def _resolve(names: list[str], installed: dict[str, ServiceDefinition]) -> list[ServiceDefinition]:
+    from driftloop_kit.service import SERVICE_NAMES
+
+    for name in names:
+        # An installed plugin outside the six (a test double, an extension) runs too.
+        if name not in SERVICE_NAMES and name not in installed:
+            _fail(f"unknown service {name!r}; known: {', '.join(SERVICE_NAMES)}", EXIT_USAGE)
+        if name not in installed:
+            have = ", ".join(installed) or "none"
+            _fail(
+                f"service {name!r} is not installed in this environment; installed: {have}",
+                EXIT_USAGE,
+            )
+    return [installed[name] for name in names]
+
+
+@app.command()
+def broker(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Kafka port to listen on.")] = 9092,
+) -> None:
+    """Run the embedded Kafka-compatible broker (tansu, in memory) until Ctrl-C."""
+    from driftloop_cli.serve import port_is_free
+    from driftloop_cli.supervisor import ChildFailedError, StopRequestedError, Supervisor
+    from driftloop_cli.up import broker_spec
+
+    if not port_is_free(host, port):
+        _fail(f"port {port} on {host} is already in use; choose another with --port")
+    supervisor = Supervisor()
+    code = 0
+    with supervisor.handle_signals():
+        try:
+            supervisor.start(broker_spec(host=host, port=port, log_path=None))
+            typer.echo(f"broker listening on {host}:{port} (in memory); press Ctrl-C to stop")
+            supervisor.watch()
+        except StopRequestedError:
+            pass
+        except ChildFailedError as exc:
+            typer.echo(f"error: broker {exc.reason}", err=True)
+            code = 1
+        finally:
+            supervisor.stop()
+    if code:
+        raise typer.Exit(code)
+    typer.echo("broker stopped")
+
+
+@app.command()
+def run(
+    service: Annotated[str, typer.Argument(help="Service to run, e.g. tracking.")],
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run one service in the foreground (settings from DRIFTLOOP_* variables)."""
+    from driftloop_cli.serve import ListenError, ServeError, serve
+
+    (definition,) = _resolve([service], _installed())
+    try:
+        serve(definition, host=host, port=port)
+    except ListenError as exc:
+        _fail(f"{service}: {exc}")
+    except ServeError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def up(
+    *,
+    home: Annotated[
+        Path,
+        typer.Option(envvar="DRIFTLOOP_HOME", help="Folder for state, logs and up.json."),
+    ] = Path(".driftloop"),
+    bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(
+            "--bootstrap-servers",
+            metavar="HOST:PORT",
+            help="Use this Kafka instead of starting the embedded broker.",
+        ),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", metavar="NAME", help="Start only these services (repeatable)."),
+    ] = None,
+    broker_port: Annotated[int, typer.Option(help="Port of the embedded broker.")] = 9092,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds each service has to answer /healthz.")
+    ] = 60.0,
+    grace: Annotated[
+        float, typer.Option(help="Seconds between SIGTERM and SIGKILL on stop.")
+    ] = 10.0,
+) -> None:
+    """Start the broker and every installed service; Ctrl-C stops them all."""
+    from driftloop_cli.up import UpError, run_up
+
+    installed = _installed()
+    if only:
+        names = [n.strip() for item in only for n in item.split(",") if n.strip()]
+        definitions = _resolve(names, installed)
+        # Start in the suite's order whatever the order on the command line.
+        definitions = [d for d in installed.values() if d in definitions]
+    else:
+        definitions = list(installed.values())
+    try:
+        code = run_up(
+            home=home,
+            definitions=definitions,
+            bootstrap_servers=bootstrap_servers,
+            broker_port=broker_port,
+            startup_timeout=timeout,
+            grace=grace,
+            echo=typer.echo,
+            echo_err=lambda line: typer.echo(line, err=True),
+        )
+    except UpError as exc:
+        _fail(str(exc))
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def services() -> None:
+    """List the services of the suite, whether each is installed, and its default port."""
+    from driftloop_kit.service import SERVICE_NAMES
+
+    installed = _installed()
+    names = list(SERVICE_NAMES) + [n for n in installed if n not in SERVICE_NAMES]
+    width = max(len(n) for n in names)
+    typer.echo(f"{'SERVICE'.ljust(width)}  INSTALLED  DEFAULT PORT")
+    for name in names:
+        definition = installed.get(name)
+        port = str(definition.settings_cls.default_port) if definition else "-"
+        typer.echo(f"{name.ljust(width)}  {('yes' if definition else 'no').ljust(9)}  {port}")
+
+
+@app.command()
+def config(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the raw Markdown table (for docs).")
+    ] = False,
+) -> None:
+    """Print every configuration variable of the installed services."""
+    from driftloop_kit.settings import settings_table
+
+    table = settings_table(d.settings_cls for d in _installed().values())
+    if markdown:
+        typer.echo(table, nl=False)
+        return
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    Console().print(Markdown(table))

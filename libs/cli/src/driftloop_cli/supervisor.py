@@ -1,0 +1,243 @@
+"""Process supervision for ``driftloop up`` and ``driftloop broker``.
+
+A :class:`Supervisor` starts child processes one after the other, waits (bounded)
+until each one reports ready, watches them, and stops them in reverse order:
+SIGTERM, then SIGKILL after a grace period. Each child runs in its own process
+group, so a Ctrl-C in the terminal reaches only the supervisor, which then stops
+the children in order (services before the broker they talk to) and also reaches
+any grandchildren a service may have spawned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+#: Signals that ask the supervisor to stop everything. SIGHUP (terminal closed)
+#: too, unless ignored (``nohup``), since the children would otherwise be orphaned.
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """How to start one child process and how to tell it is ready.
+
+    Attributes:
+        name: Short name used in messages and as the key of :attr:`Supervisor.pids`.
+        argv: Command line, without a shell.
+        ready: Probe called repeatedly until it returns True; it must not block long.
+        log_path: File that receives the child's stdout and stderr (truncated at
+            start). None lets the child write to the supervisor's own streams.
+        env: Full environment of the child; None inherits the supervisor's.
+        startup_timeout: Seconds to wait for ``ready``; None uses the supervisor's.
+    """
+
+    name: str
+    argv: Sequence[str]
+    ready: Callable[[], bool]
+    log_path: Path | None = None
+    env: Mapping[str, str] | None = None
+    startup_timeout: float | None = None
+
+
+class ChildFailedError(RuntimeError):
+    """A child exited, or did not become ready in time.
+
+    Attributes:
+        name: The child's name.
+        reason: What went wrong, in a few words.
+        log_tail: The last lines of the child's log ("" without a log file).
+    """
+
+    def __init__(self, name: str, reason: str, log_tail: str = "") -> None:
+        super().__init__(f"{name} {reason}")
+        self.name = name
+        self.reason = reason
+        self.log_tail = log_tail
+
+
+class StopRequestedError(Exception):
+    """A stop was requested (signal or :meth:`Supervisor.request_stop`) during start-up."""
+
+
+@dataclass
+class _Child:
+    spec: ChildSpec
+    proc: subprocess.Popen[bytes]
+
+
+@dataclass
+class Supervisor:
+    """Starts, watches and stops a set of child processes.
+
+    Attributes:
+        startup_timeout: Default seconds a child has to become ready.
+        grace: Seconds between SIGTERM and SIGKILL when stopping a child.
+        poll_interval: Seconds between readiness probes and liveness checks.
+    """
+
+    startup_timeout: float = 60.0
+    grace: float = 10.0
+    poll_interval: float = 0.1
+    _children: list[_Child] = field(default_factory=list, init=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _stop_requests: int = field(default=0, init=False, repr=False)
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Process ids of the started children, by name, in start order."""
+        return {child.spec.name: child.proc.pid for child in self._children}
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether a stop has been requested."""
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`start` and :meth:`watch` to return; a second request forces kills.
+
+        Safe to call from a signal handler.
+        """
+        self._stop_requests += 1
+        self._stop.set()
+
+    @contextlib.contextmanager
+    def handle_signals(self) -> Iterator[None]:
+        """Turn :data:`STOP_SIGNALS` into :meth:`request_stop` while the block runs."""
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self.request_stop()
+
+        previous = {
+            sig: signal.signal(sig, handler)
+            for sig in STOP_SIGNALS
+            # SIGINT stays ours even when ignored (as for `cmd &` in a script), so
+            # `kill -INT` always stops the suite; an ignored SIGHUP means nohup.
+            if sig != signal.SIGHUP or signal.getsignal(sig) is not signal.SIG_IGN
+        }
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def start(self, spec: ChildSpec) -> int:
+        """Start one child and wait until it is ready.
+
+        Args:
+            spec: What to start.
+
+        Returns:
+            The child's process id.
+
+        Raises:
+            ChildFailedError: The child exited or was not ready within its timeout
+                (the child is left for :meth:`stop` to clean up).
+            StopRequestedError: A stop was requested while waiting.
+        """
+        if self.stop_requested:
+            raise StopRequestedError
+        proc = self._spawn(spec)
+        self._children.append(_Child(spec, proc))
+        timeout = spec.startup_timeout if spec.startup_timeout is not None else self.startup_timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            code = proc.poll()
+            if code is not None:
+                raise ChildFailedError(
+                    spec.name, f"exited with code {code} while starting", log_tail(spec.log_path)
+                )
+            if spec.ready():
+                return proc.pid
+            if time.monotonic() >= deadline:
+                raise ChildFailedError(
+                    spec.name, f"did not become ready within {timeout:g}s", log_tail(spec.log_path)
+                )
+            if self._stop.wait(self.poll_interval):
+                raise StopRequestedError
+
+    def watch(self) -> None:
+        """Block until a stop is requested.
+
+        Raises:
+            ChildFailedError: A child exited on its own first.
+        """
+        while not self._stop.wait(self.poll_interval):
+            for child in self._children:
+                code = child.proc.poll()
+                if code is not None:
+                    raise ChildFailedError(
+                        child.spec.name,
+                        f"exited unexpectedly with code {code}",
+                        log_tail(child.spec.log_path),
+                    )
+
+    def stop(self) -> dict[str, int]:
+        """Stop every child, last started first; idempotent.
+
+        Each child (its whole process group) gets SIGTERM, then SIGKILL if it is
+        still alive after :attr:`grace` seconds or once a second stop request
+        arrives (a second Ctrl-C).
+
+        Returns:
+            Exit codes by child name, in the order the children were stopped.
+        """
+        codes: dict[str, int] = {}
+        while self._children:
+            child = self._children.pop()
+            codes[child.spec.name] = self._stop_child(child)
+        return codes
+
+    def _spawn(self, spec: ChildSpec) -> subprocess.Popen[bytes]:
+        env = dict(spec.env) if spec.env is not None else None
+        if spec.log_path is None:
+            return subprocess.Popen(
+                list(spec.argv), stdin=subprocess.DEVNULL, env=env, process_group=0
+            )
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # The child keeps its own copy of the descriptor; ours can close right away.
+        with spec.log_path.open("wb") as log:
+            return subprocess.Popen(
+                list(spec.argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                process_group=0,
+            )
+
+    def _stop_child(self, child: _Child) -> int:
+        proc = child.proc
+        if proc.poll() is not None:
+            return proc.returncode
+        _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        while proc.poll() is None:
+            if time.monotonic() >= deadline or self._stop_requests >= 2:
+                _signal_group(proc.pid, signal.SIGKILL)
+                return proc.wait()
+            time.sleep(min(self.poll_interval, 0.05))
+        return proc.returncode
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    # The group may already be gone if the child exited between poll() and here.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def log_tail(path: Path | None, lines: int = 40) -> str:
+    """The last ``lines`` lines of a log file ("" if there is none)."""
+    if path is None or not path.exists():
+        return ""
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        return "".join(deque(fh, maxlen=lines))
