@@ -181,6 +181,45 @@ def services() -> None:
 
 
 @app.command()
+def topics(
+    manifests: Annotated[
+        bool, typer.Option("--manifests", help="Print Strimzi KafkaTopic manifests (YAML).")
+    ] = False,
+    create: Annotated[
+        bool, typer.Option("--create", help="Create the missing topics on --bootstrap-servers.")
+    ] = False,
+    bootstrap_servers: Annotated[
+        str,
+        typer.Option(envvar="DRIFTLOOP_KAFKA_BOOTSTRAP_SERVERS", help="Kafka to create them on."),
+    ] = "127.0.0.1:9092",
+    replication_factor: Annotated[int, typer.Option(help="Replicas per partition.")] = 1,
+) -> None:
+    """List the declared Kafka topics, print their manifests, or create them."""
+    from driftloop_cli.topics import kafka_topic_manifests, topics_table
+
+    if manifests:
+        typer.echo(kafka_topic_manifests(), nl=False)
+        return
+    if create:
+        import asyncio
+
+        from driftloop_bus.topics import ensure_topics
+        from driftloop_events.topics import all_topics
+
+        try:
+            created = asyncio.run(
+                ensure_topics(
+                    bootstrap_servers, all_topics(), replication_factor=replication_factor
+                )
+            )
+        except Exception as exc:
+            _fail(f"cannot create topics on {bootstrap_servers}: {exc}")
+        typer.echo(f"created {len(created)} topic(s): {', '.join(created) or 'none missing'}")
+        return
+    typer.echo(topics_table(), nl=False)
+
+
+@app.command()
 def config(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the raw Markdown table (for docs).")
