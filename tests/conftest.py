@@ -120,3 +120,22 @@ def redis_url() -> str:
         f"nothing listens on {REDIS_HOST}:{REDIS_PORT}",
     )
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+
+
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test belongs to exactly one tier, so ``-m unit`` and friends select them all."""
+    wrong = [
+        item.nodeid
+        for item in items
+        if sum(1 for tier in TIERS if item.get_closest_marker(tier)) != 1
+    ]
+    if wrong:
+        raise pytest.UsageError(
+            "each test needs exactly one of the markers "
+            + ", ".join(TIERS)
+            + ": "
+            + ", ".join(wrong[:10])
+        )
