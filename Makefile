@@ -1,0 +1,75 @@
+# driftloop — every target installs what it needs; `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+# A fresh install marker: re-sync when the lock file or a pyproject changes.
+SYNCED := $(VENV)/.synced
+PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+
+.PHONY: help install test test-unit test-integration lint fmt proto bench bench-bus up broker demo config clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "; printf "driftloop targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(UV):
+	@echo "==> installing uv $(UV_VERSION) into $(TOOLS)/"
+	@($(PYTHON) -m venv $(TOOLS) >/dev/null 2>&1 && $(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)") \
+	  || $(PYTHON) -m pip install --quiet --target $(TOOLS) "uv==$(UV_VERSION)"
+
+$(SYNCED): $(UV) uv.lock $(PYPROJECTS)
+	@echo "==> installing driftloop and its dependencies into $(VENV)/ (uv sync --locked)"
+	@$(UV) sync --locked --all-packages --python 3.11
+	@touch $@
+
+install: $(SYNCED) ## Install driftloop, its libraries, services and dev tools into .venv/
+
+test: install ## Run every test tier (unit, integration, e2e) against a real broker and databases
+	@$(BIN)/pytest
+
+test-unit: install ## Run the unit tests only (no I/O)
+	@$(BIN)/pytest -m unit
+
+test-integration: install ## Run the integration tests only (real broker, SQLite, PostgreSQL, Redis)
+	@$(BIN)/pytest -m integration
+
+lint: install ## ruff (lint + format check), mypy, and a check that generated code is current
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/mypy libs $(wildcard services/*/src)
+	@$(BIN)/python -m driftloop_events.codegen --check
+
+fmt: install ## Format the code and apply safe lint fixes
+	@$(BIN)/ruff check --fix .
+	@$(BIN)/ruff format .
+
+proto: install ## Generate the Python code of the event contract (proto/) with grpcio-tools
+	@$(BIN)/python -m driftloop_events.codegen
+
+bench: bench-bus ## Run every benchmark (driftloop vs its peer, same run)
+
+bench-bus: install ## Bus: events/s through driftloop's publisher vs raw aiokafka
+	@$(BIN)/python bench/bus.py
+
+broker: install ## Run the embedded Kafka-compatible broker on 127.0.0.1:9092
+	@$(BIN)/driftloop broker
+
+up: install ## Start the broker and every installed service (Ctrl-C stops all)
+	@$(BIN)/driftloop up
+
+config: install ## Print every configuration variable
+	@$(BIN)/driftloop config
+
+demo: install ## Run the closed loop end to end on embedded defaults
+	@echo "make demo: the closed-loop demo is not available yet: it lands with the closed-loop issue,"
+	@echo "after the six services. Today you can run the foundation: 'make up' (broker + installed"
+	@echo "services), 'make test', 'make bench'."
+	@exit 2
+
+clean: ## Remove the virtual environments, caches and local state (.driftloop/)
+	rm -rf $(VENV) $(TOOLS) .driftloop .pytest_cache .mypy_cache .ruff_cache .hypothesis
