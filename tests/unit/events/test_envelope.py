@@ -298,7 +298,7 @@ def test_foreign_headers_are_ignored() -> None:
 
 
 @pytest.mark.parametrize(
-    "header", ["ce_type", "ce_id", "ce_source", "ce_specversion", "ce_time", "content-type"]
+    "header", ["ce_type", "ce_id", "ce_source", "ce_specversion", "content-type"]
 )
 def test_a_missing_required_header_raises_missing_header_naming_it(header: str) -> None:
     record = _example_record()
@@ -308,6 +308,16 @@ def test_a_missing_required_header_raises_missing_header_naming_it(header: str) 
 
     assert info.value.header == header
     assert isinstance(info.value, EnvelopeError)
+
+
+def test_an_event_without_the_optional_ce_time_is_accepted_as_happening_now() -> None:
+    record = _example_record()
+    before = datetime.now(UTC)
+
+    event = from_record(record.value, _without(record, "ce_time"))
+
+    assert before <= event.time <= datetime.now(UTC)
+    assert event.data == from_record(record.value, record.headers).data
 
 
 def test_ce_header_names_are_case_sensitive() -> None:

@@ -226,8 +226,8 @@ def from_record(
     consumers read newer producers.
 
     Raises:
-        MissingHeader: A required header is absent (all but ``ce_subject`` and
-            ``ce_dataschema`` are required).
+        MissingHeader: A required header is absent (all but ``ce_subject``,
+            ``ce_time`` and ``ce_dataschema`` are required, as in CloudEvents 1.0).
         InvalidHeader: A header is not UTF-8, empty, or (``ce_time``) not RFC 3339, or
             ``ce_specversion`` is not 1.0.
         UnknownEventType: ``ce_type`` is not in the catalog.
@@ -253,7 +253,8 @@ def from_record(
     spec = spec_for(event_type)
     event_id = required(H_ID)
     source = required(H_SOURCE)
-    time = _parse_time(required(H_TIME))
+    # ce_time is OPTIONAL in CloudEvents 1.0; without it, the event is as new as its decoding.
+    time = _parse_time(required(H_TIME)) if H_TIME in found else datetime.now(UTC)
     media_type = _media_type(required(H_CONTENT_TYPE))
     if value is None:
         raise UndecodablePayload(f"{event_type}: record has no value (a tombstone)")
