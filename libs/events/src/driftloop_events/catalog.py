@@ -8,6 +8,7 @@ example payload used by the docs and the tests.
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -65,11 +66,18 @@ class EventSpec(Generic[M]):
         return name
 
 
+_SAFE_SEGMENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
 def _seg(text: str) -> str:
     # Names may contain "/"; escape so a subject always splits into the same segments.
+    # Most names need no escaping, and quote() is slow on the publish path.
+    if _SAFE_SEGMENT.issuperset(text):
+        return text
     return quote(text, safe="")
 
 
+@functools.lru_cache(maxsize=4096)  # every prediction of a version has the same subject
 def _model_subject(name: str, version: int) -> str:
     return f"models/{_seg(name)}/versions/{version}"
 
@@ -623,6 +631,7 @@ CATALOG: Mapping[str, EventSpec[Any]] = MappingProxyType({spec.type: spec for sp
 _BY_MESSAGE: Mapping[str, EventSpec[Any]] = MappingProxyType(
     {spec.message_name: spec for spec in _SPECS}
 )
+_BY_CLASS: Mapping[type, EventSpec[Any]] = MappingProxyType({spec.message: spec for spec in _SPECS})
 
 
 def spec_for(message_or_type: Message | type[Message] | str) -> EventSpec[Any]:
@@ -636,6 +645,11 @@ def spec_for(message_or_type: Message | type[Message] | str) -> EventSpec[Any]:
         if spec is None:
             raise UnknownEventType(message_or_type, list(CATALOG))
         return spec
+    # Fast path for the publish loop: the generated class itself, or an instance of it.
+    cls = message_or_type if isinstance(message_or_type, type) else type(message_or_type)
+    found = _BY_CLASS.get(cls)
+    if found is not None:
+        return found
     name: str = message_or_type.DESCRIPTOR.full_name
     spec = _BY_MESSAGE.get(name)
     if spec is None:
