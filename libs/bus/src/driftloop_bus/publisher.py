@@ -1,19 +1,27 @@
 """Publishing CloudEvents to Kafka with aiokafka.
 
-The producer batches (``linger_ms``, ``max_batch_size``) and waits for every
-in-sync replica (``acks="all"``). aiokafka keeps one batch in flight per
-partition, so the events of one key arrive in the order they were sent.
+Records are appended straight into one aiokafka ``BatchBuilder`` per partition and
+each batch is handed to the producer when it is full or ``linger_ms`` after its
+first record: that skips the per-message coroutine of ``AIOKafkaProducer.send``,
+which costs as much as encoding the event. Partitions are chosen with aiokafka's
+default (Java-compatible murmur2) partitioner, so a key lands where any Kafka
+client would put it. Batches of one partition are handed over in order and
+aiokafka keeps one batch in flight per partition, so the events of one key
+arrive in the order they were published. Every batch waits for all in-sync
+replicas (``acks="all"``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.structs import RecordMetadata
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.structs import RecordMetadata, TopicPartition
 from prometheus_client import Counter
 
 from driftloop_bus.topics import ensure_topics
@@ -23,8 +31,12 @@ from driftloop_events.topics import TopicSpec
 log = logging.getLogger(__name__)
 
 EVENTS_PUBLISHED = Counter(
-    "driftloop_events_published_total", "Events handed to the Kafka producer.", ["topic"]
+    "driftloop_events_published_total", "Events acknowledged by the broker.", ["topic"]
 )
+
+
+#: Sealed batches waiting for the broker before ``send_record`` makes its caller wait.
+_MAX_BATCHES_IN_FLIGHT = 64
 
 
 class Publisher:
@@ -67,6 +79,13 @@ class Publisher:
         }
         self._producer: AIOKafkaProducer | None = None
         self._start_lock = asyncio.Lock()
+        self._published: dict[str, Any] = {}  # counter child per topic: .labels() is slow
+        self._linger = linger_ms / 1000
+        self._buffers: dict[tuple[str, int], _Buffer] = {}
+        self._partitions: dict[str, list[int]] = {}
+        self._partition_of: dict[tuple[str, bytes], int] = {}
+        self._sending: set[asyncio.Task[None]] = set()
+        self._send_locks: dict[tuple[str, int], asyncio.Lock] = {}
 
     @property
     def started(self) -> bool:
@@ -94,7 +113,12 @@ class Publisher:
 
     async def stop(self) -> None:
         """Flush what is pending and disconnect."""
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self.flush()
         producer, self._producer = self._producer, None
+        self._partitions.clear()
+        self._partition_of.clear()
         if producer is not None:
             await producer.stop()
 
@@ -113,16 +137,123 @@ class Publisher:
 
     async def send_record(self, record: KafkaRecord) -> asyncio.Future[RecordMetadata]:
         """Queue an already-encoded record (the outbox relay and the DLQ use this)."""
+        return await self._enqueue(record.topic, record.key, record.value, record.headers)
+
+    async def _enqueue(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[RecordMetadata]:
         producer = self._producer
         if producer is None:
             raise RuntimeError("Publisher.start() has not been called")
-        future: asyncio.Future[RecordMetadata] = await producer.send(
-            record.topic, record.value, key=record.key, headers=record.headers
-        )
-        EVENTS_PUBLISHED.labels(record.topic).inc()
-        return future
+        if len(self._sending) >= _MAX_BATCHES_IN_FLIGHT:
+            # Backpressure: a producer faster than the broker waits here, not in memory.
+            await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
+        partition = self._partition_of.get((topic, key))
+        if partition is None:
+            partition = await self._partition(producer, topic, key)
+        slot = (topic, partition)
+        buffer = self._buffers.get(slot)
+        if buffer is None:
+            buffer = self._buffers[slot] = self._new_buffer(producer, slot)
+        elif (
+            buffer.builder.append(timestamp=None, key=key, value=value, headers=headers) is not None
+        ):
+            return buffer.add_waiter()
+        else:  # full: hand it over, start the next one
+            self._seal(slot)
+            buffer = self._buffers[slot] = self._new_buffer(producer, slot)
+        if buffer.builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
+            raise ValueError(
+                f"record of {len(value)} bytes does not fit in a batch (max_batch_size)"
+            )
+        return buffer.add_waiter()
 
     async def flush(self) -> None:
-        """Wait until every queued record has been sent."""
-        if self._producer is not None:
-            await self._producer.flush()
+        """Hand over every open batch and wait until all were acknowledged (or failed)."""
+        for slot in list(self._buffers):
+            self._seal(slot)
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
+    # -- batching ---------------------------------------------------------------------
+
+    async def _partition(self, producer: AIOKafkaProducer, topic: str, key: bytes) -> int:
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = sorted(await producer.partitions_for(topic))
+            self._partitions[topic] = partitions
+        # Same partitioner as AIOKafkaProducer.send (murmur2, like the Java client).
+        partition: int = producer._partitioner(key, partitions, partitions)
+        if len(self._partition_of) > 100_000:  # keys like model names repeat; request ids do not
+            self._partition_of.clear()
+        self._partition_of[(topic, key)] = partition
+        return partition
+
+    def _new_buffer(self, producer: AIOKafkaProducer, slot: tuple[str, int]) -> _Buffer:
+        buffer = _Buffer(producer.create_batch())
+        buffer.timer = asyncio.get_running_loop().call_later(self._linger, self._seal, slot)
+        return buffer
+
+    def _seal(self, slot: tuple[str, int]) -> None:
+        buffer = self._buffers.pop(slot, None)
+        if buffer is None:
+            return
+        if buffer.timer is not None:
+            buffer.timer.cancel()
+        task = asyncio.create_task(self._send(slot, buffer))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, slot: tuple[str, int], buffer: _Buffer) -> None:
+        topic, partition = slot
+        producer = self._producer
+        try:
+            if producer is None:
+                raise RuntimeError("publisher stopped before the batch was sent")
+            # Tasks start in the order batches were sealed and the lock is FIFO, so the
+            # batches of a partition reach the producer in order.
+            lock = self._send_locks.setdefault(slot, asyncio.Lock())
+            async with lock:
+                delivery = await producer.send_batch(buffer.builder, topic, partition=partition)
+            metadata = await delivery
+        except BaseException as error:
+            for waiter in buffer.waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        counter = self._published.get(topic)
+        if counter is None:
+            counter = self._published[topic] = EVENTS_PUBLISHED.labels(topic)
+        counter.inc(len(buffer.waiters))
+        tp = TopicPartition(topic, partition)
+        for index, waiter in enumerate(buffer.waiters):
+            if not waiter.done():
+                waiter.set_result(
+                    RecordMetadata(
+                        topic=topic,
+                        partition=partition,
+                        topic_partition=tp,
+                        offset=metadata.offset + index,
+                        timestamp=metadata.timestamp,
+                        timestamp_type=metadata.timestamp_type,
+                        log_start_offset=metadata.log_start_offset,
+                    )
+                )
+
+
+class _Buffer:
+    """An open batch for one partition and the futures of the records in it."""
+
+    __slots__ = ("builder", "timer", "waiters")
+
+    def __init__(self, builder: BatchBuilder) -> None:
+        self.builder = builder
+        self.waiters: list[asyncio.Future[RecordMetadata]] = []
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add_waiter(self) -> asyncio.Future[RecordMetadata]:
+        waiter: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        return waiter
