@@ -74,6 +74,11 @@ def faust_app(
         "producer_acks": -1,
         "broker_commit_every": 100,
         "broker_commit_interval": 1.0,
+        # aiokafka's own defaults, as ConsumerRunner uses. With faust's 60 s session
+        # timeout every (re)join on the embedded broker takes 30 s: tansu answers a
+        # JoinGroup only after half the member's session timeout.
+        "broker_session_timeout": 10.0,
+        "broker_heartbeat_interval": 3.0,
     }
     settings.update(options)
     return faust.App(app_id, **settings)
