@@ -127,7 +127,7 @@ class Publisher:
     ) -> asyncio.Future[RecordMetadata]:
         """Queue ``event`` for sending; the returned future resolves on acknowledgement."""
         record = to_record(event, content_type=content_type or self.content_type, topic=topic)
-        return await self.send_record(record)
+        return await self._enqueue(record.topic, record.key, record.value, record.headers)
 
     async def publish_and_wait(
         self, event: CloudEvent[Any], *, content_type: str | None = None, topic: str | None = None

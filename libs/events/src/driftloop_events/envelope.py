@@ -94,11 +94,19 @@ def new_event_id() -> str:
     return f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFFFFFF:012x}"
 
 
+_second_prefix: tuple[int, str] = (-1, "")
+
+
 def _format_time(moment: datetime) -> str:
-    # RFC 3339 in UTC with a "Z", e.g. 2025-03-01T12:00:00.123000Z.
+    # RFC 3339 in UTC with a "Z", e.g. 2025-03-01T12:00:00.123000Z. Events published in
+    # the same second share the prefix, so it is formatted once per second.
+    global _second_prefix  # noqa: PLW0603 - a one-entry cache
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.isoformat()[:-6] + "Z"
+    second = int(moment.timestamp() // 1)
+    if second != _second_prefix[0]:
+        _second_prefix = (second, moment.replace(microsecond=0).isoformat()[:-6])
+    return f"{_second_prefix[1]}.{moment.microsecond:06d}Z"
 
 
 @dataclass(frozen=True)
