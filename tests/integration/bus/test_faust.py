@@ -29,12 +29,12 @@ from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_bus.inbox import idempotent
 from driftloop_bus.publisher import Publisher
 from driftloop_bus.streams import faust_app, from_faust
-from driftloop_bus.topics import dlq_spec, ensure_topics
+from driftloop_bus.topics import ensure_topics
 from driftloop_events.envelope import JSON, PROTOBUF, CloudEvent, KafkaRecord, to_record
-from driftloop_events.topics import TopicSpec, dlq_topic
+from driftloop_events.topics import TopicSpec, dlq_spec, dlq_topic
 from driftloop_kit.db import Database
 
-from .helpers import create_tables, effects, eventually, read_topic
+from .helpers import create_tables, effects, eventually, read_topic, undecodable_alias_set
 
 pytestmark = pytest.mark.integration
 
@@ -104,19 +104,7 @@ async def test_a_faust_agent_handles_cloudevents_in_order_and_dead_letters_poiso
 
     good = [_alias("iris", version) for version in (1, 2, 3, 4)]
     unlucky = _alias("iris", 13)
-    undecodable = KafkaRecord(
-        topic=topic,
-        key=b"iris",
-        value=b"\xff\x00 not protobuf",
-        headers=[
-            ("ce_specversion", b"1.0"),
-            ("ce_id", b"bad-1"),
-            ("ce_source", b"/test"),
-            ("ce_type", b"driftloop.registry.alias.set"),
-            ("ce_time", b"2026-11-22T10:00:00Z"),
-            ("content-type", b"application/protobuf"),
-        ],
-    )
+    undecodable = undecodable_alias_set(topic, b"iris")
 
     async def send(record: KafkaRecord) -> None:
         await (await publisher.send_record(record))

@@ -22,10 +22,11 @@ from prometheus_client import Counter, Histogram
 
 from driftloop_bus.deadletter import DeadLetters, Delivered
 from driftloop_bus.publisher import Publisher
-from driftloop_bus.topics import dlq_spec, ensure_topics
+from driftloop_bus.tasks import cancel_and_wait
+from driftloop_bus.topics import ensure_topics
 from driftloop_events.catalog import spec_for
 from driftloop_events.envelope import CloudEvent, EnvelopeError, from_record
-from driftloop_events.topics import TOPICS, TopicSpec
+from driftloop_events.topics import TOPICS, TopicSpec, dlq_spec
 
 log = logging.getLogger(__name__)
 
@@ -247,10 +248,7 @@ class ConsumerRunner:
     async def stop(self) -> None:
         """Finish the message in hand, commit, leave the group."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             with contextlib.suppress(Exception):

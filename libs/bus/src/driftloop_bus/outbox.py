@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop_bus.publisher import Publisher
 from driftloop_bus.tables import outbox
+from driftloop_bus.tasks import cancel_and_wait
 from driftloop_events.envelope import PROTOBUF, CloudEvent, KafkaRecord, to_record
 from driftloop_kit.db import Database
 
@@ -137,10 +138,7 @@ class OutboxRelay:
     async def stop(self) -> None:
         """Stop the loop; rows not yet published stay in the table for the next start."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def pending(self) -> int:
         """Rows waiting in the outbox."""

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from driftloop_events.topics import TopicSpec, all_topics, dlq_topic
+from driftloop_events.topics import TopicSpec
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,3 @@ async def ensure_topics(
         return created
     finally:
         await admin.close()
-
-
-def dlq_spec(topic: str) -> TopicSpec:
-    """The declaration of ``topic``'s dead-letter topic."""
-    name = dlq_topic(topic)
-    for spec in all_topics(include_dlq=True):
-        if spec.name == name:
-            return spec
-    return TopicSpec(name, 1, 14 * 86_400_000, f"Dead letters of {topic}.")

@@ -119,12 +119,15 @@ def all_topics(include_dlq: bool = True) -> list[TopicSpec]:
     for spec in TOPICS.values():
         specs.append(spec)
         if include_dlq:
-            specs.append(
-                TopicSpec(
-                    name=dlq_topic(spec.name),
-                    partitions=DLQ_PARTITIONS,
-                    retention_ms=DLQ_RETENTION_MS,
-                    description=f"Records from {spec.name} that could not be handled.",
-                )
-            )
+            specs.append(dlq_spec(spec.name))
     return specs
+
+
+def dlq_spec(topic: str) -> TopicSpec:
+    """Return the declaration of ``topic``'s dead-letter topic (1 partition, 14 days)."""
+    return TopicSpec(
+        name=dlq_topic(topic),
+        partitions=DLQ_PARTITIONS,
+        retention_ms=DLQ_RETENTION_MS,
+        description=f"Records from {topic} that could not be handled.",
+    )
