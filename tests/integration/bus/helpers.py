@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import Column, Integer, MetaData, String, Table
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
 from driftloop_bus import tables
+from driftloop_events.envelope import KafkaRecord
 from driftloop_kit.db import Database
 
 #: A stand-in for a service's own state: one row per change, one per effect.
@@ -76,3 +77,26 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+async def count_rows(database: Database, table: Table) -> int:
+    """How many rows ``table`` holds."""
+    async with database.session() as session:
+        return int((await session.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+def undecodable_alias_set(topic: str, key: bytes) -> KafkaRecord:
+    """A record whose CloudEvents headers are fine but whose value is not an AliasSet."""
+    return KafkaRecord(
+        topic=topic,
+        key=key,
+        value=b"\xff\x00 not protobuf",
+        headers=[
+            ("ce_specversion", b"1.0"),
+            ("ce_id", b"bad-1"),
+            ("ce_source", b"/test"),
+            ("ce_type", b"driftloop.registry.alias.set"),
+            ("ce_time", b"2026-11-22T10:00:00Z"),
+            ("content-type", b"application/protobuf"),
+        ],
+    )

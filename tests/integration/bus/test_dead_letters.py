@@ -15,7 +15,7 @@ from driftloop_bus.topics import ensure_topics
 from driftloop_events.envelope import CloudEvent, KafkaRecord, from_record, to_record
 from driftloop_events.topics import TopicSpec, dlq_topic
 
-from .helpers import eventually, read_topic
+from .helpers import eventually, read_topic, undecodable_alias_set
 
 pytestmark = pytest.mark.integration
 
@@ -51,19 +51,7 @@ async def test_poison_messages_go_to_the_dlq_and_the_next_good_message_is_handle
             topic=topic,
         )
 
-    undecodable = KafkaRecord(
-        topic=topic,
-        key=b"m",
-        value=b"\xff\x00 not protobuf",
-        headers=[
-            ("ce_specversion", b"1.0"),
-            ("ce_id", b"bad-1"),
-            ("ce_source", b"/test"),
-            ("ce_type", b"driftloop.registry.alias.set"),
-            ("ce_time", b"2026-11-22T10:00:00Z"),
-            ("content-type", b"application/protobuf"),
-        ],
-    )
+    undecodable = undecodable_alias_set(topic, b"m")
     no_type = KafkaRecord(topic=topic, key=b"m", value=b"{}", headers=[("ce_id", b"bad-2")])
     for record in (alias(1), undecodable, alias(2), no_type, alias(13), alias(3)):
         await (await publisher.send_record(record))

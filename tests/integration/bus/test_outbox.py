@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop.registry.v1 import events_pb2 as registry
@@ -19,16 +19,11 @@ from driftloop_events.envelope import CloudEvent
 from driftloop_events.topics import TOPICS
 from driftloop_kit.db import Database
 
-from .helpers import changes, create_tables, effects, eventually
+from .helpers import changes, count_rows, create_tables, effects, eventually
 
 pytestmark = pytest.mark.integration
 
 CHANGES = 1_000
-
-
-async def count(database: Database, table: object) -> int:
-    async with database.session() as session:
-        return int((await session.execute(select(func.count()).select_from(table))).scalar_one())  # type: ignore[arg-type]
 
 
 async def test_changes_committed_during_an_outage_arrive_once_after_the_broker_starts(
@@ -54,8 +49,8 @@ async def test_changes_committed_during_an_outage_arrive_once_after_the_broker_s
                     registry.AliasSet(name=f"model-{i % 7}", alias="champion", version=i)
                 ),
             )
-    assert await count(database, changes) == CHANGES
-    assert await count(database, outbox_table) == CHANGES, "nothing can be published yet"
+    assert await count_rows(database, changes) == CHANGES
+    assert await count_rows(database, outbox_table) == CHANGES, "nothing can be published yet"
 
     async def apply(event: CloudEvent[registry.AliasSet], session: AsyncSession) -> None:
         await session.execute(
@@ -90,11 +85,11 @@ async def test_changes_committed_during_an_outage_arrive_once_after_the_broker_s
 
 
 async def _reached(database: Database, expected: int) -> bool:
-    return await count(database, effects) >= expected
+    return await count_rows(database, effects) >= expected
 
 
 async def _empty(database: Database) -> bool:
-    return await count(database, outbox_table) == 0
+    return await count_rows(database, outbox_table) == 0
 
 
 async def test_a_rolled_back_change_leaves_no_event(sqlite_url: str) -> None:
@@ -112,6 +107,6 @@ async def test_a_rolled_back_change_leaves_no_event(sqlite_url: str) -> None:
 
     with pytest.raises(RuntimeError, match="boom"):
         await change_then_fail()
-    assert await count(database, changes) == 0
-    assert await count(database, outbox_table) == 0
+    assert await count_rows(database, changes) == 0
+    assert await count_rows(database, outbox_table) == 0
     await database.dispose()

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from driftloop.registry.v1 import events_pb2 as registry
 from driftloop_bus.embedded import EmbeddedBroker
@@ -19,7 +19,7 @@ from driftloop_events.envelope import CloudEvent
 from driftloop_events.topics import TopicSpec
 from driftloop_kit.db import Database
 
-from .helpers import create_tables, deliveries, effects, eventually
+from .helpers import count_rows, create_tables, deliveries, effects, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -46,8 +46,8 @@ async def test_redelivered_event_after_a_crash_has_no_second_effect(
     )
     _, stderr = await asyncio.wait_for(first.communicate(), timeout=120)
     assert first.returncode == -9, stderr.decode()[-2000:]
-    assert await _count(database, effects) == 1
-    assert await _count(database, deliveries) == 1
+    assert await count_rows(database, effects) == 1
+    assert await count_rows(database, deliveries) == 1
 
     second = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL)
     try:
@@ -59,14 +59,9 @@ async def test_redelivered_event_after_a_crash_has_no_second_effect(
     async with database.session() as session:
         delivered_ids = (await session.execute(select(deliveries.c.event_id))).scalars().all()
     assert delivered_ids == [event.id, event.id], "the uncommitted event is delivered again"
-    assert await _count(database, effects) == 1, "the inbox prevents a second effect"
+    assert await count_rows(database, effects) == 1, "the inbox prevents a second effect"
     await database.dispose()
 
 
-async def _count(database: Database, table: object) -> int:
-    async with database.session() as session:
-        return int((await session.execute(select(func.count()).select_from(table))).scalar_one())  # type: ignore[arg-type]
-
-
 async def _at_least(database: Database, expected: int) -> bool:
-    return await _count(database, deliveries) >= expected
+    return await count_rows(database, deliveries) >= expected
