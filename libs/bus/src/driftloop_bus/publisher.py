@@ -127,7 +127,7 @@ class Publisher:
     ) -> asyncio.Future[RecordMetadata]:
         """Queue ``event`` for sending; the returned future resolves on acknowledgement."""
         record = to_record(event, content_type=content_type or self.content_type, topic=topic)
-        return await self._enqueue(record.topic, record.key, record.value, record.headers)
+        return self._append(*record) or await self._enqueue(*record)
 
     async def publish_and_wait(
         self, event: CloudEvent[Any], *, content_type: str | None = None, topic: str | None = None
@@ -137,7 +137,28 @@ class Publisher:
 
     async def send_record(self, record: KafkaRecord) -> asyncio.Future[RecordMetadata]:
         """Queue an already-encoded record (the outbox relay and the DLQ use this)."""
-        return await self._enqueue(record.topic, record.key, record.value, record.headers)
+        return self._append(*record) or await self._enqueue(*record)
+
+    def _append(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[RecordMetadata] | None:
+        """The common case without a coroutine: the partition is known and its batch has room.
+
+        Returns None when :meth:`_enqueue` must do it (first record of a key or of a
+        batch, a full batch, backpressure, not started).
+        """
+        partition = self._partition_of.get((topic, key))
+        if partition is None or len(self._sending) >= _MAX_BATCHES_IN_FLIGHT:
+            return None
+        buffer = self._buffers.get((topic, partition))
+        if (
+            buffer is None
+            or buffer.builder.append(timestamp=None, key=key, value=value, headers=headers) is None
+        ):
+            return None
+        waiter: asyncio.Future[RecordMetadata] = buffer.loop.create_future()
+        buffer.waiters.append(waiter)
+        return waiter
 
     async def _enqueue(
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
@@ -145,7 +166,7 @@ class Publisher:
         producer = self._producer
         if producer is None:
             raise RuntimeError("Publisher.start() has not been called")
-        if len(self._sending) >= _MAX_BATCHES_IN_FLIGHT:
+        while len(self._sending) >= _MAX_BATCHES_IN_FLIGHT:
             # Backpressure: a producer faster than the broker waits here, not in memory.
             await asyncio.wait(self._sending, return_when=asyncio.FIRST_COMPLETED)
         partition = self._partition_of.get((topic, key))
@@ -191,7 +212,7 @@ class Publisher:
 
     def _new_buffer(self, producer: AIOKafkaProducer, slot: tuple[str, int]) -> _Buffer:
         buffer = _Buffer(producer.create_batch())
-        buffer.timer = asyncio.get_running_loop().call_later(self._linger, self._seal, slot)
+        buffer.timer = buffer.loop.call_later(self._linger, self._seal, slot)
         return buffer
 
     def _seal(self, slot: tuple[str, int]) -> None:
@@ -246,14 +267,15 @@ class Publisher:
 class _Buffer:
     """An open batch for one partition and the futures of the records in it."""
 
-    __slots__ = ("builder", "timer", "waiters")
+    __slots__ = ("builder", "loop", "timer", "waiters")
 
     def __init__(self, builder: BatchBuilder) -> None:
         self.builder = builder
+        self.loop = asyncio.get_running_loop()
         self.waiters: list[asyncio.Future[RecordMetadata]] = []
         self.timer: asyncio.TimerHandle | None = None
 
     def add_waiter(self) -> asyncio.Future[RecordMetadata]:
-        waiter: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[RecordMetadata] = self.loop.create_future()
         self.waiters.append(waiter)
         return waiter

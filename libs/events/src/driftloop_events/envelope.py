@@ -25,12 +25,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
-from driftloop_events.catalog import spec_for
+from driftloop_events.catalog import EventSpec, spec_for
 from driftloop_events.errors import (
     EnvelopeError,
     InvalidHeader,
@@ -179,8 +179,7 @@ class CloudEvent(Generic[M]):
         return spec_for(self.type).topic
 
 
-@dataclass(frozen=True)
-class KafkaRecord:
+class KafkaRecord(NamedTuple):
     """A record ready for a Kafka producer (or just read by a consumer).
 
     Attributes:
@@ -210,32 +209,42 @@ def to_record(
         UnsupportedContentType: ``content_type`` is neither format.
         UnknownEventType: The event's type is not in the catalog.
     """
-    media_type = _media_type(content_type)
-    spec = spec_for(event.type)
-    if not isinstance(event.data, spec.message):
+    encoding = _encoding(event.type, event.source, content_type)
+    data = event.data
+    if type(data) is not encoding.message and not isinstance(data, encoding.message):
         raise TypeError(
-            f"event type {event.type!r} carries {spec.message_name}, "
-            f"got {type(event.data).__name__}"
+            f"event type {event.type!r} carries {encoding.spec.message_name}, "
+            f"got {type(data).__name__}"
         )
-    value = _encode(event.data, media_type)
-    head, tail = _constant_headers(event.type, event.source, media_type)
-    headers = [*head, (H_ID, event.id.encode()), (H_TIME, _format_time(event.time).encode())]
+    headers = [
+        *encoding.head,
+        (H_ID, event.id.encode()),
+        (H_TIME, _format_time(event.time).encode()),
+    ]
     if event.subject is not None:
         headers.append((H_SUBJECT, event.subject.encode()))
-    headers += tail
+    headers += encoding.tail
     return KafkaRecord(
-        topic=topic if topic is not None else spec.topic,
-        key=spec.key(event.data).encode(),
-        value=value,
-        headers=headers,
+        topic if topic is not None else encoding.spec.topic,
+        encoding.spec.key(data).encode(),
+        _encode(data, encoding.media_type),
+        headers,
     )
 
 
+class _Encoding(NamedTuple):
+    """What every event of one type, source and content type shares, worked out once."""
+
+    spec: EventSpec[Any]
+    message: type[Message]
+    media_type: str
+    head: tuple[tuple[str, bytes], ...]
+    tail: tuple[tuple[str, bytes], ...]
+
+
 @functools.lru_cache(maxsize=1024)
-def _constant_headers(
-    event_type: str, source: str, media_type: str
-) -> tuple[tuple[tuple[str, bytes], ...], tuple[tuple[str, bytes], ...]]:
-    """The headers that are the same for every event of a type, encoded once."""
+def _encoding(event_type: str, source: str, content_type: str) -> _Encoding:
+    media_type = _media_type(content_type)
     spec = spec_for(event_type)
     head = (
         (H_SPECVERSION, SPECVERSION.encode()),
@@ -243,7 +252,7 @@ def _constant_headers(
         (H_TYPE, event_type.encode()),
     )
     tail = ((H_CONTENT_TYPE, media_type.encode()), (H_DATASCHEMA, spec.message_name.encode()))
-    return head, tail
+    return _Encoding(spec, spec.message, media_type, head, tail)
 
 
 def from_record(
