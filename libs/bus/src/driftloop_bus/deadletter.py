@@ -110,6 +110,8 @@ class DeadLetters:
         backoff = 0.1
         while True:
             try:
+                if not self.publisher.started:
+                    await self.publisher.start()
                 await (await self.publisher.send_record(record))
                 break
             except Exception:

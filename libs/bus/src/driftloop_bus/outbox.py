@@ -160,6 +160,10 @@ class OutboxRelay:
                 raise
             except Exception as error:
                 OUTBOX_ERRORS.labels(self.service).inc()
+                # Reconnect from scratch next pass: a restarted broker may have lost the
+                # topics (tansu keeps them in memory) and the producer's metadata is stale.
+                with contextlib.suppress(Exception):
+                    await self.publisher.stop()
                 log.warning(
                     "outbox relay pass failed; retrying",
                     extra={"service": self.service, "error": f"{type(error).__name__}: {error}"},

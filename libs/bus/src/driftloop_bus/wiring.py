@@ -1,0 +1,82 @@
+"""What every service that publishes events needs: a publisher, an outbox and its relay.
+
+A service builds one :class:`ServiceBus` in its ``bootstrap()`` and passes
+``bus.resources`` and ``bus.checks`` to ``create_service_app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from driftloop_bus.health import broker_check
+from driftloop_bus.outbox import Outbox, OutboxRelay
+from driftloop_bus.publisher import Publisher
+from driftloop_events.topics import TopicSpec, all_topics
+from driftloop_kit.app import Resource
+from driftloop_kit.db import Database
+
+
+@dataclass
+class ServiceBus:
+    """The Kafka side of one service.
+
+    Attributes:
+        publisher: Shared by the relay and the dead-letter path of consumers.
+        outbox: Handlers add events to it inside their transaction.
+        relay: Publishes the outbox; a resource of the app.
+        resources: To start with the app (the relay, then any consumers added).
+    """
+
+    publisher: Publisher
+    outbox: Outbox
+    relay: OutboxRelay
+    resources: list[Resource] = field(default_factory=list)
+
+    @property
+    def checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """Readiness: the broker answers."""
+        return {"broker": broker_check(self.publisher.bootstrap_servers)}
+
+
+def service_bus(
+    *,
+    service: str,
+    bootstrap_servers: str,
+    database: Database,
+    topics: Iterable[TopicSpec] | None = None,
+) -> ServiceBus:
+    """Build the publisher, outbox and relay of ``service``.
+
+    Args:
+        service: The service's name (client id, metrics label).
+        bootstrap_servers: ``host:port[,host:port]``.
+        database: The service's database, which holds its outbox table.
+        topics: Created at start-up when missing; by default every declared topic.
+    """
+    publisher = Publisher(
+        bootstrap_servers,
+        client_id=f"driftloop-{service}",
+        topics=list(topics) if topics is not None else all_topics(),
+    )
+    outbox = Outbox()
+    relay = OutboxRelay(database=database, publisher=publisher, outbox=outbox, service=service)
+    # The publisher connects lazily (the relay retries until the broker is there) and
+    # is closed last, after everything that publishes through it has stopped.
+    return ServiceBus(
+        publisher=publisher, outbox=outbox, relay=relay, resources=[_Closing(publisher), relay]
+    )
+
+
+@dataclass
+class _Closing:
+    """A resource that only stops its publisher (which connects on first use)."""
+
+    publisher: Publisher
+
+    async def start(self) -> None:
+        """Nothing: the relay connects the publisher when the broker is reachable."""
+
+    async def stop(self) -> None:
+        """Flush and disconnect."""
+        await self.publisher.stop()
