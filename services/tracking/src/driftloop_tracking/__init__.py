@@ -1,0 +1,1 @@
+"""driftloop tracking: MLflow-compatible experiment tracking that publishes run events."""

@@ -1,0 +1,104 @@
+"""MLflow's experiment endpoints (``/api/2.0/mlflow/experiments/...``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from driftloop_tracking.domain.model import LifecycleStage, Model, Tag
+from driftloop_tracking.entrypoints.deps import StoreDep
+from driftloop_tracking.entrypoints.responses import MlflowJSONResponse
+
+router = APIRouter(
+    prefix="/api/2.0/mlflow/experiments",
+    tags=["experiments"],
+    default_response_class=MlflowJSONResponse,
+)
+
+
+class CreateExperiment(Model):
+    name: str
+    artifact_location: str | None = None
+    tags: list[Tag] = Field(default_factory=list)
+
+
+class ExperimentId(Model):
+    experiment_id: str
+
+
+class UpdateExperiment(Model):
+    experiment_id: str
+    new_name: str
+
+
+class SetExperimentTag(Model):
+    experiment_id: str
+    key: str
+    value: str = ""
+
+
+class DeleteExperimentTag(Model):
+    experiment_id: str
+    key: str
+
+
+@router.post("/create")
+async def create_experiment(body: CreateExperiment, store: StoreDep) -> dict[str, Any]:
+    """Create an experiment; 409 RESOURCE_ALREADY_EXISTS if the name is taken."""
+    experiment_id = await store.create_experiment(
+        name=body.name, artifact_location=body.artifact_location, tags_=body.tags
+    )
+    return {"experiment_id": experiment_id}
+
+
+@router.get("/get")
+async def get_experiment(experiment_id: str, store: StoreDep) -> dict[str, Any]:
+    """An experiment by id."""
+    return {"experiment": await store.get_experiment(experiment_id)}
+
+
+@router.get("/get-by-name")
+async def get_experiment_by_name(experiment_name: str, store: StoreDep) -> dict[str, Any]:
+    """An experiment by name."""
+    return {"experiment": await store.get_experiment_by_name(experiment_name)}
+
+
+@router.post("/update")
+async def update_experiment(body: UpdateExperiment, store: StoreDep) -> dict[str, Any]:
+    """Rename an experiment."""
+    await store.rename_experiment(experiment_id=body.experiment_id, new_name=body.new_name)
+    return {}
+
+
+@router.post("/delete")
+async def delete_experiment(body: ExperimentId, store: StoreDep) -> dict[str, Any]:
+    """Soft-delete an experiment and its runs."""
+    await store.set_experiment_lifecycle(
+        experiment_id=body.experiment_id, stage=LifecycleStage.DELETED
+    )
+    return {}
+
+
+@router.post("/restore")
+async def restore_experiment(body: ExperimentId, store: StoreDep) -> dict[str, Any]:
+    """Restore a deleted experiment and its runs."""
+    await store.set_experiment_lifecycle(
+        experiment_id=body.experiment_id, stage=LifecycleStage.ACTIVE
+    )
+    return {}
+
+
+@router.post("/set-experiment-tag")
+async def set_experiment_tag(body: SetExperimentTag, store: StoreDep) -> dict[str, Any]:
+    """Set a tag on an experiment."""
+    await store.set_experiment_tag(experiment_id=body.experiment_id, key=body.key, value=body.value)
+    return {}
+
+
+@router.post("/delete-experiment-tag")
+async def delete_experiment_tag(body: DeleteExperimentTag, store: StoreDep) -> dict[str, Any]:
+    """Remove a tag from an experiment."""
+    await store.delete_experiment_tag(experiment_id=body.experiment_id, key=body.key)
+    return {}
