@@ -1,0 +1,77 @@
+"""MLflow's input rules and the names the tracking service makes up."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from driftloop_kit.errors import InvalidInput
+from driftloop_tracking.domain import names
+from driftloop_tracking.domain.model import Metric, Param, RunStatus, Tag
+from driftloop_tracking.domain.validation import (
+    validate_batch,
+    validate_experiment_name,
+    validate_key,
+)
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("key", ["loss", "val/loss", "f1 score", "a.b-c_d", "step:1"])
+def test_names_mlflow_accepts_pass(key: str) -> None:
+    validate_key(key, "metric")
+
+
+@pytest.mark.parametrize("key", ["", "../x", "/abs", "semi;colon", "x" * 251, "a/../b"])
+def test_names_mlflow_refuses_are_refused_with_the_reason(key: str) -> None:
+    with pytest.raises(InvalidInput, match="(?i)metric name"):
+        validate_key(key, "metric")
+
+
+def test_batch_limits_are_mlflows() -> None:
+    validate_batch([Metric(key="m", value=1.0)] * 1000, [], [])
+    validate_batch([], [Param(key=f"p{i}", value="v") for i in range(100)], [])
+    with pytest.raises(InvalidInput, match="at most 1000 metrics"):
+        validate_batch([Metric(key="m", value=1.0)] * 1001, [], [])
+    with pytest.raises(InvalidInput, match="at most 100 params"):
+        validate_batch([], [Param(key=f"p{i}", value="v") for i in range(101)], [])
+    with pytest.raises(InvalidInput, match="at most 100 tags"):
+        validate_batch([], [], [Tag(key=f"t{i}", value="v") for i in range(101)])
+    with pytest.raises(InvalidInput, match="in total"):
+        validate_batch(
+            [Metric(key="m", value=1.0)] * 900,
+            [Param(key=f"p{i}", value="v") for i in range(100)],
+            [Tag(key=f"t{i}", value="v") for i in range(1)],
+        )
+
+
+def test_a_param_value_longer_than_mlflows_limit_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="6000"):
+        validate_batch([], [Param(key="p", value="x" * 6001)], [])
+
+
+def test_experiment_names_must_not_be_blank() -> None:
+    validate_experiment_name("fraud")
+    with pytest.raises(InvalidInput):
+        validate_experiment_name("   ")
+
+
+def test_artifact_locations_use_the_proxy_scheme_mlflow_clients_resolve() -> None:
+    location = names.experiment_artifact_location("7")
+    assert location == "mlflow-artifacts:/7"
+    assert names.run_artifact_uri(location, "abc") == "mlflow-artifacts:/7/abc/artifacts"
+
+
+def test_random_run_names_read_like_mlflows() -> None:
+    generated = {names.random_run_name() for _ in range(50)}
+    assert all(re.fullmatch(r"[a-z]+-[a-z]+-\d{3}", n) for n in generated)
+    assert len(generated) > 40
+
+
+def test_only_end_statuses_finish_a_run() -> None:
+    assert {s for s in RunStatus if s.terminal} == {
+        RunStatus.FINISHED,
+        RunStatus.FAILED,
+        RunStatus.KILLED,
+    }
