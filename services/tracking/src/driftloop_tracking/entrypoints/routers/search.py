@@ -1,5 +1,120 @@
-"""(being written)"""
+"""Run and experiment search (``POST /api/2.0/mlflow/runs/search``, ``.../experiments/search``).
 
-from fastapi import APIRouter
+MLflow's request and response shapes; the filter grammar is MLflow's plus ``OR``,
+``NOT`` and parentheses (see :mod:`driftloop_tracking.domain.search`).
+"""
 
-router = APIRouter(prefix="/api/2.0", tags=["search"])
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pydantic_core
+from fastapi import APIRouter, Query, Response
+from pydantic import Field
+
+from driftloop_tracking.adapters.search_sql import search_experiments, search_runs
+from driftloop_tracking.domain.model import Model
+from driftloop_tracking.domain.search import experiment_search, run_search
+from driftloop_tracking.entrypoints.deps import StoreDep
+from driftloop_tracking.entrypoints.responses import MlflowJSONResponse
+
+router = APIRouter(
+    prefix="/api/2.0/mlflow", tags=["search"], default_response_class=MlflowJSONResponse
+)
+
+
+def _render(key: str, items: Sequence[dict[str, Any]], token: str | None) -> Response:
+    """The response body, rendered once (not re-encoded by FastAPI), in proto3 JSON.
+
+    A page can hold thousands of runs: pydantic-core's encoder writes plain data many
+    times faster than FastAPI's generic one. NaN and infinite metrics are spelled as
+    proto3 JSON does (``"NaN"``, ``"Infinity"``).
+    """
+    body: dict[str, Any] = {key: items}
+    if token:
+        body["next_page_token"] = token
+    return Response(
+        content=pydantic_core.to_json(body, inf_nan_mode="strings"),
+        media_type="application/json",
+    )
+
+
+class SearchRuns(Model):
+    """MLflow's ``SearchRuns`` request."""
+
+    experiment_ids: list[str | int] = Field(default_factory=list)
+    filter: str | None = None
+    run_view_type: str | int | None = None
+    max_results: int | None = None
+    order_by: list[str] = Field(default_factory=list)
+    page_token: str | None = None
+
+
+class SearchExperiments(Model):
+    """MLflow's ``SearchExperiments`` request."""
+
+    filter: str | None = None
+    view_type: str | int | None = None
+    max_results: int | None = None
+    order_by: list[str] = Field(default_factory=list)
+    page_token: str | None = None
+
+
+@router.post("/runs/search")
+async def post_search_runs(body: SearchRuns, store: StoreDep) -> Response:
+    """Runs of the given experiments matching a filter, ordered, one page at a time.
+
+    Returns ``{"runs": [...], "next_page_token": ...}``; the token is left out on the
+    last page. A malformed filter or order_by is a 400 ``INVALID_PARAMETER_VALUE``.
+    """
+    search = run_search(
+        experiment_ids=body.experiment_ids,
+        filter_=body.filter,
+        view_type=body.run_view_type,
+        max_results=body.max_results,
+        order_by=body.order_by,
+        page_token=body.page_token,
+    )
+    found, token = await search_runs(store.database, search)
+    return _render("runs", found, token)
+
+
+async def _search_experiments(body: SearchExperiments, store: StoreDep) -> Response:
+    search = experiment_search(
+        filter_=body.filter,
+        view_type=body.view_type,
+        max_results=body.max_results,
+        order_by=body.order_by,
+        page_token=body.page_token,
+    )
+    found, token = await search_experiments(store.database, search)
+    items = [e.model_dump(exclude_none=True, by_alias=True) for e in found]
+    return _render("experiments", items, token)
+
+
+@router.post("/experiments/search")
+async def post_search_experiments(body: SearchExperiments, store: StoreDep) -> Response:
+    """Experiments matching a filter on name, tags and times, ordered, one page at a time."""
+    return await _search_experiments(body, store)
+
+
+@router.get("/experiments/search")
+async def get_search_experiments(
+    *,
+    store: StoreDep,
+    filter: str | None = None,
+    view_type: str | None = None,
+    max_results: int | None = None,
+    order_by: list[str] = Query(default_factory=list),  # noqa: B008 - FastAPI's idiom
+    page_token: str | None = None,
+) -> Response:
+    """The same search with query parameters, as MLflow's server also accepts."""
+    body = SearchExperiments(
+        filter=filter,
+        view_type=view_type,
+        max_results=max_results,
+        order_by=order_by,
+        page_token=page_token,
+    )
+    return await _search_experiments(body, store)

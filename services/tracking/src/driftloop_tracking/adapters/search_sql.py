@@ -1,0 +1,745 @@
+"""Run and experiment search in SQL: a parsed filter becomes one query over the tables.
+
+Plans (checked with EXPLAIN on SQLite and PostgreSQL over 100,000 runs):
+
+- Each metric, param or tag comparison is a subquery on the run id over the
+  ``(key, value)`` index of ``latest_metrics``, ``params`` or ``tags``; ``AND``,
+  ``OR`` and ``NOT`` combine them as SQL does. By default it is an ``IN`` list. On
+  SQLite, which has no statistics, a comparison matching many rows (a capped count
+  tells) becomes a correlated ``EXISTS`` when the page is read in ``start_time``
+  order, so that the scan of the runs index stops after one page instead of first
+  listing every match. PostgreSQL plans both forms as the same semi-join.
+- Ordering by a metric, param or tag outer-joins its one row per run and sorts,
+  missing values (then NaN) last. Without a filter, ordering by one such key reads
+  its ``(key, value)`` index in order instead, segment by segment (values, NaN,
+  missing), so the first pages cost the page, not the experiment.
+- A page is read as ids first, then built in bulk (one query per table, the ids in
+  one bound parameter) straight into MLflow's JSON form.
+
+LIKE is case-sensitive and ILIKE is not, on SQLite as on PostgreSQL (SQLite's own
+LIKE ignores case, so there LIKE becomes GLOB). A backslash escapes ``%`` and
+``_`` in both.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Float,
+    Select,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    false,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from driftloop_kit.db import Database
+from driftloop_kit.errors import InvalidInput
+from driftloop_tracking.adapters.store import DATASET_CONTEXT_TAG
+from driftloop_tracking.adapters.tables import (
+    datasets,
+    experiment_tags,
+    experiments,
+    latest_metrics,
+    params,
+    run_inputs,
+    runs,
+    tags,
+)
+from driftloop_tracking.domain.model import Experiment, LifecycleStage, Tag
+from driftloop_tracking.domain.search import (
+    EXPERIMENTS,
+    RUNS,
+    And,
+    Comparison,
+    EntityType,
+    ExperimentSearch,
+    Expr,
+    Identifier,
+    Not,
+    Or,
+    OrderBy,
+    RunSearch,
+    Value,
+)
+
+__all__ = [
+    "BROAD_ROWS",
+    "NAN_PLACEHOLDER",
+    "RunJSON",
+    "broad_comparisons",
+    "experiment_entities",
+    "experiment_search_query",
+    "like_to_glob",
+    "run_page",
+    "run_search_query",
+    "run_segment_queries",
+    "search_experiments",
+    "search_runs",
+]
+
+_RUN_COLUMNS: dict[str, Any] = {
+    "run_id": runs.c.run_uuid,
+    "run_name": runs.c.name,
+    "status": runs.c.status,
+    "user_id": runs.c.user_id,
+    "artifact_uri": runs.c.artifact_uri,
+    "start_time": runs.c.start_time,
+    "end_time": runs.c.end_time,
+}
+_EXPERIMENT_COLUMNS: dict[str, Any] = {
+    "experiment_id": experiments.c.experiment_id,
+    "name": experiments.c.name,
+    "creation_time": experiments.c.creation_time,
+    "last_update_time": experiments.c.last_update_time,
+}
+_NULLABLE = frozenset({"end_time"})
+
+#: The value the store writes for a NaN metric (with ``is_nan`` set).
+NAN_PLACEHOLDER = 0.0
+
+
+# -- comparisons -------------------------------------------------------------------------
+
+
+def like_to_glob(pattern: str) -> str:
+    """Translate a LIKE pattern to SQLite's case-sensitive GLOB.
+
+    ``%`` → ``*``, ``_`` → ``?``; GLOB's own wildcards are bracketed to stay
+    literal; a backslash makes the next character literal.
+    """
+    out: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            literal = next(chars, "\\")
+            out.append({"*": "[*]", "?": "[?]", "[": "[[]"}.get(literal, literal))
+        elif ch == "%":
+            out.append("*")
+        elif ch == "_":
+            out.append("?")
+        elif ch in "*?[":
+            out.append(f"[{ch}]")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _compare(column: Any, op: str, value: Value, dialect: str) -> ColumnElement[bool]:
+    """``column op value`` in SQL, with LIKE's case rules equal on both databases."""
+    negated = op.startswith("NOT ")
+    base = op.removeprefix("NOT ")
+    if base == "IN":
+        assert isinstance(value, tuple)
+        clause: ColumnElement[bool] = column.in_(list(value))
+    elif base == "LIKE":
+        if dialect == "sqlite":
+            clause = column.op("GLOB", is_comparison=True)(like_to_glob(str(value)))
+        else:
+            clause = column.like(value)
+    elif base == "ILIKE":
+        clause = column.ilike(value, escape="\\" if dialect == "sqlite" else None)
+    else:
+        clause = {
+            "=": column.__eq__,
+            "!=": column.__ne__,
+            "<": column.__lt__,
+            "<=": column.__le__,
+            ">": column.__gt__,
+            ">=": column.__ge__,
+        }[base](value)
+    return not_(clause) if negated else clause
+
+
+def _as_float(value: Value) -> Value:
+    """Numbers as floats: a list mixing ints and floats binds as mixed types (PostgreSQL
+    then compares wrongly), and metric values are floats."""
+    if isinstance(value, tuple):
+        return tuple(float(v) for v in value)
+    return float(value) if isinstance(value, int | float) else value
+
+
+def _integer_comparison(column: Any, op: str, value: Value, dialect: str) -> ColumnElement[bool]:
+    """A comparison with an integer column (times in ms): whole numbers bind as integers;
+    a fractional one compares the column as a float."""
+    values = value if isinstance(value, tuple) else (value,)
+    if all(isinstance(v, int) or (isinstance(v, float) and v.is_integer()) for v in values):
+        whole = tuple(int(v) for v in values if isinstance(v, int | float))
+        return _compare(column, op, whole if isinstance(value, tuple) else whole[0], dialect)
+    return _compare(cast(column, Float), op, _as_float(value), dialect)
+
+
+def _combine(expr: Expr, leaf: Any) -> ColumnElement[bool]:
+    if isinstance(expr, And):
+        return and_(*(_combine(item, leaf) for item in expr.items))
+    if isinstance(expr, Or):
+        return or_(*(_combine(item, leaf) for item in expr.items))
+    if isinstance(expr, Not):
+        return not_(_combine(expr.item, leaf))
+    result: ColumnElement[bool] = leaf(expr)
+    return result
+
+
+def _key_value_match(
+    table: Table, owner: Column[Any], comparison: Comparison, dialect: str
+) -> ColumnElement[bool]:
+    """A params/tags-like (owner, key, value) table: the owner has the key, matching."""
+    key, op, value = comparison.identifier.key, comparison.op, comparison.value
+    having_key = select(table.c[owner.key]).where(table.c.key == key)
+    if op == "IS NULL":
+        return owner.not_in(having_key)
+    if op == "IS NOT NULL":
+        return owner.in_(having_key)
+    return owner.in_(having_key.where(_compare(table.c.value, op, value, dialect)))
+
+
+def _holds(number: float, op: str, value: Value) -> bool:
+    """Whether ``number op value`` is true (for a numeric comparison)."""
+    values = value if isinstance(value, tuple) else (value,)
+    numbers = [float(v) for v in values if isinstance(v, int | float)]
+    tests = {
+        "=": lambda: number == numbers[0],
+        "!=": lambda: number != numbers[0],
+        "<": lambda: number < numbers[0],
+        "<=": lambda: number <= numbers[0],
+        ">": lambda: number > numbers[0],
+        ">=": lambda: number >= numbers[0],
+        "IN": lambda: number in numbers,
+        "NOT IN": lambda: number not in numbers,
+    }
+    return tests[op]()
+
+
+def _metric_rows(comparison: Comparison, dialect: str, *, exact: bool = True) -> Select[Any]:
+    """The ids of the runs whose latest value of the metric matches.
+
+    ``exact=False`` leaves out the NaN test: close enough to count rows.
+    """
+    lm = latest_metrics
+    op, value = comparison.op, _as_float(comparison.value)
+    condition = _compare(lm.c.value, op, value, dialect)
+    # NaN is stored as is_nan with a placeholder value; NaN differs from every number
+    # and compares false otherwise, as IEEE floats do. The is_nan test is only added
+    # when the placeholder would answer wrongly, so that most comparisons are
+    # answered from the (key, value) index alone.
+    nan_matches = op in ("!=", "NOT IN")
+    if exact and _holds(NAN_PLACEHOLDER, op, value) != nan_matches:
+        if nan_matches:
+            condition = or_(lm.c.is_nan == true(), condition)
+        else:
+            condition = and_(lm.c.is_nan == false(), condition)
+    return select(lm.c.run_uuid).where(lm.c.key == comparison.identifier.key, condition)
+
+
+def _dataset_match(comparison: Comparison, dialect: str) -> ColumnElement[bool]:
+    key, op, value = comparison.identifier.key, comparison.op, comparison.value
+    if key == "context":
+        # The context is a tag of the run input, kept in its JSON list of tags.
+        tag_key: ColumnElement[Any]
+        tag_value: ColumnElement[Any]
+        if dialect == "sqlite":
+            item = func.json_each(run_inputs.c.tags).table_valued("value").alias("input_tag")
+            tag_key = func.json_extract(item.c.value, "$.key")
+            tag_value = func.json_extract(item.c.value, "$.value")
+        else:
+            item = func.json_array_elements(run_inputs.c.tags).table_valued("value")
+            item = item.alias("input_tag")
+            tag_key = item.c.value.op("->>")(literal_column("'key'"))
+            tag_value = item.c.value.op("->>")(literal_column("'value'"))
+        subquery = (
+            select(run_inputs.c.run_uuid)
+            .select_from(run_inputs)
+            .join(item, true())
+            .where(
+                tag_key == DATASET_CONTEXT_TAG,
+                _compare(cast(tag_value, String), op, value, dialect),
+            )
+        )
+    else:
+        subquery = (
+            select(run_inputs.c.run_uuid)
+            .join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid)
+            .where(_compare(datasets.c[key], op, value, dialect))
+        )
+    return runs.c.run_uuid.in_(subquery)
+
+
+#: Tables of the run keys, by the entity type that names them.
+_KEY_TABLES: dict[EntityType, Table] = {
+    EntityType.METRIC: latest_metrics,
+    EntityType.PARAM: params,
+    EntityType.TAG: tags,
+}
+
+
+def _key_rows(
+    comparison: Comparison, dialect: str, *, exact: bool = True
+) -> tuple[Select[Any], bool]:
+    """For a metric, param or tag comparison: the ids of the runs whose row matches,
+    and whether the comparison holds for those runs (``False`` for ``IS NULL``)."""
+    identifier = comparison.identifier
+    if identifier.type is EntityType.METRIC:
+        return _metric_rows(comparison, dialect, exact=exact), True
+    table = _KEY_TABLES[identifier.type]
+    having_key = select(table.c.run_uuid).where(table.c.key == identifier.key)
+    if comparison.op == "IS NULL":
+        return having_key, False
+    if comparison.op == "IS NOT NULL":
+        return having_key, True
+    return having_key.where(_compare(table.c.value, comparison.op, comparison.value, dialect)), True
+
+
+def _run_match(
+    comparison: Comparison, dialect: str, broad: frozenset[Comparison] = frozenset()
+) -> ColumnElement[bool]:
+    """The SQL condition of one comparison on ``runs``.
+
+    A metric, param or tag comparison is an ``IN`` subquery, read once from the
+    ``(key, value)`` index; one in ``broad`` (matching many rows) is a correlated
+    EXISTS instead, checked by primary key for the runs the scan reaches: SQLite
+    would build the whole list first, though a page may need few of them.
+    """
+    identifier = comparison.identifier
+    if identifier.type in _KEY_TABLES:
+        rows, holds = _key_rows(comparison, dialect)
+        if comparison in broad:
+            table = _KEY_TABLES[identifier.type]
+            match: ColumnElement[bool] = rows.where(table.c.run_uuid == runs.c.run_uuid).exists()
+        else:
+            match = runs.c.run_uuid.in_(rows)
+        return match if holds else not_(match)
+    if identifier.type is EntityType.DATASET:
+        return _dataset_match(comparison, dialect)
+    column = _RUN_COLUMNS[identifier.key]
+    if identifier.key in RUNS.numeric_attributes:
+        clause = _integer_comparison(column, comparison.op, comparison.value, dialect)
+    else:
+        clause = _compare(column, comparison.op, comparison.value, dialect)
+    # A run without an end time matches no comparison on it, also under NOT.
+    return and_(column.is_not(None), clause) if identifier.key in _NULLABLE else clause
+
+
+def _leaves(expr: Expr) -> list[Comparison]:
+    if isinstance(expr, And | Or):
+        return [leaf for item in expr.items for leaf in _leaves(item)]
+    if isinstance(expr, Not):
+        return _leaves(expr.item)
+    return [expr]
+
+
+#: A key comparison matching at least this many rows is "broad" (see :func:`_run_match`).
+BROAD_ROWS = 5_000
+#: Probes count up to this many rows, to rank broad comparisons.
+_PROBE_ROWS = 30_000
+
+
+async def broad_comparisons(
+    session: AsyncSession, expr: Expr | None, dialect: str
+) -> frozenset[Comparison]:
+    """The key comparisons of ``expr`` to test per run, probed with capped counts.
+
+    A comparison matching ``BROAD_ROWS`` or more rows is broad, except the narrowest
+    broad one of the top-level ``AND``: it stays a list, which lets the scan skip
+    most runs before any per-run test. Only SQLite needs this: PostgreSQL's planner
+    has statistics and turns IN and EXISTS into the same semi-join. A probe reads at
+    most ``_PROBE_ROWS`` index entries.
+    """
+    if expr is None or dialect != "sqlite":
+        return frozenset()
+    counts: dict[Comparison, int] = {}
+    for leaf in dict.fromkeys(_leaves(expr)):
+        if leaf.identifier.type not in _KEY_TABLES:
+            continue
+        rows, _ = _key_rows(leaf, dialect, exact=False)
+        # A constant, not the run id: the count then reads the (key, value) index only.
+        capped = rows.with_only_columns(literal_column("1")).limit(_PROBE_ROWS).subquery()
+        counts[leaf] = await session.scalar(select(func.count()).select_from(capped)) or 0
+    broad = {leaf for leaf, count in counts.items() if count >= BROAD_ROWS}
+    top = expr.items if isinstance(expr, And) else (expr,)
+    conjuncts = [c for c in top if isinstance(c, Comparison) and c in broad]
+    if conjuncts:
+        narrowest = min(conjuncts, key=lambda c: counts[c])
+        if counts[narrowest] < _PROBE_ROWS:
+            broad.discard(narrowest)
+    return frozenset(broad)
+
+
+# -- ordering ----------------------------------------------------------------------------
+
+
+def _run_order(query: Select[Any], order_by: Sequence[OrderBy]) -> tuple[Select[Any], list[Any]]:
+    """Join what ``order_by`` sorts on; the ORDER BY clauses, missing values last."""
+    clauses: list[Any] = []
+    by_start_time = False
+    for index, item in enumerate(order_by):
+        identifier = item.identifier
+        if identifier.type is EntityType.ATTRIBUTE:
+            value = _RUN_COLUMNS[identifier.key]
+            by_start_time = by_start_time or identifier.key == "start_time"
+            if identifier.key in _NULLABLE:
+                clauses.append(case((value.is_(None), 1), else_=0))
+        else:
+            table = {
+                EntityType.METRIC: latest_metrics,
+                EntityType.PARAM: params,
+                EntityType.TAG: tags,
+            }[identifier.type]
+            joined = table.alias(f"order_{index}")
+            query = query.outerjoin(
+                joined,
+                and_(joined.c.run_uuid == runs.c.run_uuid, joined.c.key == identifier.key),
+            )
+            value = joined.c.value
+            if identifier.type is EntityType.METRIC:
+                # As MLflow: numbers, then NaN, then runs without the metric.
+                clauses.append(
+                    case((joined.c.run_uuid.is_(None), 2), (joined.c.is_nan == true(), 1), else_=0)
+                )
+            else:
+                clauses.append(case((joined.c.run_uuid.is_(None), 1), else_=0))
+        clauses.append(value.asc() if item.ascending else value.desc())
+    if not by_start_time:
+        clauses.append(runs.c.start_time.desc())
+    clauses.append(runs.c.run_uuid.asc())
+    return query, clauses
+
+
+# -- runs --------------------------------------------------------------------------------
+
+
+def _in_scope(search: RunSearch) -> list[ColumnElement[bool]]:
+    return [
+        runs.c.experiment_id.in_(search.experiment_ids),
+        runs.c.lifecycle_stage.in_(search.view_type.stages),
+    ]
+
+
+def run_search_query(
+    search: RunSearch, dialect: str, broad: frozenset[Comparison] = frozenset()
+) -> Select[Any]:
+    """The query of the run ids of one page (one more than the page, to see if more follow).
+
+    Args:
+        search: The checked request.
+        dialect: ``"sqlite"`` or ``"postgresql"``.
+        broad: Comparisons to test per run (see :func:`broad_comparisons`).
+    """
+    query = select(runs.c.run_uuid).where(*_in_scope(search))
+    if search.filter is not None:
+        query = query.where(_combine(search.filter, lambda c: _run_match(c, dialect, broad)))
+    query, order = _run_order(query, search.order_by)
+    return query.order_by(*order).offset(search.offset).limit(search.max_results + 1)
+
+
+def _walks_an_index(search: RunSearch) -> bool:
+    """Whether the page is read by walking the (key, value) index of the sort key.
+
+    Without a filter, ``order_by metrics.x`` alone would otherwise join and sort
+    every run of the experiments to return the first page.
+    """
+    return (
+        search.filter is None
+        and len(search.order_by) == 1
+        and search.order_by[0].identifier.type is not EntityType.ATTRIBUTE
+    )
+
+
+def run_segment_queries(search: RunSearch) -> list[Select[Any]]:
+    """The ordered segments of a search by one metric, param or tag, without a filter.
+
+    Runs with a value (ordered by it, read along the ``(key, value)`` index), then
+    runs whose metric is NaN, then runs without it; ties by ``start_time DESC,
+    run_id``: the order of :func:`run_search_query`, read one segment after another.
+    The scope test is a correlated EXISTS so that the value index drives the query.
+    """
+    (item,) = search.order_by
+    identifier = item.identifier
+    table = {EntityType.METRIC: latest_metrics, EntityType.PARAM: params, EntityType.TAG: tags}[
+        identifier.type
+    ]
+    row = table.alias("sort_key")
+    in_scope = (
+        select(literal_column("1"))
+        .where(runs.c.run_uuid == row.c.run_uuid, *_in_scope(search))
+        .exists()
+    )
+    start_time = select(runs.c.start_time).where(runs.c.run_uuid == row.c.run_uuid)
+    ties = [start_time.scalar_subquery().desc(), row.c.run_uuid.asc()]
+    by_value = row.c.value.asc() if item.ascending else row.c.value.desc()
+    having = select(row.c.run_uuid).where(row.c.key == identifier.key, in_scope)
+    if identifier.type is EntityType.METRIC:
+        segments = [
+            having.where(row.c.is_nan == false()).order_by(by_value, *ties),
+            having.where(row.c.is_nan == true()).order_by(*ties),
+        ]
+    else:
+        segments = [having.order_by(by_value, *ties)]
+    lacking = (
+        select(runs.c.run_uuid)
+        .where(
+            *_in_scope(search),
+            runs.c.run_uuid.not_in(select(table.c.run_uuid).where(table.c.key == identifier.key)),
+        )
+        .order_by(runs.c.start_time.desc(), runs.c.run_uuid.asc())
+    )
+    return [*segments, lacking]
+
+
+async def _page_ids(session: AsyncSession, search: RunSearch, dialect: str) -> list[str]:
+    """The ids of the page and of the first run after it (if any)."""
+    if not _walks_an_index(search):
+        # Testing per run pays only when the scan can stop early: in start_time order,
+        # which the runs index gives; any other order visits every match to sort.
+        in_index_order = all(
+            item.identifier == Identifier(EntityType.ATTRIBUTE, "start_time")
+            for item in search.order_by
+        )
+        broad = (
+            await broad_comparisons(session, search.filter, dialect)
+            if in_index_order
+            else frozenset()
+        )
+        return list((await session.scalars(run_search_query(search, dialect, broad))).all())
+    ids: list[str] = []
+    skip, wanted = search.offset, search.max_results + 1
+    for segment in run_segment_queries(search):
+        # LIMIT skip + wanted, no OFFSET: a short answer tells the segment's size,
+        # which is what the page's offset has to skip in the following segments.
+        found = (await session.scalars(segment.limit(skip + wanted))).all()
+        taken = list(found[skip:])
+        ids.extend(taken)
+        wanted -= len(taken)
+        skip = max(0, skip - len(found))
+        if wanted <= 0:
+            break
+    return ids
+
+
+async def search_runs(database: Database, search: RunSearch) -> tuple[list[RunJSON], str | None]:
+    """One page of runs matching ``search`` (MLflow's JSON form, see :func:`run_page`),
+    and the token of the next page (if any)."""
+    if not search.experiment_ids:
+        return [], None
+    async with database.session() as session:
+        dialect = session.get_bind().dialect.name
+        ids = await _page_ids(session, search, dialect)
+        has_more = len(ids) > search.max_results
+        found = await run_page(session, ids[: search.max_results])
+    return found, search.next_page_token(has_more)
+
+
+def _ids_match(column: Column[Any], ids: Sequence[str | int], dialect: str) -> ColumnElement[bool]:
+    """``column IN ids`` with one bound parameter, however many ids.
+
+    An expanding ``IN (?, ?, ...)`` costs a parameter per id (and SQLAlchemy time to
+    build them); a PostgreSQL array or a SQLite JSON array is one value.
+    """
+    if dialect == "postgresql":
+        element = String if isinstance(column.type, String) else BigInteger
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(element)))
+    listed = func.json_each(bindparam(None, json.dumps(list(ids)))).table_valued("value")
+    return column.in_(select(listed.c.value))
+
+
+#: A run in MLflow's REST JSON form (``{"info": ..., "data": ..., "inputs": ...}``).
+RunJSON = dict[str, Any]
+
+
+async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
+    """The runs ``ids``, in that order, in MLflow's JSON form, with one query per table.
+
+    The same runs as :func:`~driftloop_tracking.adapters.store.run_entities`, built
+    as plain data: a page can hold 50,000 runs, and building and re-encoding
+    models (about 10 per run) cost ten times the queries. Unset fields are left
+    out, as MLflow does; NaN metrics are ``float("nan")`` for the encoder to spell.
+    """
+    if not ids:
+        return []
+    dialect = session.get_bind().dialect.name
+    found: dict[str, RunJSON] = {}
+    metrics_of: dict[str, list[dict[str, Any]]] = {}
+    params_of: dict[str, list[dict[str, Any]]] = {}
+    tags_of: dict[str, list[dict[str, Any]]] = {}
+    inputs_of: dict[str, list[dict[str, Any]]] = {}
+    rows = await session.execute(select(runs).where(_ids_match(runs.c.run_uuid, ids, dialect)))
+    for row in rows.all():
+        info = {
+            "run_id": row.run_uuid,
+            "run_uuid": row.run_uuid,
+            "run_name": row.name,
+            "experiment_id": str(row.experiment_id),
+            "user_id": row.user_id,
+            "status": row.status,
+            "start_time": row.start_time,
+            "artifact_uri": row.artifact_uri,
+            "lifecycle_stage": row.lifecycle_stage,
+        }
+        if row.end_time is not None:
+            info["end_time"] = row.end_time
+        rid = row.run_uuid
+        metrics_of[rid], params_of[rid], tags_of[rid], inputs_of[rid] = [], [], [], []
+        found[rid] = {
+            "info": info,
+            "data": {"metrics": metrics_of[rid], "params": params_of[rid], "tags": tags_of[rid]},
+            "inputs": {"dataset_inputs": inputs_of[rid], "model_inputs": []},
+            "outputs": {"model_outputs": []},
+        }
+    lm = latest_metrics
+    metric_rows = await session.execute(
+        select(lm.c.run_uuid, lm.c.key, lm.c.value, lm.c.timestamp, lm.c.step, lm.c.is_nan).where(
+            _ids_match(lm.c.run_uuid, ids, dialect)
+        )
+    )
+    for rid, key, value, timestamp, step, is_nan in metric_rows.all():
+        metrics_of[rid].append(
+            {
+                "key": key,
+                "value": math.nan if is_nan else value,
+                "timestamp": timestamp,
+                "step": step,
+            }
+        )
+    for table, target in ((params, params_of), (tags, tags_of)):
+        key_values = await session.execute(
+            select(table.c.run_uuid, table.c.key, table.c.value).where(
+                _ids_match(table.c.run_uuid, ids, dialect)
+            )
+        )
+        for rid, key, value in key_values.all():
+            target[rid].append({"key": key, "value": value})
+    input_rows = await session.execute(
+        select(run_inputs.c.run_uuid, run_inputs.c.tags, datasets)
+        .join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid)
+        .where(_ids_match(run_inputs.c.run_uuid, ids, dialect))
+    )
+    for r in input_rows.all():
+        dataset = {
+            "name": r.name,
+            "digest": r.digest,
+            "source_type": r.source_type,
+            "source": r.source,
+        }
+        if r.schema is not None:
+            dataset["schema"] = r.schema
+        if r.profile is not None:
+            dataset["profile"] = r.profile
+        inputs_of[r.run_uuid].append({"tags": list(r.tags), "dataset": dataset})
+    return [found[rid] for rid in ids if rid in found]
+
+
+# -- experiments -------------------------------------------------------------------------
+
+
+def _experiment_id_values(comparison: Comparison) -> Value:
+    values = comparison.value if isinstance(comparison.value, tuple) else (comparison.value,)
+    try:
+        ids = tuple(int(v) for v in values if v is not None)
+    except ValueError:
+        raise InvalidInput(
+            f"Invalid experiment ID in filter: {comparison.value!r} is not a number."
+        ) from None
+    return ids if isinstance(comparison.value, tuple) else ids[0]
+
+
+def _experiment_match(comparison: Comparison, dialect: str) -> ColumnElement[bool]:
+    identifier = comparison.identifier
+    if identifier.type is EntityType.TAG:
+        return _key_value_match(experiment_tags, experiments.c.experiment_id, comparison, dialect)
+    column = _EXPERIMENT_COLUMNS[identifier.key]
+    value = comparison.value
+    if identifier.key in EXPERIMENTS.numeric_attributes:
+        return _integer_comparison(column, comparison.op, value, dialect)
+    if identifier.key == "experiment_id":
+        if "LIKE" in comparison.op:
+            column = cast(column, String)
+        else:
+            value = _experiment_id_values(comparison)
+    return _compare(column, comparison.op, value, dialect)
+
+
+def experiment_search_query(search: ExperimentSearch, dialect: str) -> Select[Any]:
+    """The query of the experiment ids of one page (plus one, to see if more follow)."""
+    query = select(experiments.c.experiment_id).where(
+        experiments.c.lifecycle_stage.in_(search.view_type.stages)
+    )
+    if search.filter is not None:
+        query = query.where(_combine(search.filter, lambda c: _experiment_match(c, dialect)))
+    # MLflow's default order, and its tie-breaker: experiment_id descending.
+    clauses: list[Any] = [
+        _EXPERIMENT_COLUMNS[item.identifier.key].asc()
+        if item.ascending
+        else _EXPERIMENT_COLUMNS[item.identifier.key].desc()
+        for item in search.order_by
+    ]
+    if not clauses:
+        clauses = [experiments.c.creation_time.desc(), experiments.c.experiment_id.asc()]
+    elif not any(item.identifier.key == "experiment_id" for item in search.order_by):
+        clauses.append(experiments.c.experiment_id.desc())
+    return query.order_by(*clauses).offset(search.offset).limit(search.max_results + 1)
+
+
+async def experiment_entities(session: AsyncSession, ids: Sequence[int]) -> list[Experiment]:
+    """Build many experiments with one query per table, in the order of ``ids``."""
+    if not ids:
+        return []
+    dialect = session.get_bind().dialect.name
+    rows = {
+        r.experiment_id: r
+        for r in (
+            await session.execute(
+                select(experiments).where(_ids_match(experiments.c.experiment_id, ids, dialect))
+            )
+        ).all()
+    }
+    tag_lists: dict[int, list[Tag]] = {i: [] for i in rows}
+    for r in (
+        await session.execute(
+            select(experiment_tags).where(_ids_match(experiment_tags.c.experiment_id, ids, dialect))
+        )
+    ).all():
+        tag_lists[r.experiment_id].append(Tag(key=r.key, value=r.value))
+    return [
+        Experiment(
+            experiment_id=str(row.experiment_id),
+            name=row.name,
+            artifact_location=row.artifact_location,
+            lifecycle_stage=LifecycleStage(row.lifecycle_stage),
+            creation_time=row.creation_time,
+            last_update_time=row.last_update_time,
+            tags=tag_lists[row.experiment_id],
+        )
+        for i in ids
+        if (row := rows.get(i)) is not None
+    ]
+
+
+async def search_experiments(
+    database: Database, search: ExperimentSearch
+) -> tuple[list[Experiment], str | None]:
+    """One page of experiments matching ``search``, and the next page's token (if any)."""
+    async with database.session() as session:
+        dialect = session.get_bind().dialect.name
+        ids = list((await session.scalars(experiment_search_query(search, dialect))).all())
+        has_more = len(ids) > search.max_results
+        ids = ids[: search.max_results]
+        found = await experiment_entities(session, ids)
+    return found, search.next_page_token(has_more)
