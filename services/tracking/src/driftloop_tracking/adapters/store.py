@@ -15,8 +15,6 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +23,13 @@ from driftloop_bus.outbox import Outbox
 from driftloop_events.envelope import CloudEvent
 from driftloop_kit.db import Database
 from driftloop_kit.errors import AlreadyExists, InvalidInput, NotFound
+from driftloop_tracking.adapters.logged_models import (
+    LoggedModelMetric,
+    link_run_models,
+    log_model_metrics,
+    run_model_links,
+)
+from driftloop_tracking.adapters.sql import upsert
 from driftloop_tracking.adapters.tables import (
     datasets,
     experiment_tags,
@@ -43,11 +48,13 @@ from driftloop_tracking.domain.model import (
     Experiment,
     LifecycleStage,
     Metric,
+    ModelInput,
     Param,
     Run,
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
     RunStatus,
     Tag,
 )
@@ -235,7 +242,7 @@ class TrackingStore:
         validate_tag_value(value)
         async with self.database.session() as session:
             await _active_experiment(session, experiment_id)
-            await _upsert(
+            await upsert(
                 session,
                 experiment_tags,
                 {"experiment_id": int(experiment_id), "key": key, "value": value},
@@ -329,7 +336,7 @@ class TrackingStore:
                 values["end_time"] = end_time
             if run_name:
                 values["name"] = run_name
-                await _upsert(
+                await upsert(
                     session,
                     tags,
                     {"run_uuid": run_id, "key": RUN_NAME_TAG, "value": run_name},
@@ -375,14 +382,20 @@ class TrackingStore:
                 await _log_params(session, run_id, params_)
             if tags_:
                 for tag in _last_per_key(tags_):
-                    await _upsert(
+                    await upsert(
                         session,
                         tags,
                         {"run_uuid": run_id, "key": tag.key, "value": tag.value},
                         ("run_uuid", "key"),
                     )
             if metrics_:
-                await _log_metrics(session, run_id, metrics_)
+                if new := await _new_run_metrics(session, run_id, metrics_):
+                    await _log_metrics(session, run_id, new)
+                await log_model_metrics(
+                    session,
+                    run_id=run_id,
+                    metrics=[LoggedModelMetric(**m.model_dump()) for m in metrics_ if m.model_id],
+                )
 
     async def delete_tag(self, *, run_id: str, key: str) -> None:
         """Remove a run tag, or NotFound."""
@@ -414,10 +427,20 @@ class TrackingStore:
             for r in rows
         ]
 
-    async def log_inputs(self, *, run_id: str, inputs: Sequence[DatasetInput]) -> None:
-        """Record the datasets a run used (deduplicated per experiment by name and digest)."""
+    async def log_inputs(
+        self,
+        *,
+        run_id: str,
+        inputs: Sequence[DatasetInput],
+        models: Sequence[ModelInput] = (),
+    ) -> None:
+        """Record the datasets (deduplicated per experiment by name and digest) and the
+        logged models a run used."""
         async with self.database.session() as session:
             run = await _active_run(session, run_id)
+            await link_run_models(
+                session, run_id=run_id, direction="input", models=[(m.model_id, 0) for m in models]
+            )
             experiment_id = int(run.experiment_id)
             for item in inputs:
                 ds = item.dataset
@@ -442,7 +465,7 @@ class TrackingStore:
                             profile=ds.profile,
                         )
                     )
-                await _upsert(
+                await upsert(
                     session,
                     run_inputs,
                     {
@@ -534,6 +557,9 @@ async def run_entities(session: AsyncSession, run_ids: Sequence[str]) -> list[Ru
                 ),
             )
         )
+    links = await run_model_links(session, list(run_rows))
+    for rid, (model_inputs, _) in links.items():
+        inputs[rid].model_inputs.extend(model_inputs)
     result = []
     for rid in ids:
         row = run_rows.get(rid)
@@ -555,6 +581,7 @@ async def run_entities(session: AsyncSession, run_ids: Sequence[str]) -> list[Ru
                 ),
                 data=data[rid],
                 inputs=inputs[rid],
+                outputs=RunOutputs(model_outputs=links[rid][1]),
             )
         )
     return result
@@ -648,19 +675,6 @@ async def _active_run(session: AsyncSession, run_id: str) -> _RunState:
     return _RunState(row)
 
 
-def _insert_for(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return pg_insert if dialect == "postgresql" else sqlite_insert
-
-
-async def _upsert(
-    session: AsyncSession, table: Any, values: dict[str, Any], keys: tuple[str, ...]
-) -> None:
-    statement = _insert_for(session)(table).values(**values)
-    changed = {k: v for k, v in values.items() if k not in keys}
-    await session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=changed))
-
-
 def _last_per_key(items: Iterable[Tag]) -> list[Tag]:
     return list({t.key: t for t in items}.values())
 
@@ -718,7 +732,27 @@ async def _log_metrics(session: AsyncSession, run_id: str, metrics_: Sequence[Me
     for key, row in newest.items():
         old = current.get(key)
         if old is None or _order(row) >= (old.step, old.timestamp, _metric_value(old)):
-            await _upsert(session, latest_metrics, row, ("run_uuid", "key"))
+            await upsert(session, latest_metrics, row, ("run_uuid", "key"))
+
+
+async def _new_run_metrics(
+    session: AsyncSession, run_id: str, metrics_: Sequence[Metric]
+) -> list[Metric]:
+    """Drop model-linked values the run already has: log_model sends the run's values again."""
+    linked = [m for m in metrics_ if m.model_id]
+    if not linked:
+        return list(metrics_)
+    query = select(
+        metrics.c.key, metrics.c.step, metrics.c.timestamp, metrics.c.value, metrics.c.is_nan
+    ).where(metrics.c.run_uuid == run_id, metrics.c.key.in_({m.key for m in linked}))
+    existing = {
+        (r.key, r.step, r.timestamp, _metric_value(r)) for r in (await session.execute(query)).all()
+    }
+    return [
+        m
+        for m in metrics_
+        if not (m.model_id and (m.key, m.step, m.timestamp, m.value) in existing)
+    ]
 
 
 def _order(row: dict[str, Any]) -> tuple[int, int, float]:

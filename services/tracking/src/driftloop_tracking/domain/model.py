@@ -54,12 +54,15 @@ class Param(Model):
 
 
 class Metric(Model):
-    """One metric value at a step and time (ms)."""
+    """One metric value at a step and time (ms), optionally about a logged model."""
 
     key: str
     value: float
     timestamp: int = 0
     step: int = 0
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 class Experiment(Model):

@@ -170,7 +170,7 @@ async def log_batch(body: LogBatch, store: StoreDep) -> dict[str, Any]:
 @router.post("/runs/log-inputs")
 async def log_inputs(body: LogInputs, store: StoreDep) -> dict[str, Any]:
     """Record the datasets (with digest, source, schema) a run used."""
-    await store.log_inputs(run_id=body.run_id, inputs=body.datasets)
+    await store.log_inputs(run_id=body.run_id, inputs=body.datasets, models=body.models)
     return {}
 
 
