@@ -25,7 +25,7 @@ def test_names_mlflow_accepts_pass(key: str) -> None:
 
 @pytest.mark.parametrize("key", ["", "../x", "/abs", "semi;colon", "x" * 251, "a/../b"])
 def test_names_mlflow_refuses_are_refused_with_the_reason(key: str) -> None:
-    with pytest.raises(InvalidInput, match="(?i)metric name"):
+    with pytest.raises(InvalidInput, match=r"(?i)metric name"):
         validate_key(key, "metric")
 
 

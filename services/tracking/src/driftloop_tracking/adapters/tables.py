@@ -85,7 +85,8 @@ runs = Table(
     Column("deleted_time", BigInteger, nullable=True),
     Column("lifecycle_stage", String(20), nullable=False, server_default="active"),
     Column("artifact_uri", String(1000), nullable=False),
-    Index(None, "experiment_id", "lifecycle_stage", "start_time"),
+    # Covering: a search answers from the index alone (run ids in start_time order).
+    Index(None, "experiment_id", "lifecycle_stage", "start_time", "run_uuid"),
 )
 
 params = Table(
@@ -95,7 +96,7 @@ params = Table(
     Column("key", _KEY, nullable=False),
     Column("value", _VALUE, nullable=False),
     PrimaryKeyConstraint("run_uuid", "key"),
-    Index(None, "key", "value"),
+    Index(None, "key", "value", "run_uuid"),
 )
 
 tags = Table(
@@ -105,7 +106,7 @@ tags = Table(
     Column("key", _KEY, nullable=False),
     Column("value", _VALUE, nullable=False),
     PrimaryKeyConstraint("run_uuid", "key"),
-    Index(None, "key", "value"),
+    Index(None, "key", "value", "run_uuid"),
 )
 
 #: Every logged value, for the metric history.
@@ -133,7 +134,7 @@ latest_metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("is_nan", Boolean, nullable=False, server_default="0"),
     PrimaryKeyConstraint("run_uuid", "key"),
-    Index(None, "key", "value"),
+    Index(None, "key", "value", "is_nan", "run_uuid"),
 )
 
 datasets = Table(
@@ -237,5 +238,23 @@ logged_model_metrics = Table(
     Column("run_id", String(32), nullable=True),
     Column("dataset_name", String(500), nullable=True),
     Column("dataset_digest", String(36), nullable=True),
+    Column("is_nan", Boolean, nullable=False, server_default="0"),
     PrimaryKeyConstraint("model_id", "key", "step", "timestamp"),
+)
+
+#: Logged models a run used (``direction="input"``) or produced (``"output"``, at a step).
+run_models = Table(
+    "run_models",
+    metadata,
+    Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column(
+        "model_id",
+        String(64),
+        ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("direction", String(8), nullable=False),
+    Column("step", BigInteger, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("run_uuid", "direction", "model_id"),
+    Index(None, "model_id"),
 )

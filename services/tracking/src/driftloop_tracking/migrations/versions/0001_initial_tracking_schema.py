@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:10:00.969039
+Create Date: 2026-11-22 06:13:15.112179
 """
 
 from alembic import op
@@ -80,7 +80,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('run_uuid', name=op.f('pk_runs'))
     )
     with op.batch_alter_table('runs', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_runs_experiment_id_lifecycle_stage_start_time'), ['experiment_id', 'lifecycle_stage', 'start_time'], unique=False)
+        batch_op.create_index(batch_op.f('ix_runs_experiment_id_lifecycle_stage_start_time_run_uuid'), ['experiment_id', 'lifecycle_stage', 'start_time', 'run_uuid'], unique=False)
 
     op.create_table('latest_metrics',
     sa.Column('run_uuid', sa.String(length=32), nullable=False),
@@ -93,7 +93,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('run_uuid', 'key', name=op.f('pk_latest_metrics'))
     )
     with op.batch_alter_table('latest_metrics', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_latest_metrics_key_value'), ['key', 'value'], unique=False)
+        batch_op.create_index(batch_op.f('ix_latest_metrics_key_value_is_nan_run_uuid'), ['key', 'value', 'is_nan', 'run_uuid'], unique=False)
 
     op.create_table('logged_model_metrics',
     sa.Column('model_id', sa.String(length=64), nullable=False),
@@ -104,6 +104,7 @@ def upgrade() -> None:
     sa.Column('run_id', sa.String(length=32), nullable=True),
     sa.Column('dataset_name', sa.String(length=500), nullable=True),
     sa.Column('dataset_digest', sa.String(length=36), nullable=True),
+    sa.Column('is_nan', sa.Boolean(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['model_id'], ['logged_models.model_id'], name=op.f('fk_logged_model_metrics_model_id_logged_models'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('model_id', 'key', 'step', 'timestamp', name=op.f('pk_logged_model_metrics'))
     )
@@ -143,7 +144,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('run_uuid', 'key', name=op.f('pk_params'))
     )
     with op.batch_alter_table('params', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_params_key_value'), ['key', 'value'], unique=False)
+        batch_op.create_index(batch_op.f('ix_params_key_value_run_uuid'), ['key', 'value', 'run_uuid'], unique=False)
 
     op.create_table('run_inputs',
     sa.Column('run_uuid', sa.String(length=32), nullable=False),
@@ -153,6 +154,18 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['run_uuid'], ['runs.run_uuid'], name=op.f('fk_run_inputs_run_uuid_runs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('run_uuid', 'dataset_uuid', name=op.f('pk_run_inputs'))
     )
+    op.create_table('run_models',
+    sa.Column('run_uuid', sa.String(length=32), nullable=False),
+    sa.Column('model_id', sa.String(length=64), nullable=False),
+    sa.Column('direction', sa.String(length=8), nullable=False),
+    sa.Column('step', sa.BigInteger(), server_default='0', nullable=False),
+    sa.ForeignKeyConstraint(['model_id'], ['logged_models.model_id'], name=op.f('fk_run_models_model_id_logged_models'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['run_uuid'], ['runs.run_uuid'], name=op.f('fk_run_models_run_uuid_runs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('run_uuid', 'direction', 'model_id', name=op.f('pk_run_models'))
+    )
+    with op.batch_alter_table('run_models', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_run_models_model_id'), ['model_id'], unique=False)
+
     op.create_table('tags',
     sa.Column('run_uuid', sa.String(length=32), nullable=False),
     sa.Column('key', sa.String(length=250), nullable=False),
@@ -161,7 +174,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('run_uuid', 'key', name=op.f('pk_tags'))
     )
     with op.batch_alter_table('tags', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_tags_key_value'), ['key', 'value'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tags_key_value_run_uuid'), ['key', 'value', 'run_uuid'], unique=False)
 
     op.create_table('inbox',
     sa.Column('consumer', sa.String(length=200), nullable=False),
@@ -191,12 +204,16 @@ def downgrade() -> None:
     op.drop_table('outbox')
     op.drop_table('inbox')
     with op.batch_alter_table('tags', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_tags_key_value'))
+        batch_op.drop_index(batch_op.f('ix_tags_key_value_run_uuid'))
 
     op.drop_table('tags')
+    with op.batch_alter_table('run_models', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_run_models_model_id'))
+
+    op.drop_table('run_models')
     op.drop_table('run_inputs')
     with op.batch_alter_table('params', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_params_key_value'))
+        batch_op.drop_index(batch_op.f('ix_params_key_value_run_uuid'))
 
     op.drop_table('params')
     with op.batch_alter_table('metrics', schema=None) as batch_op:
@@ -207,11 +224,11 @@ def downgrade() -> None:
     op.drop_table('logged_model_params')
     op.drop_table('logged_model_metrics')
     with op.batch_alter_table('latest_metrics', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_latest_metrics_key_value'))
+        batch_op.drop_index(batch_op.f('ix_latest_metrics_key_value_is_nan_run_uuid'))
 
     op.drop_table('latest_metrics')
     with op.batch_alter_table('runs', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_runs_experiment_id_lifecycle_stage_start_time'))
+        batch_op.drop_index(batch_op.f('ix_runs_experiment_id_lifecycle_stage_start_time_run_uuid'))
 
     op.drop_table('runs')
     with op.batch_alter_table('logged_models', schema=None) as batch_op:
