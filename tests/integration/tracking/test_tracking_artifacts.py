@@ -13,8 +13,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from driftloop_kit.artifacts import ArtifactRepository
 from driftloop_kit.errors import InvalidInput
-from driftloop_tracking.adapters.artifacts import ArtifactRepository
 
 from .conftest import RunningServer
 

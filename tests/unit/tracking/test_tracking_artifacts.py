@@ -10,14 +10,14 @@ from fastapi import FastAPI
 from fsspec.implementations.memory import MemoryFileSystem  # type: ignore[import-untyped]
 from httpx import AsyncClient
 
-from driftloop_kit.errors import InvalidInput, NotFound, install_error_handlers
-from driftloop_kit.testing import app_client
-from driftloop_tracking.adapters.artifacts import (
+from driftloop_kit.artifacts import (
     ArtifactRepository,
     FileInfo,
     clean_path,
     proxied_path,
 )
+from driftloop_kit.errors import InvalidInput, NotFound, install_error_handlers
+from driftloop_kit.testing import app_client
 from driftloop_tracking.domain.model import Run, RunInfo, RunStatus
 from driftloop_tracking.entrypoints.routers.artifacts import router
 

@@ -8,10 +8,10 @@ from fastapi import FastAPI
 
 from driftloop_bus.wiring import service_bus
 from driftloop_kit.app import create_service_app
+from driftloop_kit.artifacts import ArtifactRepository
 from driftloop_kit.db import Database
 from driftloop_kit.migrations import upgrade_async
 from driftloop_kit.service import ServiceDefinition
-from driftloop_tracking.adapters.artifacts import ArtifactRepository
 from driftloop_tracking.adapters.store import TrackingStore
 from driftloop_tracking.entrypoints.routers import ROUTERS
 from driftloop_tracking.settings import TrackingSettings

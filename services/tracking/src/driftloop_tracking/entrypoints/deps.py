@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from driftloop_tracking.adapters.artifacts import ArtifactRepository
+from driftloop_kit.artifacts import ArtifactRepository
 from driftloop_tracking.adapters.store import TrackingStore
 
 

@@ -17,8 +17,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
+from driftloop_kit.artifacts import FileInfo, clean_path, proxied_path
 from driftloop_kit.errors import InvalidInput
-from driftloop_tracking.adapters.artifacts import FileInfo, clean_path, proxied_path
 from driftloop_tracking.entrypoints.deps import ArtifactsDep, StoreDep
 from driftloop_tracking.entrypoints.responses import MlflowJSONResponse
 

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
+from driftloop_kit.artifacts import clean_path, proxied_path
 from driftloop_kit.errors import InvalidInput
-from driftloop_tracking.adapters.artifacts import clean_path, proxied_path
 from driftloop_tracking.adapters.logged_models import (
     DatasetFilter,
     LoggedModelStatus,
