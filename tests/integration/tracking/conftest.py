@@ -2,54 +2,25 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 
 from driftloop_bus.embedded import EmbeddedBroker, free_port
+from driftloop_kit.testing import ServedApp
 from driftloop_tracking.entrypoints.app import create_app
 from driftloop_tracking.settings import TrackingSettings
 
 
-class RunningServer:
-    """A uvicorn server in a background thread."""
+class RunningServer(ServedApp):
+    """The tracking service served on its settings' host and port."""
 
     def __init__(self, settings: TrackingSettings) -> None:
-        self.settings = settings
-        self.url = f"http://{settings.host}:{settings.port}"
-        config = uvicorn.Config(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            lifespan="on",
+        super().__init__(
+            create_app(settings), host=settings.host, port=settings.port, name="tracking"
         )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.server.started:
-                try:
-                    if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-            if not self.thread.is_alive():
-                raise RuntimeError("tracking server exited during start-up")
-            time.sleep(0.05)
-        raise RuntimeError(f"tracking server did not start in {timeout}s")
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        self.settings = settings
 
 
 def tracking_settings(

@@ -1,14 +1,17 @@
-"""Helpers for testing apps built with the kit (async, no server, no thread)."""
+"""Helpers for testing apps built with the kit: in-process clients and served apps."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
-__all__ = ["app_client"]
+__all__ = ["ServedApp", "app_client"]
 
 
 @asynccontextmanager
@@ -36,3 +39,49 @@ async def app_client(
         transport = httpx.ASGITransport(app=app)
         client = httpx.AsyncClient(transport=transport, base_url=base_url)
         yield await stack.enter_async_context(client)
+
+
+class ServedApp:
+    """An app served by uvicorn on a real port, in a background thread.
+
+    For clients that need a URL (the mlflow client, another service). ``start()``
+    returns once ``/healthz`` answers; ``stop()`` runs the app's shutdown.
+
+    Args:
+        app: The application.
+        host: Interface to listen on.
+        port: Port to listen on (pick one with ``driftloop_bus.embedded.free_port``).
+        name: What the app is, for error messages.
+    """
+
+    def __init__(self, app: FastAPI, *, host: str, port: int, name: str = "server") -> None:
+        self.name = name
+        self.url = f"http://{host}:{port}"
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start serving and wait until ``/healthz`` answers 200.
+
+        Raises:
+            RuntimeError: If the server exits or does not answer within ``timeout``.
+        """
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.server.started:
+                try:
+                    if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+            if not self.thread.is_alive():
+                raise RuntimeError(f"{self.name} exited during start-up")
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not start in {timeout}s")
+
+    def stop(self) -> None:
+        """Shut the server down (lifespan shutdown included) and wait for its thread."""
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
