@@ -19,8 +19,8 @@ from starlette.requests import ClientDisconnect
 
 from driftloop_kit.artifacts import FileInfo, clean_path, proxied_path
 from driftloop_kit.errors import InvalidInput
+from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_tracking.entrypoints.deps import ArtifactsDep, StoreDep
-from driftloop_tracking.entrypoints.responses import MlflowJSONResponse
 
 router = APIRouter(prefix="/api/2.0", tags=["artifacts"], default_response_class=MlflowJSONResponse)
 

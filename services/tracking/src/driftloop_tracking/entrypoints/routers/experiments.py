@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 
+from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_tracking.domain.model import LifecycleStage, Model, Tag
 from driftloop_tracking.entrypoints.deps import StoreDep
-from driftloop_tracking.entrypoints.responses import MlflowJSONResponse
 
 router = APIRouter(
     prefix="/api/2.0/mlflow/experiments",

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from driftloop_kit.artifacts import clean_path, proxied_path
 from driftloop_kit.errors import InvalidInput
+from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_tracking.adapters.logged_models import (
     DatasetFilter,
     LoggedModelStatus,
@@ -24,7 +25,6 @@ from driftloop_tracking.adapters.logged_models import (
 )
 from driftloop_tracking.domain.model import Model, ModelOutput, Param, Tag
 from driftloop_tracking.entrypoints.deps import ArtifactsDep, StoreDep
-from driftloop_tracking.entrypoints.responses import MlflowJSONResponse
 
 router = APIRouter(
     prefix="/api/2.0/mlflow", tags=["logged_models"], default_response_class=MlflowJSONResponse

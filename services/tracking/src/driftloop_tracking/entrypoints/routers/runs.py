@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import Field, model_validator
 
 from driftloop_kit.errors import InvalidInput
+from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_tracking.domain.model import (
     DatasetInput,
     LifecycleStage,
@@ -20,7 +21,6 @@ from driftloop_tracking.domain.model import (
     Tag,
 )
 from driftloop_tracking.entrypoints.deps import StoreDep
-from driftloop_tracking.entrypoints.responses import MlflowJSONResponse
 
 router = APIRouter(
     prefix="/api/2.0/mlflow", tags=["runs"], default_response_class=MlflowJSONResponse

@@ -13,11 +13,11 @@ import pydantic_core
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
+from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_tracking.adapters.search_sql import search_experiments, search_runs
 from driftloop_tracking.domain.model import Model
 from driftloop_tracking.domain.search import experiment_search, run_search
 from driftloop_tracking.entrypoints.deps import StoreDep
-from driftloop_tracking.entrypoints.responses import MlflowJSONResponse
 
 router = APIRouter(
     prefix="/api/2.0/mlflow", tags=["search"], default_response_class=MlflowJSONResponse

@@ -1,5 +1,7 @@
 """JSON responses as MLflow writes them: unset fields left out, non-finite floats quoted.
 
+Used by every MLflow-compatible endpoint (tracking, registry).
+
 Proto3 JSON (which the mlflow client parses with) spells NaN and infinities as the
 strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``.
 """
