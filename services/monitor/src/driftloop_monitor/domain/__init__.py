@@ -1,0 +1,1 @@
+"""Pure monitoring logic: policies, windows, drift decisions, performance metrics."""

@@ -1,0 +1,137 @@
+"""Tumbling windows per model version, closed by row count or by time."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+
+@dataclass(frozen=True)
+class VersionKey:
+    """One model version."""
+
+    model: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.model}/{self.version}"
+
+
+@dataclass
+class ClosedWindow:
+    """The rows of one window, ready for a decision.
+
+    Attributes:
+        id: Unique per model version, e.g. ``iris/3/20250301T120000.000000Z-1a2b3c``.
+        key: The model version.
+        run_id: Tracking run of the version (from the predictions).
+        start: Time of the first row (inclusive).
+        end: Exclusive upper bound: the time limit, or just after the last row.
+        rows: Input rows, column name -> value.
+        closed_by: ``"rows"``, ``"time"`` or ``"flush"``.
+    """
+
+    id: str
+    key: VersionKey
+    run_id: str
+    start: datetime
+    end: datetime
+    rows: list[dict[str, Any]]
+    closed_by: str
+
+
+@dataclass
+class _Open:
+    start: datetime
+    deadline: datetime
+    run_id: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    last: datetime | None = None
+
+
+def window_id(key: VersionKey, start: datetime) -> str:
+    """A window id, unique per model version even for windows starting at the same instant."""
+    stamp = start.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{key.model}/{key.version}/{stamp}-{secrets.token_hex(3)}"
+
+
+class Windows:
+    """Open windows of every model version; each closes at ``rows`` rows or after ``seconds``.
+
+    A row at or after the open window's deadline closes it first (tumbling: a row belongs to
+    exactly one window). :meth:`expired` closes windows whose deadline passed on the clock
+    while no row came.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[VersionKey, _Open] = {}
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def add(
+        self,
+        key: VersionKey,
+        *,
+        run_id: str,
+        time: datetime,
+        rows: list[dict[str, Any]],
+        max_rows: int,
+        max_seconds: float,
+    ) -> list[ClosedWindow]:
+        """Add the input rows of one prediction; return the windows this closed."""
+        closed: list[ClosedWindow] = []
+        current = self._open.get(key)
+        if current is not None and time >= current.deadline:
+            closed.append(self._close(key, current, "time", end=current.deadline))
+            current = None
+        for row in rows:
+            if current is None:
+                current = _Open(
+                    start=time, deadline=time + timedelta(seconds=max_seconds), run_id=run_id
+                )
+                self._open[key] = current
+            current.rows.append(row)
+            current.last = time
+            if run_id:
+                current.run_id = run_id
+            if len(current.rows) >= max_rows:
+                closed.append(self._close(key, current, "rows"))
+                current = None
+        return closed
+
+    def expired(self, now: datetime, grace: float = 0.0) -> list[ClosedWindow]:
+        """Close every window whose deadline (plus ``grace`` seconds) is before ``now``."""
+        late = [
+            (key, window)
+            for key, window in self._open.items()
+            if window.deadline + timedelta(seconds=grace) <= now
+        ]
+        return [self._close(key, window, "time", end=window.deadline) for key, window in late]
+
+    def flush(self) -> list[ClosedWindow]:
+        """Close every open window (shutdown, tests)."""
+        return [self._close(k, w, "flush") for k, w in list(self._open.items())]
+
+    def open_rows(self) -> Iterator[tuple[VersionKey, int]]:
+        """Rows waiting in each open window."""
+        for key, window in self._open.items():
+            yield key, len(window.rows)
+
+    def _close(
+        self, key: VersionKey, window: _Open, by: str, *, end: datetime | None = None
+    ) -> ClosedWindow:
+        del self._open[key]
+        last = window.last or window.start
+        return ClosedWindow(
+            id=window_id(key, window.start),
+            key=key,
+            run_id=window.run_id,
+            start=window.start,
+            end=end or last + timedelta(microseconds=1),
+            rows=window.rows,
+            closed_by=by,
+        )
