@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import random
+import string
 import uuid
 from dataclasses import dataclass
 
@@ -399,3 +401,54 @@ def test_the_rest_endpoints_answer_mlflows_json_shape(seeded: Seeded) -> None:
     assert {"key": "model", "value": "rf"} in run["data"]["params"]
     assert experiments.status_code == 200
     assert seeded.experiment_id in {e["experiment_id"] for e in experiments.json()["experiments"]}
+
+
+def _random_text(rng: random.Random, length: int) -> str:
+    """Text that does not compress: letters, digits and Cyrillic (2 UTF-8 bytes)."""
+    alphabet = string.ascii_letters + string.digits + "".join(map(chr, range(0x430, 0x450)))
+    return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+def test_values_of_mlflows_maximum_length_are_stored_and_searched(tracking_url: str) -> None:
+    # A btree entry over a whole 6000-character value exceeds PostgreSQL's limit;
+    # the search index holds a prefix and long values are compared in full.
+    rng = random.Random(7)
+    client = MlflowClient(tracking_url)
+    experiment_id = client.create_experiment(unique("long-values"))
+    param_head, tag_head = _random_text(rng, 5999), _random_text(rng, 7999)
+    values = {  # the two runs share all but the last character
+        "first": (param_head + "b", tag_head + "b"),
+        "second": (param_head + "a", tag_head + "a"),
+    }
+    ids = {}
+    for name, (param, tag) in values.items():
+        run = client.create_run(experiment_id, run_name=name)
+        client.log_param(run.info.run_id, "long", param)
+        client.set_tag(run.info.run_id, "long", tag)
+        ids[name] = run.info.run_id
+    client.log_batch(ids["first"], params=[Param("short", "x")])
+
+    for name, (param, tag) in values.items():
+        data = client.get_run(ids[name]).data
+        assert (data.params["long"], data.tags["long"]) == (param, tag)
+
+    def names(filter_string: str) -> set[str]:
+        return {r.info.run_name for r in client.search_runs([experiment_id], filter_string)}
+
+    first_param, first_tag = values["first"]
+    assert names(f"params.long = '{first_param}'") == {"first"}
+    assert names(f"params.long != '{first_param}'") == {"second"}
+    assert names(f"params.long IN ('{first_param}', 'x')") == {"first"}
+    assert names(f"params.long LIKE '{param_head}_'") == {"first", "second"}
+    assert names(f"tags.long = '{first_tag}'") == {"first"}
+    assert names(f"tags.long LIKE '{tag_head[:300]}%'") == {"first", "second"}
+    assert names(f"tags.long LIKE '%{tag_head[-20:]}b'") == {"first"}
+    ascii_upper = "".join(c.upper() if c.isascii() else c for c in first_tag)  # SQLite's rule
+    assert names(f"tags.long ILIKE '{ascii_upper}'") == {"first"}
+    assert names(f"tags.long LIKE '{first_tag}' AND params.short = 'x'") == {"first"}
+    assert [
+        r.info.run_name for r in client.search_runs([experiment_id], order_by=["tags.long"])
+    ] == [
+        "second",
+        "first",
+    ]

@@ -55,6 +55,29 @@ def test_like_is_case_sensitive_and_ilike_is_not_on_both_databases() -> None:
     assert "tags.value ILIKE 'fr%'" in run_sql("tags.team ILIKE 'fr%'", "postgresql")
 
 
+def test_a_short_operand_is_compared_with_the_indexed_prefix_alone() -> None:
+    text = run_sql("params.model IN ('rf', 'xgb') AND tags.team != 'fraud'")
+    assert "params.value_prefix IN ('rf', 'xgb')" in text
+    assert "tags.value_prefix != 'fraud'" in text
+    assert "params.value " not in text
+    assert "tags.value " not in text
+
+
+def test_a_long_operand_seeks_its_prefix_and_rechecks_long_values_in_full() -> None:
+    long_value = "v" * 300
+    text = run_sql(f"params.model = '{long_value}'")
+    assert f"params.value_prefix = '{'v' * 256}'" in text
+    assert f"length(params.value_prefix) < 256 OR params.value IN ('{long_value}')" in text
+
+
+def test_like_reads_the_range_of_its_literal_head_then_tests_short_and_long_values() -> None:
+    text = run_sql("tags.team LIKE 'fr\\_a%x'")
+    assert "tags.value_prefix GLOB 'fr_a*'" in text
+    assert "length(tags.value_prefix) < 256 AND (tags.value_prefix GLOB 'fr_a*x')" in text
+    assert "length(tags.value_prefix) >= 256 AND (tags.value GLOB 'fr_a*x')" in text
+    assert "tags.value_prefix LIKE 'fr\\_a%'" in run_sql("tags.team LIKE 'fr\\_a%x'", "postgresql")
+
+
 def test_each_key_comparison_is_a_subquery_on_its_indexed_key_and_value() -> None:
     text = run_sql("metrics.acc > 0.9 AND params.model = 'rf' OR NOT tags.team IS NULL")
 
@@ -62,7 +85,7 @@ def test_each_key_comparison_is_a_subquery_on_its_indexed_key_and_value() -> Non
         "runs.run_uuid IN (SELECT latest_metrics.run_uuid FROM latest_metrics "
         "WHERE latest_metrics.key = 'acc' AND latest_metrics.value > 0.9)"
     ) in text
-    assert "params.key = 'model' AND params.value = 'rf'" in text
+    assert "params.key = 'model' AND params.value_prefix = 'rf'" in text
     # NOT (IS NULL): SQLAlchemy folds the double negation into a plain IN.
     assert "OR runs.run_uuid IN (SELECT tags.run_uuid FROM tags WHERE tags.key = 'team')" in text
 

@@ -56,6 +56,7 @@ from driftloop_kit.db import Database
 from driftloop_kit.errors import InvalidInput
 from driftloop_tracking.adapters.store import DATASET_CONTEXT_TAG
 from driftloop_tracking.adapters.tables import (
+    VALUE_PREFIX_CHARS,
     datasets,
     experiment_tags,
     experiments,
@@ -167,6 +168,64 @@ def _compare(column: Any, op: str, value: Value, dialect: str) -> ColumnElement[
             ">": column.__gt__,
             ">=": column.__ge__,
         }[base](value)
+    return not_(clause) if negated else clause
+
+
+def _like_head(pattern: str) -> str:
+    """The literal characters a LIKE pattern starts with (before its first wildcard)."""
+    head: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            head.append(next(chars, "\\"))
+        elif ch in "%_":
+            break
+        else:
+            head.append(ch)
+    return "".join(head)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _searched_value(table: Table, op: str, value: Value, dialect: str) -> ColumnElement[bool]:
+    """``value op value`` on params or tags, through the index of the value's prefix.
+
+    The index holds ``value_prefix``, the first ``VALUE_PREFIX_CHARS`` characters: a
+    value shorter than that is its own prefix, and in code-point order comparing the
+    prefix with a shorter string answers as comparing the whole value would. So
+    ``=`` and ``IN`` with short operands read the index alone; a long operand seeks
+    its truncation and rechecks the whole value. LIKE tests the prefix of short values
+    and the value of long ones, after a range on the pattern's literal head.
+    """
+    negated = op.startswith("NOT ") or op == "!="
+    base = "=" if op == "!=" else op.removeprefix("NOT ")
+    prefix, full, size = table.c.value_prefix, table.c.value, VALUE_PREFIX_CHARS
+    operands = value if isinstance(value, tuple) else (value,)
+    if not all(isinstance(v, str) for v in operands):
+        return _compare(full, op, value, dialect)
+    texts = [str(v) for v in operands]
+    long_ = [v for v in texts if len(v) >= size]
+    is_short = func.length(prefix) < size
+    clause: ColumnElement[bool]
+    if base in ("=", "IN"):
+        heads = [v[:size] for v in texts]
+        clause = prefix.in_(heads) if base == "IN" else prefix == heads[0]
+        if long_:
+            # A short value equals no long operand: only long values are rechecked.
+            clause = and_(clause, or_(is_short, full.in_(long_)))
+    elif base in ("LIKE", "ILIKE"):
+        (text,) = texts
+        clause = or_(
+            and_(is_short, _compare(prefix, base, text, dialect)),
+            and_(not_(is_short), _compare(full, base, text, dialect)),
+        )
+        head = _like_head(text)[:size]
+        if base == "LIKE" and head:
+            clause = and_(_compare(prefix, "LIKE", _escape_like(head) + "%", dialect), clause)
+    else:  # MLflow allows no other comparison of params and tags
+        return _compare(full, op, value, dialect)
     return not_(clause) if negated else clause
 
 
@@ -305,7 +364,8 @@ def _key_rows(
         return having_key, False
     if comparison.op == "IS NOT NULL":
         return having_key, True
-    return having_key.where(_compare(table.c.value, comparison.op, comparison.value, dialect)), True
+    match = _searched_value(table, comparison.op, comparison.value, dialect)
+    return having_key.where(match), True
 
 
 def _run_match(
@@ -484,15 +544,19 @@ def run_segment_queries(search: RunSearch) -> list[Select[Any]]:
     )
     start_time = select(runs.c.start_time).where(runs.c.run_uuid == row.c.run_uuid)
     ties = [start_time.scalar_subquery().desc(), row.c.run_uuid.asc()]
-    by_value = row.c.value.asc() if item.ascending else row.c.value.desc()
+    # The prefix first: the index gives that order; only equal prefixes are sorted.
+    sorted_on = (
+        [row.c.value] if identifier.type is EntityType.METRIC else [row.c.value_prefix, row.c.value]
+    )
+    by_value = [v.asc() if item.ascending else v.desc() for v in sorted_on]
     having = select(row.c.run_uuid).where(row.c.key == identifier.key, in_scope)
     if identifier.type is EntityType.METRIC:
         segments = [
-            having.where(row.c.is_nan == false()).order_by(by_value, *ties),
+            having.where(row.c.is_nan == false()).order_by(*by_value, *ties),
             having.where(row.c.is_nan == true()).order_by(*ties),
         ]
     else:
-        segments = [having.order_by(by_value, *ties)]
+        segments = [having.order_by(*by_value, *ties)]
     lacking = (
         select(runs.c.run_uuid)
         .where(

@@ -39,6 +39,7 @@ from driftloop_tracking.adapters.tables import (
     params,
     run_inputs,
     runs,
+    searched_row,
     tags,
 )
 from driftloop_tracking.domain import names
@@ -305,7 +306,7 @@ class TrackingStore:
             )
             await session.execute(
                 insert(tags),
-                [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()],
+                [searched_row("run_uuid", run_id, k, v) for k, v in tag_map.items()],
             )
             run = await run_entity(session, run_id)
             await self.outbox.add(session, CloudEvent.new(run_created(run)))
@@ -339,7 +340,7 @@ class TrackingStore:
                 await upsert(
                     session,
                     tags,
-                    {"run_uuid": run_id, "key": RUN_NAME_TAG, "value": run_name},
+                    searched_row("run_uuid", run_id, RUN_NAME_TAG, run_name),
                     ("run_uuid", "key"),
                 )
             if values:
@@ -385,7 +386,7 @@ class TrackingStore:
                     await upsert(
                         session,
                         tags,
-                        {"run_uuid": run_id, "key": tag.key, "value": tag.value},
+                        searched_row("run_uuid", run_id, tag.key, tag.value),
                         ("run_uuid", "key"),
                     )
             if metrics_:
@@ -704,7 +705,7 @@ async def _log_params(session: AsyncSession, run_id: str, params_: Sequence[Para
             f"with value='{old}' for run ID='{run_id}'. Attempted logging new value '{new}'."
         )
     new_rows = [
-        {"run_uuid": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing
+        searched_row("run_uuid", run_id, k, v) for k, v in wanted.items() if k not in existing
     ]
     if new_rows:
         await session.execute(insert(params), new_rows)

@@ -42,6 +42,35 @@ _ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements IN
 _KEY = String(250)
 _VALUE = String(8000)
 
+#: Searchable values (params, tags) are indexed by their first characters: a btree
+#: entry is bounded (PostgreSQL refuses ~2.7 kB), and a value may hold 8000 characters.
+#: 256 characters of 4 UTF-8 bytes, plus a 250-character key, still fit.
+VALUE_PREFIX_CHARS = 256
+# Code-point order on PostgreSQL as on SQLite, whatever the database's collation: the
+# prefix then orders as the value does, and LIKE 'abc%' can use the index.
+_SEARCHED_VALUE = String(8000).with_variant(String(8000, collation="C"), "postgresql")
+
+
+def _value_prefix() -> Column[str]:
+    """The indexed head of ``value``, written with it (see :func:`searched_row`).
+
+    A plain column, not a generated one: SQLite does not read an index over a
+    generated column as covering, and search would then visit every matching row.
+    """
+    return Column(
+        "value_prefix",
+        String(VALUE_PREFIX_CHARS).with_variant(
+            String(VALUE_PREFIX_CHARS, collation="C"), "postgresql"
+        ),
+        nullable=False,
+    )
+
+
+def searched_row(owner: str, owner_id: str, key: str, value: str) -> dict[str, str]:
+    """A row of ``params`` or ``tags`` (``owner`` names the owner's column)."""
+    return {owner: owner_id, "key": key, "value": value, "value_prefix": value[:VALUE_PREFIX_CHARS]}
+
+
 experiments = Table(
     "experiments",
     metadata,
@@ -94,9 +123,11 @@ params = Table(
     metadata,
     Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
     Column("key", _KEY, nullable=False),
-    Column("value", _VALUE, nullable=False),
+    Column("value", _SEARCHED_VALUE, nullable=False),
+    _value_prefix(),
     PrimaryKeyConstraint("run_uuid", "key"),
-    Index(None, "key", "value", "run_uuid"),
+    # Covering for values shorter than the prefix (see search_sql): most of them.
+    Index(None, "key", "value_prefix", "run_uuid"),
 )
 
 tags = Table(
@@ -104,9 +135,11 @@ tags = Table(
     metadata,
     Column("run_uuid", String(32), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
     Column("key", _KEY, nullable=False),
-    Column("value", _VALUE, nullable=False),
+    Column("value", _SEARCHED_VALUE, nullable=False),
+    _value_prefix(),
     PrimaryKeyConstraint("run_uuid", "key"),
-    Index(None, "key", "value", "run_uuid"),
+    # Covering for values shorter than the prefix (see search_sql): most of them.
+    Index(None, "key", "value_prefix", "run_uuid"),
 )
 
 #: Every logged value, for the metric history.

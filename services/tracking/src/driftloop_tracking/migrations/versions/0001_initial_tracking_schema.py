@@ -139,12 +139,13 @@ def upgrade() -> None:
     op.create_table('params',
     sa.Column('run_uuid', sa.String(length=32), nullable=False),
     sa.Column('key', sa.String(length=250), nullable=False),
-    sa.Column('value', sa.String(length=8000), nullable=False),
+    sa.Column('value', sa.String(length=8000).with_variant(sa.String(length=8000, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('value_prefix', sa.String(length=256).with_variant(sa.String(length=256, collation='C'), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['run_uuid'], ['runs.run_uuid'], name=op.f('fk_params_run_uuid_runs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('run_uuid', 'key', name=op.f('pk_params'))
     )
     with op.batch_alter_table('params', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_params_key_value_run_uuid'), ['key', 'value', 'run_uuid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_params_key_value_prefix_run_uuid'), ['key', 'value_prefix', 'run_uuid'], unique=False)
 
     op.create_table('run_inputs',
     sa.Column('run_uuid', sa.String(length=32), nullable=False),
@@ -169,12 +170,13 @@ def upgrade() -> None:
     op.create_table('tags',
     sa.Column('run_uuid', sa.String(length=32), nullable=False),
     sa.Column('key', sa.String(length=250), nullable=False),
-    sa.Column('value', sa.String(length=8000), nullable=False),
+    sa.Column('value', sa.String(length=8000).with_variant(sa.String(length=8000, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('value_prefix', sa.String(length=256).with_variant(sa.String(length=256, collation='C'), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['run_uuid'], ['runs.run_uuid'], name=op.f('fk_tags_run_uuid_runs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('run_uuid', 'key', name=op.f('pk_tags'))
     )
     with op.batch_alter_table('tags', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_tags_key_value_run_uuid'), ['key', 'value', 'run_uuid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tags_key_value_prefix_run_uuid'), ['key', 'value_prefix', 'run_uuid'], unique=False)
 
     op.create_table('inbox',
     sa.Column('consumer', sa.String(length=200), nullable=False),
@@ -204,7 +206,7 @@ def downgrade() -> None:
     op.drop_table('outbox')
     op.drop_table('inbox')
     with op.batch_alter_table('tags', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_tags_key_value_run_uuid'))
+        batch_op.drop_index(batch_op.f('ix_tags_key_value_prefix_run_uuid'))
 
     op.drop_table('tags')
     with op.batch_alter_table('run_models', schema=None) as batch_op:
@@ -213,7 +215,7 @@ def downgrade() -> None:
     op.drop_table('run_models')
     op.drop_table('run_inputs')
     with op.batch_alter_table('params', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_params_key_value_run_uuid'))
+        batch_op.drop_index(batch_op.f('ix_params_key_value_prefix_run_uuid'))
 
     op.drop_table('params')
     with op.batch_alter_table('metrics', schema=None) as batch_op:
