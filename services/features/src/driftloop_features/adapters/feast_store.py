@@ -1,0 +1,567 @@
+"""Feast behind one object: the repo, its stores, and the calls the service makes.
+
+Every method is synchronous (Feast is); the entrypoints call the slow ones in a
+worker thread. Errors a client caused are raised as the kit's ``InvalidInput`` and
+``NotFound`` so the HTTP layer answers 4xx with Feast's message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import shutil
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd  # type: ignore[import-untyped]
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+from feast import Entity, FeatureService, FeatureStore, FeatureView, FileSource, RepoConfig
+from feast.data_source import DataSource, PushMode, PushSource
+from feast.errors import FeastError
+from feast.feature_server_utils import convert_response_to_dict
+from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
+    PostgreSQLSource,
+)
+from feast.on_demand_feature_view import OnDemandFeatureView
+from feast.permissions.permission import Permission
+from feast.project import Project
+from feast.repo_contents import RepoContents
+from feast.repo_operations import extract_objects_for_apply_delete
+from feast.stream_feature_view import StreamFeatureView
+from feast.type_map import feast_value_type_to_pa
+from feast.value_type import ValueType
+
+from driftloop_features import sources
+from driftloop_features.adapters import postgres_offline
+from driftloop_features.adapters.feast_config import (
+    offline_kind,
+    repo_config,
+    write_feature_store_yaml,
+)
+from driftloop_features.domain.rows import ColumnSpec, Kind, PushSourceSchema
+from driftloop_features.settings import FeaturesSettings
+from driftloop_kit.errors import InvalidInput, NotFound
+
+__all__ = ["EXAMPLE_REPO", "ApplySummary", "FeastGateway", "feast_errors"]
+
+log = logging.getLogger(__name__)
+
+#: Column added to entity dataframes to give every row back in its place.
+ROW_ID = "__driftloop_row"
+
+#: The example repo shipped with the service (the demo model's features).
+EXAMPLE_REPO = Path(__file__).resolve().parent.parent / "example_repo"
+
+_KINDS = {
+    "INT32": Kind.INT,
+    "INT64": Kind.INT,
+    "FLOAT": Kind.FLOAT,
+    "DOUBLE": Kind.FLOAT,
+    "STRING": Kind.STRING,
+    "BOOL": Kind.BOOL,
+    "BYTES": Kind.BYTES,
+    "UNIX_TIMESTAMP": Kind.TIMESTAMP,
+}
+
+
+@dataclass(frozen=True)
+class ApplySummary:
+    """What an apply changed in the registry."""
+
+    applied: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def feast_errors() -> Iterator[None]:
+    """Turn Feast's client-side errors into 4xx errors of the kit."""
+    try:
+        yield
+    except FeastError as error:
+        status = error.http_status_code()
+        message = str(error)
+        if status == 404:
+            raise NotFound(message) from error
+        if status < 500:
+            raise InvalidInput(message) from error
+        # Feast marks most lookups of unknown names 500; they are the caller's mistake.
+        if "not found" in message.lower() or "does not exist" in message.lower():
+            raise NotFound(message) from error
+        raise
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidInput(f"{type(error).__name__}: {error}") from error
+
+
+class FeastGateway:
+    """The deployment's Feast repo and feature store.
+
+    Args:
+        settings: Where the repo is and which stores it uses.
+    """
+
+    def __init__(self, settings: FeaturesSettings) -> None:
+        self.settings = settings
+        self.repo_path = settings.feast_repo_path.resolve()
+        self.config_dict = repo_config(settings)
+        self._store: FeatureStore | None = None
+        self._schemas: dict[str, PushSourceSchema] = {}
+        self._lock = threading.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def store(self) -> FeatureStore:
+        """The Feast ``FeatureStore`` (built on first use)."""
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = self._build_store()
+        return self._store
+
+    def _build_store(self) -> FeatureStore:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.seed_repo()
+        write_feature_store_yaml(self.settings, self.config_dict)
+        config = RepoConfig(repo_path=self.repo_path, **self.config_dict)
+        return FeatureStore(repo_path=str(self.repo_path), config=config)
+
+    def seed_repo(self) -> bool:
+        """Copy the example repo into an empty (or missing) repo folder; True if copied."""
+        if self.repo_path.exists() and any(self.repo_path.glob("*.py")):
+            return False
+        self.repo_path.mkdir(parents=True, exist_ok=True)
+        for source in EXAMPLE_REPO.glob("*.py"):
+            shutil.copy(source, self.repo_path / source.name)
+        log.info("seeded the Feast repo with the example", extra={"repo": str(self.repo_path)})
+        return True
+
+    def close(self) -> None:
+        """Release the stores' connections."""
+        store, self._store = self._store, None
+        if store is None:
+            return
+        online: Any = store._get_provider().online_store
+        conn = getattr(online, "_conn", None)
+        if conn is not None:
+            conn.close()
+            online._conn = None
+
+    # -- the repo ------------------------------------------------------------------
+
+    def load_repo(self) -> RepoContents:
+        """Import the repo's Python files and collect the Feast objects they define."""
+        sources.use_offline_store(offline_kind(self.settings))
+        contents = RepoContents(
+            projects=[],
+            data_sources=[],
+            entities=[],
+            feature_views=[],
+            feature_services=[],
+            on_demand_feature_views=[],
+            stream_feature_views=[],
+            label_views=[],
+            permissions=[],
+        )
+        for path in sorted(self.repo_path.glob("**/*.py")):
+            if path.name == "__init__.py" or "__pycache__" in path.parts:
+                continue
+            _collect(_import_file(path, self.repo_path), contents)
+        return contents
+
+    def apply(self) -> ApplySummary:
+        """Apply the repo: register its objects, delete those it no longer defines.
+
+        Also creates the offline tables (Parquet files or PostgreSQL tables) that the
+        push sources write to, so that the first push finds them.
+        """
+        store = self.store
+        with feast_errors():
+            repo = self.load_repo()
+            to_apply, to_delete, _, _ = extract_objects_for_apply_delete(  # type: ignore[no-untyped-call]
+                store.project, store.registry, repo
+            )
+            store.apply(to_apply, objects_to_delete=to_delete, partial=False)
+            store.refresh_registry()  # type: ignore[no-untyped-call]
+            self._prepare_offline_tables()
+            self._schemas = self._read_push_schemas()
+        return ApplySummary(
+            applied=sorted(_describe(o) for o in to_apply),
+            deleted=sorted(_describe(o) for o in to_delete),
+        )
+
+    def refresh(self) -> None:
+        """Re-read the registry (after another replica applied) and the push schemas."""
+        self.store.refresh_registry()  # type: ignore[no-untyped-call]
+        self._schemas = self._read_push_schemas()
+
+    # -- listing -------------------------------------------------------------------
+
+    def entities(self) -> list[Entity]:
+        """Entities of the project."""
+        return list(self.store.list_entities(allow_cache=True))
+
+    def feature_views(self) -> list[FeatureView]:
+        """Feature views of the project (batch and stream)."""
+        store = self.store
+        return [
+            *store.list_feature_views(allow_cache=True),
+            *store.list_stream_feature_views(allow_cache=True),
+        ]
+
+    def on_demand_feature_views(self) -> list[OnDemandFeatureView]:
+        """On-demand feature views of the project."""
+        return list(self.store.list_on_demand_feature_views(allow_cache=True))
+
+    def feature_services(self) -> list[FeatureService]:
+        """Feature services of the project."""
+        return list(self.store.list_feature_services())
+
+    def data_sources(self) -> list[DataSource]:
+        """Data sources of the project."""
+        return list(self.store.list_data_sources(allow_cache=True))
+
+    @property
+    def push_schemas(self) -> Mapping[str, PushSourceSchema]:
+        """What rows of each push source must look like (read at apply or refresh)."""
+        if not self._schemas:
+            self._schemas = self._read_push_schemas()
+        return self._schemas
+
+    # -- online --------------------------------------------------------------------
+
+    def resolve_features(
+        self, features: Sequence[str], feature_service: str | None
+    ) -> list[str] | FeatureService:
+        """The feature references or the feature service a request names."""
+        if feature_service:
+            with feast_errors():
+                return self.store.get_feature_service(feature_service, allow_cache=True)
+        if not features:
+            raise InvalidInput(
+                "name either `features` (view:feature references) or a feature_service"
+            )
+        return list(features)
+
+    def get_online_features(
+        self,
+        *,
+        features: list[str] | FeatureService,
+        entities: Mapping[str, Sequence[Any]],
+        full_feature_names: bool = False,
+        include_feature_view_version_metadata: bool = False,
+    ) -> dict[str, Any]:
+        """Online feature values in the JSON shape of ``feast serve``."""
+        _check_entities(entities)
+        with feast_errors():
+            response = self.store.get_online_features(
+                features=features,
+                entity_rows=entities,
+                full_feature_names=full_feature_names,
+                include_feature_view_version_metadata=include_feature_view_version_metadata,
+            )
+            return convert_response_to_dict(response.proto)
+
+    async def get_online_features_async(
+        self,
+        *,
+        features: list[str] | FeatureService,
+        entities: Mapping[str, Sequence[Any]],
+        full_feature_names: bool = False,
+        include_feature_view_version_metadata: bool = False,
+    ) -> dict[str, Any]:
+        """:meth:`get_online_features` without blocking the event loop on network stores.
+
+        Redis is read with Feast's async path; SQLite, a local file read in well under a
+        millisecond, is read inline, which is faster than a hop to a worker thread.
+        """
+        store = self.store
+        if not store._get_provider().async_supported.online.read:
+            return self.get_online_features(
+                features=features,
+                entities=entities,
+                full_feature_names=full_feature_names,
+                include_feature_view_version_metadata=include_feature_view_version_metadata,
+            )
+        _check_entities(entities)
+        with feast_errors():
+            response = await store.get_online_features_async(
+                features=features,
+                entity_rows=entities,
+                full_feature_names=full_feature_names,
+                include_feature_view_version_metadata=include_feature_view_version_metadata,
+            )
+            return convert_response_to_dict(response.proto)
+
+    def push(self, push_source_name: str, df: pd.DataFrame, to: str) -> None:
+        """Push ``df`` to ``push_source_name`` (``online``, ``offline`` or both)."""
+        mode = _push_mode(to)
+        schema = self.push_schemas.get(push_source_name)
+        if schema is None:
+            self.refresh()
+            schema = self.push_schemas.get(push_source_name)
+        if schema is None:
+            known = ", ".join(sorted(self.push_schemas)) or "none"
+            raise NotFound(f"push source {push_source_name!r} does not exist (known: {known})")
+        with feast_errors():
+            df = _with_timestamps(df, schema)
+            self.store.push(push_source_name, df, allow_registry_cache=True, to=mode)
+
+    def write_to_online_store(self, feature_view_name: str, df: pd.DataFrame) -> None:
+        """Write ``df`` straight to a feature view's online table."""
+        with feast_errors():
+            self.store.write_to_online_store(feature_view_name, df, allow_registry_cache=True)
+
+    def materialize(
+        self, start: datetime, end: datetime, feature_views: list[str] | None
+    ) -> list[str]:
+        """Materialize ``[start, end)`` into the online store; return the views done."""
+        with feast_errors():
+            names = self._materializable(feature_views)
+            self.store.materialize(start, end, names)
+        return names
+
+    def materialize_incremental(
+        self, end: datetime, feature_views: list[str] | None
+    ) -> list[tuple[str, datetime | None]]:
+        """Materialize each view from its last materialization up to ``end``.
+
+        Returns:
+            Each view with the start of its range (None when Feast started at the TTL).
+        """
+        with feast_errors():
+            names = self._materializable(feature_views)
+            starts = [(name, self._last_materialized(name)) for name in names]
+            self.store.materialize_incremental(end, names)
+        return starts
+
+    def _materializable(self, feature_views: list[str] | None) -> list[str]:
+        views = self.store._get_feature_views_to_materialize(feature_views)
+        return [view.name for view in views]
+
+    def _last_materialized(self, name: str) -> datetime | None:
+        view = self.store.get_feature_view(name)
+        intervals = view.materialization_intervals
+        return intervals[-1][1] if intervals else None
+
+    # -- historical ----------------------------------------------------------------
+
+    def get_historical_features(
+        self,
+        *,
+        entity_df: pd.DataFrame,
+        features: list[str] | FeatureService,
+        full_feature_names: bool = False,
+    ) -> pa.Table:
+        """Point-in-time-correct feature values for every row of ``entity_df``, in its order.
+
+        Feast's file offline store leaves out entity rows older than every value of their
+        entity, and reorders the rest; the frame returned here has exactly the rows of
+        ``entity_df``, in order, with nulls where no value was known at the row's time.
+        """
+        if entity_df.empty:
+            raise InvalidInput("the entity dataframe has no rows")
+        if ROW_ID in entity_df.columns:
+            raise InvalidInput(f"column name {ROW_ID!r} is reserved")
+        numbered = entity_df.assign(**{ROW_ID: range(len(entity_df))})
+        with feast_errors():
+            job = self.store.get_historical_features(
+                entity_df=numbered, features=features, full_feature_names=full_feature_names
+            )
+            found = job.to_df()
+        frame = found.set_index(ROW_ID).reindex(range(len(entity_df)))
+        for column in entity_df.columns:
+            frame[column] = entity_df[column].to_numpy()
+        ordered = [*entity_df.columns, *(c for c in frame.columns if c not in entity_df.columns)]
+        return pa.Table.from_pandas(frame[ordered].reset_index(drop=True), preserve_index=False)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _read_push_schemas(self) -> dict[str, PushSourceSchema]:
+        views_by_source: dict[str, list[FeatureView]] = {}
+        for view in self.feature_views():
+            stream = view.stream_source
+            if isinstance(stream, PushSource):
+                views_by_source.setdefault(stream.name, []).append(view)
+        schemas: dict[str, PushSourceSchema] = {}
+        for name, views in views_by_source.items():
+            source = views[0].stream_source
+            assert isinstance(source, PushSource)
+            batch = source.batch_source
+            if batch is None:
+                continue
+            entity_columns: dict[str, ColumnSpec] = {}
+            feature_columns: dict[str, ColumnSpec] = {}
+            for view in views:
+                for column in view.entity_columns:
+                    entity_columns.setdefault(column.name, _column(column.name, column.dtype))
+                for feature in view.features:
+                    feature_columns.setdefault(feature.name, _column(feature.name, feature.dtype))
+            schemas[name] = PushSourceSchema(
+                name=name,
+                entity_columns=tuple(entity_columns.values()),
+                feature_columns=tuple(
+                    c for n, c in feature_columns.items() if n not in entity_columns
+                ),
+                timestamp_field=batch.timestamp_field,
+                created_field=batch.created_timestamp_column or None,
+                feature_views=tuple(sorted(view.name for view in views)),
+            )
+        return schemas
+
+    def _prepare_offline_tables(self) -> None:
+        """Create the Parquet file or PostgreSQL table behind every push source."""
+        store = self.store
+        for schema in self._read_push_schemas().values():
+            view = next(v for v in self.feature_views() if v.name == schema.feature_views[0])
+            batch = view.batch_source
+            columns = _offline_columns(view, schema, self.feature_views())
+            if isinstance(batch, FileSource):
+                path = Path(FileSource.get_uri_for_file_path(self.repo_path, batch.path))
+                if not path.exists():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    arrow_schema = pa.schema(
+                        [(name, _arrow_type(type_name)) for name, type_name in columns]
+                    )
+                    pq.write_table(arrow_schema.empty_table(), path)
+            elif isinstance(batch, PostgreSQLSource) and batch._postgres_options._table:
+                postgres_offline.create_table(
+                    store.config,
+                    batch._postgres_options._table,
+                    columns,
+                    schema.timestamp_field,
+                )
+
+
+def _offline_columns(
+    view: FeatureView, schema: PushSourceSchema, views: Sequence[FeatureView]
+) -> list[tuple[str, str]]:
+    """(name, Feast value type name) of every column of a push source's batch source."""
+    types: dict[str, str] = {}
+    for candidate in views:
+        if candidate.stream_source is None or candidate.stream_source.name != schema.name:
+            continue
+        for column in (*candidate.entity_columns, *candidate.features):
+            types.setdefault(column.name, column.dtype.to_value_type().name)
+    columns = [(name, types[name]) for name in schema.frame_columns[: len(types)]]
+    columns.append((schema.timestamp_field, "UNIX_TIMESTAMP"))
+    if schema.created_field:
+        columns.append((schema.created_field, "UNIX_TIMESTAMP"))
+    return columns
+
+
+def _arrow_type(type_name: str) -> pa.DataType:
+    if type_name == "UNIX_TIMESTAMP":
+        return pa.timestamp("us", tz="UTC")
+    if type_name == "UNIX_TIMESTAMP_LIST":
+        return pa.list_(pa.timestamp("us", tz="UTC"))
+    arrow_type: pa.DataType = feast_value_type_to_pa(ValueType[type_name])
+    return arrow_type
+
+
+def _column(name: str, dtype: Any) -> ColumnSpec:
+    type_name: str = dtype.to_value_type().name
+    is_list = type_name.endswith("_LIST")
+    kind = _KINDS.get(type_name.removesuffix("_LIST"))
+    if kind is None:
+        raise InvalidInput(f"column {name!r} has type {type_name}, which pushes do not support")
+    return ColumnSpec(name, kind, is_list)
+
+
+def _with_timestamps(df: pd.DataFrame, schema: PushSourceSchema) -> pd.DataFrame:
+    """``df`` with its event and created time columns as UTC datetimes (JSON gives text)."""
+    columns = [schema.timestamp_field, *([schema.created_field] if schema.created_field else [])]
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InvalidInput(
+            f"push source {schema.name!r} needs the time column(s) {', '.join(map(repr, missing))}"
+        )
+    converted = {}
+    for column in columns:
+        if not isinstance(df[column].dtype, pd.DatetimeTZDtype):
+            try:
+                converted[column] = pd.to_datetime(df[column], utc=True, format="ISO8601")
+            except (ValueError, TypeError) as error:
+                raise InvalidInput(f"column {column!r} is not a timestamp: {error}") from error
+    return df.assign(**converted) if converted else df
+
+
+def _check_entities(entities: Mapping[str, Sequence[Any]]) -> None:
+    if not entities:
+        raise InvalidInput("entities is empty: give at least one join key and its values")
+    lengths = {name: len(values) for name, values in entities.items()}
+    if len(set(lengths.values())) > 1:
+        raise InvalidInput(f"entity columns have different lengths: {lengths}")
+
+
+def _push_mode(to: str) -> PushMode:
+    modes = {
+        "online": PushMode.ONLINE,
+        "offline": PushMode.OFFLINE,
+        "online_and_offline": PushMode.ONLINE_AND_OFFLINE,
+    }
+    if to not in modes:
+        raise InvalidInput(
+            f"{to!r} is not a supported push mode; use one of {', '.join(map(repr, modes))}"
+        )
+    return modes[to]
+
+
+def _import_file(path: Path, root: Path) -> ModuleType:
+    """Import one repo file under a module name private to this repo."""
+    digest = hashlib.sha1(str(root).encode(), usedforsecurity=False).hexdigest()[:10]
+    relative = path.relative_to(root).with_suffix("")
+    name = f"_driftloop_feast_repo_{digest}." + ".".join(relative.parts)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise InvalidInput(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        sys.modules.pop(name, None)
+        raise InvalidInput(f"{path.name}: {type(error).__name__}: {error}") from error
+    return module
+
+
+def _collect(module: ModuleType, contents: RepoContents) -> None:
+    """Add the Feast objects defined in ``module`` (as ``feast.repo_operations`` does)."""
+
+    def add(items: list[Any], obj: Any) -> None:
+        if not any(existing is obj for existing in items):
+            items.append(obj)
+
+    for attr in dir(module):
+        obj = getattr(module, attr)
+        if isinstance(obj, DataSource):
+            add(contents.data_sources, obj)
+            batch = getattr(obj, "batch_source", None)
+            if isinstance(obj, PushSource) and batch is not None:
+                add(contents.data_sources, batch)
+        elif isinstance(obj, StreamFeatureView):
+            add(contents.stream_feature_views, obj)
+        elif isinstance(obj, FeatureView):
+            add(contents.feature_views, obj)
+        elif isinstance(obj, OnDemandFeatureView):
+            add(contents.on_demand_feature_views, obj)
+        elif isinstance(obj, Entity):
+            add(contents.entities, obj)
+        elif isinstance(obj, FeatureService):
+            add(contents.feature_services, obj)
+        elif isinstance(obj, Permission):
+            add(contents.permissions, obj)
+        elif isinstance(obj, Project):
+            add(contents.projects, obj)
+
+
+def _describe(obj: Any) -> str:
+    return f"{type(obj).__name__} {getattr(obj, 'name', '?')}"

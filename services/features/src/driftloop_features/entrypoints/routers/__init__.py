@@ -1,0 +1,5 @@
+"""The HTTP routers of the features service."""
+
+from driftloop_features.entrypoints.routers import historical, online, repo
+
+ROUTERS = [online.router, historical.router, repo.router]

@@ -1,0 +1,202 @@
+"""Historical retrieval for training: point-in-time-correct features for an entity frame.
+
+``POST /get-historical-features`` takes the entity frame (join keys plus an
+``event_timestamp`` column, and any other columns such as labels, which are passed
+through) as JSON or as a Parquet file, and answers the training frame as Parquet
+(default), an Arrow IPC stream, or JSON. Each row gets the latest value with an event
+time at or before the row's own ``event_timestamp`` (and within the view's TTL):
+nothing newer can leak in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from typing import Annotated, Any
+
+import pandas as pd  # type: ignore[import-untyped]
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, ValidationError
+
+from driftloop_features.entrypoints.deps import GatewayDep
+from driftloop_kit.errors import InvalidInput, validation_message
+
+router = APIRouter(tags=["historical"])
+
+PARQUET = "application/vnd.apache.parquet"
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+JSON_TYPE = "application/json"
+_PARQUET_TYPES = {
+    PARQUET,
+    "application/x-parquet",
+    "application/parquet",
+    "application/octet-stream",
+}
+TIMESTAMP_COLUMN = "event_timestamp"
+_MAX_BODY = 512 * 1024 * 1024
+
+
+class HistoricalFeaturesRequest(BaseModel):
+    """JSON body of ``POST /get-historical-features``."""
+
+    entities: dict[str, list[Any]] = Field(
+        description=(
+            "The entity frame, column -> values: the join keys, `event_timestamp` "
+            "(ISO 8601; UTC when no offset is given) and any columns to pass through."
+        ),
+        examples=[
+            {
+                "flower_id": [1001, 1002],
+                "event_timestamp": ["2025-03-01T12:00:00Z", "2025-03-01T13:00:00Z"],
+                "species": ["setosa", "virginica"],
+            }
+        ],
+    )
+    features: list[str] = Field(default_factory=list, examples=[["iris_features:sepal_length"]])
+    feature_service: str | None = Field(default=None, examples=["iris_classifier"])
+    full_feature_names: bool = False
+
+
+_OPENAPI_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            JSON_TYPE: {"schema": {"$ref": "#/components/schemas/HistoricalFeaturesRequest"}},
+            PARQUET: {
+                "schema": {"type": "string", "format": "binary"},
+                "description": "The entity frame as Parquet; name the features in the query.",
+            },
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "The training frame.",
+            "content": {
+                PARQUET: {"schema": {"type": "string", "format": "binary"}},
+                ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}},
+                JSON_TYPE: {"schema": {"type": "object"}},
+            },
+        }
+    },
+}
+
+
+@router.post(
+    "/get-historical-features",
+    summary="Point-in-time-correct training frame",
+    openapi_extra=_OPENAPI_BODY,
+    response_class=Response,
+)
+async def get_historical_features(
+    request: Request,
+    gateway: GatewayDep,
+    features: Annotated[list[str] | None, Query(description="With a Parquet body.")] = None,
+    feature_service: Annotated[str | None, Query(description="With a Parquet body.")] = None,
+    full_feature_names: Annotated[bool, Query(description="With a Parquet body.")] = False,
+) -> Response:
+    """Join feature values as of each entity row's ``event_timestamp``.
+
+    Send JSON (``HistoricalFeaturesRequest``) or Parquet (``Content-Type:
+    application/vnd.apache.parquet``, features in the query). ``Accept`` picks the
+    answer: Parquet (default), ``application/vnd.apache.arrow.stream`` or JSON.
+    """
+    content_type = request.headers.get("content-type", JSON_TYPE).split(";")[0].strip().lower()
+    body = await request.body()
+    if len(body) > _MAX_BODY:
+        raise InvalidInput("the entity frame is larger than 512 MiB; send it in parts")
+    if content_type in _PARQUET_TYPES:
+        entity_df = _read_parquet(body)
+        refs = features or []
+        service = feature_service
+        full_names = full_feature_names
+    elif content_type == JSON_TYPE:
+        parsed = _parse_json(body)
+        entity_df = _frame(parsed.entities)
+        refs, service, full_names = (
+            parsed.features,
+            parsed.feature_service,
+            parsed.full_feature_names,
+        )
+    else:
+        raise InvalidInput(
+            f"Content-Type {content_type!r} is not supported; send {JSON_TYPE} or {PARQUET}"
+        )
+    entity_df = _with_timestamps(entity_df)
+    resolved = await asyncio.to_thread(gateway.resolve_features, refs, service)
+    table = await asyncio.to_thread(
+        gateway.get_historical_features,
+        entity_df=entity_df,
+        features=resolved,
+        full_feature_names=full_names,
+    )
+    return _answer(table, request.headers.get("accept", ""))
+
+
+def _parse_json(body: bytes) -> HistoricalFeaturesRequest:
+    try:
+        return HistoricalFeaturesRequest.model_validate_json(body)
+    except ValidationError as error:
+        errors = [{**e, "loc": ("body", *e.get("loc", ()))} for e in error.errors()]
+        raise InvalidInput(validation_message(errors)) from error
+
+
+def _frame(entities: dict[str, list[Any]]) -> pd.DataFrame:
+    lengths = {name: len(values) for name, values in entities.items()}
+    if len(set(lengths.values())) > 1:
+        raise InvalidInput(f"entity columns have different lengths: {lengths}")
+    return pd.DataFrame(entities)
+
+
+def _read_parquet(body: bytes) -> pd.DataFrame:
+    try:
+        return pq.read_table(io.BytesIO(body)).to_pandas()
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise InvalidInput(f"the body is not a readable Parquet file: {error}") from error
+
+
+def _with_timestamps(entity_df: pd.DataFrame) -> pd.DataFrame:
+    if entity_df.empty:
+        raise InvalidInput("the entity frame has no rows")
+    if TIMESTAMP_COLUMN not in entity_df.columns:
+        raise InvalidInput(
+            f"the entity frame needs an {TIMESTAMP_COLUMN!r} column "
+            f"(has: {', '.join(map(str, entity_df.columns))})"
+        )
+    column = entity_df[TIMESTAMP_COLUMN]
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return entity_df
+    try:
+        if pd.api.types.is_datetime64_dtype(column):
+            converted = column.dt.tz_localize("UTC")
+        else:
+            converted = pd.to_datetime(column, utc=True, format="ISO8601")
+    except (ValueError, TypeError) as error:
+        raise InvalidInput(
+            f"{TIMESTAMP_COLUMN!r} holds a value that is not a timestamp: {error}"
+        ) from error
+    if converted.isna().any():
+        raise InvalidInput(f"{TIMESTAMP_COLUMN!r} has empty values")
+    return entity_df.assign(**{TIMESTAMP_COLUMN: converted})
+
+
+def _answer(table: pa.Table, accept: str) -> Response:
+    wanted = [part.split(";")[0].strip().lower() for part in accept.split(",") if part.strip()]
+    if ARROW_STREAM in wanted:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return Response(sink.getvalue().to_pybytes(), media_type=ARROW_STREAM)
+    if JSON_TYPE in wanted and PARQUET not in wanted:
+        frame = table.to_pandas()
+        text = frame.to_json(orient="split", index=False, date_format="iso", date_unit="us")
+        body = json.loads(text)
+        return Response(
+            json.dumps({"columns": body["columns"], "data": body["data"]}), media_type=JSON_TYPE
+        )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return Response(buffer.getvalue(), media_type=PARQUET)
