@@ -175,6 +175,14 @@ class FeastGateway:
             if path.name == "__init__.py" or "__pycache__" in path.parts:
                 continue
             _collect(_import_file(path, self.repo_path), contents)
+        project = self.settings.project
+        if not contents.projects:
+            contents.projects.append(Project(name=project, description=""))
+        elif [p.name for p in contents.projects] != [project]:
+            names = ", ".join(p.name for p in contents.projects)
+            raise InvalidInput(
+                f"the repo defines project(s) {names}; the service serves {project!r}"
+            )
         return contents
 
     def apply(self) -> ApplySummary:
@@ -318,6 +326,12 @@ class FeastGateway:
     def write_to_online_store(self, feature_view_name: str, df: pd.DataFrame) -> None:
         """Write ``df`` straight to a feature view's online table."""
         with feast_errors():
+            view = self.store.get_feature_view(feature_view_name, allow_registry_cache=True)
+            batch = view.batch_source
+            if batch is not None:
+                for column in (batch.timestamp_field, batch.created_timestamp_column):
+                    if column and column in df.columns:
+                        df = df.assign(**{column: _utc(df[column], column)})
             self.store.write_to_online_store(feature_view_name, df, allow_registry_cache=True)
 
     def materialize(
@@ -484,14 +498,19 @@ def _with_timestamps(df: pd.DataFrame, schema: PushSourceSchema) -> pd.DataFrame
         raise InvalidInput(
             f"push source {schema.name!r} needs the time column(s) {', '.join(map(repr, missing))}"
         )
-    converted = {}
-    for column in columns:
-        if not isinstance(df[column].dtype, pd.DatetimeTZDtype):
-            try:
-                converted[column] = pd.to_datetime(df[column], utc=True, format="ISO8601")
-            except (ValueError, TypeError) as error:
-                raise InvalidInput(f"column {column!r} is not a timestamp: {error}") from error
-    return df.assign(**converted) if converted else df
+    return df.assign(**{column: _utc(df[column], column) for column in columns})
+
+
+def _utc(values: pd.Series, column: str) -> pd.Series:
+    """``values`` as UTC datetimes: ISO 8601 text (naive means UTC), epoch seconds, datetimes."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values
+    try:
+        if pd.api.types.is_numeric_dtype(values):
+            return pd.to_datetime(values, unit="s", utc=True)
+        return pd.to_datetime(values, utc=True, format="ISO8601")
+    except (ValueError, TypeError, OverflowError) as error:
+        raise InvalidInput(f"column {column!r} is not a timestamp: {error}") from error
 
 
 def _check_entities(entities: Mapping[str, Sequence[Any]]) -> None:
