@@ -62,6 +62,10 @@ class MonitorSettings(ServiceSettings):
             "Unset: reference data is only uploaded through the REST API."
         ),
     )
+    consumer_group: str = Field(
+        default="monitor",
+        description="Kafka consumer group (also the faust app id) of the stream processor.",
+    )
     consume: bool = Field(
         default=True,
         description="Run the stream processor (off: the REST API only, e.g. for a read replica).",

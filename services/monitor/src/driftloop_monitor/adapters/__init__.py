@@ -1,0 +1,1 @@
+"""SQLAlchemy tables and store, report files, reference data sources."""

@@ -1,0 +1,363 @@
+"""The monitor's SQL store: policies, reference data, results, reports, version state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from driftloop_kit.db import Database
+from driftloop_monitor.adapters.tables import (
+    drift_results,
+    performance_results,
+    policies,
+    references,
+    reports,
+    version_state,
+)
+from driftloop_monitor.domain.drift import ReferenceSet, from_parquet, to_parquet
+from driftloop_monitor.domain.policy import MonitorPolicy
+
+
+@dataclass
+class VersionState:
+    """What the monitor remembers about one model version."""
+
+    model: str
+    version: int
+    drifted: bool = False
+    detected_event_id: str | None = None
+    windows: int = 0
+    rows: int = 0
+    unreferenced_rows: int = 0
+    unreferenced_windows: int = 0
+    labelled_rows: int = 0
+    exists: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (without the bookkeeping flag)."""
+        return {
+            "model_name": self.model,
+            "version": self.version,
+            "drifted": self.drifted,
+            "windows": self.windows,
+            "rows": self.rows,
+            "unreferenced_rows": self.unreferenced_rows,
+            "unreferenced_windows": self.unreferenced_windows,
+            "labelled_rows": self.labelled_rows,
+        }
+
+
+@dataclass(frozen=True)
+class ReferenceInfo:
+    """Reference data without the data."""
+
+    model: str
+    version: int
+    digest: str
+    rows: int
+    column_types: dict[str, str]
+    source: str
+    created_at: datetime | None
+
+
+class MonitorStore:
+    """Reads and writes the monitor's tables.
+
+    Writes that go with an event take the caller's session, so the change and the outbox
+    row commit together.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction."""
+        async with self.database.session() as session:
+            yield session
+
+    # -- policies ------------------------------------------------------------------
+
+    async def get_policy(self, model: str) -> MonitorPolicy | None:
+        """The model's policy, or None."""
+        async with self.session() as session:
+            found = await session.scalar(
+                select(policies.c.policy).where(policies.c.model_name == model)
+            )
+        return None if found is None else MonitorPolicy.model_validate(found)
+
+    async def list_policies(self) -> dict[str, MonitorPolicy]:
+        """Every model's policy."""
+        async with self.session() as session:
+            rows = (await session.execute(select(policies).order_by(policies.c.model_name))).all()
+        return {row.model_name: MonitorPolicy.model_validate(row.policy) for row in rows}
+
+    async def put_policy(self, model: str, policy: MonitorPolicy) -> None:
+        """Create or replace the model's policy."""
+        body = policy.model_dump(mode="json", exclude_defaults=True)
+        async with self.session() as session:
+            await session.execute(delete(policies).where(policies.c.model_name == model))
+            await session.execute(insert(policies).values(model_name=model, policy=body))
+
+    async def delete_policy(self, model: str) -> bool:
+        """Remove the model's policy; whether there was one."""
+        async with self.session() as session:
+            result = await session.execute(delete(policies).where(policies.c.model_name == model))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- reference data ------------------------------------------------------------
+
+    async def put_reference(self, model: str, version: int, reference: ReferenceSet) -> None:
+        """Create or replace the reference data of a model version."""
+        async with self.session() as session:
+            await session.execute(
+                delete(references).where(
+                    references.c.model_name == model, references.c.version == version
+                )
+            )
+            await session.execute(
+                insert(references).values(
+                    model_name=model,
+                    version=version,
+                    digest=reference.digest,
+                    rows=len(reference.data),
+                    column_types=reference.column_types,
+                    source=reference.source[:2000],
+                    data=to_parquet(reference.data),
+                )
+            )
+
+    async def get_reference(self, model: str, version: int) -> ReferenceSet | None:
+        """The reference data of a model version, or None."""
+        async with self.session() as session:
+            row = (
+                await session.execute(
+                    select(references).where(
+                        references.c.model_name == model, references.c.version == version
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        return ReferenceSet(
+            data=from_parquet(row.data),
+            column_types=dict(row.column_types),
+            digest=row.digest,
+            source=row.source,
+        )
+
+    async def reference_digest(self, model: str, version: int) -> str | None:
+        """The digest of a version's reference data (cheap: no data), or None."""
+        async with self.session() as session:
+            found: str | None = await session.scalar(
+                select(references.c.digest).where(
+                    references.c.model_name == model, references.c.version == version
+                )
+            )
+        return found
+
+    async def list_references(self, model: str | None = None) -> list[ReferenceInfo]:
+        """Reference data sets, without their data."""
+        query = select(
+            references.c.model_name,
+            references.c.version,
+            references.c.digest,
+            references.c.rows,
+            references.c.column_types,
+            references.c.source,
+            references.c.created_at,
+        ).order_by(references.c.model_name, references.c.version)
+        if model is not None:
+            query = query.where(references.c.model_name == model)
+        async with self.session() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            ReferenceInfo(
+                model=r.model_name,
+                version=r.version,
+                digest=r.digest,
+                rows=r.rows,
+                column_types=dict(r.column_types),
+                source=r.source,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
+
+    async def delete_reference(self, model: str, version: int) -> bool:
+        """Remove a version's reference data; whether there was one."""
+        async with self.session() as session:
+            result = await session.execute(
+                delete(references).where(
+                    references.c.model_name == model, references.c.version == version
+                )
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- version state -------------------------------------------------------------
+
+    async def version_state(
+        self, session: AsyncSession, *, model: str, version: int
+    ) -> VersionState:
+        """The state of a model version (a fresh one when never seen)."""
+        row = (
+            await session.execute(
+                select(version_state).where(
+                    version_state.c.model_name == model, version_state.c.version == version
+                )
+            )
+        ).first()
+        if row is None:
+            return VersionState(model=model, version=version)
+        return VersionState(
+            model=model,
+            version=version,
+            drifted=row.drifted,
+            detected_event_id=row.detected_event_id,
+            windows=row.windows,
+            rows=row.rows,
+            unreferenced_rows=row.unreferenced_rows,
+            unreferenced_windows=row.unreferenced_windows,
+            labelled_rows=row.labelled_rows,
+            exists=True,
+        )
+
+    async def save_state(self, session: AsyncSession, *, state: VersionState) -> None:
+        """Write a version's state back."""
+        values = {
+            "drifted": state.drifted,
+            "detected_event_id": state.detected_event_id,
+            "windows": state.windows,
+            "rows": state.rows,
+            "unreferenced_rows": state.unreferenced_rows,
+            "unreferenced_windows": state.unreferenced_windows,
+            "labelled_rows": state.labelled_rows,
+            "updated_at": func.now(),
+        }
+        if state.exists:
+            await session.execute(
+                update(version_state)
+                .where(
+                    version_state.c.model_name == state.model,
+                    version_state.c.version == state.version,
+                )
+                .values(**values)
+            )
+        else:
+            await session.execute(
+                insert(version_state).values(
+                    model_name=state.model, version=state.version, **values
+                )
+            )
+            state.exists = True
+
+    async def list_states(self, model: str) -> list[VersionState]:
+        """The state of every version of ``model`` the monitor has seen."""
+        async with self.session() as session:
+            versions = await session.scalars(
+                select(version_state.c.version)
+                .where(version_state.c.model_name == model)
+                .order_by(version_state.c.version)
+            )
+            return [
+                await self.version_state(session, model=model, version=v) for v in list(versions)
+            ]
+
+    # -- results and reports -------------------------------------------------------
+
+    async def add_drift_result(self, session: AsyncSession, **values: Any) -> None:
+        """Insert one window's drift result (columns of ``monitor_drift_results``)."""
+        await session.execute(insert(drift_results).values(**values))
+
+    async def add_performance_result(self, session: AsyncSession, **values: Any) -> None:
+        """Insert one performance window's result."""
+        await session.execute(insert(performance_results).values(**values))
+
+    async def add_report(
+        self,
+        session: AsyncSession,
+        *,
+        report_id: str,
+        kind: str,
+        model: str,
+        version: int,
+        window_id: str,
+        body: str,
+        has_html: bool,
+    ) -> None:
+        """Insert a report's JSON (its HTML lives in the report folder)."""
+        await session.execute(
+            insert(reports).values(
+                id=report_id,
+                kind=kind,
+                model_name=model,
+                version=version,
+                window_id=window_id,
+                body=body,
+                has_html=has_html,
+            )
+        )
+
+    async def attach_report(self, session: AsyncSession, *, window_id: str, report_id: str) -> None:
+        """Point a drift result at a report made later (on request)."""
+        await session.execute(
+            update(drift_results)
+            .where(drift_results.c.window_id == window_id)
+            .values(report_id=report_id)
+        )
+
+    async def get_report(self, report_id: str) -> dict[str, Any] | None:
+        """A report row, or None."""
+        async with self.session() as session:
+            row = (await session.execute(select(reports).where(reports.c.id == report_id))).first()
+        return None if row is None else dict(row._mapping)
+
+    async def drift_result(self, window_id: str) -> dict[str, Any] | None:
+        """One window's drift result, or None."""
+        async with self.session() as session:
+            row = (
+                await session.execute(
+                    select(drift_results).where(drift_results.c.window_id == window_id)
+                )
+            ).first()
+        return None if row is None else dict(row._mapping)
+
+    async def drift_history(
+        self,
+        *,
+        model: str,
+        version: int | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        only_drift: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Drift results of a model (or one version), newest first."""
+        query = select(drift_results).where(drift_results.c.model_name == model)
+        if version is not None:
+            query = query.where(drift_results.c.version == version)
+        if before_id is not None:
+            query = query.where(drift_results.c.id < before_id)
+        if only_drift:
+            query = query.where(drift_results.c.dataset_drift.is_(True))
+        query = query.order_by(drift_results.c.id.desc()).limit(limit)
+        async with self.session() as session:
+            rows = (await session.execute(query)).all()
+        return [dict(row._mapping) for row in rows]
+
+    async def performance_history(
+        self, *, model: str, version: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Performance results of a model (or one version), newest first."""
+        query = select(performance_results).where(performance_results.c.model_name == model)
+        if version is not None:
+            query = query.where(performance_results.c.version == version)
+        query = query.order_by(performance_results.c.id.desc()).limit(limit)
+        async with self.session() as session:
+            rows = (await session.execute(query)).all()
+        return [dict(row._mapping) for row in rows]

@@ -1,0 +1,136 @@
+"""The monitor's tables (plus the bus's outbox and inbox)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy import Table as _Table
+
+from driftloop_bus import tables as bus_tables
+
+metadata = MetaData()
+
+_ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+#: One monitoring policy per registered model (JSON of ``MonitorPolicy``).
+policies = _Table(
+    "monitor_policies",
+    metadata,
+    Column("model_name", String(256), primary_key=True),
+    Column("policy", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+#: Reference data per model version (Parquet), with Evidently's column types.
+references = _Table(
+    "monitor_references",
+    metadata,
+    Column("model_name", String(256), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("column_types", JSON, nullable=False),
+    Column("source", String(2000), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("model_name", "version", name="pk_monitor_references"),
+)
+
+#: One row per closed window of a model version: the drift decision or why there was none.
+drift_results = _Table(
+    "monitor_drift_results",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("model_name", String(256), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("window_id", String(400), nullable=False, unique=True),
+    Column("start_time", DateTime(timezone=True), nullable=False),
+    Column("end_time", DateTime(timezone=True), nullable=False),
+    Column("rows", Integer, nullable=False),
+    # "tested", "no_reference" or "too_small"
+    Column("status", String(32), nullable=False),
+    Column("drift_share", Float, nullable=False),
+    Column("dataset_drift_threshold", Float, nullable=False),
+    Column("dataset_drift", Boolean, nullable=False),
+    Column("columns", JSON, nullable=False),
+    Column("skipped", JSON, nullable=False),
+    Column("reference_digest", String(64), nullable=False),
+    Column("report_id", String(64), nullable=True),
+    # The drift.detected or drift.cleared event this window caused, if any.
+    Column("event_type", String(200), nullable=True),
+    Column("event_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_monitor_drift_results_version", "model_name", "version", "id"),
+)
+
+#: One row per performance window (labelled predictions of a model version).
+performance_results = _Table(
+    "monitor_performance_results",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("model_name", String(256), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("window_id", String(400), nullable=False, unique=True),
+    Column("start_time", DateTime(timezone=True), nullable=False),
+    Column("end_time", DateTime(timezone=True), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("metric", String(32), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("degraded", Boolean, nullable=False),
+    Column("report_id", String(64), nullable=True),
+    Column("event_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_monitor_performance_results_version", "model_name", "version", "id"),
+)
+
+#: Reports: Evidently's JSON here, its HTML in the report folder.
+reports = _Table(
+    "monitor_reports",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),  # "drift" or "performance"
+    Column("model_name", String(256), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("window_id", String(400), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("has_html", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_monitor_reports_window", "window_id"),
+)
+
+#: Per model version: drift state (for drift.cleared) and counters.
+version_state = _Table(
+    "monitor_version_state",
+    metadata,
+    Column("model_name", String(256), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("drifted", Boolean, nullable=False, server_default="0"),
+    Column("detected_event_id", String(64), nullable=True),
+    Column("windows", BigInteger, nullable=False, server_default="0"),
+    Column("rows", BigInteger, nullable=False, server_default="0"),
+    Column("unreferenced_rows", BigInteger, nullable=False, server_default="0"),
+    Column("unreferenced_windows", BigInteger, nullable=False, server_default="0"),
+    Column("labelled_rows", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("model_name", "version", name="pk_monitor_version_state"),
+)
+
+#: Every table the monitor's migrations create.
+ALL_METADATA = (metadata, bus_tables.metadata)

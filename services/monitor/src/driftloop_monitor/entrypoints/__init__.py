@@ -1,0 +1,1 @@
+"""The monitor's entrypoints: the HTTP app and the faust stream processor."""

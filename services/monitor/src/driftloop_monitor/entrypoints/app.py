@@ -1,0 +1,100 @@
+"""The monitor service's HTTP app: ``create_app(settings)`` and its plug-in definition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from driftloop_bus.wiring import service_bus
+from driftloop_kit.app import Resource, create_service_app
+from driftloop_kit.db import Database
+from driftloop_kit.errors import mlflow_error_body
+from driftloop_kit.migrations import upgrade_async
+from driftloop_kit.service import ServiceDefinition
+from driftloop_monitor.adapters.references import reference_source
+from driftloop_monitor.adapters.reports import ReportFiles
+from driftloop_monitor.adapters.store import MonitorStore
+from driftloop_monitor.entrypoints.routers import ROUTERS
+from driftloop_monitor.entrypoints.stream import MonitorStream
+from driftloop_monitor.service_layer.monitor import Monitor
+from driftloop_monitor.settings import MonitorSettings
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(settings: MonitorSettings, **stream_options: Any) -> FastAPI:
+    """Build the app; the database, the broker and the stream open in its lifespan.
+
+    Args:
+        settings: The service's settings.
+        stream_options: faust settings for the stream processor (tests shorten timeouts).
+    """
+    database = Database(settings.database_url)
+    bus = service_bus(
+        service=settings.service_name,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        database=database,
+    )
+    store = MonitorStore(database)
+    monitor = Monitor(
+        store=store,
+        outbox=bus.outbox,
+        files=ReportFiles(settings.report_root, kept_windows=settings.kept_windows),
+        references=reference_source(settings.reference_uri_template),
+        base_url=settings.base_url,
+        window_rows=settings.window_rows,
+        window_seconds=settings.window_seconds,
+    )
+    resources: list[Resource] = [_Migrations(settings.database_url), *bus.resources]
+    checks = dict(bus.checks)
+    stream = None
+    if settings.consume:
+        stream = MonitorStream(
+            monitor=monitor,
+            database=database,
+            publisher=bus.publisher,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group=settings.consumer_group,
+            data_dir=settings.data_dir / "faust",
+            label_ttl=settings.label_ttl_seconds,
+            **stream_options,
+        )
+        resources.append(stream)
+        checks["stream"] = stream.ready
+
+    app = create_service_app(
+        settings=settings,
+        title="driftloop monitor",
+        description=(
+            "Drift and performance monitoring of served models with Evidently. Consumes "
+            "`predictions`, `labels` and `registry.models`; publishes `drift.detected`, "
+            "`drift.cleared` and `performance.degraded` on `monitor.alerts`."
+        ),
+        routers=ROUTERS,
+        resources=resources,
+        checks=checks,
+        database=database,
+        error_formatter=mlflow_error_body,
+    )
+    app.state.store = store
+    app.state.monitor = monitor
+    app.state.stream = stream
+    return app
+
+
+class _Migrations:
+    """Brings the schema up to date at start-up (before the relay reads the outbox)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+
+    async def start(self) -> None:
+        await upgrade_async(self.database_url, MIGRATIONS)
+
+    async def stop(self) -> None:
+        """Nothing to release."""
+
+
+SERVICE = ServiceDefinition(name="monitor", settings_cls=MonitorSettings, create_app=create_app)

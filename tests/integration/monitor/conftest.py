@@ -1,0 +1,111 @@
+"""The real monitor service in the test's event loop, against the real broker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from driftloop.common.v1.common_pb2 import ModelRef
+from driftloop.serving.v1 import events_pb2 as serving
+from driftloop_bus.embedded import EmbeddedBroker
+from driftloop_bus.publisher import Publisher
+from driftloop_events.envelope import CloudEvent, from_record
+from driftloop_events.values import make_record
+from driftloop_monitor.entrypoints.app import create_app
+from driftloop_monitor.entrypoints.stream import MonitorStream
+from driftloop_monitor.service_layer.monitor import Monitor
+from driftloop_monitor.settings import MonitorSettings
+
+from ..bus.helpers import read_topic
+
+
+@dataclass
+class RunningMonitor:
+    """The app, its HTTP client, a publisher for test input, and the monitor inside."""
+
+    client: httpx.AsyncClient
+    publisher: Publisher
+    monitor: Monitor
+    stream: MonitorStream
+    settings: MonitorSettings
+    bootstrap_servers: str
+
+    async def predict(
+        self,
+        model: str,
+        version: int,
+        rows: list[dict[str, Any]],
+        *,
+        outputs: list[dict[str, Any]] | None = None,
+        request_ids: list[str] | None = None,
+    ) -> list[str]:
+        """Publish one single-row prediction per row; return the request ids."""
+        ids = request_ids or [f"req-{uuid.uuid4().hex[:12]}" for _ in rows]
+        futures = []
+        for i, (request_id, row) in enumerate(zip(ids, rows, strict=True)):
+            answer = outputs[i] if outputs else {"prediction": 0.5}
+            event = CloudEvent.new(
+                serving.PredictionLogged(
+                    request_id=request_id,
+                    model=ModelRef(name=model, version=version, run_id="a" * 32),
+                    alias="champion",
+                    route=serving.ROUTE_CHAMPION,
+                    inputs=[make_record(row)],
+                    outputs=[make_record(answer)],
+                    latency_ms=1.0,
+                )
+            )
+            event.data.request_time.FromDatetime(event.time)
+            futures.append(await self.publisher.publish(event))
+        for future in futures:
+            await future
+        return ids
+
+    async def alerts(self, model: str) -> list[CloudEvent[Any]]:
+        """Every event on monitor.alerts about ``model``, in order."""
+        records = await read_topic(
+            self.bootstrap_servers, "monitor.alerts", expected=100_000, timeout=3
+        )
+        events = [from_record(r.value, r.headers) for r in records]
+        return [e for e in events if e.key == model]
+
+
+@pytest.fixture
+async def running_monitor(
+    database_url: str, tmp_path: Path, broker: EmbeddedBroker
+) -> AsyncIterator[RunningMonitor]:
+    """The monitor on SQLite and on PostgreSQL, with its own consumer group."""
+    settings = MonitorSettings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        consumer_group=f"monitor-test-{uuid.uuid4().hex[:8]}",
+        reference_uri_template=f"file://{tmp_path}/refs/{{model}}-{{version}}-{{run_id}}.csv",
+        public_url="http://monitor.test",
+    )
+    # Kafka's smallest session: a test's group never waits long for a rebalance.
+    app = create_app(settings, broker_session_timeout=6.0, broker_heartbeat_interval=1.0)
+    publisher = Publisher(broker.bootstrap_servers)
+    async with app.router.lifespan_context(app):
+        stream: MonitorStream = app.state.stream
+        await stream.wait_started(timeout=60)
+        await publisher.start()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://monitor.test") as client:
+            try:
+                yield RunningMonitor(
+                    client=client,
+                    publisher=publisher,
+                    monitor=app.state.monitor,
+                    stream=stream,
+                    settings=settings,
+                    bootstrap_servers=broker.bootstrap_servers,
+                )
+            finally:
+                await publisher.stop()
