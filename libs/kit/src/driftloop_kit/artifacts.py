@@ -10,6 +10,7 @@ fsspec's API is blocking; every storage call runs in a worker thread.
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import posixpath
 import re
@@ -20,12 +21,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import PureWindowsPath
 from typing import Any, BinaryIO, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import anyio
 from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
 from fsspec.core import url_to_fs  # type: ignore[import-untyped]
 from fsspec.implementations.local import LocalFileSystem  # type: ignore[import-untyped]
+from starlette.responses import StreamingResponse
 
 from driftloop_kit.errors import InvalidInput, NotFound
 
@@ -35,6 +37,7 @@ __all__ = [
     "ArtifactRepository",
     "FileInfo",
     "clean_path",
+    "download_response",
     "proxied_path",
 ]
 
@@ -424,3 +427,31 @@ class ArtifactRepository:
         if not clean_path(path):
             raise InvalidInput("The path must name a file or directory below the artifact root")
         return self.location(path)
+
+
+def _attachment(name: str) -> str:
+    # Always an attachment, so a browser never renders an uploaded page on our origin.
+    quoted = quote(name)
+    if quoted == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename*=utf-8''{quoted}"
+
+
+def download_response(reader: ArtifactReader, path: str) -> StreamingResponse:
+    """A streamed download of an opened artifact, as MLflow's artifact proxy sends it.
+
+    Args:
+        reader: The opened file.
+        path: Its path, for the file name and media type.
+    """
+    name = posixpath.basename(clean_path(path))
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return StreamingResponse(
+        reader.chunks(),
+        media_type=media_type,
+        headers={
+            "Content-Length": str(reader.size),
+            "Content-Disposition": _attachment(name),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -1,0 +1,175 @@
+"""MLflow's registered model endpoints (``/api/2.0/mlflow/registered-models/...``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+
+from driftloop_kit.responses import MlflowJSONResponse
+from driftloop_registry.adapters.search_sql import search_registered_models
+from driftloop_registry.domain.model import EventRef, Model, Tag
+from driftloop_registry.domain.search import model_search
+from driftloop_registry.entrypoints.deps import StoreDep
+
+router = APIRouter(
+    prefix="/api/2.0/mlflow/registered-models",
+    tags=["registered-models"],
+    default_response_class=MlflowJSONResponse,
+)
+
+
+class CreateRegisteredModel(Model):
+    name: str
+    tags: list[Tag] = Field(default_factory=list)
+    description: str | None = None
+
+
+class Name(Model):
+    name: str
+
+
+class RenameRegisteredModel(Model):
+    name: str
+    new_name: str
+
+
+class UpdateRegisteredModel(Model):
+    name: str
+    description: str | None = None
+
+
+class SetTag(Model):
+    name: str
+    key: str
+    value: str
+
+
+class DeleteTag(Model):
+    name: str
+    key: str
+
+
+class GetLatestVersions(Model):
+    name: str
+    stages: list[str] = Field(default_factory=list)
+
+
+class SetAlias(Model):
+    name: str
+    alias: str
+    version: str
+    cause: EventRef | None = Field(
+        default=None,
+        description="driftloop: the event that caused the move (e.g. a training.completed).",
+    )
+
+
+class DeleteAlias(Model):
+    name: str
+    alias: str
+
+
+@router.post("/create")
+async def create_registered_model(body: CreateRegisteredModel, store: StoreDep) -> dict[str, Any]:
+    """Register a model name; 409 ``RESOURCE_ALREADY_EXISTS`` if it is taken."""
+    model = await store.create_registered_model(
+        name=body.name, tags=body.tags, description=body.description
+    )
+    return {"registered_model": model}
+
+
+@router.get("/get")
+async def get_registered_model(name: str, store: StoreDep) -> dict[str, Any]:
+    """A registered model with its tags, aliases and latest versions."""
+    return {"registered_model": await store.get_registered_model(name)}
+
+
+@router.post("/rename")
+async def rename_registered_model(body: RenameRegisteredModel, store: StoreDep) -> dict[str, Any]:
+    """Rename a model; its versions and aliases follow."""
+    model = await store.rename_registered_model(name=body.name, new_name=body.new_name)
+    return {"registered_model": model}
+
+
+@router.patch("/update")
+async def update_registered_model(body: UpdateRegisteredModel, store: StoreDep) -> dict[str, Any]:
+    """Change a model's description."""
+    model = await store.update_registered_model(name=body.name, description=body.description)
+    return {"registered_model": model}
+
+
+@router.delete("/delete")
+async def delete_registered_model(body: Name, store: StoreDep) -> dict[str, Any]:
+    """Delete a model, its versions, aliases and files."""
+    await store.delete_registered_model(body.name)
+    return {}
+
+
+@router.get("/search")
+async def search(
+    *,
+    store: StoreDep,
+    filter: str | None = None,
+    max_results: int | None = None,
+    order_by: list[str] = Query(default_factory=list),  # noqa: B008 - FastAPI's idiom
+    page_token: str | None = None,
+) -> dict[str, Any]:
+    """Registered models matching a filter on ``name`` and ``tags.*``, one page at a time."""
+    request = model_search(
+        filter_=filter, max_results=max_results, order_by=order_by, page_token=page_token
+    )
+    models, token = await search_registered_models(store, request)
+    return {"registered_models": models, "next_page_token": token}
+
+
+@router.post("/get-latest-versions")
+async def get_latest_versions(body: GetLatestVersions, store: StoreDep) -> dict[str, Any]:
+    """The newest version per stage (legacy stages API)."""
+    return {"model_versions": await store.get_latest_versions(body.name, body.stages)}
+
+
+@router.get("/get-latest-versions")
+async def get_latest_versions_by_query(
+    *,
+    store: StoreDep,
+    name: str,
+    stages: list[str] = Query(default_factory=list),  # noqa: B008 - FastAPI's idiom
+) -> dict[str, Any]:
+    """The same, with query parameters."""
+    return {"model_versions": await store.get_latest_versions(name, stages)}
+
+
+@router.post("/set-tag")
+async def set_registered_model_tag(body: SetTag, store: StoreDep) -> dict[str, Any]:
+    """Set a tag on a registered model."""
+    await store.set_registered_model_tag(name=body.name, key=body.key, value=body.value)
+    return {}
+
+
+@router.delete("/delete-tag")
+async def delete_registered_model_tag(body: DeleteTag, store: StoreDep) -> dict[str, Any]:
+    """Remove a tag from a registered model."""
+    await store.delete_registered_model_tag(name=body.name, key=body.key)
+    return {}
+
+
+@router.post("/alias")
+async def set_alias(body: SetAlias, store: StoreDep) -> dict[str, Any]:
+    """Point an alias at a version; publishes ``alias.set`` with the previous version."""
+    await store.set_alias(name=body.name, alias=body.alias, version=body.version, cause=body.cause)
+    return {}
+
+
+@router.delete("/alias")
+async def delete_alias(body: DeleteAlias, store: StoreDep) -> dict[str, Any]:
+    """Delete an alias; publishes ``alias.deleted``."""
+    await store.delete_alias(name=body.name, alias=body.alias)
+    return {}
+
+
+@router.get("/alias")
+async def get_model_version_by_alias(name: str, alias: str, store: StoreDep) -> dict[str, Any]:
+    """The version an alias points to."""
+    return {"model_version": await store.get_version_by_alias(name, alias)}

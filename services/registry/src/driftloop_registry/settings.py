@@ -1,0 +1,54 @@
+"""Settings of the registry service (``DRIFTLOOP_REGISTRY_*``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from driftloop_kit.settings import ServiceSettings
+
+
+class RegistrySettings(ServiceSettings):
+    """The registry service: registered models, versions, aliases, lineage, model files."""
+
+    service_name: ClassVar[str] = "registry"
+    default_port: ClassVar[int] = 5001
+
+    tracking_url: str = Field(
+        default="http://127.0.0.1:5000",
+        description=(
+            "Base URL of the tracking service: model files are copied from its artifact "
+            "store at registration, and lineage is read from its runs."
+        ),
+    )
+    artifacts_destination: str | None = Field(
+        default=None,
+        description=(
+            "Where registered model files are kept: a local path or an fsspec URL "
+            "(`s3://bucket/prefix`). Default: `<home>/registry/artifacts`."
+        ),
+    )
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL clients reach this service at; download URIs of model versions "
+            "point here. Default `http://<host>:<port>`."
+        ),
+    )
+    tracking_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Timeout of each request to the tracking service."
+    )
+
+    @property
+    def artifact_root(self) -> str:
+        """The model file store's root (path or fsspec URL)."""
+        return self.artifacts_destination or str(self.data_dir / "artifacts")
+
+    @property
+    def base_url(self) -> str:
+        """The URL clients reach this service at."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
