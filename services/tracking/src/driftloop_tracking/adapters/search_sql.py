@@ -53,7 +53,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop_kit.db import Database
-from driftloop_kit.errors import InvalidInput
+from driftloop_kit.errors import InvalidInput, NotFound
 from driftloop_tracking.adapters.store import DATASET_CONTEXT_TAG
 from driftloop_tracking.adapters.tables import (
     VALUE_PREFIX_CHARS,
@@ -63,6 +63,7 @@ from driftloop_tracking.adapters.tables import (
     latest_metrics,
     params,
     run_inputs,
+    run_models,
     runs,
     tags,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "experiment_entities",
     "experiment_search_query",
     "like_to_glob",
+    "run_json",
     "run_page",
     "run_search_query",
     "run_segment_queries",
@@ -615,8 +617,11 @@ def _ids_match(column: Column[Any], ids: Sequence[str | int], dialect: str) -> C
     """``column IN ids`` with one bound parameter, however many ids.
 
     An expanding ``IN (?, ?, ...)`` costs a parameter per id (and SQLAlchemy time to
-    build them); a PostgreSQL array or a SQLite JSON array is one value.
+    build them); a PostgreSQL array or a SQLite JSON array is one value. One id is
+    an equality (a primary key lookup, as ``get_run`` makes).
     """
+    if len(ids) == 1:
+        return column == ids[0]
     if dialect == "postgresql":
         element = String if isinstance(column.type, String) else BigInteger
         return column == any_(bindparam(None, list(ids), type_=ARRAY(element)))
@@ -644,6 +649,8 @@ async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
     params_of: dict[str, list[dict[str, Any]]] = {}
     tags_of: dict[str, list[dict[str, Any]]] = {}
     inputs_of: dict[str, list[dict[str, Any]]] = {}
+    model_inputs_of: dict[str, list[dict[str, Any]]] = {}
+    model_outputs_of: dict[str, list[dict[str, Any]]] = {}
     rows = await session.execute(select(runs).where(_ids_match(runs.c.run_uuid, ids, dialect)))
     for row in rows.all():
         info = {
@@ -661,11 +668,12 @@ async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
             info["end_time"] = row.end_time
         rid = row.run_uuid
         metrics_of[rid], params_of[rid], tags_of[rid], inputs_of[rid] = [], [], [], []
+        model_inputs_of[rid], model_outputs_of[rid] = [], []
         found[rid] = {
             "info": info,
             "data": {"metrics": metrics_of[rid], "params": params_of[rid], "tags": tags_of[rid]},
-            "inputs": {"dataset_inputs": inputs_of[rid], "model_inputs": []},
-            "outputs": {"model_outputs": []},
+            "inputs": {"dataset_inputs": inputs_of[rid], "model_inputs": model_inputs_of[rid]},
+            "outputs": {"model_outputs": model_outputs_of[rid]},
         }
     lm = latest_metrics
     metric_rows = await session.execute(
@@ -707,7 +715,28 @@ async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
         if r.profile is not None:
             dataset["profile"] = r.profile
         inputs_of[r.run_uuid].append({"tags": list(r.tags), "dataset": dataset})
+    model_rows = await session.execute(
+        select(
+            run_models.c.run_uuid, run_models.c.model_id, run_models.c.direction, run_models.c.step
+        )
+        .where(_ids_match(run_models.c.run_uuid, ids, dialect))
+        .order_by(run_models.c.model_id)
+    )
+    for rid, model_id, direction, step in model_rows.all():
+        if direction == "input":
+            model_inputs_of[rid].append({"model_id": model_id})
+        else:
+            model_outputs_of[rid].append({"model_id": model_id, "step": step})
     return [found[rid] for rid in ids if rid in found]
+
+
+async def run_json(database: Database, run_id: str) -> RunJSON:
+    """One run in MLflow's JSON form (as ``get_run`` answers it), or NotFound."""
+    async with database.session() as session:
+        found = await run_page(session, [run_id])
+    if not found:
+        raise NotFound(f"Run with id={run_id} not found")
+    return found[0]
 
 
 # -- experiments -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import and_, delete, false, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +29,12 @@ from driftloop_tracking.adapters.logged_models import (
     log_model_metrics,
     run_model_links,
 )
-from driftloop_tracking.adapters.sql import upsert
+from driftloop_tracking.adapters.sql import (
+    BulkStatement,
+    dialect_insert,
+    upsert,
+    upsert_statement,
+)
 from driftloop_tracking.adapters.tables import (
     datasets,
     experiment_tags,
@@ -291,24 +296,36 @@ class TrackingStore:
         run_id = uuid.uuid4().hex
         started = start_time if start_time is not None else now_ms()
         async with self.database.session() as session:
-            experiment = await _active_experiment(session, experiment_id)
-            artifact_uri = names.run_artifact_uri(experiment.artifact_location, run_id)
-            await session.execute(
-                insert(runs).values(
+            location = await _active_experiment_location(session, experiment_id)
+            run = Run(
+                info=RunInfo(
+                    run_id=run_id,
                     run_uuid=run_id,
-                    name=name,
-                    experiment_id=int(experiment.experiment_id),
+                    run_name=name,
+                    experiment_id=str(_experiment_id(experiment_id)),
                     user_id=user_id,
-                    status=RunStatus.RUNNING.value,
+                    status=RunStatus.RUNNING,
                     start_time=started,
-                    artifact_uri=artifact_uri,
-                )
+                    artifact_uri=names.run_artifact_uri(location, run_id),
+                ),
+                data=RunData(tags=[Tag(key=k, value=v) for k, v in tag_map.items()]),
             )
+            # What was written is the run: a new run has nothing else to read back.
             await session.execute(
-                insert(tags),
-                [searched_row("run_uuid", run_id, k, v) for k, v in tag_map.items()],
+                insert(runs),
+                {
+                    "run_uuid": run_id,
+                    "name": name,
+                    "experiment_id": int(run.info.experiment_id),
+                    "user_id": user_id,
+                    "status": RunStatus.RUNNING.value,
+                    "start_time": started,
+                    "artifact_uri": run.info.artifact_uri,
+                },
             )
-            run = await run_entity(session, run_id)
+            await _INSERT_TAGS.execute(
+                session, [searched_row("run_uuid", run_id, k, v) for k, v in tag_map.items()]
+            )
             await self.outbox.add(session, CloudEvent.new(run_created(run)))
         return run
 
@@ -377,26 +394,28 @@ class TrackingStore:
     ) -> None:
         """Log metrics, params and tags in one transaction (MLflow's limits apply)."""
         validate_batch(metrics_, params_, tags_)
+        # One statement per table (many rows each), whatever the batch holds.
         async with self.database.session() as session:
             await _active_run(session, run_id)
             if params_:
                 await _log_params(session, run_id, params_)
             if tags_:
-                for tag in _last_per_key(tags_):
-                    await upsert(
-                        session,
-                        tags,
-                        searched_row("run_uuid", run_id, tag.key, tag.value),
-                        ("run_uuid", "key"),
-                    )
+                await _UPSERT_TAGS.execute(
+                    session,
+                    [
+                        searched_row("run_uuid", run_id, t.key, t.value)
+                        for t in _last_per_key(tags_)
+                    ],
+                )
             if metrics_:
                 if new := await _new_run_metrics(session, run_id, metrics_):
                     await _log_metrics(session, run_id, new)
-                await log_model_metrics(
-                    session,
-                    run_id=run_id,
-                    metrics=[LoggedModelMetric(**m.model_dump()) for m in metrics_ if m.model_id],
-                )
+                if linked := [m for m in metrics_ if m.model_id]:
+                    await log_model_metrics(
+                        session,
+                        run_id=run_id,
+                        metrics=[LoggedModelMetric(**m.model_dump()) for m in linked],
+                    )
 
     async def delete_tag(self, *, run_id: str, key: str) -> None:
         """Remove a run tag, or NotFound."""
@@ -653,6 +672,25 @@ async def _active_experiment(session: AsyncSession, experiment_id: str) -> Exper
     return experiment
 
 
+async def _active_experiment_location(session: AsyncSession, experiment_id: str) -> str:
+    """The artifact location of an active experiment (NotFound, or InvalidInput if deleted)."""
+    row = (
+        await session.execute(
+            select(experiments.c.artifact_location, experiments.c.lifecycle_stage).where(
+                experiments.c.experiment_id == _experiment_id(experiment_id)
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"No Experiment with id={experiment_id} exists")
+    if row.lifecycle_stage != LifecycleStage.ACTIVE.value:
+        raise InvalidInput(
+            f"The experiment {experiment_id} must be in the 'active' state. "
+            f"Current state is {row.lifecycle_stage}."
+        )
+    return str(row.artifact_location)
+
+
 async def _run_row(session: AsyncSession, run_id: str) -> Any:
     row = (await session.execute(select(runs).where(runs.c.run_uuid == run_id))).first()
     if row is None:
@@ -667,7 +705,15 @@ class _RunState:
 
 
 async def _active_run(session: AsyncSession, run_id: str) -> _RunState:
-    row = await _run_row(session, run_id)
+    row = (
+        await session.execute(
+            select(runs.c.experiment_id, runs.c.status, runs.c.lifecycle_stage).where(
+                runs.c.run_uuid == run_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"Run with id={run_id} not found")
     if row.lifecycle_stage != LifecycleStage.ACTIVE.value:
         raise InvalidInput(
             f"The run {run_id} must be in the 'active' state. "
@@ -707,33 +753,48 @@ async def _log_params(session: AsyncSession, run_id: str, params_: Sequence[Para
     new_rows = [
         searched_row("run_uuid", run_id, k, v) for k, v in wanted.items() if k not in existing
     ]
-    if new_rows:
-        await session.execute(insert(params), new_rows)
+    await _INSERT_PARAMS.execute(session, new_rows)
 
 
 async def _log_metrics(session: AsyncSession, run_id: str, metrics_: Sequence[Metric]) -> None:
     rows = [_metric_row(run_id, m) for m in metrics_]
-    await session.execute(insert(metrics), rows)
-    # The latest value per key: highest step, then timestamp, then value (MLflow's rule).
+    await _INSERT_METRICS.execute(session, rows)
+    # The latest value per key: highest step, then timestamp, then value (MLflow's rule),
+    # first within the batch, then against the stored row by the upsert's condition.
     newest: dict[str, dict[str, Any]] = {}
     for row in rows:
         key = row["key"]
         if key not in newest or _order(row) >= _order(newest[key]):
             newest[key] = row
-    current = {
-        r.key: r
-        for r in (
-            await session.execute(
-                select(latest_metrics).where(
-                    latest_metrics.c.run_uuid == run_id, latest_metrics.c.key.in_(list(newest))
-                )
-            )
-        ).all()
-    }
-    for key, row in newest.items():
-        old = current.get(key)
-        if old is None or _order(row) >= (old.step, old.timestamp, _metric_value(old)):
-            await upsert(session, latest_metrics, row, ("run_uuid", "key"))
+    await _UPSERT_LATEST_METRICS.execute(session, list(newest.values()))
+
+
+def _latest_metric_upsert(dialect: str) -> Any:
+    """Insert a latest value, or replace the stored one if the new one is not older."""
+    lm = latest_metrics
+    statement = dialect_insert(dialect, lm)
+    new = statement.excluded
+    not_older = or_(
+        new.step > lm.c.step,
+        and_(
+            new.step == lm.c.step,
+            or_(
+                new.timestamp > lm.c.timestamp,
+                and_(
+                    new.timestamp == lm.c.timestamp,
+                    # NaN compares false with any value, as in Python's tuple order.
+                    new.is_nan == false(),
+                    lm.c.is_nan == false(),
+                    new.value >= lm.c.value,
+                ),
+            ),
+        ),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["run_uuid", "key"],
+        set_={c: new[c] for c in ("value", "timestamp", "step", "is_nan")},
+        where=not_older,
+    )
 
 
 async def _new_run_metrics(
@@ -758,6 +819,19 @@ async def _new_run_metrics(
 
 def _order(row: dict[str, Any]) -> tuple[int, int, float]:
     return (row["step"], row["timestamp"], math.nan if row["is_nan"] else row["value"])
+
+
+# Many rows per statement, through the driver (see BulkStatement).
+_METRIC_COLUMNS = ("run_uuid", "key", "value", "timestamp", "step", "is_nan")
+_SEARCHED_COLUMNS = ("run_uuid", "key", "value", "value_prefix")
+_INSERT_METRICS = BulkStatement(lambda _dialect: insert(metrics), _METRIC_COLUMNS)
+_UPSERT_LATEST_METRICS = BulkStatement(_latest_metric_upsert, _METRIC_COLUMNS)
+_INSERT_PARAMS = BulkStatement(lambda _dialect: insert(params), _SEARCHED_COLUMNS)
+_INSERT_TAGS = BulkStatement(lambda _dialect: insert(tags), _SEARCHED_COLUMNS)
+_UPSERT_TAGS = BulkStatement(
+    lambda dialect: upsert_statement(dialect, tags, _SEARCHED_COLUMNS, ("run_uuid", "key")),
+    _SEARCHED_COLUMNS,
+)
 
 
 __all__ = [

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import Field, model_validator
 
 from driftloop_kit.errors import InvalidInput
 from driftloop_kit.responses import MlflowJSONResponse
+from driftloop_tracking.adapters.search_sql import run_json
 from driftloop_tracking.domain.model import (
     DatasetInput,
     LifecycleStage,
@@ -21,6 +22,7 @@ from driftloop_tracking.domain.model import (
     Tag,
 )
 from driftloop_tracking.entrypoints.deps import StoreDep
+from driftloop_tracking.entrypoints.responses import json_response
 
 router = APIRouter(
     prefix="/api/2.0/mlflow", tags=["runs"], default_response_class=MlflowJSONResponse
@@ -86,7 +88,7 @@ class LogInputs(RunRef):
 
 
 @router.post("/runs/create")
-async def create_run(body: CreateRun, store: StoreDep) -> dict[str, Any]:
+async def create_run(body: CreateRun, store: StoreDep) -> Response:
     """Start a run; publishes ``run.created``."""
     run = await store.create_run(
         experiment_id=body.experiment_id,
@@ -95,83 +97,84 @@ async def create_run(body: CreateRun, store: StoreDep) -> dict[str, Any]:
         run_name=body.run_name,
         tags_=body.tags,
     )
-    return {"run": run}
+    return json_response({"run": run})
 
 
 @router.get("/runs/get")
-async def get_run(*, store: StoreDep, run_id: str = "", run_uuid: str = "") -> dict[str, Any]:
+async def get_run(*, store: StoreDep, run_id: str = "", run_uuid: str = "") -> Response:
     """A run with its latest metrics, params, tags and inputs."""
     if not (run_id or run_uuid):
         raise InvalidInput("Missing value for required parameter 'run_id'.")
-    return {"run": await store.get_run(run_id or run_uuid)}
+    # Read straight into MLflow's JSON form, as a search page is.
+    return json_response({"run": await run_json(store.database, run_id or run_uuid)})
 
 
 @router.post("/runs/update")
-async def update_run(body: UpdateRun, store: StoreDep) -> dict[str, Any]:
+async def update_run(body: UpdateRun, store: StoreDep) -> Response:
     """Set status, end time or name; ending a run publishes ``run.finished``."""
     info = await store.update_run(
         run_id=body.run_id, status=body.status, end_time=body.end_time, run_name=body.run_name
     )
-    return {"run_info": info}
+    return json_response({"run_info": info})
 
 
 @router.post("/runs/delete")
-async def delete_run(body: RunRef, store: StoreDep) -> dict[str, Any]:
+async def delete_run(body: RunRef, store: StoreDep) -> Response:
     """Soft-delete a run."""
     await store.set_run_lifecycle(run_id=body.run_id, stage=LifecycleStage.DELETED)
-    return {}
+    return json_response()
 
 
 @router.post("/runs/restore")
-async def restore_run(body: RunRef, store: StoreDep) -> dict[str, Any]:
+async def restore_run(body: RunRef, store: StoreDep) -> Response:
     """Restore a deleted run."""
     await store.set_run_lifecycle(run_id=body.run_id, stage=LifecycleStage.ACTIVE)
-    return {}
+    return json_response()
 
 
 @router.post("/runs/log-metric")
-async def log_metric(body: LogMetric, store: StoreDep) -> dict[str, Any]:
+async def log_metric(body: LogMetric, store: StoreDep) -> Response:
     """Log one metric value."""
     metric = Metric(key=body.key, value=body.value, timestamp=body.timestamp, step=body.step)
     await store.log_batch(run_id=body.run_id, metrics_=[metric])
-    return {}
+    return json_response()
 
 
 @router.post("/runs/log-parameter")
-async def log_param(body: LogParam, store: StoreDep) -> dict[str, Any]:
+async def log_param(body: LogParam, store: StoreDep) -> Response:
     """Log a parameter; logging it again with another value is a 400."""
     await store.log_batch(run_id=body.run_id, params_=[Param(key=body.key, value=body.value)])
-    return {}
+    return json_response()
 
 
 @router.post("/runs/set-tag")
-async def set_tag(body: SetTag, store: StoreDep) -> dict[str, Any]:
+async def set_tag(body: SetTag, store: StoreDep) -> Response:
     """Set (or overwrite) a run tag."""
     await store.log_batch(run_id=body.run_id, tags_=[Tag(key=body.key, value=body.value)])
-    return {}
+    return json_response()
 
 
 @router.post("/runs/delete-tag")
-async def delete_tag(body: DeleteTag, store: StoreDep) -> dict[str, Any]:
+async def delete_tag(body: DeleteTag, store: StoreDep) -> Response:
     """Remove a run tag."""
     await store.delete_tag(run_id=body.run_id, key=body.key)
-    return {}
+    return json_response()
 
 
 @router.post("/runs/log-batch")
-async def log_batch(body: LogBatch, store: StoreDep) -> dict[str, Any]:
+async def log_batch(body: LogBatch, store: StoreDep) -> Response:
     """Log up to 1000 metrics, 100 params and 100 tags at once, atomically."""
     await store.log_batch(
         run_id=body.run_id, metrics_=body.metrics, params_=body.params, tags_=body.tags
     )
-    return {}
+    return json_response()
 
 
 @router.post("/runs/log-inputs")
-async def log_inputs(body: LogInputs, store: StoreDep) -> dict[str, Any]:
+async def log_inputs(body: LogInputs, store: StoreDep) -> Response:
     """Record the datasets (with digest, source, schema) a run used."""
     await store.log_inputs(run_id=body.run_id, inputs=body.datasets, models=body.models)
-    return {}
+    return json_response()
 
 
 @router.get("/metrics/get-history")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import pydantic_core
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
@@ -18,6 +17,7 @@ from driftloop_tracking.adapters.search_sql import search_experiments, search_ru
 from driftloop_tracking.domain.model import Model
 from driftloop_tracking.domain.search import experiment_search, run_search
 from driftloop_tracking.entrypoints.deps import StoreDep
+from driftloop_tracking.entrypoints.responses import json_response
 
 router = APIRouter(
     prefix="/api/2.0/mlflow", tags=["search"], default_response_class=MlflowJSONResponse
@@ -25,19 +25,11 @@ router = APIRouter(
 
 
 def _render(key: str, items: Sequence[dict[str, Any]], token: str | None) -> Response:
-    """The response body, rendered once (not re-encoded by FastAPI), in proto3 JSON.
-
-    A page can hold thousands of runs: pydantic-core's encoder writes plain data many
-    times faster than FastAPI's generic one. NaN and infinite metrics are spelled as
-    proto3 JSON does (``"NaN"``, ``"Infinity"``).
-    """
+    """The page, rendered once (a page can hold thousands of runs; see ``responses``)."""
     body: dict[str, Any] = {key: items}
     if token:
         body["next_page_token"] = token
-    return Response(
-        content=pydantic_core.to_json(body, inf_nan_mode="strings"),
-        media_type="application/json",
-    )
+    return json_response(body)
 
 
 class SearchRuns(Model):
