@@ -90,7 +90,7 @@ async def running_monitor(
         public_url="http://monitor.test",
     )
     # Kafka's smallest session: a test's group never waits long for a rebalance.
-    app = create_app(settings, broker_session_timeout=6.0, broker_heartbeat_interval=1.0)
+    app = create_app(settings, broker_session_timeout=2.0, broker_heartbeat_interval=0.5)
     publisher = Publisher(broker.bootstrap_servers)
     async with app.router.lifespan_context(app):
         stream: MonitorStream = app.state.stream
@@ -109,3 +109,21 @@ async def running_monitor(
                 )
             finally:
                 await publisher.stop()
+
+
+@pytest.fixture
+async def monitor_api(
+    database_url: str, tmp_path: Path, broker: EmbeddedBroker
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The monitor's REST API alone (no stream processor)."""
+    settings = MonitorSettings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        consume=False,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://monitor.test") as client:
+            yield client

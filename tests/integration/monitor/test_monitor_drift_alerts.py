@@ -7,6 +7,7 @@ import json
 import uuid
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -154,8 +155,8 @@ async def _alerts_at_least(service: RunningMonitor, model: str, count: int) -> l
     return found if len(found) >= count else None
 
 
-async def test_bad_http_input_is_a_4xx_with_a_message(running_monitor: RunningMonitor) -> None:
-    client = running_monitor.client
+async def test_bad_http_input_is_a_4xx_with_a_message(monitor_api: httpx.AsyncClient) -> None:
+    client = monitor_api
     cases = [
         await client.put("/policies/m", json={"window_rows": 1}),
         await client.put("/policies/m", json={"performance_metric": "accuracy"}),

@@ -53,7 +53,6 @@ def create_app(settings: MonitorSettings, **stream_options: Any) -> FastAPI:
     if settings.consume:
         stream = MonitorStream(
             monitor=monitor,
-            database=database,
             publisher=bus.publisher,
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group=settings.consumer_group,

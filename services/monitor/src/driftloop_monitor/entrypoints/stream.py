@@ -24,14 +24,12 @@ from driftloop.registry.v1 import events_pb2 as registry_events
 from driftloop.serving.v1 import events_pb2 as serving_events
 from driftloop_bus.consumer import Dispatcher, RetryPolicy
 from driftloop_bus.deadletter import DeadLetters
-from driftloop_bus.inbox import idempotent
 from driftloop_bus.publisher import Publisher
 from driftloop_bus.streams import faust_app, from_faust
 from driftloop_bus.tasks import cancel_and_wait
 from driftloop_bus.topics import ensure_topics
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.topics import TOPICS, dlq_spec
-from driftloop_kit.db import Database
 from driftloop_monitor.service_layer.monitor import Monitor
 
 log = logging.getLogger(__name__)
@@ -45,7 +43,6 @@ class MonitorStream:
 
     Args:
         monitor: The use cases.
-        database: For the inbox of ``alias.set``.
         publisher: Dead letters go through it.
         bootstrap_servers: The Kafka cluster.
         group: Consumer group and faust app id.
@@ -58,7 +55,6 @@ class MonitorStream:
         self,
         *,
         monitor: Monitor,
-        database: Database,
         publisher: Publisher,
         bootstrap_servers: str,
         group: str,
@@ -86,7 +82,7 @@ class MonitorStream:
             handlers={
                 serving_events.PredictionLogged: [self._on_prediction],
                 monitor_events.LabelRecorded: [self._on_label],
-                registry_events.AliasSet: [idempotent(database, group, monitor.on_alias_set)],
+                registry_events.AliasSet: [monitor.on_alias_set],
             },
             dead_letters=DeadLetters(publisher, group=group),
             retry=retry or RetryPolicy(attempts=3, initial_backoff=0.05, max_backoff=1.0),

@@ -20,7 +20,6 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
 from prometheus_client import Counter, Histogram
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop.common.v1.common_pb2 import EventRef, ModelRef, Window
 from driftloop.monitor.v1 import events_pb2 as monitor_events
@@ -291,10 +290,12 @@ class Monitor:
 
     # -- alias moves -------------------------------------------------------------
 
-    async def on_alias_set(
-        self, event: CloudEvent[registry_events.AliasSet], session: AsyncSession
-    ) -> None:
-        """A version became champion: fetch its reference data unless it has some already."""
+    async def on_alias_set(self, event: CloudEvent[registry_events.AliasSet]) -> None:
+        """A version became champion: fetch its reference data unless it has some already.
+
+        Idempotent by nature: a version that has reference data is left alone, so a
+        redelivered event has no second effect (and no transaction is held during the fetch).
+        """
         moved = event.data
         if moved.alias != "champion" or not moved.name or moved.version <= 0:
             return
