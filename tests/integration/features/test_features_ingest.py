@@ -3,12 +3,14 @@ store within seconds, bad rows go to the DLQ with the reason, watermarks are pub
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from driftloop.common.v1.common_pb2 import Value
 from driftloop.features.v1 import events_pb2 as features
+from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import JSON, KafkaRecord
 from driftloop_events.topics import dlq_topic
 
@@ -17,6 +19,7 @@ from .conftest import (
     event_of,
     eventually,
     feature_row,
+    features_settings,
     measurements,
     new_flower_ids,
     online_values,
@@ -171,3 +174,48 @@ async def test_ingested_watermarks_name_the_push_source_rows_and_latest_event_ti
     assert data.min_event_time.ToDatetime(tzinfo=UTC) <= times[0]
     assert data.online_store_written
     assert data.offline_store_written
+
+
+@pytest.fixture(scope="module")
+def faust_server(
+    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """The service with the faust-streaming agent as its ingestion consumer."""
+    server = RunningServer(
+        features_settings(
+            home=tmp_path_factory.mktemp("features-faust"),
+            bootstrap_servers=broker.bootstrap_servers,
+            ingest_consumer="faust",
+        )
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_the_faust_agent_ingests_good_rows_and_dead_letters_bad_ones(
+    faust_server: RunningServer,
+) -> None:
+    good, bad = new_flower_ids(2)
+    now = datetime.now(UTC)
+    rows = [
+        feature_row(bad, now, **{**measurements(2.0), "site": Value(int64_value=3)}),
+        feature_row(good, now, **measurements(3.3, "faust")),
+    ]
+    bootstrap = faust_server.settings.kafka_bootstrap_servers
+    event_ids = await produce(bootstrap, rows)
+
+    async def arrived() -> bool:
+        values = await online_values(faust_server.url, [good, bad], FEATURES)
+        return values["site"] == ["faust", None]
+
+    await eventually(arrived, timeout=10)
+    dead = await read_records(
+        bootstrap,
+        dlq_topic("features.ingest"),
+        lambda r: dict(r.headers).get("ce_id") == event_ids[0].encode(),
+        expected=1,
+    )
+    assert b"column 'site' expects string, got int" in dict(dead[0].headers)["dlq.error"]

@@ -46,8 +46,14 @@ class FakeGateway:
 
     def push(self, name: str, frame: pd.DataFrame, to: str) -> None:
         if name in self.failing:
-            raise ConnectionError("online store is down")
+            raise ConnectionError("offline store is down")
         self.pushed.append((name, to, frame.to_dict("records")))
+
+    def write_online_rows(self, name: str, rows: list[dict[str, Any]]) -> int:
+        if name in self.failing:
+            raise ConnectionError("online store is down")
+        self.pushed.append((name, "online", list(rows)))
+        return len(rows)
 
     def refresh(self) -> None:
         self.refreshes += 1
@@ -115,16 +121,11 @@ async def test_good_rows_of_a_batch_are_pushed_and_bad_ones_dead_lettered_with_t
     ]
     report = await ingestion.handle_batch(messages)
 
-    assert gateway.pushed == [
-        (
-            "a",
-            "online_and_offline",
-            [
-                {"flower_id": 1, "sepal_length": 1.0, "event_timestamp": T0 + timedelta(minutes=5)},
-                {"flower_id": 3, "sepal_length": 1.0, "event_timestamp": T0 + timedelta(minutes=2)},
-            ],
-        )
+    good = [
+        {"flower_id": 1, "sepal_length": 1.0, "event_timestamp": T0 + timedelta(minutes=5)},
+        {"flower_id": 3, "sepal_length": 1.0, "event_timestamp": T0 + timedelta(minutes=2)},
     ]
+    assert gateway.pushed == [("a", "online", good), ("a", "offline", good)]
     reasons = dict(dead.sent)
     assert sorted(reasons) == [1, 2, 4, 5]
     assert "entity column 'flower_id' is missing" in reasons[1]
@@ -155,7 +156,8 @@ async def test_a_push_that_keeps_failing_dead_letters_only_its_own_rows() -> Non
         [_message(0, _row("a", 1, 1)), _message(1, _row("b", 1, 1)), _message(2, online_only)]
     )
     assert [(name, to) for name, to, _ in gateway.pushed] == [
-        ("a", "online_and_offline"),
+        ("a", "online"),
+        ("a", "offline"),
         ("a", "online"),
     ]
     assert dead.sent == [(1, "ConnectionError: online store is down")]

@@ -28,7 +28,6 @@ from driftloop_features.domain.rows import (
     Batch,
     RowRejected,
     ValidRow,
-    push_mode_name,
     validate_row,
 )
 from driftloop_kit.db import Database
@@ -174,14 +173,11 @@ class Ingestion:
         await self.dead_letters.send(message, error=error, attempts=0)
 
     async def _push(self, batch: Batch) -> Exception | None:
-        schema = self.gateway.push_schemas[batch.push_source]
-        frame = pd.DataFrame.from_records(batch.rows, columns=schema.frame_columns)
-        mode = push_mode_name(batch.mode)
         attempt = 0
         while True:
             attempt += 1
             try:
-                await asyncio.to_thread(self.gateway.push, batch.push_source, frame, mode)
+                await asyncio.to_thread(self._write, batch)
                 return None
             except asyncio.CancelledError:
                 raise
@@ -198,6 +194,15 @@ class Ingestion:
                     exc_info=True,
                 )
                 await asyncio.sleep(self.retry.backoff(attempt))
+
+    def _write(self, batch: Batch) -> None:
+        """Write ``batch`` to the stores its push mode names (in a worker thread)."""
+        if batch.mode in (features.PUSH_MODE_ONLINE, features.PUSH_MODE_ONLINE_AND_OFFLINE):
+            self.gateway.write_online_rows(batch.push_source, batch.rows)
+        if batch.mode in (features.PUSH_MODE_OFFLINE, features.PUSH_MODE_ONLINE_AND_OFFLINE):
+            schema = self.gateway.push_schemas[batch.push_source]
+            frame = pd.DataFrame.from_records(batch.rows, columns=schema.frame_columns)
+            self.gateway.push(batch.push_source, frame, "offline")
 
     def _watermarks(
         self, written: Sequence[Batch], rejected: dict[str, int]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -51,6 +51,12 @@ class FeaturesSettings(ServiceSettings):
     )
     ingest_enabled: bool = Field(
         default=True, description="Consume `features.ingest` and push its rows to the stores."
+    )
+    ingest_consumer: Literal["aiokafka", "faust"] = Field(
+        default="aiokafka",
+        description=(
+            "What consumes `features.ingest`: aiokafka batches (fast) or a faust-streaming agent."
+        ),
     )
     ingest_group: str = Field(
         default="driftloop-features",

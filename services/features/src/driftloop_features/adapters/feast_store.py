@@ -34,6 +34,8 @@ from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source i
 from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.permissions.permission import Permission
 from feast.project import Project
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_contents import RepoContents
 from feast.repo_operations import extract_objects_for_apply_delete
 from feast.stream_feature_view import StreamFeatureView
@@ -114,6 +116,7 @@ class FeastGateway:
         self.config_dict = repo_config(settings)
         self._store: FeatureStore | None = None
         self._schemas: dict[str, PushSourceSchema] = {}
+        self._push_views: dict[str, list[FeatureView]] = {}
         self._lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -323,6 +326,50 @@ class FeastGateway:
             df = _with_timestamps(df, schema)
             self.store.push(push_source_name, df, allow_registry_cache=True, to=mode)
 
+    def write_online_rows(self, push_source_name: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Write validated rows straight to the online store of the push source's views.
+
+        What ``push(..., to=ONLINE)`` does, without the DataFrame -> Arrow -> protobuf
+        round trip: the rows (plain values, checked against the push schema) become
+        Feast's protobuf values directly, and only the latest row of each entity in the
+        batch is written, since the online store keeps one value per entity. Views with
+        column types this path does not convert go through ``push``.
+
+        Returns:
+            Online rows written (after keeping the latest per entity), over all views.
+        """
+        store = self.store
+        provider = store._get_provider()
+        written = 0
+        for view in self._views_of(push_source_name):
+            if not view.online or view.batch_source is None:
+                continue
+            plan = _OnlinePlan.of(view)
+            if plan is None:
+                schema = self.push_schemas[push_source_name]
+                frame = pd.DataFrame.from_records(list(rows), columns=schema.frame_columns)
+                with feast_errors():
+                    store.write_to_online_store(view.name, frame, allow_registry_cache=True)
+                written += len(rows)
+                continue
+            data = plan.protos(rows)
+            with feast_errors():
+                provider.online_write_batch(store.config, view, data, progress=None)
+            written += len(data)
+        return written
+
+    def _views_of(self, push_source_name: str) -> list[FeatureView]:
+        views = self._push_views.get(push_source_name)
+        if views is None:
+            views = [
+                view
+                for view in self.feature_views()
+                if isinstance(view.stream_source, PushSource)
+                and view.stream_source.name == push_source_name
+            ]
+            self._push_views[push_source_name] = views
+        return views
+
     def write_to_online_store(self, feature_view_name: str, df: pd.DataFrame) -> None:
         """Write ``df`` straight to a feature view's online table."""
         with feast_errors():
@@ -400,6 +447,7 @@ class FeastGateway:
     # -- internals -----------------------------------------------------------------
 
     def _read_push_schemas(self) -> dict[str, PushSourceSchema]:
+        self._push_views = {}
         views_by_source: dict[str, list[FeatureView]] = {}
         for view in self.feature_views():
             stream = view.stream_source
@@ -453,6 +501,69 @@ class FeastGateway:
                     columns,
                     schema.timestamp_field,
                 )
+
+
+_PROTO_FIELDS = {
+    "DOUBLE": "double_val",
+    "FLOAT": "float_val",
+    "INT64": "int64_val",
+    "INT32": "int32_val",
+    "STRING": "string_val",
+    "BOOL": "bool_val",
+    "BYTES": "bytes_val",
+}
+
+
+@dataclass(frozen=True)
+class _OnlinePlan:
+    """How rows of one feature view become Feast's online-store protobufs."""
+
+    join_keys: list[tuple[str, str]]
+    features: list[tuple[str, str]]
+    timestamp_field: str
+    created_field: str | None
+
+    @classmethod
+    def of(cls, view: FeatureView) -> _OnlinePlan | None:
+        """The plan of ``view``, or None when a column has a type it does not convert."""
+        join_keys = [(c.name, c.dtype.to_value_type().name) for c in view.entity_columns]
+        features = [(f.name, f.dtype.to_value_type().name) for f in view.features]
+        if any(t not in _PROTO_FIELDS for _, t in (*join_keys, *features)):
+            return None
+        batch = view.batch_source
+        assert batch is not None
+        return cls(
+            join_keys=[(name, _PROTO_FIELDS[t]) for name, t in join_keys],
+            features=[(name, _PROTO_FIELDS[t]) for name, t in features],
+            timestamp_field=batch.timestamp_field,
+            created_field=batch.created_timestamp_column or None,
+        )
+
+    def protos(
+        self, rows: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]]:
+        """The latest row of each entity as (entity key, values, event time, created time)."""
+        latest: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+        stamp = self.timestamp_field
+        for row in rows:
+            key = tuple(row[name] for name, _ in self.join_keys)
+            seen = latest.get(key)
+            if seen is None or row[stamp] >= seen[stamp]:  # a tie: the later row wins
+                latest[key] = row
+        names = [name for name, _ in self.join_keys]
+        data = []
+        for row in latest.values():
+            entity_key = EntityKeyProto(
+                join_keys=names,
+                entity_values=[ValueProto(**{f: row[name]}) for name, f in self.join_keys],
+            )
+            values = {
+                name: ValueProto() if row[name] is None else ValueProto(**{f: row[name]})
+                for name, f in self.features
+            }
+            created = row.get(self.created_field) if self.created_field else None
+            data.append((entity_key, values, row[stamp], created))
+        return data
 
 
 def _offline_columns(

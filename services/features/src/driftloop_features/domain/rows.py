@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 from driftloop.common.v1.common_pb2 import Value
@@ -42,6 +43,16 @@ class Kind(Enum):
     TIMESTAMP = "timestamp"
 
 
+# The Value kind read as it is for a scalar column of each kind (no conversion).
+_DIRECT = {
+    Kind.FLOAT: "double_value",
+    Kind.INT: "int64_value",
+    Kind.STRING: "string_value",
+    Kind.BOOL: "bool_value",
+    Kind.BYTES: "bytes_value",
+}
+
+
 @dataclass(frozen=True)
 class ColumnSpec:
     """One column of a push source: its name, scalar kind, and whether it holds a list."""
@@ -49,6 +60,12 @@ class ColumnSpec:
     name: str
     kind: Kind
     is_list: bool = False
+    #: The Value kind read as it is for this column (no conversion), e.g. ``double_value``.
+    direct: str | None = field(default=None, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.is_list:
+            object.__setattr__(self, "direct", _DIRECT.get(self.kind))
 
     def describe(self) -> str:
         """``int``, ``list of float`` ..."""
@@ -75,12 +92,12 @@ class PushSourceSchema:
     created_field: str | None
     feature_views: tuple[str, ...]
 
-    @property
+    @cached_property
     def columns(self) -> dict[str, ColumnSpec]:
         """Entity and feature columns by name."""
         return {c.name: c for c in (*self.entity_columns, *self.feature_columns)}
 
-    @property
+    @cached_property
     def frame_columns(self) -> list[str]:
         """Every column of the frame pushed to Feast, in order."""
         names = [c.name for c in (*self.entity_columns, *self.feature_columns)]
@@ -135,22 +152,29 @@ def validate_row(
     if not row.HasField("event_time"):
         raise RowRejected("event_time is missing")
     event_time = row.event_time.ToDatetime(tzinfo=UTC)
-    columns = schema.columns
-    unknown = sorted(set(row.values) - set(columns))
-    if unknown:
-        raise RowRejected(
-            f"unknown column(s) {', '.join(map(repr, unknown))} for push source "
-            f"{schema.name!r} (expected: {', '.join(columns)})"
-        )
+    given = row.values
     values: dict[str, Any] = {}
+    found = 0
     for spec in schema.entity_columns:
-        value = row.values.get(spec.name)
+        value = given.get(spec.name)
         if value is None or value.WhichOneof("kind") in (None, "null_value"):
+            _check_unknown(schema, given)
             raise RowRejected(f"entity column {spec.name!r} is missing or null")
+        found += 1
         values[spec.name] = convert_value(spec, value)
     for spec in schema.feature_columns:
-        value = row.values.get(spec.name)
-        values[spec.name] = None if value is None else convert_value(spec, value)
+        value = given.get(spec.name)
+        if value is None:
+            values[spec.name] = None
+            continue
+        found += 1
+        kind = value.WhichOneof("kind")
+        if kind is not None and kind == spec.direct:
+            values[spec.name] = getattr(value, kind)
+        else:
+            values[spec.name] = convert_value(spec, value)
+    if found != len(given):
+        _check_unknown(schema, given)
     values[schema.timestamp_field] = event_time
     if schema.created_field:
         created = row.create_time.ToDatetime(tzinfo=UTC) if row.HasField("create_time") else None
@@ -158,6 +182,15 @@ def validate_row(
     # Unspecified means both stores, so that nothing is lost.
     mode = int(row.to) or features.PUSH_MODE_ONLINE_AND_OFFLINE
     return ValidRow(push_source=schema.name, mode=mode, values=values, event_time=event_time)
+
+
+def _check_unknown(schema: PushSourceSchema, given: Mapping[str, Value]) -> None:
+    unknown = sorted(set(given) - set(schema.columns))
+    if unknown:
+        raise RowRejected(
+            f"unknown column(s) {', '.join(map(repr, unknown))} for push source "
+            f"{schema.name!r} (expected: {', '.join(schema.columns)})"
+        )
 
 
 def convert_value(spec: ColumnSpec, value: Value) -> Any:
@@ -169,6 +202,8 @@ def convert_value(spec: ColumnSpec, value: Value) -> Any:
     kind = value.WhichOneof("kind")
     if kind is None or kind == "null_value":
         return None
+    if kind == spec.direct:
+        return getattr(value, kind)
     if spec.is_list:
         if kind != "list_value":
             raise RowRejected(_wrong(spec, kind))

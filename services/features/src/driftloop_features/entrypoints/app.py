@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from driftloop_bus.deadletter import DeadLetters
 from driftloop_bus.wiring import ServiceBus, service_bus
 from driftloop_features.adapters.feast_store import FeastGateway
-from driftloop_features.entrypoints.ingest import IngestAgent
+from driftloop_features.entrypoints.ingest import IngestAgent, KafkaIngestConsumer
 from driftloop_features.entrypoints.routers import ROUTERS
 from driftloop_features.handlers import Ingestion, Materializations
 from driftloop_features.settings import FeaturesSettings
@@ -39,7 +39,7 @@ class Bootstrapped:
     gateway: FeastGateway
     ingestion: Ingestion
     materializations: Materializations
-    agent: IngestAgent | None
+    agent: IngestAgent | KafkaIngestConsumer | None
 
 
 def bootstrap(settings: FeaturesSettings) -> Bootstrapped:
@@ -58,7 +58,10 @@ def bootstrap(settings: FeaturesSettings) -> Bootstrapped:
         outbox=bus.outbox,
     )
     materializations = Materializations(gateway=gateway, database=database, outbox=bus.outbox)
-    agent = IngestAgent(settings=settings, ingestion=ingestion) if settings.ingest_enabled else None
+    agent: IngestAgent | KafkaIngestConsumer | None = None
+    if settings.ingest_enabled:
+        consumer = IngestAgent if settings.ingest_consumer == "faust" else KafkaIngestConsumer
+        agent = consumer(settings=settings, ingestion=ingestion)
     return Bootstrapped(settings, database, bus, gateway, ingestion, materializations, agent)
 
 
