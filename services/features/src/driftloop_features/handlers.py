@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd  # type: ignore[import-untyped]
 from prometheus_client import Counter, Histogram
@@ -57,6 +57,37 @@ BATCH_SECONDS = Histogram(
 _REFRESH_INTERVAL = 5.0
 
 
+class Record(Protocol):
+    """A Kafka record as aiokafka or faust deliver it (or a :class:`Delivered`)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+def _delivered(record: Record) -> Delivered:
+    """The record as the dead-letter path takes it (only rejected records pay for this)."""
+    if isinstance(record, Delivered):
+        return record
+    return Delivered(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=list(record.headers),
+    )
+
+
 @dataclass
 class IngestReport:
     """What one batch did: rows written per push source, and rows dead-lettered."""
@@ -95,7 +126,7 @@ class Ingestion:
         self.retry = retry or RetryPolicy(attempts=3, initial_backoff=0.2)
         self._refreshed_at = 0.0
 
-    async def handle_batch(self, messages: Sequence[Delivered]) -> IngestReport:
+    async def handle_batch(self, messages: Sequence[Record]) -> IngestReport:
         """Write the good rows of ``messages`` to the stores; dead-letter the others.
 
         A row is rejected on its own (bad envelope, unknown push source, missing entity
@@ -104,7 +135,7 @@ class Ingestion:
         """
         started = time.perf_counter()
         report = IngestReport()
-        decoded: list[tuple[Delivered, features.FeatureRow]] = []
+        decoded: list[tuple[Record, features.FeatureRow]] = []
         for message in messages:
             try:
                 event = from_record(message.value, message.headers)
@@ -116,7 +147,7 @@ class Ingestion:
             decoded.append((message, event.data))
         valid, rejected_by_source = await self._validate(decoded, report)
         batches = Batch.group(row for _, row in valid)
-        messages_of: dict[tuple[str, int], list[Delivered]] = {}
+        messages_of: dict[tuple[str, int], list[Record]] = {}
         for message, row in valid:
             messages_of.setdefault((row.push_source, row.mode), []).append(message)
         written: list[Batch] = []
@@ -127,7 +158,9 @@ class Ingestion:
                 continue
             for message in messages_of[(batch.push_source, batch.mode)]:
                 report.failed += 1
-                await self.dead_letters.send(message, error=failure, attempts=self.retry.attempts)
+                await self.dead_letters.send(
+                    _delivered(message), error=failure, attempts=self.retry.attempts
+                )
         report.events = self._watermarks(written, rejected_by_source)
         for batch in written:
             report.written[batch.push_source] = report.written.get(batch.push_source, 0) + len(
@@ -141,13 +174,13 @@ class Ingestion:
         return report
 
     async def _validate(
-        self, decoded: Sequence[tuple[Delivered, features.FeatureRow]], report: IngestReport
-    ) -> tuple[list[tuple[Delivered, ValidRow]], dict[str, int]]:
+        self, decoded: Sequence[tuple[Record, features.FeatureRow]], report: IngestReport
+    ) -> tuple[list[tuple[Record, ValidRow]], dict[str, int]]:
         schemas = self.gateway.push_schemas
         if any(row.push_source not in schemas for _, row in decoded):
             schemas = await self._refreshed_schemas()
         now = datetime.now(UTC)
-        valid: list[tuple[Delivered, ValidRow]] = []
+        valid: list[tuple[Record, ValidRow]] = []
         rejected: dict[str, int] = {}
         for message, row in decoded:
             try:
@@ -166,11 +199,11 @@ class Ingestion:
         return self.gateway.push_schemas
 
     async def _reject(
-        self, message: Delivered, error: Exception, reason: str, report: IngestReport
+        self, message: Record, error: Exception, reason: str, report: IngestReport
     ) -> None:
         report.rejected += 1
         ROWS_REJECTED.labels(reason).inc()
-        await self.dead_letters.send(message, error=error, attempts=0)
+        await self.dead_letters.send(_delivered(message), error=error, attempts=0)
 
     async def _push(self, batch: Batch) -> Exception | None:
         attempt = 0

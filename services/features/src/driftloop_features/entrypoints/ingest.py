@@ -26,7 +26,6 @@ import faust
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import OffsetAndMetadata
 
-from driftloop_bus.consumer import delivered
 from driftloop_bus.streams import faust_app, from_faust
 from driftloop_bus.tasks import cancel_and_wait
 from driftloop_bus.topics import ensure_topics
@@ -115,7 +114,7 @@ class KafkaIngestConsumer:
             if not polled:
                 continue
             records = [record for batch in polled.values() for record in batch]
-            await self.ingestion.handle_batch([delivered(record) for record in records])
+            await self.ingestion.handle_batch(records)
             self.batches += 1
             await consumer.commit(
                 {tp: OffsetAndMetadata(batch[-1].offset + 1, "") for tp, batch in polled.items()}
