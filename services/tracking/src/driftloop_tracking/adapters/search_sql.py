@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -54,6 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop_kit.db import Database
 from driftloop_kit.errors import InvalidInput, NotFound
+from driftloop_tracking.adapters.sql import Query, id_list, json_value
 from driftloop_tracking.adapters.store import DATASET_CONTEXT_TAG
 from driftloop_tracking.adapters.tables import (
     VALUE_PREFIX_CHARS,
@@ -633,17 +634,106 @@ def _ids_match(column: Column[Any], ids: Sequence[str | int], dialect: str) -> C
 RunJSON = dict[str, Any]
 
 
+def _bound_ids(column: Column[Any], dialect: str, *, one: bool) -> ColumnElement[bool]:
+    """``column IN :ids`` for :class:`Query`: one id, or a list (see :func:`id_list`)."""
+    if one:
+        return column == bindparam("ids")
+    if dialect == "postgresql":
+        return column == any_(bindparam("ids", type_=ARRAY(String)))
+    listed = func.json_each(bindparam("ids")).table_valued("value")
+    return column.in_(select(listed.c.value))
+
+
+def _page_query(build: Callable[[Callable[[Column[Any]], Any]], Select[Any]]) -> dict[bool, Query]:
+    """A query of :func:`run_page`, for one run id and for many."""
+
+    def variant(one: bool) -> Query:
+        def statement(dialect: str) -> Select[Any]:
+            return build(lambda column: _bound_ids(column, dialect, one=one))
+
+        return Query(statement)
+
+    return {True: variant(True), False: variant(False)}
+
+
+_lm = latest_metrics
+_PAGE_RUNS = _page_query(
+    lambda ids: select(
+        runs.c.run_uuid,
+        runs.c.name,
+        runs.c.experiment_id,
+        runs.c.user_id,
+        runs.c.status,
+        runs.c.start_time,
+        runs.c.end_time,
+        runs.c.artifact_uri,
+        runs.c.lifecycle_stage,
+    ).where(ids(runs.c.run_uuid))
+)
+_PAGE_METRICS = _page_query(
+    lambda ids: select(
+        _lm.c.run_uuid, _lm.c.key, _lm.c.value, _lm.c.timestamp, _lm.c.step, _lm.c.is_nan
+    ).where(ids(_lm.c.run_uuid))
+)
+_PAGE_PARAMS = _page_query(
+    lambda ids: select(params.c.run_uuid, params.c.key, params.c.value).where(
+        ids(params.c.run_uuid)
+    )
+)
+_PAGE_TAGS = _page_query(
+    lambda ids: select(tags.c.run_uuid, tags.c.key, tags.c.value).where(ids(tags.c.run_uuid))
+)
+_PAGE_INPUTS = _page_query(
+    lambda ids: (
+        select(
+            run_inputs.c.run_uuid,
+            run_inputs.c.tags,
+            datasets.c.name,
+            datasets.c.digest,
+            datasets.c.source_type,
+            datasets.c.source,
+            datasets.c.schema,
+            datasets.c.profile,
+        )
+        .join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid)
+        .where(ids(run_inputs.c.run_uuid))
+    )
+)
+_PAGE_MODELS = _page_query(
+    lambda ids: (
+        select(
+            run_models.c.run_uuid, run_models.c.model_id, run_models.c.direction, run_models.c.step
+        )
+        .where(ids(run_models.c.run_uuid))
+        .order_by(run_models.c.model_id)
+    )
+)
+
+
+def _dataset_input(row: Sequence[Any]) -> dict[str, Any]:
+    _rid, input_tags, name, digest, source_type, source, schema, profile = row
+    dataset = {"name": name, "digest": digest, "source_type": source_type, "source": source}
+    if schema is not None:
+        dataset["schema"] = schema
+    if profile is not None:
+        dataset["profile"] = profile
+    return {"tags": list(json_value(input_tags)), "dataset": dataset}
+
+
 async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
     """The runs ``ids``, in that order, in MLflow's JSON form, with one query per table.
 
     The same runs as :func:`~driftloop_tracking.adapters.store.run_entities`, built
     as plain data: a page can hold 50,000 runs, and building and re-encoding
-    models (about 10 per run) cost ten times the queries. Unset fields are left
-    out, as MLflow does; NaN metrics are ``float("nan")`` for the encoder to spell.
+    models (about 10 per run) cost ten times the queries. The queries are compiled
+    once and run through the driver (:class:`~driftloop_tracking.adapters.sql.Query`).
+    Unset fields are left out, as MLflow does; NaN metrics are ``float("nan")`` for
+    the encoder to spell.
     """
     if not ids:
         return []
-    dialect = session.get_bind().dialect.name
+    one = len(ids) == 1
+    bound = ids[0] if one else id_list(ids, session.get_bind().dialect.name)
     found: dict[str, RunJSON] = {}
     metrics_of: dict[str, list[dict[str, Any]]] = {}
     params_of: dict[str, list[dict[str, Any]]] = {}
@@ -651,22 +741,21 @@ async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
     inputs_of: dict[str, list[dict[str, Any]]] = {}
     model_inputs_of: dict[str, list[dict[str, Any]]] = {}
     model_outputs_of: dict[str, list[dict[str, Any]]] = {}
-    rows = await session.execute(select(runs).where(_ids_match(runs.c.run_uuid, ids, dialect)))
-    for row in rows.all():
+    for row in await _PAGE_RUNS[one].all(session, ids=bound):
+        rid, name, experiment_id, user_id, status, start, end, artifact_uri, stage = row
         info = {
-            "run_id": row.run_uuid,
-            "run_uuid": row.run_uuid,
-            "run_name": row.name,
-            "experiment_id": str(row.experiment_id),
-            "user_id": row.user_id,
-            "status": row.status,
-            "start_time": row.start_time,
-            "artifact_uri": row.artifact_uri,
-            "lifecycle_stage": row.lifecycle_stage,
+            "run_id": rid,
+            "run_uuid": rid,
+            "run_name": name,
+            "experiment_id": str(experiment_id),
+            "user_id": user_id,
+            "status": status,
+            "start_time": start,
+            "artifact_uri": artifact_uri,
+            "lifecycle_stage": stage,
         }
-        if row.end_time is not None:
-            info["end_time"] = row.end_time
-        rid = row.run_uuid
+        if end is not None:
+            info["end_time"] = end
         metrics_of[rid], params_of[rid], tags_of[rid], inputs_of[rid] = [], [], [], []
         model_inputs_of[rid], model_outputs_of[rid] = [], []
         found[rid] = {
@@ -675,13 +764,11 @@ async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
             "inputs": {"dataset_inputs": inputs_of[rid], "model_inputs": model_inputs_of[rid]},
             "outputs": {"model_outputs": model_outputs_of[rid]},
         }
-    lm = latest_metrics
-    metric_rows = await session.execute(
-        select(lm.c.run_uuid, lm.c.key, lm.c.value, lm.c.timestamp, lm.c.step, lm.c.is_nan).where(
-            _ids_match(lm.c.run_uuid, ids, dialect)
-        )
-    )
-    for rid, key, value, timestamp, step, is_nan in metric_rows.all():
+    if not found:
+        return []
+    for rid, key, value, timestamp, step, is_nan in await _PAGE_METRICS[one].all(
+        session, ids=bound
+    ):
         metrics_of[rid].append(
             {
                 "key": key,
@@ -690,39 +777,12 @@ async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
                 "step": step,
             }
         )
-    for table, target in ((params, params_of), (tags, tags_of)):
-        key_values = await session.execute(
-            select(table.c.run_uuid, table.c.key, table.c.value).where(
-                _ids_match(table.c.run_uuid, ids, dialect)
-            )
-        )
-        for rid, key, value in key_values.all():
+    for query, target in ((_PAGE_PARAMS, params_of), (_PAGE_TAGS, tags_of)):
+        for rid, key, value in await query[one].all(session, ids=bound):
             target[rid].append({"key": key, "value": value})
-    input_rows = await session.execute(
-        select(run_inputs.c.run_uuid, run_inputs.c.tags, datasets)
-        .join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid)
-        .where(_ids_match(run_inputs.c.run_uuid, ids, dialect))
-    )
-    for r in input_rows.all():
-        dataset = {
-            "name": r.name,
-            "digest": r.digest,
-            "source_type": r.source_type,
-            "source": r.source,
-        }
-        if r.schema is not None:
-            dataset["schema"] = r.schema
-        if r.profile is not None:
-            dataset["profile"] = r.profile
-        inputs_of[r.run_uuid].append({"tags": list(r.tags), "dataset": dataset})
-    model_rows = await session.execute(
-        select(
-            run_models.c.run_uuid, run_models.c.model_id, run_models.c.direction, run_models.c.step
-        )
-        .where(_ids_match(run_models.c.run_uuid, ids, dialect))
-        .order_by(run_models.c.model_id)
-    )
-    for rid, model_id, direction, step in model_rows.all():
+    for row in await _PAGE_INPUTS[one].all(session, ids=bound):
+        inputs_of[row[0]].append(_dataset_input(row))
+    for rid, model_id, direction, step in await _PAGE_MODELS[one].all(session, ids=bound):
         if direction == "input":
             model_inputs_of[rid].append({"model_id": model_id})
         else:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import and_, delete, false, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, false, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +30,7 @@ from driftloop_tracking.adapters.logged_models import (
     run_model_links,
 )
 from driftloop_tracking.adapters.sql import (
-    BulkStatement,
+    Query,
     dialect_insert,
     upsert,
     upsert_statement,
@@ -311,19 +311,21 @@ class TrackingStore:
                 data=RunData(tags=[Tag(key=k, value=v) for k, v in tag_map.items()]),
             )
             # What was written is the run: a new run has nothing else to read back.
-            await session.execute(
-                insert(runs),
-                {
-                    "run_uuid": run_id,
-                    "name": name,
-                    "experiment_id": int(run.info.experiment_id),
-                    "user_id": user_id,
-                    "status": RunStatus.RUNNING.value,
-                    "start_time": started,
-                    "artifact_uri": run.info.artifact_uri,
-                },
+            await _INSERT_RUN.execute_many(
+                session,
+                [
+                    {
+                        "run_uuid": run_id,
+                        "name": name,
+                        "experiment_id": int(run.info.experiment_id),
+                        "user_id": user_id,
+                        "status": RunStatus.RUNNING.value,
+                        "start_time": started,
+                        "artifact_uri": run.info.artifact_uri,
+                    }
+                ],
             )
-            await _INSERT_TAGS.execute(
+            await _INSERT_TAGS.execute_many(
                 session, [searched_row("run_uuid", run_id, k, v) for k, v in tag_map.items()]
             )
             await self.outbox.add(session, CloudEvent.new(run_created(run)))
@@ -400,7 +402,7 @@ class TrackingStore:
             if params_:
                 await _log_params(session, run_id, params_)
             if tags_:
-                await _UPSERT_TAGS.execute(
+                await _UPSERT_TAGS.execute_many(
                     session,
                     [
                         searched_row("run_uuid", run_id, t.key, t.value)
@@ -674,21 +676,16 @@ async def _active_experiment(session: AsyncSession, experiment_id: str) -> Exper
 
 async def _active_experiment_location(session: AsyncSession, experiment_id: str) -> str:
     """The artifact location of an active experiment (NotFound, or InvalidInput if deleted)."""
-    row = (
-        await session.execute(
-            select(experiments.c.artifact_location, experiments.c.lifecycle_stage).where(
-                experiments.c.experiment_id == _experiment_id(experiment_id)
-            )
-        )
-    ).first()
+    row = await _EXPERIMENT_LOCATION.first(session, experiment_id=_experiment_id(experiment_id))
     if row is None:
         raise NotFound(f"No Experiment with id={experiment_id} exists")
-    if row.lifecycle_stage != LifecycleStage.ACTIVE.value:
+    location, stage = row
+    if stage != LifecycleStage.ACTIVE.value:
         raise InvalidInput(
             f"The experiment {experiment_id} must be in the 'active' state. "
-            f"Current state is {row.lifecycle_stage}."
+            f"Current state is {stage}."
         )
-    return str(row.artifact_location)
+    return str(location)
 
 
 async def _run_row(session: AsyncSession, run_id: str) -> Any:
@@ -699,27 +696,21 @@ async def _run_row(session: AsyncSession, run_id: str) -> Any:
 
 
 class _RunState:
-    def __init__(self, row: Any) -> None:
-        self.experiment_id = str(row.experiment_id)
-        self.status = RunStatus(row.status)
+    def __init__(self, experiment_id: int, status: str) -> None:
+        self.experiment_id = str(experiment_id)
+        self.status = RunStatus(status)
 
 
 async def _active_run(session: AsyncSession, run_id: str) -> _RunState:
-    row = (
-        await session.execute(
-            select(runs.c.experiment_id, runs.c.status, runs.c.lifecycle_stage).where(
-                runs.c.run_uuid == run_id
-            )
-        )
-    ).first()
+    row = await _RUN_STATE.first(session, run_id=run_id)
     if row is None:
         raise NotFound(f"Run with id={run_id} not found")
-    if row.lifecycle_stage != LifecycleStage.ACTIVE.value:
+    experiment_id, status, stage = row
+    if stage != LifecycleStage.ACTIVE.value:
         raise InvalidInput(
-            f"The run {run_id} must be in the 'active' state. "
-            f"Current state is {row.lifecycle_stage}."
+            f"The run {run_id} must be in the 'active' state. Current state is {stage}."
         )
-    return _RunState(row)
+    return _RunState(experiment_id, status)
 
 
 def _last_per_key(items: Iterable[Tag]) -> list[Tag]:
@@ -734,15 +725,8 @@ async def _log_params(session: AsyncSession, run_id: str, params_: Sequence[Para
                 f"Duplicate parameter keys with different values in the batch: {p.key!r}"
             )
         wanted[p.key] = p.value
-    existing = dict(
-        (
-            await session.execute(
-                select(params.c.key, params.c.value).where(
-                    params.c.run_uuid == run_id, params.c.key.in_(list(wanted))
-                )
-            )
-        ).all()
-    )
+    # All the run's params: one statement whatever the batch (a run has few).
+    existing = dict(await _RUN_PARAMS.all(session, run_id=run_id))
     changed = {k: (existing[k], v) for k, v in wanted.items() if k in existing and existing[k] != v}
     if changed:
         key, (old, new) = next(iter(changed.items()))
@@ -753,12 +737,12 @@ async def _log_params(session: AsyncSession, run_id: str, params_: Sequence[Para
     new_rows = [
         searched_row("run_uuid", run_id, k, v) for k, v in wanted.items() if k not in existing
     ]
-    await _INSERT_PARAMS.execute(session, new_rows)
+    await _INSERT_PARAMS.execute_many(session, new_rows)
 
 
 async def _log_metrics(session: AsyncSession, run_id: str, metrics_: Sequence[Metric]) -> None:
     rows = [_metric_row(run_id, m) for m in metrics_]
-    await _INSERT_METRICS.execute(session, rows)
+    await _INSERT_METRICS.execute_many(session, rows)
     # The latest value per key: highest step, then timestamp, then value (MLflow's rule),
     # first within the batch, then against the stored row by the upsert's condition.
     newest: dict[str, dict[str, Any]] = {}
@@ -766,7 +750,7 @@ async def _log_metrics(session: AsyncSession, run_id: str, metrics_: Sequence[Me
         key = row["key"]
         if key not in newest or _order(row) >= _order(newest[key]):
             newest[key] = row
-    await _UPSERT_LATEST_METRICS.execute(session, list(newest.values()))
+    await _UPSERT_LATEST_METRICS.execute_many(session, list(newest.values()))
 
 
 def _latest_metric_upsert(dialect: str) -> Any:
@@ -821,16 +805,41 @@ def _order(row: dict[str, Any]) -> tuple[int, int, float]:
     return (row["step"], row["timestamp"], math.nan if row["is_nan"] else row["value"])
 
 
-# Many rows per statement, through the driver (see BulkStatement).
+# The statements of the per-call paths, through the driver (see Query).
 _METRIC_COLUMNS = ("run_uuid", "key", "value", "timestamp", "step", "is_nan")
 _SEARCHED_COLUMNS = ("run_uuid", "key", "value", "value_prefix")
-_INSERT_METRICS = BulkStatement(lambda _dialect: insert(metrics), _METRIC_COLUMNS)
-_UPSERT_LATEST_METRICS = BulkStatement(_latest_metric_upsert, _METRIC_COLUMNS)
-_INSERT_PARAMS = BulkStatement(lambda _dialect: insert(params), _SEARCHED_COLUMNS)
-_INSERT_TAGS = BulkStatement(lambda _dialect: insert(tags), _SEARCHED_COLUMNS)
-_UPSERT_TAGS = BulkStatement(
+_RUN_COLUMNS = (
+    "run_uuid",
+    "name",
+    "experiment_id",
+    "user_id",
+    "status",
+    "start_time",
+    "artifact_uri",
+)
+_INSERT_METRICS = Query(lambda _dialect: insert(metrics), _METRIC_COLUMNS)
+_UPSERT_LATEST_METRICS = Query(_latest_metric_upsert, _METRIC_COLUMNS)
+_INSERT_PARAMS = Query(lambda _dialect: insert(params), _SEARCHED_COLUMNS)
+_INSERT_TAGS = Query(lambda _dialect: insert(tags), _SEARCHED_COLUMNS)
+_UPSERT_TAGS = Query(
     lambda dialect: upsert_statement(dialect, tags, _SEARCHED_COLUMNS, ("run_uuid", "key")),
     _SEARCHED_COLUMNS,
+)
+_INSERT_RUN = Query(lambda _dialect: insert(runs), _RUN_COLUMNS)
+_RUN_STATE = Query(
+    lambda _dialect: select(runs.c.experiment_id, runs.c.status, runs.c.lifecycle_stage).where(
+        runs.c.run_uuid == bindparam("run_id")
+    )
+)
+_RUN_PARAMS = Query(
+    lambda _dialect: select(params.c.key, params.c.value).where(
+        params.c.run_uuid == bindparam("run_id")
+    )
+)
+_EXPERIMENT_LOCATION = Query(
+    lambda _dialect: select(experiments.c.artifact_location, experiments.c.lifecycle_stage).where(
+        experiments.c.experiment_id == bindparam("experiment_id")
+    )
 )
 
 

@@ -10,13 +10,15 @@ from driftloop_kit.artifacts import ArtifactRepository
 from driftloop_tracking.adapters.store import TrackingStore
 
 
-def get_store(request: Request) -> TrackingStore:
+# ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread
+# hop per request for reading an attribute.
+async def get_store(request: Request) -> TrackingStore:
     """The store built by ``bootstrap()``."""
     store: TrackingStore = request.app.state.store
     return store
 
 
-def get_artifacts(request: Request) -> ArtifactRepository:
+async def get_artifacts(request: Request) -> ArtifactRepository:
     """The artifact repository built by ``bootstrap()``."""
     artifacts: ArtifactRepository = request.app.state.artifacts
     return artifacts

@@ -31,7 +31,7 @@ router = APIRouter(
 )
 
 
-def get_logged_models(store: StoreDep) -> LoggedModelStore:
+async def get_logged_models(store: StoreDep) -> LoggedModelStore:
     """Logged models live in the tracking database: a thin store over the same connection."""
     return LoggedModelStore(database=store.database)
 
