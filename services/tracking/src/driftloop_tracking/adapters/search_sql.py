@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -424,18 +425,13 @@ async def broad_comparisons(
     broad one of the top-level ``AND``: it stays a list, which lets the scan skip
     most runs before any per-run test. Only SQLite needs this: PostgreSQL's planner
     has statistics and turns IN and EXISTS into the same semi-join. A probe reads at
-    most ``_PROBE_ROWS`` index entries.
+    most ``_PROBE_ROWS`` index entries; the probes of a search are one query, and a
+    count is reused for ``PROBE_TTL_SECONDS`` (statistics, not answers).
     """
     if expr is None or dialect != "sqlite":
         return frozenset()
-    counts: dict[Comparison, int] = {}
-    for leaf in dict.fromkeys(_leaves(expr)):
-        if leaf.identifier.type not in _KEY_TABLES:
-            continue
-        rows, _ = _key_rows(leaf, dialect, exact=False)
-        # A constant, not the run id: the count then reads the (key, value) index only.
-        capped = rows.with_only_columns(literal_column("1")).limit(_PROBE_ROWS).subquery()
-        counts[leaf] = await session.scalar(select(func.count()).select_from(capped)) or 0
+    leaves = [leaf for leaf in dict.fromkeys(_leaves(expr)) if leaf.identifier.type in _KEY_TABLES]
+    counts = await _probe_counts(session, leaves, dialect)
     broad = {leaf for leaf, count in counts.items() if count >= BROAD_ROWS}
     top = expr.items if isinstance(expr, And) else (expr,)
     conjuncts = [c for c in top if isinstance(c, Comparison) and c in broad]
@@ -444,6 +440,41 @@ async def broad_comparisons(
         if counts[narrowest] < _PROBE_ROWS:
             broad.discard(narrowest)
     return frozenset(broad)
+
+
+#: Seconds a probe's count is reused: it only chooses a plan (any plan answers right),
+#: and a search repeated (a page after another, a dashboard) should not pay it again.
+PROBE_TTL_SECONDS = 30.0
+_probe_cache: dict[tuple[str, Comparison], tuple[float, int]] = {}
+_PROBE_CACHE_SIZE = 1024
+
+
+async def _probe_counts(
+    session: AsyncSession, leaves: Sequence[Comparison], dialect: str
+) -> dict[Comparison, int]:
+    """The capped row count of each comparison: cached ones, then one query for the rest."""
+    database = str(session.get_bind().engine.url)
+    now = time.monotonic()
+    counts: dict[Comparison, int] = {}
+    for leaf in leaves:
+        cached = _probe_cache.get((database, leaf))
+        if cached is not None and now - cached[0] < PROBE_TTL_SECONDS:
+            counts[leaf] = cached[1]
+    missing = [leaf for leaf in leaves if leaf not in counts]
+    if missing:
+        probes = []
+        for leaf in missing:
+            rows, _ = _key_rows(leaf, dialect, exact=False)
+            # A constant, not the run id: the count then reads the (key, value) index only.
+            capped = rows.with_only_columns(literal_column("1")).limit(_PROBE_ROWS).subquery()
+            probes.append(select(func.count()).select_from(capped).scalar_subquery())
+        found = (await session.execute(select(*probes))).one()
+        if len(_probe_cache) > _PROBE_CACHE_SIZE:
+            _probe_cache.clear()
+        for leaf, count in zip(missing, found, strict=True):
+            counts[leaf] = int(count or 0)
+            _probe_cache[(database, leaf)] = (now, counts[leaf])
+    return counts
 
 
 # -- ordering ----------------------------------------------------------------------------
