@@ -224,8 +224,19 @@ def test_materialize_loads_offline_rows_online_and_publishes_an_event(
 
 
 async def test_materialize_publishes_features_materialized(sqlite_server: RunningServer) -> None:
-    start = datetime(2029, 1, 1, tzinfo=UTC) + timedelta(minutes=new_flower_ids(1)[0] % 997)
+    flower, other = new_flower_ids(2)
+    start = datetime(2029, 1, 1, tzinfo=UTC) + timedelta(minutes=flower % 997)
     end = start + timedelta(hours=1)
+    _push_rows(
+        sqlite_server.url,
+        [
+            (flower, start + timedelta(minutes=1), 1.0),
+            (flower, start + timedelta(minutes=2), 2.0),
+            (other, start + timedelta(minutes=3), 3.0),
+            (other, end + timedelta(minutes=3), 4.0),  # outside the range
+        ],
+        to="offline",
+    )
     async with httpx.AsyncClient(base_url=sqlite_server.url, timeout=60) as client:
         response = await client.post(
             "/materialize",
@@ -250,6 +261,7 @@ async def test_materialize_publishes_features_materialized(sqlite_server: Runnin
     assert event.data.feature_view == "iris_features"
     assert event.data.start_time.ToDatetime(tzinfo=UTC) == start
     assert event.data.materialization_id.startswith("mat-")
+    assert event.data.rows == 2, "the latest row of each of the two flowers in the range"
     assert found[0].key == b"iris_features"
 
 

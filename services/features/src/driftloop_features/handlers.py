@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -289,23 +289,25 @@ class Materializations:
         self, start: datetime, end: datetime, feature_views: list[str] | None
     ) -> list[str]:
         """Materialize ``[start, end)``; return the feature views materialized."""
-        names = await asyncio.to_thread(self.gateway.materialize, start, end, feature_views)
-        await self._record([(name, start) for name in names], end)
-        return names
+        rows = await asyncio.to_thread(self.gateway.materialize, start, end, feature_views)
+        await self._record({name: (start, count) for name, count in rows.items()}, end)
+        return list(rows)
 
     async def materialize_incremental(
         self, end: datetime, feature_views: list[str] | None
     ) -> list[str]:
         """Materialize each view from where it last stopped up to ``end``."""
-        starts = await asyncio.to_thread(self.gateway.materialize_incremental, end, feature_views)
-        await self._record(starts, end)
-        return [name for name, _ in starts]
+        done = await asyncio.to_thread(self.gateway.materialize_incremental, end, feature_views)
+        await self._record(done, end)
+        return list(done)
 
-    async def _record(self, starts: Sequence[tuple[str, datetime | None]], end: datetime) -> None:
+    async def _record(self, done: Mapping[str, tuple[datetime | None, int]], end: datetime) -> None:
         run_id = f"mat-{end:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
         events: list[CloudEvent[Any]] = []
-        for name, start in starts:
-            message = features.FeaturesMaterialized(feature_view=name, materialization_id=run_id)
+        for name, (start, rows) in done.items():
+            message = features.FeaturesMaterialized(
+                feature_view=name, materialization_id=run_id, rows=rows
+            )
             if start is not None:
                 message.start_time.FromDatetime(start)
             message.end_time.FromDatetime(end)

@@ -118,6 +118,7 @@ class FeastGateway:
         self._schemas: dict[str, PushSourceSchema] = {}
         self._push_views: dict[str, list[FeatureView]] = {}
         self._lock = threading.Lock()
+        self._materialize_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -383,26 +384,56 @@ class FeastGateway:
 
     def materialize(
         self, start: datetime, end: datetime, feature_views: list[str] | None
-    ) -> list[str]:
-        """Materialize ``[start, end)`` into the online store; return the views done."""
-        with feast_errors():
+    ) -> dict[str, int]:
+        """Materialize ``[start, end)`` into the online store.
+
+        Returns:
+            Rows written to the online store, per feature view materialized.
+        """
+        with feast_errors(), self._counting_online_writes() as counts:
             names = self._materializable(feature_views)
             self.store.materialize(start, end, names)
-        return names
+        return {name: counts.get(name, 0) for name in names}
 
     def materialize_incremental(
         self, end: datetime, feature_views: list[str] | None
-    ) -> list[tuple[str, datetime | None]]:
+    ) -> dict[str, tuple[datetime | None, int]]:
         """Materialize each view from its last materialization up to ``end``.
 
         Returns:
-            Each view with the start of its range (None when Feast started at the TTL).
+            Per view: the start of its range (None when Feast started at the TTL) and
+            the rows written to the online store.
         """
-        with feast_errors():
+        with feast_errors(), self._counting_online_writes() as counts:
             names = self._materializable(feature_views)
-            starts = [(name, self._last_materialized(name)) for name in names]
+            starts = {name: self._last_materialized(name) for name in names}
             self.store.materialize_incremental(end, names)
-        return starts
+        return {name: (starts[name], counts.get(name, 0)) for name in names}
+
+    @contextmanager
+    def _counting_online_writes(self) -> Iterator[dict[str, int]]:
+        """Count the rows this thread writes to the online store, per feature view.
+
+        Feast's materialization reports no row count; the online store's writes are
+        counted instead (only those of the calling thread, so concurrent ingestion is
+        not counted). One materialization at a time.
+        """
+        with self._materialize_lock:
+            online: Any = self.store._get_provider().online_store
+            original = online.online_write_batch
+            counts: dict[str, int] = {}
+            caller = threading.get_ident()
+
+            def counting(config: Any, table: Any, data: Any, progress: Any) -> Any:
+                if threading.get_ident() == caller:
+                    counts[table.name] = counts.get(table.name, 0) + len(data)
+                return original(config, table, data, progress)
+
+            online.online_write_batch = counting
+            try:
+                yield counts
+            finally:
+                del online.online_write_batch
 
     def _materializable(self, feature_views: list[str] | None) -> list[str]:
         views = self.store._get_feature_views_to_materialize(feature_views)

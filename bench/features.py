@@ -1,0 +1,595 @@
+"""Features benchmark: online retrieval through driftloop features vs Feast, and Kafka ingestion.
+
+Online retrieval (``POST /get-online-features``, 1 entity x 10 features and 100 entities x
+10 features), on one SQLite online store and one registry, through:
+
+- driftloop: ``driftloop run features`` (one uvicorn worker, pinned to core 0);
+- peer: ``feast serve`` 0.67.0 from its own virtual environment (one gunicorn worker,
+  pinned to core 0; ``--max-requests 0`` so that no worker restart lands in the timings),
+  started with the ``feature_store.yaml`` driftloop wrote into the repo;
+- Feast in process: ``FeatureStore.get_online_features`` in this process (core 1), the
+  floor of what any server can add to.
+
+Requests go one at a time over one keep-alive connection (``http.client``), so the
+figures are latencies, not queueing; peer and driftloop alternate, rounds x requests each.
+
+Kafka ingestion: rows (10 features, ``PUSH_MODE_ONLINE``) produced by a plain aiokafka
+producer to ``features.ingest`` as fast as it can; the clock runs from the first send to
+the moment the service's ``driftloop_features_rows_ingested_total`` counts them all.
+Feast has no Kafka ingestion of its own; its figure is ``FeatureStore.push`` of the same
+rows as 2,000-row DataFrames in process, to the same online store: the write without
+Kafka, decoding, validation or the service around it.
+
+Usage::
+
+    .venv/bin/python bench/features.py [--requests 2000] [--rounds 3] [--rows 50000]
+                                       [--entities 1000] [--no-pin] [--keep]
+
+It prints figures and summary lines; it never fails on a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    LOADGEN_CORE,
+    SERVER_CORE,
+    ServerProcess,
+    alternate,
+    ensure_venv,
+    environment_line,
+    free_port,
+    median,
+    percentile,
+    pin_this_process,
+    summary_line,
+    taskset_prefix,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+FEAST_VERSION = "0.67.0"
+FEAST_VENV = REPO / ".driftloop" / "bench" / "feast-venv"
+N_FEATURES = 10
+PUSH_SOURCE = "driver_stats_push"
+VIEW = "driver_stats"
+FEATURES = [f"{VIEW}:f{i}" for i in range(N_FEATURES)]
+P99_TARGET_MS = 5.0
+INGEST_TARGET = 10_000
+
+BENCH_REPO = f'''"""Benchmark repo: one entity, one push source, {N_FEATURES} features."""
+
+from datetime import timedelta
+
+from feast import Entity, FeatureView, Field, FileSource, PushSource
+from feast.types import Float64
+from feast.value_type import ValueType
+
+driver = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
+driver_source = FileSource(
+    name="driver_stats_source",
+    path="data/driver_stats.parquet",
+    timestamp_field="event_timestamp",
+    created_timestamp_column="created",
+)
+driver_stats_push = PushSource(name="{PUSH_SOURCE}", batch_source=driver_source)
+driver_stats = FeatureView(
+    name="{VIEW}",
+    entities=[driver],
+    ttl=timedelta(days=365),
+    schema=[Field(name=f"f{{i}}", dtype=Float64) for i in range({N_FEATURES})],
+    source=driver_stats_push,
+    online=True,
+)
+'''
+
+
+# --- the servers ----------------------------------------------------------------------
+
+
+def _server_env() -> dict[str, str]:
+    # Nothing of this process's own settings leaks into a server's.
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DRIFTLOOP_", "FEAST_")) and k != "VIRTUAL_ENV"
+    }
+
+
+def driftloop_server(workdir: Path, repo: Path, bootstrap: str, core: int | None) -> ServerProcess:
+    """``driftloop run features`` on the bench repo (SQLite online, Parquet offline)."""
+    port = free_port()
+    env = {
+        **_server_env(),
+        "DRIFTLOOP_HOME": str(workdir / "home"),
+        "DRIFTLOOP_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DRIFTLOOP_FEATURES_REPO_PATH": str(repo),
+        "DRIFTLOOP_FEATURES_LOG_LEVEL": "WARNING",  # no access log, as feast serve
+        "DRIFTLOOP_FEATURES_INGEST_SESSION_TIMEOUT": "6",
+    }
+    return ServerProcess(
+        name="driftloop",
+        command=[
+            str(Path(sys.executable).parent / "driftloop"),
+            "run",
+            "features",
+            "--port",
+            str(port),
+        ],
+        ready_url=f"http://127.0.0.1:{port}/readyz",
+        env=env,
+        cwd=REPO,
+        log_path=workdir / "driftloop-server.log",
+        core=core,
+    )
+
+
+def feast_server(bin_dir: Path, workdir: Path, repo: Path, core: int | None) -> ServerProcess:
+    """``feast serve`` from the peer's environment, on the repo's ``feature_store.yaml``."""
+    port = free_port()
+    return ServerProcess(
+        name="feast serve",
+        command=[
+            str(bin_dir / "feast"),
+            "-c",
+            str(repo),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--max-requests",
+            "0",
+        ],
+        ready_url=f"http://127.0.0.1:{port}/health",
+        env=_server_env(),
+        cwd=repo,
+        log_path=workdir / "feast-server.log",
+        core=core,
+    )
+
+
+def url_of(server: ServerProcess) -> tuple[str, int]:
+    """Host and port of a server from its readiness URL."""
+    match = re.match(r"http://([^:/]+):(\d+)/", server.ready_url)
+    assert match is not None
+    return match.group(1), int(match.group(2))
+
+
+# --- load -----------------------------------------------------------------------------
+
+
+@dataclass
+class Latencies:
+    """Per-request latencies (ms) of one side over every round, and errors."""
+
+    ms: list[float] = field(default_factory=list)
+    round_p50: list[float] = field(default_factory=list)
+    round_p99: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    errors: int = 0
+    first_error: str = ""
+
+    @property
+    def p50(self) -> float:
+        """Median over every request."""
+        return percentile(self.ms, 50)
+
+    @property
+    def p99(self) -> float:
+        """99th percentile over every request."""
+        return percentile(self.ms, 99)
+
+    @property
+    def rps(self) -> float:
+        """Requests per second, one at a time."""
+        return len(self.ms) / self.seconds if self.seconds else float("nan")
+
+
+def http_round(server: ServerProcess, body: bytes, count: int, samples: Latencies) -> float:
+    """``count`` requests one after the other on one keep-alive connection; return p50."""
+    host, port = url_of(server)
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    headers = {"content-type": "application/json"}
+    batch: list[float] = []
+    started = time.perf_counter()
+    try:
+        for _ in range(count):
+            t0 = time.perf_counter()
+            conn.request("POST", "/get-online-features", body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            elapsed = (time.perf_counter() - t0) * 1000
+            if response.status != 200:
+                samples.errors += 1
+                samples.first_error = samples.first_error or payload[:200].decode(errors="replace")
+                continue
+            batch.append(elapsed)
+    finally:
+        conn.close()
+    samples.seconds += time.perf_counter() - started
+    samples.ms.extend(batch)
+    samples.round_p50.append(percentile(batch, 50))
+    samples.round_p99.append(percentile(batch, 99))
+    return percentile(batch, 50)
+
+
+def in_process_round(store: Any, entities: list[int], count: int, samples: Latencies) -> float:
+    """``count`` calls of Feast's ``get_online_features`` in this process; return p50."""
+    batch: list[float] = []
+    started = time.perf_counter()
+    for _ in range(count):
+        t0 = time.perf_counter()
+        store.get_online_features(features=FEATURES, entity_rows={"driver_id": entities}).to_dict()
+        batch.append((time.perf_counter() - t0) * 1000)
+    samples.seconds += time.perf_counter() - started
+    samples.ms.extend(batch)
+    samples.round_p50.append(percentile(batch, 50))
+    samples.round_p99.append(percentile(batch, 99))
+    return percentile(batch, 50)
+
+
+@dataclass
+class OnlineCase:
+    """One shape of online request and the three sides' latencies."""
+
+    name: str
+    entities: list[int]
+    peer: Latencies = field(default_factory=Latencies)
+    ours: Latencies = field(default_factory=Latencies)
+    in_process: Latencies = field(default_factory=Latencies)
+    pair_ratios: list[float] = field(default_factory=list)
+
+    @property
+    def body(self) -> bytes:
+        return json.dumps({"entities": {"driver_id": self.entities}, "features": FEATURES}).encode()
+
+
+def run_online_case(
+    case: OnlineCase,
+    *,
+    peer: ServerProcess,
+    ours: ServerProcess,
+    store: Any,
+    rounds: int,
+    requests: int,
+    warmup: int,
+) -> None:
+    """Warm up, then alternate feast serve and driftloop ``rounds`` times."""
+    body = case.body
+    for server in (peer, ours):
+        http_round(server, body, warmup, Latencies())
+    in_process_round(store, case.entities, warmup, Latencies())
+
+    def report(round_no: int, side: str, figure: float) -> None:
+        print(f"  {case.name} round {round_no} {side:>4}: p50 {figure:.2f} ms", flush=True)
+
+    pairs = alternate(
+        rounds,
+        lambda _r: http_round(peer, body, requests, case.peer),
+        lambda _r: http_round(ours, body, requests, case.ours),
+        report=report,
+    )
+    # Latency: lower is better, so the ratio is peer / ours ("x times faster").
+    case.pair_ratios = [
+        p / o if o else float("nan") for p, o in zip(pairs.peer, pairs.ours, strict=False)
+    ]
+    for _ in range(rounds):
+        in_process_round(store, case.entities, requests, case.in_process)
+
+
+# --- ingestion ------------------------------------------------------------------------
+
+
+def ingest_rows(count: int, entities: int, base: datetime) -> list[Any]:
+    """``count`` FeatureRows of 10 features for the online store only."""
+    from driftloop.common.v1.common_pb2 import Value
+    from driftloop.features.v1 import events_pb2 as features
+
+    rows = []
+    for i in range(count):
+        row = features.FeatureRow(
+            push_source=PUSH_SOURCE, entity_columns=["driver_id"], to=features.PUSH_MODE_ONLINE
+        )
+        row.values["driver_id"].CopyFrom(Value(int64_value=i % entities))
+        for f in range(N_FEATURES):
+            row.values[f"f{f}"].CopyFrom(Value(double_value=i * 0.001 + f))
+        row.event_time.FromDatetime(base + timedelta(microseconds=i))
+        rows.append(row)
+    return rows
+
+
+def ingested_total(server: ServerProcess) -> float:
+    """The service's ``driftloop_features_rows_ingested_total`` for the bench push source."""
+    host, port = url_of(server)
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    pattern = rf'driftloop_features_rows_ingested_total{{push_source="{PUSH_SOURCE}"}} (\S+)'
+    match = re.search(pattern, text)
+    return float(match.group(1)) if match else 0.0
+
+
+async def produce_and_wait(
+    bootstrap: str, records: Sequence[Any], server: ServerProcess, timeout: float = 300.0
+) -> float:
+    """Produce ``records`` with a plain aiokafka producer; rows/s until all are ingested."""
+    from aiokafka import AIOKafkaProducer
+
+    before = ingested_total(server)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        for record in records:
+            await producer.send(record.topic, record.value, key=record.key, headers=record.headers)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    produced = time.perf_counter() - started
+    deadline = started + timeout
+    while ingested_total(server) < before + len(records):
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"rows not ingested within {timeout:.0f} s")
+        await asyncio.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    print(f"    produced in {produced:.2f} s, ingested in {elapsed:.2f} s", flush=True)
+    return len(records) / elapsed
+
+
+def feast_push_rate(store: Any, rows: Sequence[Any], batch_size: int = 2000) -> float:
+    """Rows/s of ``FeatureStore.push`` (online) of ``rows`` as DataFrames of ``batch_size``."""
+    import pandas as pd  # type: ignore[import-untyped]
+    from feast.data_source import PushMode
+
+    frames = []
+    now = datetime.now(UTC)
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        data: dict[str, list[Any]] = {
+            "driver_id": [r.values["driver_id"].int64_value for r in chunk]
+        }
+        for f in range(N_FEATURES):
+            data[f"f{f}"] = [r.values[f"f{f}"].double_value for r in chunk]
+        data["event_timestamp"] = [r.event_time.ToDatetime(tzinfo=UTC) for r in chunk]
+        data["created"] = [now] * len(chunk)
+        frames.append(pd.DataFrame(data))
+    started = time.perf_counter()
+    for frame in frames:
+        store.push(PUSH_SOURCE, frame, to=PushMode.ONLINE)
+    return len(rows) / (time.perf_counter() - started)
+
+
+# --- report ---------------------------------------------------------------------------
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f} ms"
+
+
+def print_case(case: OnlineCase) -> None:
+    """The figures of one online case."""
+    print(f"\nonline {case.name} ({len(case.entities)} entities x {N_FEATURES} features):")
+    for label, samples in (
+        (f"feast serve {FEAST_VERSION}", case.peer),
+        ("driftloop features", case.ours),
+        ("Feast in process", case.in_process),
+    ):
+        print(
+            f"  {label:<22} p50 {_ms(samples.p50):>10}  p99 {_ms(samples.p99):>10}  "
+            f"{samples.rps:8.0f} req/s  errors {samples.errors}"
+            + (f" ({samples.first_error})" if samples.first_error else "")
+        )
+    print(
+        "  per-round p50 ratios feast serve / driftloop: "
+        + ", ".join(f"{r:.2f}" for r in case.pair_ratios)
+    )
+
+
+def summary(case: OnlineCase) -> str:
+    """One summary line for an online case."""
+    ratio = case.peer.p50 / case.ours.p50 if case.ours.p50 else float("nan")
+    return (
+        summary_line(
+            f"features online {case.name}",
+            ours=f"p50 {_ms(case.ours.p50)} p99 {_ms(case.ours.p99)}",
+            peer=(
+                f"feast serve p50 {_ms(case.peer.p50)} p99 {_ms(case.peer.p99)} | "
+                f"Feast in process p50 {_ms(case.in_process.p50)} p99 {_ms(case.in_process.p99)}"
+            ),
+            ratio=ratio,
+            target=f"driftloop p99 <= {P99_TARGET_MS:g} ms" if case.name == "1x10" else None,
+        )
+        + " (ratio = feast serve p50 / driftloop p50)"
+    )
+
+
+# --- main -----------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000, help="requests per side per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--entities", type=int, default=1000, help="entities in the store")
+    parser.add_argument("--rows", type=int, default=50_000, help="rows per ingestion round")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin to cores")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def _workdir(keep: bool) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="driftloop-bench-features-"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"work folder kept: {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def seed_online(server: ServerProcess, entities: int) -> None:
+    """Push one row per entity to the online store through the service."""
+    host, port = url_of(server)
+    now = datetime.now(UTC)
+    for start in range(0, entities, 1000):
+        ids = list(range(start, min(start + 1000, entities)))
+        df: dict[str, list[Any]] = {"driver_id": ids}
+        for f in range(N_FEATURES):
+            df[f"f{f}"] = [i * 0.01 + f for i in ids]
+        df["event_timestamp"] = [now.isoformat()] * len(ids)
+        df["created"] = [now.isoformat()] * len(ids)
+        body = json.dumps({"push_source_name": PUSH_SOURCE, "df": df, "to": "online_and_offline"})
+        conn = http.client.HTTPConnection(host, port, timeout=60)
+        try:
+            conn.request("POST", "/push", body=body, headers={"content-type": "application/json"})
+            response = conn.getresponse()
+            if response.status != 200:
+                raise RuntimeError(f"seeding failed: {response.status} {response.read()[:300]!r}")
+            response.read()
+        finally:
+            conn.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark and print its figures."""
+    args = parse_args(argv)
+    pinned = "not pinned (--no-pin)" if args.no_pin else pin_this_process(LOADGEN_CORE)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    server_core = None if args.no_pin else SERVER_CORE
+    print("features benchmark: online retrieval vs feast serve and Feast in process; ingestion")
+    print(environment_line())
+    print(f"feast serve {FEAST_VERSION}: virtual environment {FEAST_VENV} ...", flush=True)
+    started = time.perf_counter()
+    bin_dir = ensure_venv(
+        FEAST_VENV, f"feast=={FEAST_VERSION}", distribution="feast", version=FEAST_VERSION
+    )
+    print(f"  ready in {time.perf_counter() - started:.1f} s: {bin_dir / 'feast'}")
+    print(
+        f"load generator and Feast in process: this process, {pinned}; servers: "
+        f"{' '.join(taskset_prefix(server_core)) or 'not pinned'}, one worker each"
+    )
+
+    from driftloop_bus.embedded import EmbeddedBroker
+
+    @dataclass
+    class PinnedBroker(EmbeddedBroker):
+        core: int | None = None
+
+        def command(self) -> list[str]:
+            return [*taskset_prefix(self.core), *super().command()]
+
+    with _workdir(args.keep) as workdir, ExitStack() as stack:
+        repo = workdir / "repo"
+        repo.mkdir()
+        (repo / "bench_repo.py").write_text(BENCH_REPO)
+        # The broker shares the load generator's core: the service's core is for the service.
+        broker = stack.enter_context(PinnedBroker(core=None if args.no_pin else LOADGEN_CORE))
+        ours = driftloop_server(workdir, repo, broker.bootstrap_servers, server_core)
+        stack.callback(ours.stop)
+        ours.start(timeout=180)
+        print(f"driftloop features: {ours.ready_url} ({' '.join(ours.full_command[:4])} ...)")
+        seed_online(ours, args.entities)
+        peer = feast_server(bin_dir, workdir, repo, server_core)
+        stack.callback(peer.stop)
+        peer.start(timeout=180)
+        print(f"feast serve: {peer.ready_url}", flush=True)
+
+        from feast import FeatureStore
+
+        store = FeatureStore(repo_path=str(repo))
+        cases = [
+            OnlineCase("1x10", [7]),
+            OnlineCase("100x10", list(range(100, 200))),
+        ]
+        for case in cases:
+            print(f"\nonline {case.name}: {args.rounds} rounds x {args.requests} requests per side")
+            run_online_case(
+                case,
+                peer=peer,
+                ours=ours,
+                store=store,
+                rounds=args.rounds,
+                requests=args.requests,
+                warmup=args.warmup,
+            )
+        peer.stop()  # the ingestion rounds do not need it
+
+        ours_rates, peer_rates = run_ingestion(args, store, broker.bootstrap_servers, ours)
+        print_report(cases, ours_rates, peer_rates)
+
+
+def run_ingestion(
+    args: argparse.Namespace, store: Any, bootstrap: str, ours: ServerProcess
+) -> tuple[list[float], list[float]]:
+    """Alternate Feast's in-process push and driftloop's Kafka ingestion; rows/s of each."""
+    from driftloop_events.envelope import CloudEvent, to_record
+
+    print(f"\ningestion: {args.rounds} rounds x {args.rows} rows (10 features, online)")
+    base = datetime.now(UTC)
+    ours_rates: list[float] = []
+    peer_rates: list[float] = []
+    for round_no in range(1, args.rounds + 1):
+        rows = ingest_rows(args.rows, args.entities, base + timedelta(seconds=round_no))
+        peer_rates.append(feast_push_rate(store, rows))
+        print(f"  round {round_no} Feast push in process: {peer_rates[-1]:,.0f} rows/s")
+        records = [to_record(CloudEvent.new(row)) for row in rows]
+        ours_rates.append(asyncio.run(produce_and_wait(bootstrap, records, ours)))
+        print(f"  round {round_no} driftloop Kafka ingestion: {ours_rates[-1]:,.0f} rows/s")
+    return ours_rates, peer_rates
+
+
+def print_report(
+    cases: Sequence[OnlineCase], ours_rates: Sequence[float], peer_rates: Sequence[float]
+) -> None:
+    """Every figure, then the summary lines."""
+    print()
+    for case in cases:
+        print_case(case)
+    print("\ningestion rows/s:")
+    print(f"  driftloop Kafka -> online store  {', '.join(f'{r:,.0f}' for r in ours_rates)}")
+    print(f"  Feast push in process (no Kafka) {', '.join(f'{r:,.0f}' for r in peer_rates)}")
+    print()
+    for case in cases:
+        print(summary(case))
+    ours_rate, peer_rate = median(ours_rates), median(peer_rates)
+    print(
+        summary_line(
+            "features ingestion",
+            ours=f"{ours_rate:,.0f} rows/s (Kafka -> online store)",
+            peer=f"Feast push in process {peer_rate:,.0f} rows/s",
+            ratio=ours_rate / peer_rate if peer_rate else float("nan"),
+            target=f"driftloop >= {INGEST_TARGET:,} rows/s",
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
