@@ -431,6 +431,13 @@ def test_values_of_mlflows_maximum_length_are_stored_and_searched(tracking_url: 
     for name, (param, tag) in values.items():
         data = client.get_run(ids[name]).data
         assert (data.params["long"], data.tags["long"]) == (param, tag)
+    # The other key/value tables hold values as long.
+    client.set_experiment_tag(experiment_id, "long", tag_head)
+    assert client.get_experiment(experiment_id).tags["long"] == tag_head
+    model = client.create_logged_model(experiment_id, params={"long": param_head})
+    client.set_logged_model_tags(model.model_id, {"long": tag_head})
+    found = client.get_logged_model(model.model_id)
+    assert (found.params["long"], found.tags["long"]) == (param_head, tag_head)
 
     def names(filter_string: str) -> set[str]:
         return {r.info.run_name for r in client.search_runs([experiment_id], filter_string)}
