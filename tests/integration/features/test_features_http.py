@@ -3,7 +3,9 @@ historical retrieval, the repo, materialization, and 4xx (never 500) for bad inp
 
 from __future__ import annotations
 
+import contextlib
 import io
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -329,6 +331,12 @@ def test_the_repo_lists_the_example_objects_and_applies_again(
         broken.unlink()
     assert refused.status_code == 400
     assert "nowhere_to_be_found" in refused.json()["message"]
+
+
+def test_the_sqlite_online_store_runs_in_wal_mode(sqlite_server: RunningServer) -> None:
+    path = sqlite_server.settings.data_dir / "online.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_health_readiness_metrics_and_openapi(sqlite_server: RunningServer) -> None:

@@ -138,6 +138,22 @@ class FeastGateway:
         config = RepoConfig(repo_path=self.repo_path, **self.config_dict)
         return FeatureStore(repo_path=str(self.repo_path), config=config)
 
+    def tune_online_store(self) -> None:
+        """Put a SQLite online store in WAL mode with ``synchronous=NORMAL``.
+
+        Online reads then never wait for an ingestion commit, and a commit does not
+        wait for an fsync of the whole journal. The online store is a serving copy that
+        materialization rebuilds from the offline store, so losing the last commits on
+        a power cut (never corruption) is an acceptable trade.
+        """
+        store = self.store
+        if store.config.online_store.type != "sqlite":
+            return
+        online: Any = store._get_provider().online_store
+        conn = online._get_conn(store.config)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+
     def seed_repo(self) -> bool:
         """Copy the example repo into an empty (or missing) repo folder; True if copied."""
         if self.repo_path.exists() and any(self.repo_path.glob("*.py")):

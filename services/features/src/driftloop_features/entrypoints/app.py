@@ -121,6 +121,7 @@ class _FeastStores:
             log.info("applied the Feast repo", extra={"applied": summary.applied})
         else:
             await asyncio.to_thread(self.gateway.refresh)
+        await asyncio.to_thread(self.gateway.tune_online_store)
         await self.gateway.store.initialize()
         self.ready = True
 
