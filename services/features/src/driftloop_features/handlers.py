@@ -53,6 +53,9 @@ BATCH_SECONDS = Histogram(
     "Time to validate and write one batch of ingested rows.",
 )
 
+#: Rows decoded between two yields to the event loop, which also serves online reads.
+_YIELD_EVERY = 250
+
 #: Seconds between two registry refreshes caused by rows naming an unknown push source.
 _REFRESH_INTERVAL = 5.0
 
@@ -136,7 +139,9 @@ class Ingestion:
         started = time.perf_counter()
         report = IngestReport()
         decoded: list[tuple[Record, features.FeatureRow]] = []
-        for message in messages:
+        for index, message in enumerate(messages):
+            if index and not index % _YIELD_EVERY:
+                await asyncio.sleep(0)  # let online reads in between
             try:
                 event = from_record(message.value, message.headers)
             except EnvelopeError as error:
@@ -182,7 +187,9 @@ class Ingestion:
         now = datetime.now(UTC)
         valid: list[tuple[Record, ValidRow]] = []
         rejected: dict[str, int] = {}
-        for message, row in decoded:
+        for index, (message, row) in enumerate(decoded):
+            if index and not index % _YIELD_EVERY:
+                await asyncio.sleep(0)
             try:
                 valid.append((message, validate_row(row, schemas, now=now)))
             except RowRejected as error:

@@ -118,7 +118,9 @@ class FeastGateway:
         self._schemas: dict[str, PushSourceSchema] = {}
         self._push_views: dict[str, list[FeatureView]] = {}
         self._lock = threading.Lock()
-        self._materialize_lock = threading.Lock()
+        # Writes share Feast's one SQLite connection: one writer at a time, so that two
+        # threads never interleave their statements in one transaction.
+        self._write_lock = threading.RLock()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -339,7 +341,7 @@ class FeastGateway:
         if schema is None:
             known = ", ".join(sorted(self.push_schemas)) or "none"
             raise NotFound(f"push source {push_source_name!r} does not exist (known: {known})")
-        with feast_errors():
+        with feast_errors(), self._write_lock:
             df = _with_timestamps(df, schema)
             self.store.push(push_source_name, df, allow_registry_cache=True, to=mode)
 
@@ -365,12 +367,12 @@ class FeastGateway:
             if plan is None:
                 schema = self.push_schemas[push_source_name]
                 frame = pd.DataFrame.from_records(list(rows), columns=schema.frame_columns)
-                with feast_errors():
+                with feast_errors(), self._write_lock:
                     store.write_to_online_store(view.name, frame, allow_registry_cache=True)
                 written += len(rows)
                 continue
             data = plan.protos(rows)
-            with feast_errors():
+            with feast_errors(), self._write_lock:
                 provider.online_write_batch(store.config, view, data, progress=None)
             written += len(data)
         return written
@@ -396,7 +398,8 @@ class FeastGateway:
                 for column in (batch.timestamp_field, batch.created_timestamp_column):
                     if column and column in df.columns:
                         df = df.assign(**{column: _utc(df[column], column)})
-            self.store.write_to_online_store(feature_view_name, df, allow_registry_cache=True)
+            with self._write_lock:
+                self.store.write_to_online_store(feature_view_name, df, allow_registry_cache=True)
 
     def materialize(
         self, start: datetime, end: datetime, feature_views: list[str] | None
@@ -434,7 +437,7 @@ class FeastGateway:
         counted instead (only those of the calling thread, so concurrent ingestion is
         not counted). One materialization at a time.
         """
-        with self._materialize_lock:
+        with self._write_lock:
             online: Any = self.store._get_provider().online_store
             original = online.online_write_batch
             counts: dict[str, int] = {}
