@@ -195,6 +195,24 @@ def test_historical_retrieval_takes_parquet_and_answers_arrow(
     assert table.column("iris_features__sepal_length").to_pylist() == [3.0, 1.0, 9.0]
     assert "iris_features__site" not in table.column_names
 
+    as_json = httpx.post(
+        f"{sqlite_server.url}/get-historical-features",
+        json={
+            "entities": {
+                "flower_id": [flower],
+                "event_timestamp": [(T0 + timedelta(minutes=90)).isoformat()],
+            },
+            "features": ["iris_features:sepal_length", "iris_features:site"],
+        },
+        headers={"accept": "application/json"},
+        timeout=60,
+    )
+    assert as_json.status_code == 200, as_json.text
+    assert as_json.json() == {
+        "columns": ["flower_id", "event_timestamp", "sepal_length", "site"],
+        "data": [[flower, "2030-06-01T13:30:00.000000Z", 2.0, "lab"]],
+    }
+
 
 def test_materialize_loads_offline_rows_online_and_publishes_an_event(
     sqlite_server: RunningServer,
@@ -342,6 +360,7 @@ def test_the_sqlite_online_store_runs_in_wal_mode(sqlite_server: RunningServer) 
 def test_health_readiness_metrics_and_openapi(sqlite_server: RunningServer) -> None:
     url = sqlite_server.url
     assert httpx.get(f"{url}/healthz").status_code == 200
+    assert httpx.get(f"{url}/health").status_code == 200  # feast serve's probe
     ready = httpx.get(f"{url}/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
     assert "driftloop_features_rows_ingested_total" in httpx.get(f"{url}/metrics").text

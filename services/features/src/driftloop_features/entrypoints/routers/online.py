@@ -133,6 +133,16 @@ async def materialize_incremental(
     return {"status": "done", "feature_views": names}
 
 
+@router.get("/health", summary="Feast feature server's health check")
+async def health(gateway: GatewayDep) -> Response:
+    """200 when the registry answers, as ``feast serve``'s ``/health`` (503 otherwise)."""
+    try:
+        await asyncio.to_thread(gateway.store.list_feature_views, allow_cache=True)
+    except Exception:
+        return Response(status_code=503)
+    return Response(status_code=200)
+
+
 def _frame(df: dict[str, list[Any]]) -> pd.DataFrame:
     if not df:
         raise InvalidInput("df has no columns")
