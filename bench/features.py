@@ -400,6 +400,7 @@ def print_case(case: OnlineCase) -> None:
     ):
         print(
             f"  {label:<22} p50 {_ms(samples.p50):>10}  p99 {_ms(samples.p99):>10}  "
+            f"(median of round p99s {_ms(median(samples.round_p99))})  "
             f"{samples.rps:8.0f} req/s  errors {samples.errors}"
             + (f" ({samples.first_error})" if samples.first_error else "")
         )
