@@ -27,7 +27,6 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from feast import Entity, FeatureService, FeatureStore, FeatureView, FileSource, RepoConfig
 from feast.data_source import DataSource, PushMode, PushSource
 from feast.errors import FeastError
-from feast.feature_server_utils import convert_response_to_dict
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
     PostgreSQLSource,
 )
@@ -49,6 +48,7 @@ from driftloop_features.adapters.feast_config import (
     repo_config,
     write_feature_store_yaml,
 )
+from driftloop_features.adapters.online_json import online_response_dict
 from driftloop_features.domain.rows import ColumnSpec, Kind, PushSourceSchema
 from driftloop_features.settings import FeaturesSettings
 from driftloop_kit.errors import InvalidInput, NotFound
@@ -298,7 +298,7 @@ class FeastGateway:
                 full_feature_names=full_feature_names,
                 include_feature_view_version_metadata=include_feature_view_version_metadata,
             )
-            return convert_response_to_dict(response.proto)
+            return online_response_dict(response.proto)
 
     async def get_online_features_async(
         self,
@@ -329,7 +329,7 @@ class FeastGateway:
                 full_feature_names=full_feature_names,
                 include_feature_view_version_metadata=include_feature_view_version_metadata,
             )
-            return convert_response_to_dict(response.proto)
+            return online_response_dict(response.proto)
 
     def push(self, push_source_name: str, df: pd.DataFrame, to: str) -> None:
         """Push ``df`` to ``push_source_name`` (``online``, ``offline`` or both)."""
