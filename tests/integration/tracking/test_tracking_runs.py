@@ -86,6 +86,27 @@ def test_a_run_logs_params_metrics_with_steps_tags_and_a_batch(tracking_url: str
     assert [(m.step, m.value) for m in history] == [(0, 0.9), (1, 0.5), (2, 0.25)]
 
 
+def test_the_latest_metric_is_the_highest_step_then_time_then_value(tracking_url: str) -> None:
+    client = MlflowClient(tracking_url)
+    run_id = client.create_run(client.create_experiment(unique("latest"))).info.run_id
+
+    def latest() -> float:
+        return client.get_run(run_id).data.metrics["loss"]
+
+    client.log_metric(run_id, "loss", 1.0, timestamp=1000, step=5)
+    client.log_metric(run_id, "loss", 9.0, timestamp=2000, step=2)
+    assert latest() == 1.0, "an older step does not replace a newer one"
+    client.log_metric(run_id, "loss", 3.0, timestamp=1500, step=5)
+    assert latest() == 3.0, "the same step, later"
+    client.log_metric(run_id, "loss", 2.0, timestamp=1500, step=5)
+    assert latest() == 3.0, "the same step and time: the larger value"
+    client.log_metric(run_id, "loss", math.nan, timestamp=1500, step=5)
+    assert latest() == 3.0, "NaN compares as no larger"
+    client.log_batch(run_id, metrics=[Metric("loss", 7.0, 1, 6), Metric("loss", 8.0, 0, 6)])
+    assert latest() == 7.0, "in a batch too"
+    assert len(client.get_metric_history(run_id, "loss")) == 7
+
+
 def test_a_param_logged_again_with_another_value_is_refused_and_kept(tracking_url: str) -> None:
     client = MlflowClient(tracking_url)
     run = client.create_run(client.create_experiment(unique("params")))
@@ -156,10 +177,17 @@ def test_runs_are_deleted_restored_and_tags_removed(tracking_url: str) -> None:
 
     client.delete_run(run.info.run_id)
     assert client.get_run(run.info.run_id).info.lifecycle_stage == "deleted"
-    with pytest.raises(MlflowException):
+    with pytest.raises(MlflowException) as deleted:
         client.log_metric(run.info.run_id, "late", 1.0)
+    assert deleted.value.error_code == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(MlflowException) as unknown:
+        client.log_metric("0" * 32, "late", 1.0)
+    assert unknown.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     client.restore_run(run.info.run_id)
-    assert client.get_run(run.info.run_id).info.lifecycle_stage == "active"
+    restored = client.get_run(run.info.run_id)
+    assert restored.info.lifecycle_stage == "active"
+    assert "late" not in restored.data.metrics
+    assert client.get_metric_history(run.info.run_id, "late") == []
 
 
 def test_dataset_inputs_are_logged_with_digest_source_and_schema(tracking_url: str) -> None:

@@ -31,8 +31,10 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ColumnElement,
+    CompoundSelect,
     Float,
     Select,
     String,
@@ -46,9 +48,11 @@ from sqlalchemy import (
     func,
     literal_column,
     not_,
+    null,
     or_,
     select,
     true,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -675,11 +679,13 @@ def _bound_ids(column: Column[Any], dialect: str, *, one: bool) -> ColumnElement
     return column.in_(select(listed.c.value))
 
 
-def _page_query(build: Callable[[Callable[[Column[Any]], Any]], Select[Any]]) -> dict[bool, Query]:
+def _page_query(
+    build: Callable[[Callable[[Column[Any]], Any]], Select[Any] | CompoundSelect[Any]],
+) -> dict[bool, Query]:
     """A query of :func:`run_page`, for one run id and for many."""
 
     def variant(one: bool) -> Query:
-        def statement(dialect: str) -> Select[Any]:
+        def statement(dialect: str) -> Select[Any] | CompoundSelect[Any]:
             return build(lambda column: _bound_ids(column, dialect, one=one))
 
         return Query(statement)
@@ -701,19 +707,54 @@ _PAGE_RUNS = _page_query(
         runs.c.lifecycle_stage,
     ).where(ids(runs.c.run_uuid))
 )
-_PAGE_METRICS = _page_query(
-    lambda ids: select(
-        _lm.c.run_uuid, _lm.c.key, _lm.c.value, _lm.c.timestamp, _lm.c.step, _lm.c.is_nan
-    ).where(ids(_lm.c.run_uuid))
-)
-_PAGE_PARAMS = _page_query(
-    lambda ids: select(params.c.run_uuid, params.c.key, params.c.value).where(
-        ids(params.c.run_uuid)
+# Kinds of the rows of _PAGE_ENTRIES.
+_METRIC, _PARAM, _TAG, _MODEL = 0, 1, 2, 3
+
+
+def _page_entries(ids: Callable[[Column[Any]], Any]) -> CompoundSelect[Any]:
+    """Latest metrics, params, tags and model links of the runs in one UNION ALL (one
+    round trip, not four): ``(kind, run id, key, text, number, timestamp, step, flag)``."""
+    text, number = cast(null(), String), cast(null(), Float)
+    integer, flag = cast(null(), BigInteger), cast(null(), Boolean)
+    rm = run_models
+    return union_all(
+        select(
+            literal_column(str(_METRIC)).label("kind"),
+            _lm.c.run_uuid,
+            _lm.c.key,
+            text.label("text"),
+            _lm.c.value.label("number"),
+            _lm.c.timestamp,
+            _lm.c.step,
+            _lm.c.is_nan.label("flag"),
+        ).where(ids(_lm.c.run_uuid)),
+        *(
+            select(
+                literal_column(str(kind)),
+                table.c.run_uuid,
+                table.c.key,
+                table.c.value,
+                number,
+                integer,
+                integer,
+                flag,
+            ).where(ids(table.c.run_uuid))
+            for kind, table in ((_PARAM, params), (_TAG, tags))
+        ),
+        select(
+            literal_column(str(_MODEL)),
+            rm.c.run_uuid,
+            rm.c.model_id,
+            rm.c.direction,
+            number,
+            integer,
+            rm.c.step,
+            flag,
+        ).where(ids(rm.c.run_uuid)),
     )
-)
-_PAGE_TAGS = _page_query(
-    lambda ids: select(tags.c.run_uuid, tags.c.key, tags.c.value).where(ids(tags.c.run_uuid))
-)
+
+
+_PAGE_ENTRIES = _page_query(_page_entries)
 _PAGE_INPUTS = _page_query(
     lambda ids: (
         select(
@@ -728,15 +769,6 @@ _PAGE_INPUTS = _page_query(
         )
         .join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid)
         .where(ids(run_inputs.c.run_uuid))
-    )
-)
-_PAGE_MODELS = _page_query(
-    lambda ids: (
-        select(
-            run_models.c.run_uuid, run_models.c.model_id, run_models.c.direction, run_models.c.step
-        )
-        .where(ids(run_models.c.run_uuid))
-        .order_by(run_models.c.model_id)
     )
 )
 
@@ -797,27 +829,25 @@ async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
         }
     if not found:
         return []
-    for rid, key, value, timestamp, step, is_nan in await _PAGE_METRICS[one].all(
+    for kind, rid, key, text, number, timestamp, step, flag in await _PAGE_ENTRIES[one].all(
         session, ids=bound
     ):
-        metrics_of[rid].append(
-            {
-                "key": key,
-                "value": math.nan if is_nan else value,
-                "timestamp": timestamp,
-                "step": step,
-            }
-        )
-    for query, target in ((_PAGE_PARAMS, params_of), (_PAGE_TAGS, tags_of)):
-        for rid, key, value in await query[one].all(session, ids=bound):
-            target[rid].append({"key": key, "value": value})
+        if kind == _METRIC:
+            metric = {"key": key, "value": math.nan if flag else number}
+            metrics_of[rid].append({**metric, "timestamp": timestamp, "step": step})
+        elif kind == _PARAM:
+            params_of[rid].append({"key": key, "value": text})
+        elif kind == _TAG:
+            tags_of[rid].append({"key": key, "value": text})
+        elif text == "input":
+            model_inputs_of[rid].append({"model_id": key})
+        else:
+            model_outputs_of[rid].append({"model_id": key, "step": step})
+    for rid in found:  # by model id, as the store lists them
+        model_inputs_of[rid].sort(key=lambda m: m["model_id"])
+        model_outputs_of[rid].sort(key=lambda m: m["model_id"])
     for row in await _PAGE_INPUTS[one].all(session, ids=bound):
         inputs_of[row[0]].append(_dataset_input(row))
-    for rid, model_id, direction, step in await _PAGE_MODELS[one].all(session, ids=bound):
-        if direction == "input":
-            model_inputs_of[rid].append({"model_id": model_id})
-        else:
-            model_outputs_of[rid].append({"model_id": model_id, "step": step})
     return [found[rid] for rid in ids if rid in found]
 
 

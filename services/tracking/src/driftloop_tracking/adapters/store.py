@@ -386,6 +386,24 @@ class TrackingStore:
 
     # -- logging -----------------------------------------------------------------------
 
+    async def log_metric(self, *, run_id: str, metric: Metric) -> None:
+        """Log one value: the most frequent call, written with two statements.
+
+        The history row is inserted only if the run is active (``INSERT ... SELECT
+        ... WHERE EXISTS``), so the run is not read first; nothing inserted means an
+        unknown or deleted run, told apart by reading it then.
+        """
+        if metric.model_id:
+            await self.log_batch(run_id=run_id, metrics_=[metric])
+            return
+        validate_batch([metric], (), ())
+        row = _metric_row(run_id, metric)
+        async with self.database.session() as session:
+            if not await _INSERT_METRIC_OF_ACTIVE_RUN.execute(session, **row):
+                await _active_run(session, run_id)  # raises NotFound or InvalidInput
+                raise NotFound(f"Run with id={run_id} not found")
+            await _UPSERT_LATEST_METRICS.execute_many(session, [row])
+
     async def log_batch(
         self,
         *,
@@ -826,6 +844,19 @@ _UPSERT_TAGS = Query(
     _SEARCHED_COLUMNS,
 )
 _INSERT_RUN = Query(lambda _dialect: insert(runs), _RUN_COLUMNS)
+_INSERT_METRIC_OF_ACTIVE_RUN = Query(
+    lambda _dialect: insert(metrics).from_select(
+        list(_METRIC_COLUMNS),
+        select(*(bindparam(c) for c in _METRIC_COLUMNS)).where(
+            select(runs.c.run_uuid)
+            .where(
+                runs.c.run_uuid == bindparam("run_uuid"),
+                runs.c.lifecycle_stage == LifecycleStage.ACTIVE.value,
+            )
+            .exists()
+        ),
+    )
+)
 _RUN_STATE = Query(
     lambda _dialect: select(runs.c.experiment_id, runs.c.status, runs.c.lifecycle_stage).where(
         runs.c.run_uuid == bindparam("run_id")

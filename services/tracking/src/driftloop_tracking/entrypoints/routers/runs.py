@@ -136,7 +136,7 @@ async def restore_run(body: RunRef, store: StoreDep) -> Response:
 async def log_metric(body: LogMetric, store: StoreDep) -> Response:
     """Log one metric value."""
     metric = Metric(key=body.key, value=body.value, timestamp=body.timestamp, step=body.step)
-    await store.log_batch(run_id=body.run_id, metrics_=[metric])
+    await store.log_metric(run_id=body.run_id, metric=metric)
     return json_response()
 
 
