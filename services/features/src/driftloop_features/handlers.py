@@ -99,6 +99,8 @@ class IngestReport:
     rejected: int = 0
     failed: int = 0
     events: list[CloudEvent[Any]] = field(default_factory=list)
+    #: Records to dead-letter: (record, error, attempts).
+    dead: list[tuple[Record, Exception, int]] = field(default_factory=list)
 
 
 class Ingestion:
@@ -138,6 +140,7 @@ class Ingestion:
         """
         started = time.perf_counter()
         report = IngestReport()
+        dead = report.dead
         decoded: list[tuple[Record, features.FeatureRow]] = []
         for index, message in enumerate(messages):
             if index and not index % _YIELD_EVERY:
@@ -145,7 +148,7 @@ class Ingestion:
             try:
                 event = from_record(message.value, message.headers)
             except EnvelopeError as error:
-                await self._reject(message, error, "envelope", report)
+                self._reject(message, error, "envelope", report)
                 continue
             if event.type != ROW_PUSHED:
                 continue  # another event type on the topic: not ours
@@ -163,9 +166,11 @@ class Ingestion:
                 continue
             for message in messages_of[(batch.push_source, batch.mode)]:
                 report.failed += 1
-                await self.dead_letters.send(
-                    _delivered(message), error=failure, attempts=self.retry.attempts
-                )
+                dead.append((message, failure, self.retry.attempts))
+        # Sent together: the publisher batches them, instead of one round trip per row.
+        await asyncio.gather(
+            *(self.dead_letters.send(_delivered(m), error=e, attempts=n) for m, e, n in dead)
+        )
         report.events = self._watermarks(written, rejected_by_source)
         for batch in written:
             report.written[batch.push_source] = report.written.get(batch.push_source, 0) + len(
@@ -195,7 +200,7 @@ class Ingestion:
             except RowRejected as error:
                 if row.push_source in schemas:
                     rejected[row.push_source] = rejected.get(row.push_source, 0) + 1
-                await self._reject(message, error, "invalid_row", report)
+                self._reject(message, error, "invalid_row", report)
         return valid, rejected
 
     async def _refreshed_schemas(self) -> Any:
@@ -205,12 +210,10 @@ class Ingestion:
             await asyncio.to_thread(self.gateway.refresh)
         return self.gateway.push_schemas
 
-    async def _reject(
-        self, message: Record, error: Exception, reason: str, report: IngestReport
-    ) -> None:
+    def _reject(self, message: Record, error: Exception, reason: str, report: IngestReport) -> None:
         report.rejected += 1
         ROWS_REJECTED.labels(reason).inc()
-        await self.dead_letters.send(_delivered(message), error=error, attempts=0)
+        report.dead.append((message, error, 0))
 
     async def _push(self, batch: Batch) -> Exception | None:
         attempt = 0
