@@ -3,62 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import mlflow
 import pytest
 
-from driftloop_bus.embedded import EmbeddedBroker, free_port
-from driftloop_kit.testing import ServedApp
-from driftloop_registry.entrypoints.app import create_app as create_registry
-from driftloop_registry.settings import RegistrySettings
-from driftloop_tracking.entrypoints.app import create_app as create_tracking
-from driftloop_tracking.settings import TrackingSettings
+from driftloop_bus.embedded import EmbeddedBroker
 
-
-@dataclass
-class Stack:
-    """A tracking and a registry service, the registry reading from the tracking one."""
-
-    tracking_url: str
-    registry_url: str
-    registry: RegistrySettings
-
-
-def start_stack(
-    *, home: Path, registry_database: str, bootstrap_servers: str
-) -> tuple[Stack, list[ServedApp]]:
-    """Start tracking (SQLite) and a registry on ``registry_database``; stop them after."""
-    tracking_settings = TrackingSettings(
-        home=home,
-        database_url=f"sqlite:///{home / 'tracking.db'}",
-        kafka_bootstrap_servers=bootstrap_servers,
-        port=free_port(),
-    )
-    tracking = ServedApp(
-        create_tracking(tracking_settings),
-        host=tracking_settings.host,
-        port=tracking_settings.port,
-        name="tracking",
-    )
-    registry_settings = RegistrySettings(
-        home=home,
-        database_url=registry_database,
-        kafka_bootstrap_servers=bootstrap_servers,
-        port=free_port(),
-        tracking_url=tracking.url,
-    )
-    registry = ServedApp(
-        create_registry(registry_settings),
-        host=registry_settings.host,
-        port=registry_settings.port,
-        name="registry",
-    )
-    servers = [tracking, registry]
-    for server in servers:
-        server.start()
-    return Stack(tracking.url, registry.url, registry_settings), servers
+from ..stack import Stack, start_stack
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 
 from driftloop_kit.artifacts import ArtifactRepository
 
-from .conftest import Stack
+from ..stack import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -102,6 +102,9 @@ class OutboxRelay:
         service: Label for metrics and logs.
         batch_size: Rows published per pass.
         poll_interval: Seconds between passes when nothing wakes the relay.
+        max_backoff: Longest pause between failed passes.
+        ack_timeout: Seconds a pass waits for the broker's acknowledgements before it
+            gives up and reconnects (a broker restarted mid-send may never answer).
     """
 
     def __init__(
@@ -114,6 +117,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         max_backoff: float = 5.0,
+        ack_timeout: float = 10.0,
     ) -> None:
         self.database = database
         self.publisher = publisher
@@ -121,6 +125,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
+        self.ack_timeout = ack_timeout
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         if outbox is not None:
@@ -194,7 +199,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             futures = [await self.publisher.send_record(_record(row)) for row in rows]
-            await asyncio.gather(*futures)
+            await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
             await session.execute(delete(outbox).where(outbox.c.id.in_([row.id for row in rows])))
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
