@@ -1,0 +1,164 @@
+"""The served models: loaded by alias, swapped atomically when the alias moves.
+
+Each (model, alias) slot holds one :class:`ServedModel`. A new version is
+downloaded and loaded in the background; only when it loaded does the slot
+point to it, in one assignment, so a request that already took the old model
+finishes on it and the next one gets the new. A version that fails to load is
+never swapped in: the old one keeps answering, and the failure is logged,
+counted and shown by ``/readyz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import anyio
+from prometheus_client import Counter, Gauge
+
+from driftloop_serving.adapters.registry import RegistryClient, RegistryError, VersionInfo
+from driftloop_serving.domain.flavors import ModelLoadError, Predictor, load_model
+
+log = logging.getLogger(__name__)
+
+MODEL_VERSION = Gauge(
+    "driftloop_serving_model_version", "Version served per model and alias.", ["model", "alias"]
+)
+LOAD_FAILURES = Counter(
+    "driftloop_serving_model_load_failures_total",
+    "Model versions that could not be loaded (the previous one kept serving).",
+    ["model", "alias"],
+)
+SWAPS = Counter("driftloop_serving_model_swaps_total", "Versions swapped in.", ["model", "alias"])
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded version of a registered model."""
+
+    name: str
+    version: int
+    run_id: str
+    alias: str
+    predictor: Predictor
+
+
+Slot = tuple[str, str]
+
+
+class ModelManager:
+    """Loads, holds and swaps the served versions.
+
+    Args:
+        registry: Where versions and their files come from.
+        slots: The ``(model, alias)`` pairs to serve.
+        reconcile_interval: Seconds between checks of every alias against the registry.
+    """
+
+    def __init__(
+        self, registry: RegistryClient, slots: Iterable[Slot], *, reconcile_interval: float
+    ) -> None:
+        self.registry = registry
+        self.wanted: list[Slot] = list(dict.fromkeys(slots))
+        self.reconcile_interval = reconcile_interval
+        self.served: dict[Slot, ServedModel] = {}
+        self.errors: dict[Slot, str] = {}
+        self._locks: dict[Slot, asyncio.Lock] = {slot: asyncio.Lock() for slot in self.wanted}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reconciler: asyncio.Task[None] | None = None
+
+    def get(self, name: str, alias: str) -> ServedModel | None:
+        """The model serving ``alias`` now, if one is loaded."""
+        return self.served.get((name, alias))
+
+    async def start(self) -> None:
+        """Try every slot once (failures are reported, not raised) and start reconciling."""
+        await asyncio.gather(*(self.refresh(*slot) for slot in self.wanted))
+        self._reconciler = asyncio.create_task(self._reconcile_forever())
+
+    async def stop(self) -> None:
+        """Stop reconciling and any load in progress."""
+        tasks = [*self._tasks, *([self._reconciler] if self._reconciler else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def schedule(self, name: str, alias: str, version: int | None = None) -> None:
+        """Load ``version`` (or whatever the alias names) for a slot, in the background."""
+        if (name, alias) not in self._locks:
+            return
+        task = asyncio.create_task(self.refresh(name, alias, version))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def refresh(self, name: str, alias: str, version: int | None = None) -> None:
+        """Bring one slot to ``version`` (default: the alias's version in the registry)."""
+        slot = (name, alias)
+        async with self._locks[slot]:
+            try:
+                info = await (
+                    self.registry.version(name, version)
+                    if version is not None
+                    else self.registry.by_alias(name, alias)
+                )
+                current = self.served.get(slot)
+                if current is not None and current.version == info.version:
+                    self.errors.pop(slot, None)
+                    return
+                model = await self._load(info, alias)
+            except (RegistryError, ModelLoadError) as error:
+                self._failed(slot, version, str(error))
+                return
+            self.served[slot] = model  # the swap: one assignment
+            self.errors.pop(slot, None)
+            MODEL_VERSION.labels(name, alias).set(model.version)
+            SWAPS.labels(name, alias).inc()
+            log.info(
+                "serving %s@%s version %d",
+                name,
+                alias,
+                model.version,
+                extra={"model": name, "alias": alias, "version": model.version},
+            )
+
+    async def _load(self, info: VersionInfo, alias: str) -> ServedModel:
+        folder = await self.registry.download(info)
+        predictor = await anyio.to_thread.run_sync(load_model, folder)
+        return ServedModel(
+            name=info.name,
+            version=info.version,
+            run_id=info.run_id,
+            alias=alias,
+            predictor=predictor,
+        )
+
+    def _failed(self, slot: Slot, version: int | None, reason: str) -> None:
+        name, alias = slot
+        which = f"version {version}" if version is not None else f"@{alias}"
+        current = self.served.get(slot)
+        keeping = f"; still serving version {current.version}" if current else ""
+        self.errors[slot] = f"{which}: {reason}{keeping}"
+        LOAD_FAILURES.labels(name, alias).inc()
+        log.error("cannot load %s %s: %s%s", name, which, reason, keeping)
+
+    def remove(self, name: str, alias: str) -> None:
+        """Stop serving a slot (its alias was deleted)."""
+        self.served.pop((name, alias), None)
+
+    async def reconcile(self) -> None:
+        """Check every slot against the registry once (a fallback for missed events)."""
+        for slot in self.wanted:
+            await self.refresh(*slot)
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.reconcile_interval)
+            try:
+                await self.reconcile()
+            except Exception:  # a bug here must not stop serving
+                log.exception("reconcile failed")

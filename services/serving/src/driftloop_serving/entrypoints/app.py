@@ -1,0 +1,142 @@
+"""The serving service's HTTP app: ``create_app(settings)`` and its plug-in definition.
+
+Serving keeps no database: what it serves is the registry's state (read at
+start-up, followed through ``alias.*`` events and a periodic reconcile), and
+its only durable state is the prediction log's spill folder. Replicas scale
+out freely.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+from fastapi import FastAPI
+
+from driftloop.registry.v1 import events_pb2 as registry_events
+from driftloop_bus.consumer import ConsumerRunner
+from driftloop_bus.publisher import Publisher
+from driftloop_events.envelope import CloudEvent
+from driftloop_events.topics import TOPICS
+from driftloop_kit.app import create_service_app
+from driftloop_kit.service import ServiceDefinition
+from driftloop_serving.adapters.models import ModelManager, Slot
+from driftloop_serving.adapters.prediction_log import PredictionLog
+from driftloop_serving.adapters.registry import RegistryClient
+from driftloop_serving.entrypoints.routers import ROUTERS
+from driftloop_serving.handlers import Scorer
+from driftloop_serving.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+
+def _slots(settings: ServingSettings) -> list[Slot]:
+    slots: list[Slot] = []
+    for name in settings.model_names:
+        slots.append((name, settings.alias))
+        policy = settings.policy(name)
+        if policy.canary_percent or policy.shadow:
+            slots.append((name, policy.challenger_alias))
+    return slots
+
+
+class AliasFollower:
+    """Turns ``alias.set`` / ``alias.deleted`` into loads and unloads of served slots."""
+
+    def __init__(self, models: ModelManager) -> None:
+        self.models = models
+
+    async def on_alias_set(self, event: CloudEvent[Any]) -> None:
+        """Load the version the alias now names (in the background; the old one serves)."""
+        moved: registry_events.AliasSet = event.data
+        self.models.schedule(moved.name, moved.alias, int(moved.version))
+
+    async def on_alias_deleted(self, event: CloudEvent[Any]) -> None:
+        """A deleted challenger alias stops its traffic; a champion keeps serving."""
+        deleted: registry_events.AliasDeleted = event.data
+        slot = (deleted.name, deleted.alias)
+        if slot in self.models.wanted and slot != self.models.wanted[0]:
+            self.models.remove(*slot)
+        elif slot in self.models.wanted:
+            log.warning("alias %s@%s deleted; still serving what was loaded", *slot)
+
+
+class _Stopping:
+    """Stops a publisher (which connects on first use) when the app stops."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+
+    async def start(self) -> None:
+        """Nothing to start."""
+
+    async def stop(self) -> None:
+        await self.publisher.stop()
+
+
+def create_app(settings: ServingSettings) -> FastAPI:
+    """Build the app; models load and the broker connects in its lifespan."""
+    registry = RegistryClient(settings.registry_url, settings.data_dir / "models")
+    models = ModelManager(
+        registry, _slots(settings), reconcile_interval=settings.reconcile_interval_seconds
+    )
+    predictions = PredictionLog(
+        lambda: Publisher(
+            settings.kafka_bootstrap_servers,
+            client_id="driftloop-serving-predictions",
+            topics=[TOPICS["predictions"]],
+            linger_ms=20,
+            request_timeout_ms=5_000,
+        ),
+        settings.spill_path,
+        max_buffer=settings.prediction_buffer,
+    )
+    follower = AliasFollower(models)
+    dead_letters = Publisher(settings.kafka_bootstrap_servers, client_id="driftloop-serving")
+    consumer = ConsumerRunner(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        # Every replica follows every alias move: one group per process.
+        group_id=f"driftloop-serving-{socket.gethostname()}-{os.getpid()}",
+        handlers={
+            registry_events.AliasSet: [follower.on_alias_set],
+            registry_events.AliasDeleted: [follower.on_alias_deleted],
+        },
+        publisher=dead_letters,
+        topics=[TOPICS["registry.models"].name],
+        auto_offset_reset="latest",  # the start-up load covers what came before
+    )
+
+    async def models_loaded() -> None:
+        missing = [
+            f"{name}@{settings.alias}"
+            for name in settings.model_names
+            if models.get(name, settings.alias) is None
+        ]
+        if missing:
+            errors = "; ".join(f"{n}@{a}: {e}" for (n, a), e in models.errors.items())
+            raise RuntimeError(
+                f"not loaded: {', '.join(missing)}" + (f" ({errors})" if errors else "")
+            )
+
+    app = create_service_app(
+        settings=settings,
+        title="driftloop serving",
+        description=(
+            "Serves registered models by alias over KServe's V2 inference protocol "
+            "(`/v2/models/{name}/infer`) and MLflow's scoring protocol (`/invocations`). "
+            "Swaps versions without dropping requests when `alias.set` arrives; logs "
+            "every prediction to the `predictions` topic."
+        ),
+        routers=ROUTERS,
+        resources=[registry, predictions, models, _Stopping(dead_letters), consumer],
+        checks={"models": models_loaded},
+    )
+    app.state.scorer = Scorer(settings, models, predictions)
+    app.state.models = models
+    app.state.predictions = predictions
+    return app
+
+
+SERVICE = ServiceDefinition(name="serving", settings_cls=ServingSettings, create_app=create_app)

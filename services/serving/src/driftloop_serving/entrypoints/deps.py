@@ -1,0 +1,18 @@
+"""FastAPI dependencies of the serving routers, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from driftloop_serving.handlers import Scorer
+
+
+def get_scorer(request: Request) -> Scorer:
+    """The scorer built by ``create_app()``."""
+    scorer: Scorer = request.app.state.scorer
+    return scorer
+
+
+ScorerDep = Annotated[Scorer, Depends(get_scorer)]

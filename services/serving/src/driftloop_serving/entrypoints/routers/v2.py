@@ -1,0 +1,143 @@
+"""KServe's V2 Open Inference Protocol (REST): health, model metadata, readiness, infer.
+
+Errors are V2's ``{"error": "..."}`` with a 4xx status. The response's
+``model_version`` and ``parameters.route`` name the version and route that answered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic_core
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from driftloop_serving.domain.protocols import BadRequest, v2_matrix, v2_response
+from driftloop_serving.entrypoints.deps import ScorerDep
+from driftloop_serving.handlers import UnknownModel
+
+router = APIRouter(prefix="/v2", tags=["V2 inference protocol"])
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _version(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise BadRequest(f"version must be a positive integer, got {value!r}")
+    return int(value)
+
+
+@router.get("")
+async def server_metadata() -> dict[str, Any]:
+    """Server name, version and protocol extensions."""
+    return {"name": "driftloop-serving", "version": "0.1.0", "extensions": []}
+
+
+@router.get("/health/live")
+async def live() -> dict[str, Any]:
+    """The server process is up."""
+    return {"live": True}
+
+
+@router.get("/health/ready")
+async def ready(scorer: ScorerDep) -> Response:
+    """Ready when every served model has its champion loaded."""
+    missing = [n for n in scorer.names() if not scorer.versions(n)]
+    if missing:
+        return _error(503, f"not loaded yet: {', '.join(missing)}")
+    return JSONResponse({"ready": True})
+
+
+def _metadata(scorer: ScorerDep, name: str, version: str | None) -> Response:
+    try:
+        model = scorer.resolve(name, _version(version))
+    except UnknownModel as error:
+        return _error(404, str(error))
+    except BadRequest as error:
+        return _error(400, str(error))
+    columns = model.predictor.columns
+    return JSONResponse(
+        {
+            "name": name,
+            "versions": [str(v) for v in scorer.versions(name)],
+            "platform": model.predictor.flavor,
+            "inputs": [{"name": c.name, "datatype": "FP64", "shape": [-1, 1]} for c in columns]
+            or [{"name": "input-0", "datatype": "FP64", "shape": [-1, -1]}],
+            "outputs": [{"name": "predict", "datatype": "FP64", "shape": [-1]}],
+        }
+    )
+
+
+@router.get("/models/{name}")
+async def model_metadata(name: str, scorer: ScorerDep) -> Response:
+    """The model's loaded versions, flavor, inputs and outputs."""
+    return _metadata(scorer, name, None)
+
+
+@router.get("/models/{name}/versions/{version}")
+async def version_metadata(name: str, version: str, scorer: ScorerDep) -> Response:
+    """The same, for one loaded version."""
+    return _metadata(scorer, name, version)
+
+
+def _ready(scorer: ScorerDep, name: str, version: str | None) -> Response:
+    try:
+        scorer.resolve(name, _version(version))
+    except UnknownModel as error:
+        return _error(404, str(error))
+    except BadRequest as error:
+        return _error(400, str(error))
+    return JSONResponse({"name": name, "ready": True})
+
+
+@router.get("/models/{name}/ready")
+async def model_ready(name: str, scorer: ScorerDep) -> Response:
+    """200 when the model's champion is loaded."""
+    return _ready(scorer, name, None)
+
+
+@router.get("/models/{name}/versions/{version}/ready")
+async def version_ready(name: str, version: str, scorer: ScorerDep) -> Response:
+    """200 when that version is loaded."""
+    return _ready(scorer, name, version)
+
+
+async def _infer(request: Request, scorer: ScorerDep, name: str, version: str | None) -> Response:
+    try:
+        body = pydantic_core.from_json(await request.body())
+    except ValueError as error:
+        return _error(400, f"the body is not valid JSON: {error}")
+    try:
+        pinned = _version(version)
+        served = scorer.resolve(name, pinned)  # 404 before looking at the body
+        matrix = v2_matrix(body, [column.name for column in served.predictor.columns])
+        request_id = str(body.get("id") or "") or None
+        answer = scorer.score(name, matrix, version=pinned, request_id=request_id)
+    except UnknownModel as error:
+        return _error(404, str(error))
+    except BadRequest as error:
+        return _error(400, str(error))
+    content = v2_response(
+        model=name,
+        version=answer.model.version,
+        request_id=answer.request_id,
+        predictions=answer.predictions,
+        route=answer.route,
+    )
+    return Response(pydantic_core.to_json(content), media_type="application/json")
+
+
+@router.post("/models/{name}/infer")
+async def infer(name: str, request: Request, scorer: ScorerDep) -> Response:
+    """Score with the champion (or the canary, per the model's traffic policy)."""
+    return await _infer(request, scorer, name, None)
+
+
+@router.post("/models/{name}/versions/{version}/infer")
+async def infer_version(name: str, version: str, request: Request, scorer: ScorerDep) -> Response:
+    """Score with one loaded version."""
+    return await _infer(request, scorer, name, version)

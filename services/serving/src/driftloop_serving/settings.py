@@ -1,0 +1,92 @@
+"""Settings of the serving service (``DRIFTLOOP_SERVING_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, Field, field_validator
+
+from driftloop_kit.settings import ServiceSettings
+
+
+class TrafficPolicy(BaseModel):
+    """How one model's requests are split between its champion and its challenger.
+
+    Attributes:
+        canary_percent: Share of requests (0-100) answered by the challenger.
+        shadow: The challenger also scores every request; its answer is logged,
+            never returned.
+        challenger_alias: The alias the challenger is loaded from.
+    """
+
+    canary_percent: float = Field(default=0.0, ge=0, le=100)
+    shadow: bool = False
+    challenger_alias: str = "challenger"
+
+
+class ServingSettings(ServiceSettings):
+    """The serving service: models by alias, two protocols, hot swap, prediction log."""
+
+    service_name: ClassVar[str] = "serving"
+    default_port: ClassVar[int] = 8080  # KServe's and MLServer's HTTP port
+
+    registry_url: str = Field(
+        default="http://127.0.0.1:5001",
+        description="Base URL of the registry service, where models are loaded from.",
+    )
+    features_url: str = Field(
+        default="http://127.0.0.1:6566",
+        description=(
+            "Base URL of the features service, for requests that send entity keys "
+            "instead of features."
+        ),
+    )
+    models: str = Field(
+        default="",
+        description="Comma-separated registered model names to serve, e.g. `iris,fraud`.",
+    )
+    alias: str = Field(default="champion", description="The alias each model is served from.")
+    traffic: dict[str, TrafficPolicy] = Field(
+        default_factory=dict,
+        description=(
+            'Canary and shadow policies per model, as JSON: `{"iris": {"canary_percent": 10}}` '
+            'or `{"iris": {"shadow": true}}`.'
+        ),
+    )
+    reconcile_interval_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the served versions are checked against the registry, "
+        "in case an alias event was missed.",
+    )
+    prediction_buffer: int = Field(
+        default=100_000,
+        gt=0,
+        description="Prediction records held in memory while the broker is slow; beyond it "
+        "they are spilled to files.",
+    )
+    spill_dir: Path | None = Field(
+        default=None,
+        description="Where prediction records wait while the broker is down. "
+        "Default: `<home>/serving/spill`.",
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return ",".join(name.strip() for name in value.split(",") if name.strip())
+
+    @property
+    def model_names(self) -> list[str]:
+        """The served model names."""
+        return [name for name in self.models.split(",") if name]
+
+    @property
+    def spill_path(self) -> Path:
+        """The spill folder."""
+        return self.spill_dir or self.data_dir / "spill"
+
+    def policy(self, model: str) -> TrafficPolicy:
+        """The traffic policy of ``model`` (champion only when none is set)."""
+        return self.traffic.get(model) or TrafficPolicy()
