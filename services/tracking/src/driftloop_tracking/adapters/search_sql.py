@@ -59,7 +59,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop_kit.db import Database
 from driftloop_kit.errors import InvalidInput, NotFound
-from driftloop_tracking.adapters.sql import Query, id_list, json_value
+from driftloop_tracking.adapters.sql import (
+    CompiledSQL,
+    Query,
+    compile_for,
+    fetch_all,
+    id_list,
+    json_value,
+)
 from driftloop_tracking.adapters.store import DATASET_CONTEXT_TAG
 from driftloop_tracking.adapters.tables import (
     VALUE_PREFIX_CHARS,
@@ -606,6 +613,25 @@ def run_segment_queries(search: RunSearch) -> list[Select[Any]]:
     return [*segments, lacking]
 
 
+#: Compiled id queries by search (all of it: a repeated search, a dashboard's, is one
+#: hop to the driver): building and compiling the statement cost more than running it.
+_compiled_searches: dict[tuple[str, RunSearch, frozenset[Comparison]], CompiledSQL] = {}
+_COMPILED_SEARCHES_SIZE = 256
+
+
+async def _run_ids(
+    session: AsyncSession, search: RunSearch, dialect: str, broad: frozenset[Comparison]
+) -> list[str]:
+    connection = await session.connection()
+    key = (dialect, search, broad)
+    if (compiled := _compiled_searches.get(key)) is None:
+        compiled = compile_for(run_search_query(search, dialect, broad), connection.dialect)
+        if len(_compiled_searches) >= _COMPILED_SEARCHES_SIZE:
+            _compiled_searches.clear()
+        _compiled_searches[key] = compiled
+    return [row[0] for row in await fetch_all(connection, compiled)]
+
+
 async def _page_ids(session: AsyncSession, search: RunSearch, dialect: str) -> list[str]:
     """The ids of the page and of the first run after it (if any)."""
     if not _walks_an_index(search):
@@ -620,7 +646,7 @@ async def _page_ids(session: AsyncSession, search: RunSearch, dialect: str) -> l
             if in_index_order
             else frozenset()
         )
-        return list((await session.scalars(run_search_query(search, dialect, broad))).all())
+        return await _run_ids(session, search, dialect, broad)
     ids: list[str] = []
     skip, wanted = search.offset, search.max_results + 1
     for segment in run_segment_queries(search):

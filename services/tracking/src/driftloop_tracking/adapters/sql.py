@@ -42,7 +42,14 @@ def json_value(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-class _Compiled:
+async def _driver(connection: AsyncConnection) -> Any:
+    """The driver's own connection (aiosqlite's) under SQLAlchemy's, in its transaction."""
+    return (await connection.get_raw_connection()).driver_connection
+
+
+class CompiledSQL:
+    """SQL compiled for one dialect, and how to bind its parameters for the driver."""
+
     __slots__ = ("defaults", "order", "sql")
 
     def __init__(self, compiled: SQLCompiler) -> None:
@@ -92,29 +99,19 @@ class Query:
     ) -> None:
         self.build = build
         self.columns = list(columns) if columns is not None else None
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[str, CompiledSQL] = {}
 
-    def _for(self, dialect: Dialect) -> _Compiled:
+    def _for(self, dialect: Dialect) -> CompiledSQL:
         if (found := self._compiled.get(dialect.name)) is None:
             statement = self.build(dialect.name)
             compiled = statement.compile(dialect=dialect, column_keys=self.columns)
-            found = self._compiled[dialect.name] = _Compiled(cast(SQLCompiler, compiled))
+            found = self._compiled[dialect.name] = CompiledSQL(cast(SQLCompiler, compiled))
         return found
-
-    @staticmethod
-    async def _driver(connection: AsyncConnection) -> Any:
-        raw = await connection.get_raw_connection()
-        return raw.driver_connection
 
     async def all(self, session: AsyncSession, **params: Any) -> list[Any]:
         """The rows the statement returns, as tuples."""
         connection = await session.connection()
-        compiled = self._for(connection.dialect)
-        if connection.dialect.name == "sqlite":
-            driver = await self._driver(connection)
-            return list(await driver.execute_fetchall(compiled.sql, compiled.bind(params)))
-        result = await connection.exec_driver_sql(compiled.sql, compiled.bind(params))
-        return list(result.all())
+        return await fetch_all(connection, self._for(connection.dialect), params)
 
     async def first(self, session: AsyncSession, **params: Any) -> Any | None:
         """The first row the statement returns, or ``None``."""
@@ -126,7 +123,7 @@ class Query:
         connection = await session.connection()
         compiled = self._for(connection.dialect)
         if connection.dialect.name == "sqlite":
-            driver = await self._driver(connection)
+            driver = await _driver(connection)
             cursor = await driver.execute(compiled.sql, compiled.bind(params))
             return int(cursor.rowcount)
         result = await connection.exec_driver_sql(compiled.sql, compiled.bind(params))
@@ -139,10 +136,27 @@ class Query:
         connection = await session.connection()
         compiled = self._for(connection.dialect)
         if connection.dialect.name == "sqlite":
-            driver = await self._driver(connection)
+            driver = await _driver(connection)
             await driver.executemany(compiled.sql, compiled.bind_rows(rows))
         else:
             await connection.exec_driver_sql(compiled.sql, compiled.bind_rows(rows))
+
+
+def compile_for(statement: ClauseElement, dialect: Dialect) -> CompiledSQL:
+    """``statement`` compiled for ``dialect``, lists of values (``IN``) expanded."""
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    return CompiledSQL(cast(SQLCompiler, compiled))
+
+
+async def fetch_all(
+    connection: AsyncConnection, compiled: CompiledSQL, params: dict[str, Any] | None = None
+) -> list[Any]:
+    """The rows of ``compiled`` run through the driver (see :class:`Query`), as tuples."""
+    bound = compiled.bind(params or {})
+    if connection.dialect.name == "sqlite":
+        driver = await _driver(connection)
+        return list(await driver.execute_fetchall(compiled.sql, bound))
+    return list((await connection.exec_driver_sql(compiled.sql, bound)).all())
 
 
 async def upsert(
