@@ -46,7 +46,19 @@ async def test_readyz_is_200_when_every_check_passes() -> None:
         response = await client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"database": "ok", "kafka": "ok"}}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "kafka": "ok"},
+        "details": {},
+    }
+
+
+async def test_readyz_details_inform_without_deciding_readiness() -> None:
+    readiness = Readiness({"database": passes})
+    readiness.add_details("models", lambda: {"iris@champion": "load failure: corrupt"})
+    report = await readiness.run()
+    assert report.ready
+    assert report.details == {"models": {"iris@champion": "load failure: corrupt"}}
 
 
 async def test_readyz_is_503_naming_the_failing_check() -> None:

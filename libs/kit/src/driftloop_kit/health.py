@@ -48,6 +48,12 @@ class ReadinessReport(BaseModel):
         description='Outcome per check: "ok" or "error: <reason>".',
         examples=[{"database": "ok", "kafka": "error: connection refused"}],
     )
+    details: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Information that does not decide readiness (e.g. a model version "
+        "that failed to load while the previous one keeps serving).",
+        examples=[{"models": {"iris@champion": "version 3: cannot load ...; serving 2"}}],
+    )
 
     @property
     def ready(self) -> bool:
@@ -67,6 +73,7 @@ class Readiness:
         self, checks: Mapping[str, Check] | None = None, *, timeout: float = DEFAULT_CHECK_TIMEOUT
     ) -> None:
         self._checks: dict[str, Check] = dict(checks or {})
+        self._details: dict[str, Callable[[], Mapping[str, str]]] = {}
         self.timeout = timeout
 
     @property
@@ -78,6 +85,10 @@ class Readiness:
         """Register (or replace) the check called ``name``."""
         self._checks[name] = check
 
+    def add_details(self, name: str, provider: Callable[[], Mapping[str, str]]) -> None:
+        """Report ``provider()`` under ``details[name]``; it never makes the app unready."""
+        self._details[name] = provider
+
     def remove(self, name: str) -> None:
         """Drop the check called ``name`` if present."""
         self._checks.pop(name, None)
@@ -88,7 +99,10 @@ class Readiness:
         outcomes = await asyncio.gather(*(self._run_one(n, self._checks[n]) for n in names))
         results = dict(zip(names, outcomes, strict=True))
         ready = all(outcome == "ok" for outcome in outcomes)
-        return ReadinessReport(status="ready" if ready else "not ready", checks=results)
+        details = {name: dict(provider()) for name, provider in self._details.items()}
+        return ReadinessReport(
+            status="ready" if ready else "not ready", checks=results, details=details
+        )
 
     async def _run_one(self, name: str, check: Check) -> str:
         deadline = asyncio.timeout(self.timeout)

@@ -133,6 +133,13 @@ def create_app(settings: ServingSettings) -> FastAPI:
         resources=[registry, predictions, models, _Stopping(dead_letters), consumer],
         checks={"models": models_loaded},
     )
+    app.state.readiness.add_details(
+        "models",
+        lambda: {
+            **{f"{n}@{a}": f"version {m.version}" for (n, a), m in models.served.items()},
+            **{f"{n}@{a} load failure": e for (n, a), e in models.errors.items()},
+        },
+    )
     app.state.scorer = Scorer(settings, models, predictions)
     app.state.models = models
     app.state.predictions = predictions
