@@ -80,8 +80,14 @@ class RunningMonitor:
 async def running_monitor(
     database_url: str, tmp_path: Path, broker: EmbeddedBroker
 ) -> AsyncIterator[RunningMonitor]:
-    """The monitor on SQLite and on PostgreSQL, with its own consumer group."""
+    """The monitor on SQLite with the faust engine, on PostgreSQL with the bus engine.
+
+    Each engine and each database runs every scenario once (pairwise, to keep the tier
+    quick); each test has its own consumer group.
+    """
+    engine = "faust" if database_url.startswith("sqlite") else "bus"
     settings = MonitorSettings(
+        engine=engine,
         home=tmp_path / "home",
         database_url=database_url,
         kafka_bootstrap_servers=broker.bootstrap_servers,
@@ -89,8 +95,12 @@ async def running_monitor(
         reference_uri_template=f"file://{tmp_path}/refs/{{model}}-{{version}}-{{run_id}}.csv",
         public_url="http://monitor.test",
     )
-    # Kafka's smallest session: a test's group never waits long for a rebalance.
-    app = create_app(settings, broker_session_timeout=2.0, broker_heartbeat_interval=0.5)
+    # Short sessions: a test's group never waits long for a (re)join.
+    if engine == "faust":
+        options: dict[str, Any] = {"broker_session_timeout": 2.0, "broker_heartbeat_interval": 0.5}
+    else:
+        options = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 500}
+    app = create_app(settings, **options)
     publisher = Publisher(broker.bootstrap_servers)
     async with app.router.lifespan_context(app):
         stream: MonitorStream = app.state.stream

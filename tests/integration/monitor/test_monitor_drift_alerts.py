@@ -86,7 +86,7 @@ async def test_shifted_windows_alert_with_exactly_the_drifted_columns_then_clear
 
     # Every decision equals Evidently's DataDriftPreset report on the same window.
     for result in history:
-        kept = await service.monitor.files.window(result["window_id"])
+        kept = service.monitor.files.window(result["window_id"])
         assert kept is not None
         assert len(kept) == WINDOW
         theirs = evidently_preset(reference, kept)

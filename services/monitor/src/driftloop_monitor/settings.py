@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -60,6 +60,14 @@ class MonitorSettings(ServiceSettings):
             "URL or path with `{model}`, `{version}`, `{run_id}` placeholders, CSV or Parquet "
             "(e.g. `http://tracking:5000/get-artifact?run_uuid={run_id}&path=reference.parquet`). "
             "Unset: reference data is only uploaded through the REST API."
+        ),
+    )
+    engine: Literal["faust", "bus"] = Field(
+        default="faust",
+        description=(
+            "Stream engine: `faust` (faust-streaming agents; the label join in a faust table "
+            "that survives restarts) or `bus` (the bus's batch consumer, several times the "
+            "throughput; predictions wait for labels in memory)."
         ),
     )
     consumer_group: str = Field(

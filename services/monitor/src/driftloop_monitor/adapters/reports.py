@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import collections
 import re
 from pathlib import Path
 
 import pandas as pd  # type: ignore[import-untyped]
 
-from driftloop_monitor.domain.drift import from_parquet, to_parquet
-
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class ReportFiles:
-    """HTML reports (``<root>/html/<report id>.html``) and kept windows (Parquet).
+    """HTML reports (``<root>/html/<report id>.html``) and the rows of recent windows.
 
     Args:
         root: The folder; created on first write.
@@ -25,7 +23,7 @@ class ReportFiles:
     def __init__(self, root: Path, *, kept_windows: int = 20) -> None:
         self.root = root
         self.kept_windows = kept_windows
-        self._kept: dict[str, list[Path]] = {}
+        self._kept: dict[str, collections.OrderedDict[str, pd.DataFrame]] = {}
 
     def _html_path(self, report_id: str) -> Path:
         if _SAFE.search(report_id):
@@ -42,28 +40,25 @@ class ReportFiles:
         path = self._html_path(report_id)
         return await asyncio.to_thread(_read_text, path)
 
-    def _window_path(self, window_id: str) -> Path:
-        digest = hashlib.sha256(window_id.encode()).hexdigest()[:16]
-        return self.root / "windows" / f"{_SAFE.sub('_', window_id)[:120]}-{digest}.parquet"
+    def keep_window(self, version_key: str, window_id: str, data: pd.DataFrame) -> None:
+        """Keep a window's rows in memory; the oldest kept window of that version goes.
 
-    async def keep_window(self, version_key: str, window_id: str, data: pd.DataFrame) -> None:
-        """Keep a window's rows; the oldest kept window of that version goes."""
+        In memory, not on disk: writing every window would cost more than deciding it.
+        After a restart, reports on request cover the windows decided since.
+        """
         if self.kept_windows <= 0:
             return
-        path = self._window_path(window_id)
-        blob = await asyncio.to_thread(to_parquet, data)
-        await asyncio.to_thread(_write_bytes, path, blob)
-        kept = self._kept.setdefault(version_key, [])
-        kept.append(path)
+        kept = self._kept.setdefault(version_key, collections.OrderedDict())
+        kept[window_id] = data
         while len(kept) > self.kept_windows:
-            old = kept.pop(0)
-            await asyncio.to_thread(old.unlink, True)
+            kept.popitem(last=False)
 
-    async def window(self, window_id: str) -> pd.DataFrame | None:
+    def window(self, window_id: str) -> pd.DataFrame | None:
         """A kept window's rows, or None when it is no longer kept."""
-        path = self._window_path(window_id)
-        blob = await asyncio.to_thread(_read_bytes, path)
-        return None if blob is None else from_parquet(blob)
+        for kept in self._kept.values():
+            if window_id in kept:
+                return kept[window_id]
+        return None
 
 
 def _write_text(path: Path, text: str) -> None:

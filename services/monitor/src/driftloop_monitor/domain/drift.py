@@ -105,6 +105,14 @@ class ReferenceSet:
     column_types: dict[str, str]
     digest: str
     source: str = "upload"
+    _cleaned: dict[str, pd.Series] = field(default_factory=dict, compare=False, repr=False)
+
+    def cleaned(self, column: str) -> pd.Series:
+        """The column as the tests see it (cleaned once, not per window)."""
+        found = self._cleaned.get(column)
+        if found is None:
+            found = self._cleaned[column] = _clean(self.data[column])
+        return found
 
 
 @cache
@@ -228,7 +236,7 @@ def decide(reference: ReferenceSet, current: pd.DataFrame, policy: MonitorPolicy
             skipped[column] = "missing from the window"
             continue
         column_type = column_type_of(kind)
-        ref = _clean(reference.data[column])
+        ref = reference.cleaned(column)
         cur = _clean(current[column])
         if ref.empty or cur.empty:
             skipped[column] = "no values in the " + ("reference" if ref.empty else "window")

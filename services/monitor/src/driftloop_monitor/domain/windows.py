@@ -48,6 +48,8 @@ class _Open:
     start: datetime
     deadline: datetime
     run_id: str
+    opened: datetime
+    seconds: float = 0.0
     rows: list[dict[str, Any]] = field(default_factory=list)
     last: datetime | None = None
 
@@ -61,9 +63,11 @@ def window_id(key: VersionKey, start: datetime) -> str:
 class Windows:
     """Open windows of every model version; each closes at ``rows`` rows or after ``seconds``.
 
-    A row at or after the open window's deadline closes it first (tumbling: a row belongs to
-    exactly one window). :meth:`expired` closes windows whose deadline passed on the clock
-    while no row came.
+    Time is the rows' event time: a row at or after the open window's deadline (first row's
+    time + ``seconds``) closes it first, so a row belongs to exactly one window. When rows
+    stop coming, :meth:`expired` closes a window once it has been open ``seconds`` on the
+    clock (processing time); replayed or late data with old event times therefore fills
+    windows by count and event time, not by the wall clock.
     """
 
     def __init__(self) -> None:
@@ -81,8 +85,19 @@ class Windows:
         rows: list[dict[str, Any]],
         max_rows: int,
         max_seconds: float,
+        now: datetime | None = None,
     ) -> list[ClosedWindow]:
-        """Add the input rows of one prediction; return the windows this closed."""
+        """Add the input rows of one prediction; return the windows this closed.
+
+        Args:
+            key: The model version.
+            run_id: The version's run.
+            time: The prediction's event time.
+            rows: Its input rows.
+            max_rows: Rows that close a window.
+            max_seconds: Event-time (and processing-time) length of a window.
+            now: The clock, for a window opened by these rows (default: ``time``).
+        """
         closed: list[ClosedWindow] = []
         current = self._open.get(key)
         if current is not None and time >= current.deadline:
@@ -91,7 +106,11 @@ class Windows:
         for row in rows:
             if current is None:
                 current = _Open(
-                    start=time, deadline=time + timedelta(seconds=max_seconds), run_id=run_id
+                    start=time,
+                    deadline=time + timedelta(seconds=max_seconds),
+                    run_id=run_id,
+                    opened=now or time,
+                    seconds=max_seconds,
                 )
                 self._open[key] = current
             current.rows.append(row)
@@ -104,13 +123,16 @@ class Windows:
         return closed
 
     def expired(self, now: datetime, grace: float = 0.0) -> list[ClosedWindow]:
-        """Close every window whose deadline (plus ``grace`` seconds) is before ``now``."""
+        """Close every window open for its length (plus ``grace`` seconds) on the clock."""
         late = [
             (key, window)
             for key, window in self._open.items()
-            if window.deadline + timedelta(seconds=grace) <= now
+            if window.opened + timedelta(seconds=window.seconds + grace) <= now
         ]
-        return [self._close(key, window, "time", end=window.deadline) for key, window in late]
+        return [
+            self._close(key, window, "time", end=min(window.deadline, _after(window)))
+            for key, window in late
+        ]
 
     def flush(self) -> list[ClosedWindow]:
         """Close every open window (shutdown, tests)."""
@@ -125,13 +147,17 @@ class Windows:
         self, key: VersionKey, window: _Open, by: str, *, end: datetime | None = None
     ) -> ClosedWindow:
         del self._open[key]
-        last = window.last or window.start
         return ClosedWindow(
             id=window_id(key, window.start),
             key=key,
             run_id=window.run_id,
             start=window.start,
-            end=end or last + timedelta(microseconds=1),
+            end=end or _after(window),
             rows=window.rows,
             closed_by=by,
         )
+
+
+def _after(window: _Open) -> datetime:
+    # Half-open bounds: just after the last row.
+    return (window.last or window.start) + timedelta(microseconds=1)

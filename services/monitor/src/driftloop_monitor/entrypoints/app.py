@@ -17,7 +17,11 @@ from driftloop_monitor.adapters.references import reference_source
 from driftloop_monitor.adapters.reports import ReportFiles
 from driftloop_monitor.adapters.store import MonitorStore
 from driftloop_monitor.entrypoints.routers import ROUTERS
-from driftloop_monitor.entrypoints.stream import MonitorStream
+from driftloop_monitor.entrypoints.stream import (
+    BusMonitorStream,
+    FaustMonitorStream,
+    MonitorStream,
+)
 from driftloop_monitor.service_layer.monitor import Monitor
 from driftloop_monitor.settings import MonitorSettings
 
@@ -29,7 +33,8 @@ def create_app(settings: MonitorSettings, **stream_options: Any) -> FastAPI:
 
     Args:
         settings: The service's settings.
-        stream_options: faust settings for the stream processor (tests shorten timeouts).
+        stream_options: faust settings (engine ``faust``) or aiokafka consumer settings
+            (engine ``bus``) of the stream processor; tests shorten session timeouts.
     """
     database = Database(settings.database_url)
     bus = service_bus(
@@ -49,17 +54,21 @@ def create_app(settings: MonitorSettings, **stream_options: Any) -> FastAPI:
     )
     resources: list[Resource] = [_Migrations(settings.database_url), *bus.resources]
     checks = dict(bus.checks)
-    stream = None
+    stream: MonitorStream | None = None
     if settings.consume:
-        stream = MonitorStream(
-            monitor=monitor,
-            publisher=bus.publisher,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group=settings.consumer_group,
-            data_dir=settings.data_dir / "faust",
-            label_ttl=settings.label_ttl_seconds,
-            **stream_options,
-        )
+        common: dict[str, Any] = {
+            "monitor": monitor,
+            "publisher": bus.publisher,
+            "bootstrap_servers": settings.kafka_bootstrap_servers,
+            "group": settings.consumer_group,
+            "label_ttl": settings.label_ttl_seconds,
+        }
+        if settings.engine == "bus":
+            stream = BusMonitorStream(**common, consumer_options=stream_options or None)
+        else:
+            stream = FaustMonitorStream(
+                **common, data_dir=settings.data_dir / "faust", **stream_options
+            )
         resources.append(stream)
         checks["stream"] = stream.ready
 
