@@ -71,6 +71,7 @@ async def test_readyz_is_503_naming_the_failing_check() -> None:
     assert response.json() == {
         "status": "not ready",
         "checks": {"database": "ok", "kafka": "error: connection refused"},
+        "details": {},
     }
 
 
