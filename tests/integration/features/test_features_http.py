@@ -19,7 +19,7 @@ from feast.data_source import PushMode
 
 from driftloop.features.v1 import events_pb2 as features
 
-from .conftest import RunningServer, event_of, new_flower_ids, read_records
+from .conftest import RunningServer, event_of, eventually, new_flower_ids, read_records
 
 pytestmark = pytest.mark.integration
 
@@ -241,6 +241,37 @@ def test_materialize_loads_offline_rows_online_and_publishes_an_event(
     )
     assert response.status_code == 200, response.text
     assert other  # (unused id: keeps the test's entities apart)
+
+
+async def test_materialize_with_async_answers_202_and_loads_the_rows_afterwards(
+    sqlite_server: RunningServer,
+) -> None:
+    (flower,) = new_flower_ids(1)
+    recent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    _push_rows(sqlite_server.url, [(flower, recent, 6.1)], to="offline")
+    async with httpx.AsyncClient(base_url=sqlite_server.url, timeout=60) as client:
+        response = await client.post(
+            "/materialize",
+            params={"async": "true"},
+            json={
+                "start_ts": (recent - timedelta(minutes=1)).isoformat(),
+                "end_ts": (recent + timedelta(minutes=1)).isoformat(),
+                "feature_views": ["iris_features"],
+            },
+        )
+        assert response.status_code == 202, response.text
+        assert response.json() == {"status": "accepted", "feature_views": ["iris_features"]}
+
+        async def loaded() -> bool:
+            return online_values_sync(sqlite_server.url, [flower]) == [6.1]
+
+        await eventually(loaded, timeout=20)
+        unknown = await client.post(
+            "/materialize-incremental",
+            params={"async": "true"},
+            json={"end_ts": datetime.now(UTC).isoformat(), "feature_views": ["nope"]},
+        )
+    assert unknown.status_code == 404, unknown.text
 
 
 async def test_materialize_publishes_features_materialized(sqlite_server: RunningServer) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -294,6 +294,19 @@ class Materializations:
         self.gateway = gateway
         self.database = database
         self.outbox = outbox
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def in_background(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run a materialization after the request that asked for it has been answered."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._background.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("background materialization failed", exc_info=finished.exception())
+
+        task.add_done_callback(done)
 
     async def materialize(
         self, start: datetime, end: datetime, feature_views: list[str] | None

@@ -454,6 +454,15 @@ class FeastGateway:
             finally:
                 del online.online_write_batch
 
+    def materializable(self, feature_views: list[str] | None) -> list[str]:
+        """The views a materialization of ``feature_views`` (None: all) would load.
+
+        Raises:
+            NotFound: A named view does not exist.
+        """
+        with feast_errors():
+            return self._materializable(feature_views)
+
     def _materializable(self, feature_views: list[str] | None) -> list[str]:
         views = self.store._get_feature_views_to_materialize(feature_views)
         return [view.name for view in views]

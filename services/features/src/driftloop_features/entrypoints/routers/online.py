@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd  # type: ignore[import-untyped]
 from dateutil import parser  # type: ignore[import-untyped]
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from driftloop_features.entrypoints.deps import GatewayDep, MaterializationsDep
+from driftloop_features.handlers import Materializations
 from driftloop_kit.errors import InvalidInput
 
 router = APIRouter(tags=["online (feast serve)"])
@@ -106,8 +107,15 @@ async def write_to_online_store(body: WriteToFeatureStoreRequest, gateway: Gatew
     return Response(status_code=200)
 
 
+AsyncQuery = Annotated[
+    bool, Query(alias="async", description="Answer 202 at once and materialize afterwards.")
+]
+
+
 @router.post("/materialize", summary="Load a time range from the offline into the online store")
-async def materialize(body: MaterializeRequest, materializations: MaterializationsDep) -> Any:
+async def materialize(
+    body: MaterializeRequest, materializations: MaterializationsDep, async_mode: AsyncQuery = False
+) -> Any:
     """Materialize ``[start_ts, end_ts)``; publishes ``features.materialized`` per view."""
     if body.disable_event_timestamp:
         start, end = datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC)
@@ -119,18 +127,33 @@ async def materialize(body: MaterializeRequest, materializations: Materializatio
         start, end = _timestamp("start_ts", body.start_ts), _timestamp("end_ts", body.end_ts)
         if start >= end:
             raise InvalidInput(f"start_ts ({start}) must be before end_ts ({end})")
+    if async_mode:
+        names = await _accepted(materializations, body.feature_views)
+        materializations.in_background(materializations.materialize(start, end, names))
+        return JSONResponse({"status": "accepted", "feature_views": names}, status_code=202)
     names = await materializations.materialize(start, end, body.feature_views)
     return {"status": "done", "feature_views": names}
 
 
 @router.post("/materialize-incremental", summary="Materialize up to a time, from the last run")
 async def materialize_incremental(
-    body: MaterializeIncrementalRequest, materializations: MaterializationsDep
+    body: MaterializeIncrementalRequest,
+    materializations: MaterializationsDep,
+    async_mode: AsyncQuery = False,
 ) -> Any:
     """Materialize each view from its last materialization up to ``end_ts``."""
     end = _timestamp("end_ts", body.end_ts)
+    if async_mode:
+        names = await _accepted(materializations, body.feature_views)
+        materializations.in_background(materializations.materialize_incremental(end, names))
+        return JSONResponse({"status": "accepted", "feature_views": names}, status_code=202)
     names = await materializations.materialize_incremental(end, body.feature_views)
     return {"status": "done", "feature_views": names}
+
+
+async def _accepted(materializations: Materializations, views: list[str] | None) -> list[str]:
+    """The views an asynchronous materialization will load (unknown names: 404 now)."""
+    return await asyncio.to_thread(materializations.gateway.materializable, views)
 
 
 @router.get("/health", summary="Feast feature server's health check")
