@@ -26,6 +26,7 @@ from driftloop_events.envelope import CloudEvent, EnvelopeError, from_record
 from driftloop_features.adapters.feast_store import FeastGateway
 from driftloop_features.domain.rows import (
     Batch,
+    PushSourceSchema,
     RowRejected,
     ValidRow,
     validate_row,
@@ -203,7 +204,7 @@ class Ingestion:
                 self._reject(message, error, "invalid_row", report)
         return valid, rejected
 
-    async def _refreshed_schemas(self) -> Any:
+    async def _refreshed_schemas(self) -> Mapping[str, PushSourceSchema]:
         """The push schemas, re-read from the registry at most every few seconds."""
         if time.monotonic() - self._refreshed_at > _REFRESH_INTERVAL:
             self._refreshed_at = time.monotonic()
