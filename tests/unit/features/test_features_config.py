@@ -30,6 +30,8 @@ def test_the_embedded_default_is_sqlite_online_parquet_offline_and_a_file_regist
     assert config["offline_store"] == {"type": "file"}
     assert config["registry"]["registry_type"] == "file"
     assert config["registry"]["path"] == str(tmp_path.resolve() / "features" / "registry.db")
+    # Online reads go on while a view is being materialized.
+    assert config["registry"]["serve_features_while_materializing"] is True
     assert settings.feast_repo_path == tmp_path / "features" / "repo"
 
 

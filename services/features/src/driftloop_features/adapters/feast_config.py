@@ -46,10 +46,18 @@ def repo_config(settings: FeaturesSettings) -> dict[str, Any]:
             "path": _sqlalchemy_url(registry_url),
             "cache_ttl_seconds": 60,
             "sqlalchemy_config_kwargs": {"pool_pre_ping": True},
+            # Feast 0.67 refuses online reads of a view while it is MATERIALIZING;
+            # the service keeps serving the last values instead (an outage otherwise).
+            "serve_features_while_materializing": True,
         }
     else:
         path = Path(registry_url) if registry_url else data_dir / "registry.db"
-        registry = {"registry_type": "file", "path": str(path), "cache_ttl_seconds": 60}
+        registry = {
+            "registry_type": "file",
+            "path": str(path),
+            "cache_ttl_seconds": 60,
+            "serve_features_while_materializing": True,
+        }
     return {
         "project": settings.project,
         "provider": "local",
