@@ -309,11 +309,12 @@ async def raw_consume(bootstrap: str, count: int) -> float:
         await consumer.stop()
 
 
-def _counter(url: str, name: str) -> float:
+def _counter(url: str, name: str, *, labels: bool = True) -> float:
     with urllib.request.urlopen(f"{url}/metrics", timeout=60) as response:
         text = response.read().decode()
     total = 0.0
-    for match in re.finditer(rf"^{name}\{{[^}}]*\}} ([0-9.e+]+)$", text, re.MULTILINE):
+    pattern = rf"^{name}\{{[^}}]*\}} ([0-9.e+]+)$" if labels else rf"^{name} ([0-9.e+]+)$"
+    for match in re.finditer(pattern, text, re.MULTILINE):
         total += float(match.group(1))
     return total
 
@@ -389,11 +390,12 @@ def monitor_process(bootstrap: str, home: Path, engine: str) -> Iterator[str]:
         log.close()
 
 
-def monitor_rate(url: str, count: int, timeout: float = 300.0) -> tuple[float, float]:
+def monitor_rate(url: str, count: int, timeout: float = 300.0) -> tuple[float, float, float]:
     """Events/s from the first record counted until every record is in a decided window.
 
     The clock stops when all ``count`` rows were added to windows and the
-    ``count // 1000`` full windows have been decided and stored.
+    ``count // 1000`` full windows have been decided and stored. Also returns the windows
+    closed and the mean time of a decision inside the service (ms).
     """
     rows_metric = "driftloop_monitor_prediction_rows_total"
     windows_metric = "driftloop_monitor_windows_total"
@@ -414,7 +416,10 @@ def monitor_rate(url: str, count: int, timeout: float = 300.0) -> tuple[float, f
         time.sleep(0.05)
     if first_seen is None or last_seen is None or last_seen == first_seen:
         raise RuntimeError("the monitor did not consume every record in time")
-    return (count - start_count) / (last_seen - first_seen), windows
+    decisions = _counter(url, "driftloop_monitor_drift_decision_seconds_count", labels=False)
+    decision_seconds = _counter(url, "driftloop_monitor_drift_decision_seconds_sum", labels=False)
+    mean_ms = 1000 * decision_seconds / decisions if decisions else float("nan")
+    return (count - start_count) / (last_seen - first_seen), windows, mean_ms
 
 
 def bench_stream(events: int, rounds: int, engines: list[str]) -> None:
@@ -439,9 +444,12 @@ def bench_stream(events: int, rounds: int, engines: list[str]) -> None:
                     tempfile.TemporaryDirectory() as tmp,
                     monitor_process(broker.bootstrap_servers, Path(tmp), engine) as url,
                 ):
-                    rate, windows = monitor_rate(url, events)
+                    rate, windows, decision_ms = monitor_rate(url, events)
                 ours[engine].append(rate)
-                line += f" | monitor ({engine}) {rate:7.0f} ev/s, {windows:.0f} windows"
+                line += (
+                    f" | monitor ({engine}) {rate:7.0f} ev/s, {windows:.0f} windows, "
+                    f"{decision_ms:.0f} ms/decision"
+                )
             print(line, flush=True)
         finally:
             broker.stop()

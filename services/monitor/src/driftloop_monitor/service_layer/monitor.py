@@ -113,6 +113,17 @@ def _request_time(event: CloudEvent[serving_events.PredictionLogged]) -> datetim
     return datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1e9, UTC)
 
 
+def _frame_and_decide(
+    rows: list[dict[str, Any]], reference: ReferenceSet, policy: MonitorPolicy
+) -> tuple[pd.DataFrame, DriftDecision]:
+    """The window as a frame, and its decision (in a worker thread)."""
+    current = drift.current_frame(rows, reference)
+    started = time.perf_counter()
+    decision = drift.decide(reference, current, policy)
+    DECISION_SECONDS.observe(time.perf_counter() - started)
+    return current, decision
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -417,11 +428,11 @@ class Monitor:
         elif len(window.rows) < policy.min_window_rows and window.closed_by != "rows":
             status = "too_small"
         else:
-            current = drift.current_frame(window.rows, reference)
-            started = time.perf_counter()
-            decision = await asyncio.to_thread(drift.decide, reference, current, policy)
-            DECISION_SECONDS.observe(time.perf_counter() - started)
-            status = "drift" if decision.dataset_drift else "tested"
+            current, decided = await asyncio.to_thread(
+                _frame_and_decide, window.rows, reference, policy
+            )
+            decision = decided
+            status = "drift" if decided.dataset_drift else "tested"
         WINDOWS.labels(key.model, status).inc()
 
         state = await self._state(key)
