@@ -93,13 +93,13 @@ def serving_settings(
     stack: Stack, home: Path, bootstrap_servers: str, **overrides: Any
 ) -> ServingSettings:
     """Settings of a serving instance in front of ``stack`` on a free port."""
+    options: dict[str, Any] = {"reconcile_interval_seconds": 2, **overrides}
     return ServingSettings(
         home=home,
         kafka_bootstrap_servers=bootstrap_servers,
         port=free_port(),
         registry_url=stack.registry_url,
-        reconcile_interval_seconds=2,
-        **overrides,
+        **options,
     )
 
 

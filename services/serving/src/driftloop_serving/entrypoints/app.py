@@ -8,6 +8,7 @@ out freely.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 from driftloop.registry.v1 import events_pb2 as registry_events
 from driftloop_bus.consumer import ConsumerRunner
 from driftloop_bus.publisher import Publisher
+from driftloop_bus.tasks import cancel_and_wait
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.topics import TOPICS
 from driftloop_kit.app import create_service_app
@@ -61,6 +63,37 @@ class AliasFollower:
             self.models.remove(*slot)
         elif slot in self.models.wanted:
             log.warning("alias %s@%s deleted; still serving what was loaded", *slot)
+
+
+class _CatchUp:
+    """Once the alias consumer has its partitions, reconcile once.
+
+    It starts at the latest offset, so a move made between the start-up load and
+    the group assignment would otherwise wait for the periodic reconcile.
+    """
+
+    def __init__(self, consumer: ConsumerRunner, models: ModelManager) -> None:
+        self.consumer = consumer
+        self.models = models
+        self.following = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.consumer.wait_assigned(timeout=60)
+            except TimeoutError:
+                continue
+            self.following = True
+            await self.models.reconcile()
+            return
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
 
 class _Stopping:
@@ -108,6 +141,8 @@ def create_app(settings: ServingSettings) -> FastAPI:
         auto_offset_reset="latest",  # the start-up load covers what came before
     )
 
+    catch_up = _CatchUp(consumer, models)
+
     async def models_loaded() -> None:
         missing = [
             f"{name}@{settings.alias}"
@@ -130,7 +165,7 @@ def create_app(settings: ServingSettings) -> FastAPI:
             "every prediction to the `predictions` topic."
         ),
         routers=ROUTERS,
-        resources=[registry, predictions, models, _Stopping(dead_letters), consumer],
+        resources=[registry, predictions, models, _Stopping(dead_letters), consumer, catch_up],
         checks={"models": models_loaded},
     )
     app.state.readiness.add_details(
@@ -138,6 +173,7 @@ def create_app(settings: ServingSettings) -> FastAPI:
         lambda: {
             **{f"{n}@{a}": f"version {m.version}" for (n, a), m in models.served.items()},
             **{f"{n}@{a} load failure": e for (n, a), e in models.errors.items()},
+            "alias events": "following" if catch_up.following else "joining",
         },
     )
     app.state.scorer = Scorer(settings, models, predictions)
