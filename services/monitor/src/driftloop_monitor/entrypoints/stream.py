@@ -113,8 +113,11 @@ class MonitorStream(abc.ABC):
         waiting = self._waiting(key)
         # A redelivered prediction must not wait twice.
         if not any(_same(w, entry) for w in waiting):
-            self._put_waiting(key, [*waiting, entry])
-            self._expiry.append((time.time() + self.label_ttl, key))
+            # Expiry runs on the clock from when the prediction was seen, so replayed
+            # predictions with old event times still wait for their labels.
+            expires = time.time() + self.label_ttl
+            self._put_waiting(key, [*waiting, {**entry, "expires": expires}])
+            self._expiry.append((expires, key))
         self._expire()
 
     async def _on_label(self, event: CloudEvent[monitor_events.LabelRecorded]) -> None:
@@ -130,7 +133,7 @@ class MonitorStream(abc.ABC):
                 return
             _, key = self._expiry.popleft()
             waiting = self._waiting(key)
-            if waiting and all(w["time"] + self.label_ttl <= now for w in waiting):
+            if waiting and all(w.get("expires", 0.0) <= now for w in waiting):
                 self._drop_waiting(key)
 
     # -- lifecycle -----------------------------------------------------------------
