@@ -155,6 +155,20 @@ async def _alerts_at_least(service: RunningMonitor, model: str, count: int) -> l
     return found if len(found) >= count else None
 
 
+async def test_the_service_endpoints_answer(monitor_api: httpx.AsyncClient) -> None:
+    client = monitor_api
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert set(ready.json()["checks"]) == {"database", "broker"}  # no stream: consume=False
+    assert "driftloop_monitor" in (await client.get("/metrics")).text
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert {"/models/{model_name}/drift", "/reports/{report_id}", "/policies/{model_name}"} <= set(
+        paths
+    )
+    assert (await client.get("/policies/never-set")).json()["drift_share"] == 0.5
+
+
 async def test_bad_http_input_is_a_4xx_with_a_message(monitor_api: httpx.AsyncClient) -> None:
     client = monitor_api
     cases = [
