@@ -1,0 +1,610 @@
+"""Serving benchmark: driftloop serving against ``mlflow models serve`` and Seldon MLServer.
+
+The same scikit-learn model (LogisticRegression, 20 features, fitted on a DataFrame),
+1-row requests, ``wrk`` at 8 connections, one server process at a time, one worker each:
+
+- ``mlflow models serve`` 3.17.2 (``--env-manager local``, 1 worker), MLflow's
+  ``/invocations`` with ``dataframe_split``; the model folder is written by
+  ``mlflow.sklearn.save_model`` from the same fitted object;
+- Seldon MLServer 1.7.1 + mlserver-sklearn (``parallel_workers: 0``), V2 ``infer``;
+  the model is the same object saved with joblib;
+- driftloop: ``driftloop run serving`` (uvicorn, 1 worker) loading the model from a real
+  registry (``driftloop run tracking`` + ``driftloop run registry``, model logged and
+  registered with the mlflow client, alias ``champion``), prediction logging on to an
+  embedded tansu broker; measured on both protocols, with the peer's request body.
+
+Each peer is installed from PyPI into its own virtual environment under
+``.driftloop/bench/``. Servers run under ``taskset -c 0``; this process, ``wrk`` and the
+broker, tracking and registry (idle while measuring) under ``taskset -c 1``.
+
+Usage::
+
+    .venv/bin/python bench/serving.py [--rounds 3] [--duration 10] [--warmup 5]
+                                      [--connections 8] [--keep] [--no-pin]
+
+It prints every run, the medians, the ratios, and one summary line; it never fails on
+a time. Targets (issue 6): driftloop >= 2,500 req/s with p99 <= 10 ms, >= 10x mlflow's
+throughput and >= 5x MLServer's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    LOADGEN_CORE,
+    SERVER_CORE,
+    ServerProcess,
+    ensure_venv,
+    environment_line,
+    free_port,
+    median,
+    pin_this_process,
+    summary_line,
+    taskset_prefix,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO / ".driftloop" / "bench"
+MLFLOW_VERSION = "3.17.2"
+MLFLOW_VENV = BENCH_DIR / "mlflow-venv"
+MLSERVER_VERSION = "1.7.1"
+MLSERVER_VENV = BENCH_DIR / "mlserver-venv"
+MODEL_NAME = "bench-logreg"
+N_FEATURES = 20
+TARGET_RPS = 2500.0
+TARGET_P99_MS = 10.0
+TARGET_VS_MLFLOW = 10.0
+TARGET_VS_MLSERVER = 5.0
+
+# wrk prints this line from the script's done(): every figure, exact, in one place.
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = [==[{body}]==]
+wrk.headers["Content-Type"] = "application/json"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRKJSON {{\\"requests\\":%d,\\"duration_us\\":%d,\\"connect\\":%d,\\"read\\":%d," ..
+    "\\"write\\":%d,\\"status\\":%d,\\"timeout\\":%d,\\"p50_us\\":%d,\\"p99_us\\":%d," ..
+    "\\"max_us\\":%d}}\\n",
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
+# --- the model ------------------------------------------------------------------------
+
+
+def features(rows: int, seed: int = 0) -> Any:
+    """A DataFrame of ``rows`` x 20 features named ``f0`` ... ``f19``."""
+    import numpy as np
+    import pandas as pd  # type: ignore[import-untyped]
+
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        rng.normal(size=(rows, N_FEATURES)), columns=[f"f{i}" for i in range(N_FEATURES)]
+    )
+
+
+def train() -> tuple[Any, Any]:
+    """LogisticRegression fitted on a 20-feature DataFrame; the model and its data."""
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    frame = features(2000)
+    labels = (frame["f0"] + 0.5 * frame["f1"] - frame["f2"] > 0).astype(int)
+    return LogisticRegression(max_iter=500).fit(frame, labels), frame
+
+
+# --- the servers ----------------------------------------------------------------------
+
+
+def _clean_env() -> dict[str, str]:
+    # No tracking variables or bench markers leak into a server.
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DRIFTLOOP_", "MLFLOW_")) and k != "VIRTUAL_ENV"
+    }
+
+
+# What ``driftloop run <service> --port P`` does (``driftloop_cli.serve.serve``: uvicorn,
+# one worker, settings from DRIFTLOOP_* variables), loading only that service's entry
+# point: ``driftloop run`` loads every installed one and fails while another service's
+# package is half-built in a shared checkout.
+RUN_SERVICE = """
+import sys
+from importlib.metadata import entry_points
+from driftloop_cli.serve import serve
+(point,) = entry_points(group="driftloop.services", name=sys.argv[1])
+serve(point.load(), port=int(sys.argv[2]))
+"""
+
+
+def _driftloop(service: str, port: int, env: dict[str, str], log: Path, core: int | None) -> Any:
+    return ServerProcess(
+        name=f"driftloop {service}",
+        command=[sys.executable, "-c", RUN_SERVICE, service, str(port)],
+        ready_url=f"http://127.0.0.1:{port}/readyz",
+        env={**_clean_env(), **env},
+        cwd=REPO,
+        log_path=log,
+        core=core,
+    )
+
+
+def register_model(model: Any, frame: Any, tracking_url: str, registry_url: str) -> str:
+    """Log ``model`` (MLflow 3 defaults: skops, signature) and register it; set ``champion``."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    mlflow.set_tracking_uri(tracking_url)
+    mlflow.set_registry_uri(registry_url)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name=MODEL_NAME,
+            signature=infer_signature(frame, model.predict(frame)),
+            pip_requirements=["scikit-learn", "skops"],
+        )
+    version = str(info.registered_model_version)
+    MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", version)
+    return version
+
+
+def mlflow_server(bin_dir: Path, workdir: Path, model: Any, frame: Any, core: int | None) -> Any:
+    """``mlflow models serve`` on a folder saved from the same fitted model."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    folder = workdir / "mlflow-model"
+    mlflow.sklearn.save_model(
+        model,
+        str(folder),
+        signature=infer_signature(frame, model.predict(frame)),
+        pip_requirements=["scikit-learn", "skops"],
+    )
+    port = free_port()
+    return ServerProcess(
+        name="mlflow",
+        command=[
+            str(bin_dir / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            str(folder),
+            "--env-manager",
+            "local",
+            "--workers",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        ready_url=f"http://127.0.0.1:{port}/ping",
+        env={**_clean_env(), "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"},
+        cwd=workdir,
+        log_path=workdir / "mlflow.log",
+        core=core,
+    )
+
+
+def mlserver_server(bin_dir: Path, workdir: Path, model: Any, core: int | None) -> Any:
+    """MLServer with mlserver-sklearn, ``parallel_workers: 0``, the model saved with joblib."""
+    import joblib  # type: ignore[import-untyped]
+
+    folder = workdir / "mlserver"
+    (folder / MODEL_NAME).mkdir(parents=True)
+    joblib.dump(model, folder / MODEL_NAME / "model.joblib")
+    port = free_port()
+    (folder / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "http_port": port,
+                "grpc_port": free_port(),
+                "metrics_port": free_port(),
+                "parallel_workers": 0,
+            }
+        )
+    )
+    (folder / MODEL_NAME / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": MODEL_NAME,
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib", "version": "1"},
+            }
+        )
+    )
+    return ServerProcess(
+        name="mlserver",
+        command=[str(bin_dir / "mlserver"), "start", str(folder)],
+        ready_url=f"http://127.0.0.1:{port}/v2/models/{MODEL_NAME}/ready",
+        env={**_clean_env(), "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"},
+        cwd=folder,
+        log_path=workdir / "mlserver.log",
+        core=core,
+    )
+
+
+def base_url(server: Any) -> str:
+    """``http://host:port`` of a :class:`ServerProcess`."""
+    return "/".join(str(server.ready_url).split("/")[:3])
+
+
+# --- requests -------------------------------------------------------------------------
+
+
+def mlflow_body(rows: Any) -> str:
+    """MLflow's ``dataframe_split``."""
+    return json.dumps(
+        {"dataframe_split": {"columns": list(rows.columns), "data": rows.values.tolist()}}
+    )
+
+
+def v2_body(rows: Any) -> str:
+    """V2 ``infer`` with one FP64 tensor of shape [rows, 20]."""
+    return json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input-0",
+                    "shape": list(rows.shape),
+                    "datatype": "FP64",
+                    "data": rows.values.reshape(-1).tolist(),
+                }
+            ]
+        }
+    )
+
+
+def post(url: str, body: str) -> Any:
+    """POST ``body`` as JSON; the decoded answer (raises on a non-200)."""
+    host, port = url.split("//")[1].split("/", maxsplit=1)[0].split(":")
+    path = "/" + url.split("//")[1].split("/", 1)[1]
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("POST", path, body=body, headers={"content-type": "application/json"})
+        response = conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url}: {response.status} {data[:300]!r}")
+        return json.loads(data)
+    finally:
+        conn.close()
+
+
+def predictions_of(answer: Any) -> list[Any]:
+    """The predictions of an MLflow or V2 answer."""
+    if "predictions" in answer:
+        return list(answer["predictions"])
+    return list(answer["outputs"][0]["data"])
+
+
+@dataclass
+class Target:
+    """One server and protocol under load: where to POST, and the body."""
+
+    name: str
+    url: str
+    body: str
+    server: Any
+    runs: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        """Median req/s over the measured runs."""
+        return median([r["rps"] for r in self.runs])
+
+    @property
+    def p50(self) -> float:
+        """Median of the runs' p50 (ms)."""
+        return median([r["p50"] for r in self.runs])
+
+    @property
+    def p99(self) -> float:
+        """Median of the runs' p99 (ms)."""
+        return median([r["p99"] for r in self.runs])
+
+    @property
+    def errors(self) -> int:
+        """Errors over every measured run."""
+        return int(sum(r["errors"] for r in self.runs))
+
+
+def wrk(target: Target, *, seconds: float, connections: int, workdir: Path) -> dict[str, float]:
+    """One ``wrk`` run (1 thread, ``connections`` connections): req/s, p50, p99, errors."""
+    script = workdir / f"wrk-{re.sub(r'[^a-z0-9]+', '-', target.name)}.lua"
+    script.write_text(WRK_SCRIPT.format(body=target.body))
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(script),
+            target.url,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    line = next((x for x in done.stdout.splitlines() if x.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed: {done.stdout[-500:]} {done.stderr[-500:]}")
+    figures = json.loads(line.removeprefix("WRKJSON "))
+    errors = sum(figures[k] for k in ("connect", "read", "write", "status", "timeout"))
+    return {
+        "rps": figures["requests"] / (figures["duration_us"] / 1e6),
+        "p50": figures["p50_us"] / 1000,
+        "p99": figures["p99_us"] / 1000,
+        "errors": errors,
+        "requests": figures["requests"],
+    }
+
+
+def metric(url: str, name: str) -> float:
+    """The sum of a Prometheus metric's samples named exactly ``name`` (with labels)."""
+    with contextlib.closing(http.client.HTTPConnection(url.split("//")[1], timeout=10)) as conn:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+# --- main -----------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="A B A B rounds (>= 3)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of warm-up per side")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--no-pin", action="store_true", help="do not pin to cores")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def _workdir(keep: bool) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="driftloop-bench-serving-"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"work folder kept: {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _fmt(target: Target) -> str:
+    return f"{target.rps:,.0f} req/s p50 {target.p50:.1f} ms p99 {target.p99:.1f} ms"
+
+
+def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one straight story
+    """Run the benchmark and print its figures."""
+    args = parse_args(argv)
+    pinned = "not pinned (--no-pin)" if args.no_pin else pin_this_process(LOADGEN_CORE)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    server_core = None if args.no_pin else SERVER_CORE
+    side_core = None if args.no_pin else LOADGEN_CORE
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    print("serving benchmark: 1-row LogisticRegression (20 features), wrk, one worker each")
+    print(environment_line())
+    started = time.perf_counter()
+    mlflow_bin = ensure_venv(
+        MLFLOW_VENV, f"mlflow=={MLFLOW_VERSION}", distribution="mlflow", version=MLFLOW_VERSION
+    )
+    mlserver_bin = ensure_venv(
+        MLSERVER_VENV,
+        f"mlserver=={MLSERVER_VERSION} mlserver-sklearn=={MLSERVER_VERSION}",
+        distribution="mlserver",
+        version=MLSERVER_VERSION,
+    )
+    took = time.perf_counter() - started
+    print(f"peers: {mlflow_bin / 'mlflow'}, {mlserver_bin / 'mlserver'} ({took:.0f} s)")
+    print(
+        f"wrk and this process: {pinned}; servers under test: "
+        f"{' '.join(taskset_prefix(server_core)) or 'not pinned'}; broker, tracking and "
+        f"registry: {' '.join(taskset_prefix(side_core)) or 'not pinned'}",
+        flush=True,
+    )
+
+    from driftloop_bus.embedded import EmbeddedBroker
+
+    @dataclass
+    class PinnedBroker(EmbeddedBroker):
+        core: int | None = None
+
+        def command(self) -> list[str]:
+            return [*taskset_prefix(self.core), *super().command()]
+
+    model, frame = train()
+    with _workdir(args.keep) as workdir, ExitStack() as stack:
+        broker = stack.enter_context(PinnedBroker(core=side_core))
+        home = workdir / "home"
+        shared = {
+            "DRIFTLOOP_HOME": str(home),
+            "DRIFTLOOP_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        }
+        tracking_port, registry_port, serving_port = free_port(), free_port(), free_port()
+        tracking = _driftloop(
+            "tracking", tracking_port, shared, workdir / "tracking.log", side_core
+        )
+        stack.callback(tracking.stop)
+        tracking.start()
+        registry = _driftloop(
+            "registry",
+            registry_port,
+            {**shared, "DRIFTLOOP_REGISTRY_TRACKING_URL": f"http://127.0.0.1:{tracking_port}"},
+            workdir / "registry.log",
+            side_core,
+        )
+        stack.callback(registry.stop)
+        registry.start()
+        version = register_model(
+            model, frame, f"http://127.0.0.1:{tracking_port}", f"http://127.0.0.1:{registry_port}"
+        )
+        print(f"registered {MODEL_NAME} version {version} @champion in the driftloop registry")
+        serving = _driftloop(
+            "serving",
+            serving_port,
+            {
+                **shared,
+                "DRIFTLOOP_SERVING_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
+                "DRIFTLOOP_SERVING_MODELS": MODEL_NAME,
+                "DRIFTLOOP_LOG_LEVEL": "WARNING",
+            },
+            workdir / "serving.log",
+            server_core,
+        )
+        stack.callback(serving.stop)
+        serving.start()
+        mlflow = mlflow_server(mlflow_bin, workdir, model, frame, server_core)
+        stack.callback(mlflow.stop)
+        mlflow.start(timeout=180)
+        mlserver = mlserver_server(mlserver_bin, workdir, model, server_core)
+        stack.callback(mlserver.stop)
+        mlserver.start(timeout=180)
+
+        row = features(1, seed=1)
+        ours_url = f"http://127.0.0.1:{serving_port}"
+        targets = {
+            "mlflow": Target(
+                "mlflow /invocations", f"{base_url(mlflow)}/invocations", mlflow_body(row), mlflow
+            ),
+            "ours-mlflow": Target(
+                "driftloop /invocations", f"{ours_url}/invocations", mlflow_body(row), serving
+            ),
+            "mlserver": Target(
+                "MLServer V2 infer",
+                f"{base_url(mlserver)}/v2/models/{MODEL_NAME}/infer",
+                v2_body(row),
+                mlserver,
+            ),
+            "ours-v2": Target(
+                "driftloop V2 infer",
+                f"{ours_url}/v2/models/{MODEL_NAME}/infer",
+                v2_body(row),
+                serving,
+            ),
+        }
+        # Same answers as the model in this process, on 20 different rows, everywhere.
+        check = features(20, seed=2)
+        expected = model.predict(check).tolist()
+        for target in targets.values():
+            body = mlflow_body(check) if "invocations" in target.url else v2_body(check)
+            got = predictions_of(post(target.url, body))
+            same = "same answers" if got == expected else "DIFFERENT answers"
+            print(f"  {target.name}: {same} as the model in process (20 rows)")
+
+        print(f"\nwarm-up: {args.warmup:g} s per target", flush=True)
+        for target in targets.values():
+            wrk(target, seconds=args.warmup, connections=args.connections, workdir=workdir)
+        sent_before = metric(ours_url, 'driftloop_prediction_records_total{outcome="sent"}')
+        print(
+            f"\n{args.rounds} rounds, {args.duration:g} s per run, {args.connections} connections, "
+            "order: mlflow, driftloop /invocations, MLServer, driftloop V2",
+            flush=True,
+        )
+        ours_requests = 0
+        for round_no in range(1, args.rounds + 1):
+            for target in targets.values():
+                figures = wrk(
+                    target, seconds=args.duration, connections=args.connections, workdir=workdir
+                )
+                target.runs.append(figures)
+                if target.server is serving:
+                    ours_requests += int(figures["requests"])
+                print(
+                    f"  round {round_no} {target.name:<24} {figures['rps']:8,.0f} req/s  "
+                    f"p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:7.2f} ms  "
+                    f"errors {figures['errors']:.0f}",
+                    flush=True,
+                )
+        time.sleep(1.0)  # the log's linger and acknowledgement
+        sent = metric(ours_url, 'driftloop_prediction_records_total{outcome="sent"}') - sent_before
+        spilled = metric(ours_url, 'driftloop_prediction_records_total{outcome="spilled"}')
+        dropped = metric(ours_url, 'driftloop_prediction_records_total{outcome="dropped"}')
+        print(
+            f"\ndriftloop prediction log: {sent:,.0f} records acknowledged by the broker for "
+            f"{ours_requests:,} measured requests (spilled {spilled:.0f}, dropped {dropped:.0f})"
+        )
+        report(targets, args.rounds)
+
+
+def report(targets: dict[str, Target], rounds: int) -> None:
+    """Medians, per-round ratios and the summary line."""
+    mlflow, ours_mlflow = targets["mlflow"], targets["ours-mlflow"]
+    mlserver, ours_v2 = targets["mlserver"], targets["ours-v2"]
+    print("\nmedians over the rounds:")
+    for target in targets.values():
+        print(f"  {target.name:<24} {_fmt(target)}  errors {target.errors}")
+    per_round = [
+        (
+            o["rps"] / p["rps"] if p["rps"] else float("nan"),
+            v["rps"] / s["rps"] if s["rps"] else float("nan"),
+        )
+        for p, o, s, v in zip(
+            mlflow.runs, ours_mlflow.runs, mlserver.runs, ours_v2.runs, strict=True
+        )
+    ]
+    print(
+        "per-round throughput ratios, driftloop / mlflow (/invocations): "
+        + ", ".join(f"{a:.1f}x" for a, _ in per_round)
+        + "; driftloop / MLServer (V2): "
+        + ", ".join(f"{b:.1f}x" for _, b in per_round)
+    )
+    vs_mlflow = ours_mlflow.rps / mlflow.rps
+    vs_mlserver = ours_v2.rps / mlserver.rps
+    print(
+        summary_line(
+            "serving",
+            ours=f"V2 {_fmt(ours_v2)}, /invocations {_fmt(ours_mlflow)}, errors "
+            f"{ours_v2.errors + ours_mlflow.errors}",
+            peer=(
+                f"mlflow {_fmt(mlflow)} errors {mlflow.errors} | MLServer {_fmt(mlserver)} "
+                f"errors {mlserver.errors}"
+            ),
+            ratio=vs_mlflow,
+            target=(
+                f">= {TARGET_VS_MLFLOW:g}x mlflow, >= {TARGET_RPS:,.0f} req/s, "
+                f"p99 <= {TARGET_P99_MS:g} ms"
+            ),
+        )
+        + f" | vs MLServer {vs_mlserver:.2f}x (target >= {TARGET_VS_MLSERVER:g}x)"
+        + f" | {rounds} rounds"
+    )
+
+
+if __name__ == "__main__":
+    main()
