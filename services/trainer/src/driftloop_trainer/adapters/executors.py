@@ -1,0 +1,151 @@
+"""Executors: where a job's entry point runs.
+
+- :class:`LocalExecutor` (default): a subprocess of the service's interpreter;
+  its output goes to the job's log file and its outcome is read from ``result.json``.
+- :class:`KubernetesExecutor`: writes the ``batch/v1`` Job manifest to the job's
+  folder for a cluster to run; the pod reports its outcome back with
+  ``POST /jobs/{id}/result``.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from driftloop_trainer.adapters.kubernetes import job_manifest
+from driftloop_trainer.domain.jobs import Stage
+from driftloop_trainer.runtime import CONTEXT_FILE, RESULT_FILE, JobContext
+
+LOG_FILE = "job.log"
+MANIFEST_FILE = "job.yaml"
+
+
+class Executor(abc.ABC):
+    """Runs a job's entry point."""
+
+    name: str
+
+    def log_path(self, context: JobContext) -> Path:
+        """Where the job's output goes."""
+        return Path(context.work_dir) / LOG_FILE
+
+    @abc.abstractmethod
+    async def run(self, context: JobContext) -> dict[str, Any] | None:
+        """Run the job to its end; its outcome, or None when it reports back later."""
+
+
+def _failure(stage: Stage, error: str, error_type: str) -> dict[str, Any]:
+    return {"ok": False, "stage": stage.value, "error": error, "error_type": error_type}
+
+
+class LocalExecutor(Executor):
+    """A subprocess per job.
+
+    Args:
+        python: The interpreter.
+        env: Extra environment variables of the job.
+    """
+
+    name = "local"
+
+    def __init__(self, python: str, *, env: dict[str, str] | None = None) -> None:
+        self.python = python
+        self.env = env or {}
+
+    async def run(self, context: JobContext) -> dict[str, Any]:
+        folder = Path(context.work_dir)
+        await asyncio.to_thread(_prepare, folder, context)
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        with self.log_path(context).open("ab") as log:
+            process = await asyncio.create_subprocess_exec(
+                self.python,
+                "-m",
+                "driftloop_trainer.runtime",
+                str(folder / CONTEXT_FILE),
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                cwd=folder,
+            )
+            try:
+                code = await asyncio.wait_for(process.wait(), context.spec.timeout_seconds)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+                return _failure(
+                    Stage.TRAINING,
+                    f"the job ran longer than {context.spec.timeout_seconds:g} s and was stopped",
+                    "TimeoutError",
+                )
+            except asyncio.CancelledError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                raise
+        outcome = await asyncio.to_thread(_read_result, folder)
+        if outcome is not None:
+            return outcome
+        return _failure(
+            Stage.SETUP, f"the job exited with status {code} and left no result", "JobCrashed"
+        )
+
+
+class KubernetesExecutor(Executor):
+    """Writes the Job manifest a cluster runs; the pod reports its result over HTTP.
+
+    Args:
+        namespace: Namespace of the Jobs.
+        env: Environment of the pod (service URLs, the report URL).
+    """
+
+    name = "kubernetes"
+
+    def __init__(self, *, namespace: str, env: dict[str, str] | None = None) -> None:
+        self.namespace = namespace
+        self.env = env or {}
+
+    def manifest(self, context: JobContext) -> dict[str, Any]:
+        """The ``batch/v1`` Job of ``context``."""
+        return job_manifest(
+            job_id=context.job_id,
+            model_name=context.model_name,
+            context={**context.to_json(), "work_dir": ""},
+            image=context.spec.image,
+            namespace=self.namespace,
+            timeout_seconds=context.spec.timeout_seconds,
+            env=self.env,
+        )
+
+    async def run(self, context: JobContext) -> None:
+        await asyncio.to_thread(self.write_manifest, context)
+
+    def write_manifest(self, context: JobContext) -> Path:
+        """Write the Job manifest to the job's folder; its path."""
+        folder = Path(context.work_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / MANIFEST_FILE
+        path.write_text(yaml.safe_dump(self.manifest(context), sort_keys=False))
+        with self.log_path(context).open("a") as log:
+            log.write(f"Kubernetes Job manifest written to {path}\n")
+        return path
+
+
+def _prepare(folder: Path, context: JobContext) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CONTEXT_FILE).write_text(json.dumps(context.to_json(), indent=2))
+    (folder / RESULT_FILE).unlink(missing_ok=True)
+
+
+def _read_result(folder: Path) -> dict[str, Any] | None:
+    path = folder / RESULT_FILE
+    if not path.exists():
+        return None
+    found: dict[str, Any] = json.loads(path.read_text())
+    return found

@@ -1,0 +1,76 @@
+"""The Kubernetes Job a training job becomes with the ``kubernetes`` executor."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_DNS_LABEL = re.compile(r"[^a-z0-9-]+")
+
+
+def dns_label(text: str, *, limit: int = 63) -> str:
+    """``text`` as a DNS-1123 label (lowercase alphanumerics and dashes)."""
+    label = _DNS_LABEL.sub("-", text.lower()).strip("-")[:limit].strip("-")
+    return label or "job"
+
+
+def job_manifest(
+    *,
+    job_id: str,
+    model_name: str,
+    context: Mapping[str, Any],
+    image: str,
+    namespace: str,
+    timeout_seconds: float,
+    env: Mapping[str, str] | None = None,
+    cpu: str = "1",
+    memory: str = "2Gi",
+) -> dict[str, Any]:
+    """A ``batch/v1`` Job running the job's entry point once, with no retries.
+
+    The trainer retries itself (a new job), so ``backoffLimit`` is 0; the context
+    travels as an environment variable, so the pod needs no volume.
+    """
+    labels = {
+        "app.kubernetes.io/name": "driftloop-training",
+        "app.kubernetes.io/part-of": "driftloop",
+        "driftloop.io/job-id": dns_label(job_id),
+        "driftloop.io/model": dns_label(model_name),
+    }
+    variables = [{"name": "DRIFTLOOP_TRAINER_JOB", "value": json.dumps(dict(context))}]
+    variables += [{"name": k, "value": v} for k, v in sorted((env or {}).items())]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": dns_label(f"train-{job_id}"),
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": {"driftloop.io/model-name": model_name},
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": int(timeout_seconds),
+            "ttlSecondsAfterFinished": 86_400,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "train",
+                            "image": image,
+                            "command": ["python", "-m", "driftloop_trainer.runtime"],
+                            "env": variables,
+                            "resources": {
+                                "requests": {"cpu": cpu, "memory": memory},
+                                "limits": {"memory": memory},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }

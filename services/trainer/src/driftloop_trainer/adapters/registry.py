@@ -1,0 +1,64 @@
+"""The registry, for the evaluation gate: who is champion, and moving aliases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from driftloop_kit.errors import Unavailable
+
+_ALIAS = "/api/2.0/mlflow/registered-models/alias"
+
+
+class RegistryClient:
+    """Reads and moves aliases over the registry's MLflow-compatible API.
+
+    Args:
+        base_url: The registry's base URL.
+        timeout: Seconds per request.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        """Open the connection pool."""
+        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout)
+
+    async def stop(self) -> None:
+        """Close it."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise RuntimeError("the registry client is not started")
+        return self._client
+
+    async def alias_version(self, name: str, alias: str) -> int | None:
+        """The version ``alias`` names, or None when the model or alias does not exist."""
+        response = await self.client.get(_ALIAS, params={"name": name, "alias": alias})
+        if response.status_code == 404:
+            return None
+        _check(response)
+        return int(response.json()["model_version"]["version"])
+
+    async def set_alias(
+        self, name: str, alias: str, version: int, *, cause: dict[str, str] | None = None
+    ) -> None:
+        """Point ``alias`` at ``version``; ``cause`` is the event that caused the move."""
+        body: dict[str, Any] = {"name": name, "alias": alias, "version": str(version)}
+        if cause:
+            body["cause"] = cause
+        _check(await self.client.post(_ALIAS, json=body))
+
+
+def _check(response: httpx.Response) -> None:
+    if response.status_code >= 500:
+        raise Unavailable(f"registry answered {response.status_code}: {response.text[:300]}")
+    response.raise_for_status()

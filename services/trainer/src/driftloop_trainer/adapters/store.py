@@ -1,0 +1,521 @@
+"""The trainer store: decisions, jobs and alias moves in SQL, events through the outbox.
+
+A decision and the job it starts are written in one transaction with the
+``training.requested`` event, and with the inbox claim of the triggering event
+when there is one, so a redelivered event neither decides nor starts again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf.message import Message
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from driftloop.common.v1.common_pb2 import EventRef
+from driftloop.trainer.v1 import events_pb2 as events
+from driftloop_bus.inbox import claim
+from driftloop_bus.outbox import Outbox
+from driftloop_events.envelope import CloudEvent
+from driftloop_kit.db import Database
+from driftloop_kit.errors import NotFound
+from driftloop_trainer.adapters.tables import alias_moves, decisions, jobs
+from driftloop_trainer.domain.gate import Verdict
+from driftloop_trainer.domain.jobs import JobSpec, JobStatus, Stage
+from driftloop_trainer.domain.policy import (
+    Decision,
+    ModelState,
+    Outcome,
+    Trigger,
+    TriggerKind,
+    TriggerPolicy,
+    decide,
+)
+
+_KINDS = {
+    TriggerKind.DRIFT: events.TRIGGER_KIND_DRIFT,
+    TriggerKind.PERFORMANCE: events.TRIGGER_KIND_PERFORMANCE,
+    TriggerKind.NEW_DATA: events.TRIGGER_KIND_NEW_DATA,
+    TriggerKind.SCHEDULE: events.TRIGGER_KIND_SCHEDULE,
+    TriggerKind.MANUAL: events.TRIGGER_KIND_MANUAL,
+}
+_STAGES = {
+    Stage.SETUP: events.TRAINING_STAGE_SETUP,
+    Stage.DATA: events.TRAINING_STAGE_DATA,
+    Stage.TRAINING: events.TRAINING_STAGE_TRAINING,
+    Stage.REGISTRATION: events.TRAINING_STAGE_REGISTRATION,
+    Stage.EVALUATION: events.TRAINING_STAGE_EVALUATION,
+    Stage.PROMOTION: events.TRAINING_STAGE_PROMOTION,
+}
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back; they were stored in UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def new_job_id() -> str:
+    """A fresh job id, e.g. ``job-7d1c2b9a04ef``."""
+    return f"job-{uuid.uuid4().hex[:12]}"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    found = aware(moment)
+    return found.isoformat().replace("+00:00", "Z") if found else None
+
+
+def _trigger_message(trigger: Trigger) -> events.Trigger:
+    message = events.Trigger(kind=_KINDS[trigger.kind], reason=trigger.reason)
+    if trigger.event_id:
+        message.event.CopyFrom(
+            EventRef(id=trigger.event_id, type=trigger.event_type, source=trigger.event_source)
+        )
+    return message
+
+
+def trigger_dict(trigger: Trigger) -> dict[str, Any]:
+    """The trigger as stored with its job (JSON)."""
+    found = asdict(trigger)
+    found["kind"] = trigger.kind.value
+    found["parameters"] = dict(trigger.parameters)
+    return found
+
+
+def decision_view(row: Any) -> dict[str, Any]:
+    """A decision as the REST API shows it."""
+    return {
+        "id": row.id,
+        "model_name": row.model_name,
+        "kind": row.kind,
+        "outcome": row.outcome,
+        "suppression": row.suppression,
+        "detail": row.detail,
+        "reason": row.reason,
+        "dedup_key": row.dedup_key,
+        "event": (
+            {"id": row.event_id, "type": row.event_type, "source": row.event_source}
+            if row.event_id
+            else None
+        ),
+        "rows": row.rows,
+        "job_id": row.job_id,
+        "decided_at": _iso(row.decided_at),
+    }
+
+
+def job_view(row: Any) -> dict[str, Any]:
+    """A job as the REST API shows it."""
+    return {
+        "id": row.id,
+        "model_name": row.model_name,
+        "status": row.status,
+        "trigger": row.trigger,
+        "parameters": row.parameters,
+        "executor": row.executor,
+        "attempt": row.attempt,
+        "requested_by": row.requested_by,
+        "created_at": _iso(row.created_at),
+        "started_at": _iso(row.started_at),
+        "finished_at": _iso(row.finished_at),
+        "run_id": row.run_id,
+        "model_version": row.model_version,
+        "stage": row.stage,
+        "error": row.error,
+        "error_type": row.error_type,
+        "evaluation": row.evaluation,
+        "promoted": bool(row.promoted),
+        "spec": row.spec,
+    }
+
+
+class TrainerStore:
+    """Decisions, jobs and alias moves of the trainer.
+
+    Args:
+        database: The trainer's database.
+        outbox: Where ``training.*`` events are written.
+        consumer: Inbox name of the trigger consumer.
+    """
+
+    def __init__(self, *, database: Database, outbox: Outbox, consumer: str) -> None:
+        self.database = database
+        self.outbox = outbox
+        self.consumer = consumer
+
+    # -- decisions -----------------------------------------------------------------
+
+    async def decide(
+        self,
+        *,
+        trigger: Trigger,
+        policy: TriggerPolicy,
+        spec: JobSpec,
+        executor: str,
+        event: CloudEvent[Any] | None = None,
+        now: datetime | None = None,
+    ) -> tuple[Decision, str | None] | None:
+        """Decide on ``trigger``, record the decision and, when it starts a job, the job.
+
+        Returns:
+            The decision and the new job's id (None when suppressed); None when
+            ``event`` was handled before (a redelivery) and nothing was recorded.
+        """
+        now = now or utcnow()
+        async with self.database.session() as session:
+            # One inbox entry per model: one features.ingested event may concern several.
+            inbox_name = f"{self.consumer}/{trigger.model}"
+            if event is not None and not await claim(session, consumer=inbox_name, event=event):
+                return None
+            state = await self._state(session, trigger.model, policy, now)
+            decision = decide(trigger, state, policy, now)
+            job_id = new_job_id() if decision.started else None
+            await session.execute(
+                insert(decisions).values(
+                    model_name=trigger.model,
+                    kind=trigger.kind.value,
+                    outcome=decision.outcome.value,
+                    suppression=decision.suppression.value if decision.suppression else None,
+                    detail=decision.detail,
+                    reason=trigger.reason,
+                    dedup_key=decision.dedup_key,
+                    event_id=trigger.event_id or None,
+                    event_type=trigger.event_type or None,
+                    event_source=trigger.event_source or None,
+                    rows=trigger.rows,
+                    job_id=job_id,
+                    decided_at=now,
+                )
+            )
+            if job_id is not None:
+                parameters = {**spec.parameters, **trigger.parameters}
+                await session.execute(
+                    insert(jobs).values(
+                        id=job_id,
+                        model_name=trigger.model,
+                        status=JobStatus.QUEUED.value,
+                        trigger=trigger_dict(trigger),
+                        parameters=parameters,
+                        spec=spec.model_dump(mode="json"),
+                        executor=executor,
+                        attempt=1,
+                        requested_by=trigger.requested_by,
+                        created_at=now,
+                        promoted=False,
+                    )
+                )
+                await self._publish(
+                    session,
+                    events.TrainingRequested(
+                        job_id=job_id,
+                        model_name=trigger.model,
+                        trigger=_trigger_message(trigger),
+                        parameters=parameters,
+                        requested_by=trigger.requested_by,
+                    ),
+                    time=now,
+                )
+        return decision, job_id
+
+    async def _state(
+        self, session: AsyncSession, model: str, policy: TriggerPolicy, now: datetime
+    ) -> ModelState:
+        active = await session.scalar(
+            select(func.count())
+            .select_from(jobs)
+            .where(
+                (jobs.c.model_name == model)
+                & jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
+            )
+        )
+        last_started = aware(
+            await session.scalar(
+                select(func.max(jobs.c.created_at)).where(jobs.c.model_name == model)
+            )
+        )
+        last_finished = aware(
+            await session.scalar(
+                select(func.max(jobs.c.finished_at)).where(jobs.c.model_name == model)
+            )
+        )
+        since = now - timedelta(seconds=policy.dedup_seconds)
+        keys = (
+            await session.execute(
+                select(decisions.c.dedup_key, func.max(decisions.c.decided_at))
+                .where(
+                    (decisions.c.model_name == model)
+                    & (decisions.c.outcome == Outcome.STARTED.value)
+                    & (decisions.c.decided_at >= since)
+                )
+                .group_by(decisions.c.dedup_key)
+            )
+        ).all()
+        rows_query = select(func.coalesce(func.sum(decisions.c.rows), 0)).where(
+            (decisions.c.model_name == model) & (decisions.c.kind == TriggerKind.NEW_DATA.value)
+        )
+        if last_started is not None:
+            rows_query = rows_query.where(decisions.c.decided_at > last_started)
+        rows = int(await session.scalar(rows_query) or 0)
+        return ModelState(
+            active_jobs=int(active or 0),
+            last_started=last_started,
+            last_finished=last_finished,
+            recent_keys={key: aware(seen) or now for key, seen in keys},
+            rows_since_last_job=rows,
+        )
+
+    async def list_decisions(
+        self, *, model: str | None = None, outcome: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Latest decisions first."""
+        query = select(decisions).order_by(decisions.c.id.desc()).limit(limit)
+        if model:
+            query = query.where(decisions.c.model_name == model)
+        if outcome:
+            query = query.where(decisions.c.outcome == outcome)
+        async with self.database.session() as session:
+            return [decision_view(row) for row in (await session.execute(query)).all()]
+
+    # -- jobs ----------------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> dict[str, Any]:
+        """One job.
+
+        Raises:
+            NotFound: No such job.
+        """
+        async with self.database.session() as session:
+            row = (await session.execute(select(jobs).where(jobs.c.id == job_id))).first()
+        if row is None:
+            raise NotFound(f"Training job {job_id!r} not found")
+        found = job_view(row)
+        found["log_path"] = row.log_path
+        return found
+
+    async def list_jobs(
+        self, *, model: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Latest jobs first."""
+        query = select(jobs).order_by(jobs.c.created_at.desc()).limit(limit)
+        if model:
+            query = query.where(jobs.c.model_name == model)
+        if status:
+            query = query.where(jobs.c.status == status)
+        async with self.database.session() as session:
+            return [job_view(row) for row in (await session.execute(query)).all()]
+
+    async def mark_running(self, job_id: str, *, log_path: str) -> dict[str, Any]:
+        """The job starts: ``training.started``."""
+        now = utcnow()
+        async with self.database.session() as session:
+            row = (await session.execute(select(jobs).where(jobs.c.id == job_id))).one()
+            await session.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(status=JobStatus.RUNNING.value, started_at=now, log_path=log_path)
+            )
+            await self._publish(
+                session,
+                events.TrainingStarted(
+                    job_id=job_id, model_name=row.model_name, attempt=row.attempt, start_time=now
+                ),
+                time=now,
+            )
+            return job_view(row)
+
+    async def mark_failed(
+        self,
+        job_id: str,
+        *,
+        stage: Stage,
+        error: str,
+        error_type: str,
+        run_id: str = "",
+        model_version: int | None = None,
+        evaluation: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The job failed: ``training.failed``; no alias moved."""
+        now = utcnow()
+        async with self.database.session() as session:
+            row = (await session.execute(select(jobs).where(jobs.c.id == job_id))).one()
+            await session.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(
+                    status=JobStatus.FAILED.value,
+                    finished_at=now,
+                    stage=stage.value,
+                    error=error[:4000],
+                    error_type=error_type,
+                    run_id=run_id or None,
+                    model_version=model_version,
+                    evaluation=dict(evaluation) if evaluation else None,
+                )
+            )
+            await self._publish(
+                session,
+                events.TrainingFailed(
+                    job_id=job_id,
+                    model_name=row.model_name,
+                    run_id=run_id,
+                    stage=_STAGES[stage],
+                    error=error[:4000],
+                    error_type=error_type,
+                    attempt=row.attempt,
+                    will_retry=False,
+                    fail_time=now,
+                ),
+                time=now,
+            )
+
+    async def mark_completed(
+        self,
+        job_id: str,
+        *,
+        event_id: str,
+        run_id: str,
+        model_version: int,
+        verdict: Verdict,
+        promoted: bool,
+        alias: str,
+        moves: list[dict[str, Any]],
+    ) -> None:
+        """The job registered and evaluated a version: ``training.completed`` (id ``event_id``).
+
+        ``moves`` are the alias moves made on promotion, recorded with the job.
+        """
+        now = utcnow()
+        async with self.database.session() as session:
+            row = (await session.execute(select(jobs).where(jobs.c.id == job_id))).one()
+            await session.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(
+                    status=JobStatus.SUCCEEDED.value,
+                    finished_at=now,
+                    run_id=run_id,
+                    model_version=model_version,
+                    evaluation=verdict_dict(verdict),
+                    promoted=promoted,
+                    completed_event_id=event_id,
+                )
+            )
+            for move in moves:
+                await session.execute(
+                    insert(alias_moves).values(**move, job_id=job_id, moved_at=now)
+                )
+            evaluation = events.EvaluationResult(
+                passed=verdict.passed,
+                metric=verdict.metric,
+                challenger_score=verdict.challenger_score,
+                higher_is_better=verdict.higher_is_better,
+                evaluation_rows=verdict.evaluation_rows,
+                guardrails=[
+                    events.Guardrail(
+                        name=g.name,
+                        metric=g.metric,
+                        value=g.value,
+                        threshold=g.threshold,
+                        passed=g.passed,
+                    )
+                    for g in verdict.guardrails
+                ],
+            )
+            if verdict.champion_score is not None:
+                evaluation.champion_score = verdict.champion_score
+            if verdict.champion_version is not None:
+                evaluation.champion_version = verdict.champion_version
+            await self._publish(
+                session,
+                events.TrainingCompleted(
+                    job_id=job_id,
+                    model_name=row.model_name,
+                    run_id=run_id,
+                    model_version=model_version,
+                    evaluation=evaluation,
+                    promoted=promoted,
+                    alias=alias if promoted else "",
+                    start_time=aware(row.started_at) or now,
+                    end_time=now,
+                ),
+                time=now,
+                event_id=event_id,
+            )
+
+    async def record_moves(self, moves: list[dict[str, Any]]) -> None:
+        """Alias moves made outside a job (a rollback)."""
+        now = utcnow()
+        async with self.database.session() as session:
+            for move in moves:
+                await session.execute(insert(alias_moves).values(**move, moved_at=now))
+
+    async def list_moves(self, model: str) -> list[dict[str, Any]]:
+        """A model's alias moves made by the trainer, latest first."""
+        async with self.database.session() as session:
+            rows = (
+                await session.execute(
+                    select(alias_moves)
+                    .where(alias_moves.c.model_name == model)
+                    .order_by(alias_moves.c.id.desc())
+                )
+            ).all()
+        return [
+            {
+                "alias": r.alias,
+                "version": r.version,
+                "previous_version": r.previous_version,
+                "action": r.action,
+                "job_id": r.job_id,
+                "moved_at": _iso(r.moved_at),
+            }
+            for r in rows
+        ]
+
+    async def interrupted(self) -> list[str]:
+        """Jobs left queued or running by a previous process (local jobs die with it)."""
+        async with self.database.session() as session:
+            rows = (
+                await session.execute(
+                    select(jobs.c.id).where(
+                        jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
+                        & (jobs.c.executor == "local")
+                    )
+                )
+            ).all()
+        return [row.id for row in rows]
+
+    async def _publish(
+        self,
+        session: AsyncSession,
+        message: Message,
+        *,
+        time: datetime,
+        event_id: str | None = None,
+    ) -> None:
+        await self.outbox.add(session, CloudEvent.new(message, time=time, id=event_id))
+
+
+def verdict_dict(verdict: Verdict) -> dict[str, Any]:
+    """The gate's verdict as stored with the job and shown by the API."""
+    return {
+        "passed": verdict.passed,
+        "metric": verdict.metric,
+        "higher_is_better": verdict.higher_is_better,
+        "challenger_score": verdict.challenger_score,
+        "champion_score": verdict.champion_score,
+        "champion_version": verdict.champion_version,
+        "evaluation_rows": verdict.evaluation_rows,
+        "guardrails": [asdict(g) for g in verdict.guardrails],
+        "reason": verdict.reason,
+    }

@@ -1,0 +1,102 @@
+"""The trainer database: trigger decisions, training jobs and alias moves.
+
+Times are timezone-aware datetimes. Every decision is kept, started or not, so
+``GET /decisions`` can say why a drift alert did or did not retrain.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from driftloop_bus import tables as bus_tables
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: Every table of the service's database: its own and the bus's outbox and inbox.
+ALL_METADATA = (metadata, bus_tables.metadata)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("model_name", String(256), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("suppression", String(32), nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("dedup_key", String(1024), nullable=False),
+    Column("event_id", String(200), nullable=True),
+    Column("event_type", String(200), nullable=True),
+    Column("event_source", String(200), nullable=True),
+    Column("rows", BigInteger, nullable=False, default=0),
+    Column("job_id", String(64), nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Index("ix_decisions_model_name_decided_at", "model_name", "decided_at"),
+    Index("ix_decisions_model_name_dedup_key", "model_name", "dedup_key"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("model_name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("trigger", JSON, nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("executor", String(32), nullable=False),
+    Column("attempt", Integer, nullable=False, default=1),
+    Column("requested_by", String(256), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("run_id", String(64), nullable=True),
+    Column("model_version", BigInteger, nullable=True),
+    Column("stage", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("error_type", String(200), nullable=True),
+    Column("evaluation", JSON, nullable=True),
+    Column("promoted", Boolean, nullable=False, default=False),
+    Column("completed_event_id", String(64), nullable=True),
+    Column("log_path", Text, nullable=True),
+    Index("ix_jobs_model_name_created_at", "model_name", "created_at"),
+    Index("ix_jobs_status", "status"),
+)
+
+alias_moves = Table(
+    "alias_moves",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("model_name", String(256), nullable=False),
+    Column("alias", String(255), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("previous_version", BigInteger, nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("job_id", String(64), nullable=True),
+    Column("moved_at", DateTime(timezone=True), nullable=False),
+    Index("ix_alias_moves_model_name", "model_name"),
+)

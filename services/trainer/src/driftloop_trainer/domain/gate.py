@@ -1,0 +1,155 @@
+"""The evaluation gate: does the challenger replace the champion?
+
+Pure logic. The training job scores the challenger and the current champion on
+the same recent labelled data; :func:`evaluate` applies the model's
+:class:`EvaluationPolicy` to the scores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, Field
+
+
+class GuardrailSpec(BaseModel):
+    """A metric the challenger must keep within a bound, whatever its main score.
+
+    Attributes:
+        name: Name of the guardrail, e.g. ``"min_f1_macro"``.
+        metric: The challenger metric it checks, e.g. ``"f1_macro"``.
+        min: Lowest allowed value (inclusive), or None.
+        max: Highest allowed value (inclusive), or None.
+    """
+
+    name: str
+    metric: str
+    min: float | None = None
+    max: float | None = None
+
+
+class EvaluationPolicy(BaseModel):
+    """How the challenger is compared with the champion.
+
+    Attributes:
+        metric: The deciding metric, e.g. ``"accuracy"``.
+        higher_is_better: True for accuracy, False for an error such as rmse.
+        min_improvement: How much better than the champion the challenger must be
+            (absolute, in the metric's unit); with 0 it must be strictly better.
+        guardrails: Bounds every challenger must respect.
+        alias: The alias that moves on a pass.
+        previous_alias: The alias the old champion keeps.
+    """
+
+    metric: str = "accuracy"
+    higher_is_better: bool = True
+    min_improvement: float = Field(default=0.0, ge=0)
+    guardrails: list[GuardrailSpec] = Field(default_factory=list)
+    alias: str = "champion"
+    previous_alias: str = "previous"
+
+
+@dataclass(frozen=True)
+class GuardrailResult:
+    """One guardrail checked against the challenger."""
+
+    name: str
+    metric: str
+    value: float
+    threshold: float
+    passed: bool
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's decision and the numbers behind it."""
+
+    passed: bool
+    metric: str
+    higher_is_better: bool
+    challenger_score: float
+    champion_score: float | None
+    champion_version: int | None
+    evaluation_rows: int
+    guardrails: list[GuardrailResult] = field(default_factory=list)
+    reason: str = ""
+
+
+def _score(metrics: Mapping[str, float], metric: str, who: str) -> float:
+    value = metrics.get(metric)
+    if value is None or math.isnan(float(value)):
+        raise ValueError(f"the {who} has no {metric!r} score")
+    return float(value)
+
+
+def evaluate(
+    policy: EvaluationPolicy,
+    *,
+    challenger: Mapping[str, float],
+    champion: Mapping[str, float] | None,
+    champion_version: int | None,
+    rows: int,
+) -> Verdict:
+    """Apply ``policy`` to the scores.
+
+    Args:
+        policy: The model's evaluation policy.
+        challenger: The challenger's metrics on the evaluation data.
+        champion: The champion's metrics on the same data; None when there is no champion.
+        champion_version: The champion's version, None when there is none.
+        rows: Labelled rows scored.
+
+    Raises:
+        ValueError: The challenger lacks the deciding metric.
+    """
+    mine = _score(challenger, policy.metric, "challenger")
+    checks: list[GuardrailResult] = []
+    for rail in policy.guardrails:
+        value = float(challenger.get(rail.metric, math.nan))
+        low_ok = rail.min is None or value >= rail.min
+        high_ok = rail.max is None or value <= rail.max
+        threshold = rail.min if rail.min is not None else (rail.max or 0.0)
+        checks.append(
+            GuardrailResult(
+                rail.name,
+                rail.metric,
+                value,
+                threshold,
+                bool(low_ok and high_ok) and not math.isnan(value),
+            )
+        )
+    failed = [c.name for c in checks if not c.passed]
+    theirs = None if champion is None else champion.get(policy.metric)
+    common = {
+        "metric": policy.metric,
+        "higher_is_better": policy.higher_is_better,
+        "challenger_score": mine,
+        "champion_version": champion_version if theirs is not None else None,
+        "evaluation_rows": rows,
+        "guardrails": checks,
+    }
+    if failed:
+        return Verdict(
+            passed=False,
+            champion_score=theirs,
+            reason=f"guardrails failed: {', '.join(failed)}",
+            **common,  # type: ignore[arg-type]
+        )
+    if theirs is None:
+        return Verdict(
+            passed=True,
+            champion_score=None,
+            reason="no champion to beat",
+            **common,  # type: ignore[arg-type]
+        )
+    gain = (mine - theirs) if policy.higher_is_better else (theirs - mine)
+    passed = gain >= policy.min_improvement if policy.min_improvement > 0 else gain > 0
+    word = "beats" if passed else "does not beat"
+    reason = (
+        f"challenger {policy.metric} {mine:.4f} {word} champion {theirs:.4f} "
+        f"(improvement {gain:+.4f}, required {'>=' if policy.min_improvement > 0 else '>'} "
+        f"{policy.min_improvement:g})"
+    )
+    return Verdict(passed=passed, champion_score=theirs, reason=reason, **common)  # type: ignore[arg-type]

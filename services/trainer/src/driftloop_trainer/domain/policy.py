@@ -1,0 +1,241 @@
+"""Trigger policies: whether a trigger starts a training job, and if not, why.
+
+Pure logic, no I/O: the store loads a model's :class:`ModelState`, calls
+:func:`decide` and records the :class:`Decision` it returns, started or not.
+
+The checks, in order:
+
+1. **duplicate** — a job was started for a trigger with the same dedup key within
+   ``dedup_seconds`` (e.g. the monitor re-alerting on the same window of the same version);
+2. **max_concurrent** — the model already has ``max_concurrent`` jobs queued or running;
+3. **cooldown** — a job of the model finished less than ``cooldown_seconds`` ago;
+4. **debounce** — a job of the model was started less than ``debounce_seconds`` ago:
+   the first alert of a burst starts a job, the rest of the burst joins it.
+
+A manual trigger with ``force`` skips the cooldown and the debounce, never the
+concurrency limit.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field, field_validator
+
+
+class TriggerKind(enum.StrEnum):
+    """What asked for a training (the ``TriggerKind`` of the event contract)."""
+
+    DRIFT = "drift"
+    PERFORMANCE = "performance"
+    NEW_DATA = "new_data"
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+
+
+class Outcome(enum.StrEnum):
+    """What a decision did."""
+
+    STARTED = "started"
+    SUPPRESSED = "suppressed"
+
+
+class Suppression(enum.StrEnum):
+    """Why a trigger started no job."""
+
+    DUPLICATE = "duplicate"
+    MAX_CONCURRENT = "max_concurrent"
+    COOLDOWN = "cooldown"
+    DEBOUNCE = "debounce"
+    BELOW_THRESHOLD = "below_threshold"
+
+
+class TriggerPolicy(BaseModel):
+    """How one model's triggers become training jobs.
+
+    Attributes:
+        debounce_seconds: After a job starts, further triggers within this window start none.
+        cooldown_seconds: After a job finishes, triggers within this window start none.
+        max_concurrent: Most jobs of the model queued or running at once.
+        dedup_key: Template of a trigger's dedup key; placeholders ``{kind}``, ``{model}``,
+            ``{version}``, ``{window}``, ``{event_id}``.
+        dedup_seconds: How long a dedup key is remembered.
+        new_data_rows: ``features.ingested`` events count once this many rows arrived
+            for the model's feature views since its last job; 0 ignores new data.
+        schedule: A cron expression (``"0 3 * * *"``) or an interval in seconds
+            (``"3600"``); empty for none.
+        on_drift: Drift alerts trigger a training.
+        on_performance: Performance alerts trigger a training.
+    """
+
+    debounce_seconds: float = Field(default=300.0, ge=0)
+    cooldown_seconds: float = Field(default=600.0, ge=0)
+    max_concurrent: int = Field(default=1, ge=1)
+    dedup_key: str = "{kind}:{model}:{version}:{window}"
+    dedup_seconds: float = Field(default=86_400.0, ge=0)
+    new_data_rows: int = Field(default=0, ge=0)
+    schedule: str = ""
+    on_drift: bool = True
+    on_performance: bool = True
+
+    @field_validator("dedup_key")
+    @classmethod
+    def _check_template(cls, value: str) -> str:
+        try:
+            value.format(kind="", model="", version="", window="", event_id="")
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(
+                "dedup_key may use {kind}, {model}, {version}, {window} and {event_id} only"
+            ) from error
+        return value
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One request for a training, from an event, a schedule or a person.
+
+    Attributes:
+        kind: What asked.
+        model: Registered model name.
+        reason: Human-readable, e.g. "3 of 4 columns drifted (share 0.75 >= 0.5)".
+        event_id: ``ce_id`` of the triggering event ("" for none).
+        event_type: ``ce_type`` of the triggering event.
+        event_source: ``ce_source`` of the triggering event.
+        version: Model version the trigger is about (0 when none).
+        window: The monitored window (drift, performance) or schedule slot.
+        rows: New rows (``features.ingested``).
+        parameters: Training parameters overriding the job spec's.
+        requested_by: Person or service.
+        force: Skip cooldown and debounce (manual requests only).
+    """
+
+    kind: TriggerKind
+    model: str
+    reason: str = ""
+    event_id: str = ""
+    event_type: str = ""
+    event_source: str = ""
+    version: int = 0
+    window: str = ""
+    rows: int = 0
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    requested_by: str = "trainer-policy"
+    force: bool = False
+
+    def dedup_key(self, policy: TriggerPolicy) -> str:
+        """This trigger's key under ``policy``'s template."""
+        return policy.dedup_key.format(
+            kind=self.kind.value,
+            model=self.model,
+            version=self.version,
+            window=self.window,
+            event_id=self.event_id,
+        )
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """What the policy needs to know about a model's recent jobs and triggers.
+
+    Attributes:
+        active_jobs: Jobs queued or running.
+        last_started: When the latest job was started (requested), if any.
+        last_finished: When the latest job finished (completed or failed), if any.
+        recent_keys: Dedup keys of recent triggers that started a job, and when.
+        rows_since_last_job: New rows counted since the latest job (new-data triggers).
+    """
+
+    active_jobs: int = 0
+    last_started: datetime | None = None
+    last_finished: datetime | None = None
+    recent_keys: Mapping[str, datetime] = field(default_factory=dict)
+    rows_since_last_job: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's answer for one trigger.
+
+    Attributes:
+        outcome: Started or suppressed.
+        dedup_key: The trigger's key, stored with the decision.
+        suppression: Why it was suppressed (None when started).
+        detail: A sentence saying why, e.g. "cooldown: a job finished 42 s ago (< 600 s)".
+    """
+
+    outcome: Outcome
+    dedup_key: str
+    suppression: Suppression | None = None
+    detail: str = ""
+
+    @property
+    def started(self) -> bool:
+        """True when a job is to be started."""
+        return self.outcome is Outcome.STARTED
+
+
+def _ago(now: datetime, then: datetime) -> float:
+    return (now - then).total_seconds()
+
+
+def decide(trigger: Trigger, state: ModelState, policy: TriggerPolicy, now: datetime) -> Decision:
+    """Whether ``trigger`` starts a job for its model now.
+
+    Args:
+        trigger: The trigger.
+        state: The model's jobs and recent triggers.
+        policy: The model's policy.
+        now: The current time (timezone-aware).
+    """
+    key = trigger.dedup_key(policy)
+
+    def suppressed(reason: Suppression, detail: str) -> Decision:
+        return Decision(Outcome.SUPPRESSED, key, reason, f"{reason.value}: {detail}")
+
+    seen = state.recent_keys.get(key)
+    if seen is not None and _ago(now, seen) < policy.dedup_seconds:
+        return suppressed(
+            Suppression.DUPLICATE,
+            f"a job was started for key {key!r} {_ago(now, seen):.0f} s ago "
+            f"(< {policy.dedup_seconds:.0f} s)",
+        )
+    if trigger.kind is TriggerKind.NEW_DATA:
+        total = state.rows_since_last_job + trigger.rows
+        if policy.new_data_rows <= 0 or total < policy.new_data_rows:
+            return suppressed(
+                Suppression.BELOW_THRESHOLD,
+                f"{total} new rows since the last job (< {policy.new_data_rows})",
+            )
+    if state.active_jobs >= policy.max_concurrent:
+        return suppressed(
+            Suppression.MAX_CONCURRENT,
+            f"{state.active_jobs} job(s) queued or running (max {policy.max_concurrent})",
+        )
+    if not trigger.force:
+        if (
+            state.last_finished is not None
+            and _ago(now, state.last_finished) < policy.cooldown_seconds
+        ):
+            return suppressed(
+                Suppression.COOLDOWN,
+                f"a job finished {_ago(now, state.last_finished):.0f} s ago "
+                f"(< {policy.cooldown_seconds:.0f} s)",
+            )
+        if (
+            state.last_started is not None
+            and _ago(now, state.last_started) < policy.debounce_seconds
+        ):
+            return suppressed(
+                Suppression.DEBOUNCE,
+                f"a job started {_ago(now, state.last_started):.0f} s ago "
+                f"(< {policy.debounce_seconds:.0f} s)",
+            )
+    return Decision(Outcome.STARTED, key, None, trigger.reason or f"{trigger.kind.value} trigger")
+
+
+def horizon(policy: TriggerPolicy) -> timedelta:
+    """How far back the store must look for dedup keys."""
+    return timedelta(seconds=policy.dedup_seconds)

@@ -1,0 +1,60 @@
+"""Training jobs and trigger decisions: status, logs, and results reported by a cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+
+from driftloop_trainer.entrypoints.deps import StoreDep, TrainingDep
+
+router = APIRouter(tags=["jobs"])
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+@router.get("/jobs")
+async def list_jobs(
+    store: StoreDep, model: str | None = None, status: str | None = None, limit: Limit = 100
+) -> dict[str, Any]:
+    """Jobs, latest first; filter by model and status (queued, running, succeeded, failed)."""
+    return {"jobs": await store.list_jobs(model=model, status=status, limit=limit)}
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(job_id: str, store: StoreDep) -> dict[str, Any]:
+    """One job: status, trigger, run, version, evaluation, error."""
+    job = await store.get_job(job_id)
+    job.pop("log_path", None)
+    return {"job": job}
+
+
+@router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
+async def get_logs(job_id: str, store: StoreDep, tail: Limit | None = None) -> str:
+    """The job's output (the last ``tail`` lines when given)."""
+    job = await store.get_job(job_id)
+    path = Path(job["log_path"]) if job.get("log_path") else None
+    if path is None or not path.exists():
+        return ""
+    text = path.read_text(errors="replace")
+    return "\n".join(text.splitlines()[-tail:]) + "\n" if tail else text
+
+
+@router.post("/jobs/{job_id}/result")
+async def report_result(
+    job_id: str, outcome: dict[str, Any], training: TrainingDep
+) -> dict[str, Any]:
+    """A job run elsewhere (a Kubernetes pod) reports its outcome, as the runtime wrote it."""
+    job = await training.finish(job_id, outcome)
+    job.pop("log_path", None)
+    return {"job": job}
+
+
+@router.get("/decisions")
+async def list_decisions(
+    store: StoreDep, model: str | None = None, outcome: str | None = None, limit: Limit = 100
+) -> dict[str, Any]:
+    """Trigger decisions, latest first: which started a job, which were suppressed and why."""
+    return {"decisions": await store.list_decisions(model=model, outcome=outcome, limit=limit)}

@@ -1,0 +1,369 @@
+"""The reference training pipeline of the demo model (``iris-classifier``).
+
+``driftloop_trainer.pipelines.iris:train`` is the default entry point of a job spec:
+
+1. **data** — reads the labelled entity rows (join keys, ``event_timestamp``, label)
+   from the spec's ``labels_source`` and asks the features service for the
+   point-in-time-correct feature values of each row (``POST /get-historical-features``);
+   ``builtin:iris`` is the classic iris table with its features, for a suite that has
+   no labelled data yet;
+2. **training** — keeps the spec's training window, holds the most recent
+   ``evaluation_fraction`` of the rows out, fits a scikit-learn model;
+3. **registration** — logs params, metrics, the dataset (with its digest), the code
+   version and a reference sample (for the monitor) to tracking with the mlflow
+   client, tags the run with its lineage (trigger event, job, feature views) and
+   registers the version;
+4. **evaluation** — scores the new version and the current champion on the held-out
+   recent rows; the trainer's gate decides with these scores.
+
+Parameters (strings, from the spec or the trigger): ``estimator``
+(``logistic_regression``, ``decision_tree``, ``random_forest``, ``dummy``),
+``max_iter``, ``C``, ``max_depth``, ``n_estimators``, ``random_state``,
+``reference_rows``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
+
+from driftloop_trainer.domain.jobs import JobSpec, Stage
+from driftloop_trainer.runtime import JobContext, StageFailed, TrainingOutput
+
+log = logging.getLogger(__name__)
+
+TIMESTAMP = "event_timestamp"
+BUILTIN_IRIS = "builtin:iris"
+IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+REFERENCE_ARTIFACT_DIR = "reference"
+REFERENCE_FILE = "reference.csv"
+
+TAG_TRIGGER_ID = "driftloop.trigger.event_id"
+TAG_TRIGGER_TYPE = "driftloop.trigger.event_type"
+TAG_TRIGGER_SOURCE = "driftloop.trigger.event_source"
+TAG_JOB = "driftloop.training_job_id"
+TAG_VIEWS = "driftloop.feature_views"
+TAG_REFERENCE = "driftloop.reference_data"
+TAG_CODE = "driftloop.code_version"
+
+
+# -- data ------------------------------------------------------------------------------
+
+
+def builtin_iris(now: datetime | None = None) -> pd.DataFrame:
+    """The iris table as labelled rows with features, spread over the last 30 days."""
+    from sklearn.datasets import load_iris  # type: ignore[import-untyped]
+
+    data = load_iris(as_frame=True)
+    frame = data.frame.rename(
+        columns={
+            "sepal length (cm)": "sepal_length",
+            "sepal width (cm)": "sepal_width",
+            "petal length (cm)": "petal_length",
+            "petal width (cm)": "petal_width",
+        }
+    )
+    frame["species"] = [str(data.target_names[i]) for i in frame.pop("target")]
+    rng = np.random.default_rng(7)
+    order = rng.permutation(len(frame))
+    end = (now or datetime.now(UTC)).replace(microsecond=0)
+    frame["flower_id"] = np.arange(len(frame)) + 1
+    frame[TIMESTAMP] = [end - timedelta(hours=int(len(frame) - i)) for i in order]
+    return frame
+
+
+def read_labels(source: str) -> pd.DataFrame:
+    """Labelled entity rows from a CSV or Parquet file, local or over HTTP."""
+    if source.startswith(("http://", "https://")):
+        response = httpx.get(source, timeout=60)
+        response.raise_for_status()
+        buffer = io.BytesIO(response.content)
+    else:
+        buffer = io.BytesIO(Path(source.removeprefix("file://")).read_bytes())
+    if source.lower().endswith((".parquet", ".pq")):
+        return pd.read_parquet(buffer)
+    return pd.read_csv(buffer)
+
+
+def historical_features(
+    features_url: str, spec: JobSpec, entities: pd.DataFrame, *, timeout: float = 120.0
+) -> pd.DataFrame:
+    """Point-in-time-correct features for ``entities`` from the features service."""
+    frame = entities.copy()
+    frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True).map(
+        lambda t: t.isoformat().replace("+00:00", "Z")
+    )
+    body: dict[str, Any] = {
+        "entities": json.loads(frame.to_json(orient="list", date_format="iso")),
+        "features": spec.features,
+    }
+    if spec.feature_service:
+        body["feature_service"] = spec.feature_service
+    response = httpx.post(
+        f"{features_url.rstrip('/')}/get-historical-features",
+        json=body,
+        headers={"Accept": "application/json"},
+        timeout=timeout,
+    )
+    if response.status_code >= 400:
+        raise StageFailed(
+            Stage.DATA,
+            f"the features service answered {response.status_code}: {response.text[:500]}",
+            error_type="HistoricalFeaturesError",
+        )
+    answer = response.json()
+    return pd.DataFrame(answer["data"], columns=answer["columns"])
+
+
+def load_data(context: JobContext) -> tuple[pd.DataFrame, str]:
+    """The labelled rows with their features, and where they came from."""
+    spec = context.spec
+    if spec.labels_source == BUILTIN_IRIS:
+        return builtin_iris(), BUILTIN_IRIS
+    if not spec.labels_source:
+        raise StageFailed(Stage.DATA, "the job spec names no labels_source", error_type="NoLabels")
+    entities = read_labels(spec.labels_source)
+    if TIMESTAMP not in entities.columns or spec.label not in entities.columns:
+        raise StageFailed(
+            Stage.DATA,
+            f"labels need columns {TIMESTAMP!r} and {spec.label!r}; got {list(entities.columns)}",
+            error_type="BadLabels",
+        )
+    return historical_features(context.features_url, spec, entities), spec.labels_source
+
+
+def split(frame: pd.DataFrame, spec: JobSpec) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Training and evaluation rows (the most recent ones), and the feature columns."""
+    frame = frame.copy()
+    frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True)
+    if spec.training_window_days > 0:
+        start = frame[TIMESTAMP].max() - pd.Timedelta(days=spec.training_window_days)
+        frame = frame[frame[TIMESTAMP] >= start]
+    frame = frame.dropna().sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
+    skip = {TIMESTAMP, spec.label, "flower_id", "created"}
+    columns = [
+        c
+        for c in frame.columns
+        if c not in skip and pd.api.types.is_numeric_dtype(frame[c]) and not c.endswith("_id")
+    ]
+    held_out = max(1, round(len(frame) * spec.evaluation_fraction))
+    if len(frame) - held_out < 2 or not columns:
+        raise StageFailed(
+            Stage.DATA,
+            f"{len(frame)} usable rows and {len(columns)} feature columns: too few to train",
+            error_type="NotEnoughData",
+        )
+    return frame.iloc[:-held_out], frame.iloc[-held_out:], columns
+
+
+# -- training --------------------------------------------------------------------------
+
+
+def estimator(parameters: dict[str, str]) -> Any:
+    """The scikit-learn estimator the parameters ask for."""
+    from sklearn.dummy import DummyClassifier  # type: ignore[import-untyped]
+    from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.tree import DecisionTreeClassifier  # type: ignore[import-untyped]
+
+    kind = parameters.get("estimator", "logistic_regression")
+    seed = int(parameters.get("random_state", "0"))
+    depth = int(parameters["max_depth"]) if "max_depth" in parameters else None
+    if kind == "logistic_regression":
+        return LogisticRegression(
+            max_iter=int(parameters.get("max_iter", "500")), C=float(parameters.get("C", "1.0"))
+        )
+    if kind == "decision_tree":
+        return DecisionTreeClassifier(max_depth=depth, random_state=seed)
+    if kind == "random_forest":
+        return RandomForestClassifier(
+            n_estimators=int(parameters.get("n_estimators", "100")),
+            max_depth=depth,
+            random_state=seed,
+        )
+    if kind == "dummy":
+        return DummyClassifier(strategy=parameters.get("strategy", "most_frequent"))
+    raise StageFailed(Stage.SETUP, f"unknown estimator {kind!r}", error_type="BadParameter")
+
+
+def scores(truth: Any, predicted: Any) -> dict[str, float]:
+    """Accuracy and macro F1."""
+    from sklearn.metrics import accuracy_score, f1_score  # type: ignore[import-untyped]
+
+    return {
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "f1_macro": float(f1_score(truth, predicted, average="macro", zero_division=0)),
+    }
+
+
+def digest(frame: pd.DataFrame) -> str:
+    """A short content digest of a frame (the dataset digest logged to tracking)."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    return hashlib.sha256(hashed + ",".join(map(str, frame.columns)).encode()).hexdigest()[:16]
+
+
+def code_version(entry_point: str) -> str:
+    """The trainer package version and a digest of the entry point's module source."""
+    import importlib
+
+    module = importlib.import_module(entry_point.partition(":")[0])
+    source = Path(module.__file__ or "").read_bytes() if module.__file__ else b""
+    release = package_version("driftloop-trainer")
+    return f"driftloop-trainer=={release}+{hashlib.sha256(source).hexdigest()[:12]}"
+
+
+# -- the pipeline ----------------------------------------------------------------------
+
+
+def train(context: JobContext) -> TrainingOutput:
+    """Read, train, log, register and score a challenger (see the module docstring)."""
+    spec = context.spec
+    params = dict(context.parameters)
+    try:
+        frame, source = load_data(context)
+    except StageFailed:
+        raise
+    except Exception as error:
+        raise StageFailed(Stage.DATA, str(error), error_type=type(error).__name__) from error
+    training, evaluation, columns = split(frame, spec)
+    model = estimator(params)
+    try:
+        model.fit(training[columns], training[spec.label].astype(str))
+    except Exception as error:
+        raise StageFailed(Stage.TRAINING, str(error), error_type=type(error).__name__) from error
+    truth = evaluation[spec.label].astype(str)
+    challenger = scores(truth, model.predict(evaluation[columns]))
+    train_scores = scores(training[spec.label].astype(str), model.predict(training[columns]))
+    try:
+        run_id, version = _log_and_register(
+            context,
+            model=model,
+            training=training,
+            evaluation=evaluation,
+            columns=columns,
+            source=source,
+            challenger=challenger,
+            train_scores=train_scores,
+        )
+    except Exception as error:
+        raise StageFailed(
+            Stage.REGISTRATION, str(error), error_type=type(error).__name__
+        ) from error
+    try:
+        champion_version, champion = _score_champion(context, evaluation, columns, version)
+    except Exception as error:
+        raise StageFailed(Stage.EVALUATION, str(error), error_type=type(error).__name__) from error
+    return TrainingOutput(
+        run_id=run_id,
+        model_version=version,
+        metrics=challenger,
+        champion_metrics=champion,
+        champion_version=champion_version,
+        evaluation_rows=len(evaluation),
+    )
+
+
+def _log_and_register(
+    context: JobContext,
+    *,
+    model: Any,
+    training: pd.DataFrame,
+    evaluation: pd.DataFrame,
+    columns: list[str],
+    source: str,
+    challenger: dict[str, float],
+    train_scores: dict[str, float],
+) -> tuple[str, int]:
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+    from mlflow.models import infer_signature
+
+    spec = context.spec
+    mlflow.set_tracking_uri(context.tracking_url)
+    mlflow.set_registry_uri(context.registry_url)
+    mlflow.set_experiment(context.experiment_name)
+    views = sorted(
+        set(spec.feature_views) | {r.split(":", 1)[0] for r in spec.features if ":" in r}
+    )
+    tags = {
+        TAG_JOB: context.job_id,
+        TAG_VIEWS: ",".join(views),
+        TAG_CODE: code_version(spec.entry_point),
+        "mlflow.source.name": spec.entry_point,
+    }
+    if context.trigger.get("event_id"):
+        tags[TAG_TRIGGER_ID] = context.trigger["event_id"]
+        tags[TAG_TRIGGER_TYPE] = context.trigger.get("event_type", "")
+        tags[TAG_TRIGGER_SOURCE] = context.trigger.get("event_source", "")
+    data_digest = digest(training[[*columns, spec.label]])
+    reference_rows = int(context.parameters.get("reference_rows", "500"))
+    reference = training[columns].tail(reference_rows)
+    with mlflow.start_run(run_name=f"{context.model_name}-{context.job_id}") as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params(
+            {
+                **dict(context.parameters),
+                "estimator": type(model).__name__,
+                "features": ",".join(columns),
+                "label": spec.label,
+                "training_rows": len(training),
+                "evaluation_rows": len(evaluation),
+            }
+        )
+        mlflow.log_metrics({**challenger, **{f"train_{k}": v for k, v in train_scores.items()}})
+        dataset = from_pandas(
+            training[[*columns, spec.label, TIMESTAMP]],
+            source=source,
+            targets=spec.label,
+            name=f"{context.model_name}-training",
+            digest=data_digest,
+        )
+        mlflow.log_input(dataset, context="training")
+        folder = Path(context.work_dir or ".") / REFERENCE_ARTIFACT_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        reference.to_csv(folder / REFERENCE_FILE, index=False)
+        mlflow.log_artifact(str(folder / REFERENCE_FILE), artifact_path=REFERENCE_ARTIFACT_DIR)
+        mlflow.set_tag(
+            TAG_REFERENCE,
+            f"{run.info.artifact_uri.rstrip('/')}/{REFERENCE_ARTIFACT_DIR}/{REFERENCE_FILE}",
+        )
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name=context.model_name,
+            signature=infer_signature(training[columns], model.predict(training[columns])),
+            pip_requirements=["scikit-learn", "skops"],
+        )
+    return run.info.run_id, int(info.registered_model_version)
+
+
+def _score_champion(
+    context: JobContext, evaluation: pd.DataFrame, columns: list[str], challenger: int
+) -> tuple[int | None, dict[str, float] | None]:
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    alias = context.spec.evaluation.alias
+    client = MlflowClient(tracking_uri=context.tracking_url, registry_uri=context.registry_url)
+    try:
+        version = int(client.get_model_version_by_alias(context.model_name, alias).version)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(error).lower():
+            return None, None
+        raise
+    if version == challenger:
+        return None, None
+    champion = mlflow.pyfunc.load_model(f"models:/{context.model_name}/{version}")
+    predicted = np.asarray(champion.predict(evaluation[columns])).astype(str)
+    return version, scores(evaluation[context.spec.label].astype(str), predicted)

@@ -1,0 +1,355 @@
+"""The trainer's use cases: a trigger becomes a decision, a job, a verdict and a promotion.
+
+Both entrypoints (the HTTP app and the trigger consumer) call :class:`Training`,
+built once in :func:`driftloop_trainer.entrypoints.app.bootstrap`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from driftloop_events.catalog import spec_for
+from driftloop_events.envelope import CloudEvent, new_event_id
+from driftloop_kit.errors import Conflict, NotFound
+from driftloop_trainer.adapters.executors import Executor
+from driftloop_trainer.adapters.registry import RegistryClient
+from driftloop_trainer.adapters.store import TrainerStore
+from driftloop_trainer.domain.gate import Verdict, evaluate
+from driftloop_trainer.domain.jobs import JobSpec, JobStatus, ModelConfig, Stage
+from driftloop_trainer.domain.policy import Decision, Trigger, TriggerKind
+from driftloop_trainer.domain.schedule import due
+from driftloop_trainer.runtime import JobContext
+
+log = logging.getLogger(__name__)
+
+COMPLETED_TYPE = "driftloop.trainer.training.completed"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a job finds the other services, and where it keeps its files."""
+
+    tracking_url: str
+    registry_url: str
+    features_url: str
+    experiment_name: str
+    jobs_path: Path
+
+
+class Training:
+    """Decides on triggers, runs jobs, applies the gate, moves aliases.
+
+    Args:
+        models: Policy and job spec per registered model.
+        store: Decisions, jobs, alias moves and the outbox.
+        registry: Reads and moves aliases.
+        executor: Runs the jobs.
+        endpoints: What jobs are told.
+    """
+
+    def __init__(
+        self,
+        *,
+        models: Mapping[str, ModelConfig],
+        store: TrainerStore,
+        registry: RegistryClient,
+        executor: Executor,
+        endpoints: Endpoints,
+    ) -> None:
+        self.models = dict(models)
+        self.store = store
+        self.registry = registry
+        self.executor = executor
+        self.endpoints = endpoints
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def config(self, model: str) -> ModelConfig:
+        """The model's policy and spec.
+
+        Raises:
+            NotFound: The trainer has no job for the model.
+        """
+        found = self.models.get(model)
+        if found is None:
+            raise NotFound(f"No training job is declared for model {model!r}")
+        return found
+
+    # -- triggers ------------------------------------------------------------------
+
+    async def submit(
+        self, trigger: Trigger, *, event: CloudEvent[Any] | None = None
+    ) -> tuple[Decision, str | None] | None:
+        """Decide on ``trigger`` and start its job when the policy says so.
+
+        Returns:
+            The decision and the job id (None when suppressed); None when ``event``
+            was a redelivery.
+
+        Raises:
+            NotFound: The model has no declared job.
+        """
+        config = self.config(trigger.model)
+        lock = self._locks.setdefault(trigger.model, asyncio.Lock())
+        async with lock:
+            found = await self.store.decide(
+                trigger=trigger,
+                policy=config.policy,
+                spec=config.job,
+                executor=self.executor.name,
+                event=event,
+            )
+        if found is None:
+            log.info("redelivered trigger ignored", extra={"event_id": event and event.id})
+            return None
+        decision, job_id = found
+        log.info(
+            "trigger decided",
+            extra={
+                "model": trigger.model,
+                "kind": trigger.kind.value,
+                "outcome": decision.outcome.value,
+                "detail": decision.detail,
+                "job_id": job_id,
+            },
+        )
+        if job_id is not None:
+            self._spawn(job_id)
+        return decision, job_id
+
+    def models_reading(self, views: list[str]) -> list[str]:
+        """Models whose jobs read any of the feature ``views``."""
+        wanted = set(views)
+        return [name for name, config in self.models.items() if wanted & feature_views(config.job)]
+
+    # -- jobs ----------------------------------------------------------------------
+
+    def _spawn(self, job_id: str) -> None:
+        task = asyncio.create_task(self.execute(job_id), name=f"training-job:{job_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def context(self, job: Mapping[str, Any]) -> JobContext:
+        """What the job's entry point is given."""
+        trigger = job["trigger"]
+        return JobContext(
+            job_id=job["id"],
+            model_name=job["model_name"],
+            parameters=job["parameters"],
+            spec=JobSpec.model_validate(job["spec"]),
+            trigger={
+                "kind": str(trigger.get("kind", "")),
+                "reason": str(trigger.get("reason", "")),
+                "event_id": str(trigger.get("event_id", "")),
+                "event_type": str(trigger.get("event_type", "")),
+                "event_source": str(trigger.get("event_source", "")),
+            },
+            tracking_url=self.endpoints.tracking_url,
+            registry_url=self.endpoints.registry_url,
+            features_url=self.endpoints.features_url,
+            experiment_name=self.endpoints.experiment_name,
+            work_dir=str(self.endpoints.jobs_path / job["id"]),
+        )
+
+    async def execute(self, job_id: str) -> None:
+        """Run a queued job to its end (or hand it to the cluster)."""
+        try:
+            job = await self.store.get_job(job_id)
+            context = self.context(job)
+            await self.store.mark_running(job_id, log_path=str(self.executor.log_path(context)))
+            outcome = await self.executor.run(context)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("job could not run", extra={"job_id": job_id})
+            outcome = {
+                "ok": False,
+                "stage": Stage.SETUP.value,
+                "error": str(error),
+                "error_type": type(error).__name__,
+            }
+        if outcome is not None:
+            await self.finish(job_id, outcome)
+
+    async def finish(self, job_id: str, outcome: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply a job's outcome: fail it, or evaluate, promote and complete it.
+
+        Raises:
+            NotFound: No such job.
+            Conflict: The job has finished already.
+        """
+        job = await self.store.get_job(job_id)
+        if not JobStatus(job["status"]).active:
+            raise Conflict(f"Training job {job_id!r} has finished already ({job['status']})")
+        if not outcome.get("ok"):
+            await self.store.mark_failed(
+                job_id,
+                stage=Stage(outcome.get("stage") or Stage.TRAINING.value),
+                error=str(outcome.get("error", "")),
+                error_type=str(outcome.get("error_type", "")),
+                run_id=str(outcome.get("run_id") or ""),
+            )
+            return await self.store.get_job(job_id)
+        model = job["model_name"]
+        spec = JobSpec.model_validate(job["spec"])
+        run_id = str(outcome["run_id"])
+        version = int(outcome["model_version"])
+        try:
+            verdict = evaluate(
+                spec.evaluation,
+                challenger=outcome.get("metrics") or {},
+                champion=outcome.get("champion_metrics"),
+                champion_version=outcome.get("champion_version"),
+                rows=int(outcome.get("evaluation_rows") or 0),
+            )
+        except ValueError as error:
+            await self.store.mark_failed(
+                job_id,
+                stage=Stage.EVALUATION,
+                error=str(error),
+                error_type="EvaluationError",
+                run_id=run_id,
+                model_version=version,
+            )
+            return await self.store.get_job(job_id)
+        event_id = new_event_id()
+        moves: list[dict[str, Any]] = []
+        if verdict.passed:
+            try:
+                verdict, moves = await self._promote(model, version, verdict, spec, event_id)
+            except Exception as error:
+                log.exception("promotion failed", extra={"job_id": job_id})
+                await self.store.mark_failed(
+                    job_id,
+                    stage=Stage.PROMOTION,
+                    error=str(error),
+                    error_type=type(error).__name__,
+                    run_id=run_id,
+                    model_version=version,
+                )
+                return await self.store.get_job(job_id)
+        await self.store.mark_completed(
+            job_id,
+            event_id=event_id,
+            run_id=run_id,
+            model_version=version,
+            verdict=verdict,
+            promoted=bool(moves),
+            alias=spec.evaluation.alias,
+            moves=moves,
+        )
+        return await self.store.get_job(job_id)
+
+    async def _promote(
+        self, model: str, version: int, verdict: Verdict, spec: JobSpec, event_id: str
+    ) -> tuple[Verdict, list[dict[str, Any]]]:
+        alias, previous_alias = spec.evaluation.alias, spec.evaluation.previous_alias
+        current = await self.registry.alias_version(model, alias)
+        if current != verdict.champion_version:
+            # The champion moved while the job ran: the scores compare with the wrong one.
+            return replace(
+                verdict,
+                passed=False,
+                reason=(
+                    f"{alias} moved to version {current} while the challenger was compared "
+                    f"with version {verdict.champion_version}; not promoted"
+                ),
+            ), []
+        cause = {"id": event_id, "type": COMPLETED_TYPE, "source": spec_for(COMPLETED_TYPE).source}
+        moves: list[dict[str, Any]] = []
+        if current is not None and current != version:
+            previous = await self.registry.alias_version(model, previous_alias)
+            await self.registry.set_alias(model, previous_alias, current, cause=cause)
+            moves.append(_move(model, previous_alias, current, previous, "promotion"))
+        await self.registry.set_alias(model, alias, version, cause=cause)
+        moves.append(_move(model, alias, version, current, "promotion"))
+        return verdict, moves
+
+    async def rollback(self, model: str) -> dict[str, Any]:
+        """Move the champion back to the previous version; the two aliases swap.
+
+        Raises:
+            NotFound: The model has no declared job, or no previous version.
+        """
+        evaluation = self.config(model).job.evaluation
+        alias, previous_alias = evaluation.alias, evaluation.previous_alias
+        async with self._locks.setdefault(model, asyncio.Lock()):
+            previous = await self.registry.alias_version(model, previous_alias)
+            if previous is None:
+                raise NotFound(f"Model {model!r} has no {previous_alias!r} version to roll back to")
+            current = await self.registry.alias_version(model, alias)
+            await self.registry.set_alias(model, alias, previous)
+            moves = [_move(model, alias, previous, current, "rollback")]
+            if current is not None and current != previous:
+                await self.registry.set_alias(model, previous_alias, current)
+                moves.append(_move(model, previous_alias, current, previous, "rollback"))
+            await self.store.record_moves(moves)
+        return {"model_name": model, alias: previous, previous_alias: current}
+
+    async def recover(self) -> None:
+        """Fail the local jobs a previous process left behind (they died with it)."""
+        for job_id in await self.store.interrupted():
+            await self.store.mark_failed(
+                job_id,
+                stage=Stage.SETUP,
+                error="the trainer stopped while the job was queued or running",
+                error_type="Interrupted",
+            )
+
+    async def wait_idle(self) -> None:
+        """Wait for the jobs running in this process (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Cancel the running jobs (their subprocesses are killed)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- schedules -----------------------------------------------------------------
+
+    async def fire_schedules(
+        self, *, now: datetime, since: datetime, fired: dict[str, datetime]
+    ) -> None:
+        """Submit a schedule trigger for each model whose schedule has a new slot due."""
+        for name, config in self.models.items():
+            slot = due(config.policy.schedule, now=now, since=fired.get(name, since))
+            if slot is None or fired.get(name) == slot:
+                continue
+            fired[name] = slot
+            stamp = slot.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            await self.submit(
+                Trigger(
+                    kind=TriggerKind.SCHEDULE,
+                    model=name,
+                    window=stamp,
+                    reason=f"schedule {config.policy.schedule!r} fired for {stamp}",
+                    requested_by="trainer-schedule",
+                )
+            )
+
+
+def feature_views(spec: JobSpec) -> set[str]:
+    """The feature views a job reads: named in its spec or in its feature references."""
+    views = set(spec.feature_views)
+    views.update(ref.split(":", 1)[0] for ref in spec.features if ":" in ref)
+    return views
+
+
+def _move(
+    model: str, alias: str, version: int, previous: int | None, action: str
+) -> dict[str, Any]:
+    return {
+        "model_name": model,
+        "alias": alias,
+        "version": version,
+        "previous_version": previous,
+        "action": action,
+    }

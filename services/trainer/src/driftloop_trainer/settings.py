@@ -1,0 +1,100 @@
+"""Settings of the trainer service (``DRIFTLOOP_TRAINER_*``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from driftloop_kit.settings import ServiceSettings
+from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
+
+
+def _demo_models() -> dict[str, ModelConfig]:
+    return {
+        "iris-classifier": ModelConfig(
+            job=JobSpec(
+                feature_service="iris_classifier",
+                feature_views=["iris_features"],
+                labels_source="builtin:iris",
+            )
+        )
+    }
+
+
+class TrainerSettings(ServiceSettings):
+    """The trainer service: trigger policies, training jobs, the evaluation gate."""
+
+    service_name: ClassVar[str] = "trainer"
+    default_port: ClassVar[int] = 8008
+
+    tracking_url: str = Field(
+        default="http://127.0.0.1:5000",
+        description="Base URL of the tracking service; training jobs log their runs there.",
+    )
+    registry_url: str = Field(
+        default="http://127.0.0.1:5001",
+        description=(
+            "Base URL of the registry service; jobs register versions there and the "
+            "evaluation gate moves aliases."
+        ),
+    )
+    features_url: str = Field(
+        default="http://127.0.0.1:6566",
+        description="Base URL of the features service; jobs read point-in-time features there.",
+    )
+    models: dict[str, ModelConfig] = Field(
+        default_factory=_demo_models,
+        description=(
+            "Per model, as JSON: its trigger `policy` (debounce_seconds, cooldown_seconds, "
+            "max_concurrent, dedup_key, dedup_seconds, new_data_rows, schedule) and its "
+            "`job` spec (entry_point, parameters, features, feature_service, label, "
+            "labels_source, training_window_days, evaluation). Default: the demo model "
+            "`iris-classifier` with the reference pipeline."
+        ),
+    )
+    executor: Literal["local", "kubernetes"] = Field(
+        default="local",
+        description=(
+            "How jobs run: `local` subprocesses, or `kubernetes` (a batch/v1 Job manifest "
+            "is written to the job's folder for a cluster to run)."
+        ),
+    )
+    python: str = Field(
+        default="",
+        description="Python interpreter of local jobs. Default: the service's own.",
+    )
+    kubernetes_namespace: str = Field(
+        default="driftloop", description="Namespace of the Kubernetes Jobs."
+    )
+    consumer_group: str = Field(
+        default="driftloop-trainer", description="Consumer group of the trigger consumer."
+    )
+    schedule_check_seconds: float = Field(
+        default=30.0, gt=0, description="How often schedules are checked."
+    )
+    experiment_name: str = Field(
+        default="driftloop-training",
+        description="Tracking experiment the jobs log their runs to.",
+    )
+    jobs_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Where each job's context, logs and result are kept. Default: `<home>/trainer/jobs`."
+        ),
+    )
+    http_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of each request to the registry."
+    )
+
+    @property
+    def python_executable(self) -> str:
+        """The interpreter local jobs run with."""
+        return self.python or sys.executable
+
+    @property
+    def jobs_path(self) -> Path:
+        """The jobs folder."""
+        return self.jobs_dir or self.data_dir / "jobs"
