@@ -1,0 +1,129 @@
+"""Trigger policies on the real broker: debounce, cooldown, redelivery; decisions by REST."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftloop_bus.embedded import EmbeddedBroker
+from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
+from driftloop_trainer.domain.policy import TriggerPolicy
+
+from .conftest import drift_alert, eventually, publisher, running_trainer, unique, wait_for_job
+
+pytestmark = pytest.mark.integration
+
+#: An entry point that cannot be loaded: the job fails at once, in its setup stage.
+BROKEN = JobSpec(entry_point="driftloop_trainer.no_such_module:train")
+
+
+async def test_five_drift_alerts_in_the_debounce_window_start_one_job_and_one_in_cooldown_none(
+    database_url: str, tmp_path: Path, broker: EmbeddedBroker
+) -> None:
+    model = unique("debounced")
+    policy = TriggerPolicy(debounce_seconds=300, cooldown_seconds=600, max_concurrent=5)
+    async with (
+        running_trainer(
+            home=tmp_path,
+            database_url=database_url,
+            bootstrap_servers=broker.bootstrap_servers,
+            models={model: ModelConfig(policy=policy, job=BROKEN)},
+        ) as client,
+        publisher(broker.bootstrap_servers) as bus,
+    ):
+
+        async def decisions(count: int) -> list[dict[str, Any]] | None:
+            found = (await client.get("/decisions", params={"model": model})).json()["decisions"]
+            return found if len(found) >= count else None
+
+        for window in range(5):
+            await bus.publish_and_wait(drift_alert(model, f"w{window}"))
+        burst = list(reversed(await eventually(lambda: decisions(5), timeout=60)))
+        assert [d["outcome"] for d in burst] == ["started"] + ["suppressed"] * 4
+        assert {d["suppression"] for d in burst[1:]} == {"debounce"}
+        job_id = burst[0]["job_id"]
+        assert job_id
+        assert all(d["job_id"] is None for d in burst[1:])
+
+        job = await wait_for_job(client, job_id)
+        assert (job["status"], job["stage"]) == ("failed", "setup")
+
+        await bus.publish_and_wait(drift_alert(model, "w5"))
+        latest = (await eventually(lambda: decisions(6), timeout=30))[0]
+        assert (latest["outcome"], latest["suppression"]) == ("suppressed", "cooldown")
+        assert latest["detail"].startswith("cooldown: a job finished")
+
+        suppressed = (
+            await client.get("/decisions", params={"model": model, "outcome": "suppressed"})
+        ).json()["decisions"]
+        reasons = {d["suppression"]: d["detail"] for d in suppressed}
+        assert set(reasons) == {"debounce", "cooldown"}
+        assert "debounce: a job started" in reasons["debounce"]
+        assert all(d["event"]["type"] == "driftloop.monitor.drift.detected" for d in suppressed)
+        jobs = (await client.get("/jobs", params={"model": model})).json()["jobs"]
+        assert [j["id"] for j in jobs] == [job_id]
+        assert jobs[0]["trigger"]["kind"] == "drift"
+
+
+async def test_a_redelivered_drift_alert_starts_no_second_job(
+    database_url: str, tmp_path: Path, broker: EmbeddedBroker
+) -> None:
+    model = unique("redelivered")
+    # Nothing but the inbox stands between a redelivery and a second job.
+    policy = TriggerPolicy(
+        debounce_seconds=0, cooldown_seconds=0, max_concurrent=10, dedup_seconds=0
+    )
+    async with (
+        running_trainer(
+            home=tmp_path,
+            database_url=database_url,
+            bootstrap_servers=broker.bootstrap_servers,
+            models={model: ModelConfig(policy=policy, job=BROKEN)},
+        ) as client,
+        publisher(broker.bootstrap_servers) as bus,
+    ):
+        alert = drift_alert(model, "w1")
+        await bus.publish_and_wait(alert)
+        await bus.publish_and_wait(alert)  # the same event id, as a redelivery brings it
+        marker = drift_alert(model, "w2")
+        await bus.publish_and_wait(marker)  # handled after both copies: same partition
+
+        async def marker_decided() -> list[dict[str, Any]] | None:
+            found = (await client.get("/decisions", params={"model": model})).json()["decisions"]
+            return found if any(d["event"]["id"] == marker.id for d in found) else None
+
+        decided = await eventually(marker_decided, timeout=60)
+        assert sorted(d["event"]["id"] for d in decided) == sorted([alert.id, marker.id])
+        assert all(d["outcome"] == "started" for d in decided)
+        jobs = (await client.get("/jobs", params={"model": model})).json()["jobs"]
+        assert len(jobs) == 2
+        assert sorted(j["trigger"]["event_id"] for j in jobs) == sorted([alert.id, marker.id])
+
+
+async def test_a_manual_request_is_decided_by_the_policy_and_unknown_models_are_404(
+    sqlite_url: str, tmp_path: Path, broker: EmbeddedBroker
+) -> None:
+    model = unique("manual")
+    policy = TriggerPolicy(debounce_seconds=300, cooldown_seconds=0, max_concurrent=5)
+    async with running_trainer(
+        home=tmp_path,
+        database_url=sqlite_url,
+        bootstrap_servers=broker.bootstrap_servers,
+        models={model: ModelConfig(policy=policy, job=BROKEN)},
+    ) as client:
+        first = await client.post(f"/models/{model}/train", json={"reason": "new labels"})
+        assert first.status_code == 202
+        job_id = first.json()["job_id"]
+        second = await client.post(f"/models/{model}/train", json={})
+        assert second.status_code == 200
+        assert second.json()["suppression"] == "debounce"
+        job = await wait_for_job(client, job_id)
+        assert job["trigger"]["reason"] == "new labels"
+        assert "no_such_module" in job["error"]
+        logs = await client.get(f"/jobs/{job_id}/logs")
+        assert "ModuleNotFoundError" in logs.text
+        missing = await client.post("/models/nobody/train", json={})
+        assert missing.status_code == 404
+        assert (await client.get("/jobs/job-nope")).status_code == 404
