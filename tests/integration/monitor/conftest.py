@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from driftloop.common.v1.common_pb2 import ModelRef
 from driftloop.serving.v1 import events_pb2 as serving
@@ -21,8 +23,6 @@ from driftloop_monitor.entrypoints.app import create_app
 from driftloop_monitor.entrypoints.stream import MonitorStream
 from driftloop_monitor.service_layer.monitor import Monitor
 from driftloop_monitor.settings import MonitorSettings
-
-from ..bus.helpers import read_topic
 
 
 @dataclass
@@ -69,11 +69,45 @@ class RunningMonitor:
 
     async def alerts(self, model: str) -> list[CloudEvent[Any]]:
         """Every event on monitor.alerts about ``model``, in order."""
-        records = await read_topic(
-            self.bootstrap_servers, "monitor.alerts", expected=100_000, timeout=3
-        )
+        records = await read_all(self.bootstrap_servers, "monitor.alerts")
         events = [from_record(r.value, r.headers) for r in records]
         return [e for e in events if e.key == model]
+
+
+async def read_all(bootstrap_servers: str, topic: str, timeout: float = 10.0) -> list[Any]:
+    """Every record of ``topic`` up to its end offsets now (no waiting for more)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()
+        ]
+        if not partitions:
+            await consumer.force_metadata_update()
+            partitions = [
+                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()
+            ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+
+        async def behind() -> bool:
+            for tp, end in ends.items():
+                if await consumer.position(tp) < end:
+                    return True
+            return False
+
+        while time.monotonic() < deadline and await behind():
+            batch = await consumer.getmany(timeout_ms=200)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+        return records
+    finally:
+        await consumer.stop()
 
 
 @pytest.fixture
