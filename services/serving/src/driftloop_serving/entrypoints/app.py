@@ -9,6 +9,7 @@ out freely.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -27,7 +28,7 @@ from driftloop_kit.service import ServiceDefinition
 from driftloop_serving.adapters.models import ModelManager, Slot
 from driftloop_serving.adapters.prediction_log import PredictionLog
 from driftloop_serving.adapters.registry import RegistryClient
-from driftloop_serving.entrypoints.routers import ROUTERS
+from driftloop_serving.entrypoints.routers import FAST_ROUTES, ROUTERS
 from driftloop_serving.handlers import Scorer
 from driftloop_serving.settings import ServingSettings
 
@@ -94,6 +95,23 @@ class _CatchUp:
     async def stop(self) -> None:
         task, self._task = self._task, None
         await cancel_and_wait(task)
+
+
+class _FrozenHeap:
+    """Once everything is loaded, moves the objects alive to the GC's permanent generation.
+
+    A loaded serving process holds ~250,000 objects (sklearn, pandas, onnxruntime, the
+    models); a full collection walks them all, ~150 ms on one core, and a request that
+    arrives meanwhile waits. Frozen, they are no longer walked: full collections see
+    only what was made since. Nothing is freed or kept that would not be otherwise.
+    """
+
+    async def start(self) -> None:
+        gc.collect()
+        gc.freeze()
+
+    async def stop(self) -> None:
+        gc.unfreeze()
 
 
 class _Stopping:
@@ -165,7 +183,15 @@ def create_app(settings: ServingSettings) -> FastAPI:
             "every prediction to the `predictions` topic."
         ),
         routers=ROUTERS,
-        resources=[registry, predictions, models, _Stopping(dead_letters), consumer, catch_up],
+        resources=[
+            registry,
+            predictions,
+            models,
+            _Stopping(dead_letters),
+            consumer,
+            catch_up,
+            _FrozenHeap(),
+        ],
         checks={"models": models_loaded},
     )
     app.state.readiness.add_details(
@@ -177,6 +203,8 @@ def create_app(settings: ServingSettings) -> FastAPI:
         },
     )
     app.state.scorer = Scorer(settings, models, predictions)
+    # Matched first: scoring skips FastAPI's routing and dependencies (the same handlers).
+    app.router.routes[0:0] = FAST_ROUTES
     app.state.models = models
     app.state.predictions = predictions
     return app

@@ -9,8 +9,12 @@ from fastapi import Depends, Request
 from driftloop_serving.handlers import Scorer
 
 
-def get_scorer(request: Request) -> Scorer:
-    """The scorer built by ``create_app()``."""
+async def get_scorer(request: Request) -> Scorer:
+    """The scorer built by ``create_app()``.
+
+    ``async`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread,
+    a thread hand-off per request on the scoring path.
+    """
     scorer: Scorer = request.app.state.scorer
     return scorer
 

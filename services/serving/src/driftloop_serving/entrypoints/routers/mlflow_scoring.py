@@ -15,6 +15,7 @@ import pandas as pd  # type: ignore[import-untyped]
 import pydantic_core
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from driftloop_serving.domain.protocols import BadRequest, mlflow_matrix
 from driftloop_serving.entrypoints.deps import ScorerDep
@@ -89,3 +90,18 @@ async def invocations(request: Request, scorer: ScorerDep, model: str | None = N
 async def model_invocations(name: str, request: Request, scorer: ScorerDep) -> Response:
     """The same, for a named model."""
     return await _invocations(request, scorer, name)
+
+
+async def _fast_invocations(request: Request) -> Response:
+    name = request.path_params.get("name")
+    if name is None:
+        name = request.query_params.get("model")
+    return await _invocations(request, request.app.state.scorer, name)
+
+
+#: ``/invocations`` as plain Starlette routes, in front of the app's routes (see
+#: ``v2.FAST_ROUTES``); the FastAPI routes above stay for the OpenAPI schema.
+FAST_ROUTES = (
+    Route("/invocations", _fast_invocations, methods=["POST"]),
+    Route("/models/{name}/invocations", _fast_invocations, methods=["POST"]),
+)

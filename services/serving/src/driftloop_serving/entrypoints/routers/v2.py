@@ -11,6 +11,7 @@ from typing import Any
 import pydantic_core
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from driftloop_serving.domain.protocols import BadRequest, v2_matrix, v2_response
 from driftloop_serving.entrypoints.deps import ScorerDep
@@ -141,3 +142,18 @@ async def infer(name: str, request: Request, scorer: ScorerDep) -> Response:
 async def infer_version(name: str, version: str, request: Request, scorer: ScorerDep) -> Response:
     """Score with one loaded version."""
     return await _infer(request, scorer, name, version)
+
+
+async def _fast_infer(request: Request) -> Response:
+    params = request.path_params
+    return await _infer(request, request.app.state.scorer, params["name"], params.get("version"))
+
+
+#: The infer routes as plain Starlette routes, put in front of the app's routes by
+#: ``create_app``: same answers, without FastAPI's route matching and dependency
+#: solving (a tenth of a 1-row request's CPU). The FastAPI routes above stay, for
+#: the OpenAPI schema.
+FAST_ROUTES = (
+    Route("/v2/models/{name}/infer", _fast_infer, methods=["POST"]),
+    Route("/v2/models/{name}/versions/{version}/infer", _fast_infer, methods=["POST"]),
+)
