@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -89,7 +88,9 @@ class Supervisor:
     grace: float = 10.0
     poll_interval: float = 0.1
     _children: list[_Child] = field(default_factory=list, init=False, repr=False)
-    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    # A plain flag, not a threading.Event: Event.set() from a signal handler deadlocks
+    # when the signal lands while the main thread holds the Event's lock in wait().
+    _stop: bool = field(default=False, init=False, repr=False)
     _stop_requests: int = field(default=0, init=False, repr=False)
 
     @property
@@ -100,7 +101,7 @@ class Supervisor:
     @property
     def stop_requested(self) -> bool:
         """Whether a stop has been requested."""
-        return self._stop.is_set()
+        return self._stop
 
     def request_stop(self) -> None:
         """Ask :meth:`start` and :meth:`watch` to return; a second request forces kills.
@@ -108,7 +109,7 @@ class Supervisor:
         Safe to call from a signal handler.
         """
         self._stop_requests += 1
-        self._stop.set()
+        self._stop = True
 
     @contextlib.contextmanager
     def handle_signals(self) -> Iterator[None]:
@@ -162,7 +163,7 @@ class Supervisor:
                 raise ChildFailedError(
                     spec.name, f"did not become ready within {timeout:g}s", log_tail(spec.log_path)
                 )
-            if self._stop.wait(self.poll_interval):
+            if self._stopped_within(self.poll_interval):
                 raise StopRequestedError
 
     def watch(self) -> None:
@@ -171,7 +172,7 @@ class Supervisor:
         Raises:
             ChildFailedError: A child exited on its own first.
         """
-        while not self._stop.wait(self.poll_interval):
+        while not self._stopped_within(self.poll_interval):
             for child in self._children:
                 code = child.proc.poll()
                 if code is not None:
@@ -180,6 +181,16 @@ class Supervisor:
                         f"exited unexpectedly with code {code}",
                         log_tail(child.spec.log_path),
                     )
+
+    def _stopped_within(self, seconds: float) -> bool:
+        """Sleep up to ``seconds`` in short steps; whether a stop was requested."""
+        deadline = time.monotonic() + seconds
+        while not self._stop:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(remaining, 0.02))
+        return True
 
     def stop(self) -> dict[str, int]:
         """Stop every child, last started first; idempotent.
