@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -41,6 +42,13 @@ from driftloop_trainer.domain.jobs import JobSpec, Stage
 from driftloop_trainer.runtime import JobContext, StageFailed, TrainingOutput
 
 log = logging.getLogger(__name__)
+_STARTED = time.monotonic()
+
+
+def progress(message: str) -> None:
+    """One line of the job's log, with the seconds since the job started."""
+    print(f"[{time.monotonic() - _STARTED:7.2f}s] {message}", flush=True)
+
 
 TIMESTAMP = "event_timestamp"
 BUILTIN_IRIS = "builtin:iris"
@@ -126,7 +134,7 @@ def historical_features(
 
 
 def load_data(context: JobContext) -> tuple[pd.DataFrame, str]:
-    """The labelled rows with their features, and where they came from."""
+    """The labelled rows with their features, and where they came from (a URL or ``builtin:``)."""
     spec = context.spec
     if spec.labels_source == BUILTIN_IRIS:
         return builtin_iris(), BUILTIN_IRIS
@@ -139,7 +147,8 @@ def load_data(context: JobContext) -> tuple[pd.DataFrame, str]:
             f"labels need columns {TIMESTAMP!r} and {spec.label!r}; got {list(entities.columns)}",
             error_type="BadLabels",
         )
-    return historical_features(context.features_url, spec, entities), spec.labels_source
+    frame = historical_features(context.features_url, spec, entities)
+    return frame, f"{context.features_url.rstrip('/')}/get-historical-features"
 
 
 def split(frame: pd.DataFrame, spec: JobSpec) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -229,6 +238,7 @@ def train(context: JobContext) -> TrainingOutput:
     """Read, train, log, register and score a challenger (see the module docstring)."""
     spec = context.spec
     params = dict(context.parameters)
+    progress(f"job {context.job_id}: training {context.model_name} with {params}")
     try:
         frame, source = load_data(context)
     except StageFailed:
@@ -236,6 +246,7 @@ def train(context: JobContext) -> TrainingOutput:
     except Exception as error:
         raise StageFailed(Stage.DATA, str(error), error_type=type(error).__name__) from error
     training, evaluation, columns = split(frame, spec)
+    progress(f"data: {len(training)} training and {len(evaluation)} evaluation rows of {source}")
     model = estimator(params)
     try:
         model.fit(training[columns], training[spec.label].astype(str))
@@ -244,6 +255,7 @@ def train(context: JobContext) -> TrainingOutput:
     truth = evaluation[spec.label].astype(str)
     challenger = scores(truth, model.predict(evaluation[columns]))
     train_scores = scores(training[spec.label].astype(str), model.predict(training[columns]))
+    progress(f"trained {type(model).__name__}: {challenger}")
     try:
         run_id, version = _log_and_register(
             context,
@@ -259,10 +271,12 @@ def train(context: JobContext) -> TrainingOutput:
         raise StageFailed(
             Stage.REGISTRATION, str(error), error_type=type(error).__name__
         ) from error
+    progress(f"logged run {run_id}, registered version {version}")
     try:
         champion_version, champion = _score_champion(context, evaluation, columns, version)
     except Exception as error:
         raise StageFailed(Stage.EVALUATION, str(error), error_type=type(error).__name__) from error
+    progress(f"champion version {champion_version}: {champion}")
     return TrainingOutput(
         run_id=run_id,
         model_version=version,
@@ -271,6 +285,30 @@ def train(context: JobContext) -> TrainingOutput:
         champion_version=champion_version,
         evaluation_rows=len(evaluation),
     )
+
+
+def _without_feast_header_provider() -> None:
+    """Keep mlflow from importing all of Feast on its first request.
+
+    Feast (installed beside the trainer when the whole suite shares one environment)
+    registers an ``mlflow.request_header_provider`` entry point; mlflow loads every
+    such provider before its first REST call, and importing Feast takes seconds. The
+    job talks to driftloop's tracking and registry, which need no Feast credentials.
+    """
+    from mlflow.utils import plugins
+
+    if getattr(plugins, "_driftloop_filtered", False):
+        return
+    original = plugins._get_entry_points
+
+    def filtered(group: str) -> list[Any]:
+        found = list(original(group))
+        if group == "mlflow.request_header_provider":
+            found = [ep for ep in found if not ep.value.startswith("feast.")]
+        return found
+
+    plugins._get_entry_points = filtered
+    plugins._driftloop_filtered = True  # type: ignore[attr-defined]
 
 
 def _log_and_register(
@@ -285,9 +323,13 @@ def _log_and_register(
     train_scores: dict[str, float],
 ) -> tuple[str, int]:
     import mlflow
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
     from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
+    from skops.io import dumps, get_untrusted_types  # type: ignore[import-untyped]
 
+    _without_feast_header_provider()
     spec = context.spec
     mlflow.set_tracking_uri(context.tracking_url)
     mlflow.set_registry_uri(context.registry_url)
@@ -323,7 +365,11 @@ def _log_and_register(
         mlflow.log_metrics({**challenger, **{f"train_{k}": v for k, v in train_scores.items()}})
         dataset = from_pandas(
             training[[*columns, spec.label, TIMESTAMP]],
-            source=source,
+            source=(
+                HTTPDatasetSource(source)  # type: ignore[no-untyped-call]
+                if source.startswith(("http://", "https://"))
+                else CodeDatasetSource(tags={"source": source, "labels": spec.labels_source})
+            ),
             targets=spec.label,
             name=f"{context.model_name}-training",
             digest=data_digest,
@@ -343,6 +389,9 @@ def _log_and_register(
             registered_model_name=context.model_name,
             signature=infer_signature(training[columns], model.predict(training[columns])),
             pip_requirements=["scikit-learn", "skops"],
+            # The job made the model itself, so the types skops cannot vouch for
+            # (e.g. a tree's node storage) are trusted: the registry and serving load it.
+            skops_trusted_types=get_untrusted_types(data=dumps(model)) or None,
         )
     return run.info.run_id, int(info.registered_model_version)
 
@@ -362,6 +411,7 @@ def _score_champion(
         if error.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(error).lower():
             return None, None
         raise
+    progress(f"scoring the champion, version {version}")
     if version == challenger:
         return None, None
     champion = mlflow.pyfunc.load_model(f"models:/{context.model_name}/{version}")
