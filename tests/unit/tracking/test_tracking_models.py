@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 
 from driftloop_kit.errors import InvalidInput
+from driftloop_kit.search_sql import like_to_glob
 from driftloop_tracking.adapters.logged_models import (
     DatasetFilter,
     LoggedModelStatus,
     LoggedModelStore,
     ModelOrderBy,
-    like_to_glob,
     model_artifact_location,
     validate_model_name,
 )

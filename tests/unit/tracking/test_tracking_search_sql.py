@@ -7,9 +7,9 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 from sqlalchemy.sql import Select
 
+from driftloop_kit.search_sql import like_to_glob
 from driftloop_tracking.adapters.search_sql import (
     experiment_search_query,
-    like_to_glob,
     run_search_query,
     run_segment_queries,
 )

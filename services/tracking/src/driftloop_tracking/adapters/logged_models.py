@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop_kit.db import Database
 from driftloop_kit.errors import InvalidInput, NotFound
+from driftloop_kit.search_sql import compare
 from driftloop_tracking.adapters.sql import upsert
 from driftloop_tracking.adapters.tables import (
     experiments,
@@ -92,7 +93,6 @@ __all__ = [
     "LoggedModelStatus",
     "LoggedModelStore",
     "ModelOrderBy",
-    "like_to_glob",
     "link_run_models",
     "log_model_metrics",
     "logged_model_entities",
@@ -836,57 +836,15 @@ def _order_entry(entry: ModelOrderBy) -> tuple[Identifier, bool, DatasetFilter |
     return Identifier(EntityType.ATTRIBUTE, attribute), entry.ascending, None
 
 
-def like_to_glob(pattern: str) -> str:
-    """SQL ``LIKE`` pattern → SQLite ``GLOB`` pattern (case-sensitive, as on PostgreSQL).
-
-    ``%`` and ``_`` become ``*`` and ``?``; a backslash escapes the next character;
-    GLOB's own ``* ? [`` are matched literally.
-    """
-    out: list[str] = []
-    escaped = False
-    for char in pattern:
-        if escaped:
-            out.append(f"[{char}]" if char in "*?[" else char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == "%":
-            out.append("*")
-        elif char == "_":
-            out.append("?")
-        elif char in "*?[":
-            out.append(f"[{char}]")
-        else:
-            out.append(char)
-    if escaped:
-        out.append("\\")
-    return "".join(out)
-
-
-_SIMPLE_OPS: dict[str, Any] = {
-    "=": lambda c, v: c == v,
-    "!=": lambda c, v: c != v,
-    "<": lambda c, v: c < v,
-    "<=": lambda c, v: c <= v,
-    ">": lambda c, v: c > v,
-    ">=": lambda c, v: c >= v,
-    "ILIKE": lambda c, v: c.ilike(v),
-    "NOT ILIKE": lambda c, v: c.not_ilike(v),
-    "IN": lambda c, v: c.in_(v),
-    "NOT IN": lambda c, v: c.not_in(v),
-}
+_OPS = frozenset(
+    {"=", "!=", "<", "<=", ">", ">=", "LIKE", "NOT LIKE", "ILIKE", "NOT ILIKE", "IN", "NOT IN"}
+)
 
 
 def _compare(column: Any, op: str, value: Any, dialect: str) -> ColumnElement[bool]:
-    if op in ("LIKE", "NOT LIKE"):
-        # SQLite's LIKE ignores case; MLflow's LIKE does not.
-        matched = (
-            column.op("GLOB")(like_to_glob(value)) if dialect == "sqlite" else column.like(value)
-        )
-        return not_(matched) if op == "NOT LIKE" else matched  # type: ignore[no-any-return]
-    if op not in _SIMPLE_OPS:
+    if op not in _OPS:
         raise InvalidInput(f"Unsupported comparator {op!r} in a logged-model search.")
-    return _SIMPLE_OPS[op](column, value)  # type: ignore[no-any-return]
+    return compare(column, op, value, dialect)
 
 
 def _dataset_match(table: Any, datasets: Sequence[DatasetFilter]) -> ColumnElement[bool]:

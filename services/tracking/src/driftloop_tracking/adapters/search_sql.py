@@ -59,6 +59,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop_kit.db import Database
 from driftloop_kit.errors import InvalidInput, NotFound
+from driftloop_kit.search_sql import combine as _combine
+from driftloop_kit.search_sql import compare as _compare
 from driftloop_tracking.adapters.sql import (
     CompiledSQL,
     Query,
@@ -104,7 +106,6 @@ __all__ = [
     "broad_comparisons",
     "experiment_entities",
     "experiment_search_query",
-    "like_to_glob",
     "run_json",
     "run_page",
     "run_search_query",
@@ -135,55 +136,6 @@ NAN_PLACEHOLDER = 0.0
 
 
 # -- comparisons -------------------------------------------------------------------------
-
-
-def like_to_glob(pattern: str) -> str:
-    """Translate a LIKE pattern to SQLite's case-sensitive GLOB.
-
-    ``%`` → ``*``, ``_`` → ``?``; GLOB's own wildcards are bracketed to stay
-    literal; a backslash makes the next character literal.
-    """
-    out: list[str] = []
-    chars = iter(pattern)
-    for ch in chars:
-        if ch == "\\":
-            literal = next(chars, "\\")
-            out.append({"*": "[*]", "?": "[?]", "[": "[[]"}.get(literal, literal))
-        elif ch == "%":
-            out.append("*")
-        elif ch == "_":
-            out.append("?")
-        elif ch in "*?[":
-            out.append(f"[{ch}]")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def _compare(column: Any, op: str, value: Value, dialect: str) -> ColumnElement[bool]:
-    """``column op value`` in SQL, with LIKE's case rules equal on both databases."""
-    negated = op.startswith("NOT ")
-    base = op.removeprefix("NOT ")
-    if base == "IN":
-        assert isinstance(value, tuple)
-        clause: ColumnElement[bool] = column.in_(list(value))
-    elif base == "LIKE":
-        if dialect == "sqlite":
-            clause = column.op("GLOB", is_comparison=True)(like_to_glob(str(value)))
-        else:
-            clause = column.like(value)
-    elif base == "ILIKE":
-        clause = column.ilike(value, escape="\\" if dialect == "sqlite" else None)
-    else:
-        clause = {
-            "=": column.__eq__,
-            "!=": column.__ne__,
-            "<": column.__lt__,
-            "<=": column.__le__,
-            ">": column.__gt__,
-            ">=": column.__ge__,
-        }[base](value)
-    return not_(clause) if negated else clause
 
 
 def _like_head(pattern: str) -> str:
@@ -260,17 +212,6 @@ def _integer_comparison(column: Any, op: str, value: Value, dialect: str) -> Col
         whole = tuple(int(v) for v in values if isinstance(v, int | float))
         return _compare(column, op, whole if isinstance(value, tuple) else whole[0], dialect)
     return _compare(cast(column, Float), op, _as_float(value), dialect)
-
-
-def _combine(expr: Expr, leaf: Any) -> ColumnElement[bool]:
-    if isinstance(expr, And):
-        return and_(*(_combine(item, leaf) for item in expr.items))
-    if isinstance(expr, Or):
-        return or_(*(_combine(item, leaf) for item in expr.items))
-    if isinstance(expr, Not):
-        return not_(_combine(expr.item, leaf))
-    result: ColumnElement[bool] = leaf(expr)
-    return result
 
 
 def _key_value_match(

@@ -7,17 +7,15 @@ and uploads, downloads and lists files there, all relative to the artifact root.
 
 from __future__ import annotations
 
-import mimetypes
 import posixpath
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
-from driftloop_kit.artifacts import FileInfo, clean_path, proxied_path
+from driftloop_kit.artifacts import FileInfo, clean_path, download_response, proxied_path
 from driftloop_kit.errors import InvalidInput
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_tracking.entrypoints.deps import ArtifactsDep, StoreDep
@@ -54,14 +52,6 @@ def _file(info: FileInfo, prefix: str = "") -> ArtifactFile:
     return ArtifactFile(path=path, is_dir=info.is_dir, file_size=info.file_size)
 
 
-def _attachment(name: str) -> str:
-    # Always an attachment, so a browser never renders an uploaded page on our origin.
-    quoted = quote(name)
-    if quoted == name:
-        return f'attachment; filename="{name}"'
-    return f"attachment; filename*=utf-8''{quoted}"
-
-
 @router.get("/mlflow-artifacts/artifacts")
 async def list_artifacts(artifacts: ArtifactsDep, path: str = "") -> ListArtifactsResponse:
     """List a directory below the artifact root (empty if missing or a file)."""
@@ -73,17 +63,7 @@ async def list_artifacts(artifacts: ArtifactsDep, path: str = "") -> ListArtifac
 async def download_artifact(artifact_path: str, artifacts: ArtifactsDep) -> StreamingResponse:
     """Stream one file; 404 if it does not exist."""
     reader = await artifacts.read(artifact_path)
-    name = posixpath.basename(clean_path(artifact_path))
-    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return StreamingResponse(
-        reader.chunks(),
-        media_type=media_type,
-        headers={
-            "Content-Length": str(reader.size),
-            "Content-Disposition": _attachment(name),
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return download_response(reader, artifact_path)
 
 
 @router.put("/mlflow-artifacts/artifacts/{artifact_path:path}")
