@@ -86,7 +86,9 @@ def drift_alert(model: str, window: str, *, version: int = 1) -> CloudEvent[moni
 @asynccontextmanager
 async def publisher(bootstrap_servers: str) -> AsyncIterator[Publisher]:
     """A publisher to the session broker (the topics created when missing)."""
-    found = Publisher(bootstrap_servers, topics=[TOPICS["monitor.alerts"]])
+    found = Publisher(
+        bootstrap_servers, topics=[TOPICS["monitor.alerts"], TOPICS["features.events"]]
+    )
     await found.start()
     try:
         yield found

@@ -5,9 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
+import yaml
 
+from driftloop.common.v1.common_pb2 import ModelRef, Window
+from driftloop.features.v1 import events_pb2 as features
+from driftloop.monitor.v1 import events_pb2 as monitor
 from driftloop_bus.embedded import EmbeddedBroker
+from driftloop_events.envelope import CloudEvent
 from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
 from driftloop_trainer.domain.policy import TriggerPolicy
 
@@ -127,3 +133,90 @@ async def test_a_manual_request_is_decided_by_the_policy_and_unknown_models_are_
         missing = await client.post("/models/nobody/train", json={})
         assert missing.status_code == 404
         assert (await client.get("/jobs/job-nope")).status_code == 404
+
+
+async def test_new_data_past_its_threshold_and_a_performance_alert_start_jobs_a_cluster_reports(
+    sqlite_url: str, tmp_path: Path, broker: EmbeddedBroker
+) -> None:
+    model = unique("clustered")
+    policy = TriggerPolicy(
+        debounce_seconds=0, cooldown_seconds=0, max_concurrent=5, new_data_rows=500
+    )
+    # A view of its own: other tests of the session ingest into iris_features.
+    view = f"{model}_features"
+    spec = JobSpec(feature_views=[view], image="ghcr.io/acme/trainer:1")
+    async with (
+        running_trainer(
+            home=tmp_path,
+            database_url=sqlite_url,
+            bootstrap_servers=broker.bootstrap_servers,
+            models={model: ModelConfig(policy=policy, job=spec)},
+            executor="kubernetes",
+        ) as client,
+        publisher(broker.bootstrap_servers) as bus,
+    ):
+        for rows in (300, 300):
+            await bus.publish_and_wait(
+                CloudEvent.new(
+                    features.FeaturesIngested(
+                        push_source="iris_push",
+                        feature_views=[view],
+                        rows_written=rows,
+                        online_store_written=True,
+                        offline_store_written=True,
+                    )
+                )
+            )
+        degraded = CloudEvent.new(
+            monitor.PerformanceDegraded(
+                model=ModelRef(name=model, version=1),
+                metric="accuracy",
+                value=0.7,
+                threshold=0.9,
+                higher_is_better=True,
+                window=Window(id="perf-w1"),
+                labelled_rows=200,
+            )
+        )
+        await bus.publish_and_wait(degraded)
+
+        async def three() -> list[dict[str, Any]] | None:
+            found = (await client.get("/decisions", params={"model": model})).json()["decisions"]
+            return found if len(found) >= 3 else None
+
+        decided = list(reversed(await eventually(three, timeout=60)))
+        new_data = [d for d in decided if d["kind"] == "new_data"]
+        assert [(d["outcome"], d["suppression"]) for d in new_data] == [
+            ("suppressed", "below_threshold"),
+            ("started", None),
+        ]
+        assert "300 new rows" in new_data[0]["detail"]
+        (performance,) = [d for d in decided if d["kind"] == "performance"]
+        assert performance["outcome"] == "started"
+        assert performance["event"]["id"] == degraded.id
+        assert "accuracy 0.7000 crossed 0.9000" in performance["reason"]
+
+        # The Kubernetes executor leaves a valid Job manifest; the pod reports back.
+        job_id = new_data[1]["job_id"]
+
+        async def running() -> dict[str, Any] | None:
+            job = (await client.get(f"/jobs/{job_id}")).json()["job"]
+            return job if job["status"] == "running" else None
+
+        await eventually(running, timeout=30)
+        manifest = yaml.safe_load((tmp_path / "trainer" / "jobs" / job_id / "job.yaml").read_text())
+        kubernetes_validate.validate(manifest, "1.30", strict=True)
+        env = {
+            e["name"]: e["value"]
+            for e in manifest["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        assert env["DRIFTLOOP_TRAINER_REPORT_URL"].startswith("http://127.0.0.1:")
+        failure = {"ok": False, "stage": "data", "error": "no rows", "error_type": "NoData"}
+        reported = await client.post(f"/jobs/{job_id}/result", json=failure)
+        assert reported.status_code == 200, reported.text
+        assert (reported.json()["job"]["status"], reported.json()["job"]["stage"]) == (
+            "failed",
+            "data",
+        )
+        again = await client.post(f"/jobs/{job_id}/result", json=failure)
+        assert again.status_code == 409

@@ -28,6 +28,7 @@ RESULT_FILE = "result.json"
 CONTEXT_FILE = "context.json"
 RESULT_PREFIX = "DRIFTLOOP_RESULT "
 CONTEXT_ENV = "DRIFTLOOP_TRAINER_JOB"
+REPORT_URL_ENV = "DRIFTLOOP_TRAINER_REPORT_URL"
 
 
 class StageFailed(Exception):
@@ -157,7 +158,30 @@ def main(argv: list[str] | None = None) -> int:
         (folder / RESULT_FILE).write_text(text)
     sys.stdout.flush()
     print(RESULT_PREFIX + text, flush=True)
+    report_url = os.environ.get(REPORT_URL_ENV)
+    if report_url:
+        report(report_url, context.job_id, outcome)
     return 0 if outcome["ok"] else 1
+
+
+def report(base_url: str, job_id: str, outcome: dict[str, Any], *, attempts: int = 5) -> None:
+    """Send the outcome to the trainer (a job run by a cluster), retrying a few times."""
+    import time
+
+    import httpx
+
+    url = f"{base_url.rstrip('/')}/jobs/{job_id}/result"
+    for attempt in range(1, attempts + 1):
+        try:
+            response = httpx.post(url, json=outcome, timeout=30)
+        except httpx.HTTPError as error:
+            print(f"reporting to {url} failed: {error}", flush=True)
+        else:
+            if response.status_code < 500:
+                print(f"reported to {url}: {response.status_code}", flush=True)
+                return
+            print(f"reporting to {url} answered {response.status_code}", flush=True)
+        time.sleep(min(2**attempt, 30))
 
 
 if __name__ == "__main__":

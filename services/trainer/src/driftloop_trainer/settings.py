@@ -69,6 +69,13 @@ class TrainerSettings(ServiceSettings):
     kubernetes_namespace: str = Field(
         default="driftloop", description="Namespace of the Kubernetes Jobs."
     )
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL jobs run by a cluster reach this service at, to report their result. "
+            "Default `http://<host>:<port>`."
+        ),
+    )
     consumer_group: str = Field(
         default="driftloop-trainer", description="Consumer group of the trigger consumer."
     )
@@ -88,6 +95,14 @@ class TrainerSettings(ServiceSettings):
     http_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of each request to the registry."
     )
+
+    @property
+    def base_url(self) -> str:
+        """The URL jobs reach this service at."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def python_executable(self) -> str:

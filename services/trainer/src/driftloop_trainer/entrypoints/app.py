@@ -22,6 +22,7 @@ from driftloop_trainer.adapters.registry import RegistryClient
 from driftloop_trainer.adapters.store import TrainerStore
 from driftloop_trainer.entrypoints.consumers import TriggerHandlers
 from driftloop_trainer.entrypoints.routers import ROUTERS
+from driftloop_trainer.runtime import REPORT_URL_ENV
 from driftloop_trainer.service_layer.training import Endpoints, Training
 from driftloop_trainer.settings import TrainerSettings
 
@@ -49,9 +50,7 @@ def _executor(settings: TrainerSettings) -> Executor:
     if settings.executor == "kubernetes":
         return KubernetesExecutor(
             namespace=settings.kubernetes_namespace,
-            env={
-                "DRIFTLOOP_TRAINER_REPORT_URL": f"http://{settings.host}:{settings.port}",
-            },
+            env={REPORT_URL_ENV: settings.base_url},
         )
     return LocalExecutor(settings.python_executable)
 
