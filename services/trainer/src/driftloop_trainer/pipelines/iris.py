@@ -111,8 +111,11 @@ def historical_features(
     frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True).map(
         lambda t: t.isoformat().replace("+00:00", "Z")
     )
+    table = json.loads(frame.to_json(orient="split", index=False))
     body: dict[str, Any] = {
-        "entities": json.loads(frame.to_json(orient="list", date_format="iso")),
+        "entities": {
+            column: [row[i] for row in table["data"]] for i, column in enumerate(table["columns"])
+        },
         "features": spec.features,
     }
     if spec.feature_service:

@@ -1,0 +1,103 @@
+"""The reference pipeline's data stage against the real features service (point in time)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from driftloop_bus.embedded import EmbeddedBroker
+from driftloop_trainer.domain.jobs import JobSpec
+from driftloop_trainer.pipelines.iris import load_data, split
+from driftloop_trainer.runtime import JobContext
+
+from ..features.conftest import RunningServer, features_settings, new_flower_ids
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+SPECIES = ["setosa", "versicolor", "virginica"]
+
+
+@pytest.fixture(scope="module")
+def features_server(
+    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    home = tmp_path_factory.mktemp("trainer-features")
+    server = RunningServer(
+        features_settings(
+            home=home, bootstrap_servers=broker.bootstrap_servers, ingest_enabled=False
+        )
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def push(url: str, flowers: list[int], at: datetime, sepal_length: float) -> None:
+    df = {
+        "flower_id": flowers,
+        "sepal_length": [sepal_length + i for i in range(len(flowers))],
+        "sepal_width": [3.0] * len(flowers),
+        "petal_length": [1.5 + i % 3 for i in range(len(flowers))],
+        "petal_width": [0.2 + i % 3 for i in range(len(flowers))],
+        "site": ["lab"] * len(flowers),
+        "event_timestamp": [at.isoformat()] * len(flowers),
+        "created": [at.isoformat()] * len(flowers),
+    }
+    response = httpx.post(
+        f"{url}/push", json={"push_source_name": "iris_push", "df": df, "to": "offline"}
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_the_reference_pipeline_reads_features_as_of_each_labelled_row(
+    features_server: RunningServer, tmp_path: Path
+) -> None:
+    flowers = new_flower_ids(12)
+    push(features_server.url, flowers, T0, 1.0)
+    # Measured again after the labels were taken: must not leak into training.
+    push(features_server.url, flowers, T0 + timedelta(hours=2), 100.0)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame(
+        {
+            "flower_id": flowers,
+            "event_timestamp": [
+                (T0 + timedelta(hours=1, minutes=i)).isoformat() for i in range(len(flowers))
+            ],
+            "species": [SPECIES[i % 3] for i in range(len(flowers))],
+        }
+    ).to_csv(labels, index=False)
+    context = JobContext(
+        job_id="job-features",
+        model_name="iris-classifier",
+        parameters={},
+        spec=JobSpec(feature_service="iris_classifier", labels_source=str(labels)),
+        trigger={},
+        tracking_url="http://unused",
+        registry_url="http://unused",
+        features_url=features_server.url,
+        experiment_name="unused",
+        work_dir=str(tmp_path / "job"),
+    )
+
+    frame, source = load_data(context)
+
+    assert source == f"{features_server.url}/get-historical-features"
+    assert len(frame) == len(flowers)
+    by_flower = frame.set_index("flower_id")
+    assert [by_flower.loc[f, "sepal_length"] for f in flowers] == [
+        1.0 + i for i in range(len(flowers))
+    ]
+    assert list(by_flower.loc[flowers, "species"]) == [SPECIES[i % 3] for i in range(12)]
+    training, evaluation, columns = split(frame, context.spec)
+    assert columns == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    assert (len(training), len(evaluation)) == (8, 4)
+    # The held-out rows are the most recent labels.
+    assert evaluation["event_timestamp"].min() > training["event_timestamp"].max()
