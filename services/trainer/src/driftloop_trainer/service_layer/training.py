@@ -174,8 +174,15 @@ class Training:
                 "error": str(error),
                 "error_type": type(error).__name__,
             }
-        if outcome is not None:
+        if outcome is None:
+            return  # run elsewhere; finished when its result is reported
+        try:
             await self.finish(job_id, outcome)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Left running in the store: the next start of the service fails it.
+            log.exception("job outcome could not be recorded", extra={"job_id": job_id})
 
     async def finish(self, job_id: str, outcome: Mapping[str, Any]) -> dict[str, Any]:
         """Apply a job's outcome: fail it, or evaluate, promote and complete it.
