@@ -61,11 +61,16 @@ async def test_five_drift_alerts_in_the_debounce_window_start_one_job_and_one_in
         assert (latest["outcome"], latest["suppression"]) == ("suppressed", "cooldown")
         assert latest["detail"].startswith("cooldown: a job finished")
 
+        # The monitor alerting again on the window that started the job: a duplicate.
+        await bus.publish_and_wait(drift_alert(model, "w0"))
+        again = (await eventually(lambda: decisions(7), timeout=30))[0]
+        assert (again["suppression"], again["dedup_key"]) == ("duplicate", f"drift:{model}:1:w0")
+
         suppressed = (
             await client.get("/decisions", params={"model": model, "outcome": "suppressed"})
         ).json()["decisions"]
         reasons = {d["suppression"]: d["detail"] for d in suppressed}
-        assert set(reasons) == {"debounce", "cooldown"}
+        assert set(reasons) == {"debounce", "cooldown", "duplicate"}
         assert "debounce: a job started" in reasons["debounce"]
         assert all(d["event"]["type"] == "driftloop.monitor.drift.detected" for d in suppressed)
         jobs = (await client.get("/jobs", params={"model": model})).json()["jobs"]
