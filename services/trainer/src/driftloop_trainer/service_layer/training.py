@@ -18,7 +18,7 @@ from driftloop_events.catalog import spec_for
 from driftloop_events.envelope import CloudEvent, new_event_id
 from driftloop_kit.errors import Conflict, NotFound
 from driftloop_trainer.adapters.executors import Executor
-from driftloop_trainer.adapters.registry import RegistryClient
+from driftloop_trainer.adapters.registry import AliasRegistry
 from driftloop_trainer.adapters.store import TrainerStore
 from driftloop_trainer.domain.gate import Verdict, evaluate
 from driftloop_trainer.domain.jobs import JobSpec, JobStatus, ModelConfig, Stage
@@ -58,7 +58,7 @@ class Training:
         *,
         models: Mapping[str, ModelConfig],
         store: TrainerStore,
-        registry: RegistryClient,
+        registry: AliasRegistry,
         executor: Executor,
         endpoints: Endpoints,
     ) -> None:
