@@ -6,11 +6,12 @@ queueing is a memory append, so logging never slows a request down.
 
 from __future__ import annotations
 
+import os
 import random
+import struct
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from driftloop.serving.v1 import events_pb2 as serving
 from driftloop_events.envelope import CloudEvent, to_record
 from driftloop_serving.adapters.models import ModelManager, ServedModel
 from driftloop_serving.adapters.prediction_log import PredictionLog
+from driftloop_serving.domain.flavors import Predictor
 from driftloop_serving.settings import ServingSettings
 
 REQUESTS = Counter(
@@ -41,6 +43,9 @@ ROUTES = {
 }
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class UnknownModel(LookupError):
     """The model (or version) asked for is not served here."""
 
@@ -53,16 +58,6 @@ class Answer:
     route: str
     predictions: np.ndarray[Any, Any]
     request_id: str
-
-
-def _value(number: Any) -> common.Value:
-    if isinstance(number, bool | np.bool_):
-        return common.Value(bool_value=bool(number))
-    if isinstance(number, int | np.integer):
-        return common.Value(int64_value=int(number))
-    if isinstance(number, float | np.floating):
-        return common.Value(double_value=float(number))
-    return common.Value(string_value=str(number))
 
 
 class Scorer:
@@ -79,6 +74,12 @@ class Scorer:
         self.models = models
         self.log = log
         self._random = random.Random()
+        # Per served model, worked out once: its ModelRef, its record encoder, its
+        # metric children (prometheus' labels() costs ~1 µs a call).
+        self._refs: dict[int, tuple[ServedModel, common.ModelRef]] = {}
+        self._encoders: dict[tuple[int, int], tuple[Predictor, _RecordEncoder]] = {}
+        self._latency: dict[str, Any] = {}
+        self._requests: dict[tuple[str, str], Any] = {}
 
     def names(self) -> list[str]:
         """The served model names."""
@@ -132,7 +133,8 @@ class Scorer:
             UnknownModel: As :meth:`resolve`.
         """
         started = time.perf_counter()
-        request_id = request_id or uuid.uuid4().hex
+        # 32 random hex digits, like uuid4().hex (which costs 4x more to make).
+        request_id = request_id or os.urandom(16).hex()
         model, route = self.resolve(name, version), "champion"
         policy = self.settings.policy(name)
         challenger = (
@@ -148,8 +150,8 @@ class Scorer:
             model, route = challenger, "canary"
         predictions = np.asarray(model.predictor.predict(matrix))
         elapsed = time.perf_counter() - started
-        LATENCY.labels(name).observe(elapsed)
-        REQUESTS.labels(name, route).inc()
+        self._latency_of(name).observe(elapsed)
+        self._requests_of(name, route).inc()
         self._log(
             model=model,
             route=route,
@@ -162,7 +164,7 @@ class Scorer:
             shadow_started = time.perf_counter()
             shadowed = np.asarray(challenger.predictor.predict(matrix))
             shadow_elapsed = time.perf_counter() - shadow_started
-            REQUESTS.labels(name, "shadow").inc()
+            self._requests_of(name, "shadow").inc()
             self._log(
                 model=challenger,
                 route="shadow",
@@ -172,6 +174,18 @@ class Scorer:
                 elapsed=shadow_elapsed,
             )
         return Answer(model=model, route=route, predictions=predictions, request_id=request_id)
+
+    def _latency_of(self, name: str) -> Any:
+        child = self._latency.get(name)
+        if child is None:
+            child = self._latency[name] = LATENCY.labels(name)
+        return child
+
+    def _requests_of(self, name: str, route: str) -> Any:
+        child = self._requests.get((name, route))
+        if child is None:
+            child = self._requests[name, route] = REQUESTS.labels(name, route)
+        return child
 
     def _log(
         self,
@@ -183,28 +197,87 @@ class Scorer:
         predictions: np.ndarray[Any, Any],
         elapsed: float,
     ) -> None:
-        names = [c.name for c in model.predictor.columns] or [
-            f"f{i}" for i in range(matrix.shape[1])
-        ]
-        now = datetime.now(UTC)
-        stamp = Timestamp()
-        stamp.FromDatetime(now)
+        micros = time.time_ns() // 1000
+        seconds, fraction = divmod(micros, 1_000_000)
         event = serving.PredictionLogged(
             request_id=request_id,
-            model=common.ModelRef(name=model.name, version=model.version, run_id=model.run_id),
+            model=self._ref(model),
             alias=model.alias,
             route=ROUTES[route],
             latency_ms=elapsed * 1000,
-            request_time=stamp,
+            request_time=Timestamp(seconds=seconds, nanos=fraction * 1000),
         )
+        encode = self._encoder(model, matrix.shape[1])
         for row, answer in zip(matrix.tolist(), predictions.tolist(), strict=True):
-            record = event.inputs.add()
-            for column, value in zip(names, row, strict=True):
-                record.fields[column].double_value = value
+            event.inputs.add().MergeFromString(encode(row))
             output = event.outputs.add()
             if isinstance(answer, list):
                 for index, item in enumerate(answer):
-                    output.fields[f"prediction_{index}"].CopyFrom(_value(item))
+                    _set(output.fields[f"prediction_{index}"], item)
             else:
-                output.fields["prediction"].CopyFrom(_value(answer))
+                _set(output.fields["prediction"], answer)
+        now = _EPOCH + timedelta(microseconds=micros)
         self.log.record(to_record(CloudEvent.new(event, time=now)))
+
+    def _ref(self, model: ServedModel) -> common.ModelRef:
+        cached = self._refs.get(id(model))
+        if cached is None or cached[0] is not model:
+            ref = common.ModelRef(name=model.name, version=model.version, run_id=model.run_id)
+            cached = self._refs[id(model)] = (model, ref)
+        return cached[1]
+
+    def _encoder(self, model: ServedModel, width: int) -> _RecordEncoder:
+        key = (id(model.predictor), width)
+        cached = self._encoders.get(key)
+        if cached is None or cached[0] is not model.predictor:
+            names = [c.name for c in model.predictor.columns] or [f"f{i}" for i in range(width)]
+            cached = self._encoders[key] = (model.predictor, _RecordEncoder(names))
+        return cached[1]
+
+
+def _set(value: common.Value, item: Any) -> None:
+    """Set ``value`` by ``item``'s type: bool, int, float, or its text."""
+    if isinstance(item, bool | np.bool_):
+        value.bool_value = bool(item)
+    elif isinstance(item, int | np.integer):
+        value.int64_value = int(item)
+    elif isinstance(item, float | np.floating):
+        value.double_value = float(item)
+    else:
+        value.string_value = str(item)
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, number = number & 0x7F, number >> 7
+        if not number:
+            out.append(low)
+            return bytes(out)
+        out.append(low | 0x80)
+
+
+class _RecordEncoder:
+    """Encodes a row of doubles as a ``common.v1.Record`` (protobuf wire format).
+
+    Setting 20 map entries one by one costs ~10 µs a row; this packs the same entries
+    (``fields[name] = Value(double_value=x)``) with one ``struct.pack`` and the record
+    parses them in one ``MergeFromString``: the same message, in a quarter of the time.
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        prefixes = []
+        for name in names:
+            key = name.encode()
+            # map entry: key (field 1, string), value (field 2, Value{double_value: 1}).
+            entry = b"\x0a" + _varint(len(key)) + key + b"\x12\x09\x09"
+            prefixes.append(b"\x0a" + _varint(len(entry) + 8) + entry)
+        self._struct = struct.Struct("<" + "".join(f"{len(p)}sd" for p in prefixes))
+        self._slots: list[Any] = [b""] * (2 * len(prefixes))
+        self._slots[0::2] = prefixes
+
+    def __call__(self, row: list[float]) -> bytes:
+        """The encoded record of ``row`` (one double per name, in order)."""
+        args = self._slots.copy()
+        args[1::2] = row
+        return self._struct.pack(*args)
