@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from driftloop_kit.service import ServiceDefinition
 
 app = typer.Typer(
@@ -45,7 +47,8 @@ def _installed() -> dict[str, ServiceDefinition]:
         _fail(f"cannot load the installed services: {exc}")
 
 
-def _resolve(names: list[str], installed: dict[str, ServiceDefinition]) -> list[ServiceDefinition]:
+def _check_names(names: list[str], installed: Collection[str]) -> None:
+    """Exit with a usage error naming what is wrong if a name is unknown or not installed."""
     from driftloop_kit.service import SERVICE_NAMES
 
     for name in names:
@@ -58,6 +61,10 @@ def _resolve(names: list[str], installed: dict[str, ServiceDefinition]) -> list[
                 f"service {name!r} is not installed in this environment; installed: {have}",
                 EXIT_USAGE,
             )
+
+
+def _resolve(names: list[str], installed: dict[str, ServiceDefinition]) -> list[ServiceDefinition]:
+    _check_names(names, installed)
     return [installed[name] for name in names]
 
 
@@ -100,8 +107,14 @@ def run(
 ) -> None:
     """Run one service in the foreground (settings from DRIFTLOOP_* variables)."""
     from driftloop_cli.serve import ListenError, ServeError, serve
+    from driftloop_kit.service import installed_names, load_service
 
-    (definition,) = _resolve([service], _installed())
+    # Only this service's code is imported: `up` starts one such process per service.
+    _check_names([service], installed_names())
+    try:
+        definition = load_service(service)
+    except Exception as exc:
+        _fail(f"cannot load the service {service!r}: {exc}")
     try:
         serve(definition, host=host, port=port)
     except ListenError as exc:

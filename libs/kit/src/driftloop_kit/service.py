@@ -50,15 +50,32 @@ class ServiceDefinition:
     create_app: Callable[[Any], FastAPI]
 
 
-def installed_services() -> dict[str, ServiceDefinition]:
-    """Service definitions registered under :data:`ENTRY_POINT_GROUP`, by name."""
-    found: dict[str, ServiceDefinition] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+def installed_names() -> list[str]:
+    """Names of the installed services, in start-up order, without importing any of them.
+
+    An entry point's name is its service's name (``tracking = "...:SERVICE"``).
+    """
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}, key=_order)
+
+
+def load_service(name: str) -> ServiceDefinition:
+    """Import one installed service's definition (and only that service's code).
+
+    Raises:
+        KeyError: If no service of that name is installed.
+        TypeError: If its entry point is not a :class:`ServiceDefinition` of that name.
+    """
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
         definition = ep.load()
-        if not isinstance(definition, ServiceDefinition):
-            raise TypeError(f"entry point {ep.value!r} is not a ServiceDefinition")
-        found[definition.name] = definition
-    return dict(sorted(found.items(), key=lambda kv: _order(kv[0])))
+        if not isinstance(definition, ServiceDefinition) or definition.name != name:
+            raise TypeError(f"entry point {ep.value!r} is not the ServiceDefinition of {name!r}")
+        return definition
+    raise KeyError(name)
+
+
+def installed_services() -> dict[str, ServiceDefinition]:
+    """Every installed service's definition, by name, in start-up order (imports them all)."""
+    return {name: load_service(name) for name in installed_names()}
 
 
 def _order(name: str) -> int:
