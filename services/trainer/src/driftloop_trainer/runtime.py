@@ -145,9 +145,49 @@ def run(context: JobContext) -> dict[str, Any]:
         }
 
 
+def warm_up(entry_points: list[str]) -> None:
+    """Import the entry points' modules and what they list in ``WARM_UP`` (best effort)."""
+    for text in entry_points:
+        try:
+            module = importlib.import_module(text.partition(":")[0])
+            for name in getattr(module, "WARM_UP", ()):
+                importlib.import_module(name)
+        except Exception as error:
+            print(f"warm-up of {text!r} failed: {error}", file=sys.stderr, flush=True)
+
+
+def wait_for_job() -> list[str] | None:
+    """A warm process: wait for ``{"context": path, "log": path}`` on stdin, then become the job.
+
+    Returns:
+        The arguments of :func:`main`, or None when stdin closed (the service stopped).
+    """
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None
+    order = json.loads(line)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = os.open(order["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.chdir(Path(order["context"]).parent)
+    return [order["context"]]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one job; exit status 0 when it succeeded."""
+    """Run one job; exit status 0 when it succeeded.
+
+    ``--warm ENTRY_POINT...`` imports first, then waits for its job on stdin.
+    """
     args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "--warm":
+        warm_up(args[1:])
+        waited = wait_for_job()
+        if waited is None:
+            return 0
+        args = waited
     raw = Path(args[0]).read_text() if args else os.environ[CONTEXT_ENV]
     context = JobContext.from_json(json.loads(raw))
     outcome = run(context)

@@ -40,55 +40,120 @@ class Executor(abc.ABC):
     async def run(self, context: JobContext) -> dict[str, Any] | None:
         """Run the job to its end; its outcome, or None when it reports back later."""
 
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Prepare for jobs (the service is starting)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what :meth:`start` prepared."""
+
 
 def _failure(stage: Stage, error: str, error_type: str) -> dict[str, Any]:
     return {"ok": False, "stage": stage.value, "error": error, "error_type": error_type}
 
 
 class LocalExecutor(Executor):
-    """A subprocess per job.
+    """A subprocess per job, started ahead of time so its imports are done.
+
+    One warm process waits (``python -m driftloop_trainer.runtime --warm``) with the
+    entry points' modules imported; a job takes it and a new one starts warming for
+    the next job. Importing mlflow, scikit-learn and pandas takes seconds, which
+    would otherwise count in every retraining.
 
     Args:
         python: The interpreter.
+        entry_points: Modules to import ahead (``module:function`` of the job specs).
         env: Extra environment variables of the job.
+        warm: Keep a warm process; False starts each job cold.
     """
 
     name = "local"
 
-    def __init__(self, python: str, *, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        python: str,
+        *,
+        entry_points: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        warm: bool = True,
+    ) -> None:
         self.python = python
+        self.entry_points = sorted(set(entry_points or []))
         self.env = env or {}
+        self.warm = warm
+        self._spare: asyncio.subprocess.Process | None = None
 
-    async def run(self, context: JobContext) -> dict[str, Any]:
-        folder = Path(context.work_dir)
-        await asyncio.to_thread(_prepare, folder, context)
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        with self.log_path(context).open("ab") as log:
-            process = await asyncio.create_subprocess_exec(
+    def _environment(self) -> dict[str, str]:
+        return {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+
+    async def start(self) -> None:
+        """Warm a process for the first job."""
+        if self.warm and self._spare is None:
+            self._spare = await self._warm_process()
+
+    async def close(self) -> None:
+        """Stop the warm process."""
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                spare.kill()
+            await spare.wait()
+
+    async def _warm_process(self) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            self.python,
+            "-m",
+            "driftloop_trainer.runtime",
+            "--warm",
+            *self.entry_points,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=self._environment(),
+        )
+
+    async def _process(self, folder: Path, log_path: Path) -> asyncio.subprocess.Process:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.returncode is None and spare.stdin is not None:
+            order = {"context": str(folder / CONTEXT_FILE), "log": str(log_path)}
+            spare.stdin.write((json.dumps(order) + "\n").encode())
+            await spare.stdin.drain()
+            spare.stdin.close()
+            return spare
+        with log_path.open("ab") as log:
+            return await asyncio.create_subprocess_exec(
                 self.python,
                 "-m",
                 "driftloop_trainer.runtime",
                 str(folder / CONTEXT_FILE),
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
-                env=env,
+                env=self._environment(),
                 cwd=folder,
             )
-            try:
-                code = await asyncio.wait_for(process.wait(), context.spec.timeout_seconds)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
-                return _failure(
-                    Stage.TRAINING,
-                    f"the job ran longer than {context.spec.timeout_seconds:g} s and was stopped",
-                    "TimeoutError",
-                )
-            except asyncio.CancelledError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                raise
+
+    async def run(self, context: JobContext) -> dict[str, Any]:
+        folder = Path(context.work_dir)
+        await asyncio.to_thread(_prepare, folder, context)
+        process = await self._process(folder, self.log_path(context))
+        try:
+            code = await asyncio.wait_for(process.wait(), context.spec.timeout_seconds)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            return _failure(
+                Stage.TRAINING,
+                f"the job ran longer than {context.spec.timeout_seconds:g} s and was stopped",
+                "TimeoutError",
+            )
+        except asyncio.CancelledError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            raise
+        finally:
+            # The next warm process starts once this job is done, not competing with it.
+            if self.warm and self._spare is None:
+                self._spare = await self._warm_process()
         outcome = await asyncio.to_thread(_read_result, folder)
         if outcome is not None:
             return outcome

@@ -52,7 +52,11 @@ def _executor(settings: TrainerSettings) -> Executor:
             namespace=settings.kubernetes_namespace,
             env={REPORT_URL_ENV: settings.base_url},
         )
-    return LocalExecutor(settings.python_executable)
+    return LocalExecutor(
+        settings.python_executable,
+        entry_points=[config.job.entry_point for config in settings.models.values()],
+        warm=settings.warm_process,
+    )
 
 
 def bootstrap(settings: TrainerSettings) -> Bootstrapped:
@@ -139,7 +143,7 @@ class _Jobs:
         self.training = training
 
     async def start(self) -> None:
-        await self.training.recover()
+        await self.training.start()
 
     async def stop(self) -> None:
         await self.training.stop()

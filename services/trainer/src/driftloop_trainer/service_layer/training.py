@@ -314,11 +314,17 @@ class Training:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def start(self) -> None:
+        """Fail what a previous process left behind; get the executor ready."""
+        await self.recover()
+        await self.executor.start()
+
     async def stop(self) -> None:
         """Cancel the running jobs (their subprocesses are killed)."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.executor.close()
 
     # -- schedules -----------------------------------------------------------------
 
