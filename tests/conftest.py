@@ -8,6 +8,7 @@ tests that need them skip with the reason, unless ``DRIFTLOOP_REQUIRE_SERVICES=1
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -139,3 +140,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             + ": "
             + ", ".join(wrong[:10])
         )
+
+
+@pytest.fixture(autouse=True)
+def _forget_mlflow_experiment() -> Iterator[None]:
+    """Each test starts without the mlflow client's active experiment of an earlier one.
+
+    ``mlflow.set_experiment`` keeps the id in a global and in ``MLFLOW_EXPERIMENT_ID``
+    (inherited by subprocesses such as training jobs); a later module talks to another
+    tracking server, where that id does not exist.
+    """
+    yield
+    fluent = sys.modules.get("mlflow.tracking.fluent")
+    if fluent is not None:
+        fluent._active_experiment_id = None  # type: ignore[attr-defined]
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from driftloop_kit.service import ServiceDefinition
 
+#: Seconds an idle HTTP connection is kept open.
+KEEP_ALIVE_SECONDS = 75
+
 logger = logging.getLogger("driftloop.cli")
 
 
@@ -112,7 +115,17 @@ def serve(
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         app = definition.create_app(settings)
-        server = uvicorn.Server(uvicorn.Config(app, workers=1, log_config=None, lifespan="on"))
+        config = uvicorn.Config(
+            app,
+            workers=1,
+            log_config=None,
+            lifespan="on",
+            # Longer than the idle timeout of the load balancers and clients in front
+            # (60 s is common): the side that closes an idle connection first must be
+            # the client, or a request sent as the server closes it fails.
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
+        server = uvicorn.Server(config)
         logger.info("starting %s on %s", definition.name, http_url(settings.host, settings.port))
         server.run(sockets=[sock])
         started = server.started

@@ -57,7 +57,14 @@ class ServedApp:
     def __init__(self, app: FastAPI, *, host: str, port: int, name: str = "server") -> None:
         self.name = name
         self.url = f"http://{host}:{port}"
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            lifespan="on",
+            timeout_keep_alive=75,  # as `driftloop run` serves (see driftloop_cli.serve)
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
