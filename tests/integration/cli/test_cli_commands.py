@@ -320,10 +320,11 @@ def test_up_refuses_to_start_twice_in_the_same_home(
     launch: Launch, cli: Run, cli_env: dict[str, str], wait_until: Wait
 ) -> None:
     home = Path(cli_env["DRIFTLOOP_HOME"])
-    first = launch("up", "--broker-port", str(free_port()), env=cli_env)
+    env = {**cli_env, "DRIFTLOOP_TRACKING_PORT": str(free_port())}  # one light service
+    first = launch("up", "--only", "tracking", "--broker-port", str(free_port()), env=env)
     state = _wait_for_up_file(home, first, wait_until)
 
-    second = cli("up", "--broker-port", str(free_port()), env=cli_env)
+    second = cli("up", "--broker-port", str(free_port()), env=env)
 
     assert second.returncode == 1
     assert f"already running with home {home.resolve()} (pid {state['pid']})" in second.stderr
