@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
 PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: help install test test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking up broker demo config clean
+.PHONY: help install test test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving up broker demo config clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "driftloop targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,7 +51,7 @@ fmt: install ## Format the code and apply safe lint fixes
 proto: install ## Generate the Python code of the event contract (proto/) with grpcio-tools
 	@$(BIN)/python -m driftloop_events.codegen
 
-bench: bench-bus bench-features bench-tracking bench-monitor ## Run every benchmark (driftloop vs its peer, same run)
+bench: bench-bus bench-features bench-tracking bench-monitor bench-serving ## Run every benchmark (driftloop vs its peer, same run)
 
 bench-bus: install ## Bus: events/s through driftloop's publisher vs raw aiokafka
 	@$(BIN)/python bench/bus.py
@@ -64,6 +64,9 @@ bench-tracking: install ## Tracking: mlflow client vs mlflow server 3.17.2 and d
 
 bench-monitor: install ## Monitor: events/s through one monitor; a drift decision vs Evidently's report
 	@$(BIN)/python bench/monitor.py
+
+bench-serving: install ## Serving: 1-row sklearn req/s and p99 vs mlflow models serve 3.17.2 and MLServer 1.7.1 (wrk)
+	@$(BIN)/python bench/serving.py
 
 broker: install ## Run the embedded Kafka-compatible broker on 127.0.0.1:9092
 	@$(BIN)/driftloop broker

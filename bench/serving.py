@@ -482,7 +482,8 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
                 **shared,
                 "DRIFTLOOP_SERVING_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
                 "DRIFTLOOP_SERVING_MODELS": MODEL_NAME,
-                "DRIFTLOOP_LOG_LEVEL": "WARNING",
+                # Default logging (INFO, JSON): an access line per request, as the
+                # peers' default logging also writes.
             },
             workdir / "serving.log",
             server_core,

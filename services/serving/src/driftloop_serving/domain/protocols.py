@@ -158,7 +158,24 @@ def v2_response(
 # -- MLflow ------------------------------------------------------------------------------
 
 
-def mlflow_matrix(body: Any, columns: Sequence[str]) -> Matrix:  # noqa: PLR0912 - one branch per shape
+def _dataframe_split(value: Any, columns: Sequence[str]) -> Matrix:
+    if not isinstance(value, dict) or not isinstance(value.get("data"), list):
+        raise BadRequest("'dataframe_split' needs 'columns' and 'data'")
+    names = value.get("columns")
+    matrix = _numbers(value["data"], "dataframe_split")
+    if names is None:
+        return _check_width(matrix, columns)
+    if not isinstance(names, list) or len(names) != matrix.shape[1]:
+        raise BadRequest("'dataframe_split': 'columns' must name every column of 'data'")
+    if not columns:
+        return matrix
+    if len(names) == len(columns) and all(str(n) == c for n, c in zip(names, columns, strict=True)):
+        return _check_width(matrix, columns)  # already in the model's order
+    named: dict[str, Any] = {str(n): matrix[:, i] for i, n in enumerate(names)}
+    return _check_width(_by_name(named, columns, matrix.shape[0]), columns)
+
+
+def mlflow_matrix(body: Any, columns: Sequence[str]) -> Matrix:
     """The feature matrix of an MLflow ``/invocations`` JSON body.
 
     Raises:
@@ -175,18 +192,7 @@ def mlflow_matrix(body: Any, columns: Sequence[str]) -> Matrix:  # noqa: PLR0912
         )
     key, value = keys[0], body[keys[0]]
     if key == "dataframe_split":
-        if not isinstance(value, dict) or not isinstance(value.get("data"), list):
-            raise BadRequest("'dataframe_split' needs 'columns' and 'data'")
-        names = value.get("columns")
-        matrix = _numbers(value["data"], "dataframe_split")
-        if names is None:
-            return _check_width(matrix, columns)
-        if not isinstance(names, list) or len(names) != matrix.shape[1]:
-            raise BadRequest("'dataframe_split': 'columns' must name every column of 'data'")
-        if not columns:
-            return matrix
-        named: dict[str, Any] = {str(n): matrix[:, i] for i, n in enumerate(names)}
-        return _check_width(_by_name(named, columns, matrix.shape[0]), columns)
+        return _dataframe_split(value, columns)
     records = value
     if isinstance(records, dict):  # {"inputs": {"col": [...], ...}}: columns by name
         if not columns:
