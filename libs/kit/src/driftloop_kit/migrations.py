@@ -29,7 +29,7 @@ from sqlalchemy.pool import NullPool
 
 from driftloop_kit.db import sqlite_path, sync_url
 
-__all__ = ["alembic_config", "make_env", "upgrade", "upgrade_async"]
+__all__ = ["SchemaMigrations", "alembic_config", "make_env", "upgrade", "upgrade_async"]
 
 #: Key under ``Config.attributes`` holding the database URL (kept out of the
 #: ini-style main options, which would interpolate ``%`` in passwords).
@@ -84,6 +84,29 @@ async def upgrade_async(
 ) -> None:
     """:func:`upgrade` in a worker thread, so a lifespan does not block the loop."""
     await asyncio.to_thread(upgrade, database_url, script_location, revision=revision)
+
+
+class SchemaMigrations:
+    """An app resource that brings the service's schema up to date at start-up.
+
+    List it first among the resources: the outbox relay reads its table as soon as
+    it starts.
+
+    Args:
+        database_url: The service's database.
+        script_location: The service's migrations folder.
+    """
+
+    def __init__(self, database_url: str, script_location: str | Path) -> None:
+        self.database_url = database_url
+        self.script_location = script_location
+
+    async def start(self) -> None:
+        """Upgrade to the latest revision."""
+        await upgrade_async(self.database_url, self.script_location)
+
+    async def stop(self) -> None:
+        """Nothing to release."""
 
 
 def make_env(target_metadata: MetaData | Sequence[MetaData]) -> None:

@@ -19,7 +19,7 @@ from driftloop_features.settings import FeaturesSettings
 from driftloop_kit.app import Resource, create_service_app
 from driftloop_kit.db import Database
 from driftloop_kit.errors import Unavailable
-from driftloop_kit.migrations import upgrade_async
+from driftloop_kit.migrations import SchemaMigrations
 from driftloop_kit.service import ServiceDefinition
 
 __all__ = ["SERVICE", "Bootstrapped", "bootstrap", "create_app"]
@@ -69,7 +69,11 @@ def create_app(settings: FeaturesSettings) -> FastAPI:
     """Build the app; the database, Feast stores, broker and agent open in its lifespan."""
     parts = bootstrap(settings)
     feast = _FeastStores(parts.gateway, apply=settings.apply_on_startup)
-    resources: list[Resource] = [_Migrations(settings.database_url), *parts.bus.resources, feast]
+    resources: list[Resource] = [
+        SchemaMigrations(settings.database_url, MIGRATIONS),
+        *parts.bus.resources,
+        feast,
+    ]
     if parts.agent is not None:
         resources.append(parts.agent)
     app = create_service_app(
@@ -92,19 +96,6 @@ def create_app(settings: FeaturesSettings) -> FastAPI:
     app.state.ingestion = parts.ingestion
     app.state.agent = parts.agent
     return app
-
-
-class _Migrations:
-    """Brings the schema (outbox and inbox) up to date at start-up."""
-
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
-
-    async def start(self) -> None:
-        await upgrade_async(self.database_url, MIGRATIONS)
-
-    async def stop(self) -> None:
-        """Nothing to release."""
 
 
 class _FeastStores:

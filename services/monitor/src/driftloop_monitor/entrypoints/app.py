@@ -11,7 +11,7 @@ from driftloop_bus.wiring import service_bus
 from driftloop_kit.app import Resource, create_service_app
 from driftloop_kit.db import Database
 from driftloop_kit.errors import mlflow_error_body
-from driftloop_kit.migrations import upgrade_async
+from driftloop_kit.migrations import SchemaMigrations
 from driftloop_kit.service import ServiceDefinition
 from driftloop_monitor.adapters.references import reference_source
 from driftloop_monitor.adapters.reports import ReportFiles
@@ -52,7 +52,10 @@ def create_app(settings: MonitorSettings, **stream_options: Any) -> FastAPI:
         window_rows=settings.window_rows,
         window_seconds=settings.window_seconds,
     )
-    resources: list[Resource] = [_Migrations(settings.database_url), *bus.resources]
+    resources: list[Resource] = [
+        SchemaMigrations(settings.database_url, MIGRATIONS),
+        *bus.resources,
+    ]
     checks = dict(bus.checks)
     stream: MonitorStream | None = None
     if settings.consume:
@@ -90,19 +93,6 @@ def create_app(settings: MonitorSettings, **stream_options: Any) -> FastAPI:
     app.state.monitor = monitor
     app.state.stream = stream
     return app
-
-
-class _Migrations:
-    """Brings the schema up to date at start-up (before the relay reads the outbox)."""
-
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
-
-    async def start(self) -> None:
-        await upgrade_async(self.database_url, MIGRATIONS)
-
-    async def stop(self) -> None:
-        """Nothing to release."""
 
 
 SERVICE = ServiceDefinition(name="monitor", settings_cls=MonitorSettings, create_app=create_app)

@@ -10,7 +10,7 @@ from driftloop_bus.wiring import service_bus
 from driftloop_kit.app import create_service_app
 from driftloop_kit.artifacts import ArtifactRepository
 from driftloop_kit.db import Database
-from driftloop_kit.migrations import upgrade_async
+from driftloop_kit.migrations import SchemaMigrations
 from driftloop_kit.service import ServiceDefinition
 from driftloop_registry.adapters.model_files import ModelFiles
 from driftloop_registry.adapters.store import RegistryStore
@@ -48,25 +48,12 @@ def create_app(settings: RegistrySettings) -> FastAPI:
         ),
         routers=ROUTERS,
         # Migrations first: the outbox relay reads its table as soon as it starts.
-        resources=[_Migrations(settings.database_url), tracking, *bus.resources],
+        resources=[SchemaMigrations(settings.database_url, MIGRATIONS), tracking, *bus.resources],
         checks=bus.checks,
         database=database,
     )
     app.state.store = store
     return app
-
-
-class _Migrations:
-    """Brings the schema up to date at start-up."""
-
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
-
-    async def start(self) -> None:
-        await upgrade_async(self.database_url, MIGRATIONS)
-
-    async def stop(self) -> None:
-        """Nothing to release."""
 
 
 SERVICE = ServiceDefinition(name="registry", settings_cls=RegistrySettings, create_app=create_app)

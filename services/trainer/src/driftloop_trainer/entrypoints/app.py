@@ -15,7 +15,7 @@ from driftloop_bus.tasks import cancel_and_wait
 from driftloop_bus.wiring import ServiceBus, service_bus
 from driftloop_kit.app import Resource, create_service_app
 from driftloop_kit.db import Database
-from driftloop_kit.migrations import upgrade_async
+from driftloop_kit.migrations import SchemaMigrations
 from driftloop_kit.service import ServiceDefinition
 from driftloop_trainer.adapters.executors import Executor, KubernetesExecutor, LocalExecutor
 from driftloop_trainer.adapters.registry import RegistryClient
@@ -95,7 +95,7 @@ def create_app(settings: TrainerSettings) -> FastAPI:
     """Build the app; the database, broker, consumer and scheduler open in its lifespan."""
     parts = bootstrap(settings)
     resources: list[Resource] = [
-        _Migrations(settings.database_url),
+        SchemaMigrations(settings.database_url, MIGRATIONS),
         parts.registry,
         *parts.bus.resources,
         _Jobs(parts.training),
@@ -121,19 +121,6 @@ def create_app(settings: TrainerSettings) -> FastAPI:
     app.state.store = parts.store
     app.state.consumer = parts.consumer
     return app
-
-
-class _Migrations:
-    """Brings the schema up to date at start-up."""
-
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
-
-    async def start(self) -> None:
-        await upgrade_async(self.database_url, MIGRATIONS)
-
-    async def stop(self) -> None:
-        """Nothing to release."""
 
 
 class _Jobs:
