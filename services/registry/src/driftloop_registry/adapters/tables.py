@@ -23,15 +23,9 @@ from sqlalchemy import (
 )
 
 from driftloop_bus import tables as bus_tables
+from driftloop_kit.db import NAMING_CONVENTION
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 #: Every table of the service's database: its own and the bus's outbox and inbox.
 ALL_METADATA = (metadata, bus_tables.metadata)
