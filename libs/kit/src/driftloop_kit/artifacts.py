@@ -27,15 +27,18 @@ import anyio
 from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
 from fsspec.core import url_to_fs  # type: ignore[import-untyped]
 from fsspec.implementations.local import LocalFileSystem  # type: ignore[import-untyped]
+from pydantic import BaseModel
 from starlette.responses import StreamingResponse
 
 from driftloop_kit.errors import InvalidInput, NotFound
 
 __all__ = [
     "CHUNK_SIZE",
+    "ArtifactFile",
     "ArtifactReader",
     "ArtifactRepository",
     "FileInfo",
+    "ListArtifactsResponse",
     "clean_path",
     "download_response",
     "proxied_path",
@@ -427,6 +430,20 @@ class ArtifactRepository:
         if not clean_path(path):
             raise InvalidInput("The path must name a file or directory below the artifact root")
         return self.location(path)
+
+
+class ArtifactFile(BaseModel):
+    """A file or directory in a listing (MLflow's ``FileInfo``)."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None = None
+
+
+class ListArtifactsResponse(BaseModel):
+    """A directory's entries, named relative to the listed directory."""
+
+    files: list[ArtifactFile]
 
 
 def _attachment(name: str) -> str:

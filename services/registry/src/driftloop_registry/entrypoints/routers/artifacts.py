@@ -12,9 +12,13 @@ import posixpath
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
 
-from driftloop_kit.artifacts import clean_path, download_response
+from driftloop_kit.artifacts import (
+    ArtifactFile,
+    ListArtifactsResponse,
+    clean_path,
+    download_response,
+)
 from driftloop_kit.errors import NotFound
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_registry.entrypoints.deps import StoreDep
@@ -24,20 +28,6 @@ router = APIRouter(
     tags=["model files"],
     default_response_class=MlflowJSONResponse,
 )
-
-
-class ArtifactFile(BaseModel):
-    """A file or directory in a listing (MLflow's ``FileInfo``)."""
-
-    path: str
-    is_dir: bool
-    file_size: int | None = None
-
-
-class ListArtifactsResponse(BaseModel):
-    """A directory's entries, named relative to the listed directory."""
-
-    files: list[ArtifactFile]
 
 
 @router.get("/artifacts")

@@ -15,7 +15,14 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
-from driftloop_kit.artifacts import FileInfo, clean_path, download_response, proxied_path
+from driftloop_kit.artifacts import (
+    ArtifactFile,
+    FileInfo,
+    ListArtifactsResponse,
+    clean_path,
+    download_response,
+    proxied_path,
+)
 from driftloop_kit.errors import InvalidInput
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_tracking.entrypoints.deps import ArtifactsDep, StoreDep
@@ -24,20 +31,6 @@ router = APIRouter(prefix="/api/2.0", tags=["artifacts"], default_response_class
 
 #: The message the mlflow client reads as "fall back to a plain upload".
 MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
-
-
-class ArtifactFile(BaseModel):
-    """A file or directory in a listing (MLflow's ``FileInfo``)."""
-
-    path: str
-    is_dir: bool
-    file_size: int | None = None
-
-
-class ListArtifactsResponse(BaseModel):
-    """A directory's entries, named relative to the listed directory."""
-
-    files: list[ArtifactFile]
 
 
 class ListRunArtifactsResponse(BaseModel):
