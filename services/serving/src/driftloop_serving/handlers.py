@@ -1,7 +1,10 @@
 """Scoring a request: pick the version (champion, canary, pinned), predict, log, shadow.
 
 The prediction record is built and queued here, after the answer is computed;
-queueing is a memory append, so logging never slows a request down.
+queueing is a memory append, so logging never slows a request down. A request that
+sends entity keys instead of features has its features read from the features
+service first (:meth:`Scorer.online_matrix`); its record holds the features used
+and the entity keys.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ import os
 import random
 import struct
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -21,8 +25,10 @@ from prometheus_client import Counter, Histogram
 from driftloop.common.v1 import common_pb2 as common
 from driftloop.serving.v1 import events_pb2 as serving
 from driftloop_events.envelope import CloudEvent, to_record
+from driftloop_kit.errors import DriftloopError, Unavailable
 from driftloop_serving.adapters.models import ModelManager, ServedModel
 from driftloop_serving.adapters.prediction_log import PredictionLog
+from driftloop_serving.domain.entities import Entities, FeatureSource, feature_matrix
 from driftloop_serving.domain.flavors import Predictor
 from driftloop_serving.settings import ServingSettings
 
@@ -34,6 +40,18 @@ LATENCY = Histogram(
     "Time to score a request (model only).",
     ["model"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+
+FEATURE_LOOKUP = Histogram(
+    "driftloop_serving_feature_lookup_seconds",
+    "Time to read a request's online features from the features service.",
+    ["model"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+)
+FEATURE_LOOKUP_ERRORS = Counter(
+    "driftloop_serving_feature_lookup_errors_total",
+    "Requests with entity keys refused or failed, by model and status answered.",
+    ["model", "status"],
 )
 
 ROUTES = {
@@ -48,6 +66,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 class UnknownModel(LookupError):
     """The model (or version) asked for is not served here."""
+
+
+class OnlineFeatures(Protocol):
+    """Where the features of a request with entity keys are read (the features service)."""
+
+    async def get_online_features(
+        self, *, source: FeatureSource, entities: Entities
+    ) -> Mapping[str, Any]:
+        """``/get-online-features``' answer for ``entities`` (Feast's full feature names)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -67,17 +95,28 @@ class Scorer:
         settings: Which models, which aliases, which traffic policies.
         models: The loaded versions.
         log: Where prediction records go.
+        features: Where requests with entity keys get their features (none: such
+            requests are answered 503).
     """
 
-    def __init__(self, settings: ServingSettings, models: ModelManager, log: PredictionLog) -> None:
+    def __init__(
+        self,
+        settings: ServingSettings,
+        models: ModelManager,
+        log: PredictionLog,
+        features: OnlineFeatures | None = None,
+    ) -> None:
         self.settings = settings
         self.models = models
         self.log = log
+        self.features = features
         self._random = random.Random()
         # Per served model, worked out once: its ModelRef, its record encoder, its
         # metric children (prometheus' labels() costs ~1 µs a call).
         self._refs: dict[int, tuple[ServedModel, common.ModelRef]] = {}
-        self._encoders: dict[tuple[int, int], tuple[Predictor, _RecordEncoder]] = {}
+        self._encoders: dict[
+            tuple[int, int, tuple[str, ...] | None], tuple[Predictor, _RecordEncoder]
+        ] = {}
         self._latency: dict[str, Any] = {}
         self._requests: dict[tuple[str, str], Any] = {}
 
@@ -119,6 +158,52 @@ class Scorer:
         ]
         return list(dict.fromkeys(m.version for m in found if m is not None))
 
+    def feature_source(self, name: str, requested: str | None) -> FeatureSource | None:
+        """Where ``name``'s features come from for a request with entity keys.
+
+        Args:
+            name: The model.
+            requested: The feature service the request names, if any (it wins).
+
+        Returns:
+            The feature service or references, or ``None`` when neither the request nor
+            the ``feature_services`` setting names one (the request carries features).
+        """
+        if requested is not None:
+            return requested
+        return self.settings.feature_services.get(name)
+
+    async def online_matrix(
+        self,
+        name: str,
+        *,
+        source: FeatureSource,
+        entities: Entities,
+        columns: Sequence[str],
+    ) -> tuple[np.ndarray[Any, Any], tuple[str, ...]]:
+        """The feature matrix of ``entities``, read from the features service.
+
+        Returns:
+            The matrix, in ``columns``' order (or the source's when ``columns`` is
+            empty), and its column names.
+
+        Raises:
+            DriftloopError: Unavailable (503) or failing (502) features service,
+                unknown feature service or entity (404), keys or values that cannot
+                be scored (400, 422).
+        """
+        started = time.perf_counter()
+        try:
+            if self.features is None:
+                raise Unavailable("no features service is configured")
+            answer = await self.features.get_online_features(source=source, entities=entities)
+            found = feature_matrix(answer, columns=columns, entities=entities, source=source)
+        except DriftloopError as error:
+            FEATURE_LOOKUP_ERRORS.labels(name, str(error.status_code)).inc()
+            raise
+        FEATURE_LOOKUP.labels(name).observe(time.perf_counter() - started)
+        return found
+
     def score(
         self,
         name: str,
@@ -126,8 +211,18 @@ class Scorer:
         *,
         version: int | None = None,
         request_id: str | None = None,
+        entities: Entities | None = None,
+        feature_names: Sequence[str] | None = None,
     ) -> Answer:
         """Predict with the version the policy picks; log the answer (and a shadow's).
+
+        Args:
+            name: The model.
+            matrix: The features, one row per prediction, in the model's column order.
+            version: A loaded version to answer with, instead of the policy's pick.
+            request_id: The client's request id (default: a random one).
+            entities: The entity keys the features were read for, logged with them.
+            feature_names: The matrix's column names, when read for entity keys.
 
         Raises:
             UnknownModel: As :meth:`resolve`.
@@ -159,6 +254,8 @@ class Scorer:
             matrix=matrix,
             predictions=predictions,
             elapsed=elapsed,
+            entities=entities,
+            feature_names=feature_names,
         )
         if challenger is not None and policy.shadow and route == "champion":
             shadow_started = time.perf_counter()
@@ -172,6 +269,8 @@ class Scorer:
                 matrix=matrix,
                 predictions=shadowed,
                 elapsed=shadow_elapsed,
+                entities=entities,
+                feature_names=feature_names,
             )
         return Answer(model=model, route=route, predictions=predictions, request_id=request_id)
 
@@ -196,6 +295,8 @@ class Scorer:
         matrix: np.ndarray[Any, Any],
         predictions: np.ndarray[Any, Any],
         elapsed: float,
+        entities: Entities | None = None,
+        feature_names: Sequence[str] | None = None,
     ) -> None:
         micros = time.time_ns() // 1000
         seconds, fraction = divmod(micros, 1_000_000)
@@ -207,9 +308,15 @@ class Scorer:
             latency_ms=elapsed * 1000,
             request_time=Timestamp(seconds=seconds, nanos=fraction * 1000),
         )
-        encode = self._encoder(model, matrix.shape[1])
-        for row, answer in zip(matrix.tolist(), predictions.tolist(), strict=True):
-            event.inputs.add().MergeFromString(encode(row))
+        encode = self._encoder(model, matrix.shape[1], feature_names)
+        keys = list(entities.items()) if entities else []
+        for position, (row, answer) in enumerate(
+            zip(matrix.tolist(), predictions.tolist(), strict=True)
+        ):
+            record = event.inputs.add()
+            record.MergeFromString(encode(row))
+            for key, values in keys:  # the entity keys the features were read for
+                _set(record.fields[key], values[position])
             output = event.outputs.add()
             if isinstance(answer, list):
                 for index, item in enumerate(answer):
@@ -226,11 +333,18 @@ class Scorer:
             cached = self._refs[id(model)] = (model, ref)
         return cached[1]
 
-    def _encoder(self, model: ServedModel, width: int) -> _RecordEncoder:
-        key = (id(model.predictor), width)
+    def _encoder(
+        self, model: ServedModel, width: int, feature_names: Sequence[str] | None = None
+    ) -> _RecordEncoder:
+        given = tuple(feature_names) if feature_names and not model.predictor.columns else None
+        key = (id(model.predictor), width, given)
         cached = self._encoders.get(key)
         if cached is None or cached[0] is not model.predictor:
-            names = [c.name for c in model.predictor.columns] or [f"f{i}" for i in range(width)]
+            names = (
+                list(given or ())
+                or [c.name for c in model.predictor.columns]
+                or [f"f{i}" for i in range(width)]
+            )
             cached = self._encoders[key] = (model.predictor, _RecordEncoder(names))
         return cached[1]
 

@@ -42,6 +42,21 @@ class ServingSettings(ServiceSettings):
             "instead of features."
         ),
     )
+    features_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a request waits for the features service's online features; "
+        "beyond it the request is answered 503.",
+    )
+    feature_services: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description=(
+            "Per model, where the features of a request that sends entity keys come from, "
+            'as JSON: a Feast feature service, `{"iris": "iris_classifier"}`, or a list of '
+            '`view:feature` references, `{"iris": ["iris_features:sepal_length", ...]}`. '
+            "A request may name another feature service in its parameters."
+        ),
+    )
     models: str = Field(
         default="",
         description="Comma-separated registered model names to serve, e.g. `iris,fraud`.",
@@ -86,6 +101,18 @@ class ServingSettings(ServiceSettings):
     def spill_path(self) -> Path:
         """The spill folder."""
         return self.spill_dir or self.data_dir / "spill"
+
+    @field_validator("feature_services")
+    @classmethod
+    def _named(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        for model, source in value.items():
+            if not source:
+                raise ValueError(f"feature_services[{model!r}] names no feature service")
+            if isinstance(source, list) and not all(":" in ref for ref in source):
+                raise ValueError(
+                    f"feature_services[{model!r}]: feature references are `view:feature`"
+                )
+        return value
 
     def policy(self, model: str) -> TrafficPolicy:
         """The traffic policy of ``model`` (champion only when none is set)."""

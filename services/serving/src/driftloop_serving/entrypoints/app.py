@@ -25,6 +25,7 @@ from driftloop_events.envelope import CloudEvent
 from driftloop_events.topics import TOPICS
 from driftloop_kit.app import create_service_app
 from driftloop_kit.service import ServiceDefinition
+from driftloop_serving.adapters.features import FeaturesClient
 from driftloop_serving.adapters.models import ModelManager, Slot
 from driftloop_serving.adapters.prediction_log import PredictionLog
 from driftloop_serving.adapters.registry import RegistryClient
@@ -130,6 +131,8 @@ class _Stopping:
 def create_app(settings: ServingSettings) -> FastAPI:
     """Build the app; models load and the broker connects in its lifespan."""
     registry = RegistryClient(settings.registry_url, settings.data_dir / "models")
+    # For requests that send entity keys: one pool for the app's life.
+    features = FeaturesClient(settings.features_url, timeout=settings.features_timeout_seconds)
     models = ModelManager(
         registry, _slots(settings), reconcile_interval=settings.reconcile_interval_seconds
     )
@@ -185,6 +188,7 @@ def create_app(settings: ServingSettings) -> FastAPI:
         routers=ROUTERS,
         resources=[
             registry,
+            features,
             predictions,
             models,
             _Stopping(dead_letters),
@@ -202,7 +206,7 @@ def create_app(settings: ServingSettings) -> FastAPI:
             "alias events": "following" if catch_up.following else "joining",
         },
     )
-    app.state.scorer = Scorer(settings, models, predictions)
+    app.state.scorer = Scorer(settings, models, predictions, features)
     # Matched first: scoring skips FastAPI's routing and dependencies (the same handlers).
     app.router.routes[0:0] = FAST_ROUTES
     app.state.models = models

@@ -5,6 +5,15 @@
 ``/models/{name}/invocations``). Answers are ``{"predictions": [...]}``; errors
 are MLflow's ``{"error_code": "BAD_REQUEST", "message": ...}``. The
 ``X-Model-Version`` and ``X-Route`` headers name what answered.
+
+Instead of features, a body may carry entity keys only; their features are read
+from the features service (see :mod:`driftloop_serving.domain.entities`)::
+
+    {"dataframe_records": [{"flower_id": 1}, {"flower_id": 2}],
+     "params": {"feature_service": "iris_classifier"}}
+
+``params`` may be left out when the model has a feature service in the
+``feature_services`` setting.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
+from driftloop_kit.errors import DriftloopError
+from driftloop_serving.domain.entities import mlflow_entities, requested_source
 from driftloop_serving.domain.protocols import BadRequest, mlflow_matrix
 from driftloop_serving.entrypoints.deps import ScorerDep
 from driftloop_serving.handlers import UnknownModel
@@ -68,11 +79,28 @@ async def _invocations(request: Request, scorer: ScorerDep, name: str | None) ->
                 body = pydantic_core.from_json(raw)
             except ValueError as error:
                 raise BadRequest(f"the body is not valid JSON: {error}") from None
-        answer = scorer.score(name, mlflow_matrix(body, columns))
+        requested = (
+            requested_source(body.get("params"), "params") if isinstance(body, dict) else None
+        )
+        source = scorer.feature_source(name, requested)
+        entities = (
+            mlflow_entities(body, columns, named=requested is not None)
+            if source is not None
+            else None
+        )
+        if source is None or entities is None:
+            answer = scorer.score(name, mlflow_matrix(body, columns))
+        else:
+            matrix, feature_names = await scorer.online_matrix(
+                name, source=source, entities=entities, columns=columns
+            )
+            answer = scorer.score(name, matrix, entities=entities, feature_names=feature_names)
     except UnknownModel as error:
         return _error(404, "RESOURCE_DOES_NOT_EXIST", str(error))
     except BadRequest as error:
         return _error(400, "BAD_REQUEST", str(error))
+    except DriftloopError as error:
+        return _error(error.status_code, error.error_code, error.message)
     return Response(
         pydantic_core.to_json({"predictions": answer.predictions.tolist()}),
         media_type="application/json",

@@ -1,7 +1,18 @@
 """KServe's V2 Open Inference Protocol (REST): health, model metadata, readiness, infer.
 
-Errors are V2's ``{"error": "..."}`` with a 4xx status. The response's
-``model_version`` and ``parameters.route`` name the version and route that answered.
+Errors are V2's ``{"error": "..."}`` with a 4xx status (503/502 when the features
+service is down or failing). The response's ``model_version`` and
+``parameters.route`` name the version and route that answered.
+
+``infer`` takes the model's features, or entity keys whose features are read from
+the features service (see :mod:`driftloop_serving.domain.entities`)::
+
+    {"parameters": {"feature_service": "iris_classifier"},
+     "inputs": [{"name": "flower_id", "shape": [2], "datatype": "INT64", "data": [1, 2]}]}
+
+``parameters`` may be left out when the model has a feature service in the
+``feature_services`` setting; the response's ``parameters.feature_service`` then
+names the one used.
 """
 
 from __future__ import annotations
@@ -13,6 +24,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
+from driftloop_kit.errors import DriftloopError
+from driftloop_serving.domain.entities import requested_source, v2_entities
 from driftloop_serving.domain.protocols import BadRequest, v2_matrix, v2_response
 from driftloop_serving.entrypoints.deps import ScorerDep
 from driftloop_serving.handlers import UnknownModel
@@ -115,13 +128,37 @@ async def _infer(request: Request, scorer: ScorerDep, name: str, version: str | 
     try:
         pinned = _version(version)
         served = scorer.resolve(name, pinned)  # 404 before looking at the body
-        matrix = v2_matrix(body, [column.name for column in served.predictor.columns])
+        columns = [column.name for column in served.predictor.columns]
+        requested = (
+            requested_source(body.get("parameters"), "parameters")
+            if isinstance(body, dict)
+            else None
+        )
+        source = scorer.feature_source(name, requested)
+        entities = (
+            v2_entities(body, columns, named=requested is not None) if source is not None else None
+        )
+        if source is None or entities is None:
+            matrix, feature_names = v2_matrix(body, columns), None
+        else:
+            matrix, feature_names = await scorer.online_matrix(
+                name, source=source, entities=entities, columns=columns
+            )
         request_id = str(body.get("id") or "") or None
-        answer = scorer.score(name, matrix, version=pinned, request_id=request_id)
+        answer = scorer.score(
+            name,
+            matrix,
+            version=pinned,
+            request_id=request_id,
+            entities=entities,
+            feature_names=feature_names,
+        )
     except UnknownModel as error:
         return _error(404, str(error))
     except BadRequest as error:
         return _error(400, str(error))
+    except DriftloopError as error:
+        return _error(error.status_code, error.message)
     content = v2_response(
         model=name,
         version=answer.model.version,
@@ -129,6 +166,8 @@ async def _infer(request: Request, scorer: ScorerDep, name: str, version: str | 
         predictions=answer.predictions,
         route=answer.route,
     )
+    if entities is not None and isinstance(source, str):
+        content["parameters"]["feature_service"] = source
     return Response(pydantic_core.to_json(content), media_type="application/json")
 
 
