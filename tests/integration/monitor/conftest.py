@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,32 +111,31 @@ async def read_all(bootstrap_servers: str, topic: str, timeout: float = 10.0) ->
         await consumer.stop()
 
 
-@pytest.fixture
-async def running_monitor(
-    database_url: str, tmp_path: Path, broker: EmbeddedBroker
-) -> AsyncIterator[RunningMonitor]:
-    """The monitor on SQLite with the faust engine, on PostgreSQL with the bus engine.
-
-    Each engine and each database runs every scenario once (pairwise, to keep the tier
-    quick); each test has its own consumer group.
-    """
-    engine = "faust" if database_url.startswith("sqlite") else "bus"
-    settings = MonitorSettings(
-        engine=engine,
+def monitor_settings(
+    *, database_url: str, tmp_path: Path, broker: EmbeddedBroker, **overrides: Any
+) -> MonitorSettings:
+    """Settings of a test's monitor: faust on SQLite, bus on PostgreSQL, its own group."""
+    return MonitorSettings(
+        engine="faust" if database_url.startswith("sqlite") else "bus",
         home=tmp_path / "home",
         database_url=database_url,
         kafka_bootstrap_servers=broker.bootstrap_servers,
         consumer_group=f"monitor-test-{uuid.uuid4().hex[:8]}",
-        reference_uri_template=f"file://{tmp_path}/refs/{{model}}-{{version}}-{{run_id}}.csv",
         public_url="http://monitor.test",
+        **overrides,
     )
+
+
+@asynccontextmanager
+async def monitor_running(settings: MonitorSettings) -> AsyncIterator[RunningMonitor]:
+    """The monitor app with its lifespan, once its stream has joined its group."""
     # Short sessions: a test's group never waits long for a (re)join.
-    if engine == "faust":
+    if settings.engine == "faust":
         options: dict[str, Any] = {"broker_session_timeout": 2.0, "broker_heartbeat_interval": 0.5}
     else:
         options = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 500}
     app = create_app(settings, **options)
-    publisher = Publisher(broker.bootstrap_servers)
+    publisher = Publisher(settings.kafka_bootstrap_servers)
     async with app.router.lifespan_context(app):
         stream: MonitorStream = app.state.stream
         await stream.wait_started(timeout=60)
@@ -149,10 +149,30 @@ async def running_monitor(
                     monitor=app.state.monitor,
                     stream=stream,
                     settings=settings,
-                    bootstrap_servers=broker.bootstrap_servers,
+                    bootstrap_servers=settings.kafka_bootstrap_servers,
                 )
             finally:
                 await publisher.stop()
+
+
+@pytest.fixture
+async def running_monitor(
+    database_url: str, tmp_path: Path, broker: EmbeddedBroker
+) -> AsyncIterator[RunningMonitor]:
+    """The monitor on SQLite with the faust engine, on PostgreSQL with the bus engine.
+
+    Each engine and each database runs every scenario once (pairwise, to keep the tier
+    quick); each test has its own consumer group. Reference data of new champions comes
+    from a URI template over ``<tmp_path>/refs``.
+    """
+    settings = monitor_settings(
+        database_url=database_url,
+        tmp_path=tmp_path,
+        broker=broker,
+        reference_uri_template=f"file://{tmp_path}/refs/{{model}}-{{version}}-{{run_id}}.csv",
+    )
+    async with monitor_running(settings) as running:
+        yield running
 
 
 @pytest.fixture

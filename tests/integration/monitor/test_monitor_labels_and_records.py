@@ -147,7 +147,7 @@ async def _open_rows(service: RunningMonitor, model: str) -> bool:
     return service.monitor.open_windows().get(f"{model}/1", 0) == 1
 
 
-async def test_a_new_champion_gets_its_reference_data_from_the_lineage_location(
+async def test_a_new_champion_gets_its_reference_data_from_the_uri_template(
     running_monitor: RunningMonitor,
 ) -> None:
     service = running_monitor

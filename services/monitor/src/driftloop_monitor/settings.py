@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from driftloop_kit.settings import ServiceSettings
 
@@ -53,13 +53,36 @@ class MonitorSettings(ServiceSettings):
             "on request later."
         ),
     )
+    reference_source: Literal["lineage", "template", "none"] = Field(
+        default="lineage",
+        description=(
+            "Where the reference data of a version that becomes champion comes from: "
+            "`lineage` (the sample the training run logged, named by the run's "
+            "`driftloop.reference_data` tag; the run is found through the registry), "
+            "`template` (`reference_uri_template`) or `none` (REST uploads only). Setting "
+            "`reference_uri_template` without this selects `template`."
+        ),
+    )
+    registry_url: str = Field(
+        default="http://127.0.0.1:5001",
+        description=(
+            "Base URL of the registry, where the `lineage` reference source finds a "
+            "version's training run (and the version's files, for a relative location)."
+        ),
+    )
+    tracking_url: str = Field(
+        default="http://127.0.0.1:5000",
+        description=(
+            "Base URL of the tracking service, where the `lineage` reference source reads "
+            "the run's tags and downloads `mlflow-artifacts:` locations."
+        ),
+    )
     reference_uri_template: str | None = Field(
         default=None,
         description=(
-            "Where the reference data of a version that becomes champion is fetched from: a "
-            "URL or path with `{model}`, `{version}`, `{run_id}` placeholders, CSV or Parquet "
-            "(e.g. `http://tracking:5000/get-artifact?run_uuid={run_id}&path=reference.parquet`). "
-            "Unset: reference data is only uploaded through the REST API."
+            "For the `template` reference source: a URL or path with `{model}`, `{version}`, "
+            "`{run_id}` placeholders, CSV or Parquet "
+            "(e.g. `http://tracking:5000/get-artifact?run_uuid={run_id}&path=reference.parquet`)."
         ),
     )
     engine: Literal["faust", "bus"] = Field(
@@ -78,6 +101,14 @@ class MonitorSettings(ServiceSettings):
         default=True,
         description="Run the stream processor (off: the REST API only, e.g. for a read replica).",
     )
+
+    @model_validator(mode="after")
+    def _choose_reference_source(self) -> MonitorSettings:
+        if "reference_source" not in self.model_fields_set and self.reference_uri_template:
+            self.reference_source = "template"
+        if self.reference_source == "template" and not self.reference_uri_template:
+            raise ValueError("reference_source `template` needs reference_uri_template")
+        return self
 
     @property
     def report_root(self) -> Path:

@@ -1,10 +1,18 @@
 """Where a model version's reference data comes from when it becomes champion.
 
-:class:`ReferenceSource` is the port. The registry's lineage (the run that produced the
-version, its logged datasets) will say where the training sample is; until that
-integration exists, :class:`UriTemplateSource` fetches from a configured URL or path
-template filled in from the ``alias.set`` event, and :class:`NoSource` fetches nothing
-(reference data is then uploaded through the REST API).
+:class:`ReferenceSource` is the port; three adapters implement it:
+
+- :class:`LineageSource` (the default) follows the version's lineage: the registry names
+  the run that produced the version, the run's ``driftloop.reference_data`` tag names the
+  sample of training inputs the training job logged, and the sample is downloaded from
+  there (the tracking service's artifact proxy, any HTTP server, or a local file).
+- :class:`UriTemplateSource` fills a configured URL or path template from the
+  ``alias.set`` event, for training jobs that put their sample somewhere of their own.
+- :class:`NoSource` fetches nothing: reference data is uploaded through the REST API.
+
+A source answers None when the version has no reference data to fetch, and raises when a
+location is known but cannot be read right now (the stream retries the event, then
+dead-letters it).
 """
 
 from __future__ import annotations
@@ -12,15 +20,44 @@ from __future__ import annotations
 import abc
 import asyncio
 import io
+import logging
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 import pandas as pd  # type: ignore[import-untyped]
 
+from driftloop_kit.artifacts import clean_path
+from driftloop_kit.errors import InvalidInput
+
+log = logging.getLogger(__name__)
+
+#: The tag (on the run, or on the version to override it) naming the reference sample.
+REFERENCE_DATA_TAG = "driftloop.reference_data"
+
+#: MLflow's artifact proxy, below a tracking (or registry) base URL.
+ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
+
+_PARQUET_MAGIC = b"PAR1"
+
+
+class UnusableLocation(ValueError):
+    """A reference location the monitor can never read (unsupported scheme, unsafe path)."""
+
+
+class ReferenceFetchError(RuntimeError):
+    """A known location that could not be read now (a service down or refusing)."""
+
 
 class ReferenceSource(abc.ABC):
     """Finds the training sample of a model version."""
+
+    async def start(self) -> None:  # noqa: B027 - optional hook, nothing to open by default
+        """Open what the source needs (called by the app's lifespan)."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook, nothing to close by default
+        """Close what :meth:`start` or the constructor opened."""
 
     @abc.abstractmethod
     async def fetch(
@@ -48,15 +85,71 @@ class NoSource(ReferenceSource):
         return None
 
 
+class _Reader:
+    """Downloads a URL or reads a file, and reads CSV or Parquet from the bytes."""
+
+    def __init__(self, *, timeout: float, transport: httpx.AsyncBaseTransport | None) -> None:
+        self.client = httpx.AsyncClient(timeout=timeout, transport=transport)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def get_json(self, url: str, params: dict[str, str]) -> dict[str, Any] | None:
+        """The JSON body of ``GET url``; None for a 404."""
+        response = await self._get(url, params=params)
+        if response is None:
+            return None
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def _get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response | None:
+        try:
+            response = await self.client.get(url, params=params)
+        except httpx.HTTPError as error:
+            raise ReferenceFetchError(f"cannot reach {url}: {error!r}") from error
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise ReferenceFetchError(
+                f"{url} answered {response.status_code}: {response.text[:300]}"
+            )
+        return response
+
+    async def read(self, target: str | Path) -> pd.DataFrame | None:
+        """The data at an HTTP(S) URL or a local path; None when it does not exist."""
+        if isinstance(target, Path):
+            try:
+                blob = await asyncio.to_thread(target.read_bytes)
+            except (FileNotFoundError, IsADirectoryError):
+                return None
+            return await asyncio.to_thread(_read, blob, _is_parquet(target.name))
+        response = await self._get(target)
+        if response is None:
+            return None
+        parquet = _is_parquet(urlsplit(target).path) or "parquet" in response.headers.get(
+            "content-type", ""
+        )
+        return await asyncio.to_thread(_read, response.content, parquet)
+
+
 class UriTemplateSource(ReferenceSource):
     """Reads ``template.format(model=..., version=..., run_id=...)`` over HTTP or from a file.
 
-    CSV unless the path ends in ``.parquet`` / ``.pq`` (or the server says Parquet).
+    CSV unless the data is Parquet (by its name, the server's content type or its bytes).
     """
 
-    def __init__(self, template: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        template: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.template = template
-        self.timeout = timeout
+        self._reader = _Reader(timeout=timeout, transport=transport)
+
+    async def stop(self) -> None:
+        await self._reader.close()
 
     def location(self, *, model: str, version: int, run_id: str) -> str | None:
         """The filled-in template; None when it needs a run id the event lacks."""
@@ -70,23 +163,205 @@ class UriTemplateSource(ReferenceSource):
         location = self.location(model=model, version=version, run_id=run_id)
         if location is None:
             return None
-        parsed = urlparse(location)
+        parsed = urlsplit(location)
+        target: str | Path
         if parsed.scheme in ("http", "https"):
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                response = await client.get(location)
-            if response.status_code == 404:
-                return None
-            response.raise_for_status()
-            parquet = _is_parquet(parsed.path) or "parquet" in response.headers.get(
-                "content-type", ""
+            target = location
+        else:
+            # The operator's own template: a relative path is relative to the working folder.
+            target = Path(unquote(parsed.path) if parsed.scheme == "file" else location)
+        data = await self._reader.read(target)
+        return None if data is None else (data, location)
+
+
+class LineageSource(ReferenceSource):
+    """The sample the version's training run logged, found through registry and tracking.
+
+    The location is the ``driftloop.reference_data`` tag: the version's own tag if it has
+    one (an override, as in the registry's lineage), else the tag of the version's run as
+    tracking has it now, else the lineage the registry recorded at registration. It may be:
+
+    - ``mlflow-artifacts:/<path>``: the tracking service's artifact proxy
+      (``mlflow-artifacts://<host:port>/<path>`` names another server);
+    - ``runs:/<run id>/<path>``: a file below that run's artifact URI;
+    - ``http(s)://...``: downloaded as is;
+    - ``file://...`` or an absolute path: read from the monitor's disk;
+    - a relative path: a file of the registered version (the registry's lineage contract),
+      downloaded from the registry. ``..`` and other escapes are refused.
+
+    CSV unless the data is Parquet (by its name, the server's content type or its bytes).
+
+    Args:
+        registry_url: Base URL of the registry, e.g. ``http://127.0.0.1:5001``.
+        tracking_url: Base URL of the tracking service, e.g. ``http://127.0.0.1:5000``.
+        timeout: Seconds per request.
+        transport: An httpx transport (tests pass a mock or an app's ASGI transport).
+    """
+
+    def __init__(
+        self,
+        *,
+        registry_url: str,
+        tracking_url: str,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.registry_url = registry_url.rstrip("/")
+        self.tracking_url = tracking_url.rstrip("/")
+        self._reader = _Reader(timeout=timeout, transport=transport)
+
+    async def stop(self) -> None:
+        await self._reader.close()
+
+    async def fetch(
+        self, *, model: str, version: int, run_id: str, source: str
+    ) -> tuple[pd.DataFrame, str] | None:
+        found = await self._reader.get_json(
+            f"{self.registry_url}/api/2.0/mlflow/model-versions/get",
+            {"name": model, "version": str(version)},
+        )
+        described: dict[str, Any] = (found or {}).get("model_version") or {}
+        run_id = str(described.get("run_id") or run_id or "")
+        run = await self._run(run_id) if run_id else None
+        run_tags = _pairs(((run or {}).get("data") or {}).get("tags"))
+        lineage: dict[str, Any] = described.get("lineage") or {}
+        location = (
+            _pairs(described.get("tags")).get(REFERENCE_DATA_TAG)
+            or run_tags.get(REFERENCE_DATA_TAG)
+            or str(lineage.get("reference_data") or "")
+        )
+        if not location:
+            log.info(
+                "the version's lineage names no reference data",
+                extra={"model": model, "version": version, "run_id": run_id},
             )
-            return await asyncio.to_thread(_read, response.content, parquet), location
-        path = Path(parsed.path if parsed.scheme == "file" else location)
-        try:
-            blob = await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
             return None
-        return await asyncio.to_thread(_read, blob, _is_parquet(path.name)), location
+        target = await self.target(location, model=model, version=version, run=run)
+        data = await self._reader.read(target)
+        if data is None:
+            log.warning(
+                "the reference data the lineage names does not exist",
+                extra={"model": model, "version": version, "location": location},
+            )
+            return None
+        return data, location
+
+    async def _run(self, run_id: str) -> dict[str, Any] | None:
+        """The run as tracking's ``runs/get`` returns it; None if tracking has no such run."""
+        body = await self._reader.get_json(
+            f"{self.tracking_url}/api/2.0/mlflow/runs/get", {"run_id": run_id}
+        )
+        run: dict[str, Any] | None = (body or {}).get("run")
+        return run
+
+    async def target(
+        self, location: str, *, model: str, version: int, run: dict[str, Any] | None = None
+    ) -> str | Path:
+        """The URL or file to read for ``location``.
+
+        Args:
+            location: The tag's value.
+            model: The version's model (for a path relative to its files).
+            version: The version.
+            run: The version's run, if already read (for ``runs:/`` of that run).
+
+        Raises:
+            UnusableLocation: The location can never be read.
+            ReferenceFetchError: A service needed to resolve it did not answer.
+        """
+        parsed = urlsplit(location)
+        if parsed.scheme == "runs":
+            run_id, _, path = f"{parsed.netloc}{parsed.path}".lstrip("/").partition("/")
+            return await self._run_artifact(run_id, path, run)
+        if not parsed.scheme and not location.startswith("/"):
+            return await self._version_file(location, model=model, version=version)
+        return resolve_location(location, tracking_url=self.tracking_url)
+
+    async def _run_artifact(self, run_id: str, path: str, run: dict[str, Any] | None) -> str | Path:
+        if not run_id or not path.strip("/"):
+            raise UnusableLocation(f"runs:/{run_id}/{path} names no file; use runs:/<run>/<path>")
+        info = (run or {}).get("info") or {}
+        if info.get("run_id") != run_id:
+            info = ((await self._run(run_id)) or {}).get("info") or {}
+        root = str(info.get("artifact_uri") or "")
+        if not root:
+            raise UnusableLocation(f"tracking has no run {run_id!r} with an artifact URI")
+        resolved = f"{root.rstrip('/')}/{path.lstrip('/')}"
+        if urlsplit(resolved).scheme == "runs":  # tracking would never say so; no loops
+            raise UnusableLocation(f"run {run_id!r} has artifact URI {root!r}")
+        return resolve_location(resolved, tracking_url=self.tracking_url)
+
+    async def _version_file(self, path: str, *, model: str, version: int) -> str:
+        try:
+            relative = clean_path(path)
+        except InvalidInput:
+            raise UnusableLocation(
+                f"reference data at {path!r} leaves the version's files; refused"
+            ) from None
+        if not relative:
+            raise UnusableLocation("an empty reference data path names no file")
+        body = await self._reader.get_json(
+            f"{self.registry_url}/api/2.0/mlflow/model-versions/get-download-uri",
+            {"name": model, "version": str(version)},
+        )
+        uri = str((body or {}).get("artifact_uri") or "")
+        storage_key = urlsplit(uri).path.strip("/") if uri.startswith("mlflow-artifacts:") else ""
+        if not storage_key:
+            raise UnusableLocation(
+                f"the registry gives no file location for {model!r} version {version} "
+                f"({uri or 'no answer'}), so {path!r} cannot be read"
+            )
+        # The registry's own URL, not the host in its URI (that is its public address).
+        return f"{self.registry_url}{ARTIFACTS_API}/{quote(f'{storage_key}/{relative}')}"
+
+
+def resolve_location(location: str, *, tracking_url: str) -> str | Path:
+    """The URL or file behind an absolute reference data location.
+
+    Args:
+        location: ``mlflow-artifacts:/<path>`` (tracking's artifact proxy),
+            ``mlflow-artifacts://<host:port>/<path>`` (that server's proxy, reached with the
+            tracking URL's scheme), ``http(s)://...``, ``file://...`` or an absolute path.
+        tracking_url: Base URL of the tracking service.
+
+    Returns:
+        An HTTP(S) URL to download, or a local path to read.
+
+    Raises:
+        UnusableLocation: A relative path, another scheme (``s3://`` ...), or an
+            ``mlflow-artifacts:`` URI naming no file.
+    """
+    parsed = urlsplit(location)
+    scheme = parsed.scheme.lower()
+    if scheme == "mlflow-artifacts":
+        path = unquote(parsed.path).lstrip("/")
+        if not path:
+            raise UnusableLocation(f"{location!r} names no file")
+        base = tracking_url.rstrip("/")
+        if parsed.netloc:
+            base = f"{urlsplit(base).scheme or 'http'}://{parsed.netloc}"
+        return f"{base}{ARTIFACTS_API}/{quote(path)}"
+    if scheme in ("http", "https"):
+        return location
+    if scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise UnusableLocation(f"{location!r} is a file on another host")
+        return Path(unquote(parsed.path))
+    if not scheme:
+        if not location.startswith("/"):
+            raise UnusableLocation(
+                f"{location!r} is a relative path; give a URI or an absolute path"
+            )
+        return Path(location)
+    raise UnusableLocation(
+        f"{location!r}: the monitor reads mlflow-artifacts:, runs:, http(s):, file: and "
+        f"local paths, not {scheme}:"
+    )
+
+
+def _pairs(items: Any) -> dict[str, str]:
+    """MLflow's ``[{"key": ..., "value": ...}]`` as a dict."""
+    return {str(item["key"]): str(item.get("value", "")) for item in items or () if "key" in item}
 
 
 def _is_parquet(name: str) -> bool:
@@ -94,9 +369,29 @@ def _is_parquet(name: str) -> bool:
 
 
 def _read(blob: bytes, parquet: bool) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(blob)) if parquet else pd.read_csv(io.BytesIO(blob))
+    if parquet or blob.startswith(_PARQUET_MAGIC):
+        return pd.read_parquet(io.BytesIO(blob))
+    return pd.read_csv(io.BytesIO(blob))
 
 
-def reference_source(template: str | None) -> ReferenceSource:
-    """The source the settings ask for."""
-    return UriTemplateSource(template) if template else NoSource()
+def reference_source(
+    kind: str,
+    *,
+    template: str | None = None,
+    registry_url: str = "http://127.0.0.1:5001",
+    tracking_url: str = "http://127.0.0.1:5000",
+) -> ReferenceSource:
+    """The source the settings ask for: ``lineage``, ``template`` or ``none``.
+
+    Raises:
+        ValueError: An unknown kind, or ``template`` without a template.
+    """
+    if kind == "lineage":
+        return LineageSource(registry_url=registry_url, tracking_url=tracking_url)
+    if kind == "template":
+        if not template:
+            raise ValueError("the template reference source needs a URI template")
+        return UriTemplateSource(template)
+    if kind == "none":
+        return NoSource()
+    raise ValueError(f"unknown reference source {kind!r}")

@@ -98,7 +98,7 @@ class ReferenceSet:
         data: The sample of training inputs.
         column_types: Column -> ``"num"`` / ``"cat"`` / ``"text"`` for the testable columns.
         digest: Content digest, carried in alerts.
-        source: Where it came from (``upload``, a URL).
+        source: Where it came from: ``upload``, or the location it was fetched from.
     """
 
     data: pd.DataFrame

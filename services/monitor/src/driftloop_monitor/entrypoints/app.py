@@ -43,11 +43,17 @@ def create_app(settings: MonitorSettings, **stream_options: Any) -> FastAPI:
         database=database,
     )
     store = MonitorStore(database)
+    references = reference_source(
+        settings.reference_source,
+        template=settings.reference_uri_template,
+        registry_url=settings.registry_url,
+        tracking_url=settings.tracking_url,
+    )
     monitor = Monitor(
         store=store,
         outbox=bus.outbox,
         files=ReportFiles(settings.report_root, kept_windows=settings.kept_windows),
-        references=reference_source(settings.reference_uri_template),
+        references=references,
         base_url=settings.base_url,
         window_rows=settings.window_rows,
         window_seconds=settings.window_seconds,
@@ -55,6 +61,7 @@ def create_app(settings: MonitorSettings, **stream_options: Any) -> FastAPI:
     resources: list[Resource] = [
         SchemaMigrations(settings.database_url, MIGRATIONS),
         *bus.resources,
+        references,  # before the stream, so it closes after the stream stops using it
     ]
     checks = dict(bus.checks)
     stream: MonitorStream | None = None

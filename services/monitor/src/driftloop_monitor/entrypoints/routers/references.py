@@ -36,7 +36,13 @@ class ReferenceOut(BaseModel):
     column_types: dict[str, str] = Field(
         description='Tested columns and their Evidently type: "num", "cat" or "text".'
     )
-    source: str = Field(description='"upload" or the URL it was fetched from.')
+    source: str = Field(
+        description=(
+            '"upload", or where it was fetched from when the version became champion: the '
+            "location its training run's `driftloop.reference_data` tag names, e.g. "
+            '"mlflow-artifacts:/1/<run id>/artifacts/reference/reference.csv".'
+        )
+    )
     created_at: datetime | None = None
 
     @classmethod
