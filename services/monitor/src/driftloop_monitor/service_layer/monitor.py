@@ -172,6 +172,7 @@ class Monitor:
         self._references: dict[VersionKey, ReferenceSet] = {}
         self._queue: asyncio.Queue[ClosedWindow | _PerformanceJob] = asyncio.Queue(queue_size)
         self._worker: asyncio.Task[None] | None = None
+        self._warm_up: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self._busy = 0
@@ -184,8 +185,12 @@ class Monitor:
         """Start the worker that decides closed windows."""
         if self._worker is None:
             self._worker = asyncio.create_task(self._work(), name="monitor-worker")
-            # Importing Evidently takes seconds: do it now, off the loop.
-            await asyncio.to_thread(drift.warm_up)
+            # Importing Evidently takes seconds (tens on a busy machine): start it now,
+            # off the loop, without holding the service's start-up back. The first
+            # decision waits for the import if it is not done yet.
+            self._warm_up = asyncio.create_task(
+                asyncio.to_thread(drift.warm_up), name="monitor-warm-up"
+            )
 
     async def stop(self) -> None:
         """Stop the worker; windows still open are lost (see the README of the service)."""
