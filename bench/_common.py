@@ -223,7 +223,8 @@ def ensure_venv(path: Path, requirement: str, *, distribution: str, version: str
 
     Args:
         path: Where the environment lives, e.g. ``.driftloop/bench/mlflow-venv``.
-        requirement: What pip installs, e.g. ``"mlflow==3.17.2"``.
+        requirement: What pip installs, e.g. ``"mlflow==3.17.2"``; several requirements
+            separated by spaces, e.g. ``"mlserver==1.7.1 mlserver-sklearn==1.7.1"``.
         distribution: The distribution whose version proves the install, e.g. ``"mlflow"``.
         version: The version it must have.
 
@@ -249,7 +250,15 @@ def ensure_venv(path: Path, requirement: str, *, distribution: str, version: str
         base = shutil.which("python3") or sys.executable
         _run_or_raise([base, "-m", "venv", str(path)], f"creating {path}")
     _run_or_raise(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement],
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *requirement.split(),
+        ],
         f"pip install {requirement} into {path}",
     )
     if (found := installed()) != version:
