@@ -39,6 +39,13 @@ class RegistrySettings(ServiceSettings):
     tracking_timeout_seconds: float = Field(
         default=60.0, gt=0, description="Timeout of each request to the tracking service."
     )
+    consumer_group: str = Field(
+        default="driftloop-registry",
+        description=(
+            "Consumer group of the lineage consumer, which records monitor alerts "
+            "(`drift.*`, `performance.degraded`) and training jobs (`training.*`)."
+        ),
+    )
 
     @property
     def artifact_root(self) -> str:

@@ -26,6 +26,7 @@ from driftloop_bus.outbox import Outbox
 from driftloop_events.envelope import CloudEvent
 from driftloop_kit.db import Database
 from driftloop_kit.errors import AlreadyExists, InvalidInput, NotFound
+from driftloop_registry.adapters import lineage_log
 from driftloop_registry.adapters.model_files import ModelFiles
 from driftloop_registry.adapters.tables import (
     model_version_files,
@@ -37,11 +38,14 @@ from driftloop_registry.adapters.tables import (
 )
 from driftloop_registry.adapters.tracking import TrackingClient
 from driftloop_registry.domain.lineage import build_lineage
+from driftloop_registry.domain.lineage_log import LogEntry, log_entry, version_chain
 from driftloop_registry.domain.model import (
     Alias,
     EventRef,
     Lineage,
+    LineageEvent,
     ModelFile,
+    ModelLineage,
     ModelVersion,
     RegisteredModel,
     Stage,
@@ -458,6 +462,7 @@ class RegistryStore:
                 )
             except IntegrityError:
                 raise AlreadyExists(f"Registered Model (name={new_name}) already exists.") from None
+            await lineage_log.rename_model(session, name=name, new_name=new_name)
             await session.commit()
         return await self.get_registered_model(new_name)
 
@@ -501,6 +506,7 @@ class RegistryStore:
             await session.execute(
                 delete(registered_models).where(registered_models.c.id == model.id)
             )
+            await lineage_log.forget_model(session, model.name)
             await session.commit()
         for key in keys:
             await self.files.remove(key)
@@ -536,6 +542,12 @@ class RegistryStore:
                 raise NotFound(f"No tag with name: {key} on registered model {name}.")
             await self._touch_model(session, model.id)
             await session.commit()
+
+    async def _announce(self, session: AsyncSession, message: Message) -> None:
+        """Publish ``message`` through the outbox and log it, both in ``session``."""
+        event = CloudEvent.new(message)
+        await self.outbox.add(session, event)
+        await lineage_log.record(session, log_entry(event))
 
     async def _touch_model(self, session: AsyncSession, model_id: int) -> None:
         await session.execute(
@@ -688,7 +700,7 @@ class RegistryStore:
             row = await self._version_row(session, model, number)
             version = (await self._versions(session, [row], {model.id: name}))[0]
             version = version.model_copy(update={"files": files})
-            await self.outbox.add(session, CloudEvent.new(version_created(version)))
+            await self._announce(session, version_created(version))
             await session.commit()
         return version
 
@@ -872,7 +884,7 @@ class RegistryStore:
                 event.previous_version = previous
             if cause is not None:
                 _copy_ref(event.cause, cause)
-            await self.outbox.add(session, CloudEvent.new(event))
+            await self._announce(session, event)
             await session.commit()
 
     async def delete_alias(self, *, name: str, alias: str, user_id: str | None = None) -> None:
@@ -924,7 +936,63 @@ class RegistryStore:
                 delete_time=stamp,
                 user_id=user_id or "",
             )
-            await self.outbox.add(session, CloudEvent.new(event))
+            await self._announce(session, event)
+
+    # -- lineage ------------------------------------------------------------------------
+
+    async def get_lineage(
+        self, name: str, *, version: str | None = None, alias: str | None = None
+    ) -> ModelLineage:
+        """A model's lineage log, or one version's lineage and chain of events.
+
+        Args:
+            name: The registered model.
+            version: The version whose chain is wanted.
+            alias: The alias naming that version (instead of ``version``).
+
+        Raises:
+            InvalidInput: If both ``version`` and ``alias`` are given, or either is bad.
+            NotFound: If the model, version or alias does not exist.
+        """
+        validate_model_name(name)
+        if version is not None and alias is not None:
+            raise InvalidInput("Give either 'version' or 'alias', not both.")
+        model = await self.get_registered_model(name)
+        entity: ModelVersion | None = None
+        if alias is not None:
+            entity = await self.get_version_by_alias(name, validate_alias(alias))
+        elif version is not None:
+            entity = await self.get_model_version(name, version)
+        async with self.database.session() as session:
+            entries = await lineage_log.model_log(session, name)
+        result = ModelLineage(name=name, aliases=model.aliases)
+        if entity is None:
+            result.events = [_event_view(entry) for entry in entries]
+            return result
+        lineage = entity.lineage or Lineage()
+        chain = version_chain(
+            entries,
+            int(entity.version),
+            training_job_id=lineage.training_job_id,
+            trigger_event_id=lineage.triggering_event.id if lineage.triggering_event else "",
+        )
+        result.version = entity.version
+        result.alias = alias
+        result.lineage = lineage
+        result.events = [_event_view(entry, role) for entry, role in chain]
+        return result
+
+
+def _event_view(entry: LogEntry, role: str | None = None) -> LineageEvent:
+    return LineageEvent(
+        id=entry.id,
+        type=entry.type,
+        source=entry.source,
+        time=entry.time.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        version=None if entry.version is None else str(entry.version),
+        role=role,
+        summary=entry.summary,
+    )
 
 
 class _Origin:

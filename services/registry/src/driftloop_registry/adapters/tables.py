@@ -108,3 +108,30 @@ model_version_files = Table(
     Column("sha256", String(64), nullable=False),
     PrimaryKeyConstraint("storage_key", "path"),
 )
+
+#: The lineage log: one row per event about a model, the registry's own (written in
+#: the transaction of the change, with the outbox event's id) and those it consumes
+#: from the monitor and the trainer. Rows name the model, not its id: an alert may
+#: name a model before or after the registry has it; a rename and a delete follow
+#: the model's rows explicitly. ``event_time_us`` is in microseconds since the epoch
+#: (``ce_time``'s precision: events of two services a millisecond apart keep their order).
+lineage_events = Table(
+    "lineage_events",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),  # SQLite autoincrements INTEGER only
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("event_id", String(200), nullable=False, unique=True),
+    Column("event_type", String(200), nullable=False),
+    Column("source", String(1024), nullable=False),
+    Column("event_time_us", BigInteger, nullable=False),
+    Column("model_name", String(256), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("job_id", String(200), nullable=True),
+    Column("cause_event_id", String(200), nullable=True),
+    Column("summary", JSON, nullable=False),
+    Index("ix_lineage_events_model_name_event_time_us", "model_name", "event_time_us"),
+)

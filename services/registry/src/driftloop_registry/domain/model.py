@@ -9,6 +9,7 @@ file, recorded at registration).
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -150,3 +151,50 @@ class RegisteredModel(Model):
     latest_versions: list[ModelVersion] = Field(default_factory=list)
     tags: list[Tag] = Field(default_factory=list)
     aliases: list[Alias] = Field(default_factory=list)
+
+
+class LineageEvent(Model):
+    """One event of a model's lineage log, as the lineage endpoint returns it.
+
+    Attributes:
+        id: The event's CloudEvents id.
+        type: Its CloudEvents type, e.g. ``driftloop.monitor.drift.detected``.
+        source: Its CloudEvents source, e.g. ``/driftloop/monitor``.
+        time: When it happened (its ``ce_time``), RFC 3339 in UTC with microseconds.
+        version: The version it is about, if any.
+        role: How it stands to the version asked for (``trigger``, ``training``,
+            ``registered``, ``alias``, ``monitoring``, ``retrain``, ``next_version``);
+            absent in a whole model's log.
+        summary: The useful fields of its payload (model, window, columns, job ...).
+    """
+
+    id: str
+    type: str
+    source: str
+    time: str
+    version: str | None = None
+    role: str | None = None
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelLineage(Model):
+    """A model's lineage log, or one version's lineage and chain of events.
+
+    Attributes:
+        name: The registered model.
+        aliases: The model's aliases now.
+        version: The version asked for (resolved from ``alias``); absent for the
+            whole model's log.
+        alias: The alias asked for, if any.
+        lineage: The version's lineage: run, metrics, params, datasets, feature
+            views, triggering event, training job.
+        events: Oldest first: for a version, what led to it and what happened to it
+            since; else every event about the model.
+    """
+
+    name: str
+    aliases: list[Alias] = Field(default_factory=list)
+    version: str | None = None
+    alias: str | None = None
+    lineage: Lineage | None = None
+    events: list[LineageEvent] = Field(default_factory=list)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from driftloop_registry.entrypoints.routers import artifacts, model_versions, registered_models
+from driftloop_registry.entrypoints.routers import (
+    artifacts,
+    lineage,
+    model_versions,
+    registered_models,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     registered_models.router,
     model_versions.router,
     artifacts.router,
+    lineage.router,
 )
