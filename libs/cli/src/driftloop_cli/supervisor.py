@@ -145,26 +145,57 @@ class Supervisor:
                 (the child is left for :meth:`stop` to clean up).
             StopRequestedError: A stop was requested while waiting.
         """
+        return self.start_many([spec])[spec.name]
+
+    def start_many(self, specs: Sequence[ChildSpec]) -> dict[str, int]:
+        """Start several children at once, then wait until every one is ready.
+
+        Children that do not depend on each other start in parallel: their imports
+        and migrations overlap instead of adding up.
+
+        Returns:
+            Each child's process id, by name.
+
+        Raises:
+            ChildFailedError: A child exited or was not ready within its timeout
+                (all are left for :meth:`stop` to clean up).
+            StopRequestedError: A stop was requested while waiting.
+        """
         if self.stop_requested:
             raise StopRequestedError
-        proc = self._spawn(spec)
-        self._children.append(_Child(spec, proc))
-        timeout = spec.startup_timeout if spec.startup_timeout is not None else self.startup_timeout
-        deadline = time.monotonic() + timeout
-        while True:
-            code = proc.poll()
-            if code is not None:
-                raise ChildFailedError(
-                    spec.name, f"exited with code {code} while starting", log_tail(spec.log_path)
+        started = time.monotonic()
+        waiting = []
+        for spec in specs:
+            child = _Child(spec, self._spawn(spec))
+            self._children.append(child)
+            waiting.append(child)
+        while waiting:
+            for child in list(waiting):
+                spec, proc = child.spec, child.proc
+                code = proc.poll()
+                if code is not None:
+                    raise ChildFailedError(
+                        spec.name,
+                        f"exited with code {code} while starting",
+                        log_tail(spec.log_path),
+                    )
+                if spec.ready():
+                    waiting.remove(child)
+                    continue
+                timeout = (
+                    spec.startup_timeout
+                    if spec.startup_timeout is not None
+                    else self.startup_timeout
                 )
-            if spec.ready():
-                return proc.pid
-            if time.monotonic() >= deadline:
-                raise ChildFailedError(
-                    spec.name, f"did not become ready within {timeout:g}s", log_tail(spec.log_path)
-                )
-            if self._stopped_within(self.poll_interval):
+                if time.monotonic() - started >= timeout:
+                    raise ChildFailedError(
+                        spec.name,
+                        f"did not become ready within {timeout:g}s",
+                        log_tail(spec.log_path),
+                    )
+            if waiting and self._stopped_within(self.poll_interval):
                 raise StopRequestedError
+        return {child.spec.name: child.proc.pid for child in self._children if child.spec in specs}
 
     def watch(self) -> None:
         """Block until a stop is requested.
