@@ -144,8 +144,14 @@ def up(
     ] = None,
     broker_port: Annotated[int, typer.Option(help="Port of the embedded broker.")] = 9092,
     timeout: Annotated[
-        float, typer.Option(help="Seconds each service has to answer /healthz.")
-    ] = 60.0,
+        float,
+        typer.Option(
+            help=(
+                "Seconds the services have to answer /healthz (they start together; "
+                "imports take a while on a busy 2-core machine)."
+            )
+        ),
+    ] = 180.0,
     grace: Annotated[
         float, typer.Option(help="Seconds between SIGTERM and SIGKILL on stop.")
     ] = 10.0,
@@ -249,3 +255,98 @@ def config(
     from rich.markdown import Markdown
 
     Console().print(Markdown(table))
+
+
+@app.command()
+def demo(
+    *,
+    home: Annotated[
+        Path, typer.Option(help="State and logs of the demo's suite (wiped first).")
+    ] = Path(".driftloop/demo"),
+    free_ports: Annotated[
+        bool,
+        typer.Option(
+            "--free-ports", help="Start the suite on free ports instead of the default ones."
+        ),
+    ] = False,
+    rate: Annotated[float, typer.Option(help="Prediction requests per second.")] = 60.0,
+    loop_timeout: Annotated[
+        float, typer.Option(help="Seconds the loop has to close after the shift.")
+    ] = 240.0,
+    startup_timeout: Annotated[float, typer.Option(help="Seconds the suite has to start.")] = 240.0,
+    timeline_json: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Also write the timeline and the figures as JSON."),
+    ] = None,
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the suite running at the end.")
+    ] = False,
+) -> None:
+    """Run the closed loop end to end on embedded defaults; exit 0 only if it closed.
+
+    Starts the suite, seeds the features, trains and promotes v1, sends traffic and
+    labels, shifts the inputs, then waits for drift alert -> retraining -> evaluation
+    -> v2 promoted -> serving answering with v2, printing each event as it happens.
+    """
+    from driftloop_cli.demo.run import DemoOptions, run_demo
+
+    options = DemoOptions(
+        home=home,
+        free_ports=free_ports,
+        rate=rate,
+        loop_timeout=loop_timeout,
+        startup_timeout=startup_timeout,
+        timeline_json=timeline_json,
+        keep_running=keep_running,
+    )
+    code = run_demo(options, echo=typer.echo)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def lineage(
+    model: Annotated[
+        str,
+        typer.Argument(
+            metavar="MODEL[@ALIAS|/VERSION]",
+            help="A model (its whole log), or one version by alias or number.",
+        ),
+    ],
+    registry_url: Annotated[
+        str | None,
+        typer.Option(
+            "--registry-url",
+            envvar="DRIFTLOOP_REGISTRY_URL",
+            help="The registry. Default: the one in <home>/up.json, else http://127.0.0.1:5001.",
+        ),
+    ] = None,
+    home: Annotated[
+        Path,
+        typer.Option(envvar="DRIFTLOOP_HOME", help="Folder of `driftloop up` (for up.json)."),
+    ] = Path(".driftloop"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the registry's JSON answer as it is.")
+    ] = False,
+) -> None:
+    """Show where a version came from and what happened to it since, with event ids.
+
+    From the registry's lineage log, oldest first: feature views, run, alias moves, drift.
+    """
+    import json
+
+    from driftloop_cli.lineage import LineageError, fetch_lineage, format_lineage, parse_model_ref
+    from driftloop_cli.lineage import registry_url as find_registry
+
+    try:
+        ref = parse_model_ref(model)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    try:
+        body = fetch_lineage(find_registry(registry_url, home), ref)
+    except LineageError as exc:
+        _fail(exc.message, exc.exit_code)
+    if as_json:
+        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        return
+    typer.echo(format_lineage(body), nl=False)

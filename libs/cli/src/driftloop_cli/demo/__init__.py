@@ -1,0 +1,1 @@
+"""``driftloop demo``: the closed loop end to end (see :mod:`driftloop_cli.demo.run`)."""

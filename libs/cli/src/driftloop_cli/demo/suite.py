@@ -1,0 +1,149 @@
+"""The suite the demo runs against: ``driftloop up`` in a child process, on embedded defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from driftloop_kit.service import ServiceDefinition, installed_services
+
+#: Every service the loop needs.
+LOOP_SERVICES = ("tracking", "registry", "features", "monitor", "trainer", "serving")
+
+
+class SuiteError(RuntimeError):
+    """The suite could not be started."""
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def suite_env(
+    services: Mapping[str, ServiceDefinition], ports: Mapping[str, int]
+) -> dict[str, str]:
+    """Environment that moves the services to ``ports`` and points each at the others.
+
+    Every ``<other>_url`` setting of a service that points at the local suite by
+    default (e.g. serving's ``registry_url``, ``http://127.0.0.1:5001``) is set to where
+    ``other`` listens, so the suite stays wired whatever the ports. Settings of the
+    same name that mean something else (the features service's ``registry_url`` is
+    Feast's registry, unset by default) are left alone.
+    """
+    env: dict[str, str] = {}
+    for name, definition in services.items():
+        settings = definition.settings_cls
+        if name in ports:
+            env[settings.env_name("port")] = str(ports[name])
+        for other, port in ports.items():
+            field = settings.model_fields.get(f"{other}_url")
+            if field is not None and str(field.default).startswith("http://127.0.0.1:"):
+                env[settings.env_name(f"{other}_url")] = f"http://127.0.0.1:{port}"
+    return env
+
+
+@dataclass
+class Suite:
+    """A running ``driftloop up``: where everything listens, and how to stop it."""
+
+    home: Path
+    process: subprocess.Popen[bytes]
+    broker: str
+    urls: dict[str, str]
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Ctrl-C the suite and wait for it; kills it after ``timeout``."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_suite(
+    home: Path,
+    *,
+    env: Mapping[str, str],
+    broker_port: int,
+    timeout: float,
+    echo: Callable[[str], None],
+) -> Suite:
+    """Start ``driftloop up`` with ``env`` and wait until every service answers.
+
+    Raises:
+        SuiteError: A service is missing, the suite exited, or it was not up in time.
+    """
+    installed = installed_services()
+    missing = [name for name in LOOP_SERVICES if name not in installed]
+    if missing:
+        raise SuiteError(f"the demo needs every service; not installed: {', '.join(missing)}")
+    up_file = home / "up.json"
+    up_file.unlink(missing_ok=True)
+    log = (home / "up.log").open("wb")
+    argv = [sys.executable, "-m", "driftloop_cli", "up", "--home", str(home)]
+    argv += ["--broker-port", str(broker_port), "--timeout", str(timeout)]
+    process = subprocess.Popen(
+        argv,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    started = time.monotonic()
+    last_report = 0.0
+    while not up_file.exists():
+        if process.poll() is not None:
+            tail = (home / "up.log").read_text(errors="replace")[-3000:]
+            raise SuiteError(f"driftloop up exited with code {process.returncode}:\n{tail}")
+        waited = time.monotonic() - started
+        if waited > timeout + 30:
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
+            raise SuiteError(f"the suite was not up after {waited:.0f} s (logs in {home}/logs)")
+        if waited - last_report >= 10:
+            last_report = waited
+            echo(f"  ... still starting ({waited:.0f} s): {_pending(home)}")
+        time.sleep(0.5)
+    info = json.loads(up_file.read_text())
+    return Suite(home=home, process=process, broker=info["broker"], urls=info["services"])
+
+
+def _pending(home: Path) -> str:
+    """Which services have not written 'startup complete' to their logs yet."""
+    waiting = []
+    for name in LOOP_SERVICES:
+        path = home / "logs" / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        if "Application startup complete" not in text:
+            waiting.append(name)
+    return ", ".join(waiting) or "the last health checks"
+
+
+def wait_ready(url: str, timeout: float) -> bool:
+    """Poll ``GET url`` until it answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2.0, trust_env=False).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
