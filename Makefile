@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
 PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: help install test test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving up broker demo config clean
+.PHONY: help install test test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving bench-loop up broker demo config clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "driftloop targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,7 +51,7 @@ fmt: install ## Format the code and apply safe lint fixes
 proto: install ## Generate the Python code of the event contract (proto/) with grpcio-tools
 	@$(BIN)/python -m driftloop_events.codegen
 
-bench: bench-bus bench-features bench-tracking bench-monitor bench-serving ## Run every benchmark (driftloop vs its peer, same run)
+bench: bench-bus bench-features bench-tracking bench-monitor bench-serving bench-loop ## Run every benchmark (driftloop vs its peer, same run)
 
 bench-bus: install ## Bus: events/s through driftloop's publisher vs raw aiokafka
 	@$(BIN)/python bench/bus.py
@@ -68,6 +68,9 @@ bench-monitor: install ## Monitor: events/s through one monitor; a drift decisio
 bench-serving: install ## Serving: 1-row sklearn req/s and p99 vs mlflow models serve 3.17.2 and MLServer 1.7.1 (wrk)
 	@$(BIN)/python bench/serving.py
 
+bench-loop: install ## Loop latency: drift onset -> first answer from the new champion (the demo, 3 runs)
+	@$(BIN)/python bench/loop.py
+
 broker: install ## Run the embedded Kafka-compatible broker on 127.0.0.1:9092
 	@$(BIN)/driftloop broker
 
@@ -77,11 +80,8 @@ up: install ## Start the broker and every installed service (Ctrl-C stops all)
 config: install ## Print every configuration variable
 	@$(BIN)/driftloop config
 
-demo: install ## Run the closed loop end to end on embedded defaults
-	@echo "make demo: the closed-loop demo is not available yet: it lands with the closed-loop issue,"
-	@echo "after the six services. Today you can run the foundation: 'make up' (broker + installed"
-	@echo "services), 'make test', 'make bench'."
-	@exit 2
+demo: install ## Run the closed loop end to end on embedded defaults (exit 0 only if it closed)
+	@$(BIN)/driftloop demo
 
 clean: ## Remove the virtual environments, caches and local state (.driftloop/)
 	rm -rf $(VENV) $(TOOLS) .driftloop .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -19,7 +19,8 @@
 Parameters (strings, from the spec or the trigger): ``estimator``
 (``logistic_regression``, ``decision_tree``, ``random_forest``, ``dummy``),
 ``max_iter``, ``C``, ``max_depth``, ``n_estimators``, ``random_state``,
-``reference_rows``.
+``reference_rows``, and ``training_window_days`` / ``evaluation_fraction`` (override
+the spec's for one job).
 """
 
 from __future__ import annotations
@@ -170,12 +171,42 @@ def load_data(context: JobContext) -> tuple[pd.DataFrame, str]:
     return frame, f"{context.features_url.rstrip('/')}/get-historical-features"
 
 
-def split(frame: pd.DataFrame, spec: JobSpec) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Training and evaluation rows (the most recent ones), and the feature columns."""
+def _number(
+    parameters: dict[str, str], name: str, default: float, low: float, high: float
+) -> float:
+    text = parameters.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise StageFailed(
+            Stage.SETUP,
+            f"parameter {name}={text!r} must be a number from {low:g} to {high:g}",
+            error_type="BadParameter",
+        )
+    return value
+
+
+def split(
+    frame: pd.DataFrame, spec: JobSpec, parameters: dict[str, str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Training and evaluation rows (the most recent ones), and the feature columns.
+
+    The parameters ``training_window_days`` and ``evaluation_fraction`` override the
+    spec's for one job (e.g. a first model trained on the whole history).
+    """
+    parameters = parameters or {}
+    window = _number(parameters, "training_window_days", spec.training_window_days, low=0, high=1e6)
+    fraction = _number(
+        parameters, "evaluation_fraction", spec.evaluation_fraction, low=0.01, high=0.99
+    )
     frame = frame.copy()
     frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True)
-    if spec.training_window_days > 0:
-        start = frame[TIMESTAMP].max() - pd.Timedelta(days=spec.training_window_days)
+    if window > 0:
+        start = frame[TIMESTAMP].max() - pd.Timedelta(days=window)
         frame = frame[frame[TIMESTAMP] >= start]
     frame = frame.dropna().sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
     skip = {TIMESTAMP, spec.label, "flower_id", "created"}
@@ -184,7 +215,7 @@ def split(frame: pd.DataFrame, spec: JobSpec) -> tuple[pd.DataFrame, pd.DataFram
         for c in frame.columns
         if c not in skip and pd.api.types.is_numeric_dtype(frame[c]) and not c.endswith("_id")
     ]
-    held_out = max(1, round(len(frame) * spec.evaluation_fraction))
+    held_out = max(1, round(len(frame) * fraction))
     if len(frame) - held_out < 2 or not columns:
         raise StageFailed(
             Stage.DATA,
@@ -266,7 +297,7 @@ def train(context: JobContext) -> TrainingOutput:
         raise
     except Exception as error:
         raise StageFailed(Stage.DATA, str(error), error_type=type(error).__name__) from error
-    training, evaluation, columns = split(frame, spec)
+    training, evaluation, columns = split(frame, spec, params)
     progress(f"data: {len(training)} training and {len(evaluation)} evaluation rows of {source}")
     model = estimator(params)
     try:

@@ -1,0 +1,79 @@
+"""The closed loop, end to end: the demo as a user runs it, on free ports.
+
+``driftloop demo`` starts the whole suite (embedded broker, six services, SQLite, local
+files), trains and promotes v1, sends traffic and labels, shifts the inputs, and exits 0
+only when a drift alert led to a retraining, the gate promoted the new version and
+serving answered with it, with no request failing. Each link is asserted here from the
+timeline the demo read off the real topics, so a cut link fails the test by name.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.timeout(900)
+def test_a_shift_in_the_inputs_closes_the_loop_by_itself(tmp_path: Path) -> None:
+    timeline = tmp_path / "timeline.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "driftloop_cli",
+            "demo",
+            "--free-ports",
+            "--home",
+            str(tmp_path / "home"),
+            "--timeline-json",
+            str(timeline),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=840,
+        check=False,
+    )
+    output = done.stdout[-6000:] + done.stderr[-3000:]
+    assert timeline.exists(), f"the demo wrote no timeline (exit {done.returncode}):\n{output}"
+    result = json.loads(timeline.read_text())
+    events = result["timeline"]
+
+    def first(kind: str, **facts: object) -> dict[str, object]:
+        found = [
+            e for e in events if e["kind"] == kind and all(e.get(k) == v for k, v in facts.items())
+        ]
+        assert found, f"no {kind} {facts} in the timeline:\n{output}"
+        return found[0]
+
+    v1, v2 = result["first_version"], result["new_version"]
+    # v1 through the trainer, promoted because there was no champion yet.
+    first("registry.alias.set", alias="champion", version=v1)
+    # The shift: the monitor tells the four columns it moved.
+    alert = first("monitor.drift.detected", version=v1)
+    assert sorted(alert["columns"]) == [
+        "petal_length",
+        "petal_width",
+        "sepal_length",
+        "sepal_width",
+    ]
+    # The job that made v2 passed the gate, and a monitor alert (drift or performance)
+    # had started it: the alert's event id is the job's trigger.
+    completed = first("trainer.training.completed", version=v2, promoted=True)
+    requested = first("trainer.training.requested", job_id=completed["job_id"])
+    alerts = {e["event_id"] for e in events if e["kind"].startswith("monitor.")}
+    assert requested["trigger"] in alerts, output
+    assert v2 != v1
+    first("registry.alias.set", alias="champion", version=v2)
+    # Serving answered with v2, and not one request failed on the way.
+    requests = result["requests"]
+    assert requests["by_version"].get(str(v2), 0) > 0
+    assert requests["failed"] == 0, requests["errors"]
+    assert requests["accuracy_after_shift"][str(v2)] > requests["accuracy_after_shift"][str(v1)]
+    assert result["loop_latency_seconds"] > 0
+    assert done.returncode == 0, output
