@@ -29,8 +29,11 @@ $(SYNCED): $(UV) uv.lock $(PYPROJECTS)
 
 install: $(SYNCED) ## Install driftloop, its libraries, services and dev tools into .venv/
 
+# Test files run on this many processes (pytest-xdist; a file stays on one process).
+TEST_WORKERS ?= 2
+
 test: install ## Run every test tier (unit, integration, e2e) against a real broker and databases
-	@$(BIN)/pytest
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: install ## Run the unit tests only (no I/O)
 	@$(BIN)/pytest -m unit

@@ -54,6 +54,14 @@ def register_sklearn(name: str, model: LogisticRegression, frame: pd.DataFrame) 
 
 
 @pytest.fixture(scope="module")
+def broker() -> Iterator[EmbeddedBroker]:
+    """Each serving test module's own broker: its alias and prediction topics hold only
+    its own events, whatever other modules ran before on this test process."""
+    with EmbeddedBroker() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def serving_stack(
     tmp_path_factory: pytest.TempPathFactory, broker: EmbeddedBroker
 ) -> Iterator[Stack]:

@@ -13,6 +13,7 @@ import gc
 import logging
 import os
 import socket
+import uuid
 from typing import Any
 
 from fastapi import FastAPI
@@ -151,8 +152,9 @@ def create_app(settings: ServingSettings) -> FastAPI:
     dead_letters = Publisher(settings.kafka_bootstrap_servers, client_id="driftloop-serving")
     consumer = ConsumerRunner(
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        # Every replica follows every alias move: one group per process.
-        group_id=f"driftloop-serving-{socket.gethostname()}-{os.getpid()}",
+        # Every replica follows every alias move: one group per app instance (a restart
+        # or a second app in one process never waits for an old member to time out).
+        group_id=f"driftloop-serving-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
         handlers={
             registry_events.AliasSet: [follower.on_alias_set],
             registry_events.AliasDeleted: [follower.on_alias_deleted],
