@@ -92,7 +92,9 @@ def trainer_models(labels: Path) -> dict[str, Any]:
     flower; a retraining looks at the last day (the live traffic), the first model at
     the whole history (its trigger's parameters say so). A burst of alerts starts one
     job (debounce); the cooldown is short so the demo's first model does not hold
-    the drift-triggered retraining back.
+    the drift-triggered retraining back. The reference sample the monitor gets is the
+    most recent 100 training rows, so a retrained model is watched against the new
+    site's data it was trained for.
     """
     return {
         MODEL: {
@@ -108,7 +110,7 @@ def trainer_models(labels: Path) -> dict[str, Any]:
                     "estimator": "random_forest",
                     "n_estimators": "60",
                     "random_state": "0",
-                    "reference_rows": "300",
+                    "reference_rows": "100",
                 },
                 "timeout_seconds": 300,
             },
