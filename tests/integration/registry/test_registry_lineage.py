@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -40,6 +40,15 @@ from ..bus.helpers import eventually, read_topic
 from ..stack import Stack
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[EmbeddedBroker]:
+    """This module's own broker: the malformed records it sends to other services'
+    topics must not reach the modules that run after it on the same test process."""
+    with EmbeddedBroker() as running:
+        yield running
+
 
 LINEAGE = "/api/2.0/driftloop/lineage"
 ALIAS = "/api/2.0/mlflow/registered-models/alias"

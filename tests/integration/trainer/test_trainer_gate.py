@@ -16,6 +16,7 @@ from sklearn.tree import DecisionTreeClassifier  # type: ignore[import-untyped]
 
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import from_record
+from driftloop_events.errors import EnvelopeError
 from driftloop_trainer.domain.gate import EvaluationPolicy
 from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
 from driftloop_trainer.domain.policy import TriggerPolicy
@@ -57,7 +58,12 @@ def reference_job(**evaluation: Any) -> ModelConfig:
 
 async def events_of(bootstrap: str, topic: str, key: str) -> list[Any]:
     records = await read_topic(bootstrap, topic, expected=100_000, timeout=1)
-    found = [from_record(r.value, r.headers) for r in records]
+    found = []
+    for record in records:
+        try:
+            found.append(from_record(record.value, record.headers))
+        except EnvelopeError:  # another module's poison record on the shared broker
+            continue
     return [e for e in found if e.key == key]
 
 

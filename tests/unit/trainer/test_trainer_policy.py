@@ -109,3 +109,16 @@ def test_new_data_counts_rows_until_the_threshold_is_reached() -> None:
 def test_new_data_never_triggers_when_the_policy_has_no_threshold() -> None:
     rows = Trigger(kind=TriggerKind.NEW_DATA, model="iris", rows=10**9, window="e1")
     assert decide(rows, ModelState(), POLICY, NOW).suppression is Suppression.BELOW_THRESHOLD
+
+
+def test_an_alert_about_a_version_the_trainer_has_replaced_starts_no_job() -> None:
+    state = ModelState(champion_version=4, last_started=ago(3600), last_finished=ago(3600))
+    stale = decide(drift(version=3), state, POLICY, NOW)
+    assert stale.suppression is Suppression.SUPERSEDED
+    assert "version 3" in stale.detail
+    assert "version 4" in stale.detail
+    # The current champion's alerts, and alerts about a version the trainer never
+    # promoted past (e.g. moved by hand in the registry), still count.
+    assert decide(drift(version=4), state, POLICY, NOW).started
+    assert decide(drift(version=5), state, POLICY, NOW).started
+    assert decide(drift(version=3), ModelState(), POLICY, NOW).started

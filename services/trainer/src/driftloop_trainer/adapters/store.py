@@ -178,7 +178,9 @@ class TrainerStore:
             inbox_name = f"{self.consumer}/{trigger.model}"
             if event is not None and not await claim(session, consumer=inbox_name, event=event):
                 return None
-            state = await self._state(session, trigger.model, policy, now)
+            state = await self._state(
+                session, trigger.model, policy, now, champion_alias=spec.evaluation.alias
+            )
             decision = decide(trigger, state, policy, now)
             job_id = new_job_id() if decision.started else None
             await session.execute(
@@ -229,7 +231,13 @@ class TrainerStore:
         return decision, job_id
 
     async def _state(
-        self, session: AsyncSession, model: str, policy: TriggerPolicy, now: datetime
+        self,
+        session: AsyncSession,
+        model: str,
+        policy: TriggerPolicy,
+        now: datetime,
+        *,
+        champion_alias: str,
     ) -> ModelState:
         active = await session.scalar(
             select(func.count())
@@ -267,12 +275,19 @@ class TrainerStore:
         if last_started is not None:
             rows_query = rows_query.where(decisions.c.decided_at > last_started)
         rows = int(await session.scalar(rows_query) or 0)
+        champion = await session.scalar(
+            select(alias_moves.c.version)
+            .where((alias_moves.c.model_name == model) & (alias_moves.c.alias == champion_alias))
+            .order_by(alias_moves.c.id.desc())
+            .limit(1)
+        )
         return ModelState(
             active_jobs=int(active or 0),
             last_started=last_started,
             last_finished=last_finished,
             recent_keys={key: aware(seen) or now for key, seen in keys},
             rows_since_last_job=rows,
+            champion_version=int(champion) if champion is not None else None,
         )
 
     async def list_decisions(

@@ -7,9 +7,11 @@ The checks, in order:
 
 1. **duplicate** — a job was started for a trigger with the same dedup key within
    ``dedup_seconds`` (e.g. the monitor re-alerting on the same window of the same version);
-2. **max_concurrent** — the model already has ``max_concurrent`` jobs queued or running;
-3. **cooldown** — a job of the model finished less than ``cooldown_seconds`` ago;
-4. **debounce** — a job of the model was started less than ``debounce_seconds`` ago:
+2. **superseded** — a drift or performance alert about a version older than the one the
+   trainer has since made champion (the monitor's last windows of a replaced model);
+3. **max_concurrent** — the model already has ``max_concurrent`` jobs queued or running;
+4. **cooldown** — a job of the model finished less than ``cooldown_seconds`` ago;
+5. **debounce** — a job of the model was started less than ``debounce_seconds`` ago:
    the first alert of a burst starts a job, the rest of the burst joins it.
 
 A manual trigger with ``force`` skips the cooldown and the debounce, never the
@@ -51,6 +53,7 @@ class Suppression(enum.StrEnum):
     COOLDOWN = "cooldown"
     DEBOUNCE = "debounce"
     BELOW_THRESHOLD = "below_threshold"
+    SUPERSEDED = "superseded"
 
 
 class TriggerPolicy(BaseModel):
@@ -146,6 +149,8 @@ class ModelState:
         last_finished: When the latest job finished (completed or failed), if any.
         recent_keys: Dedup keys of recent triggers that started a job, and when.
         rows_since_last_job: New rows counted since the latest job (new-data triggers).
+        champion_version: The version the trainer last moved the champion alias to
+            (promotion or rollback), if any.
     """
 
     active_jobs: int = 0
@@ -153,6 +158,7 @@ class ModelState:
     last_finished: datetime | None = None
     recent_keys: Mapping[str, datetime] = field(default_factory=dict)
     rows_since_last_job: int = 0
+    champion_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -191,49 +197,68 @@ def decide(trigger: Trigger, state: ModelState, policy: TriggerPolicy, now: date
         now: The current time (timezone-aware).
     """
     key = trigger.dedup_key(policy)
-
-    def suppressed(reason: Suppression, detail: str) -> Decision:
-        return Decision(Outcome.SUPPRESSED, key, reason, f"{reason.value}: {detail}")
-
     seen = state.recent_keys.get(key)
     if seen is not None and _ago(now, seen) < policy.dedup_seconds:
-        return suppressed(
+        blocked: tuple[Suppression, str] | None = (
             Suppression.DUPLICATE,
             f"a job was started for key {key!r} {_ago(now, seen):.0f} s ago "
             f"(< {policy.dedup_seconds:.0f} s)",
         )
+    else:
+        blocked = _blocked(trigger, state, policy, now)
+    if blocked is not None:
+        reason, detail = blocked
+        return Decision(Outcome.SUPPRESSED, key, reason, f"{reason.value}: {detail}")
+    return Decision(Outcome.STARTED, key, None, trigger.reason or f"{trigger.kind.value} trigger")
+
+
+def _blocked(
+    trigger: Trigger, state: ModelState, policy: TriggerPolicy, now: datetime
+) -> tuple[Suppression, str] | None:
+    """The first check after the dedup key that stops the trigger, and why."""
+    if (
+        trigger.kind in (TriggerKind.DRIFT, TriggerKind.PERFORMANCE)
+        and trigger.version
+        and state.champion_version is not None
+        and trigger.version < state.champion_version
+    ):
+        return (
+            Suppression.SUPERSEDED,
+            f"the alert is about version {trigger.version}, and version "
+            f"{state.champion_version} has replaced it as champion since",
+        )
     if trigger.kind is TriggerKind.NEW_DATA:
         total = state.rows_since_last_job + trigger.rows
         if policy.new_data_rows <= 0 or total < policy.new_data_rows:
-            return suppressed(
+            return (
                 Suppression.BELOW_THRESHOLD,
                 f"{total} new rows since the last job (< {policy.new_data_rows})",
             )
     if state.active_jobs >= policy.max_concurrent:
-        return suppressed(
+        return (
             Suppression.MAX_CONCURRENT,
             f"{state.active_jobs} job(s) queued or running (max {policy.max_concurrent})",
         )
-    if not trigger.force:
-        if (
-            state.last_finished is not None
-            and _ago(now, state.last_finished) < policy.cooldown_seconds
-        ):
-            return suppressed(
-                Suppression.COOLDOWN,
-                f"a job finished {_ago(now, state.last_finished):.0f} s ago "
-                f"(< {policy.cooldown_seconds:.0f} s)",
-            )
-        if (
-            state.last_started is not None
-            and _ago(now, state.last_started) < policy.debounce_seconds
-        ):
-            return suppressed(
-                Suppression.DEBOUNCE,
-                f"a job started {_ago(now, state.last_started):.0f} s ago "
-                f"(< {policy.debounce_seconds:.0f} s)",
-            )
-    return Decision(Outcome.STARTED, key, None, trigger.reason or f"{trigger.kind.value} trigger")
+    return None if trigger.force else _too_soon(state, policy, now)
+
+
+def _too_soon(
+    state: ModelState, policy: TriggerPolicy, now: datetime
+) -> tuple[Suppression, str] | None:
+    """Cooldown after the latest job, then debounce after the latest start."""
+    if state.last_finished is not None and _ago(now, state.last_finished) < policy.cooldown_seconds:
+        return (
+            Suppression.COOLDOWN,
+            f"a job finished {_ago(now, state.last_finished):.0f} s ago "
+            f"(< {policy.cooldown_seconds:.0f} s)",
+        )
+    if state.last_started is not None and _ago(now, state.last_started) < policy.debounce_seconds:
+        return (
+            Suppression.DEBOUNCE,
+            f"a job started {_ago(now, state.last_started):.0f} s ago "
+            f"(< {policy.debounce_seconds:.0f} s)",
+        )
+    return None
 
 
 def horizon(policy: TriggerPolicy) -> timedelta:
