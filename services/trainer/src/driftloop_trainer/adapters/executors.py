@@ -135,25 +135,28 @@ class LocalExecutor(Executor):
         folder = Path(context.work_dir)
         await asyncio.to_thread(_prepare, folder, context)
         process = await self._process(folder, self.log_path(context))
+        code: int | None
         try:
             code = await asyncio.wait_for(process.wait(), context.spec.timeout_seconds)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+            code = None
+        except asyncio.CancelledError:
+            # The service is stopping: kill the job and start no warm process after it.
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            raise
+        # The next warm process starts once this job is done, not competing with it.
+        if self.warm and self._spare is None:
+            self._spare = await self._warm_process()
+        if code is None:
             return _failure(
                 Stage.TRAINING,
                 f"the job ran longer than {context.spec.timeout_seconds:g} s and was stopped",
                 "TimeoutError",
             )
-        except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            raise
-        finally:
-            # The next warm process starts once this job is done, not competing with it.
-            if self.warm and self._spare is None:
-                self._spare = await self._warm_process()
         outcome = await asyncio.to_thread(_read_result, folder)
         if outcome is not None:
             return outcome
