@@ -87,7 +87,7 @@ def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run ``python -m driftloop_cli ARGS`` to completion (bounded)."""
 
     def run(
-        *args: str, env: dict[str, str], timeout: float = 60.0
+        *args: str, env: dict[str, str], timeout: float = 240.0
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "driftloop_cli", *args],
