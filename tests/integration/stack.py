@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,3 +57,20 @@ def start_stack(
     for server in servers:
         server.start()
     return Stack(tracking.url, registry.url, registry_settings), servers
+
+
+@contextlib.contextmanager
+def running_stack(
+    *, home: Path, bootstrap_servers: str, registry_database: str | None = None
+) -> Iterator[Stack]:
+    """:func:`start_stack` for a ``with`` block (registry on SQLite in ``home`` by default)."""
+    running, servers = start_stack(
+        home=home,
+        registry_database=registry_database or f"sqlite:///{home / 'registry.db'}",
+        bootstrap_servers=bootstrap_servers,
+    )
+    try:
+        yield running
+    finally:
+        for server in reversed(servers):
+            server.stop()

@@ -26,7 +26,7 @@ from driftloop_monitor.adapters.references import REFERENCE_DATA_TAG
 
 from ...unit.monitor.data import frame
 from ..bus.helpers import eventually
-from ..stack import Stack, start_stack
+from ..stack import Stack, running_stack
 from .conftest import RunningMonitor, monitor_running, monitor_settings, read_all
 
 pytestmark = pytest.mark.integration
@@ -39,16 +39,8 @@ SHIFTED = ["x0", "x1", "x2", "x3", "colour"]
 def stack(tmp_path_factory: pytest.TempPathFactory, broker: EmbeddedBroker) -> Iterator[Stack]:
     """Tracking and registry (SQLite) for the module, on the session broker."""
     home = tmp_path_factory.mktemp("stack")
-    running, servers = start_stack(
-        home=home,
-        registry_database=f"sqlite:///{home / 'registry.db'}",
-        bootstrap_servers=broker.bootstrap_servers,
-    )
-    try:
+    with running_stack(home=home, bootstrap_servers=broker.bootstrap_servers) as running:
         yield running
-    finally:
-        for server in reversed(servers):
-            server.stop()
 
 
 @pytest.fixture

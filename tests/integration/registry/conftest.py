@@ -9,7 +9,7 @@ import pytest
 
 from driftloop_bus.embedded import EmbeddedBroker
 
-from ..stack import Stack, start_stack
+from ..stack import Stack, running_stack
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -28,16 +28,12 @@ def stack(
     registry_database: str, tmp_path_factory: pytest.TempPathFactory, broker: EmbeddedBroker
 ) -> Iterator[Stack]:
     """Tracking and registry for the module's tests, on the session broker."""
-    running, servers = start_stack(
+    with running_stack(
         home=tmp_path_factory.mktemp("home"),
         registry_database=registry_database,
         bootstrap_servers=broker.bootstrap_servers,
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        for server in reversed(servers):
-            server.stop()
 
 
 @pytest.fixture

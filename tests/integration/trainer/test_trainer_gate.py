@@ -22,7 +22,7 @@ from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
 from driftloop_trainer.domain.policy import TriggerPolicy
 
 from ..bus.helpers import read_topic
-from ..stack import Stack, start_stack
+from ..stack import Stack, running_stack
 from .conftest import eventually, running_trainer, unique, wait_for_job
 
 pytestmark = pytest.mark.integration
@@ -33,16 +33,8 @@ OPEN = TriggerPolicy(debounce_seconds=0, cooldown_seconds=0, max_concurrent=1)
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, broker: EmbeddedBroker) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("stack")
-    running, servers = start_stack(
-        home=home,
-        registry_database=f"sqlite:///{home / 'registry.db'}",
-        bootstrap_servers=broker.bootstrap_servers,
-    )
-    try:
+    with running_stack(home=home, bootstrap_servers=broker.bootstrap_servers) as running:
         yield running
-    finally:
-        for server in reversed(servers):
-            server.stop()
 
 
 def reference_job(**evaluation: Any) -> ModelConfig:
