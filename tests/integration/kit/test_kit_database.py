@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import (
@@ -139,3 +140,50 @@ async def test_ping_raises_when_postgresql_is_unreachable() -> None:
             await db.ping()
     finally:
         await db.dispose()
+
+
+async def test_connection_commits_when_the_block_succeeds(database: Database) -> None:
+    async with database.connection() as connection:
+        await connection.execute(insert(experiments).values(name="churn"))
+
+    assert await count_experiments(database) == 1
+
+
+async def test_connection_rolls_back_when_the_block_raises(database: Database) -> None:
+    async def insert_then_fail() -> None:
+        async with database.connection() as connection:
+            await connection.execute(insert(experiments).values(name="churn"))
+            raise RuntimeError("handler failed")
+
+    with pytest.raises(RuntimeError, match="handler failed"):
+        await insert_then_fail()
+
+    assert await count_experiments(database) == 0
+
+
+async def test_sqlite_connection_returned_in_a_transaction_is_rolled_back(tmp_path: Path) -> None:
+    # A write through the driver that nobody commits: SQLAlchemy does not know of
+    # the transaction, so only the pool's reset can end it (and free the write lock).
+    db = Database(f"sqlite:///{tmp_path}/kit.db")
+    try:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+        async with db.engine.connect() as connection:
+            left_open = (await connection.get_raw_connection()).driver_connection
+            await left_open.execute("INSERT INTO experiments (name) VALUES ('uncommitted')")
+            assert left_open.in_transaction
+
+        async with db.connection() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is left_open  # the pool's only connection, checked out again
+            assert not driver.in_transaction
+            await connection.execute(insert(experiments).values(name="churn"))
+        names = {r.name for r in (await _all_experiments(db))}
+        assert names == {"churn"}
+    finally:
+        await db.dispose()
+
+
+async def _all_experiments(db: Database) -> list[Any]:
+    async with db.session() as session:
+        return list((await session.execute(select(experiments.c.name))).all())

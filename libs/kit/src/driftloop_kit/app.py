@@ -27,6 +27,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Protocol, runtime_checkable
 
 from fastapi import APIRouter, FastAPI, Request
+from starlette.routing import BaseRoute
 
 from driftloop_kit.db import Database
 from driftloop_kit.errors import ErrorFormatter, install_error_handlers, mlflow_error_body
@@ -66,6 +67,7 @@ def create_service_app(
     on_shutdown: Sequence[Hook] = (),
     error_formatter: ErrorFormatter = mlflow_error_body,
     check_timeout: float = DEFAULT_CHECK_TIMEOUT,
+    fast_routes: Sequence[BaseRoute] = (),
 ) -> FastAPI:
     """Build a service's FastAPI app. Nothing is opened until the lifespan starts.
 
@@ -88,6 +90,10 @@ def create_service_app(
         on_shutdown: Hooks run before the resources stop.
         error_formatter: Builds error bodies; MLflow's format by default.
         check_timeout: Seconds each readiness check may take.
+        fast_routes: Plain Starlette routes matched before every other route: the
+            hottest endpoints without FastAPI's routing and dependency solving (see
+            :mod:`driftloop_kit.fast_routes`). Their FastAPI routes stay in
+            ``routers``, for the OpenAPI schema.
 
     Returns:
         The application.
@@ -125,6 +131,7 @@ def create_service_app(
     app.include_router(metrics_router())
     for router in routers:
         app.include_router(router)
+    app.router.routes[0:0] = fast_routes
     return app
 
 

@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState, StaticPool
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -111,6 +112,22 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _reset_sqlite(
+    dbapi_connection: Any, record: ConnectionPoolEntry, state: PoolResetState
+) -> None:
+    """Roll back a connection returned to the pool in a transaction, and only then.
+
+    The pool's default reset rolls back every connection checked in, even one whose
+    transaction was just committed: on aiosqlite a thread hop per request for
+    nothing. SQLite knows whether a transaction is open.
+    """
+    if state.terminate_only or not state.asyncio_safe:
+        return  # the pool closes it, or cannot await here (garbage collection)
+    driver = record.driver_connection
+    if driver is None or driver.in_transaction:
+        dbapi_connection.rollback()
+
+
 class Database:
     """A service's database: an async engine and a session factory.
 
@@ -138,14 +155,17 @@ class Database:
                 kwargs["poolclass"] = StaticPool
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                # One file, one writer at a time: a small pool is plenty.
-                kwargs.update(pool_size=5, max_overflow=5)
+                # One file, one writer at a time: a small pool is plenty. The pool's
+                # rollback on every check-in is replaced by _reset_sqlite.
+                kwargs.update(pool_size=5, max_overflow=5, pool_reset_on_return=None)
         else:
             # Connections die with failovers and idle timeouts; check before use.
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _set_sqlite_pragmas)
+            if path is not None:
+                event.listen(self.engine.sync_engine.pool, "reset", _reset_sqlite)
         # expire_on_commit=False: objects stay readable after commit without
         # lazy loads, which would need I/O outside the session in async code.
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
@@ -160,6 +180,16 @@ class Database:
         """A session in one transaction: committed on success, rolled back on error."""
         async with self.sessionmaker() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in one transaction: committed on success, rolled back on error.
+
+        For statements only (no ORM objects): it skips the session's unit of work,
+        which on SQLite is a third of the CPU of a request that runs two statements.
+        """
+        async with self.engine.begin() as connection:
+            yield connection
 
     async def ping(self) -> None:
         """Run ``SELECT 1``; raises if the database cannot be reached."""

@@ -199,6 +199,8 @@ def create_app(settings: ServingSettings) -> FastAPI:
             _FrozenHeap(),
         ],
         checks={"models": models_loaded},
+        # Scoring skips FastAPI's routing and dependencies (the same handlers).
+        fast_routes=FAST_ROUTES,
     )
     app.state.readiness.add_details(
         "models",
@@ -209,8 +211,6 @@ def create_app(settings: ServingSettings) -> FastAPI:
         },
     )
     app.state.scorer = Scorer(settings, models, predictions, features)
-    # Matched first: scoring skips FastAPI's routing and dependencies (the same handlers).
-    app.router.routes[0:0] = FAST_ROUTES
     app.state.models = models
     app.state.predictions = predictions
     return app

@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from driftloop_kit.db import Database
 from driftloop_kit.errors import InvalidInput, NotFound
 from driftloop_kit.search_sql import compare
-from driftloop_tracking.adapters.sql import upsert
+from driftloop_tracking.adapters.sql import Executor, upsert
 from driftloop_tracking.adapters.tables import (
     experiments,
     logged_model_metrics,
@@ -508,7 +508,7 @@ class LoggedModelStore:
 
 
 async def log_model_metrics(
-    session: AsyncSession, *, run_id: str, metrics: Sequence[LoggedModelMetric]
+    session: Executor, *, run_id: str, metrics: Sequence[LoggedModelMetric]
 ) -> None:
     """Link metrics that carry a ``model_id`` to their models (log-batch's MLflow 3 part).
 

@@ -63,8 +63,11 @@ from driftloop_kit.search_sql import combine as _combine
 from driftloop_kit.search_sql import compare as _compare
 from driftloop_tracking.adapters.sql import (
     CompiledSQL,
+    Executor,
     Query,
     compile_for,
+    connection_of,
+    dialect_of,
     fetch_all,
     id_list,
     json_value,
@@ -369,7 +372,7 @@ _PROBE_ROWS = 30_000
 
 
 async def broad_comparisons(
-    session: AsyncSession, expr: Expr | None, dialect: str
+    executor: Executor, expr: Expr | None, dialect: str
 ) -> frozenset[Comparison]:
     """The key comparisons of ``expr`` to test per run, probed with capped counts.
 
@@ -383,7 +386,7 @@ async def broad_comparisons(
     if expr is None or dialect != "sqlite":
         return frozenset()
     leaves = [leaf for leaf in dict.fromkeys(_leaves(expr)) if leaf.identifier.type in _KEY_TABLES]
-    counts = await _probe_counts(session, leaves, dialect)
+    counts = await _probe_counts(executor, leaves, dialect)
     broad = {leaf for leaf, count in counts.items() if count >= BROAD_ROWS}
     top = expr.items if isinstance(expr, And) else (expr,)
     conjuncts = [c for c in top if isinstance(c, Comparison) and c in broad]
@@ -402,10 +405,10 @@ _PROBE_CACHE_SIZE = 1024
 
 
 async def _probe_counts(
-    session: AsyncSession, leaves: Sequence[Comparison], dialect: str
+    executor: Executor, leaves: Sequence[Comparison], dialect: str
 ) -> dict[Comparison, int]:
     """The capped row count of each comparison: cached ones, then one query for the rest."""
-    database = str(session.get_bind().engine.url)
+    database = str((await connection_of(executor)).engine.url)
     now = time.monotonic()
     counts: dict[Comparison, int] = {}
     for leaf in leaves:
@@ -420,7 +423,7 @@ async def _probe_counts(
             # A constant, not the run id: the count then reads the (key, value) index only.
             capped = rows.with_only_columns(literal_column("1")).limit(_PROBE_ROWS).subquery()
             probes.append(select(func.count()).select_from(capped).scalar_subquery())
-        found = (await session.execute(select(*probes))).one()
+        found = (await executor.execute(select(*probes))).one()
         if len(_probe_cache) > _PROBE_CACHE_SIZE:
             _probe_cache.clear()
         for leaf, count in zip(missing, found, strict=True):
@@ -561,9 +564,9 @@ _COMPILED_SEARCHES_SIZE = 256
 
 
 async def _run_ids(
-    session: AsyncSession, search: RunSearch, dialect: str, broad: frozenset[Comparison]
+    executor: Executor, search: RunSearch, dialect: str, broad: frozenset[Comparison]
 ) -> list[str]:
-    connection = await session.connection()
+    connection = await connection_of(executor)
     key = (dialect, search, broad)
     if (compiled := _compiled_searches.get(key)) is None:
         compiled = compile_for(run_search_query(search, dialect, broad), connection.dialect)
@@ -573,7 +576,7 @@ async def _run_ids(
     return [row[0] for row in await fetch_all(connection, compiled)]
 
 
-async def _page_ids(session: AsyncSession, search: RunSearch, dialect: str) -> list[str]:
+async def _page_ids(executor: Executor, search: RunSearch, dialect: str) -> list[str]:
     """The ids of the page and of the first run after it (if any)."""
     if not _walks_an_index(search):
         # Testing per run pays only when the scan can stop early: in start_time order,
@@ -583,17 +586,17 @@ async def _page_ids(session: AsyncSession, search: RunSearch, dialect: str) -> l
             for item in search.order_by
         )
         broad = (
-            await broad_comparisons(session, search.filter, dialect)
+            await broad_comparisons(executor, search.filter, dialect)
             if in_index_order
             else frozenset()
         )
-        return await _run_ids(session, search, dialect, broad)
+        return await _run_ids(executor, search, dialect, broad)
     ids: list[str] = []
     skip, wanted = search.offset, search.max_results + 1
     for segment in run_segment_queries(search):
         # LIMIT skip + wanted, no OFFSET: a short answer tells the segment's size,
         # which is what the page's offset has to skip in the following segments.
-        found = (await session.scalars(segment.limit(skip + wanted))).all()
+        found = (await executor.scalars(segment.limit(skip + wanted))).all()
         taken = list(found[skip:])
         ids.extend(taken)
         wanted -= len(taken)
@@ -608,11 +611,11 @@ async def search_runs(database: Database, search: RunSearch) -> tuple[list[RunJS
     and the token of the next page (if any)."""
     if not search.experiment_ids:
         return [], None
-    async with database.session() as session:
-        dialect = session.get_bind().dialect.name
-        ids = await _page_ids(session, search, dialect)
+    async with database.connection() as connection:
+        dialect = connection.dialect.name
+        ids = await _page_ids(connection, search, dialect)
         has_more = len(ids) > search.max_results
-        found = await run_page(session, ids[: search.max_results])
+        found = await run_page(connection, ids[: search.max_results])
     return found, search.next_page_token(has_more)
 
 
@@ -750,7 +753,7 @@ def _dataset_input(row: Sequence[Any]) -> dict[str, Any]:
     return {"tags": list(json_value(input_tags)), "dataset": dataset}
 
 
-async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
+async def run_page(executor: Executor, ids: Sequence[str]) -> list[RunJSON]:
     """The runs ``ids``, in that order, in MLflow's JSON form, with one query per table.
 
     The same runs as :func:`~driftloop_tracking.adapters.store.run_entities`, built
@@ -763,7 +766,7 @@ async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
     if not ids:
         return []
     one = len(ids) == 1
-    bound = ids[0] if one else id_list(ids, session.get_bind().dialect.name)
+    bound = ids[0] if one else id_list(ids, dialect_of(executor).name)
     found: dict[str, RunJSON] = {}
     metrics_of: dict[str, list[dict[str, Any]]] = {}
     params_of: dict[str, list[dict[str, Any]]] = {}
@@ -771,7 +774,7 @@ async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
     inputs_of: dict[str, list[dict[str, Any]]] = {}
     model_inputs_of: dict[str, list[dict[str, Any]]] = {}
     model_outputs_of: dict[str, list[dict[str, Any]]] = {}
-    for row in await _PAGE_RUNS[one].all(session, ids=bound):
+    for row in await _PAGE_RUNS[one].all(executor, ids=bound):
         rid, name, experiment_id, user_id, status, start, end, artifact_uri, stage = row
         info = {
             "run_id": rid,
@@ -797,7 +800,7 @@ async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
     if not found:
         return []
     for kind, rid, key, text, number, timestamp, step, flag in await _PAGE_ENTRIES[one].all(
-        session, ids=bound
+        executor, ids=bound
     ):
         if kind == _METRIC:
             metric = {"key": key, "value": math.nan if flag else number}
@@ -813,15 +816,15 @@ async def run_page(session: AsyncSession, ids: Sequence[str]) -> list[RunJSON]:
     for rid in found:  # by model id, as the store lists them
         model_inputs_of[rid].sort(key=lambda m: m["model_id"])
         model_outputs_of[rid].sort(key=lambda m: m["model_id"])
-    for row in await _PAGE_INPUTS[one].all(session, ids=bound):
+    for row in await _PAGE_INPUTS[one].all(executor, ids=bound):
         inputs_of[row[0]].append(_dataset_input(row))
     return [found[rid] for rid in ids if rid in found]
 
 
 async def run_json(database: Database, run_id: str) -> RunJSON:
     """One run in MLflow's JSON form (as ``get_run`` answers it), or NotFound."""
-    async with database.session() as session:
-        found = await run_page(session, [run_id])
+    async with database.connection() as connection:
+        found = await run_page(connection, [run_id])
     if not found:
         raise NotFound(f"Run with id={run_id} not found")
     return found[0]

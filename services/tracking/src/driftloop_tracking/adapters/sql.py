@@ -15,6 +15,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
+#: What the adapters run statements on: a session, or a Core connection
+#: (:meth:`~driftloop_kit.db.Database.connection`, lighter, for the per-call paths).
+Executor = AsyncSession | AsyncConnection
+
+
+async def connection_of(executor: Executor) -> AsyncConnection:
+    """The connection under ``executor``, in its transaction."""
+    return executor if isinstance(executor, AsyncConnection) else await executor.connection()
+
+
+def dialect_of(executor: Executor) -> Dialect:
+    """The dialect ``executor`` speaks."""
+    if isinstance(executor, AsyncConnection):
+        return executor.dialect
+    return executor.get_bind().dialect
+
 
 def dialect_insert(dialect: str, table: Table) -> Any:
     """The dialect's INSERT of ``table``, which has ``on_conflict_do_update``/``_nothing``."""
@@ -84,7 +100,7 @@ class Query:
     (a third of a 1000-metric batch); the driver takes them as they are. PostgreSQL
     goes through SQLAlchemy's connection (``exec_driver_sql``), same SQL.
 
-    The statements run in the session's transaction. Parameters are bound by name
+    The statements run in the executor's transaction. Parameters are bound by name
     (``bindparam("run_id")``) with values the driver takes as they are: str, int,
     float, bool, None; rows come back as tuples, without SQLAlchemy's result types
     (see :func:`json_value`).
@@ -108,19 +124,19 @@ class Query:
             found = self._compiled[dialect.name] = CompiledSQL(cast(SQLCompiler, compiled))
         return found
 
-    async def all(self, session: AsyncSession, **params: Any) -> list[Any]:
+    async def all(self, executor: Executor, **params: Any) -> list[Any]:
         """The rows the statement returns, as tuples."""
-        connection = await session.connection()
+        connection = await connection_of(executor)
         return await fetch_all(connection, self._for(connection.dialect), params)
 
-    async def first(self, session: AsyncSession, **params: Any) -> Any | None:
+    async def first(self, executor: Executor, **params: Any) -> Any | None:
         """The first row the statement returns, or ``None``."""
-        rows = await self.all(session, **params)
+        rows = await self.all(executor, **params)
         return rows[0] if rows else None
 
-    async def execute(self, session: AsyncSession, **params: Any) -> int:
+    async def execute(self, executor: Executor, **params: Any) -> int:
         """Run a statement that returns no rows; how many rows it changed."""
-        connection = await session.connection()
+        connection = await connection_of(executor)
         compiled = self._for(connection.dialect)
         if connection.dialect.name == "sqlite":
             driver = await _driver(connection)
@@ -129,11 +145,11 @@ class Query:
         result = await connection.exec_driver_sql(compiled.sql, compiled.bind(params))
         return int(result.rowcount)
 
-    async def execute_many(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    async def execute_many(self, executor: Executor, rows: Sequence[dict[str, Any]]) -> None:
         """Run the statement once per row of ``rows`` (dicts holding ``columns``)."""
         if not rows:
             return
-        connection = await session.connection()
+        connection = await connection_of(executor)
         compiled = self._for(connection.dialect)
         if connection.dialect.name == "sqlite":
             driver = await _driver(connection)
@@ -160,13 +176,13 @@ async def fetch_all(
 
 
 async def upsert(
-    session: AsyncSession, table: Table, values: dict[str, Any], keys: tuple[str, ...]
+    executor: Executor, table: Table, values: dict[str, Any], keys: tuple[str, ...]
 ) -> None:
     """Insert ``values`` into ``table``, or update the row with the same ``keys``."""
-    dialect = session.get_bind().dialect.name
+    dialect = dialect_of(executor).name
     statement = dialect_insert(dialect, table).values(**values)
     changed = {k: v for k, v in values.items() if k not in keys}
-    await session.execute(
+    await executor.execute(
         statement.on_conflict_do_update(index_elements=list(keys), set_=changed)
         if changed
         else statement.on_conflict_do_nothing(index_elements=list(keys))

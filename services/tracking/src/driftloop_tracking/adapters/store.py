@@ -30,6 +30,7 @@ from driftloop_tracking.adapters.logged_models import (
     run_model_links,
 )
 from driftloop_tracking.adapters.sql import (
+    Executor,
     Query,
     dialect_insert,
     upsert,
@@ -398,11 +399,11 @@ class TrackingStore:
             return
         validate_batch([metric], (), ())
         row = _metric_row(run_id, metric)
-        async with self.database.session() as session:
-            if not await _INSERT_METRIC_OF_ACTIVE_RUN.execute(session, **row):
-                await _active_run(session, run_id)  # raises NotFound or InvalidInput
+        async with self.database.connection() as connection:
+            if not await _INSERT_METRIC_OF_ACTIVE_RUN.execute(connection, **row):
+                await _active_run(connection, run_id)  # raises NotFound or InvalidInput
                 raise NotFound(f"Run with id={run_id} not found")
-            await _UPSERT_LATEST_METRICS.execute_many(session, [row])
+            await _UPSERT_LATEST_METRICS.execute_many(connection, [row])
 
     async def log_batch(
         self,
@@ -415,24 +416,24 @@ class TrackingStore:
         """Log metrics, params and tags in one transaction (MLflow's limits apply)."""
         validate_batch(metrics_, params_, tags_)
         # One statement per table (many rows each), whatever the batch holds.
-        async with self.database.session() as session:
-            await _active_run(session, run_id)
+        async with self.database.connection() as connection:
+            await _active_run(connection, run_id)
             if params_:
-                await _log_params(session, run_id, params_)
+                await _log_params(connection, run_id, params_)
             if tags_:
                 await _UPSERT_TAGS.execute_many(
-                    session,
+                    connection,
                     [
                         searched_row("run_uuid", run_id, t.key, t.value)
                         for t in _last_per_key(tags_)
                     ],
                 )
             if metrics_:
-                if new := await _new_run_metrics(session, run_id, metrics_):
-                    await _log_metrics(session, run_id, new)
+                if new := await _new_run_metrics(connection, run_id, metrics_):
+                    await _log_metrics(connection, run_id, new)
                 if linked := [m for m in metrics_ if m.model_id]:
                     await log_model_metrics(
-                        session,
+                        connection,
                         run_id=run_id,
                         metrics=[LoggedModelMetric(**m.model_dump()) for m in linked],
                     )
@@ -719,8 +720,8 @@ class _RunState:
         self.status = RunStatus(status)
 
 
-async def _active_run(session: AsyncSession, run_id: str) -> _RunState:
-    row = await _RUN_STATE.first(session, run_id=run_id)
+async def _active_run(executor: Executor, run_id: str) -> _RunState:
+    row = await _RUN_STATE.first(executor, run_id=run_id)
     if row is None:
         raise NotFound(f"Run with id={run_id} not found")
     experiment_id, status, stage = row
@@ -735,7 +736,7 @@ def _last_per_key(items: Iterable[Tag]) -> list[Tag]:
     return list({t.key: t for t in items}.values())
 
 
-async def _log_params(session: AsyncSession, run_id: str, params_: Sequence[Param]) -> None:
+async def _log_params(executor: Executor, run_id: str, params_: Sequence[Param]) -> None:
     wanted: dict[str, str] = {}
     for p in params_:
         if p.key in wanted and wanted[p.key] != p.value:
@@ -744,7 +745,7 @@ async def _log_params(session: AsyncSession, run_id: str, params_: Sequence[Para
             )
         wanted[p.key] = p.value
     # All the run's params: one statement whatever the batch (a run has few).
-    existing = dict(await _RUN_PARAMS.all(session, run_id=run_id))
+    existing = dict(await _RUN_PARAMS.all(executor, run_id=run_id))
     changed = {k: (existing[k], v) for k, v in wanted.items() if k in existing and existing[k] != v}
     if changed:
         key, (old, new) = next(iter(changed.items()))
@@ -755,12 +756,12 @@ async def _log_params(session: AsyncSession, run_id: str, params_: Sequence[Para
     new_rows = [
         searched_row("run_uuid", run_id, k, v) for k, v in wanted.items() if k not in existing
     ]
-    await _INSERT_PARAMS.execute_many(session, new_rows)
+    await _INSERT_PARAMS.execute_many(executor, new_rows)
 
 
-async def _log_metrics(session: AsyncSession, run_id: str, metrics_: Sequence[Metric]) -> None:
+async def _log_metrics(executor: Executor, run_id: str, metrics_: Sequence[Metric]) -> None:
     rows = [_metric_row(run_id, m) for m in metrics_]
-    await _INSERT_METRICS.execute_many(session, rows)
+    await _INSERT_METRICS.execute_many(executor, rows)
     # The latest value per key: highest step, then timestamp, then value (MLflow's rule),
     # first within the batch, then against the stored row by the upsert's condition.
     newest: dict[str, dict[str, Any]] = {}
@@ -768,7 +769,7 @@ async def _log_metrics(session: AsyncSession, run_id: str, metrics_: Sequence[Me
         key = row["key"]
         if key not in newest or _order(row) >= _order(newest[key]):
             newest[key] = row
-    await _UPSERT_LATEST_METRICS.execute_many(session, list(newest.values()))
+    await _UPSERT_LATEST_METRICS.execute_many(executor, list(newest.values()))
 
 
 def _latest_metric_upsert(dialect: str) -> Any:
@@ -800,7 +801,7 @@ def _latest_metric_upsert(dialect: str) -> Any:
 
 
 async def _new_run_metrics(
-    session: AsyncSession, run_id: str, metrics_: Sequence[Metric]
+    executor: Executor, run_id: str, metrics_: Sequence[Metric]
 ) -> list[Metric]:
     """Drop model-linked values the run already has: log_model sends the run's values again."""
     linked = [m for m in metrics_ if m.model_id]
@@ -809,9 +810,8 @@ async def _new_run_metrics(
     query = select(
         metrics.c.key, metrics.c.step, metrics.c.timestamp, metrics.c.value, metrics.c.is_nan
     ).where(metrics.c.run_uuid == run_id, metrics.c.key.in_({m.key for m in linked}))
-    existing = {
-        (r.key, r.step, r.timestamp, _metric_value(r)) for r in (await session.execute(query)).all()
-    }
+    rows = (await executor.execute(query)).all()
+    existing = {(r.key, r.step, r.timestamp, _metric_value(r)) for r in rows}
     return [
         m
         for m in metrics_

@@ -13,7 +13,7 @@ from driftloop_kit.db import Database
 from driftloop_kit.migrations import upgrade_async
 from driftloop_kit.service import ServiceDefinition
 from driftloop_tracking.adapters.store import TrackingStore
-from driftloop_tracking.entrypoints.routers import ROUTERS
+from driftloop_tracking.entrypoints.routers import FAST_ROUTES, ROUTERS
 from driftloop_tracking.settings import TrackingSettings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -38,6 +38,7 @@ def create_app(settings: TrackingSettings) -> FastAPI:
             "Publishes `run.created` and `run.finished` on `tracking.runs`."
         ),
         routers=ROUTERS,
+        fast_routes=FAST_ROUTES,
         # Migrations first: the outbox relay reads its table as soon as it starts.
         resources=[_Migrations(settings.database_url, store), *bus.resources],
         checks=bus.checks,

@@ -1,0 +1,61 @@
+"""A service's hottest endpoints as plain Starlette routes, matched before FastAPI's.
+
+FastAPI matches a request against its routes twice and solves each endpoint's
+dependencies; for an endpoint that answers in a fraction of a millisecond that is
+a third of its CPU. A fast route calls the same endpoint function with the body
+parsed here; the FastAPI route stays, for the OpenAPI schema and the docs.
+Errors go through the app's handlers as from any route (see
+:func:`~driftloop_kit.errors.install_error_handlers`): a body that is not the
+model is a ``RequestValidationError``, a 400 naming the field.
+
+Example::
+
+    FAST_ROUTES = (
+        body_route("/api/2.0/mlflow/runs/log-metric", log_metric, LogMetric, get_store),
+    )
+    create_service_app(..., fast_routes=FAST_ROUTES)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.routing import Route
+
+__all__ = ["body_route", "json_body"]
+
+Body = TypeVar("Body", bound=BaseModel)
+Dependency = TypeVar("Dependency")
+
+
+async def json_body(request: Request, model: type[Body]) -> Body:
+    """The request's JSON body as ``model``.
+
+    Raises:
+        RequestValidationError: The body is not JSON or not a ``model``; the
+            errors are located in ``body``, as FastAPI locates them.
+    """
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        ) from None
+
+
+def body_route(
+    path: str,
+    endpoint: Callable[[Body, Dependency], Awaitable[Response]],
+    model: type[Body],
+    dependency: Callable[[Request], Awaitable[Dependency]],
+) -> Route:
+    """``POST path``: ``endpoint(body, dependency(request))`` with the body parsed as ``model``."""
+
+    async def handle(request: Request) -> Response:
+        return await endpoint(await json_body(request, model), await dependency(request))
+
+    return Route(path, handle, methods=["POST"])
