@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from typing import ClassVar, cast
 
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
+from pydantic import BaseModel
 
 from driftloop_kit.app import Resource, create_service_app
 from driftloop_kit.db import Database
 from driftloop_kit.errors import NotFound
+from driftloop_kit.fast_routes import body_route
 from driftloop_kit.health import Check
 from driftloop_kit.settings import ServiceSettings
 from driftloop_kit.testing import app_client
@@ -188,3 +191,58 @@ def test_building_the_app_starts_nothing() -> None:
     build(journal, [FakeResource("producer", journal)], database=FakeDatabase(journal))
 
     assert journal == []
+
+
+async def test_objects_alive_at_start_up_are_frozen_until_the_app_stops() -> None:
+    app = build([], [])
+
+    async with app_client(app):
+        frozen = gc.get_freeze_count()
+
+    assert frozen > 10_000  # the interpreter's and the libraries' objects at least
+    assert gc.get_freeze_count() == 0
+
+
+class Thing(BaseModel):
+    name: str
+    size: int
+
+
+async def test_a_fast_route_answers_before_the_fastapi_route_and_checks_its_body() -> None:
+    router = APIRouter()
+    served_by: list[str] = []
+
+    async def create_thing(body: Thing, owner: str) -> Response:
+        return Response(f"{owner}:{body.name}:{body.size}")
+
+    @router.post("/things")
+    async def create_thing_route(body: Thing) -> Response:
+        served_by.append("fastapi")
+        return await create_thing(body, "fastapi")
+
+    async def owner(request: Request) -> str:
+        served_by.append("fast")
+        return "fast"
+
+    app = create_service_app(
+        settings=settings(),
+        title="demo",
+        routers=[router],
+        fast_routes=[body_route("/things", create_thing, Thing, owner)],
+    )
+
+    async with app_client(app) as client:
+        created = await client.post("/things", json={"name": "a", "size": 2})
+        bad = await client.post("/things", json={"name": "a", "size": "big"})
+        not_json = await client.post("/things", content=b"{")
+        metrics = await client.get("/metrics")
+        schema = (await client.get("/openapi.json")).json()
+
+    assert created.text == "fast:a:2"
+    assert served_by == ["fast"]  # the bad bodies were refused before the dependency
+    assert bad.status_code == 400
+    assert bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert bad.json()["message"].startswith("body 'size': Input should be a valid integer")
+    assert not_json.status_code == 400
+    assert 'route="/things",service="demo",status="200"' in metrics.text
+    assert "/things" in schema["paths"]  # documented by the FastAPI route

@@ -9,7 +9,6 @@ out freely.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import socket
@@ -99,23 +98,6 @@ class _CatchUp:
         await cancel_and_wait(task)
 
 
-class _FrozenHeap:
-    """Once everything is loaded, moves the objects alive to the GC's permanent generation.
-
-    A loaded serving process holds ~250,000 objects (sklearn, pandas, onnxruntime, the
-    models); a full collection walks them all, ~150 ms on one core, and a request that
-    arrives meanwhile waits. Frozen, they are no longer walked: full collections see
-    only what was made since. Nothing is freed or kept that would not be otherwise.
-    """
-
-    async def start(self) -> None:
-        gc.collect()
-        gc.freeze()
-
-    async def stop(self) -> None:
-        gc.unfreeze()
-
-
 class _Stopping:
     """Stops a publisher (which connects on first use) when the app stops."""
 
@@ -196,7 +178,6 @@ def create_app(settings: ServingSettings) -> FastAPI:
             _Stopping(dead_letters),
             consumer,
             catch_up,
-            _FrozenHeap(),
         ],
         checks={"models": models_loaded},
         # Scoring skips FastAPI's routing and dependencies (the same handlers).

@@ -24,9 +24,9 @@ import pandas as pd  # type: ignore[import-untyped]
 import pydantic_core
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.routing import Route
 
 from driftloop_kit.errors import DriftloopError
+from driftloop_kit.fast_routes import FastRoute
 from driftloop_serving.domain.entities import mlflow_entities, requested_source
 from driftloop_serving.domain.protocols import BadRequest, mlflow_matrix
 from driftloop_serving.entrypoints.deps import ScorerDep
@@ -130,6 +130,6 @@ async def _fast_invocations(request: Request) -> Response:
 #: ``/invocations`` as plain Starlette routes, in front of the app's routes (see
 #: ``v2.FAST_ROUTES``); the FastAPI routes above stay for the OpenAPI schema.
 FAST_ROUTES = (
-    Route("/invocations", _fast_invocations, methods=["POST"]),
-    Route("/models/{name}/invocations", _fast_invocations, methods=["POST"]),
+    FastRoute("/invocations", _fast_invocations, methods=["POST"]),
+    FastRoute("/models/{name}/invocations", _fast_invocations, methods=["POST"]),
 )

@@ -22,9 +22,9 @@ from typing import Any
 import pydantic_core
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.routing import Route
 
 from driftloop_kit.errors import DriftloopError
+from driftloop_kit.fast_routes import FastRoute
 from driftloop_serving.domain.entities import requested_source, v2_entities
 from driftloop_serving.domain.protocols import BadRequest, v2_matrix, v2_response
 from driftloop_serving.entrypoints.deps import ScorerDep
@@ -193,6 +193,6 @@ async def _fast_infer(request: Request) -> Response:
 #: solving (a tenth of a 1-row request's CPU). The FastAPI routes above stay, for
 #: the OpenAPI schema.
 FAST_ROUTES = (
-    Route("/v2/models/{name}/infer", _fast_infer, methods=["POST"]),
-    Route("/v2/models/{name}/versions/{version}/infer", _fast_infer, methods=["POST"]),
+    FastRoute("/v2/models/{name}/infer", _fast_infer, methods=["POST"]),
+    FastRoute("/v2/models/{name}/versions/{version}/infer", _fast_infer, methods=["POST"]),
 )

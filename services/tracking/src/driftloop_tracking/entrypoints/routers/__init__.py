@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from driftloop_kit.fast_routes import body_route
+from driftloop_kit.fast_routes import FastRoute, body_route
 from driftloop_tracking.entrypoints.deps import get_store
 from driftloop_tracking.entrypoints.routers import (
     artifacts,
@@ -44,5 +44,5 @@ FAST_ROUTES: tuple[BaseRoute, ...] = (
     body_route(f"{API}/runs/set-tag", runs.set_tag, runs.SetTag, get_store),
     body_route(f"{API}/runs/create", runs.create_run, runs.CreateRun, get_store),
     body_route(f"{API}/runs/search", search.post_search_runs, search.SearchRuns, get_store),
-    Route(f"{API}/runs/get", _get_run, methods=["GET"]),
+    FastRoute(f"{API}/runs/get", _get_run, methods=["GET"]),
 )
