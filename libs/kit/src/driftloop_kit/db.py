@@ -186,7 +186,7 @@ class Database:
         """A Core connection in one transaction: committed on success, rolled back on error.
 
         For statements only (no ORM objects): it skips the session's unit of work,
-        which on SQLite is a third of the CPU of a request that runs two statements.
+        which on SQLite is a fifth of the CPU of a request that runs two statements.
         """
         async with self.engine.begin() as connection:
             yield connection
