@@ -63,17 +63,27 @@ async def count_experiments(db: Database) -> int:
         return int(await session.scalar(select(func.count()).select_from(experiments)) or 0)
 
 
-async def test_session_commits_when_the_block_succeeds(database: Database) -> None:
-    async with database.session() as session:
-        await session.execute(insert(experiments).values(name="churn"))
+# A session (ORM) and a Core connection keep the same promise: one transaction.
+TRANSACTIONS = pytest.mark.parametrize("transaction", ["session", "connection"])
+
+
+@TRANSACTIONS
+async def test_transaction_commits_when_the_block_succeeds(
+    database: Database, transaction: str
+) -> None:
+    async with getattr(database, transaction)() as executor:
+        await executor.execute(insert(experiments).values(name="churn"))
 
     assert await count_experiments(database) == 1
 
 
-async def test_session_rolls_back_when_the_block_raises(database: Database) -> None:
+@TRANSACTIONS
+async def test_transaction_rolls_back_when_the_block_raises(
+    database: Database, transaction: str
+) -> None:
     async def insert_then_fail() -> None:
-        async with database.session() as session:
-            await session.execute(insert(experiments).values(name="churn"))
+        async with getattr(database, transaction)() as executor:
+            await executor.execute(insert(experiments).values(name="churn"))
             raise RuntimeError("handler failed")
 
     with pytest.raises(RuntimeError, match="handler failed"):
@@ -140,25 +150,6 @@ async def test_ping_raises_when_postgresql_is_unreachable() -> None:
             await db.ping()
     finally:
         await db.dispose()
-
-
-async def test_connection_commits_when_the_block_succeeds(database: Database) -> None:
-    async with database.connection() as connection:
-        await connection.execute(insert(experiments).values(name="churn"))
-
-    assert await count_experiments(database) == 1
-
-
-async def test_connection_rolls_back_when_the_block_raises(database: Database) -> None:
-    async def insert_then_fail() -> None:
-        async with database.connection() as connection:
-            await connection.execute(insert(experiments).values(name="churn"))
-            raise RuntimeError("handler failed")
-
-    with pytest.raises(RuntimeError, match="handler failed"):
-        await insert_then_fail()
-
-    assert await count_experiments(database) == 0
 
 
 async def test_sqlite_connection_returned_in_a_transaction_is_rolled_back(tmp_path: Path) -> None:

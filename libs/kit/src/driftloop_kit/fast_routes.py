@@ -2,7 +2,7 @@
 
 FastAPI matches a request against its routes twice and solves each endpoint's
 dependencies; for an endpoint that answers in a fraction of a millisecond that is
-a third of its CPU. A fast route calls the same endpoint function with the body
+a quarter of its CPU. A fast route calls the same endpoint function with the body
 parsed here; the FastAPI route stays, for the OpenAPI schema and the docs.
 Errors go through the app's handlers as from any route (see
 :func:`~driftloop_kit.errors.install_error_handlers`): a body that is not the
@@ -67,7 +67,7 @@ def body_route(
     endpoint: Callable[[Body, Dependency], Awaitable[Response]],
     model: type[Body],
     dependency: Callable[[Request], Awaitable[Dependency]],
-) -> Route:
+) -> FastRoute:
     """``POST path``: ``endpoint(body, dependency(request))`` with the body parsed as ``model``."""
 
     async def handle(request: Request) -> Response:

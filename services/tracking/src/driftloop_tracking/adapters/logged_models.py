@@ -508,7 +508,7 @@ class LoggedModelStore:
 
 
 async def log_model_metrics(
-    session: Executor, *, run_id: str, metrics: Sequence[LoggedModelMetric]
+    executor: Executor, *, run_id: str, metrics: Sequence[LoggedModelMetric]
 ) -> None:
     """Link metrics that carry a ``model_id`` to their models (log-batch's MLflow 3 part).
 
@@ -524,7 +524,7 @@ async def log_model_metrics(
     model_ids = {m.model_id for m in linked}
     found = set(
         (
-            await session.scalars(
+            await executor.scalars(
                 select(logged_models.c.model_id).where(logged_models.c.model_id.in_(model_ids))
             )
         ).all()
@@ -544,7 +544,7 @@ async def log_model_metrics(
             "dataset_digest": metric.dataset_digest or None,
             "is_nan": is_nan,
         }
-        await upsert(session, logged_model_metrics, row, ("model_id", "key", "step", "timestamp"))
+        await upsert(executor, logged_model_metrics, row, ("model_id", "key", "step", "timestamp"))
 
 
 async def link_run_models(
