@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
 from driftloop_bus import tables
@@ -100,3 +101,14 @@ def undecodable_alias_set(topic: str, key: bytes) -> KafkaRecord:
             ("content-type", b"application/protobuf"),
         ],
     )
+
+
+def relay_failures(service: str) -> float:
+    """Failed outbox relay passes of ``service`` in this process."""
+    value = REGISTRY.get_sample_value("driftloop_outbox_publish_errors_total", {"service": service})
+    return value or 0.0
+
+
+async def relay_failed_since(service: str, before: float) -> bool:
+    """Whether ``service``'s relay has failed a pass since it had ``before`` failures."""
+    return relay_failures(service) > before

@@ -9,14 +9,13 @@ from typing import Any
 import mlflow
 import pytest
 from mlflow import MlflowClient
-from prometheus_client import REGISTRY
 from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import from_record
 
-from ..bus.helpers import eventually, read_topic
+from ..bus.helpers import eventually, read_topic, relay_failed_since, relay_failures
 from ..stack import Stack, start_stack
 
 pytestmark = pytest.mark.integration
@@ -26,18 +25,6 @@ async def model_events(bootstrap: str, name: str) -> list[Any]:
     records = await read_topic(bootstrap, "registry.models", expected=10_000, timeout=3)
     events = [from_record(r.value, r.headers) for r in records]
     return [e for e in events if e.key == name]
-
-
-def relay_failures() -> float:
-    """Failed outbox relay passes of the registry in this process."""
-    value = REGISTRY.get_sample_value(
-        "driftloop_outbox_publish_errors_total", {"service": "registry"}
-    )
-    return value or 0.0
-
-
-async def _failed_since(before: float) -> bool:
-    return relay_failures() > before
 
 
 def register(name: str, runs: int) -> None:
@@ -107,14 +94,14 @@ async def test_an_alias_moved_while_the_broker_is_down_is_published_once_it_retu
             return found if len(found) >= 3 else None
 
         await eventually(published_before, timeout=30)  # nothing left in the outbox
-        failures = relay_failures()
+        failures = relay_failures("registry")
         own_broker.stop()  # in memory: what it held is gone when it returns
         client.set_registered_model_alias(name, "champion", "2")  # stored now, published later
         assert client.get_model_version_by_alias(name, "champion").version == "2"
         # The broker stays away until the relay has given up on it. (A tansu restarted
         # while a send is retried takes the send into a topic it auto-creates with its
         # own partitions, and loses it; Kafka's topics outlive a broker restart.)
-        await eventually(lambda: _failed_since(failures), timeout=60)
+        await eventually(lambda: relay_failed_since("registry", failures), timeout=60)
         own_broker.start()
 
         async def the_move() -> list[Any] | None:

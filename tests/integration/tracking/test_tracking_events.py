@@ -11,7 +11,7 @@ from driftloop.tracking.v1 import events_pb2 as tracking_events
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import from_record
 
-from ..bus.helpers import eventually, read_topic
+from ..bus.helpers import eventually, read_topic, relay_failed_since, relay_failures
 from .conftest import RunningServer, tracking_settings
 
 pytestmark = pytest.mark.integration
@@ -63,10 +63,23 @@ async def test_a_run_finished_while_the_broker_is_down_is_published_once_it_retu
     try:
         client = MlflowClient(server.url)
         run_id = client.create_run("0").info.run_id
-        own_broker.stop()
+
+        async def created() -> list[object] | None:
+            return await run_events(own_broker.bootstrap_servers, run_id, 1) or None
+
+        await eventually(created, timeout=30)  # nothing left in the outbox
+        failures = relay_failures("tracking")
+        own_broker.stop()  # in memory: what it held is gone when it returns
         client.log_metric(run_id, "loss", 0.1)
         client.set_terminated(run_id, "FAILED")  # stored now, published later
         assert client.get_run(run_id).info.status == "FAILED"
+        # The broker stays away until the relay has given up on it and failed to
+        # reconnect (its second failed pass), so no send of the first producer is still
+        # being retried. A tansu restarted under such a send takes it into a topic it
+        # auto-creates with its own partitions, and loses it (Kafka's topics outlive a
+        # restart); a send the broker takes just as the relay gives up arrives twice,
+        # with the same id (delivery is at least once; consumers deduplicate by id).
+        await eventually(lambda: relay_failed_since("tracking", failures + 1), timeout=60)
         own_broker.start()
 
         async def finished() -> list[object] | None:
