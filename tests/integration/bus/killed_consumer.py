@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 import sys
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,12 +27,12 @@ from helpers import deliveries, effects
 async def main(bootstrap: str, group: str, topic: str, url: str) -> None:
     database = Database(url)
 
-    async def apply(event: CloudEvent[object], session: AsyncSession) -> None:
+    async def apply(event: CloudEvent[Any], session: AsyncSession) -> None:
         await session.execute(insert(effects).values(event_id=event.id, detail="applied"))
 
     effect = idempotent(database, "redelivery-test", apply)
 
-    async def handle(event: CloudEvent[object]) -> None:
+    async def handle(event: CloudEvent[Any]) -> None:
         async with database.session() as session:
             await session.execute(insert(deliveries).values(event_id=event.id))
         await effect(event)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from aiokafka.structs import ConsumerRecord
 
 from driftloop.registry.v1 import events_pb2 as registry
-from driftloop_bus.consumer import ConsumerRunner, RetryPolicy
-from driftloop_bus.deadletter import original_record
+from driftloop_bus.consumer import ConsumerRunner
+from driftloop_bus.deadletter import Delivered, original_record
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_bus.publisher import Publisher
 from driftloop_bus.topics import ensure_topics
 from driftloop_events.envelope import CloudEvent, KafkaRecord, from_record, to_record
 from driftloop_events.topics import TopicSpec, dlq_topic
+from driftloop_kit.retry import Backoff
 
 from .helpers import eventually, read_topic, undecodable_alias_set
 
@@ -42,7 +44,7 @@ async def test_poison_messages_go_to_the_dlq_and_the_next_good_message_is_handle
         handlers={registry.AliasSet: [on_alias_set]},
         publisher=publisher,
         topics=[topic],
-        retry=RetryPolicy(attempts=3, initial_backoff=0.01),
+        retry=Backoff(attempts=3, initial=0.01),
     )
 
     def alias(version: int) -> KafkaRecord:
@@ -81,10 +83,10 @@ async def test_poison_messages_go_to_the_dlq_and_the_next_good_message_is_handle
     assert replay.topic == topic
 
 
-def _delivered(record: object) -> object:
+def _delivered(record: ConsumerRecord[bytes, bytes]) -> Delivered:
     from driftloop_bus.consumer import delivered
 
-    return delivered(record)  # type: ignore[arg-type]
+    return delivered(record)
 
 
 async def _at_least(items: list[int], count: int) -> bool:

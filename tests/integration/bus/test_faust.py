@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop.registry.v1 import events_pb2 as registry
 from driftloop_bus import tables
-from driftloop_bus.consumer import Dispatcher, RetryPolicy
+from driftloop_bus.consumer import Dispatcher
 from driftloop_bus.deadletter import DeadLetters
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_bus.inbox import idempotent
@@ -33,6 +33,7 @@ from driftloop_bus.topics import ensure_topics
 from driftloop_events.envelope import JSON, PROTOBUF, CloudEvent, KafkaRecord, to_record
 from driftloop_events.topics import TopicSpec, dlq_spec, dlq_topic
 from driftloop_kit.db import Database
+from driftloop_kit.retry import Backoff
 
 from .helpers import create_tables, effects, eventually, read_topic, undecodable_alias_set
 
@@ -93,7 +94,7 @@ async def test_a_faust_agent_handles_cloudevents_in_order_and_dead_letters_poiso
     dispatcher = Dispatcher(
         handlers={registry.AliasSet: [on_alias_set]},
         dead_letters=DeadLetters(publisher, group=app_id),
-        retry=RetryPolicy(attempts=2, initial_backoff=0.01),
+        retry=Backoff(attempts=2, initial=0.01),
     )
     app = faust_app(app_id, bootstrap_servers=broker.bootstrap_servers, data_dir=tmp_path)
 

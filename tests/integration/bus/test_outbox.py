@@ -18,6 +18,7 @@ from driftloop_bus.tables import outbox as outbox_table
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.topics import TOPICS
 from driftloop_kit.db import Database
+from driftloop_kit.retry import RECONNECT
 
 from .helpers import changes, count_rows, create_tables, effects, eventually
 
@@ -35,7 +36,11 @@ async def test_changes_committed_during_an_outage_arrive_once_after_the_broker_s
     publisher = Publisher(broker.bootstrap_servers, topics=[TOPICS["registry.models"]])
     outbox = Outbox()
     relay = OutboxRelay(
-        database=database, publisher=publisher, outbox=outbox, service="test", max_backoff=0.5
+        database=database,
+        publisher=publisher,
+        outbox=outbox,
+        service="test",
+        backoff=RECONNECT.with_(maximum=0.5),
     )
     await relay.start()
 

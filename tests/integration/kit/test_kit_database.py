@@ -161,11 +161,13 @@ async def test_sqlite_connection_returned_in_a_transaction_is_rolled_back(tmp_pa
             await connection.run_sync(metadata.create_all)
         async with db.engine.connect() as connection:
             left_open = (await connection.get_raw_connection()).driver_connection
+            assert left_open is not None
             await left_open.execute("INSERT INTO experiments (name) VALUES ('uncommitted')")
             assert left_open.in_transaction
 
         async with db.connection() as connection:
             driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
             assert driver is left_open  # the pool's only connection, checked out again
             assert not driver.in_transaction
             await connection.execute(insert(experiments).values(name="churn"))

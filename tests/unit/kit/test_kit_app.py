@@ -246,3 +246,21 @@ async def test_a_fast_route_answers_before_the_fastapi_route_and_checks_its_body
     assert not_json.status_code == 400
     assert 'route="/things",service="demo",status="200"' in metrics.text
     assert "/things" in schema["paths"]  # documented by the FastAPI route
+
+
+def test_fast_routes_were_checked_against_this_starlette_and_fastapi() -> None:
+    """:mod:`driftloop_kit.fast_routes` relies on Starlette's ``Route.matches`` and on
+    ``app.router.routes`` being the list FastAPI matches in order; a new major or minor
+    release may change either."""
+    import fastapi
+    import starlette
+
+    checked = {"starlette": "1.10", "fastapi": "0.165"}
+    found = {"starlette": starlette.__version__, "fastapi": fastapi.__version__}
+    for name, version in checked.items():
+        assert found[name].startswith(version + "."), (
+            f"{name} is {found[name]}; driftloop_kit.fast_routes was checked against "
+            f"{version}.x: re-run the fast route tests, re-read the module, update this pin"
+        )
+    router = FastAPI().router
+    assert isinstance(router.routes, list), "create_service_app inserts fast routes first"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
@@ -27,6 +27,7 @@ from driftloop_bus.topics import ensure_topics
 from driftloop_events.catalog import spec_for
 from driftloop_events.envelope import CloudEvent, EnvelopeError, from_record
 from driftloop_events.topics import TOPICS, TopicSpec, dlq_spec
+from driftloop_kit.retry import HANDLER, RECONNECT, Backoff, GaveUp, logged
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,21 @@ Handler = Callable[[CloudEvent[Any]], Awaitable[None]]
 EventKey = str | type[Message]
 """A ce_type (``"driftloop.registry.alias.set"``) or the protobuf class of the event."""
 
+D = TypeVar("D")
+
+HandlerTable = Mapping[EventKey, Sequence[Callable[[D, CloudEvent[Any]], Awaitable[None]]]]
+"""A service's ``HANDLERS``: event type -> functions of (dependencies, event).
+
+Written once per service, in ``entrypoints/consumers.py``, as cosmicpython's
+``EVENT_HANDLERS``; :func:`bind` gives the handlers their dependencies at bootstrap.
+"""
+
+
+def bind(table: HandlerTable[D], deps: D) -> dict[EventKey, list[Handler]]:
+    """The dispatch table of ``table`` with ``deps`` as every handler's first argument."""
+    return {key: [functools.partial(h, deps) for h in handlers] for key, handlers in table.items()}
+
+
 EVENTS_HANDLED = Counter(
     "driftloop_events_handled_total",
     "Events consumed, by outcome (handled, ignored, dead_lettered).",
@@ -44,20 +60,6 @@ EVENTS_HANDLED = Counter(
 HANDLE_SECONDS = Histogram(
     "driftloop_event_handle_seconds", "Time spent in handlers per event.", ["group", "topic"]
 )
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often a failing handler is tried before its message is dead-lettered."""
-
-    attempts: int = 3
-    initial_backoff: float = 0.1
-    max_backoff: float = 5.0
-    multiplier: float = 2.0
-
-    def backoff(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        return min(self.initial_backoff * self.multiplier ** (attempt - 1), self.max_backoff)
 
 
 def _dispatch_table(handlers: Mapping[EventKey, Sequence[Handler]]) -> dict[str, list[Handler]]:
@@ -98,12 +100,12 @@ class Dispatcher:
         *,
         handlers: Mapping[EventKey, Sequence[Handler]],
         dead_letters: DeadLetters,
-        retry: RetryPolicy | None = None,
+        retry: Backoff = HANDLER,
     ) -> None:
         self.table = _dispatch_table(handlers)
         self.dead_letters = dead_letters
         self.group_id = dead_letters.group
-        self.retry = retry or RetryPolicy()
+        self.retry = retry
         self._children: dict[str, tuple[Any, Any]] = {}
 
     @property
@@ -128,28 +130,23 @@ class Dispatcher:
         if not handlers:
             EVENTS_HANDLED.labels(self.group_id, message.topic, "ignored").inc()
             return
-        attempt = 0
+
+        async def run_handlers() -> None:
+            for handler in handlers:
+                await handler(event)
+
         with self._metrics(message.topic)[0].time():
-            while True:
-                attempt += 1
-                try:
-                    for handler in handlers:
-                        await handler(event)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:
-                    if attempt >= self.retry.attempts:
-                        await self._dead_letter(message, error, attempts=attempt)
-                        return
-                    log.warning(
-                        "handler failed; retrying",
-                        extra={"event_id": event.id, "type": event.type, "attempt": attempt},
-                        exc_info=True,
-                    )
-                    await asyncio.sleep(self.retry.backoff(attempt))
-                else:
-                    self._metrics(message.topic)[1].inc()
-                    return
+            try:
+                await self.retry.call(
+                    run_handlers,
+                    on_retry=logged(
+                        log, "handler failed; retrying", event_id=event.id, type=event.type
+                    ),
+                )
+            except GaveUp as failure:
+                await self._dead_letter(message, failure.last, attempts=failure.attempts)
+            else:
+                self._metrics(message.topic)[1].inc()
 
     def _metrics(self, topic: str) -> tuple[Any, Any]:
         # The children of one topic, looked up once: .labels() on every message is
@@ -193,7 +190,7 @@ class ConsumerRunner:
         handlers: Mapping[EventKey, Sequence[Handler]],
         publisher: Publisher,
         topics: Sequence[str] | None = None,
-        retry: RetryPolicy | None = None,
+        retry: Backoff = HANDLER,
         auto_offset_reset: str = "earliest",
         max_poll_records: int = 200,
         client_id: str | None = None,
@@ -242,19 +239,10 @@ class ConsumerRunner:
         return consumer
 
     async def _main(self) -> None:
-        backoff = 0.1
-        while self._consumer is None:
-            try:
-                self._consumer = await self._connect()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                log.warning(
-                    "consumer could not connect; retrying",
-                    extra={"group": self.group_id, "error": f"{type(error).__name__}: {error}"},
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.dispatcher.retry.max_backoff)
+        self._consumer = await RECONNECT.call(
+            self._connect,
+            on_retry=logged(log, "consumer could not connect; retrying", group=self.group_id),
+        )
         await self._run()
 
     async def stop(self) -> None:

@@ -7,7 +7,6 @@ headers that say what went wrong, so an operator can inspect it and replay it
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import traceback
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from prometheus_client import Counter
 from driftloop_bus.publisher import Publisher
 from driftloop_events.envelope import KafkaRecord
 from driftloop_events.topics import dlq_topic
+from driftloop_kit.retry import RECONNECT, Backoff, logged
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,10 @@ class DeadLetters:
     failing send is retried (with backoff) rather than dropped.
     """
 
-    def __init__(self, publisher: Publisher, *, group: str, max_backoff: float = 5.0) -> None:
+    def __init__(self, publisher: Publisher, *, group: str, backoff: Backoff = RECONNECT) -> None:
         self.publisher = publisher
         self.group = group
-        self.max_backoff = max_backoff
+        self.backoff = backoff
 
     async def send(self, message: Delivered, *, error: BaseException, attempts: int) -> None:
         """Store ``message`` in ``<topic>.dlq`` with ``error`` in its headers."""
@@ -107,17 +107,13 @@ class DeadLetters:
                 "attempts": attempts,
             },
         )
-        backoff = 0.1
-        while True:
-            try:
-                if not self.publisher.started:
-                    await self.publisher.start()
-                await (await self.publisher.send_record(record))
-                break
-            except Exception:
-                log.exception(
-                    "could not store dead letter; retrying", extra={"topic": record.topic}
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+
+        async def store() -> None:
+            if not self.publisher.started:
+                await self.publisher.start()
+            await (await self.publisher.send_record(record))
+
+        await self.backoff.call(
+            store, on_retry=logged(log, "could not store dead letter; retrying", topic=record.topic)
+        )
         DEAD_LETTERS.labels(message.topic, self.group).inc()

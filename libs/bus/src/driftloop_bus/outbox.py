@@ -24,6 +24,7 @@ from driftloop_bus.tables import outbox
 from driftloop_bus.tasks import cancel_and_wait
 from driftloop_events.envelope import PROTOBUF, CloudEvent, KafkaRecord, to_record
 from driftloop_kit.db import Database
+from driftloop_kit.retry import RECONNECT, Backoff, logged
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class OutboxRelay:
         service: Label for metrics and logs.
         batch_size: Rows published per pass.
         poll_interval: Seconds between passes when nothing wakes the relay.
-        max_backoff: Longest pause between failed passes.
+        backoff: Pauses between failed passes (a pass is retried until it works).
         ack_timeout: Seconds a pass waits for the broker's acknowledgements before it
             gives up and reconnects (a broker restarted mid-send may never answer).
     """
@@ -116,7 +117,7 @@ class OutboxRelay:
         service: str = "service",
         batch_size: int = 500,
         poll_interval: float = 1.0,
-        max_backoff: float = 5.0,
+        backoff: Backoff = RECONNECT,
         ack_timeout: float = 10.0,
     ) -> None:
         self.database = database
@@ -124,7 +125,7 @@ class OutboxRelay:
         self.service = service
         self.batch_size = batch_size
         self.poll_interval = poll_interval
-        self.max_backoff = max_backoff
+        self.backoff = backoff
         self.ack_timeout = ack_timeout
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -153,33 +154,27 @@ class OutboxRelay:
             )
 
     async def _run(self) -> None:
-        backoff = 0.1
+        on_retry = logged(log, "outbox relay pass failed; retrying", service=self.service)
         while True:
-            try:
-                if not self.publisher.started:
-                    await self.publisher.start()
-                    log.info("outbox relay connected", extra={"service": self.service})
-                published = await self.relay_once()
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                OUTBOX_ERRORS.labels(self.service).inc()
-                # Reconnect from scratch next pass: a restarted broker may have lost the
-                # topics (tansu keeps them in memory) and the producer's metadata is stale.
-                with contextlib.suppress(Exception):
-                    await self.publisher.stop()
-                log.warning(
-                    "outbox relay pass failed; retrying",
-                    extra={"service": self.service, "error": f"{type(error).__name__}: {error}"},
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
-                continue
+            published = await self.backoff.call(self._pass, on_retry=on_retry)
             if published < self.batch_size:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
                 self._wake.clear()
+
+    async def _pass(self) -> int:
+        try:
+            if not self.publisher.started:
+                await self.publisher.start()
+                log.info("outbox relay connected", extra={"service": self.service})
+            return await self.relay_once()
+        except Exception:
+            OUTBOX_ERRORS.labels(self.service).inc()
+            # Reconnect from scratch next pass: a restarted broker may have lost the
+            # topics (tansu keeps them in memory) and the producer's metadata is stale.
+            with contextlib.suppress(Exception):
+                await self.publisher.stop()
+            raise
 
     async def relay_once(self) -> int:
         """Publish up to ``batch_size`` rows and delete them; return how many were published."""

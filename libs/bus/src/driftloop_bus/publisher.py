@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import RecordMetadata, TopicPartition
 from prometheus_client import Counter
@@ -28,6 +29,7 @@ from driftloop_bus.topics import ensure_topics
 from driftloop_events.envelope import PROTOBUF, CloudEvent, KafkaRecord, to_record
 from driftloop_events.topics import TopicSpec
 
+_PARTITIONER = DefaultPartitioner()
 log = logging.getLogger(__name__)
 
 EVENTS_PUBLISHED = Counter(
@@ -203,8 +205,9 @@ class Publisher:
         if partitions is None:
             partitions = sorted(await producer.partitions_for(topic))
             self._partitions[topic] = partitions
-        # Same partitioner as AIOKafkaProducer.send (murmur2, like the Java client).
-        partition: int = producer._partitioner(key, partitions, partitions)
+        # The partitioner AIOKafkaProducer.send uses by default (murmur2, like the Java
+        # client), through aiokafka's public class rather than the producer's attribute.
+        partition: int = _PARTITIONER(key, partitions, partitions)
         if len(self._partition_of) > 100_000:  # keys like model names repeat; request ids do not
             self._partition_of.clear()
         self._partition_of[(topic, key)] = partition

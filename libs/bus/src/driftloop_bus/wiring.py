@@ -15,6 +15,7 @@ from driftloop_bus.publisher import Publisher
 from driftloop_events.topics import TopicSpec, all_topics
 from driftloop_kit.app import Resource
 from driftloop_kit.db import Database
+from driftloop_kit.settings import ServiceSettings
 
 
 @dataclass
@@ -66,6 +67,17 @@ def service_bus(
     return ServiceBus(
         publisher=publisher, outbox=outbox, relay=relay, resources=[_Closing(publisher), relay]
     )
+
+
+def database_and_bus(settings: ServiceSettings) -> tuple[Database, ServiceBus]:
+    """A service's database (not yet connected) and its bus, whose outbox lives in it."""
+    database = Database(settings.database_url)
+    bus = service_bus(
+        service=settings.service_name,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        database=database,
+    )
+    return database, bus
 
 
 @dataclass

@@ -76,8 +76,8 @@ H_DATASCHEMA = "ce_dataschema"
 H_CONTENT_TYPE = "content-type"
 
 # Event ids: 80 random bits drawn once per process, then a counter — a UUIDv8-shaped
-# string, unique across processes like a uuid4 but ten times cheaper to make, which
-# matters on the publish path (str(uuid4()) alone costs ~2 µs).
+# string, unique across processes like a uuid4 but much cheaper to make, which matters
+# on the publish path (bench/README.md, "Where the time goes", has the figures).
 _ID_PREFIX = ""
 _ID_PID = -1
 _id_counter = itertools.count()

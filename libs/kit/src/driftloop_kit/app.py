@@ -141,10 +141,10 @@ def create_service_app(
 def _freeze_heap(stack: AsyncExitStack) -> None:
     """Move the objects alive once the app has started to the GC's permanent generation.
 
-    A started service holds 130,000 to 250,000 objects (its libraries, models,
-    compiled statements). Every full collection walks them all, 90 to 150 ms on one
-    core, and a request that allocates much (a 1000-metric batch) sets one off every
-    dozen calls: in the tracking service that was a quarter of log-batch's CPU.
+    A started service holds a few hundred thousand objects (its libraries, models,
+    compiled statements). Every full collection walks them all, and a request that
+    allocates much (a 1000-metric batch) sets one off every dozen calls (bench/README.md
+    has what that cost the tracking service).
     Frozen, they are no longer walked; nothing is freed or kept that would not be.
     """
     gc.collect()

@@ -181,7 +181,7 @@ class _FsspecSink:
         self.fs = fs
         self.target = target
         self.existed = fs.exists(target)
-        fs.makedirs(fs._parent(target), exist_ok=True)
+        fs.makedirs(posixpath.dirname(target.rstrip("/")), exist_ok=True)
         self.file = fs.open(target, "wb", autocommit=False)
 
     def write(self, data: bytes) -> None:

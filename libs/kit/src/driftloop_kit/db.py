@@ -186,7 +186,7 @@ class Database:
         """A Core connection in one transaction: committed on success, rolled back on error.
 
         For statements only (no ORM objects): it skips the session's unit of work,
-        which on SQLite is a fifth of the CPU of a request that runs two statements.
+        a measurable share of a short request's CPU (bench/README.md has the figure).
         """
         async with self.engine.begin() as connection:
             yield connection

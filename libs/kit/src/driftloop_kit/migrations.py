@@ -4,9 +4,9 @@ A service keeps an ordinary Alembic folder (``migrations/versions/*.py`` and a
 ``script.py.mako``); its ``migrations/env.py`` is two lines::
 
     from driftloop_kit.migrations import make_env
-    from driftloop_tracking.adapters.orm import metadata
+    from driftloop_tracking.adapters.tables import ALL_METADATA
 
-    make_env(metadata)
+    make_env(list(ALL_METADATA))
 
 and its lifespan (or the CLI) calls :func:`upgrade_async` with the service's
 database URL. Each service owns its database, so Alembic's default

@@ -13,8 +13,8 @@ for every installed service.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -43,11 +43,15 @@ class ServiceDefinition:
         name: One of :data:`SERVICE_NAMES`.
         settings_cls: The service's settings class (env prefix ``DRIFTLOOP_<NAME>_``).
         create_app: App factory; it does no work until the app's lifespan starts.
+        handlers: The service's ``entrypoints.consumers.HANDLERS`` table (event type ->
+            handlers), empty for a service that consumes nothing; the docs' handler
+            tables are generated from it.
     """
 
     name: str
     settings_cls: type[ServiceSettings]
     create_app: Callable[[Any], FastAPI]
+    handlers: Mapping[Any, Sequence[Callable[..., Any]]] = field(default_factory=dict)
 
 
 def installed_names() -> list[str]:

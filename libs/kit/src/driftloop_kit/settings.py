@@ -55,7 +55,7 @@ PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "changethis", "sec
 
 # Per-service by nature: a shared value would make every service bind the same
 # port or write into the same database.
-_NOT_SHARED = frozenset({"port", "database_url"})
+_NOT_SHARED = frozenset({"port", "database_url", "public_url"})
 
 _ACCEPTED_URLS = "postgresql://, postgresql+psycopg://, sqlite:///<path> or sqlite:///:memory:"
 
@@ -170,6 +170,30 @@ class ServiceSettings(BaseSettings):
         default=SecretStr("change-me"),
         description="Key for signing tokens; must be changed in production.",
     )
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL clients reach this service at, for the links and URIs it hands out "
+            "(download URIs, report and job links). Default `http://<host>:<port>`."
+        ),
+    )
+    stream_engine: Literal["faust", "bus"] = Field(
+        default="faust",
+        description=(
+            "Kafka engine of the service's stream consumers (features ingestion, the "
+            "monitor): `faust` (faust-streaming agents; state in faust tables that survive "
+            "a restart) or `bus` (the bus's batch consumer; state in memory). Both dispatch "
+            "through the bus `Dispatcher`; bench/README.md compares their throughput."
+        ),
+    )
+
+    @property
+    def base_url(self) -> str:
+        """The URL clients reach this service at: ``public_url``, else ``http://<host>:<port>``."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
