@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ class RunningServer(ServedApp):
 
 
 def tracking_settings(
-    *, home: Path, database_url: str, bootstrap_servers: str, **overrides: object
+    *, home: Path, database_url: str, bootstrap_servers: str, **overrides: Any
 ) -> TrackingSettings:
     """Settings for a test server on a free port."""
     return TrackingSettings(
@@ -32,7 +33,7 @@ def tracking_settings(
         database_url=database_url,
         kafka_bootstrap_servers=bootstrap_servers,
         port=free_port(),
-        **overrides,  # type: ignore[arg-type]
+        **overrides,
     )
 
 

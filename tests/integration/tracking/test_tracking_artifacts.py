@@ -15,16 +15,13 @@ from mlflow.exceptions import MlflowException
 
 from driftloop_kit.artifacts import ArtifactRepository
 from driftloop_kit.errors import InvalidInput
+from tests.fakes.common import unique
 
 from .conftest import RunningServer
 
 pytestmark = pytest.mark.integration
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def tree(folder: Path) -> dict[str, bytes]:

@@ -39,9 +39,9 @@ async def test_a_finished_run_publishes_created_then_one_finished_with_what_was_
         return found if len(found) >= 2 else None
 
     events = await eventually(both, timeout=30)
-    types = [e.type for e in events]  # type: ignore[attr-defined]
+    types = [e.type for e in events]
     assert types == ["driftloop.tracking.run.created", "driftloop.tracking.run.finished"]
-    finished = events[1].data  # type: ignore[attr-defined]
+    finished = events[1].data
     assert finished.status == tracking_events.RUN_STATUS_FINISHED
     assert dict(finished.params) == {"alpha": "0.5"}
     assert finished.metrics["auc"] == pytest.approx(0.91)
@@ -94,4 +94,4 @@ async def test_a_run_finished_while_the_broker_is_down_is_published_once_it_retu
     finally:
         server.stop()
     assert len(events) == 1
-    assert events[0].data.status == tracking_events.RUN_STATUS_FAILED  # type: ignore[attr-defined]
+    assert events[0].data.status == tracking_events.RUN_STATUS_FAILED

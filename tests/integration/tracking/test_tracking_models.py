@@ -19,22 +19,16 @@ from sqlalchemy import insert
 from driftloop_kit.db import Database
 from driftloop_kit.migrations import upgrade_async
 from driftloop_tracking.adapters import tables
-from driftloop_tracking.adapters.logged_models import (
-    DatasetFilter,
-    LoggedModelMetric,
-    LoggedModelStore,
-    ModelOrderBy,
-    log_model_metrics,
-)
+from driftloop_tracking.adapters.logged_models import SqlLoggedModelStore
+from driftloop_tracking.adapters.store import SqlTrackingStore
+from driftloop_tracking.domain.logged_models import DatasetFilter, LoggedModelMetric, ModelOrderBy
 from driftloop_tracking.entrypoints.app import MIGRATIONS
+from driftloop_tracking.service_layer.logged_models import LoggedModels
+from tests.fakes.common import unique
 
 pytestmark = pytest.mark.integration
 
 MODELS = "/api/2.0/mlflow/logged-models"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def error_code(error: pytest.ExceptionInfo[MlflowException]) -> str:
@@ -330,7 +324,8 @@ async def test_metric_filters_and_ordering_use_the_models_metrics_per_dataset(
                     artifact_uri="mlflow-artifacts:/x/run/artifacts",
                 )
             )
-        store = LoggedModelStore(database=database)
+        rows = SqlLoggedModelStore()
+        store = LoggedModels(database=database, store=rows, runs=SqlTrackingStore())
         ids = {
             name: (await store.create(experiment_id=experiment_id, name=name)).info.model_id
             for name in ("early", "late", "other", "none")
@@ -375,8 +370,8 @@ async def test_metric_filters_and_ordering_use_the_models_metrics_per_dataset(
             ),
         ]
         async with database.session() as session:
-            await log_model_metrics(session, run_id=run_id, metrics=metrics)
-            await log_model_metrics(session, run_id=run_id, metrics=metrics[:1])  # idempotent
+            await rows.upsert_metrics(session, run_id, metrics)
+            await rows.upsert_metrics(session, run_id, metrics[:1])  # idempotent
 
         async def names(**kwargs: Any) -> list[str]:
             page, _ = await store.search(experiment_ids=[experiment_id], **kwargs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import uuid
 
 import httpx
 import mlflow
@@ -14,11 +13,9 @@ from mlflow.data.numpy_dataset import from_numpy
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
+from tests.fakes.common import unique
+
 pytestmark = pytest.mark.integration
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def test_experiments_are_created_found_renamed_tagged_deleted_and_restored(
@@ -32,7 +29,9 @@ def test_experiments_are_created_found_renamed_tagged_deleted_and_restored(
     assert experiment.name == name
     assert experiment.tags == {"team": "fraud"}
     assert experiment.artifact_location == f"mlflow-artifacts:/{experiment_id}"
-    assert client.get_experiment_by_name(name).experiment_id == experiment_id
+    by_name = client.get_experiment_by_name(name)
+    assert by_name is not None
+    assert by_name.experiment_id == experiment_id
 
     renamed = unique("renamed")
     client.rename_experiment(experiment_id, renamed)
@@ -198,7 +197,9 @@ def test_dataset_inputs_are_logged_with_digest_source_and_schema(tracking_url: s
     with mlflow.start_run() as active:
         mlflow.log_input(dataset, context="training")
 
-    (logged,) = MlflowClient(tracking_url).get_run(active.info.run_id).inputs.dataset_inputs
+    inputs = MlflowClient(tracking_url).get_run(active.info.run_id).inputs
+    assert inputs is not None
+    (logged,) = inputs.dataset_inputs
     assert logged.dataset.name == "train"
     assert logged.dataset.digest == dataset.digest
     assert "s3://bucket/train.npy" in logged.dataset.source

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import random
 import string
-import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import mlflow
@@ -18,12 +18,9 @@ from mlflow.entities import Metric, Param, ViewType
 from mlflow.exceptions import MlflowException
 
 from driftloop_tracking.adapters import search_sql
+from tests.fakes.common import unique
 
 pytestmark = pytest.mark.integration
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -34,12 +31,12 @@ class Seeded:
     experiment_id: str
     ids: dict[str, str]  # run name -> run id
 
-    def names(self, filter_string: str, **kwargs: object) -> set[str]:
-        found = self.client.search_runs([self.experiment_id], filter_string, **kwargs)  # type: ignore[arg-type]
+    def names(self, filter_string: str, **kwargs: Any) -> set[str]:
+        found = self.client.search_runs([self.experiment_id], filter_string, **kwargs)
         return {r.info.run_name for r in found}
 
-    def ordered(self, order_by: list[str], **kwargs: object) -> list[str]:
-        found = self.client.search_runs([self.experiment_id], order_by=order_by, **kwargs)  # type: ignore[arg-type]
+    def ordered(self, order_by: list[str], **kwargs: Any) -> list[str]:
+        found = self.client.search_runs([self.experiment_id], order_by=order_by, **kwargs)
         return [r.info.run_name for r in found]
 
 
@@ -292,12 +289,12 @@ def test_runs_are_searched_by_dataset_name_digest_and_context(tracking_url: str)
     ],
 )
 def test_bad_filters_order_by_and_tokens_are_invalid_parameter_values(
-    tracking_url: str, kwargs: dict[str, object], in_message: str
+    tracking_url: str, kwargs: dict[str, Any], in_message: str
 ) -> None:
     client = MlflowClient(tracking_url)
 
     with pytest.raises(MlflowException) as refused:
-        client.search_runs(["0"], **kwargs)  # type: ignore[arg-type]
+        client.search_runs(["0"], **kwargs)
 
     assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
     assert in_message in refused.value.message
@@ -331,10 +328,10 @@ def test_experiments_are_searched_by_name_tags_and_times_ordered_and_paged(
     }
     client.delete_experiment(ids["banana"])
 
-    def names(filter_string: str, **kwargs: object) -> list[str]:
+    def names(filter_string: str, **kwargs: Any) -> list[str]:
         found = client.search_experiments(
             filter_string=f"name LIKE '{prefix}-%' AND ({filter_string})",
-            **kwargs,  # type: ignore[arg-type]
+            **kwargs,
         )
         return [e.name.removeprefix(f"{prefix}-") for e in found]
 

@@ -18,13 +18,13 @@ from driftloop_kit.artifacts import (
 )
 from driftloop_kit.errors import InvalidInput, NotFound, install_error_handlers
 from driftloop_kit.testing import app_client
-from driftloop_tracking.domain.model import Run, RunInfo, RunStatus
 from driftloop_tracking.entrypoints.routers.artifacts import router
+from driftloop_tracking.service_layer.artifacts import ArtifactListing
+from tests.fakes.tracking import RUN_ID, FakeRunLookup
 
 pytestmark = pytest.mark.unit
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
-RUN_ID = "a" * 32
 
 
 async def chunks_of(*parts: bytes) -> AsyncIterator[bytes]:
@@ -35,23 +35,6 @@ async def chunks_of(*parts: bytes) -> AsyncIterator[bytes]:
 async def read_all(repository: ArtifactRepository, path: str) -> bytes:
     reader = await repository.read(path)
     return b"".join([chunk async for chunk in reader.chunks()])
-
-
-class FakeStore:
-    """Knows one run, whose artifacts live under ``1/<run_id>/artifacts``."""
-
-    async def get_run(self, run_id: str) -> Run:
-        if run_id != RUN_ID:
-            raise NotFound(f"Run with id={run_id} not found")
-        info = RunInfo(
-            run_id=RUN_ID,
-            run_uuid=RUN_ID,
-            experiment_id="1",
-            status=RunStatus.RUNNING,
-            start_time=0,
-            artifact_uri=f"mlflow-artifacts:/1/{RUN_ID}/artifacts",
-        )
-        return Run(info=info)
 
 
 @pytest.fixture
@@ -71,7 +54,7 @@ async def client(repository: ArtifactRepository) -> AsyncIterator[AsyncClient]:
     install_error_handlers(app)
     app.include_router(router)
     app.state.artifacts = repository
-    app.state.store = FakeStore()
+    app.state.artifact_listing = ArtifactListing(runs=FakeRunLookup(), files=repository)
     async with app_client(app, lifespan=False) as http:
         yield http
 

@@ -9,6 +9,7 @@ import pytest
 from driftloop_kit.errors import InvalidInput
 from driftloop_tracking.domain import names
 from driftloop_tracking.domain.model import Metric, Param, RunStatus, Tag
+from driftloop_tracking.domain.runs import latest_per_key
 from driftloop_tracking.domain.validation import (
     validate_batch,
     validate_experiment_name,
@@ -75,3 +76,17 @@ def test_only_end_statuses_finish_a_run() -> None:
         RunStatus.FAILED,
         RunStatus.KILLED,
     }
+
+
+def test_the_latest_value_of_a_key_is_the_highest_step_then_time_then_value() -> None:
+    batch = [
+        Metric(key="loss", value=0.5, timestamp=10, step=2),
+        Metric(key="loss", value=0.9, timestamp=5, step=3),
+        Metric(key="loss", value=0.1, timestamp=5, step=3),
+        Metric(key="acc", value=float("nan"), timestamp=1, step=0),
+        Metric(key="acc", value=float("nan"), timestamp=1, step=0),
+    ]
+    latest = latest_per_key(batch)
+    assert [(m.key, m.value) for m in latest if m.key == "loss"] == [("loss", 0.9)]
+    (acc,) = [m for m in latest if m.key == "acc"]
+    assert acc is batch[4], "two NaNs at the same step and time: the later one wins"

@@ -8,29 +8,27 @@ import pytest
 
 from driftloop_kit.errors import InvalidInput
 from driftloop_kit.search_sql import like_to_glob
-from driftloop_tracking.adapters.logged_models import (
+from driftloop_tracking.adapters.logged_models import SqlLoggedModelStore
+from driftloop_tracking.adapters.store import SqlTrackingStore
+from driftloop_tracking.domain.logged_models import (
     DatasetFilter,
     LoggedModelStatus,
-    LoggedModelStore,
     ModelOrderBy,
     model_artifact_location,
     validate_model_name,
 )
 from driftloop_tracking.domain.model import Param
 from driftloop_tracking.domain.search import encode_page_token
+from driftloop_tracking.service_layer.logged_models import LoggedModels
+from tests.fakes.tracking import UnusableDatabase
 
 pytestmark = pytest.mark.unit
 
 
-class UnusableDatabase:
-    """Fails the test if a request reaches the database: bad input must be refused first."""
-
-    def session(self) -> Any:
-        raise AssertionError("the request reached the database")
-
-
-def store() -> LoggedModelStore:
-    return LoggedModelStore(database=UnusableDatabase())  # type: ignore[arg-type]
+def store() -> LoggedModels:
+    return LoggedModels(
+        database=UnusableDatabase(), store=SqlLoggedModelStore(), runs=SqlTrackingStore()
+    )
 
 
 @pytest.mark.parametrize(

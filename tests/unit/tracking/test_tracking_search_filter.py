@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,8 +33,8 @@ ATTRIBUTE = EntityType.ATTRIBUTE
 DATASET = EntityType.DATASET
 
 
-def comparison(kind: EntityType, key: str, op: str, value: object) -> Comparison:
-    return Comparison(Identifier(kind, key), op, value)  # type: ignore[arg-type]
+def comparison(kind: EntityType, key: str, op: str, value: Any) -> Comparison:
+    return Comparison(Identifier(kind, key), op, value)
 
 
 @pytest.mark.parametrize(

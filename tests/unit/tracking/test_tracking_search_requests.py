@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 
@@ -141,16 +142,16 @@ def test_the_next_page_token_leads_to_the_following_offset_of_the_same_search() 
         {"experiment_ids": ["2"]},
     ],
 )
-def test_a_page_token_is_refused_by_another_search(other: dict[str, object]) -> None:
-    request: dict[str, object] = {
+def test_a_page_token_is_refused_by_another_search(other: dict[str, Any]) -> None:
+    request: dict[str, Any] = {
         "experiment_ids": ["1"],
         "filter_": "metrics.a > 1",
         "order_by": ["metrics.a"],
     }
-    token = run_search(**request).next_page_token(has_more=True)  # type: ignore[arg-type]
+    token = run_search(**request).next_page_token(has_more=True)
 
     with pytest.raises(InvalidInput, match="belongs to a search with another"):
-        run_search(**{**request, **other, "page_token": token})  # type: ignore[arg-type]
+        run_search(**{**request, **other, "page_token": token})
 
 
 @pytest.mark.parametrize(

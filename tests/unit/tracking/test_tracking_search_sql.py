@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.dialects.sqlite.base import SQLiteDialect
@@ -25,8 +27,8 @@ def sql(query: Select[object], dialect: str = "sqlite") -> str:
     return " ".join(text.replace("%%", "%").replace('"key"', "key").split())
 
 
-def run_sql(filter_: str | None = None, dialect: str = "sqlite", **kwargs: object) -> str:
-    search = run_search(experiment_ids=["1"], filter_=filter_, **kwargs)  # type: ignore[arg-type]
+def run_sql(filter_: str | None = None, dialect: str = "sqlite", **kwargs: Any) -> str:
+    search = run_search(experiment_ids=["1"], filter_=filter_, **kwargs)
     return sql(run_search_query(search, dialect), dialect)
 
 

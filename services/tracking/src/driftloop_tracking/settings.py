@@ -22,13 +22,6 @@ class TrackingSettings(ServiceSettings):
             "`gs://...`). Default: `<home>/tracking/artifacts`."
         ),
     )
-    public_url: str | None = Field(
-        default=None,
-        description=(
-            "Base URL clients reach this service at, used in report links; "
-            "default `http://<host>:<port>`."
-        ),
-    )
 
     @property
     def artifact_root(self) -> str:

@@ -57,22 +57,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from driftloop_kit.db import Database
-from driftloop_kit.errors import InvalidInput, NotFound
+from driftloop_kit.errors import InvalidInput
 from driftloop_kit.search_sql import combine as _combine
 from driftloop_kit.search_sql import compare as _compare
+from driftloop_tracking.adapters.driver_sql import CompiledCache, Query, fetch_all
 from driftloop_tracking.adapters.sql import (
-    CompiledSQL,
     Executor,
-    Query,
-    compile_for,
     connection_of,
     dialect_of,
-    fetch_all,
     id_list,
     json_value,
 )
-from driftloop_tracking.adapters.store import DATASET_CONTEXT_TAG
 from driftloop_tracking.adapters.tables import (
     VALUE_PREFIX_CHARS,
     datasets,
@@ -86,6 +81,7 @@ from driftloop_tracking.adapters.tables import (
     tags,
 )
 from driftloop_tracking.domain.model import Experiment, LifecycleStage, Tag
+from driftloop_tracking.domain.runs import DATASET_CONTEXT_TAG
 from driftloop_tracking.domain.search import (
     EXPERIMENTS,
     RUNS,
@@ -108,13 +104,12 @@ __all__ = [
     "RunJSON",
     "broad_comparisons",
     "experiment_entities",
+    "experiment_page_ids",
     "experiment_search_query",
-    "run_json",
+    "page_ids",
     "run_page",
     "run_search_query",
     "run_segment_queries",
-    "search_experiments",
-    "search_runs",
 ]
 
 _RUN_COLUMNS: dict[str, Any] = {
@@ -559,20 +554,18 @@ def run_segment_queries(search: RunSearch) -> list[Select[Any]]:
 
 #: Compiled id queries by search (all of it: a repeated search, a dashboard's, is one
 #: hop to the driver): building and compiling the statement cost more than running it.
-_compiled_searches: dict[tuple[str, RunSearch, frozenset[Comparison]], CompiledSQL] = {}
-_COMPILED_SEARCHES_SIZE = 256
+_COMPILED_SEARCHES: CompiledCache[tuple[str, RunSearch, frozenset[Comparison]]] = CompiledCache(256)
 
 
 async def _run_ids(
     executor: Executor, search: RunSearch, dialect: str, broad: frozenset[Comparison]
 ) -> list[str]:
     connection = await connection_of(executor)
-    key = (dialect, search, broad)
-    if (compiled := _compiled_searches.get(key)) is None:
-        compiled = compile_for(run_search_query(search, dialect, broad), connection.dialect)
-        if len(_compiled_searches) >= _COMPILED_SEARCHES_SIZE:
-            _compiled_searches.clear()
-        _compiled_searches[key] = compiled
+    compiled = _COMPILED_SEARCHES.get(
+        (dialect, search, broad),
+        lambda: run_search_query(search, dialect, broad),
+        connection.dialect,
+    )
     return [row[0] for row in await fetch_all(connection, compiled)]
 
 
@@ -606,17 +599,11 @@ async def _page_ids(executor: Executor, search: RunSearch, dialect: str) -> list
     return ids
 
 
-async def search_runs(database: Database, search: RunSearch) -> tuple[list[RunJSON], str | None]:
-    """One page of runs matching ``search`` (MLflow's JSON form, see :func:`run_page`),
-    and the token of the next page (if any)."""
+async def page_ids(executor: Executor, search: RunSearch) -> list[str]:
+    """The ids of the search's page and of the first run after it (if any)."""
     if not search.experiment_ids:
-        return [], None
-    async with database.connection() as connection:
-        dialect = connection.dialect.name
-        ids = await _page_ids(connection, search, dialect)
-        has_more = len(ids) > search.max_results
-        found = await run_page(connection, ids[: search.max_results])
-    return found, search.next_page_token(has_more)
+        return []
+    return await _page_ids(executor, search, dialect_of(executor).name)
 
 
 def _ids_match(column: Column[Any], ids: Sequence[str | int], dialect: str) -> ColumnElement[bool]:
@@ -821,15 +808,6 @@ async def run_page(executor: Executor, ids: Sequence[str]) -> list[RunJSON]:
     return [found[rid] for rid in ids if rid in found]
 
 
-async def run_json(database: Database, run_id: str) -> RunJSON:
-    """One run in MLflow's JSON form (as ``get_run`` answers it), or NotFound."""
-    async with database.connection() as connection:
-        found = await run_page(connection, [run_id])
-    if not found:
-        raise NotFound(f"Run with id={run_id} not found")
-    return found[0]
-
-
 # -- experiments -------------------------------------------------------------------------
 
 
@@ -916,14 +894,7 @@ async def experiment_entities(session: AsyncSession, ids: Sequence[int]) -> list
     ]
 
 
-async def search_experiments(
-    database: Database, search: ExperimentSearch
-) -> tuple[list[Experiment], str | None]:
-    """One page of experiments matching ``search``, and the next page's token (if any)."""
-    async with database.session() as session:
-        dialect = session.get_bind().dialect.name
-        ids = list((await session.scalars(experiment_search_query(search, dialect))).all())
-        has_more = len(ids) > search.max_results
-        ids = ids[: search.max_results]
-        found = await experiment_entities(session, ids)
-    return found, search.next_page_token(has_more)
+async def experiment_page_ids(session: AsyncSession, search: ExperimentSearch) -> list[int]:
+    """The ids of the search's page and of the first experiment after it (if any)."""
+    query = experiment_search_query(search, dialect_of(session).name)
+    return [int(i) for i in (await session.scalars(query)).all()]

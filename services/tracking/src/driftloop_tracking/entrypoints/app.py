@@ -6,14 +6,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from driftloop_bus.wiring import service_bus
 from driftloop_kit.app import create_service_app
-from driftloop_kit.artifacts import ArtifactRepository
-from driftloop_kit.db import Database
 from driftloop_kit.migrations import upgrade_async
 from driftloop_kit.service import ServiceDefinition
-from driftloop_tracking.adapters.store import TrackingStore
-from driftloop_tracking.entrypoints.routers import FAST_ROUTES, ROUTERS
+from driftloop_tracking.entrypoints.consumers import HANDLERS
+from driftloop_tracking.entrypoints.fast_routes import FAST_ROUTES
+from driftloop_tracking.entrypoints.routers import ROUTERS
+from driftloop_tracking.service_layer.bootstrap import bootstrap
+from driftloop_tracking.service_layer.experiments import Experiments
 from driftloop_tracking.settings import TrackingSettings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -21,15 +21,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def create_app(settings: TrackingSettings) -> FastAPI:
     """Build the app; the database, broker and artifact store open in its lifespan."""
-    database = Database(settings.database_url)
-    bus = service_bus(
-        service=settings.service_name,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        database=database,
-    )
-    artifacts = ArtifactRepository(settings.artifact_root)
-    store = TrackingStore(database=database, outbox=bus.outbox, artifact_root=artifacts.root)
-
+    container = bootstrap(settings)
     app = create_service_app(
         settings=settings,
         title="driftloop tracking",
@@ -40,28 +32,37 @@ def create_app(settings: TrackingSettings) -> FastAPI:
         routers=ROUTERS,
         fast_routes=FAST_ROUTES,
         # Migrations first: the outbox relay reads its table as soon as it starts.
-        resources=[_Migrations(settings.database_url, store), *bus.resources],
-        checks=bus.checks,
-        database=database,
+        resources=[
+            _Migrations(settings.database_url, container.experiments),
+            *container.bus.resources,
+        ],
+        checks=container.bus.checks,
+        database=container.database,
     )
-    app.state.store = store
-    app.state.artifacts = artifacts
+    app.state.container = container
+    app.state.runs = container.runs
+    app.state.experiments = container.experiments
+    app.state.logged_models = container.logged_models
+    app.state.artifacts = container.artifacts
+    app.state.artifact_listing = container.artifact_listing
     return app
 
 
 class _Migrations:
     """Brings the schema up to date and creates the default experiment at start-up."""
 
-    def __init__(self, database_url: str, store: TrackingStore) -> None:
+    def __init__(self, database_url: str, experiments: Experiments) -> None:
         self.database_url = database_url
-        self.store = store
+        self.experiments = experiments
 
     async def start(self) -> None:
         await upgrade_async(self.database_url, MIGRATIONS)
-        await self.store.ensure_default_experiment()
+        await self.experiments.ensure_default()
 
     async def stop(self) -> None:
         """Nothing to release."""
 
 
-SERVICE = ServiceDefinition(name="tracking", settings_cls=TrackingSettings, create_app=create_app)
+SERVICE = ServiceDefinition(
+    name="tracking", settings_cls=TrackingSettings, create_app=create_app, handlers=HANDLERS
+)

@@ -5,6 +5,8 @@ generic encoder over it, and :class:`~driftloop_kit.responses.MlflowJSONResponse
 would encode it again. pydantic-core writes plain data and models in one pass:
 unset fields left out, NaN and infinities spelled as proto3 JSON does (``"NaN"``,
 ``"Infinity"``), which is what the mlflow client parses.
+``tests/unit/tracking/test_tracking_shortcuts.py`` pins the pydantic-core version
+this was checked against.
 """
 
 from __future__ import annotations

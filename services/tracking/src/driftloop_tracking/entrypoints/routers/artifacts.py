@@ -21,11 +21,10 @@ from driftloop_kit.artifacts import (
     ListArtifactsResponse,
     clean_path,
     download_response,
-    proxied_path,
 )
 from driftloop_kit.errors import InvalidInput
 from driftloop_kit.responses import MlflowJSONResponse
-from driftloop_tracking.entrypoints.deps import ArtifactsDep, StoreDep
+from driftloop_tracking.entrypoints.deps import ArtifactListingDep, ArtifactsDep
 
 router = APIRouter(prefix="/api/2.0", tags=["artifacts"], default_response_class=MlflowJSONResponse)
 
@@ -91,8 +90,7 @@ async def create_multipart_upload(artifact_path: str) -> MlflowJSONResponse:
 @router.get("/mlflow/artifacts/list")
 async def list_run_artifacts(
     *,
-    store: StoreDep,
-    artifacts: ArtifactsDep,
+    listing: ArtifactListingDep,
     run_id: str = "",
     run_uuid: str = "",
     path: str = "",
@@ -102,14 +100,7 @@ async def list_run_artifacts(
     if not (run_id or run_uuid):
         raise InvalidInput("Missing value for required parameter 'run_id'.")
     relative = clean_path(path)
-    run = await store.get_run(run_id or run_uuid)
-    root_uri = run.info.artifact_uri
-    run_root = proxied_path(root_uri)
-    if run_root is None:
-        raise InvalidInput(
-            f"The artifacts of run {run.info.run_id} are not served here: {root_uri}"
-        )
-    files = await artifacts.list_dir(posixpath.join(run_root, relative) if relative else run_root)
+    root_uri, files = await listing.of_run(run_id or run_uuid, relative)
     return ListRunArtifactsResponse(
         root_uri=root_uri, files=[_file(info, relative) for info in files]
     )

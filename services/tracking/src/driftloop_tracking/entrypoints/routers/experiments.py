@@ -9,7 +9,7 @@ from pydantic import Field
 
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_tracking.domain.model import LifecycleStage, Model, Tag
-from driftloop_tracking.entrypoints.deps import StoreDep
+from driftloop_tracking.entrypoints.deps import ExperimentsDep
 
 router = APIRouter(
     prefix="/api/2.0/mlflow/experiments",
@@ -45,60 +45,60 @@ class DeleteExperimentTag(Model):
 
 
 @router.post("/create")
-async def create_experiment(body: CreateExperiment, store: StoreDep) -> dict[str, Any]:
+async def create_experiment(body: CreateExperiment, experiments: ExperimentsDep) -> dict[str, Any]:
     """Create an experiment; 409 RESOURCE_ALREADY_EXISTS if the name is taken."""
-    experiment_id = await store.create_experiment(
+    experiment_id = await experiments.create(
         name=body.name, artifact_location=body.artifact_location, tags_=body.tags
     )
     return {"experiment_id": experiment_id}
 
 
 @router.get("/get")
-async def get_experiment(experiment_id: str, store: StoreDep) -> dict[str, Any]:
+async def get_experiment(experiment_id: str, experiments: ExperimentsDep) -> dict[str, Any]:
     """An experiment by id."""
-    return {"experiment": await store.get_experiment(experiment_id)}
+    return {"experiment": await experiments.get(experiment_id)}
 
 
 @router.get("/get-by-name")
-async def get_experiment_by_name(experiment_name: str, store: StoreDep) -> dict[str, Any]:
+async def get_experiment_by_name(
+    experiment_name: str, experiments: ExperimentsDep
+) -> dict[str, Any]:
     """An experiment by name."""
-    return {"experiment": await store.get_experiment_by_name(experiment_name)}
+    return {"experiment": await experiments.get_by_name(experiment_name)}
 
 
 @router.post("/update")
-async def update_experiment(body: UpdateExperiment, store: StoreDep) -> dict[str, Any]:
+async def update_experiment(body: UpdateExperiment, experiments: ExperimentsDep) -> dict[str, Any]:
     """Rename an experiment."""
-    await store.rename_experiment(experiment_id=body.experiment_id, new_name=body.new_name)
+    await experiments.rename(experiment_id=body.experiment_id, new_name=body.new_name)
     return {}
 
 
 @router.post("/delete")
-async def delete_experiment(body: ExperimentId, store: StoreDep) -> dict[str, Any]:
+async def delete_experiment(body: ExperimentId, experiments: ExperimentsDep) -> dict[str, Any]:
     """Soft-delete an experiment and its runs."""
-    await store.set_experiment_lifecycle(
-        experiment_id=body.experiment_id, stage=LifecycleStage.DELETED
-    )
+    await experiments.set_lifecycle(experiment_id=body.experiment_id, stage=LifecycleStage.DELETED)
     return {}
 
 
 @router.post("/restore")
-async def restore_experiment(body: ExperimentId, store: StoreDep) -> dict[str, Any]:
+async def restore_experiment(body: ExperimentId, experiments: ExperimentsDep) -> dict[str, Any]:
     """Restore a deleted experiment and its runs."""
-    await store.set_experiment_lifecycle(
-        experiment_id=body.experiment_id, stage=LifecycleStage.ACTIVE
-    )
+    await experiments.set_lifecycle(experiment_id=body.experiment_id, stage=LifecycleStage.ACTIVE)
     return {}
 
 
 @router.post("/set-experiment-tag")
-async def set_experiment_tag(body: SetExperimentTag, store: StoreDep) -> dict[str, Any]:
+async def set_experiment_tag(body: SetExperimentTag, experiments: ExperimentsDep) -> dict[str, Any]:
     """Set a tag on an experiment."""
-    await store.set_experiment_tag(experiment_id=body.experiment_id, key=body.key, value=body.value)
+    await experiments.set_tag(experiment_id=body.experiment_id, key=body.key, value=body.value)
     return {}
 
 
 @router.post("/delete-experiment-tag")
-async def delete_experiment_tag(body: DeleteExperimentTag, store: StoreDep) -> dict[str, Any]:
+async def delete_experiment_tag(
+    body: DeleteExperimentTag, experiments: ExperimentsDep
+) -> dict[str, Any]:
     """Remove a tag from an experiment."""
-    await store.delete_experiment_tag(experiment_id=body.experiment_id, key=body.key)
+    await experiments.delete_tag(experiment_id=body.experiment_id, key=body.key)
     return {}

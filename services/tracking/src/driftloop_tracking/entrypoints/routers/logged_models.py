@@ -9,34 +9,24 @@ artifact proxy, under the model's ``artifact_uri``), and search by name to resol
 from __future__ import annotations
 
 import posixpath
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import Field
 
-from driftloop_kit.artifacts import clean_path, proxied_path
-from driftloop_kit.errors import InvalidInput
+from driftloop_kit.artifacts import clean_path
 from driftloop_kit.responses import MlflowJSONResponse
-from driftloop_tracking.adapters.logged_models import (
+from driftloop_tracking.domain.logged_models import (
     DatasetFilter,
     LoggedModelStatus,
-    LoggedModelStore,
     ModelOrderBy,
 )
 from driftloop_tracking.domain.model import Model, ModelOutput, Param, Tag
-from driftloop_tracking.entrypoints.deps import ArtifactsDep, StoreDep
+from driftloop_tracking.entrypoints.deps import ArtifactListingDep, LoggedModelsDep
 
 router = APIRouter(
     prefix="/api/2.0/mlflow", tags=["logged_models"], default_response_class=MlflowJSONResponse
 )
-
-
-async def get_logged_models(store: StoreDep) -> LoggedModelStore:
-    """Logged models live in the tracking database: a thin store over the same connection."""
-    return LoggedModelStore(database=store.database)
-
-
-LoggedModelsDep = Annotated[LoggedModelStore, Depends(get_logged_models)]
 
 
 class CreateLoggedModel(Model):
@@ -156,19 +146,14 @@ async def log_logged_model_params(
 async def list_logged_model_artifacts(
     model_id: str,
     models: LoggedModelsDep,
-    artifacts: ArtifactsDep,
+    listing: ArtifactListingDep,
     artifact_directory_path: str = "",
 ) -> dict[str, Any]:
     """The files of a logged model below a directory, named relative to the model's root."""
     relative = clean_path(artifact_directory_path)
     model = await models.get(model_id)
     root_uri = model.info.artifact_uri
-    root = proxied_path(root_uri)
-    if root is None:
-        raise InvalidInput(
-            f"The artifacts of logged model {model_id} are not served here: {root_uri}"
-        )
-    files = await artifacts.list_dir(posixpath.join(root, relative) if relative else root)
+    files = await listing.below(root_uri, relative, owner=f"logged model {model_id}")
     return {
         "root_uri": root_uri,
         "files": [

@@ -10,7 +10,6 @@ from pydantic import Field, model_validator
 
 from driftloop_kit.errors import InvalidInput
 from driftloop_kit.responses import MlflowJSONResponse
-from driftloop_tracking.adapters.search_sql import run_json
 from driftloop_tracking.domain.model import (
     DatasetInput,
     LifecycleStage,
@@ -21,7 +20,7 @@ from driftloop_tracking.domain.model import (
     RunStatus,
     Tag,
 )
-from driftloop_tracking.entrypoints.deps import StoreDep
+from driftloop_tracking.entrypoints.deps import RunsDep
 from driftloop_tracking.entrypoints.responses import json_response
 
 router = APIRouter(
@@ -88,9 +87,9 @@ class LogInputs(RunRef):
 
 
 @router.post("/runs/create")
-async def create_run(body: CreateRun, store: StoreDep) -> Response:
+async def create_run(body: CreateRun, runs: RunsDep) -> Response:
     """Start a run; publishes ``run.created``."""
-    run = await store.create_run(
+    run = await runs.create(
         experiment_id=body.experiment_id,
         user_id=body.user_id,
         start_time=body.start_time,
@@ -101,86 +100,86 @@ async def create_run(body: CreateRun, store: StoreDep) -> Response:
 
 
 @router.get("/runs/get")
-async def get_run(*, store: StoreDep, run_id: str = "", run_uuid: str = "") -> Response:
+async def get_run(*, runs: RunsDep, run_id: str = "", run_uuid: str = "") -> Response:
     """A run with its latest metrics, params, tags and inputs."""
     if not (run_id or run_uuid):
         raise InvalidInput("Missing value for required parameter 'run_id'.")
     # Read straight into MLflow's JSON form, as a search page is.
-    return json_response({"run": await run_json(store.database, run_id or run_uuid)})
+    return json_response({"run": await runs.get_json(run_id or run_uuid)})
 
 
 @router.post("/runs/update")
-async def update_run(body: UpdateRun, store: StoreDep) -> Response:
+async def update_run(body: UpdateRun, runs: RunsDep) -> Response:
     """Set status, end time or name; ending a run publishes ``run.finished``."""
-    info = await store.update_run(
+    info = await runs.update(
         run_id=body.run_id, status=body.status, end_time=body.end_time, run_name=body.run_name
     )
     return json_response({"run_info": info})
 
 
 @router.post("/runs/delete")
-async def delete_run(body: RunRef, store: StoreDep) -> Response:
+async def delete_run(body: RunRef, runs: RunsDep) -> Response:
     """Soft-delete a run."""
-    await store.set_run_lifecycle(run_id=body.run_id, stage=LifecycleStage.DELETED)
+    await runs.set_lifecycle(run_id=body.run_id, stage=LifecycleStage.DELETED)
     return json_response()
 
 
 @router.post("/runs/restore")
-async def restore_run(body: RunRef, store: StoreDep) -> Response:
+async def restore_run(body: RunRef, runs: RunsDep) -> Response:
     """Restore a deleted run."""
-    await store.set_run_lifecycle(run_id=body.run_id, stage=LifecycleStage.ACTIVE)
+    await runs.set_lifecycle(run_id=body.run_id, stage=LifecycleStage.ACTIVE)
     return json_response()
 
 
 @router.post("/runs/log-metric")
-async def log_metric(body: LogMetric, store: StoreDep) -> Response:
+async def log_metric(body: LogMetric, runs: RunsDep) -> Response:
     """Log one metric value."""
     metric = Metric(key=body.key, value=body.value, timestamp=body.timestamp, step=body.step)
-    await store.log_metric(run_id=body.run_id, metric=metric)
+    await runs.log_metric(run_id=body.run_id, metric=metric)
     return json_response()
 
 
 @router.post("/runs/log-parameter")
-async def log_param(body: LogParam, store: StoreDep) -> Response:
+async def log_param(body: LogParam, runs: RunsDep) -> Response:
     """Log a parameter; logging it again with another value is a 400."""
-    await store.log_batch(run_id=body.run_id, params_=[Param(key=body.key, value=body.value)])
+    await runs.log_batch(run_id=body.run_id, params_=[Param(key=body.key, value=body.value)])
     return json_response()
 
 
 @router.post("/runs/set-tag")
-async def set_tag(body: SetTag, store: StoreDep) -> Response:
+async def set_tag(body: SetTag, runs: RunsDep) -> Response:
     """Set (or overwrite) a run tag."""
-    await store.log_batch(run_id=body.run_id, tags_=[Tag(key=body.key, value=body.value)])
+    await runs.log_batch(run_id=body.run_id, tags_=[Tag(key=body.key, value=body.value)])
     return json_response()
 
 
 @router.post("/runs/delete-tag")
-async def delete_tag(body: DeleteTag, store: StoreDep) -> Response:
+async def delete_tag(body: DeleteTag, runs: RunsDep) -> Response:
     """Remove a run tag."""
-    await store.delete_tag(run_id=body.run_id, key=body.key)
+    await runs.delete_tag(run_id=body.run_id, key=body.key)
     return json_response()
 
 
 @router.post("/runs/log-batch")
-async def log_batch(body: LogBatch, store: StoreDep) -> Response:
+async def log_batch(body: LogBatch, runs: RunsDep) -> Response:
     """Log up to 1000 metrics, 100 params and 100 tags at once, atomically."""
-    await store.log_batch(
+    await runs.log_batch(
         run_id=body.run_id, metrics_=body.metrics, params_=body.params, tags_=body.tags
     )
     return json_response()
 
 
 @router.post("/runs/log-inputs")
-async def log_inputs(body: LogInputs, store: StoreDep) -> Response:
+async def log_inputs(body: LogInputs, runs: RunsDep) -> Response:
     """Record the datasets (with digest, source, schema) a run used."""
-    await store.log_inputs(run_id=body.run_id, inputs=body.datasets, models=body.models)
+    await runs.log_inputs(run_id=body.run_id, inputs=body.datasets, models=body.models)
     return json_response()
 
 
 @router.get("/metrics/get-history")
 async def get_metric_history(
     *,
-    store: StoreDep,
+    runs: RunsDep,
     metric_key: str,
     run_id: str = "",
     run_uuid: str = "",
@@ -193,7 +192,7 @@ async def get_metric_history(
     if max_results is not None and not 1 <= max_results <= MAX_HISTORY_PAGE:
         raise InvalidInput(f"max_results must be between 1 and {MAX_HISTORY_PAGE}.")
     offset = _offset(page_token)
-    page = await store.metric_history(
+    page = await runs.metric_history(
         run_id=run_id or run_uuid,
         key=metric_key,
         max_results=None if max_results is None else max_results + 1,

@@ -13,10 +13,9 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from driftloop_kit.responses import MlflowJSONResponse
-from driftloop_tracking.adapters.search_sql import search_experiments, search_runs
 from driftloop_tracking.domain.model import Model
 from driftloop_tracking.domain.search import experiment_search, run_search
-from driftloop_tracking.entrypoints.deps import StoreDep
+from driftloop_tracking.entrypoints.deps import ExperimentsDep, RunsDep
 from driftloop_tracking.entrypoints.responses import json_response
 
 router = APIRouter(
@@ -54,7 +53,7 @@ class SearchExperiments(Model):
 
 
 @router.post("/runs/search")
-async def post_search_runs(body: SearchRuns, store: StoreDep) -> Response:
+async def post_search_runs(body: SearchRuns, runs: RunsDep) -> Response:
     """Runs of the given experiments matching a filter, ordered, one page at a time.
 
     Returns ``{"runs": [...], "next_page_token": ...}``; the token is left out on the
@@ -68,11 +67,11 @@ async def post_search_runs(body: SearchRuns, store: StoreDep) -> Response:
         order_by=body.order_by,
         page_token=body.page_token,
     )
-    found, token = await search_runs(store.database, search)
+    found, token = await runs.search(search)
     return _render("runs", found, token)
 
 
-async def _search_experiments(body: SearchExperiments, store: StoreDep) -> Response:
+async def _search_experiments(body: SearchExperiments, experiments: ExperimentsDep) -> Response:
     search = experiment_search(
         filter_=body.filter,
         view_type=body.view_type,
@@ -80,21 +79,21 @@ async def _search_experiments(body: SearchExperiments, store: StoreDep) -> Respo
         order_by=body.order_by,
         page_token=body.page_token,
     )
-    found, token = await search_experiments(store.database, search)
+    found, token = await experiments.search(search)
     items = [e.model_dump(exclude_none=True, by_alias=True) for e in found]
     return _render("experiments", items, token)
 
 
 @router.post("/experiments/search")
-async def post_search_experiments(body: SearchExperiments, store: StoreDep) -> Response:
+async def post_search_experiments(body: SearchExperiments, experiments: ExperimentsDep) -> Response:
     """Experiments matching a filter on name, tags and times, ordered, one page at a time."""
-    return await _search_experiments(body, store)
+    return await _search_experiments(body, experiments)
 
 
 @router.get("/experiments/search")
 async def get_search_experiments(
     *,
-    store: StoreDep,
+    experiments: ExperimentsDep,
     filter: str | None = None,
     view_type: str | None = None,
     max_results: int | None = None,
@@ -109,4 +108,4 @@ async def get_search_experiments(
         order_by=order_by,
         page_token=page_token,
     )
-    return await _search_experiments(body, store)
+    return await _search_experiments(body, experiments)

@@ -1,0 +1,1 @@
+"""The tracking service's use cases: experiments, runs, search, logged models, artifacts."""
