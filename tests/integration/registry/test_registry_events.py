@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyp
 
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import from_record
+from tests.fakes.common import unique
 
 from ..bus.helpers import eventually, read_topic, relay_failed_since, relay_failures
 from ..stack import Stack, start_stack
@@ -42,7 +42,7 @@ def register(name: str, runs: int) -> None:
 async def test_registering_and_moving_aliases_publish_one_event_each(
     mlflow_at: Stack, broker: EmbeddedBroker
 ) -> None:
-    name = f"evented-{uuid.uuid4().hex[:8]}"
+    name = unique("evented")
     register(name, runs=2)
     client = MlflowClient()
     client.set_registered_model_alias(name, "champion", "1")
@@ -81,7 +81,7 @@ async def test_an_alias_moved_while_the_broker_is_down_is_published_once_it_retu
         registry_database=database_url,
         bootstrap_servers=own_broker.bootstrap_servers,
     )
-    name = f"outage-{uuid.uuid4().hex[:8]}"
+    name = unique("outage")
     mlflow.set_tracking_uri(stack.tracking_url)
     mlflow.set_registry_uri(stack.registry_url)
     try:

@@ -35,6 +35,7 @@ from driftloop_events.envelope import (
     new_event_id,
     to_record,
 )
+from tests.fakes.common import unique
 
 from ..bus.helpers import eventually, read_topic
 from ..stack import Stack
@@ -52,10 +53,6 @@ def broker() -> Iterator[EmbeddedBroker]:
 
 LINEAGE = "/api/2.0/driftloop/lineage"
 ALIAS = "/api/2.0/mlflow/registered-models/alias"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def register(name: str, **tags: str) -> str:

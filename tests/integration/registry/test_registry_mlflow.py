@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import mlflow
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -18,6 +18,7 @@ from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
 from driftloop_kit.artifacts import ArtifactRepository
+from tests.fakes.common import unique
 
 from ..stack import Stack
 
@@ -25,10 +26,6 @@ pytestmark = pytest.mark.integration
 
 VERSIONS = "/api/2.0/mlflow/model-versions"
 MODELS = "/api/2.0/mlflow/registered-models"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def error_code(error: pytest.ExceptionInfo[MlflowException]) -> str:
@@ -129,7 +126,9 @@ def test_a_version_records_its_run_lineage_and_the_sha256_of_every_model_file(
             mlflow.data.from_pandas(pd.DataFrame(features), name="iris-train"),  # type: ignore[attr-defined]
             context="training",
         )
-    digest = MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs[0].dataset.digest
+    inputs = MlflowClient().get_run(run.info.run_id).inputs
+    assert inputs is not None
+    digest = inputs.dataset_inputs[0].dataset.digest
     with mlflow.start_run(run_id=run.info.run_id):
         mlflow.set_tags(
             {

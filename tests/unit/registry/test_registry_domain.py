@@ -7,7 +7,7 @@ import math
 import pytest
 
 from driftloop_kit.errors import InvalidInput
-from driftloop_kit.search import Comparison, EntityType, Identifier
+from driftloop_kit.search import And, Comparison, EntityType, Identifier
 from driftloop_registry.domain.lineage import build_lineage
 from driftloop_registry.domain.model import Stage
 from driftloop_registry.domain.search import model_search, version_search
@@ -99,9 +99,10 @@ def test_a_version_without_a_run_has_an_empty_lineage() -> None:
 
 def test_version_search_knows_mlflows_attributes_and_aliases() -> None:
     search = version_search(filter_="version = 3 AND source LIKE 'models:/%'")
-    assert search.filter is not None
-    items = search.filter.items  # type: ignore[union-attr]
+    assert isinstance(search.filter, And)
+    items = search.filter.items
     assert items[0] == Comparison(Identifier(EntityType.ATTRIBUTE, "version_number"), "=", 3)
+    assert isinstance(items[1], Comparison)
     assert items[1].identifier.key == "source_path"
     assert search.max_results == 10_000
 

@@ -10,7 +10,11 @@ from driftloop_kit.settings import ServiceSettings
 
 
 class RegistrySettings(ServiceSettings):
-    """The registry service: registered models, versions, aliases, lineage, model files."""
+    """The registry service: registered models, versions, aliases, lineage, model files.
+
+    The download URIs of model versions point at the kit's ``base_url`` (``public_url``,
+    ``DRIFTLOOP_REGISTRY_PUBLIC_URL``, else ``http://<host>:<port>``).
+    """
 
     service_name: ClassVar[str] = "registry"
     default_port: ClassVar[int] = 5001
@@ -29,13 +33,6 @@ class RegistrySettings(ServiceSettings):
             "(`s3://bucket/prefix`). Default: `<home>/registry/artifacts`."
         ),
     )
-    public_url: str | None = Field(
-        default=None,
-        description=(
-            "Base URL clients reach this service at; download URIs of model versions "
-            "point here. Default `http://<host>:<port>`."
-        ),
-    )
     tracking_timeout_seconds: float = Field(
         default=60.0, gt=0, description="Timeout of each request to the tracking service."
     )
@@ -51,11 +48,3 @@ class RegistrySettings(ServiceSettings):
     def artifact_root(self) -> str:
         """The model file store's root (path or fsspec URL)."""
         return self.artifacts_destination or str(self.data_dir / "artifacts")
-
-    @property
-    def base_url(self) -> str:
-        """The URL clients reach this service at."""
-        if self.public_url:
-            return self.public_url.rstrip("/")
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}"

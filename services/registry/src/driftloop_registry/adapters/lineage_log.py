@@ -20,33 +20,6 @@ def _microseconds(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
-async def record(session: AsyncSession, entry: LogEntry) -> bool:
-    """Add ``entry`` to the log in ``session``'s transaction; False if its id is there.
-
-    The consumer's inbox already keeps a redelivered event out; the unique event id
-    makes sure nothing else writes an event twice either.
-    """
-    connection = await session.connection()
-    dialect_insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        dialect_insert(lineage_events)
-        .values(
-            event_id=entry.id,
-            event_type=entry.type,
-            source=entry.source,
-            event_time_us=_microseconds(entry.time),
-            model_name=entry.model,
-            version=entry.version,
-            job_id=entry.job_id,
-            cause_event_id=entry.cause_id,
-            summary=entry.summary,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(lineage_events.c.id)
-    )
-    return (await session.execute(statement)).first() is not None
-
-
 def _entry(row: Any) -> LogEntry:
     return LogEntry(
         id=row.event_id,
@@ -61,25 +34,52 @@ def _entry(row: Any) -> LogEntry:
     )
 
 
-async def model_log(session: AsyncSession, model: str) -> list[LogEntry]:
-    """Every entry about ``model``, oldest first (ties in the order they were recorded)."""
-    rows = await session.execute(
-        select(lineage_events)
-        .where(lineage_events.c.model_name == model)
-        .order_by(lineage_events.c.event_time_us, lineage_events.c.id)
-    )
-    return [_entry(row) for row in rows]
+class LineageLog:
+    """The ``lineage_events`` table; every method works in the caller's session."""
 
+    async def record(self, session: AsyncSession, entry: LogEntry) -> bool:
+        """Add ``entry`` to the log in ``session``'s transaction; False if its id is there.
 
-async def rename_model(session: AsyncSession, *, name: str, new_name: str) -> None:
-    """The model's log follows its rename."""
-    await session.execute(
-        update(lineage_events)
-        .where(lineage_events.c.model_name == name)
-        .values(model_name=new_name)
-    )
+        The consumer's inbox already keeps a redelivered event out; the unique event id
+        makes sure nothing else writes an event twice either.
+        """
+        connection = await session.connection()
+        dialect_insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            dialect_insert(lineage_events)
+            .values(
+                event_id=entry.id,
+                event_type=entry.type,
+                source=entry.source,
+                event_time_us=_microseconds(entry.time),
+                model_name=entry.model,
+                version=entry.version,
+                job_id=entry.job_id,
+                cause_event_id=entry.cause_id,
+                summary=entry.summary,
+            )
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(lineage_events.c.id)
+        )
+        return (await session.execute(statement)).first() is not None
 
+    async def model_log(self, session: AsyncSession, model: str) -> list[LogEntry]:
+        """Every entry about ``model``, oldest first (ties in the order they were recorded)."""
+        rows = await session.execute(
+            select(lineage_events)
+            .where(lineage_events.c.model_name == model)
+            .order_by(lineage_events.c.event_time_us, lineage_events.c.id)
+        )
+        return [_entry(row) for row in rows]
 
-async def forget_model(session: AsyncSession, name: str) -> None:
-    """Drop a deleted model's log: a model made later under its name starts afresh."""
-    await session.execute(delete(lineage_events).where(lineage_events.c.model_name == name))
+    async def rename_model(self, session: AsyncSession, *, name: str, new_name: str) -> None:
+        """The model's log follows its rename."""
+        await session.execute(
+            update(lineage_events)
+            .where(lineage_events.c.model_name == name)
+            .values(model_name=new_name)
+        )
+
+    async def forget_model(self, session: AsyncSession, name: str) -> None:
+        """Drop a deleted model's log: a model made later under its name starts afresh."""
+        await session.execute(delete(lineage_events).where(lineage_events.c.model_name == name))

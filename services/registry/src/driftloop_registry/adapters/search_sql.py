@@ -1,7 +1,8 @@
 """Registered model and model version search in SQL (SQLite and PostgreSQL).
 
-Pages are cut with ``OFFSET``/``LIMIT`` over a total order: the requested keys,
-then the model name and version, so page tokens stay stable.
+The queries return keys only; the store reads the entities of a page. Pages are
+cut with ``OFFSET``/``LIMIT`` over a total order: the requested keys, then the
+model name and version, so page tokens stay stable.
 """
 
 from __future__ import annotations
@@ -9,18 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, Exists, Select, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from driftloop_kit.db import Database
 from driftloop_kit.search import Comparison, EntityType, Value
 from driftloop_kit.search_sql import combine, compare
-from driftloop_registry.adapters.store import RegistryStore
 from driftloop_registry.adapters.tables import (
     model_version_tags,
     model_versions,
     registered_model_tags,
     registered_models,
 )
-from driftloop_registry.domain.model import ModelVersion, RegisteredModel
 from driftloop_registry.domain.search import Search
 
 _MODEL_COLUMNS: dict[str, Any] = {
@@ -90,43 +89,28 @@ def _ordered(query: Select[Any], search: Search, columns: dict[str, Any]) -> Sel
     return query.order_by(*order)
 
 
-async def search_registered_models(
-    store: RegistryStore, search: Search
-) -> tuple[list[RegisteredModel], str | None]:
-    """One page of registered models matching ``search``, and the next page's token."""
-    database: Database = store.database
-    async with database.session() as session:
-        dialect = session.get_bind().dialect.name
-        query = select(registered_models.c.id)
-        if search.filter is not None:
-            query = query.where(combine(search.filter, lambda c: _model_match(c, dialect)))
-        query = _ordered(query, search, _MODEL_COLUMNS).order_by(registered_models.c.name)
-        ids = list(await session.scalars(query.offset(search.offset).limit(search.max_results + 1)))
-    has_more = len(ids) > search.max_results
-    models = await store.registered_models_by_id(ids[: search.max_results])
-    return models, search.next_page_token(has_more)
+async def matching_models(session: AsyncSession, search: Search) -> list[int]:
+    """Ids of the registered models on ``search``'s page, and one more if there is a next."""
+    dialect = session.get_bind().dialect.name
+    query = select(registered_models.c.id)
+    if search.filter is not None:
+        query = query.where(combine(search.filter, lambda c: _model_match(c, dialect)))
+    query = _ordered(query, search, _MODEL_COLUMNS).order_by(registered_models.c.name)
+    return list(await session.scalars(query.offset(search.offset).limit(search.max_results + 1)))
 
 
-async def search_model_versions(
-    store: RegistryStore, search: Search
-) -> tuple[list[ModelVersion], str | None]:
-    """One page of model versions matching ``search``, and the next page's token."""
-    async with store.database.session() as session:
-        dialect = session.get_bind().dialect.name
-        query = select(model_versions.c.model_id, model_versions.c.version).join(
-            registered_models, registered_models.c.id == model_versions.c.model_id
-        )
-        if search.filter is not None:
-            query = query.where(combine(search.filter, lambda c: _version_match(c, dialect)))
-        query = _ordered(query, search, _VERSION_COLUMNS).order_by(
-            registered_models.c.name, model_versions.c.version.desc()
-        )
-        keys = [
-            (row.model_id, row.version)
-            for row in await session.execute(
-                query.offset(search.offset).limit(search.max_results + 1)
-            )
-        ]
-    has_more = len(keys) > search.max_results
-    versions = await store.versions_by_key(keys[: search.max_results])
-    return versions, search.next_page_token(has_more)
+async def matching_versions(session: AsyncSession, search: Search) -> list[tuple[int, int]]:
+    """``(model id, version)`` on ``search``'s page, and one more if there is a next."""
+    dialect = session.get_bind().dialect.name
+    query = select(model_versions.c.model_id, model_versions.c.version).join(
+        registered_models, registered_models.c.id == model_versions.c.model_id
+    )
+    if search.filter is not None:
+        query = query.where(combine(search.filter, lambda c: _version_match(c, dialect)))
+    query = _ordered(query, search, _VERSION_COLUMNS).order_by(
+        registered_models.c.name, model_versions.c.version.desc()
+    )
+    return [
+        (row.model_id, row.version)
+        for row in await session.execute(query.offset(search.offset).limit(search.max_results + 1))
+    ]

@@ -1,33 +1,21 @@
-"""The registry store: registered models, versions, tags and aliases, in SQL.
+"""The registry's tables in SQL: registered models, versions, tags, aliases, file records.
 
-Every change other services act on (a version created or updated, an alias set or
-deleted) is written to the outbox in the same transaction, so it is published
-exactly when the change is stored. ``alias.set`` carries the version the alias
-pointed to before, so serving and the trainer never have to ask.
+Every method works in the session it is given, so a use case puts a change, its
+outbox events and its lineage log rows in one transaction.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
-from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from driftloop.registry.v1 import events_pb2 as events
-from driftloop_bus.outbox import Outbox
-from driftloop_events.envelope import CloudEvent
-from driftloop_kit.db import Database
-from driftloop_kit.errors import AlreadyExists, InvalidInput, NotFound
-from driftloop_registry.adapters import lineage_log
-from driftloop_registry.adapters.model_files import ModelFiles
+from driftloop_kit.errors import AlreadyExists, NotFound
+from driftloop_registry.adapters import search_sql
 from driftloop_registry.adapters.tables import (
     model_version_files,
     model_version_tags,
@@ -36,53 +24,23 @@ from driftloop_registry.adapters.tables import (
     registered_model_tags,
     registered_models,
 )
-from driftloop_registry.adapters.tracking import TrackingClient
-from driftloop_registry.domain.lineage import build_lineage
-from driftloop_registry.domain.lineage_log import LogEntry, log_entry, version_chain
 from driftloop_registry.domain.model import (
     Alias,
-    EventRef,
     Lineage,
-    LineageEvent,
     ModelFile,
-    ModelLineage,
     ModelVersion,
     RegisteredModel,
     Stage,
+    StoredModel,
+    StoredVersion,
     Tag,
     VersionStatus,
 )
-from driftloop_registry.domain.validation import (
-    validate_alias,
-    validate_model_name,
-    validate_tag,
-    validate_version,
-)
-
-_STATUS = {
-    VersionStatus.PENDING_REGISTRATION: events.MODEL_VERSION_STATUS_PENDING_REGISTRATION,
-    VersionStatus.FAILED_REGISTRATION: events.MODEL_VERSION_STATUS_FAILED_REGISTRATION,
-    VersionStatus.READY: events.MODEL_VERSION_STATUS_READY,
-}
-
-
-def now_ms() -> int:
-    """Milliseconds since the epoch, MLflow's time unit."""
-    return int(datetime.now(UTC).timestamp() * 1000)
-
-
-def _timestamp(ms: int) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromMilliseconds(ms)
-    return stamp
+from driftloop_registry.domain.search import Search
 
 
 def _model_not_found(name: str) -> NotFound:
     return NotFound(f"Registered Model with name={name} not found")
-
-
-def _version_not_found(name: str, version: int | str) -> NotFound:
-    return NotFound(f"Model Version (name={name}, version={version}) not found")
 
 
 def _stored_lineage(lineage: Lineage) -> dict[str, Any]:
@@ -91,46 +49,8 @@ def _stored_lineage(lineage: Lineage) -> dict[str, Any]:
     return stored
 
 
-def _registry_source(source: str) -> tuple[str, str] | None:
-    """``(name, version-or-@alias)`` of a ``models:/<name>/<version>|@<alias>`` source."""
-    parts = urlsplit(source)
-    if parts.scheme != "models":
-        return None
-    rest = (parts.netloc + parts.path).strip("/")
-    if "@" in rest:
-        name, _, alias = rest.rpartition("@")
-        return name, "@" + alias
-    if "/" in rest:
-        name, _, version = rest.rpartition("/")
-        return name, version
-    return None  # models:/<model_id>: a logged model in tracking
-
-
 class RegistryStore:
-    """Registry state in the service's database, model files in its artifact store.
-
-    Args:
-        database: The service's database.
-        outbox: Where registry events go, in the same transaction as the change.
-        files: The registered versions' model files.
-        tracking: Runs and artifacts that versions are registered from.
-        base_url: The URL clients reach the registry at (for download URIs).
-    """
-
-    def __init__(
-        self,
-        *,
-        database: Database,
-        outbox: Outbox,
-        files: ModelFiles,
-        tracking: TrackingClient,
-        base_url: str,
-    ) -> None:
-        self.database = database
-        self.outbox = outbox
-        self.files = files
-        self.tracking = tracking
-        self.base_url = base_url.rstrip("/")
+    """Registry state in the service's database (no transactions of its own)."""
 
     # -- reading ------------------------------------------------------------------------
 
@@ -142,17 +62,34 @@ class RegistryStore:
             raise _model_not_found(name)
         return row
 
-    async def _version_row(self, session: AsyncSession, model: Any, version: int) -> Any:
+    async def model(self, session: AsyncSession, name: str) -> StoredModel:
+        """A registered model's id by name.
+
+        Raises:
+            NotFound: If there is no such model.
+        """
+        row = await self._model_row(session, name)
+        return StoredModel(id=row.id, name=row.name)
+
+    async def version(
+        self, session: AsyncSession, model: StoredModel, number: int
+    ) -> StoredVersion:
+        """A version with its tags, aliases and lineage (not its files).
+
+        Raises:
+            NotFound: If the model has no such version.
+        """
         row = (
             await session.execute(
                 select(model_versions).where(
-                    model_versions.c.model_id == model.id, model_versions.c.version == version
+                    model_versions.c.model_id == model.id, model_versions.c.version == number
                 )
             )
         ).one_or_none()
         if row is None:
-            raise _version_not_found(model.name, version)
-        return row
+            raise NotFound(f"Model Version (name={model.name}, version={number}) not found")
+        entity = (await self._versions(session, [row], {model.id: model.name}))[0]
+        return StoredVersion(model_id=model.id, storage_key=row.storage_key, entity=entity)
 
     async def _versions(
         self, session: AsyncSession, rows: Sequence[Any], names: Mapping[int, str]
@@ -253,68 +190,73 @@ class RegistryStore:
             for row in rows
         ]
 
-    async def get_registered_model(self, name: str) -> RegisteredModel:
-        """A registered model by name.
+    async def registered_model(self, session: AsyncSession, name: str) -> RegisteredModel:
+        """A registered model by name, with tags, aliases and latest versions.
 
         Raises:
             NotFound: If there is no such model.
         """
-        validate_model_name(name)
-        async with self.database.session() as session:
-            return (await self._models(session, [await self._model_row(session, name)]))[0]
+        return (await self._models(session, [await self._model_row(session, name)]))[0]
 
-    async def registered_models_by_id(self, ids: Sequence[int]) -> list[RegisteredModel]:
+    async def registered_models(
+        self, session: AsyncSession, ids: Sequence[int]
+    ) -> list[RegisteredModel]:
         """Registered models by internal id, in the order given (for search pages)."""
-        async with self.database.session() as session:
-            rows = (
-                await session.execute(
-                    select(registered_models).where(registered_models.c.id.in_(ids))
-                )
-            ).all()
-            by_id = {row.id: row for row in rows}
-            return await self._models(session, [by_id[i] for i in ids if i in by_id])
+        rows = (
+            await session.execute(select(registered_models).where(registered_models.c.id.in_(ids)))
+        ).all()
+        by_id = {row.id: row for row in rows}
+        return await self._models(session, [by_id[i] for i in ids if i in by_id])
 
-    async def versions_by_key(self, keys: Sequence[tuple[int, int]]) -> list[ModelVersion]:
-        """Versions by ``(model id, version)``, in the order given (for search pages)."""
+    async def model_versions(
+        self, session: AsyncSession, keys: Sequence[tuple[int, int]]
+    ) -> list[ModelVersion]:
+        """Versions by ``(model id, version)``, in the order given, without lineage."""
         if not keys:
             return []
-        async with self.database.session() as session:
-            model_ids = {model_id for model_id, _ in keys}
-            names = dict(
-                (
-                    await session.execute(
-                        select(registered_models.c.id, registered_models.c.name).where(
-                            registered_models.c.id.in_(model_ids)
-                        )
-                    )
-                ).all()
-            )
-            rows = (
+        model_ids = {model_id for model_id, _ in keys}
+        names = dict(
+            (
                 await session.execute(
-                    select(model_versions).where(model_versions.c.model_id.in_(model_ids))
+                    select(registered_models.c.id, registered_models.c.name).where(
+                        registered_models.c.id.in_(model_ids)
+                    )
                 )
             ).all()
-            by_key = {(row.model_id, row.version): row for row in rows}
-            found = [by_key[key] for key in keys if key in by_key]
-            versions = await self._versions(session, found, names)
-            return [version.model_copy(update={"lineage": None}) for version in versions]
+        )
+        rows = (
+            await session.execute(
+                select(model_versions).where(model_versions.c.model_id.in_(model_ids))
+            )
+        ).all()
+        by_key = {(row.model_id, row.version): row for row in rows}
+        found = [by_key[key] for key in keys if key in by_key]
+        versions = await self._versions(session, found, names)
+        return [version.model_copy(update={"lineage": None}) for version in versions]
 
-    async def get_model_version(self, name: str, version: str | int) -> ModelVersion:
-        """A version with its lineage and file checksums.
+    async def matching_models(self, session: AsyncSession, search: Search) -> list[int]:
+        """Ids of the models on ``search``'s page, and one more if there is a next page."""
+        return await search_sql.matching_models(session, search)
 
-        Raises:
-            NotFound: If the model or version does not exist.
-            InvalidInput: If ``version`` is not a positive integer.
-        """
-        number = validate_version(version)
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
-            row = await self._version_row(session, model, number)
-            entity = (await self._versions(session, [row], {model.id: model.name}))[0]
-            files = await self._files(session, row.storage_key)
-        return entity.model_copy(update={"files": files})
+    async def matching_versions(
+        self, session: AsyncSession, search: Search
+    ) -> list[tuple[int, int]]:
+        """``(model id, version)`` on ``search``'s page, and one more if there is a next."""
+        return await search_sql.matching_versions(session, search)
 
-    async def _files(self, session: AsyncSession, storage_key: str) -> list[ModelFile]:
+    async def alias_target(
+        self, session: AsyncSession, model: StoredModel, alias: str, *, lock: bool = False
+    ) -> int | None:
+        """The version ``alias`` points to; with ``lock``, the alias row stays locked."""
+        query = select(registered_model_aliases.c.version).where(
+            registered_model_aliases.c.model_id == model.id,
+            registered_model_aliases.c.alias == alias,
+        )
+        version: int | None = await session.scalar(query.with_for_update() if lock else query)
+        return version
+
+    async def files(self, session: AsyncSession, storage_key: str) -> list[ModelFile]:
+        """The recorded files of a version, by path."""
         rows = await session.execute(
             select(model_version_files)
             .where(model_version_files.c.storage_key == storage_key)
@@ -322,724 +264,295 @@ class RegistryStore:
         )
         return [ModelFile(path=r.path, size=r.size, sha256=r.sha256) for r in rows]
 
-    async def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        """The version an alias points to.
-
-        Raises:
-            NotFound: If the model or the alias does not exist.
-        """
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
-            version = await session.scalar(
-                select(registered_model_aliases.c.version).where(
-                    registered_model_aliases.c.model_id == model.id,
-                    registered_model_aliases.c.alias == alias,
+    async def file(self, session: AsyncSession, storage_key: str, path: str) -> ModelFile | None:
+        """The recorded checksum of one file of a version, if it is one."""
+        row = (
+            await session.execute(
+                select(model_version_files).where(
+                    model_version_files.c.storage_key == storage_key,
+                    model_version_files.c.path == path,
                 )
             )
-        if version is None:
-            raise NotFound(f"Registered model alias {alias} not found.")
-        return await self.get_model_version(name, version)
-
-    async def get_latest_versions(
-        self, name: str, stages: Sequence[str] = ()
-    ) -> list[ModelVersion]:
-        """The newest version in each stage (all stages when none is given)."""
-        wanted = {self._stage(stage).value for stage in stages}
-        model = await self.get_registered_model(name)
-        return [
-            version
-            for version in model.latest_versions
-            if not wanted or version.current_stage in wanted
-        ]
-
-    @staticmethod
-    def _stage(value: str) -> Stage:
-        try:
-            return Stage.parse(value)
-        except ValueError:
-            raise InvalidInput(
-                f"Invalid Model Version stage: {value}. Value must be one of "
-                f"{', '.join(stage.value for stage in Stage)}."
-            ) from None
-
-    async def download_uri(self, name: str, version: str | int) -> str:
-        """Where the mlflow client downloads a version's files: this registry."""
-        number = validate_version(version)
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
-            row = await self._version_row(session, model, number)
-        return self.download_uri_of(row.storage_key)
-
-    def download_uri_of(self, storage_key: str) -> str:
-        """The ``mlflow-artifacts://`` URI of a version's files in this registry."""
-        return f"mlflow-artifacts://{urlsplit(self.base_url).netloc}/{storage_key}"
-
-    async def stored_file(self, storage_key: str, path: str) -> ModelFile | None:
-        """The recorded checksum of one file of a version, if it is one."""
-        async with self.database.session() as session:
-            row = (
-                await session.execute(
-                    select(model_version_files).where(
-                        model_version_files.c.storage_key == storage_key,
-                        model_version_files.c.path == path,
-                    )
-                )
-            ).one_or_none()
+        ).one_or_none()
         return None if row is None else ModelFile(path=row.path, size=row.size, sha256=row.sha256)
 
-    async def stored_files(self, storage_key: str) -> list[ModelFile] | None:
-        """Every recorded file of a version; ``None`` if no version has that key."""
-        async with self.database.session() as session:
-            exists = await session.scalar(
-                select(model_versions.c.version).where(model_versions.c.storage_key == storage_key)
-            )
-            if exists is None:
-                return None
-            return await self._files(session, storage_key)
+    async def has_storage_key(self, session: AsyncSession, storage_key: str) -> bool:
+        """Whether a version keeps its files under ``storage_key``."""
+        exists = await session.scalar(
+            select(model_versions.c.version).where(model_versions.c.storage_key == storage_key)
+        )
+        return exists is not None
 
     # -- registered models --------------------------------------------------------------
 
-    async def create_registered_model(
+    async def add_model(
         self,
+        session: AsyncSession,
         *,
         name: str,
-        tags: Iterable[Tag] = (),
-        description: str | None = None,
-        user_id: str | None = None,
-    ) -> RegisteredModel:
-        """Register a model name.
+        tags: Sequence[Tag],
+        description: str | None,
+        user_id: str | None,
+        now: int,
+    ) -> None:
+        """Insert a registered model and its tags.
 
         Raises:
-            AlreadyExists: If the name is taken (409 ``RESOURCE_ALREADY_EXISTS``).
-            InvalidInput: On a bad name or tag.
+            AlreadyExists: If the name is taken.
         """
-        validate_model_name(name)
-        tags = list(tags)
-        for tag in tags:
-            validate_tag(tag.key, tag.value)
-        now = now_ms()
-        async with self.database.session() as session:
-            try:
-                model_id = (
-                    await session.execute(
-                        insert(registered_models)
-                        .values(
-                            name=name,
-                            description=description,
-                            user_id=user_id,
-                            creation_timestamp=now,
-                            last_updated_timestamp=now,
-                            last_version=0,
-                        )
-                        .returning(registered_models.c.id)
+        try:
+            model_id = (
+                await session.execute(
+                    insert(registered_models)
+                    .values(
+                        name=name,
+                        description=description,
+                        user_id=user_id,
+                        creation_timestamp=now,
+                        last_updated_timestamp=now,
+                        last_version=0,
                     )
-                ).scalar_one()
-            except IntegrityError:
-                raise AlreadyExists(f"Registered Model (name={name}) already exists.") from None
-            if tags:
-                await session.execute(
-                    insert(registered_model_tags),
-                    [{"model_id": model_id, "key": t.key, "value": t.value} for t in tags],
+                    .returning(registered_models.c.id)
                 )
-            await session.commit()
-        return await self.get_registered_model(name)
+            ).scalar_one()
+        except IntegrityError:
+            raise AlreadyExists(f"Registered Model (name={name}) already exists.") from None
+        if tags:
+            await session.execute(
+                insert(registered_model_tags),
+                [{"model_id": model_id, "key": t.key, "value": t.value} for t in tags],
+            )
 
-    async def rename_registered_model(self, *, name: str, new_name: str) -> RegisteredModel:
-        """Rename a model; its versions and aliases follow.
+    async def update_model(
+        self, session: AsyncSession, model: StoredModel, *, now: int, **values: Any
+    ) -> None:
+        """Change a model's columns (``name``, ``description``) and its update time.
 
         Raises:
-            NotFound: If there is no such model.
-            AlreadyExists: If ``new_name`` is taken.
+            AlreadyExists: If a new name is taken.
         """
-        validate_model_name(new_name, "new_name")
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
-            try:
-                await session.execute(
-                    update(registered_models)
-                    .where(registered_models.c.id == model.id)
-                    .values(name=new_name, last_updated_timestamp=now_ms())
-                )
-            except IntegrityError:
-                raise AlreadyExists(f"Registered Model (name={new_name}) already exists.") from None
-            await lineage_log.rename_model(session, name=name, new_name=new_name)
-            await session.commit()
-        return await self.get_registered_model(new_name)
-
-    async def update_registered_model(
-        self, *, name: str, description: str | None
-    ) -> RegisteredModel:
-        """Change a model's description."""
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
+        try:
             await session.execute(
                 update(registered_models)
                 .where(registered_models.c.id == model.id)
-                .values(description=description, last_updated_timestamp=now_ms())
+                .values(last_updated_timestamp=now, **values)
             )
-            await session.commit()
-        return await self.get_registered_model(name)
+        except IntegrityError:
+            raise AlreadyExists(
+                f"Registered Model (name={values.get('name')}) already exists."
+            ) from None
 
-    async def delete_registered_model(self, name: str) -> None:
-        """Delete a model with all its versions, tags, aliases and files.
-
-        Every alias it had is announced deleted, so serving stops loading it.
-        """
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
-            keys = list(
-                await session.scalars(
-                    select(model_versions.c.storage_key).where(
-                        model_versions.c.model_id == model.id
-                    )
-                )
-            )
-            await self._drop_aliases(session, model, None)
-            await session.execute(
-                delete(model_version_files).where(model_version_files.c.storage_key.in_(keys))
-            )
-            for table in (model_version_tags, registered_model_tags):
-                await session.execute(delete(table).where(table.c.model_id == model.id))
-            await session.execute(
-                delete(model_versions).where(model_versions.c.model_id == model.id)
-            )
-            await session.execute(
-                delete(registered_models).where(registered_models.c.id == model.id)
-            )
-            await lineage_log.forget_model(session, model.name)
-            await session.commit()
-        for key in keys:
-            await self.files.remove(key)
-
-    async def set_registered_model_tag(self, *, name: str, key: str, value: str) -> None:
+    async def set_model_tag(
+        self, session: AsyncSession, model: StoredModel, key: str, value: str
+    ) -> None:
         """Set (or overwrite) a model's tag."""
-        validate_tag(key, value)
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
-            await session.execute(
-                delete(registered_model_tags).where(
-                    registered_model_tags.c.model_id == model.id,
-                    registered_model_tags.c.key == key,
-                )
-            )
-            await session.execute(
-                insert(registered_model_tags).values(model_id=model.id, key=key, value=value)
-            )
-            await self._touch_model(session, model.id)
-            await session.commit()
-
-    async def delete_registered_model_tag(self, *, name: str, key: str) -> None:
-        """Remove a model's tag (removing a missing tag is a 404, as in MLflow)."""
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
-            result = await session.execute(
-                delete(registered_model_tags).where(
-                    registered_model_tags.c.model_id == model.id,
-                    registered_model_tags.c.key == key,
-                )
-            )
-            if not result.rowcount:  # type: ignore[attr-defined]
-                raise NotFound(f"No tag with name: {key} on registered model {name}.")
-            await self._touch_model(session, model.id)
-            await session.commit()
-
-    async def _announce(self, session: AsyncSession, message: Message) -> None:
-        """Publish ``message`` through the outbox and log it, both in ``session``."""
-        event = CloudEvent.new(message)
-        await self.outbox.add(session, event)
-        await lineage_log.record(session, log_entry(event))
-
-    async def _touch_model(self, session: AsyncSession, model_id: int) -> None:
+        await self.delete_model_tag(session, model, key)
         await session.execute(
-            update(registered_models)
-            .where(registered_models.c.id == model_id)
-            .values(last_updated_timestamp=now_ms())
+            insert(registered_model_tags).values(model_id=model.id, key=key, value=value)
         )
+
+    async def delete_model_tag(self, session: AsyncSession, model: StoredModel, key: str) -> bool:
+        """Remove a model's tag; False if it had none."""
+        result = await session.execute(
+            delete(registered_model_tags).where(
+                registered_model_tags.c.model_id == model.id,
+                registered_model_tags.c.key == key,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def delete_model(self, session: AsyncSession, model: StoredModel) -> list[str]:
+        """Delete a model with its versions, tags and file records; its versions' keys.
+
+        Its aliases must be deleted first (each is announced).
+        """
+        keys = list(
+            await session.scalars(
+                select(model_versions.c.storage_key).where(model_versions.c.model_id == model.id)
+            )
+        )
+        await session.execute(
+            delete(model_version_files).where(model_version_files.c.storage_key.in_(keys))
+        )
+        for table in (model_version_tags, registered_model_tags):
+            await session.execute(delete(table).where(table.c.model_id == model.id))
+        await session.execute(delete(model_versions).where(model_versions.c.model_id == model.id))
+        await session.execute(delete(registered_models).where(registered_models.c.id == model.id))
+        return keys
 
     # -- versions -----------------------------------------------------------------------
 
-    async def create_model_version(
-        self,
-        *,
-        name: str,
-        source: str,
-        run_id: str | None = None,
-        tags: Iterable[Tag] = (),
-        run_link: str | None = None,
-        description: str | None = None,
-        model_id: str | None = None,
-        user_id: str | None = None,
-    ) -> ModelVersion:
-        """Register a new version: copy and checksum its files, record its lineage.
+    async def next_version(self, session: AsyncSession, model: StoredModel, now: int) -> int:
+        """Take the model's next version number (never given twice).
 
-        The files are copied before the version row exists, under a key of their
-        own; if anything fails, they are removed and nothing is stored.
-
-        Raises:
-            NotFound: If the registered model does not exist.
-            InvalidInput: If the source cannot be read, holds no MLflow model, or
-                names a run tracking does not have.
-            Unavailable: If the tracking service cannot be reached.
+        One statement takes the number and locks the model row until commit.
         """
-        validate_model_name(name)
-        if not source:
-            raise InvalidInput("Missing value for required parameter 'source'.")
-        tags = list(tags)
-        for tag in tags:
-            validate_tag(tag.key, tag.value)
-        async with self.database.session() as session:
-            await self._model_row(session, name)  # 404 before any copying
-
-        storage_key = uuid.uuid4().hex
-        registered = _registry_source(source)
-        try:
-            if registered is not None:
-                origin = await self._resolve_registered(*registered)
-                files = await self.files.copy_within(
-                    origin.files or [], origin.storage_key, storage_key
-                )
-                run_id = run_id or origin.version.run_id
-            else:
-                path, source_run = await self.tracking.resolve(source)
-                run_id = run_id or source_run
-                files = await self.files.copy_from_tracking(path, storage_key)
-            run = await self.tracking.get_run(run_id) if run_id else None
-            lineage = build_lineage(run, {tag.key: tag.value for tag in tags})
-            version = await self._insert_version(
-                name=name,
-                source=source,
-                run_id=run_id,
-                tags=tags,
-                run_link=run_link,
-                description=description,
-                model_id=model_id,
-                user_id=user_id,
-                storage_key=storage_key,
-                files=files,
-                lineage=lineage,
-            )
-        except BaseException:
-            await self.files.remove(storage_key)
-            raise
-        return version
-
-    async def _resolve_registered(self, name: str, ref: str) -> _Origin:
-        version = (
-            await self.get_version_by_alias(name, ref[1:])
-            if ref.startswith("@")
-            else await self.get_model_version(name, ref)
-        )
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
-            row = await self._version_row(session, model, int(version.version))
-        return _Origin(version=version, storage_key=row.storage_key, files=version.files)
-
-    async def _insert_version(
-        self,
-        *,
-        name: str,
-        source: str,
-        run_id: str | None,
-        tags: list[Tag],
-        run_link: str | None,
-        description: str | None,
-        model_id: str | None,
-        user_id: str | None,
-        storage_key: str,
-        files: list[ModelFile],
-        lineage: Lineage,
-    ) -> ModelVersion:
-        now = now_ms()
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
-            # One statement takes the next number and locks the model row until commit.
-            number = (
-                await session.execute(
-                    update(registered_models)
-                    .where(registered_models.c.id == model.id)
-                    .values(
-                        last_version=registered_models.c.last_version + 1,
-                        last_updated_timestamp=now,
-                    )
-                    .returning(registered_models.c.last_version)
-                )
-            ).scalar_one()
+        number: int = (
             await session.execute(
-                insert(model_versions).values(
-                    model_id=model.id,
-                    version=number,
-                    creation_timestamp=now,
+                update(registered_models)
+                .where(registered_models.c.id == model.id)
+                .values(
+                    last_version=registered_models.c.last_version + 1,
                     last_updated_timestamp=now,
-                    user_id=user_id,
-                    current_stage=Stage.NONE.value,
-                    description=description,
-                    source=source,
-                    run_id=run_id or None,
-                    run_link=run_link,
-                    status=VersionStatus.READY.value,
-                    logged_model_id=model_id,
-                    storage_key=storage_key,
-                    lineage=_stored_lineage(lineage),
                 )
+                .returning(registered_models.c.last_version)
             )
-            if tags:
-                await session.execute(
-                    insert(model_version_tags),
-                    [
-                        {"model_id": model.id, "version": number, "key": t.key, "value": t.value}
-                        for t in {t.key: t for t in tags}.values()
-                    ],
-                )
+        ).scalar_one()
+        return number
+
+    async def add_version(
+        self,
+        session: AsyncSession,
+        model: StoredModel,
+        version: ModelVersion,
+        *,
+        storage_key: str,
+        files: Sequence[ModelFile],
+    ) -> None:
+        """Insert a version, its tags (the last of each key) and its file records."""
+        number = int(version.version)
+        await session.execute(
+            insert(model_versions).values(
+                model_id=model.id,
+                version=number,
+                creation_timestamp=version.creation_timestamp,
+                last_updated_timestamp=version.last_updated_timestamp,
+                user_id=version.user_id,
+                current_stage=version.current_stage,
+                description=version.description,
+                source=version.source,
+                run_id=version.run_id or None,
+                run_link=version.run_link,
+                status=version.status.value,
+                logged_model_id=version.model_id,
+                storage_key=storage_key,
+                lineage=_stored_lineage(version.lineage or Lineage()),
+            )
+        )
+        if version.tags:
             await session.execute(
-                insert(model_version_files),
+                insert(model_version_tags),
                 [
-                    {"storage_key": storage_key, "path": f.path, "size": f.size, "sha256": f.sha256}
-                    for f in files
+                    {"model_id": model.id, "version": number, "key": t.key, "value": t.value}
+                    for t in {t.key: t for t in version.tags}.values()
                 ],
             )
-            row = await self._version_row(session, model, number)
-            version = (await self._versions(session, [row], {model.id: name}))[0]
-            version = version.model_copy(update={"files": files})
-            await self._announce(session, version_created(version))
-            await session.commit()
-        return version
-
-    async def update_model_version(
-        self, *, name: str, version: str | int, description: str | None
-    ) -> ModelVersion:
-        """Change a version's description."""
-        return await self._change_version(
-            name, version, [events.MODEL_VERSION_FIELD_DESCRIPTION], description=description
+        await session.execute(
+            insert(model_version_files),
+            [
+                {"storage_key": storage_key, "path": f.path, "size": f.size, "sha256": f.sha256}
+                for f in files
+            ],
         )
 
-    async def _change_version(
-        self,
-        name: str,
-        version: str | int,
-        changed: Sequence[Any],
-        *,
-        tags: tuple[str, str | None] | None = None,
-        **values: Any,
-    ) -> ModelVersion:
-        """Apply one change to a version and publish ``model_version.updated``."""
-        number = validate_version(version)
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
-            await self._version_row(session, model, number)
-            where = (model_version_tags.c.model_id == model.id) & (
-                model_version_tags.c.version == number
-            )
-            if tags is not None:
-                key, value = tags
-                result = await session.execute(
-                    delete(model_version_tags).where(where, model_version_tags.c.key == key)
-                )
-                if value is not None:
-                    await session.execute(
-                        insert(model_version_tags).values(
-                            model_id=model.id, version=number, key=key, value=value
-                        )
-                    )
-                elif not result.rowcount:  # type: ignore[attr-defined]
-                    raise NotFound(
-                        f"No tag with name: {key} on model version (name={name}, version={number})."
-                    )
-            await session.execute(
-                update(model_versions)
-                .where(model_versions.c.model_id == model.id, model_versions.c.version == number)
-                .values(last_updated_timestamp=now_ms(), **values)
-            )
-            row = await self._version_row(session, model, number)
-            entity = (await self._versions(session, [row], {model.id: name}))[0]
-            if changed:
-                await self.outbox.add(session, CloudEvent.new(version_updated(entity, changed)))
-            await session.commit()
-        return entity
-
-    async def set_model_version_tag(
-        self, *, name: str, version: str | int, key: str, value: str
+    async def set_version_tag(
+        self, session: AsyncSession, version: StoredVersion, key: str, value: str
     ) -> None:
         """Set (or overwrite) a version's tag."""
-        validate_tag(key, value)
-        await self._change_version(
-            name, version, [events.MODEL_VERSION_FIELD_TAGS], tags=(key, value)
+        await self.delete_version_tag(session, version, key)
+        await session.execute(
+            insert(model_version_tags).values(
+                model_id=version.model_id, version=version.number, key=key, value=value
+            )
         )
 
-    async def delete_model_version_tag(self, *, name: str, version: str | int, key: str) -> None:
-        """Remove a version's tag."""
-        await self._change_version(
-            name, version, [events.MODEL_VERSION_FIELD_TAGS], tags=(key, None)
+    async def delete_version_tag(
+        self, session: AsyncSession, version: StoredVersion, key: str
+    ) -> bool:
+        """Remove a version's tag; False if it had none."""
+        result = await session.execute(
+            delete(model_version_tags).where(
+                model_version_tags.c.model_id == version.model_id,
+                model_version_tags.c.version == version.number,
+                model_version_tags.c.key == key,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def update_version(
+        self, session: AsyncSession, version: StoredVersion, *, now: int, **values: Any
+    ) -> None:
+        """Change a version's columns (``description``, ``current_stage``) and update time."""
+        await session.execute(
+            update(model_versions)
+            .where(
+                model_versions.c.model_id == version.model_id,
+                model_versions.c.version == version.number,
+            )
+            .values(last_updated_timestamp=now, **values)
         )
 
-    async def transition_stage(
-        self, *, name: str, version: str | int, stage: str, archive_existing: bool = False
-    ) -> ModelVersion:
-        """MLflow's legacy stage transition, for clients that still use stages.
-
-        With ``archive_existing``, other versions in the target stage move to ``Archived``.
-        """
-        target = self._stage(stage)
-        number = validate_version(version)
-        if archive_existing and target in (Stage.STAGING, Stage.PRODUCTION):
-            async with self.database.session() as session:
-                model = await self._model_row(session, name)
-                await self._version_row(session, model, number)
-                await session.execute(
-                    update(model_versions)
-                    .where(
-                        model_versions.c.model_id == model.id,
-                        model_versions.c.version != number,
-                        model_versions.c.current_stage == target.value,
-                    )
-                    .values(current_stage=Stage.ARCHIVED.value, last_updated_timestamp=now_ms())
-                )
-                await session.commit()
-        return await self._change_version(name, number, [], current_stage=target.value)
-
-    async def delete_model_version(self, *, name: str, version: str | int) -> None:
-        """Delete a version, its tags, files and the aliases pointing to it.
-
-        Its number is never given to another version.
-        """
-        number = validate_version(version)
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
-            row = await self._version_row(session, model, number)
-            await self._drop_aliases(session, model, number)
-            await session.execute(
-                delete(model_version_tags).where(
-                    model_version_tags.c.model_id == model.id,
-                    model_version_tags.c.version == number,
-                )
+    async def archive_stage(
+        self, session: AsyncSession, version: StoredVersion, stage: Stage, *, now: int
+    ) -> None:
+        """Move the model's other versions in ``stage`` to ``Archived``."""
+        await session.execute(
+            update(model_versions)
+            .where(
+                model_versions.c.model_id == version.model_id,
+                model_versions.c.version != version.number,
+                model_versions.c.current_stage == stage.value,
             )
-            await session.execute(
-                delete(model_version_files).where(
-                    model_version_files.c.storage_key == row.storage_key
-                )
+            .values(current_stage=Stage.ARCHIVED.value, last_updated_timestamp=now)
+        )
+
+    async def delete_version(self, session: AsyncSession, version: StoredVersion) -> None:
+        """Delete a version with its tags and file records (its aliases go first)."""
+        await session.execute(
+            delete(model_version_tags).where(
+                model_version_tags.c.model_id == version.model_id,
+                model_version_tags.c.version == version.number,
             )
-            await session.execute(
-                delete(model_versions).where(
-                    model_versions.c.model_id == model.id, model_versions.c.version == number
-                )
+        )
+        await session.execute(
+            delete(model_version_files).where(
+                model_version_files.c.storage_key == version.storage_key
             )
-            await self._touch_model(session, model.id)
-            await session.commit()
-        await self.files.remove(row.storage_key)
+        )
+        await session.execute(
+            delete(model_versions).where(
+                model_versions.c.model_id == version.model_id,
+                model_versions.c.version == version.number,
+            )
+        )
 
     # -- aliases ------------------------------------------------------------------------
 
     async def set_alias(
-        self,
-        *,
-        name: str,
-        alias: str,
-        version: str | int,
-        cause: EventRef | None = None,
-        user_id: str | None = None,
+        self, session: AsyncSession, model: StoredModel, alias: str, number: int, *, new: bool
     ) -> None:
-        """Point ``alias`` at a version and publish ``alias.set`` with the previous one.
-
-        Setting an alias to the version it already points to changes nothing and
-        publishes nothing.
-
-        Raises:
-            InvalidInput: On a bad alias name or version.
-            NotFound: If the model or version does not exist.
-        """
-        validate_alias(alias)
-        number = validate_version(version)
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
-            row = await self._version_row(session, model, number)
-            where = (registered_model_aliases.c.model_id == model.id) & (
-                registered_model_aliases.c.alias == alias
-            )
-            previous = await session.scalar(
-                select(registered_model_aliases.c.version).where(where).with_for_update()
-            )
-            if previous == number:
-                return
-            if previous is None:
-                await session.execute(
-                    insert(registered_model_aliases).values(
-                        model_id=model.id, alias=alias, version=number
-                    )
+        """Point ``alias`` at version ``number`` (``new``: the alias does not exist yet)."""
+        if new:
+            await session.execute(
+                insert(registered_model_aliases).values(
+                    model_id=model.id, alias=alias, version=number
                 )
-            else:
-                await session.execute(
-                    update(registered_model_aliases).where(where).values(version=number)
-                )
-            now = now_ms()
-            await self._touch_model(session, model.id)
-            event = events.AliasSet(
-                name=name,
-                alias=alias,
-                version=number,
-                run_id=row.run_id or "",
-                source=row.source,
-                set_time=_timestamp(now),
-                user_id=user_id or "",
             )
-            if previous is not None:
-                event.previous_version = previous
-            if cause is not None:
-                _copy_ref(event.cause, cause)
-            await self._announce(session, event)
-            await session.commit()
-
-    async def delete_alias(self, *, name: str, alias: str, user_id: str | None = None) -> None:
-        """Delete an alias and publish ``alias.deleted``.
-
-        Raises:
-            NotFound: If the model or the alias does not exist.
-        """
-        validate_alias(alias)
-        async with self.database.session() as session:
-            model = await self._model_row(session, name)
-            exists = await session.scalar(
-                select(registered_model_aliases.c.version).where(
+        else:
+            await session.execute(
+                update(registered_model_aliases)
+                .where(
                     registered_model_aliases.c.model_id == model.id,
                     registered_model_aliases.c.alias == alias,
                 )
+                .values(version=number)
             )
-            if exists is None:
-                raise NotFound(f"Registered model alias {alias} not found.")
-            await self._drop_aliases(session, model, None, only=alias, user_id=user_id)
-            await self._touch_model(session, model.id)
-            await session.commit()
 
-    async def _drop_aliases(
+    async def delete_aliases(
         self,
         session: AsyncSession,
-        model: Any,
-        version: int | None,
+        model: StoredModel,
         *,
-        only: str | None = None,
-        user_id: str | None = None,
-    ) -> None:
-        """Delete a model's aliases (of one version, or one alias) and announce each."""
+        version: int | None = None,
+        alias: str | None = None,
+    ) -> list[Alias]:
+        """Delete a model's aliases (all, those of one version, or one); those deleted."""
         where = [registered_model_aliases.c.model_id == model.id]
         if version is not None:
             where.append(registered_model_aliases.c.version == version)
-        if only is not None:
-            where.append(registered_model_aliases.c.alias == only)
-        dropped = (await session.execute(select(registered_model_aliases).where(*where))).all()
-        if not dropped:
-            return
-        await session.execute(delete(registered_model_aliases).where(*where))
-        stamp = _timestamp(now_ms())
-        for row in dropped:
-            event = events.AliasDeleted(
-                name=model.name,
-                alias=row.alias,
-                version=row.version,
-                delete_time=stamp,
-                user_id=user_id or "",
-            )
-            await self._announce(session, event)
-
-    # -- lineage ------------------------------------------------------------------------
-
-    async def get_lineage(
-        self, name: str, *, version: str | None = None, alias: str | None = None
-    ) -> ModelLineage:
-        """A model's lineage log, or one version's lineage and chain of events.
-
-        Args:
-            name: The registered model.
-            version: The version whose chain is wanted.
-            alias: The alias naming that version (instead of ``version``).
-
-        Raises:
-            InvalidInput: If both ``version`` and ``alias`` are given, or either is bad.
-            NotFound: If the model, version or alias does not exist.
-        """
-        validate_model_name(name)
-        if version is not None and alias is not None:
-            raise InvalidInput("Give either 'version' or 'alias', not both.")
-        model = await self.get_registered_model(name)
-        entity: ModelVersion | None = None
         if alias is not None:
-            entity = await self.get_version_by_alias(name, validate_alias(alias))
-        elif version is not None:
-            entity = await self.get_model_version(name, version)
-        async with self.database.session() as session:
-            entries = await lineage_log.model_log(session, name)
-        result = ModelLineage(name=name, aliases=model.aliases)
-        if entity is None:
-            result.events = [_event_view(entry) for entry in entries]
-            return result
-        lineage = entity.lineage or Lineage()
-        chain = version_chain(
-            entries,
-            int(entity.version),
-            training_job_id=lineage.training_job_id,
-            trigger_event_id=lineage.triggering_event.id if lineage.triggering_event else "",
-        )
-        result.version = entity.version
-        result.alias = alias
-        result.lineage = lineage
-        result.events = [_event_view(entry, role) for entry, role in chain]
-        return result
-
-
-def _event_view(entry: LogEntry, role: str | None = None) -> LineageEvent:
-    return LineageEvent(
-        id=entry.id,
-        type=entry.type,
-        source=entry.source,
-        time=entry.time.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
-        version=None if entry.version is None else str(entry.version),
-        role=role,
-        summary=entry.summary,
-    )
-
-
-class _Origin:
-    """A registered version that another version is copied from."""
-
-    def __init__(self, *, version: ModelVersion, storage_key: str, files: list[ModelFile] | None):
-        self.version = version
-        self.storage_key = storage_key
-        self.files = files
-
-
-def version_created(version: ModelVersion) -> events.ModelVersionCreated:
-    """The ``model_version.created`` event of a stored version."""
-    lineage = version.lineage or Lineage()
-    message = events.ModelVersionCreated(
-        name=version.name,
-        version=int(version.version),
-        source=version.source,
-        run_id=version.run_id or "",
-        tags={tag.key: tag.value for tag in version.tags},
-        description=version.description or "",
-        status=_STATUS[version.status],
-        create_time=_timestamp(version.creation_timestamp),
-        artifact_checksums={file.path: file.sha256 for file in version.files or []},
-        user_id=version.user_id or "",
-    )
-    message.lineage.feature_views.extend(lineage.feature_views)
-    message.lineage.dataset_digests.extend(d.digest for d in lineage.datasets if d.digest)
-    message.lineage.training_job_id = lineage.training_job_id
-    if lineage.triggering_event is not None:
-        _copy_ref(message.lineage.triggering_event, lineage.triggering_event)
-    return message
-
-
-def _copy_ref(target: Message, ref: EventRef) -> None:
-    target.id, target.type, target.source = ref.id, ref.type, ref.source  # type: ignore[attr-defined]
-
-
-def version_updated(version: ModelVersion, changed: Sequence[Any]) -> events.ModelVersionUpdated:
-    """The ``model_version.updated`` event after a change of ``changed`` fields."""
-    return events.ModelVersionUpdated(
-        name=version.name,
-        version=int(version.version),
-        changed_fields=changed,
-        description=version.description or "",
-        status=_STATUS[version.status],
-        tags={tag.key: tag.value for tag in version.tags},
-        update_time=_timestamp(version.last_updated_timestamp),
-        user_id=version.user_id or "",
-    )
+            where.append(registered_model_aliases.c.alias == alias)
+        dropped = (await session.execute(select(registered_model_aliases).where(*where))).all()
+        if dropped:
+            await session.execute(delete(registered_model_aliases).where(*where))
+        return [Alias(alias=row.alias, version=str(row.version)) for row in dropped]

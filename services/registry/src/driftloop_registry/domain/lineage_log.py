@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import Field
 
@@ -31,7 +30,7 @@ from driftloop.registry.v1 import events_pb2 as registry
 from driftloop.trainer.v1 import events_pb2 as trainer
 from driftloop_events.catalog import spec_for
 from driftloop_events.envelope import CloudEvent
-from driftloop_registry.domain.model import Model
+from driftloop_registry.domain.model import LineageEvent, Model
 
 VERSION_CREATED = spec_for(registry.ModelVersionCreated).type
 ALIAS_SET = spec_for(registry.AliasSet).type
@@ -48,16 +47,6 @@ TRAINING_FAILED = spec_for(trainer.TrainingFailed).type
 MONITORING = frozenset({DRIFT_DETECTED, DRIFT_CLEARED, PERFORMANCE_DEGRADED})
 #: A training job's lifecycle.
 TRAINING = frozenset({TRAINING_REQUESTED, TRAINING_STARTED, TRAINING_COMPLETED, TRAINING_FAILED})
-#: Events of other services the registry records (its consumer's dispatch table).
-CONSUMED: tuple[type[Message], ...] = (
-    monitor.DriftDetected,
-    monitor.DriftCleared,
-    monitor.PerformanceDegraded,
-    trainer.TrainingRequested,
-    trainer.TrainingStarted,
-    trainer.TrainingCompleted,
-    trainer.TrainingFailed,
-)
 
 
 class InvalidEvent(ValueError):
@@ -461,3 +450,16 @@ def version_chain(
     )
     mark((e for e in of_type(TRAINING) if e.job_id in retrains), Role.RETRAIN)
     return [(e, roles[e.id]) for e in entries if e.id in roles]
+
+
+def event_view(entry: LogEntry, role: str | None = None) -> LineageEvent:
+    """How the lineage endpoint shows a log entry (with its role in a version's chain)."""
+    return LineageEvent(
+        id=entry.id,
+        type=entry.type,
+        source=entry.source,
+        time=entry.time.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        version=None if entry.version is None else str(entry.version),
+        role=role,
+        summary=entry.summary,
+    )

@@ -8,10 +8,17 @@ file, recorded at registration).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch, MLflow's time unit."""
+    return int(datetime.now(UTC).timestamp() * 1000)
 
 
 class Model(BaseModel):
@@ -198,3 +205,25 @@ class ModelLineage(Model):
     alias: str | None = None
     lineage: Lineage | None = None
     events: list[LineageEvent] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """A registered model's row: its internal id and its name."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """A version as stored: the entity, and the key its files are kept under."""
+
+    model_id: int
+    storage_key: str
+    entity: ModelVersion
+
+    @property
+    def number(self) -> int:
+        """The version number."""
+        return int(self.entity.version)

@@ -8,8 +8,10 @@ the errors they know; every rule raises :class:`~driftloop_kit.errors.InvalidInp
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from driftloop_kit.errors import InvalidInput
+from driftloop_registry.domain.model import Stage
 
 #: Longest alias MLflow accepts.
 MAX_ALIAS_LENGTH = 255
@@ -83,3 +85,33 @@ def validate_tag(key: str | None, value: str | None) -> None:
         raise InvalidInput(
             f"Tag value of '{key}' exceeds the maximum length of {MAX_TAG_VALUE_LENGTH}."
         )
+
+
+def validate_stage(value: str) -> Stage:
+    """A legacy stage by name (case-insensitive)."""
+    try:
+        return Stage.parse(value)
+    except ValueError:
+        raise InvalidInput(
+            f"Invalid Model Version stage: {value}. Value must be one of "
+            f"{', '.join(stage.value for stage in Stage)}."
+        ) from None
+
+
+def registry_source(source: str) -> tuple[str, str] | None:
+    """``(name, version-or-@alias)`` of a ``models:/<name>/<version>|@<alias>`` source.
+
+    None for any other source, including ``models:/<model_id>`` (a logged model in
+    tracking).
+    """
+    parts = urlsplit(source)
+    if parts.scheme != "models":
+        return None
+    rest = (parts.netloc + parts.path).strip("/")
+    if "@" in rest:
+        name, _, alias = rest.rpartition("@")
+        return name, "@" + alias
+    if "/" in rest:
+        name, _, version = rest.rpartition("/")
+        return name, version
+    return None

@@ -21,7 +21,7 @@ from driftloop_kit.artifacts import (
 )
 from driftloop_kit.errors import NotFound
 from driftloop_kit.responses import MlflowJSONResponse
-from driftloop_registry.entrypoints.deps import StoreDep
+from driftloop_registry.entrypoints.deps import VersionsDep
 
 router = APIRouter(
     prefix="/api/2.0/mlflow-artifacts",
@@ -31,10 +31,10 @@ router = APIRouter(
 
 
 @router.get("/artifacts")
-async def list_artifacts(store: StoreDep, path: str = "") -> ListArtifactsResponse:
+async def list_artifacts(versions: VersionsDep, path: str = "") -> ListArtifactsResponse:
     """List a directory of a version's files (empty if it is not one)."""
     storage_key, _, below = clean_path(path).partition("/")
-    files = await store.stored_files(storage_key) if storage_key else None
+    files = await versions.stored_files(storage_key) if storage_key else None
     entries: dict[str, ArtifactFile] = {}
     for file in files or []:
         if below and not file.path.startswith(below + "/"):
@@ -49,11 +49,11 @@ async def list_artifacts(store: StoreDep, path: str = "") -> ListArtifactsRespon
 
 
 @router.get("/artifacts/{artifact_path:path}", response_class=StreamingResponse)
-async def download_artifact(artifact_path: str, store: StoreDep) -> StreamingResponse:
+async def download_artifact(artifact_path: str, versions: VersionsDep) -> StreamingResponse:
     """Stream one file after checking its SHA-256; 409 ``INVALID_STATE`` if it changed."""
     storage_key, _, path = clean_path(artifact_path).partition("/")
-    recorded = await store.stored_file(storage_key, path) if path else None
+    recorded = await versions.stored_file(storage_key, path) if path else None
     if recorded is None:
         raise NotFound(f"No registered model file at {artifact_path!r}")
-    reader = await store.files.open(storage_key, recorded)
+    reader = await versions.files.open(storage_key, recorded)
     return download_response(reader, posixpath.basename(path))

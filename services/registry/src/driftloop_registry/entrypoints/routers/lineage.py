@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_registry.domain.model import ModelLineage
-from driftloop_registry.entrypoints.deps import StoreDep
+from driftloop_registry.entrypoints.deps import LineageDep
 
 router = APIRouter(
     prefix="/api/2.0/driftloop", tags=["lineage"], default_response_class=MlflowJSONResponse
@@ -17,7 +17,7 @@ router = APIRouter(
 
 @router.get("/lineage")
 async def get_lineage(
-    store: StoreDep,
+    lineage: LineageDep,
     name: Annotated[str, Query(description="Registered model name.")],
     version: Annotated[str | None, Query(description="The version whose chain is wanted.")] = None,
     alias: Annotated[
@@ -33,4 +33,4 @@ async def get_lineage(
     performance reports on it, the retraining they triggered, the versions it made).
     Without: every event about the model, oldest first.
     """
-    return await store.get_lineage(name, version=version, alias=alias)
+    return await lineage.get(name, version=version, alias=alias)

@@ -8,10 +8,9 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from driftloop_kit.responses import MlflowJSONResponse
-from driftloop_registry.adapters.search_sql import search_model_versions
 from driftloop_registry.domain.model import Model, Tag
 from driftloop_registry.domain.search import version_search
-from driftloop_registry.entrypoints.deps import StoreDep
+from driftloop_registry.entrypoints.deps import RegistrationDep, VersionsDep
 
 router = APIRouter(
     prefix="/api/2.0/mlflow/model-versions",
@@ -62,14 +61,16 @@ class DeleteVersionTag(Model):
 
 
 @router.post("/create")
-async def create_model_version(body: CreateModelVersion, store: StoreDep) -> dict[str, Any]:
+async def create_model_version(
+    body: CreateModelVersion, registration: RegistrationDep
+) -> dict[str, Any]:
     """Register a version: its files are copied and checksummed, its lineage recorded.
 
     ``source`` is what the mlflow client sends: ``models:/<model_id>``,
     ``runs:/<run_id>/<path>``, an ``mlflow-artifacts:`` URI of the tracking
     service, or ``models:/<name>/<version>`` to copy a registered version.
     """
-    version = await store.create_model_version(
+    version = await registration.create_model_version(
         name=body.name,
         source=body.source,
         run_id=body.run_id,
@@ -82,24 +83,24 @@ async def create_model_version(body: CreateModelVersion, store: StoreDep) -> dic
 
 
 @router.get("/get")
-async def get_model_version(name: str, version: str, store: StoreDep) -> dict[str, Any]:
+async def get_model_version(name: str, version: str, versions: VersionsDep) -> dict[str, Any]:
     """A version, with driftloop's ``lineage`` and ``files`` (path, size, SHA-256)."""
-    return {"model_version": await store.get_model_version(name, version)}
+    return {"model_version": await versions.get(name, version)}
 
 
 @router.patch("/update")
-async def update_model_version(body: UpdateModelVersion, store: StoreDep) -> dict[str, Any]:
+async def update_model_version(body: UpdateModelVersion, versions: VersionsDep) -> dict[str, Any]:
     """Change a version's description."""
-    version = await store.update_model_version(
+    version = await versions.update(
         name=body.name, version=body.version, description=body.description
     )
     return {"model_version": version}
 
 
 @router.post("/transition-stage")
-async def transition_stage(body: TransitionStage, store: StoreDep) -> dict[str, Any]:
+async def transition_stage(body: TransitionStage, versions: VersionsDep) -> dict[str, Any]:
     """Move a version to a legacy stage (kept for old clients; prefer aliases)."""
-    version = await store.transition_stage(
+    version = await versions.transition_stage(
         name=body.name,
         version=body.version,
         stage=body.stage,
@@ -109,16 +110,16 @@ async def transition_stage(body: TransitionStage, store: StoreDep) -> dict[str, 
 
 
 @router.delete("/delete")
-async def delete_model_version(body: VersionRef, store: StoreDep) -> dict[str, Any]:
+async def delete_model_version(body: VersionRef, versions: VersionsDep) -> dict[str, Any]:
     """Delete a version, its files and the aliases pointing to it."""
-    await store.delete_model_version(name=body.name, version=body.version)
+    await versions.delete(name=body.name, version=body.version)
     return {}
 
 
 @router.get("/search")
 async def search(
     *,
-    store: StoreDep,
+    versions: VersionsDep,
     filter: str | None = None,
     max_results: int | None = None,
     order_by: list[str] = Query(default_factory=list),  # noqa: B008 - FastAPI's idiom
@@ -128,27 +129,25 @@ async def search(
     request = version_search(
         filter_=filter, max_results=max_results, order_by=order_by, page_token=page_token
     )
-    versions, token = await search_model_versions(store, request)
-    return {"model_versions": versions, "next_page_token": token}
+    found, token = await versions.search(request)
+    return {"model_versions": found, "next_page_token": token}
 
 
 @router.get("/get-download-uri")
-async def get_download_uri(name: str, version: str, store: StoreDep) -> dict[str, Any]:
+async def get_download_uri(name: str, version: str, versions: VersionsDep) -> dict[str, Any]:
     """Where the version's files are served, checked, by this registry."""
-    return {"artifact_uri": await store.download_uri(name, version)}
+    return {"artifact_uri": await versions.download_uri(name, version)}
 
 
 @router.post("/set-tag")
-async def set_model_version_tag(body: SetVersionTag, store: StoreDep) -> dict[str, Any]:
+async def set_model_version_tag(body: SetVersionTag, versions: VersionsDep) -> dict[str, Any]:
     """Set a tag on a version; publishes ``model_version.updated``."""
-    await store.set_model_version_tag(
-        name=body.name, version=body.version, key=body.key, value=body.value
-    )
+    await versions.set_tag(name=body.name, version=body.version, key=body.key, value=body.value)
     return {}
 
 
 @router.delete("/delete-tag")
-async def delete_model_version_tag(body: DeleteVersionTag, store: StoreDep) -> dict[str, Any]:
+async def delete_model_version_tag(body: DeleteVersionTag, versions: VersionsDep) -> dict[str, Any]:
     """Remove a tag from a version; publishes ``model_version.updated``."""
-    await store.delete_model_version_tag(name=body.name, version=body.version, key=body.key)
+    await versions.delete_tag(name=body.name, version=body.version, key=body.key)
     return {}

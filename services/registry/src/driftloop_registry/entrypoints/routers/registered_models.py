@@ -8,10 +8,9 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from driftloop_kit.responses import MlflowJSONResponse
-from driftloop_registry.adapters.search_sql import search_registered_models
 from driftloop_registry.domain.model import EventRef, Model, Tag
 from driftloop_registry.domain.search import model_search
-from driftloop_registry.entrypoints.deps import StoreDep
+from driftloop_registry.entrypoints.deps import AliasesDep, ModelsDep, VersionsDep
 
 router = APIRouter(
     prefix="/api/2.0/mlflow/registered-models",
@@ -72,45 +71,43 @@ class DeleteAlias(Model):
 
 
 @router.post("/create")
-async def create_registered_model(body: CreateRegisteredModel, store: StoreDep) -> dict[str, Any]:
+async def create_registered_model(body: CreateRegisteredModel, models: ModelsDep) -> dict[str, Any]:
     """Register a model name; 409 ``RESOURCE_ALREADY_EXISTS`` if it is taken."""
-    model = await store.create_registered_model(
-        name=body.name, tags=body.tags, description=body.description
-    )
+    model = await models.create(name=body.name, tags=body.tags, description=body.description)
     return {"registered_model": model}
 
 
 @router.get("/get")
-async def get_registered_model(name: str, store: StoreDep) -> dict[str, Any]:
+async def get_registered_model(name: str, models: ModelsDep) -> dict[str, Any]:
     """A registered model with its tags, aliases and latest versions."""
-    return {"registered_model": await store.get_registered_model(name)}
+    return {"registered_model": await models.get(name)}
 
 
 @router.post("/rename")
-async def rename_registered_model(body: RenameRegisteredModel, store: StoreDep) -> dict[str, Any]:
+async def rename_registered_model(body: RenameRegisteredModel, models: ModelsDep) -> dict[str, Any]:
     """Rename a model; its versions and aliases follow."""
-    model = await store.rename_registered_model(name=body.name, new_name=body.new_name)
+    model = await models.rename(name=body.name, new_name=body.new_name)
     return {"registered_model": model}
 
 
 @router.patch("/update")
-async def update_registered_model(body: UpdateRegisteredModel, store: StoreDep) -> dict[str, Any]:
+async def update_registered_model(body: UpdateRegisteredModel, models: ModelsDep) -> dict[str, Any]:
     """Change a model's description."""
-    model = await store.update_registered_model(name=body.name, description=body.description)
+    model = await models.update(name=body.name, description=body.description)
     return {"registered_model": model}
 
 
 @router.delete("/delete")
-async def delete_registered_model(body: Name, store: StoreDep) -> dict[str, Any]:
+async def delete_registered_model(body: Name, models: ModelsDep) -> dict[str, Any]:
     """Delete a model, its versions, aliases and files."""
-    await store.delete_registered_model(body.name)
+    await models.delete(body.name)
     return {}
 
 
 @router.get("/search")
 async def search(
     *,
-    store: StoreDep,
+    models: ModelsDep,
     filter: str | None = None,
     max_results: int | None = None,
     order_by: list[str] = Query(default_factory=list),  # noqa: B008 - FastAPI's idiom
@@ -120,56 +117,58 @@ async def search(
     request = model_search(
         filter_=filter, max_results=max_results, order_by=order_by, page_token=page_token
     )
-    models, token = await search_registered_models(store, request)
-    return {"registered_models": models, "next_page_token": token}
+    found, token = await models.search(request)
+    return {"registered_models": found, "next_page_token": token}
 
 
 @router.post("/get-latest-versions")
-async def get_latest_versions(body: GetLatestVersions, store: StoreDep) -> dict[str, Any]:
+async def get_latest_versions(body: GetLatestVersions, models: ModelsDep) -> dict[str, Any]:
     """The newest version per stage (legacy stages API)."""
-    return {"model_versions": await store.get_latest_versions(body.name, body.stages)}
+    return {"model_versions": await models.latest_versions(body.name, body.stages)}
 
 
 @router.get("/get-latest-versions")
 async def get_latest_versions_by_query(
     *,
-    store: StoreDep,
+    models: ModelsDep,
     name: str,
     stages: list[str] = Query(default_factory=list),  # noqa: B008 - FastAPI's idiom
 ) -> dict[str, Any]:
     """The same, with query parameters."""
-    return {"model_versions": await store.get_latest_versions(name, stages)}
+    return {"model_versions": await models.latest_versions(name, stages)}
 
 
 @router.post("/set-tag")
-async def set_registered_model_tag(body: SetTag, store: StoreDep) -> dict[str, Any]:
+async def set_registered_model_tag(body: SetTag, models: ModelsDep) -> dict[str, Any]:
     """Set a tag on a registered model."""
-    await store.set_registered_model_tag(name=body.name, key=body.key, value=body.value)
+    await models.set_tag(name=body.name, key=body.key, value=body.value)
     return {}
 
 
 @router.delete("/delete-tag")
-async def delete_registered_model_tag(body: DeleteTag, store: StoreDep) -> dict[str, Any]:
+async def delete_registered_model_tag(body: DeleteTag, models: ModelsDep) -> dict[str, Any]:
     """Remove a tag from a registered model."""
-    await store.delete_registered_model_tag(name=body.name, key=body.key)
+    await models.delete_tag(name=body.name, key=body.key)
     return {}
 
 
 @router.post("/alias")
-async def set_alias(body: SetAlias, store: StoreDep) -> dict[str, Any]:
+async def set_alias(body: SetAlias, aliases: AliasesDep) -> dict[str, Any]:
     """Point an alias at a version; publishes ``alias.set`` with the previous version."""
-    await store.set_alias(name=body.name, alias=body.alias, version=body.version, cause=body.cause)
+    await aliases.set(name=body.name, alias=body.alias, version=body.version, cause=body.cause)
     return {}
 
 
 @router.delete("/alias")
-async def delete_alias(body: DeleteAlias, store: StoreDep) -> dict[str, Any]:
+async def delete_alias(body: DeleteAlias, aliases: AliasesDep) -> dict[str, Any]:
     """Delete an alias; publishes ``alias.deleted``."""
-    await store.delete_alias(name=body.name, alias=body.alias)
+    await aliases.delete(name=body.name, alias=body.alias)
     return {}
 
 
 @router.get("/alias")
-async def get_model_version_by_alias(name: str, alias: str, store: StoreDep) -> dict[str, Any]:
+async def get_model_version_by_alias(
+    name: str, alias: str, versions: VersionsDep
+) -> dict[str, Any]:
     """The version an alias points to."""
-    return {"model_version": await store.get_version_by_alias(name, alias)}
+    return {"model_version": await versions.by_alias(name, alias)}

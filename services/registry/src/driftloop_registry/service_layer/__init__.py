@@ -1,0 +1,1 @@
+"""The registry's use cases: registration, registered models, versions, aliases, lineage."""
