@@ -12,7 +12,7 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -88,9 +88,17 @@ def features_settings(*, home: Path, bootstrap_servers: str, **overrides: Any) -
 def sqlite_server(
     broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    """The service on its embedded defaults: SQLite online, Parquet offline, file registry."""
+    """The service on its embedded defaults: SQLite online, Parquet offline, file registry.
+
+    Ingestion runs on the bus's batch consumer (``stream_engine="bus"``); the faust
+    agent has a server of its own in ``test_features_ingest.py``.
+    """
     home = tmp_path_factory.mktemp("features-sqlite")
-    server = RunningServer(features_settings(home=home, bootstrap_servers=broker.bootstrap_servers))
+    server = RunningServer(
+        features_settings(
+            home=home, bootstrap_servers=broker.bootstrap_servers, stream_engine="bus"
+        )
+    )
     server.start()
     try:
         yield server
@@ -102,9 +110,9 @@ def feature_row(
     flower_id: int | None,
     event_time: datetime,
     *,
+    values: Mapping[str, Value],
     push_source: str = "iris_push",
-    to: int = features.PUSH_MODE_ONLINE_AND_OFFLINE,
-    **values: Value,
+    to: features.PushMode = features.PUSH_MODE_ONLINE_AND_OFFLINE,
 ) -> features.FeatureRow:
     """A row for the example repo's ``iris_push``; ``flower_id=None`` leaves the key out."""
     row = features.FeatureRow(push_source=push_source, entity_columns=["flower_id"], to=to)

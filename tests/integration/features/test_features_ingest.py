@@ -13,6 +13,7 @@ from driftloop.features.v1 import events_pb2 as features
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import JSON, KafkaRecord
 from driftloop_events.topics import dlq_topic
+from driftloop_features.entrypoints.ingest import BusIngest, FaustIngest
 
 from .conftest import (
     RunningServer,
@@ -38,10 +39,10 @@ async def test_rows_produced_with_aiokafka_appear_in_online_retrieval_within_sec
     ids = new_flower_ids(3)
     now = datetime.now(UTC)
     rows = [
-        feature_row(ids[0], now - timedelta(minutes=5), **measurements(5.1, "north")),
-        feature_row(ids[1], now - timedelta(minutes=4), **measurements(6.2, "south")),
+        feature_row(ids[0], now - timedelta(minutes=5), values=measurements(5.1, "north")),
+        feature_row(ids[1], now - timedelta(minutes=4), values=measurements(6.2, "south")),
         # A later value of the first flower wins.
-        feature_row(ids[0], now - timedelta(minutes=1), **measurements(5.4, "east")),
+        feature_row(ids[0], now - timedelta(minutes=1), values=measurements(5.4, "east")),
     ]
     bootstrap = sqlite_server.settings.kafka_bootstrap_servers
     await produce(bootstrap, rows[:2])
@@ -61,13 +62,15 @@ async def test_bad_rows_go_to_the_dlq_with_the_reason_and_good_rows_of_the_batch
     good_id, bad_id, other_id = new_flower_ids(3)
     now = datetime.now(UTC)
     rows = [
-        feature_row(bad_id, now, push_source="no_such_push", **measurements(1.0)),
-        feature_row(good_id, now, **measurements(4.9)),
+        feature_row(bad_id, now, push_source="no_such_push", values=measurements(1.0)),
+        feature_row(good_id, now, values=measurements(4.9)),
         feature_row(
-            bad_id, now, **{**measurements(2.0), "sepal_length": Value(string_value="long")}
+            bad_id, now, values={**measurements(2.0), "sepal_length": Value(string_value="long")}
         ),
-        feature_row(None, now, **measurements(3.0)),
-        feature_row(other_id, now, **{**measurements(5.0), "colour": Value(string_value="red")}),
+        feature_row(None, now, values=measurements(3.0)),
+        feature_row(
+            other_id, now, values={**measurements(5.0), "colour": Value(string_value="red")}
+        ),
     ]
     bootstrap = sqlite_server.settings.kafka_bootstrap_servers
     event_ids = await produce(bootstrap, rows)
@@ -134,7 +137,7 @@ async def test_an_undecodable_record_is_dead_lettered_and_the_agent_keeps_going(
     assert b"UndecodablePayload" in dict(dead[0].headers)["dlq.error"]
     # ... and a good row after it still arrives.
     (flower,) = new_flower_ids(1)
-    await produce(bootstrap, [feature_row(flower, datetime.now(UTC), **measurements(7.7))])
+    await produce(bootstrap, [feature_row(flower, datetime.now(UTC), values=measurements(7.7))])
 
     async def arrived() -> bool:
         values = await online_values(sqlite_server.url, [flower], FEATURES)
@@ -149,7 +152,7 @@ async def test_ingested_watermarks_name_the_push_source_rows_and_latest_event_ti
     ids = new_flower_ids(3)
     base = datetime(2031, 1, 1, tzinfo=UTC) + timedelta(minutes=ids[0] % 1000)
     times = [base, base + timedelta(minutes=7), base + timedelta(minutes=3)]
-    rows = [feature_row(i, t, **measurements(5.0)) for i, t in zip(ids, times, strict=True)]
+    rows = [feature_row(i, t, values=measurements(5.0)) for i, t in zip(ids, times, strict=True)]
     bootstrap = sqlite_server.settings.kafka_bootstrap_servers
     await produce(bootstrap, rows)
 
@@ -185,7 +188,7 @@ def faust_server(
         features_settings(
             home=tmp_path_factory.mktemp("features-faust"),
             bootstrap_servers=broker.bootstrap_servers,
-            ingest_consumer="faust",
+            stream_engine="faust",
         )
     )
     server.start()
@@ -201,8 +204,8 @@ async def test_the_faust_agent_ingests_good_rows_and_dead_letters_bad_ones(
     good, bad = new_flower_ids(2)
     now = datetime.now(UTC)
     rows = [
-        feature_row(bad, now, **{**measurements(2.0), "site": Value(int64_value=3)}),
-        feature_row(good, now, **measurements(3.3, "faust")),
+        feature_row(bad, now, values={**measurements(2.0), "site": Value(int64_value=3)}),
+        feature_row(good, now, values=measurements(3.3, "faust")),
     ]
     bootstrap = faust_server.settings.kafka_bootstrap_servers
     event_ids = await produce(bootstrap, rows)
@@ -219,3 +222,14 @@ async def test_the_faust_agent_ingests_good_rows_and_dead_letters_bad_ones(
         expected=1,
     )
     assert b"column 'site' expects string, got int" in dict(dead[0].headers)["dlq.error"]
+
+
+def test_both_engines_dispatch_through_the_service_handlers(
+    sqlite_server: RunningServer, faust_server: RunningServer
+) -> None:
+    bus, agent = sqlite_server.app.state.agent, faust_server.app.state.agent
+    assert isinstance(bus, BusIngest)
+    assert isinstance(agent, FaustIngest)
+    for engine in (bus, agent):
+        assert engine.batches.count >= 1, "the tests before this one ingested batches"
+        assert set(engine.batches.dispatcher.table) == {"driftloop.features.row.pushed"}

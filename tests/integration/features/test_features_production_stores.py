@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import psycopg
 import pyarrow.parquet as pq
 import pytest
@@ -55,6 +55,7 @@ def production_server(
             offline_store_url=database,
             registry_url=database,
             database_url=database,
+            stream_engine="bus",
         )
     )
     server.start()
@@ -70,8 +71,8 @@ async def test_rows_produced_with_aiokafka_appear_in_the_redis_online_store(
     ids = new_flower_ids(2)
     now = datetime.now(UTC)
     rows = [
-        feature_row(ids[0], now - timedelta(minutes=2), **measurements(5.8, "west")),
-        feature_row(ids[1], now - timedelta(minutes=1), **measurements(6.9, "east")),
+        feature_row(ids[0], now - timedelta(minutes=2), values=measurements(5.8, "west")),
+        feature_row(ids[1], now - timedelta(minutes=1), values=measurements(6.9, "east")),
     ]
     await produce(production_server.settings.kafka_bootstrap_servers, rows)
 

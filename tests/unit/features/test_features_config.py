@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -72,5 +73,6 @@ def test_the_config_is_written_to_the_repo_for_the_feast_cli(tmp_path: Path) -> 
     [("online_store_url", "memcached://x"), ("offline_store_url", "s3://bucket")],
 )
 def test_unsupported_store_urls_are_refused(tmp_path: Path, field: str, value: str) -> None:
+    values: dict[str, Any] = {field: value}
     with pytest.raises(ValidationError, match=field):
-        FeaturesSettings(home=tmp_path, **{field: value})
+        FeaturesSettings(home=tmp_path, **values)

@@ -128,7 +128,8 @@ def test_a_row_without_create_time_gets_the_time_of_ingestion() -> None:
 
 def test_batches_group_rows_per_push_source_and_mode_and_track_event_time_bounds() -> None:
     rows = []
-    for minutes, mode in ((5, features.PUSH_MODE_ONLINE), (1, 0), (9, 0)):
+    unset = features.PUSH_MODE_UNSPECIFIED
+    for minutes, mode in ((5, features.PUSH_MODE_ONLINE), (1, unset), (9, unset)):
         row = _row(flower_id=Value(int64_value=minutes))
         row.event_time.FromDatetime(T0 + timedelta(minutes=minutes))
         row.to = mode

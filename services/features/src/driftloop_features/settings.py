@@ -11,7 +11,13 @@ from driftloop_kit.settings import ServiceSettings
 
 
 class FeaturesSettings(ServiceSettings):
-    """The features service: a Feast repo, its online and offline stores, Kafka ingestion."""
+    """The features service: a Feast repo, its online and offline stores, Kafka ingestion.
+
+    What consumes ``features.ingest`` is the shared ``stream_engine`` setting
+    (``DRIFTLOOP_FEATURES_STREAM_ENGINE``): ``bus``, the bus's batch consumer, or
+    ``faust``, a faust-streaming agent. Here it defaults to ``bus``, as ingestion did
+    before the setting was shared: faust's per-event path is below the ingestion target.
+    """
 
     service_name: ClassVar[str] = "features"
     default_port: ClassVar[int] = 6566  # `feast serve`'s own default
@@ -25,6 +31,14 @@ class FeaturesSettings(ServiceSettings):
         ),
     )
     project: str = Field(default="driftloop", description="Feast project name.")
+    stream_engine: Literal["faust", "bus"] = Field(
+        default="bus",
+        description=(
+            "What consumes `features.ingest`: `bus` (the bus's batch consumer; the stores set "
+            "the pace) or `faust` (a faust-streaming agent, for deployments that run their "
+            "stream processing in faust)."
+        ),
+    )
     online_store_url: str | None = Field(
         default=None,
         description=(
@@ -51,12 +65,6 @@ class FeaturesSettings(ServiceSettings):
     )
     ingest_enabled: bool = Field(
         default=True, description="Consume `features.ingest` and push its rows to the stores."
-    )
-    ingest_consumer: Literal["aiokafka", "faust"] = Field(
-        default="aiokafka",
-        description=(
-            "What consumes `features.ingest`: aiokafka batches (fast) or a faust-streaming agent."
-        ),
     )
     ingest_group: str = Field(
         default="driftloop-features",

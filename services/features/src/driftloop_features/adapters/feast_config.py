@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
+from driftloop_features.adapters.sources import OfflineKind
 from driftloop_features.settings import FeaturesSettings
-from driftloop_features.sources import OfflineKind
 
 __all__ = ["POSTGRES_OFFLINE_STORE", "offline_kind", "repo_config", "write_feature_store_yaml"]
 

@@ -22,8 +22,8 @@ from types import ModuleType
 from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
-import pyarrow as pa  # type: ignore[import-untyped]
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pyarrow as pa
+import pyarrow.parquet as pq
 from feast import Entity, FeatureService, FeatureStore, FeatureView, FileSource, RepoConfig
 from feast.data_source import DataSource, PushMode, PushSource
 from feast.errors import FeastError
@@ -33,22 +33,20 @@ from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source i
 from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.permissions.permission import Permission
 from feast.project import Project
-from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
-from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_contents import RepoContents
 from feast.repo_operations import extract_objects_for_apply_delete
 from feast.stream_feature_view import StreamFeatureView
 from feast.type_map import feast_value_type_to_pa
 from feast.value_type import ValueType
 
-from driftloop_features import sources
-from driftloop_features.adapters import postgres_offline
+from driftloop_features.adapters import feast_internals, postgres_offline, sources
 from driftloop_features.adapters.feast_config import (
     offline_kind,
     repo_config,
     write_feature_store_yaml,
 )
 from driftloop_features.adapters.online_json import online_response_dict
+from driftloop_features.adapters.online_write import OnlinePlan
 from driftloop_features.domain.rows import ColumnSpec, Kind, PushSourceSchema
 from driftloop_features.settings import FeaturesSettings
 from driftloop_kit.errors import InvalidInput, NotFound
@@ -149,12 +147,8 @@ class FeastGateway:
         a power cut (never corruption) is an acceptable trade.
         """
         store = self.store
-        if store.config.online_store.type != "sqlite":
-            return
-        online: Any = store._get_provider().online_store
-        conn = online._get_conn(store.config)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        if store.config.online_store.type == "sqlite":
+            feast_internals.tune_sqlite_online_store(store)
 
     def seed_repo(self) -> bool:
         """Copy the example repo into an empty (or missing) repo folder; True if copied."""
@@ -169,13 +163,8 @@ class FeastGateway:
     def close(self) -> None:
         """Release the stores' connections."""
         store, self._store = self._store, None
-        if store is None:
-            return
-        online: Any = store._get_provider().online_store
-        conn = getattr(online, "_conn", None)
-        if conn is not None:
-            conn.close()
-            online._conn = None
+        if store is not None:
+            feast_internals.close_sqlite_online_store(store)
 
     # -- the repo ------------------------------------------------------------------
 
@@ -310,11 +299,11 @@ class FeastGateway:
     ) -> dict[str, Any]:
         """:meth:`get_online_features` without blocking the event loop on network stores.
 
-        Redis is read with Feast's async path; SQLite, a local file read in well under a
-        millisecond, is read inline, which is faster than a hop to a worker thread.
+        Redis is read with Feast's async path; SQLite, a local file read, is read inline,
+        which is faster than a hop to a worker thread.
         """
         store = self.store
-        if not store._get_provider().async_supported.online.read:
+        if not feast_internals.provider(store).async_supported.online.read:
             return self.get_online_features(
                 features=features,
                 entities=entities,
@@ -349,21 +338,22 @@ class FeastGateway:
         """Write validated rows straight to the online store of the push source's views.
 
         What ``push(..., to=ONLINE)`` does, without the DataFrame -> Arrow -> protobuf
-        round trip: the rows (plain values, checked against the push schema) become
-        Feast's protobuf values directly, and only the latest row of each entity in the
-        batch is written, since the online store keeps one value per entity. Views with
-        column types this path does not convert go through ``push``.
+        round trip (the shortcut of :mod:`.online_write`): the rows (plain values,
+        checked against the push schema) become Feast's protobuf values directly, and
+        only the latest row of each entity in the batch is written, since the online
+        store keeps one value per entity. Views with column types this path does not
+        convert go through ``push``.
 
         Returns:
             Online rows written (after keeping the latest per entity), over all views.
         """
         store = self.store
-        provider = store._get_provider()
+        provider = feast_internals.provider(store)
         written = 0
         for view in self._views_of(push_source_name):
             if not view.online or view.batch_source is None:
                 continue
-            plan = _OnlinePlan.of(view)
+            plan = OnlinePlan.of(view)
             if plan is None:
                 schema = self.push_schemas[push_source_name]
                 frame = pd.DataFrame.from_records(list(rows), columns=schema.frame_columns)
@@ -437,22 +427,8 @@ class FeastGateway:
         counted instead (only those of the calling thread, so concurrent ingestion is
         not counted). One materialization at a time.
         """
-        with self._write_lock:
-            online: Any = self.store._get_provider().online_store
-            original = online.online_write_batch
-            counts: dict[str, int] = {}
-            caller = threading.get_ident()
-
-            def counting(config: Any, table: Any, data: Any, progress: Any) -> Any:
-                if threading.get_ident() == caller:
-                    counts[table.name] = counts.get(table.name, 0) + len(data)
-                return original(config, table, data, progress)
-
-            online.online_write_batch = counting
-            try:
-                yield counts
-            finally:
-                del online.online_write_batch
+        with self._write_lock, feast_internals.counting_online_writes(self.store) as counts:
+            yield counts
 
     def materializable(self, feature_views: list[str] | None) -> list[str]:
         """The views a materialization of ``feature_views`` (None: all) would load.
@@ -464,8 +440,7 @@ class FeastGateway:
             return self._materializable(feature_views)
 
     def _materializable(self, feature_views: list[str] | None) -> list[str]:
-        views = self.store._get_feature_views_to_materialize(feature_views)
-        return [view.name for view in views]
+        return feast_internals.views_to_materialize(self.store, feature_views)
 
     def _last_materialized(self, name: str) -> datetime | None:
         view = self.store.get_feature_view(name)
@@ -553,76 +528,15 @@ class FeastGateway:
                         [(name, _arrow_type(type_name)) for name, type_name in columns]
                     )
                     pq.write_table(arrow_schema.empty_table(), path)
-            elif isinstance(batch, PostgreSQLSource) and batch._postgres_options._table:
+            elif isinstance(batch, PostgreSQLSource) and (
+                table := feast_internals.postgres_table(batch)
+            ):
                 postgres_offline.create_table(
                     store.config,
-                    batch._postgres_options._table,
+                    table,
                     columns,
                     schema.timestamp_field,
                 )
-
-
-_PROTO_FIELDS = {
-    "DOUBLE": "double_val",
-    "FLOAT": "float_val",
-    "INT64": "int64_val",
-    "INT32": "int32_val",
-    "STRING": "string_val",
-    "BOOL": "bool_val",
-    "BYTES": "bytes_val",
-}
-
-
-@dataclass(frozen=True)
-class _OnlinePlan:
-    """How rows of one feature view become Feast's online-store protobufs."""
-
-    join_keys: list[tuple[str, str]]
-    features: list[tuple[str, str]]
-    timestamp_field: str
-    created_field: str | None
-
-    @classmethod
-    def of(cls, view: FeatureView) -> _OnlinePlan | None:
-        """The plan of ``view``, or None when a column has a type it does not convert."""
-        join_keys = [(c.name, c.dtype.to_value_type().name) for c in view.entity_columns]
-        features = [(f.name, f.dtype.to_value_type().name) for f in view.features]
-        if any(t not in _PROTO_FIELDS for _, t in (*join_keys, *features)):
-            return None
-        batch = view.batch_source
-        assert batch is not None
-        return cls(
-            join_keys=[(name, _PROTO_FIELDS[t]) for name, t in join_keys],
-            features=[(name, _PROTO_FIELDS[t]) for name, t in features],
-            timestamp_field=batch.timestamp_field,
-            created_field=batch.created_timestamp_column or None,
-        )
-
-    def protos(
-        self, rows: Sequence[Mapping[str, Any]]
-    ) -> list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]]:
-        """The latest row of each entity as (entity key, values, event time, created time)."""
-        latest: dict[tuple[Any, ...], Mapping[str, Any]] = {}
-        stamp = self.timestamp_field
-        for row in rows:
-            key = tuple(row[name] for name, _ in self.join_keys)
-            seen = latest.get(key)
-            if seen is None or row[stamp] >= seen[stamp]:  # a tie: the later row wins
-                latest[key] = row
-        names = [name for name, _ in self.join_keys]
-        data = []
-        for row in latest.values():
-            entity_key = EntityKeyProto(
-                join_keys=names,
-                entity_values=[ValueProto(**{f: row[name]}) for name, f in self.join_keys],
-            )
-            values = {
-                name: ValueProto() if row[name] is None else ValueProto(**{f: row[name]})
-                for name, f in self.features
-            }
-            created = row.get(self.created_field) if self.created_field else None
-            data.append((entity_key, values, row[stamp], created))
-        return data
 
 
 def _offline_columns(

@@ -3,7 +3,9 @@
 Feast 0.67's ``PostgreSQLOfflineStore`` reads (historical retrieval, materialization)
 but cannot write, so ``push(..., to=OFFLINE)`` fails with it. This subclass adds
 ``offline_write_batch`` (a ``COPY`` into the source's table) and the table creation
-the service does when it applies the repo.
+the service does when it applies the repo. It reaches the source's table and Feast's
+connection helper through :mod:`.feast_internals`; the subclass itself is pinned to
+Feast 0.67.0 by ``tests/unit/features/test_features_feast_pins.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow as pa
 from feast.feature_view import FeatureView
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres import (
     PostgreSQLOfflineStore,
@@ -20,9 +22,10 @@ from feast.infra.offline_stores.contrib.postgres_offline_store.postgres import (
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
     PostgreSQLSource,
 )
-from feast.infra.utils.postgres.connection_utils import _get_conn
 from feast.repo_config import RepoConfig
 from psycopg import sql
+
+from driftloop_features.adapters.feast_internals import postgres_connection, postgres_table
 
 __all__ = [
     "DriftloopPostgreSQLOfflineStore",
@@ -51,17 +54,18 @@ class DriftloopPostgreSQLOfflineStore(PostgreSQLOfflineStore):
     ) -> None:
         """Append ``table`` to the table of ``feature_view``'s batch source."""
         source = feature_view.batch_source
-        if not isinstance(source, PostgreSQLSource) or not source._postgres_options._table:
+        target = postgres_table(source) if isinstance(source, PostgreSQLSource) else None
+        if target is None:
             raise ValueError(
                 f"feature view {feature_view.name!r} has no PostgreSQL table to write to"
             )
         names = table.column_names
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            _table_identifier(source._postgres_options._table),
+            _table_identifier(target),
             sql.SQL(", ").join(sql.Identifier(name) for name in names),
         )
         rows = table.to_pylist()
-        with _get_conn(config.offline_store) as conn, conn.cursor() as cursor:
+        with postgres_connection(config.offline_store) as conn, conn.cursor() as cursor:
             with cursor.copy(statement) as copy:
                 for row in rows:
                     copy.write_row([row[name] for name in names])
@@ -107,7 +111,7 @@ def create_table(
             sql.Identifier(timestamp_field),
         ),
     ]
-    with _get_conn(config.offline_store) as conn, conn.cursor() as cursor:
+    with postgres_connection(config.offline_store) as conn, conn.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
         conn.commit()

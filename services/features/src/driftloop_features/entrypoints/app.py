@@ -4,78 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from driftloop_bus.deadletter import DeadLetters
-from driftloop_bus.wiring import ServiceBus, service_bus
 from driftloop_features.adapters.feast_store import FeastGateway
-from driftloop_features.entrypoints.ingest import IngestAgent, KafkaIngestConsumer
+from driftloop_features.entrypoints.consumers import HANDLERS
+from driftloop_features.entrypoints.ingest import ingest_engine
 from driftloop_features.entrypoints.routers import ROUTERS
-from driftloop_features.handlers import Ingestion, Materializations
+from driftloop_features.service_layer.bootstrap import bootstrap
 from driftloop_features.settings import FeaturesSettings
 from driftloop_kit.app import Resource, create_service_app
-from driftloop_kit.db import Database
 from driftloop_kit.errors import Unavailable
 from driftloop_kit.migrations import SchemaMigrations
 from driftloop_kit.service import ServiceDefinition
 
-__all__ = ["SERVICE", "Bootstrapped", "bootstrap", "create_app"]
+__all__ = ["SERVICE", "create_app"]
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-@dataclass
-class Bootstrapped:
-    """Everything both entrypoints need, built once and not yet connected."""
-
-    settings: FeaturesSettings
-    database: Database
-    bus: ServiceBus
-    gateway: FeastGateway
-    ingestion: Ingestion
-    materializations: Materializations
-    agent: IngestAgent | KafkaIngestConsumer | None
-
-
-def bootstrap(settings: FeaturesSettings) -> Bootstrapped:
-    """Build the service's dependencies (nothing connects until started)."""
-    database = Database(settings.database_url)
-    bus = service_bus(
-        service=settings.service_name,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        database=database,
-    )
-    gateway = FeastGateway(settings)
-    ingestion = Ingestion(
-        gateway=gateway,
-        dead_letters=DeadLetters(bus.publisher, group=settings.ingest_group),
-        database=database,
-        outbox=bus.outbox,
-    )
-    materializations = Materializations(gateway=gateway, database=database, outbox=bus.outbox)
-    agent: IngestAgent | KafkaIngestConsumer | None = None
-    if settings.ingest_enabled:
-        consumer = IngestAgent if settings.ingest_consumer == "faust" else KafkaIngestConsumer
-        agent = consumer(settings=settings, ingestion=ingestion)
-    return Bootstrapped(settings, database, bus, gateway, ingestion, materializations, agent)
-
-
 def create_app(settings: FeaturesSettings) -> FastAPI:
     """Build the app; the database, Feast stores, broker and agent open in its lifespan."""
-    parts = bootstrap(settings)
-    feast = _FeastStores(parts.gateway, apply=settings.apply_on_startup)
+    container = bootstrap(settings)
+    engine = ingest_engine(container)
+    feast = _FeastStores(container.gateway, apply=settings.apply_on_startup)
     resources: list[Resource] = [
         SchemaMigrations(settings.database_url, MIGRATIONS),
-        *parts.bus.resources,
+        *container.bus.resources,
         feast,
     ]
-    if parts.agent is not None:
-        resources.append(parts.agent)
+    if engine is not None:
+        resources.append(engine)
     app = create_service_app(
         settings=settings,
         title="driftloop features",
@@ -88,13 +50,13 @@ def create_app(settings: FeaturesSettings) -> FastAPI:
         ),
         routers=ROUTERS,
         resources=resources,
-        checks={**parts.bus.checks, "feast": feast.check},
-        database=parts.database,
+        checks={**container.bus.checks, "feast": feast.check},
+        database=container.database,
     )
-    app.state.gateway = parts.gateway
-    app.state.materializations = parts.materializations
-    app.state.ingestion = parts.ingestion
-    app.state.agent = parts.agent
+    app.state.gateway = container.gateway
+    app.state.materializations = container.materializations
+    app.state.ingestion = container.ingestion
+    app.state.agent = engine
     return app
 
 
@@ -130,4 +92,6 @@ class _FeastStores:
         await asyncio.to_thread(self.gateway.store.list_feature_views, allow_cache=True)
 
 
-SERVICE = ServiceDefinition(name="features", settings_cls=FeaturesSettings, create_app=create_app)
+SERVICE = ServiceDefinition(
+    name="features", settings_cls=FeaturesSettings, create_app=create_app, handlers=HANDLERS
+)

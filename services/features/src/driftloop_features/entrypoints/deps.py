@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from driftloop_features.adapters.feast_store import FeastGateway
-from driftloop_features.handlers import Materializations
+from driftloop_features.service_layer.materializations import Materializations
 
 
 def get_gateway(request: Request) -> FeastGateway:

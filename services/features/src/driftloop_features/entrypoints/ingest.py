@@ -1,152 +1,183 @@
-"""The Kafka entrypoint: a consumer of ``features.ingest`` that hands batches to ingestion.
+"""The Kafka entrypoint: engines that read ``features.ingest`` in batches.
 
-Feast does not consume Kafka itself; this does. Records are taken in batches
-(``ingest_batch_size`` rows, or what arrived within ``ingest_batch_seconds``) and each
-batch is handed to :class:`~driftloop_features.handlers.Ingestion`. Offsets are committed
-after the batch is written (or its bad rows dead-lettered), so delivery is at least
-once; writing a row twice writes the same value again.
+Feast does not consume Kafka itself; this does. Records are read in batches
+(``ingest_batch_size`` rows, or what arrived within ``ingest_batch_seconds``); each
+record goes through the bus ``Dispatcher`` with the service's ``HANDLERS``
+(``entrypoints/consumers.py``), which collect its row, and each batch's rows are then
+written by :class:`~driftloop_features.service_layer.ingestion.Ingestion`. Offsets are
+committed after the batch is written (or its bad rows dead-lettered), so delivery is
+at least once; writing a row twice writes the same value again.
 
-Two consumers do this, chosen by ``ingest_consumer``:
+Two engines do this, chosen by the shared ``stream_engine`` setting:
 
-- :class:`KafkaIngestConsumer` (default): aiokafka's ``getmany`` in a loop. It reads
-  ~265,000 records/s on this kind of machine, so the stores set the pace.
-- :class:`IngestAgent`: a faust-streaming agent (``stream.take_events``). faust's
-  per-event machinery tops out near 11,000 records/s with an agent that does nothing,
-  below the ingestion target once rows are decoded and written; kept for deployments
-  that run their stream processing in faust.
+- :class:`BusIngest` (``bus``): the bus ``ConsumerRunner``, reading aiokafka
+  ``getmany`` batches; the stores set the pace.
+- :class:`FaustIngest` (``faust``): a faust-streaming agent (``stream.take_events``),
+  for deployments that run their stream processing in faust; faust's per-event
+  machinery makes it the slower of the two.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import OffsetAndMetadata
 
+from driftloop_bus.consumer import ConsumerRunner, Dispatcher, bind, delivered
+from driftloop_bus.deadletter import Delivered
 from driftloop_bus.streams import faust_app, from_faust
 from driftloop_bus.tasks import cancel_and_wait
 from driftloop_bus.topics import ensure_topics
 from driftloop_events.topics import TOPICS, dlq_spec
-from driftloop_features.handlers import Ingestion
-from driftloop_features.settings import FeaturesSettings
+from driftloop_features.entrypoints.consumers import HANDLERS
+from driftloop_features.service_layer.bootstrap import FeaturesContainer
+from driftloop_features.service_layer.ingestion import (
+    YIELD_EVERY,
+    Ingestion,
+    IngestReport,
+    RowBatch,
+)
+from driftloop_kit.retry import RECONNECT, logged
 
-__all__ = ["INGEST_TOPIC", "IngestAgent", "KafkaIngestConsumer"]
+__all__ = ["INGEST_TOPIC", "BusIngest", "FaustIngest", "IngestBatches", "ingest_engine"]
 
 log = logging.getLogger(__name__)
 
 INGEST_TOPIC = "features.ingest"
 
 
-async def _ensure_ingest_topics(bootstrap_servers: str) -> None:
-    """Create ``features.ingest`` and its DLQ, retrying until the broker answers."""
-    backoff = 0.2
-    specs = [TOPICS[INGEST_TOPIC], dlq_spec(INGEST_TOPIC)]
-    while True:
-        try:
-            await ensure_topics(bootstrap_servers, specs)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            log.warning(
-                "ingestion could not reach the broker; retrying",
-                extra={"error": f"{type(error).__name__}: {error}"},
-            )
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+class IngestBatches:
+    """Decodes and dispatches the records of a batch, then has its rows ingested.
 
-
-class KafkaIngestConsumer:
-    """Consumes ``features.ingest`` with aiokafka and hands each poll's records over.
-
-    Start-up does not wait for the broker: the consumer connects in the background and
-    retries until the broker answers, as the other consumers of the bus do.
+    The per-batch extension of the bus ``Dispatcher``: each record is decoded by
+    :meth:`Dispatcher.decode` (which dead-letters one that does not decode) and its
+    event handed to the Dispatcher's handlers (``HANDLERS``, which only collect rows);
+    events of other types are ignored. The retrying and dead-lettering that matter
+    happen once per batch, in :class:`Ingestion`, around the writes. The Dispatcher's
+    per-event :meth:`~Dispatcher.handle` (a retry and a timer around every event) is
+    not used: at ingestion rates it cost more than decoding the row.
 
     Args:
-        settings: Batch size and wait, consumer group, broker.
-        ingestion: What each batch is handed to.
+        rows: Where ``HANDLERS`` collect the rows (their bound dependency).
+        ingestion: Writes each batch's rows.
+        dispatcher: Decodes, dead-letters, and holds ``HANDLERS`` bound to ``rows``.
     """
 
-    def __init__(self, *, settings: FeaturesSettings, ingestion: Ingestion) -> None:
-        self.settings = settings
+    def __init__(self, *, rows: RowBatch, ingestion: Ingestion, dispatcher: Dispatcher) -> None:
+        self.rows = rows
         self.ingestion = ingestion
-        self._task: asyncio.Task[None] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-        self.started = asyncio.Event()
-        self.batches = 0
+        self.dispatcher = dispatcher
+        #: Batches ingested so far.
+        self.count = 0
 
-    async def start(self) -> None:
-        """Connect and join the group in the background."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._main(), name="features-ingest")
+    @classmethod
+    def of(
+        cls, container: FeaturesContainer, dispatcher: Dispatcher | None = None
+    ) -> IngestBatches:
+        """The batches of the service; by default dispatched on the container's dead letters."""
+        return cls(
+            rows=container.rows,
+            ingestion=container.ingestion,
+            dispatcher=dispatcher
+            or Dispatcher(
+                handlers=bind(HANDLERS, container.rows), dead_letters=container.dead_letters
+            ),
+        )
+
+    async def ingest(self, records: Iterable[Delivered]) -> IngestReport:
+        """Dispatch ``records`` (their rows are collected) and write the rows collected."""
+        rows, dispatcher, table = self.rows, self.dispatcher, self.dispatcher.table
+        rows.take()  # rows of a batch cut short (stopped): uncommitted, so read again
+        for index, record in enumerate(records):
+            if index and not index % YIELD_EVERY:
+                await asyncio.sleep(0)  # let online reads in between
+            event = await dispatcher.decode(record)
+            if event is None:
+                continue  # dead-lettered by the Dispatcher
+            rows.arrived(record)
+            for handler in table.get(event.type, ()):  # another type on the topic: none
+                await handler(event)
+        report = await self.ingestion.ingest(rows.take())
+        self.count += 1
+        return report
+
+
+class BusIngest(ConsumerRunner):
+    """The bus's consumer runner, reading and committing a batch at a time.
+
+    ``ConsumerRunner`` connects (creating ``features.ingest`` and its DLQ, retrying
+    until the broker answers), joins the group and commits on a rebalance; this
+    subclass replaces its per-message loop with one that writes each polled batch
+    before committing its offsets.
+
+    Args:
+        container: The service's dependencies.
+    """
+
+    def __init__(self, container: FeaturesContainer) -> None:
+        settings = container.settings
+        session_ms = int(settings.ingest_session_timeout * 1000)
+        super().__init__(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=settings.ingest_group,
+            handlers=bind(HANDLERS, container.rows),
+            publisher=container.bus.publisher,
+            max_poll_records=settings.ingest_batch_size,
+            consumer_options={
+                "session_timeout_ms": session_ms,
+                "heartbeat_interval_ms": min(3000, session_ms // 3),
+            },
+        )
+        self.batch_size = settings.ingest_batch_size
+        self.wait_ms = int(settings.ingest_batch_seconds * 1000)
+        self.batches = IngestBatches.of(container, self.dispatcher)
+
+    @property
+    def started(self) -> asyncio.Event:
+        """Set once the group has given this consumer its partitions."""
+        return self._assigned
 
     async def wait_started(self, timeout: float = 60.0) -> None:
         """Wait until the consumer has its partitions (tests, benchmarks)."""
-        await asyncio.wait_for(self.started.wait(), timeout)
+        await self.wait_assigned(timeout)
 
-    async def _main(self) -> None:
-        settings = self.settings
-        await _ensure_ingest_topics(settings.kafka_bootstrap_servers)
-        session_ms = int(settings.ingest_session_timeout * 1000)
-        consumer = AIOKafkaConsumer(
-            INGEST_TOPIC,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=settings.ingest_group,
-            client_id=settings.ingest_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=settings.ingest_batch_size,
-            session_timeout_ms=session_ms,
-            heartbeat_interval_ms=min(3000, session_ms // 3),
-        )
-        await consumer.start()
-        self._consumer = consumer
-        wait_ms = int(settings.ingest_batch_seconds * 1000)
+    async def _run(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            raise RuntimeError("consumer is not connected")
         while True:
-            polled = await consumer.getmany(
-                timeout_ms=wait_ms, max_records=settings.ingest_batch_size
-            )
+            polled = await consumer.getmany(timeout_ms=self.wait_ms, max_records=self.batch_size)
             if consumer.assignment():
-                self.started.set()
+                self._assigned.set()
             if not polled:
                 continue
-            records = [record for batch in polled.values() for record in batch]
-            await self.ingestion.handle_batch(records)
-            self.batches += 1
-            await consumer.commit(
-                {tp: OffsetAndMetadata(batch[-1].offset + 1, "") for tp, batch in polled.items()}
+            await self.batches.ingest(
+                delivered(record) for records in polled.values() for record in records
             )
-
-    async def stop(self) -> None:
-        """Finish the batch in hand, leave the group."""
-        await cancel_and_wait(self._task)
-        self._task = None
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()
+            for tp, records in polled.items():
+                self._pending[tp] = records[-1].offset + 1
+            await self._commit(consumer)
 
 
-class IngestAgent:
-    """Runs the faust app of the ingestion agent as a resource of the HTTP app.
+class FaustIngest:
+    """A faust-streaming agent reading ``features.ingest``, as a resource of the HTTP app.
 
     Start-up does not wait for the broker: the app connects in the background and
     retries until the broker answers, as the other consumers of the bus do.
 
     Args:
-        settings: Batch size and wait, consumer group, broker.
-        ingestion: What each batch is handed to.
+        container: The service's dependencies.
     """
 
-    def __init__(self, *, settings: FeaturesSettings, ingestion: Ingestion) -> None:
-        self.settings = settings
-        self.ingestion = ingestion
+    def __init__(self, container: FeaturesContainer) -> None:
+        self.settings = container.settings
+        self.batches = IngestBatches.of(container)
         self.app: faust.App | None = None
         self._task: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
-        self.batches = 0
 
     def _build(self) -> faust.App:
         settings = self.settings
@@ -160,16 +191,14 @@ class IngestAgent:
             broker_session_timeout=settings.ingest_session_timeout,
             broker_heartbeat_interval=min(3.0, settings.ingest_session_timeout / 3),
         )
-        topic = app.topic(INGEST_TOPIC)
-        ingestion = self.ingestion
+        batches = self.batches
 
-        @app.agent(topic, name="ingest")
+        @app.agent(app.topic(INGEST_TOPIC), name="ingest")
         async def ingest(stream: Any) -> None:
             async for events in stream.take_events(
                 settings.ingest_batch_size, within=settings.ingest_batch_seconds
             ):
-                await ingestion.handle_batch([from_faust(event.message) for event in events])
-                self.batches += 1
+                await batches.ingest(from_faust(event.message) for event in events)
 
         return app
 
@@ -179,7 +208,11 @@ class IngestAgent:
             self._task = asyncio.create_task(self._main(), name="features-ingest")
 
     async def _main(self) -> None:
-        await _ensure_ingest_topics(self.settings.kafka_bootstrap_servers)
+        specs = [TOPICS[INGEST_TOPIC], dlq_spec(INGEST_TOPIC)]
+        await RECONNECT.call(
+            lambda: ensure_topics(self.settings.kafka_bootstrap_servers, specs),
+            on_retry=logged(log, "ingestion could not reach the broker; retrying"),
+        )
         self.app = self._build()
         await self.app.start()
         self.started.set()
@@ -195,3 +228,11 @@ class IngestAgent:
         app, self.app = self.app, None
         if app is not None:
             await app.stop()
+
+
+def ingest_engine(container: FeaturesContainer) -> BusIngest | FaustIngest | None:
+    """The engine ``stream_engine`` names, or None when ingestion is disabled."""
+    settings = container.settings
+    if not settings.ingest_enabled:
+        return None
+    return FaustIngest(container) if settings.stream_engine == "faust" else BusIngest(container)

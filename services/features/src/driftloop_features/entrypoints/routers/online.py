@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from driftloop_features.entrypoints.deps import GatewayDep, MaterializationsDep
-from driftloop_features.handlers import Materializations
+from driftloop_features.service_layer.materializations import Materializations
 from driftloop_kit.errors import InvalidInput
 
 router = APIRouter(tags=["online (feast serve)"])
@@ -153,7 +153,7 @@ async def materialize_incremental(
 
 async def _accepted(materializations: Materializations, views: list[str] | None) -> list[str]:
     """The views an asynchronous materialization will load (unknown names: 404 now)."""
-    return await asyncio.to_thread(materializations.gateway.materializable, views)
+    return await materializations.accepted(views)
 
 
 @router.get("/health", summary="Feast feature server's health check")
