@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from driftloop_kit.testing import app_client
 from driftloop_trainer.domain.jobs import ModelConfig
 from driftloop_trainer.entrypoints.app import create_app
 from driftloop_trainer.settings import TrainerSettings
+from tests.fakes.common import unique
 
 from ..bus.helpers import eventually
 
@@ -29,13 +29,8 @@ __all__ = [
     "eventually",
     "publisher",
     "running_trainer",
-    "unique",
     "wait_for_job",
 ]
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @asynccontextmanager

@@ -7,13 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from driftloop_bus.embedded import EmbeddedBroker
-from driftloop_trainer.domain.jobs import JobSpec
+from driftloop_trainer.domain.jobs import JobContext, JobSpec
 from driftloop_trainer.pipelines.iris import load_data, split
-from driftloop_trainer.runtime import JobContext
 
 from ..features.conftest import RunningServer, features_settings, new_flower_ids
 

@@ -20,10 +20,11 @@ from driftloop_events.errors import EnvelopeError
 from driftloop_trainer.domain.gate import EvaluationPolicy
 from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
 from driftloop_trainer.domain.policy import TriggerPolicy
+from tests.fakes.common import unique
 
 from ..bus.helpers import read_topic
 from ..stack import Stack, running_stack
-from .conftest import eventually, running_trainer, unique, wait_for_job
+from .conftest import eventually, running_trainer, wait_for_job
 
 pytestmark = pytest.mark.integration
 
@@ -153,6 +154,7 @@ async def test_a_worse_challenger_is_not_promoted_and_a_better_one_is_with_alias
         assert tags["driftloop.reference_data"].endswith("reference/reference.csv")
         assert tags["driftloop.code_version"].startswith("driftloop-trainer==")
         assert run.data.metrics["accuracy"] == better["evaluation"]["challenger_score"]
+        assert run.inputs is not None
         assert run.inputs.dataset_inputs[0].dataset.digest
         artifacts = [
             a.path

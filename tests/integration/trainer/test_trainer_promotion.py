@@ -13,52 +13,17 @@ from driftloop_bus.tables import outbox
 from driftloop_events.envelope import from_record
 from driftloop_kit.db import Database
 from driftloop_kit.migrations import upgrade_async
-from driftloop_trainer.adapters.executors import Executor
-from driftloop_trainer.adapters.registry import AliasRegistry
 from driftloop_trainer.adapters.store import TrainerStore
 from driftloop_trainer.domain.jobs import ModelConfig
 from driftloop_trainer.domain.policy import Trigger, TriggerKind, TriggerPolicy
 from driftloop_trainer.entrypoints.app import MIGRATIONS
-from driftloop_trainer.runtime import JobContext
 from driftloop_trainer.service_layer.training import Endpoints, Training
+from tests.fakes.trainer import FakeExecutor, FakeRegistry
 
 pytestmark = pytest.mark.integration
 
 MODEL = "iris"
 OPEN = TriggerPolicy(debounce_seconds=0, cooldown_seconds=0, max_concurrent=10)
-
-
-class FakeRegistry(AliasRegistry):
-    """Aliases in a dict; moves recorded; a move can be made to fail."""
-
-    def __init__(self, aliases: dict[str, int] | None = None) -> None:
-        self.aliases = dict(aliases or {})
-        self.moves: list[tuple[str, int, dict[str, str] | None]] = []
-        self.broken = False
-        self.on_read: dict[str, int] = {}
-
-    async def alias_version(self, name: str, alias: str) -> int | None:
-        return self.aliases.get(alias)
-
-    async def set_alias(
-        self, name: str, alias: str, version: int, *, cause: dict[str, str] | None = None
-    ) -> None:
-        if self.broken:
-            raise ConnectionError("registry unreachable")
-        self.aliases[alias] = version
-        self.moves.append((alias, version, cause))
-
-
-class CannedExecutor(Executor):
-    """Returns the outcome it was given, as a job would have."""
-
-    name = "local"
-
-    def __init__(self, outcome: dict[str, Any]) -> None:
-        self.outcome = outcome
-
-    async def run(self, context: JobContext) -> dict[str, Any]:
-        return self.outcome
 
 
 def outcome(
@@ -86,7 +51,7 @@ async def run_one(
             models={MODEL: ModelConfig(policy=OPEN)},
             store=store,
             registry=registry,
-            executor=CannedExecutor(result),
+            executor=FakeExecutor(result),
             endpoints=Endpoints("http://t", "http://r", "http://f", "exp", tmp_path),
         )
         found = await training.submit(

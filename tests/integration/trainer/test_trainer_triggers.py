@@ -16,8 +16,9 @@ from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import CloudEvent
 from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
 from driftloop_trainer.domain.policy import TriggerPolicy
+from tests.fakes.common import unique
 
-from .conftest import drift_alert, eventually, publisher, running_trainer, unique, wait_for_job
+from .conftest import drift_alert, eventually, publisher, running_trainer, wait_for_job
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,7 @@ import pytest
 from driftloop_events.topics import all_topics
 from driftloop_kit.service import SERVICE_NAMES
 from driftloop_trainer.adapters.kubernetes import job_manifest
-from driftloop_trainer.domain.jobs import JobSpec
-from driftloop_trainer.runtime import CONTEXT_ENV, REPORT_URL_ENV
+from driftloop_trainer.domain.jobs import CONTEXT_ENV, REPORT_URL_ENV, JobSpec
 from tests.unit.deploy.kustomize import Kustomization, load_yaml_documents, pod_spec, render
 from tests.unit.deploy.support import (
     DEPLOY,

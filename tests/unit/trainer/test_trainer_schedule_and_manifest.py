@@ -11,10 +11,9 @@ import yaml
 
 from driftloop_trainer.adapters.executors import KubernetesExecutor
 from driftloop_trainer.adapters.kubernetes import dns_label
-from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
+from driftloop_trainer.domain.jobs import CONTEXT_ENV, JobContext, JobSpec, ModelConfig
 from driftloop_trainer.domain.policy import TriggerPolicy
 from driftloop_trainer.domain.schedule import due, latest_slot
-from driftloop_trainer.runtime import CONTEXT_ENV, JobContext
 
 pytestmark = pytest.mark.unit
 
@@ -66,7 +65,7 @@ def test_the_kubernetes_job_manifest_is_a_valid_batch_v1_job(tmp_path: Path) -> 
     assert manifest["spec"]["backoffLimit"] == 0
     container = manifest["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "ghcr.io/acme/trainer:1.2"
-    assert container["command"] == ["python", "-m", "driftloop_trainer.runtime"]
+    assert container["command"] == ["python", "-m", "driftloop_trainer.entrypoints.job"]
     env = {item["name"]: item["value"] for item in container["env"]}
     carried = JobContext.from_json(yaml.safe_load(env[CONTEXT_ENV]))
     assert carried.spec.feature_service == "iris_classifier"

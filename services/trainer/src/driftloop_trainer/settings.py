@@ -25,7 +25,11 @@ def _demo_models() -> dict[str, ModelConfig]:
 
 
 class TrainerSettings(ServiceSettings):
-    """The trainer service: trigger policies, training jobs, the evaluation gate."""
+    """The trainer service: trigger policies, training jobs, the evaluation gate.
+
+    ``public_url`` (of :class:`~driftloop_kit.settings.ServiceSettings`) is where jobs
+    run by a cluster reach this service to report their result (``base_url``).
+    """
 
     service_name: ClassVar[str] = "trainer"
     default_port: ClassVar[int] = 8008
@@ -70,18 +74,11 @@ class TrainerSettings(ServiceSettings):
         default=True,
         description=(
             "Keep one local job process started ahead, its imports (mlflow, scikit-learn, "
-            "pandas) done, so a job starts in milliseconds rather than seconds."
+            "pandas) done, so a job does not wait for them."
         ),
     )
     kubernetes_namespace: str = Field(
         default="driftloop", description="Namespace of the Kubernetes Jobs."
-    )
-    public_url: str | None = Field(
-        default=None,
-        description=(
-            "Base URL jobs run by a cluster reach this service at, to report their result. "
-            "Default `http://<host>:<port>`."
-        ),
     )
     consumer_group: str = Field(
         default="driftloop-trainer", description="Consumer group of the trigger consumer."
@@ -102,14 +99,6 @@ class TrainerSettings(ServiceSettings):
     http_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of each request to the registry."
     )
-
-    @property
-    def base_url(self) -> str:
-        """The URL jobs reach this service at."""
-        if self.public_url:
-            return self.public_url.rstrip("/")
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}"
 
     @property
     def python_executable(self) -> str:

@@ -20,15 +20,14 @@ from typing import Any
 import yaml
 
 from driftloop_trainer.adapters.kubernetes import job_manifest
-from driftloop_trainer.domain.jobs import Stage
-from driftloop_trainer.runtime import CONTEXT_FILE, RESULT_FILE, JobContext
+from driftloop_trainer.domain.jobs import CONTEXT_FILE, JOB_MODULE, RESULT_FILE, JobContext, Stage
 
 LOG_FILE = "job.log"
 MANIFEST_FILE = "job.yaml"
 
 
 class Executor(abc.ABC):
-    """Runs a job's entry point."""
+    """Runs a job's entry point (the base of the use cases' ``ExecutorPort`` adapters)."""
 
     name: str
 
@@ -54,10 +53,10 @@ def _failure(stage: Stage, error: str, error_type: str) -> dict[str, Any]:
 class LocalExecutor(Executor):
     """A subprocess per job, started ahead of time so its imports are done.
 
-    One warm process waits (``python -m driftloop_trainer.runtime --warm``) with the
+    One warm process waits (``python -m driftloop_trainer.entrypoints.job --warm``) with the
     entry points' modules imported; a job takes it and a new one starts warming for
-    the next job. Importing mlflow, scikit-learn and pandas takes seconds, which
-    would otherwise count in every retraining.
+    the next job. Importing mlflow, scikit-learn and pandas is slow, and would
+    otherwise count in every retraining.
 
     Args:
         python: The interpreter.
@@ -102,7 +101,7 @@ class LocalExecutor(Executor):
         return await asyncio.create_subprocess_exec(
             self.python,
             "-m",
-            "driftloop_trainer.runtime",
+            JOB_MODULE,
             "--warm",
             *self.entry_points,
             stdin=asyncio.subprocess.PIPE,
@@ -123,7 +122,7 @@ class LocalExecutor(Executor):
             return await asyncio.create_subprocess_exec(
                 self.python,
                 "-m",
-                "driftloop_trainer.runtime",
+                JOB_MODULE,
                 str(folder / CONTEXT_FILE),
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,

@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from driftloop_trainer.domain.jobs import CONTEXT_ENV, JOB_MODULE
+
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 
 
@@ -39,7 +41,7 @@ def job_manifest(
         "driftloop.io/job-id": dns_label(job_id),
         "driftloop.io/model": dns_label(model_name),
     }
-    variables = [{"name": "DRIFTLOOP_TRAINER_JOB", "value": json.dumps(dict(context))}]
+    variables = [{"name": CONTEXT_ENV, "value": json.dumps(dict(context))}]
     variables += [{"name": k, "value": v} for k, v in sorted((env or {}).items())]
     return {
         "apiVersion": "batch/v1",
@@ -62,7 +64,7 @@ def job_manifest(
                         {
                             "name": "train",
                             "image": image,
-                            "command": ["python", "-m", "driftloop_trainer.runtime"],
+                            "command": ["python", "-m", JOB_MODULE],
                             "env": variables,
                             "resources": {
                                 "requests": {"cpu": cpu, "memory": memory},

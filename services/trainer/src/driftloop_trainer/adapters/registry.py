@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 from typing import Any
 
 import httpx
@@ -12,22 +11,9 @@ from driftloop_kit.errors import Unavailable
 _ALIAS = "/api/2.0/mlflow/registered-models/alias"
 
 
-class AliasRegistry(abc.ABC):
-    """The port: who holds an alias, and moving it."""
-
-    @abc.abstractmethod
-    async def alias_version(self, name: str, alias: str) -> int | None:
-        """The version ``alias`` names, or None when the model or alias does not exist."""
-
-    @abc.abstractmethod
-    async def set_alias(
-        self, name: str, alias: str, version: int, *, cause: dict[str, str] | None = None
-    ) -> None:
-        """Point ``alias`` at ``version``; ``cause`` is the event that caused the move."""
-
-
-class RegistryClient(AliasRegistry):
-    """Reads and moves aliases over the registry's MLflow-compatible API.
+class RegistryClient:
+    """Reads and moves aliases over the registry's MLflow-compatible API (the use cases'
+    ``AliasRegistryPort``).
 
     Args:
         base_url: The registry's base URL.

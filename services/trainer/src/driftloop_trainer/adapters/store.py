@@ -7,26 +7,22 @@ when there is one, so a redelivered event neither decides nor starts again.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.protobuf.message import Message
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from driftloop.common.v1.common_pb2 import EventRef
-from driftloop.trainer.v1 import events_pb2 as events
 from driftloop_bus.inbox import claim
-from driftloop_bus.outbox import Outbox
+from driftloop_bus.ports import OutboxPort
 from driftloop_events.envelope import CloudEvent
 from driftloop_kit.db import Database
 from driftloop_kit.errors import NotFound
 from driftloop_trainer.adapters.tables import alias_moves, decisions, jobs
-from driftloop_trainer.domain.gate import Verdict
-from driftloop_trainer.domain.jobs import JobSpec, JobStatus, Stage
+from driftloop_trainer.domain import events
+from driftloop_trainer.domain.gate import Verdict, verdict_dict
+from driftloop_trainer.domain.jobs import JobSpec, JobStatus, Stage, new_job_id
 from driftloop_trainer.domain.policy import (
     Decision,
     ModelState,
@@ -35,23 +31,8 @@ from driftloop_trainer.domain.policy import (
     TriggerKind,
     TriggerPolicy,
     decide,
+    trigger_dict,
 )
-
-_KINDS = {
-    TriggerKind.DRIFT: events.TRIGGER_KIND_DRIFT,
-    TriggerKind.PERFORMANCE: events.TRIGGER_KIND_PERFORMANCE,
-    TriggerKind.NEW_DATA: events.TRIGGER_KIND_NEW_DATA,
-    TriggerKind.SCHEDULE: events.TRIGGER_KIND_SCHEDULE,
-    TriggerKind.MANUAL: events.TRIGGER_KIND_MANUAL,
-}
-_STAGES = {
-    Stage.SETUP: events.TRAINING_STAGE_SETUP,
-    Stage.DATA: events.TRAINING_STAGE_DATA,
-    Stage.TRAINING: events.TRAINING_STAGE_TRAINING,
-    Stage.REGISTRATION: events.TRAINING_STAGE_REGISTRATION,
-    Stage.EVALUATION: events.TRAINING_STAGE_EVALUATION,
-    Stage.PROMOTION: events.TRAINING_STAGE_PROMOTION,
-}
 
 
 def utcnow() -> datetime:
@@ -66,31 +47,9 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def new_job_id() -> str:
-    """A fresh job id, e.g. ``job-7d1c2b9a04ef``."""
-    return f"job-{uuid.uuid4().hex[:12]}"
-
-
 def _iso(moment: datetime | None) -> str | None:
     found = aware(moment)
     return found.isoformat().replace("+00:00", "Z") if found else None
-
-
-def _trigger_message(trigger: Trigger) -> events.Trigger:
-    message = events.Trigger(kind=_KINDS[trigger.kind], reason=trigger.reason)
-    if trigger.event_id:
-        message.event.CopyFrom(
-            EventRef(id=trigger.event_id, type=trigger.event_type, source=trigger.event_source)
-        )
-    return message
-
-
-def trigger_dict(trigger: Trigger) -> dict[str, Any]:
-    """The trigger as stored with its job (JSON)."""
-    found = asdict(trigger)
-    found["kind"] = trigger.kind.value
-    found["parameters"] = dict(trigger.parameters)
-    return found
 
 
 def decision_view(row: Any) -> dict[str, Any]:
@@ -149,7 +108,7 @@ class TrainerStore:
         consumer: Inbox name of the trigger consumer.
     """
 
-    def __init__(self, *, database: Database, outbox: Outbox, consumer: str) -> None:
+    def __init__(self, *, database: Database, outbox: OutboxPort, consumer: str) -> None:
         self.database = database
         self.outbox = outbox
         self.consumer = consumer
@@ -217,16 +176,11 @@ class TrainerStore:
                         promoted=False,
                     )
                 )
-                await self._publish(
+                await self.outbox.add(
                     session,
-                    events.TrainingRequested(
-                        job_id=job_id,
-                        model_name=trigger.model,
-                        trigger=_trigger_message(trigger),
-                        parameters=parameters,
-                        requested_by=trigger.requested_by,
+                    events.training_requested(
+                        job_id=job_id, trigger=trigger, parameters=parameters, time=now
                     ),
-                    time=now,
                 )
         return decision, job_id
 
@@ -340,12 +294,11 @@ class TrainerStore:
                 .where(jobs.c.id == job_id)
                 .values(status=JobStatus.RUNNING.value, started_at=now, log_path=log_path)
             )
-            await self._publish(
+            await self.outbox.add(
                 session,
-                events.TrainingStarted(
-                    job_id=job_id, model_name=row.model_name, attempt=row.attempt, start_time=now
+                events.training_started(
+                    job_id=job_id, model=row.model_name, attempt=row.attempt, time=now
                 ),
-                time=now,
             )
             return job_view(row)
 
@@ -378,20 +331,18 @@ class TrainerStore:
                     evaluation=dict(evaluation) if evaluation else None,
                 )
             )
-            await self._publish(
+            await self.outbox.add(
                 session,
-                events.TrainingFailed(
+                events.training_failed(
                     job_id=job_id,
-                    model_name=row.model_name,
+                    model=row.model_name,
                     run_id=run_id,
-                    stage=_STAGES[stage],
+                    stage=stage,
                     error=error[:4000],
                     error_type=error_type,
                     attempt=row.attempt,
-                    will_retry=False,
-                    fail_time=now,
+                    time=now,
                 ),
-                time=now,
             )
 
     async def mark_completed(
@@ -430,42 +381,20 @@ class TrainerStore:
                 await session.execute(
                     insert(alias_moves).values(**move, job_id=job_id, moved_at=now)
                 )
-            evaluation = events.EvaluationResult(
-                passed=verdict.passed,
-                metric=verdict.metric,
-                challenger_score=verdict.challenger_score,
-                higher_is_better=verdict.higher_is_better,
-                evaluation_rows=verdict.evaluation_rows,
-                guardrails=[
-                    events.Guardrail(
-                        name=g.name,
-                        metric=g.metric,
-                        value=g.value,
-                        threshold=g.threshold,
-                        passed=g.passed,
-                    )
-                    for g in verdict.guardrails
-                ],
-            )
-            if verdict.champion_score is not None:
-                evaluation.champion_score = verdict.champion_score
-            if verdict.champion_version is not None:
-                evaluation.champion_version = verdict.champion_version
-            await self._publish(
+            await self.outbox.add(
                 session,
-                events.TrainingCompleted(
+                events.training_completed(
+                    event_id=event_id,
                     job_id=job_id,
-                    model_name=row.model_name,
+                    model=row.model_name,
                     run_id=run_id,
                     model_version=model_version,
-                    evaluation=evaluation,
+                    verdict=verdict,
                     promoted=promoted,
-                    alias=alias if promoted else "",
+                    alias=alias,
                     start_time=aware(row.started_at) or now,
-                    end_time=now,
+                    time=now,
                 ),
-                time=now,
-                event_id=event_id,
             )
 
     async def record_moves(self, moves: list[dict[str, Any]]) -> None:
@@ -509,28 +438,3 @@ class TrainerStore:
                 )
             ).all()
         return [row.id for row in rows]
-
-    async def _publish(
-        self,
-        session: AsyncSession,
-        message: Message,
-        *,
-        time: datetime,
-        event_id: str | None = None,
-    ) -> None:
-        await self.outbox.add(session, CloudEvent.new(message, time=time, id=event_id))
-
-
-def verdict_dict(verdict: Verdict) -> dict[str, Any]:
-    """The gate's verdict as stored with the job and shown by the API."""
-    return {
-        "passed": verdict.passed,
-        "metric": verdict.metric,
-        "higher_is_better": verdict.higher_is_better,
-        "challenger_score": verdict.challenger_score,
-        "champion_score": verdict.champion_score,
-        "champion_version": verdict.champion_version,
-        "evaluation_rows": verdict.evaluation_rows,
-        "guardrails": [asdict(g) for g in verdict.guardrails],
-        "reason": verdict.reason,
-    }

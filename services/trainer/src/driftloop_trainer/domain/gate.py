@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -153,3 +154,18 @@ def evaluate(
         f"{policy.min_improvement:g})"
     )
     return Verdict(passed=passed, champion_score=theirs, reason=reason, **common)  # type: ignore[arg-type]
+
+
+def verdict_dict(verdict: Verdict) -> dict[str, Any]:
+    """The gate's verdict as stored with the job and shown by the API."""
+    return {
+        "passed": verdict.passed,
+        "metric": verdict.metric,
+        "higher_is_better": verdict.higher_is_better,
+        "challenger_score": verdict.challenger_score,
+        "champion_score": verdict.champion_score,
+        "champion_version": verdict.champion_version,
+        "evaluation_rows": verdict.evaluation_rows,
+        "guardrails": [asdict(g) for g in verdict.guardrails],
+        "reason": verdict.reason,
+    }

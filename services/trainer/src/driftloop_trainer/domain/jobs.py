@@ -1,8 +1,20 @@
-"""Training jobs: what a model's job is (its spec), and the states a job goes through."""
+"""Training jobs: what a model's job is (its spec), the states a job goes through,
+and the contract between the trainer and a job's process.
+
+The contract: the trainer writes a :class:`JobContext` (``context.json`` in the job's
+folder, or ``DRIFTLOOP_TRAINER_JOB`` in a Kubernetes pod) and starts
+``python -m driftloop_trainer.entrypoints.job``; the job calls the spec's entry point,
+which returns a :class:`TrainingOutput` or raises :class:`StageFailed`, and leaves its
+outcome in ``result.json`` (or posts it to ``DRIFTLOOP_TRAINER_REPORT_URL``).
+"""
 
 from __future__ import annotations
 
 import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -12,6 +24,19 @@ from driftloop_trainer.domain.schedule import validate_schedule
 
 #: The reference pipeline of the demo model.
 REFERENCE_PIPELINE = "driftloop_trainer.pipelines.iris:train"
+
+#: The module a job's process runs (``python -m ...``).
+JOB_MODULE = "driftloop_trainer.entrypoints.job"
+#: The job's outcome, in its folder.
+RESULT_FILE = "result.json"
+#: The job's context, in its folder.
+CONTEXT_FILE = "context.json"
+#: Prefix of the last line of a job's output, its outcome as JSON.
+RESULT_PREFIX = "DRIFTLOOP_RESULT "
+#: The job's context as JSON, in a pod that has no folder shared with the trainer.
+CONTEXT_ENV = "DRIFTLOOP_TRAINER_JOB"
+#: Where a job run by a cluster posts its outcome (the trainer's base URL).
+REPORT_URL_ENV = "DRIFTLOOP_TRAINER_REPORT_URL"
 
 
 class JobStatus(enum.StrEnum):
@@ -93,3 +118,83 @@ class ModelConfig(BaseModel):
     def _check_schedule(cls, value: TriggerPolicy) -> TriggerPolicy:
         validate_schedule(value.schedule)
         return value
+
+
+def new_job_id() -> str:
+    """A fresh job id, e.g. ``job-7d1c2b9a04ef``."""
+    return f"job-{uuid.uuid4().hex[:12]}"
+
+
+class StageFailed(Exception):
+    """A job failed in ``stage``."""
+
+    def __init__(self, stage: Stage, message: str, *, error_type: str = "") -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.error_type = error_type or type(self).__name__
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What an entry point gets: the job, its spec, where the services are.
+
+    Attributes:
+        job_id: The trainer's job id.
+        model_name: Registered model to train.
+        parameters: Training parameters (the spec's, overridden by the trigger's).
+        spec: The model's job spec.
+        trigger: ``kind``, ``reason``, ``event_id``, ``event_type``, ``event_source``.
+        tracking_url: Tracking service (MLflow tracking URI).
+        registry_url: Registry service (MLflow registry URI).
+        features_url: Features service.
+        experiment_name: Tracking experiment of the run.
+        work_dir: The job's folder (context, logs, result, scratch files).
+    """
+
+    job_id: str
+    model_name: str
+    parameters: Mapping[str, str]
+    spec: JobSpec
+    trigger: Mapping[str, str]
+    tracking_url: str
+    registry_url: str
+    features_url: str
+    experiment_name: str
+    work_dir: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The context as JSON (a file or an environment variable)."""
+        found = asdict(self)
+        found["spec"] = self.spec.model_dump(mode="json")
+        found["parameters"] = dict(self.parameters)
+        found["trigger"] = dict(self.trigger)
+        return found
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JobContext:
+        """Read a context back."""
+        values = dict(data)
+        values["spec"] = JobSpec.model_validate(values["spec"])
+        return cls(**values)
+
+
+@dataclass
+class TrainingOutput:
+    """What an entry point returns.
+
+    Attributes:
+        run_id: The tracking run it logged to.
+        model_version: The version it registered (the challenger).
+        metrics: The challenger's scores on the evaluation data.
+        champion_metrics: The champion's scores on the same data (None without champion).
+        champion_version: The champion it was compared with.
+        evaluation_rows: Labelled rows scored.
+    """
+
+    run_id: str
+    model_version: int
+    metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None = None
+    champion_version: int | None = None
+    evaluation_rows: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -264,3 +265,11 @@ def _too_soon(
 def horizon(policy: TriggerPolicy) -> timedelta:
     """How far back the store must look for dedup keys."""
     return timedelta(seconds=policy.dedup_seconds)
+
+
+def trigger_dict(trigger: Trigger) -> dict[str, Any]:
+    """The trigger as stored with its job (JSON)."""
+    found = asdict(trigger)
+    found["kind"] = trigger.kind.value
+    found["parameters"] = dict(trigger.parameters)
+    return found

@@ -1,4 +1,7 @@
-"""FastAPI dependencies of the trainer routers, as ``Annotated`` aliases."""
+"""FastAPI dependencies of the trainer routers, as ``Annotated`` aliases.
+
+Each comes from the :class:`TrainerContainer` ``bootstrap()`` built, kept on the app.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +10,27 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from driftloop_trainer.adapters.store import TrainerStore
+from driftloop_trainer.service_layer.bootstrap import TrainerContainer
 from driftloop_trainer.service_layer.training import Training
 
 
-def get_training(request: Request) -> Training:
-    """The use cases built by ``bootstrap()``."""
-    training: Training = request.app.state.training
-    return training
+def get_container(request: Request) -> TrainerContainer:
+    """What ``bootstrap()`` built for this app."""
+    container: TrainerContainer = request.app.state.container
+    return container
 
 
-def get_store(request: Request) -> TrainerStore:
-    """The store built by ``bootstrap()``."""
-    store: TrainerStore = request.app.state.store
-    return store
+ContainerDep = Annotated[TrainerContainer, Depends(get_container)]
+
+
+def get_training(container: ContainerDep) -> Training:
+    """The use cases."""
+    return container.training
+
+
+def get_store(container: ContainerDep) -> TrainerStore:
+    """The store, for the read-only routes (jobs, decisions, alias moves)."""
+    return container.store
 
 
 TrainingDep = Annotated[Training, Depends(get_training)]

@@ -39,12 +39,12 @@ import httpx
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-from driftloop_trainer.domain.jobs import JobSpec, Stage
-from driftloop_trainer.runtime import JobContext, StageFailed, TrainingOutput
+from driftloop_trainer.domain.jobs import JobContext, JobSpec, Stage, StageFailed, TrainingOutput
+from driftloop_trainer.pipelines.mlflow_plugins import without_feast_header_provider
 
 log = logging.getLogger(__name__)
 
-#: Imported ahead of a job by a warm process (see ``driftloop_trainer.runtime``).
+#: Imported ahead of a job by a warm process (see ``driftloop_trainer.entrypoints.job``).
 WARM_UP = (
     "mlflow",
     "mlflow.sklearn",
@@ -339,30 +339,6 @@ def train(context: JobContext) -> TrainingOutput:
     )
 
 
-def _without_feast_header_provider() -> None:
-    """Keep mlflow from importing all of Feast on its first request.
-
-    Feast (installed beside the trainer when the whole suite shares one environment)
-    registers an ``mlflow.request_header_provider`` entry point; mlflow loads every
-    such provider before its first REST call, and importing Feast takes seconds. The
-    job talks to driftloop's tracking and registry, which need no Feast credentials.
-    """
-    from mlflow.utils import plugins
-
-    if getattr(plugins, "_driftloop_filtered", False):
-        return
-    original = plugins._get_entry_points
-
-    def filtered(group: str) -> list[Any]:
-        found = list(original(group))
-        if group == "mlflow.request_header_provider":
-            found = [ep for ep in found if not ep.value.startswith("feast.")]
-        return found
-
-    plugins._get_entry_points = filtered
-    plugins._driftloop_filtered = True  # type: ignore[attr-defined]
-
-
 def _log_and_register(
     context: JobContext,
     *,
@@ -381,7 +357,7 @@ def _log_and_register(
     from mlflow.models import infer_signature
     from skops.io import dumps, get_untrusted_types  # type: ignore[import-untyped]
 
-    _without_feast_header_provider()
+    without_feast_header_provider()
     spec = context.spec
     mlflow.set_tracking_uri(context.tracking_url)
     mlflow.set_registry_uri(context.registry_url)

@@ -1,14 +1,14 @@
 """The trainer's use cases: a trigger becomes a decision, a job, a verdict and a promotion.
 
 Both entrypoints (the HTTP app and the trigger consumer) call :class:`Training`,
-built once in :func:`driftloop_trainer.entrypoints.app.bootstrap`.
+built once in :func:`driftloop_trainer.service_layer.bootstrap.bootstrap`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,18 +17,19 @@ from typing import Any
 from driftloop_events.catalog import spec_for
 from driftloop_events.envelope import CloudEvent, new_event_id
 from driftloop_kit.errors import Conflict, NotFound
-from driftloop_trainer.adapters.executors import Executor
-from driftloop_trainer.adapters.registry import AliasRegistry
-from driftloop_trainer.adapters.store import TrainerStore
+from driftloop_trainer.domain.events import COMPLETED_TYPE
 from driftloop_trainer.domain.gate import Verdict, evaluate
-from driftloop_trainer.domain.jobs import JobSpec, JobStatus, ModelConfig, Stage
+from driftloop_trainer.domain.jobs import JobContext, JobSpec, JobStatus, ModelConfig, Stage
 from driftloop_trainer.domain.policy import Decision, Trigger, TriggerKind
 from driftloop_trainer.domain.schedule import due
-from driftloop_trainer.runtime import JobContext
+from driftloop_trainer.service_layer.ports import AliasRegistryPort, ExecutorPort, TrainerStorePort
 
 log = logging.getLogger(__name__)
 
-COMPLETED_TYPE = "driftloop.trainer.training.completed"
+
+def utcnow() -> datetime:
+    """Now, timezone-aware (the default clock)."""
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -51,22 +52,25 @@ class Training:
         registry: Reads and moves aliases.
         executor: Runs the jobs.
         endpoints: What jobs are told.
+        clock: Now, for the trigger policies (tests move it).
     """
 
     def __init__(
         self,
         *,
         models: Mapping[str, ModelConfig],
-        store: TrainerStore,
-        registry: AliasRegistry,
-        executor: Executor,
+        store: TrainerStorePort,
+        registry: AliasRegistryPort,
+        executor: ExecutorPort,
         endpoints: Endpoints,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.models = dict(models)
         self.store = store
         self.registry = registry
         self.executor = executor
         self.endpoints = endpoints
+        self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -104,6 +108,7 @@ class Training:
                 spec=config.job,
                 executor=self.executor.name,
                 event=event,
+                now=self.clock(),
             )
         if found is None:
             log.info("redelivered trigger ignored", extra={"event_id": event and event.id})

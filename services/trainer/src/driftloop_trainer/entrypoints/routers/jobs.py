@@ -46,7 +46,7 @@ async def get_logs(job_id: str, store: StoreDep, tail: Limit | None = None) -> s
 async def report_result(
     job_id: str, outcome: dict[str, Any], training: TrainingDep
 ) -> dict[str, Any]:
-    """A job run elsewhere (a Kubernetes pod) reports its outcome, as the runtime wrote it."""
+    """A job run elsewhere (a Kubernetes pod) reports its outcome, as the job process wrote it."""
     job = await training.finish(job_id, outcome)
     job.pop("log_path", None)
     return {"job": job}

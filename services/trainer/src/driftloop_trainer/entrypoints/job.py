@@ -1,0 +1,173 @@
+"""The job process's main: ``python -m driftloop_trainer.entrypoints.job [context.json]``.
+
+Not part of the service's process: the trainer's executors start it, one process per
+job. It loads the job context (a file, or ``DRIFTLOOP_TRAINER_JOB`` in a Kubernetes
+pod), calls the spec's entry point ``module:function`` with a
+:class:`~driftloop_trainer.domain.jobs.JobContext`, and writes what it returned, or
+where and why it failed, as ``result.json`` in the job's folder and as the last line
+of its output (``DRIFTLOOP_RESULT {...}``); a job run by a cluster also posts it to
+the trainer (``DRIFTLOOP_TRAINER_REPORT_URL``).
+
+An entry point returns a :class:`~driftloop_trainer.domain.jobs.TrainingOutput` and
+raises :class:`~driftloop_trainer.domain.jobs.StageFailed` to say in which stage it
+failed; any other exception counts as a failure of the training stage.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from driftloop_kit.retry import REPORT, GaveUp
+from driftloop_trainer.domain.jobs import (
+    CONTEXT_ENV,
+    REPORT_URL_ENV,
+    RESULT_FILE,
+    RESULT_PREFIX,
+    JobContext,
+    Stage,
+    StageFailed,
+    TrainingOutput,
+)
+
+__all__ = ["load_entry_point", "main", "report", "run", "wait_for_job", "warm_up"]
+
+
+def load_entry_point(text: str) -> Callable[[JobContext], TrainingOutput]:
+    """Import ``module:function``."""
+    module_name, _, attribute = text.partition(":")
+    module = importlib.import_module(module_name)
+    found: Callable[[JobContext], TrainingOutput] = getattr(module, attribute)
+    return found
+
+
+def run(context: JobContext) -> dict[str, Any]:
+    """Call the entry point; the outcome as ``{"ok": ..., ...}``."""
+    try:
+        try:
+            function = load_entry_point(context.spec.entry_point)
+        except (ImportError, AttributeError) as error:
+            raise StageFailed(
+                Stage.SETUP,
+                f"entry point {context.spec.entry_point!r} cannot be loaded: {error}",
+                error_type=type(error).__name__,
+            ) from error
+        output = function(context)
+        return {"ok": True, **asdict(output)}
+    except StageFailed as failed:
+        traceback.print_exc()
+        return {
+            "ok": False,
+            "stage": failed.stage.value,
+            "error": str(failed),
+            "error_type": failed.error_type,
+        }
+    except Exception as error:
+        traceback.print_exc()
+        return {
+            "ok": False,
+            "stage": Stage.TRAINING.value,
+            "error": f"{error}",
+            "error_type": type(error).__name__,
+        }
+
+
+def warm_up(entry_points: list[str]) -> None:
+    """Import the entry points' modules and what they list in ``WARM_UP`` (best effort)."""
+    for text in entry_points:
+        try:
+            module = importlib.import_module(text.partition(":")[0])
+            for name in getattr(module, "WARM_UP", ()):
+                importlib.import_module(name)
+        except Exception as error:
+            print(f"warm-up of {text!r} failed: {error}", file=sys.stderr, flush=True)
+
+
+def wait_for_job() -> list[str] | None:
+    """A warm process: wait for ``{"context": path, "log": path}`` on stdin, then become the job.
+
+    Returns:
+        The arguments of :func:`main`, or None when stdin closed (the service stopped).
+    """
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None
+    order = json.loads(line)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = os.open(order["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.chdir(Path(order["context"]).parent)
+    return [order["context"]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one job; exit status 0 when it succeeded.
+
+    ``--warm ENTRY_POINT...`` imports first, then waits for its job on stdin.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "--warm":
+        warm_up(args[1:])
+        waited = wait_for_job()
+        if waited is None:
+            return 0
+        args = waited
+    raw = Path(args[0]).read_text() if args else os.environ[CONTEXT_ENV]
+    context = JobContext.from_json(json.loads(raw))
+    outcome = run(context)
+    text = json.dumps(outcome)
+    if context.work_dir:
+        folder = Path(context.work_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / RESULT_FILE).write_text(text)
+    sys.stdout.flush()
+    print(RESULT_PREFIX + text, flush=True)
+    report_url = os.environ.get(REPORT_URL_ENV)
+    if report_url:
+        report(report_url, context.job_id, outcome)
+    return 0 if outcome["ok"] else 1
+
+
+class ServerError(Exception):
+    """The trainer answered 5xx: worth another try."""
+
+
+def report(base_url: str, job_id: str, outcome: dict[str, Any]) -> None:
+    """Send the outcome to the trainer (a job run by a cluster).
+
+    Retried on connection errors and 5xx answers by the :data:`~driftloop_kit.retry.REPORT`
+    schedule; a 4xx answer is final (the trainer refused it, another try would too).
+    """
+    import httpx
+
+    url = f"{base_url.rstrip('/')}/jobs/{job_id}/result"
+
+    def post() -> int:
+        response = httpx.post(url, json=outcome, timeout=30)
+        if response.status_code >= 500:
+            raise ServerError(f"answered {response.status_code}")
+        return response.status_code
+
+    def say(error: BaseException, attempt: int) -> None:
+        print(f"reporting to {url} failed (attempt {attempt}): {error}", flush=True)
+
+    try:
+        status = REPORT.call_sync(post, on_retry=say)
+    except GaveUp as gave_up:
+        print(f"reporting to {url} {gave_up}", flush=True)
+        return
+    print(f"reported to {url}: {status}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""What the trainer's use cases need of the world, one ``Protocol`` per port.
+
+The adapters fit them structurally (:class:`~driftloop_trainer.adapters.store.TrainerStore`,
+:class:`~driftloop_trainer.adapters.registry.RegistryClient`, the executors of
+:mod:`driftloop_trainer.adapters.executors`), and so do the fakes of
+``tests/fakes/trainer.py``, checked by mypy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from driftloop_events.envelope import CloudEvent
+from driftloop_trainer.domain.gate import Verdict
+from driftloop_trainer.domain.jobs import JobContext, JobSpec, Stage
+from driftloop_trainer.domain.policy import Decision, Trigger, TriggerPolicy
+
+__all__ = ["AliasRegistryPort", "ExecutorPort", "TrainerStorePort"]
+
+
+class TrainerStorePort(Protocol):
+    """Decisions, jobs and alias moves; every change publishes its ``training.*`` event."""
+
+    async def decide(
+        self,
+        *,
+        trigger: Trigger,
+        policy: TriggerPolicy,
+        spec: JobSpec,
+        executor: str,
+        event: CloudEvent[Any] | None = None,
+        now: datetime | None = None,
+    ) -> tuple[Decision, str | None] | None:
+        """Decide on ``trigger`` by ``policy`` and record the decision, and the job it starts.
+
+        Claims ``event`` in the same transaction, so a redelivery decides nothing.
+
+        Returns:
+            The decision and the new job's id (None when suppressed); None when
+            ``event`` was handled before and nothing was recorded.
+        """
+
+    async def get_job(self, job_id: str) -> dict[str, Any]:
+        """One job (with its ``log_path``).
+
+        Raises:
+            NotFound: No such job.
+        """
+
+    async def mark_running(self, job_id: str, *, log_path: str) -> dict[str, Any]:
+        """The job starts: ``training.started``."""
+
+    async def mark_failed(
+        self,
+        job_id: str,
+        *,
+        stage: Stage,
+        error: str,
+        error_type: str,
+        run_id: str = "",
+        model_version: int | None = None,
+        evaluation: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The job failed in ``stage``: ``training.failed``."""
+
+    async def mark_completed(
+        self,
+        job_id: str,
+        *,
+        event_id: str,
+        run_id: str,
+        model_version: int,
+        verdict: Verdict,
+        promoted: bool,
+        alias: str,
+        moves: list[dict[str, Any]],
+    ) -> None:
+        """The job registered and evaluated a version: ``training.completed`` (id ``event_id``),
+        recorded with the alias ``moves`` of its promotion."""
+
+    async def record_moves(self, moves: list[dict[str, Any]]) -> None:
+        """Alias moves made outside a job (a rollback)."""
+
+    async def interrupted(self) -> list[str]:
+        """Local jobs a previous process left queued or running."""
+
+
+class AliasRegistryPort(Protocol):
+    """The registry, for the gate: who holds an alias, and moving it."""
+
+    async def alias_version(self, name: str, alias: str) -> int | None:
+        """The version ``alias`` names, or None when the model or alias does not exist."""
+
+    async def set_alias(
+        self, name: str, alias: str, version: int, *, cause: dict[str, str] | None = None
+    ) -> None:
+        """Point ``alias`` at ``version``; ``cause`` is the event that caused the move."""
+
+
+class ExecutorPort(Protocol):
+    """Runs a job's entry point somewhere: a local process, a cluster."""
+
+    @property
+    def name(self) -> str:
+        """Recorded with each job (``local`` jobs die with the service)."""
+
+    def log_path(self, context: JobContext) -> Path:
+        """Where the job's output goes."""
+
+    async def run(self, context: JobContext) -> dict[str, Any] | None:
+        """Run the job to its end; its outcome, or None when it reports back later."""
+
+    async def start(self) -> None:
+        """Prepare for jobs (the service is starting)."""
+
+    async def close(self) -> None:
+        """Release what :meth:`start` prepared."""

@@ -1,0 +1,290 @@
+"""Fakes of the trainer's ports (``driftloop_trainer.service_layer.ports``).
+
+In memory: the store keeps decisions, jobs and alias moves in lists and dicts and
+stages its ``training.*`` events in a :class:`~tests.fakes.common.FakeOutbox`, so a use
+case's effects are read straight off the fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from driftloop_bus.ports import OutboxPort
+from driftloop_events.envelope import CloudEvent
+from driftloop_kit.errors import NotFound
+from driftloop_trainer.domain import events
+from driftloop_trainer.domain.gate import Verdict, verdict_dict
+from driftloop_trainer.domain.jobs import JobContext, JobSpec, JobStatus, Stage, new_job_id
+from driftloop_trainer.domain.policy import (
+    Decision,
+    ModelState,
+    Outcome,
+    Trigger,
+    TriggerKind,
+    TriggerPolicy,
+    decide,
+    trigger_dict,
+)
+from tests.fakes.common import FakeDatabase, FakeOutbox
+
+__all__ = ["FakeExecutor", "FakeRegistry", "FakeTrainerStore"]
+
+_ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FakeTrainerStore:
+    """The trainer's tables in lists (a ``TrainerStorePort``); time read from ``clock``."""
+
+    def __init__(
+        self, *, outbox: OutboxPort | None = None, clock: Callable[[], datetime] = _now
+    ) -> None:
+        self.outbox: OutboxPort = outbox if outbox is not None else FakeOutbox()
+        self.clock = clock
+        self.database = FakeDatabase()
+        self.decisions: list[dict[str, Any]] = []
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.moves: list[dict[str, Any]] = []
+        self.claimed: set[tuple[str, str]] = set()
+
+    async def decide(
+        self,
+        *,
+        trigger: Trigger,
+        policy: TriggerPolicy,
+        spec: JobSpec,
+        executor: str,
+        event: CloudEvent[Any] | None = None,
+        now: datetime | None = None,
+    ) -> tuple[Decision, str | None] | None:
+        now = now or self.clock()
+        if event is not None:
+            claim = (trigger.model, event.id)
+            if claim in self.claimed:
+                return None
+            self.claimed.add(claim)
+        state = self._state(trigger.model, policy, now, champion_alias=spec.evaluation.alias)
+        decision = decide(trigger, state, policy, now)
+        job_id = new_job_id() if decision.started else None
+        self.decisions.append(
+            {
+                "model_name": trigger.model,
+                "kind": trigger.kind.value,
+                "outcome": decision.outcome.value,
+                "suppression": decision.suppression.value if decision.suppression else None,
+                "detail": decision.detail,
+                "dedup_key": decision.dedup_key,
+                "event_id": trigger.event_id or None,
+                "rows": trigger.rows,
+                "job_id": job_id,
+                "decided_at": now,
+            }
+        )
+        if job_id is not None:
+            parameters = {**spec.parameters, **trigger.parameters}
+            self.jobs[job_id] = {
+                "id": job_id,
+                "model_name": trigger.model,
+                "status": JobStatus.QUEUED.value,
+                "trigger": trigger_dict(trigger),
+                "parameters": parameters,
+                "spec": spec.model_dump(mode="json"),
+                "executor": executor,
+                "attempt": 1,
+                "created_at": now,
+                "started_at": None,
+                "finished_at": None,
+                "promoted": False,
+                "log_path": None,
+            }
+            await self._publish(
+                events.training_requested(
+                    job_id=job_id, trigger=trigger, parameters=parameters, time=now
+                )
+            )
+        return decision, job_id
+
+    def _state(
+        self, model: str, policy: TriggerPolicy, now: datetime, *, champion_alias: str
+    ) -> ModelState:
+        jobs = [job for job in self.jobs.values() if job["model_name"] == model]
+        last_started = max((job["created_at"] for job in jobs), default=None)
+        finished = [job["finished_at"] for job in jobs if job["finished_at"] is not None]
+        since = now - timedelta(seconds=policy.dedup_seconds)
+        mine = [d for d in self.decisions if d["model_name"] == model]
+        keys: dict[str, datetime] = {}
+        for d in mine:
+            if d["outcome"] == Outcome.STARTED.value and d["decided_at"] >= since:
+                keys[d["dedup_key"]] = max(d["decided_at"], keys.get(d["dedup_key"], since))
+        rows = sum(
+            d["rows"] or 0
+            for d in mine
+            if d["kind"] == TriggerKind.NEW_DATA.value
+            and (last_started is None or d["decided_at"] > last_started)
+        )
+        champions = [
+            m["version"]
+            for m in self.moves
+            if m["model_name"] == model and m["alias"] == champion_alias
+        ]
+        return ModelState(
+            active_jobs=sum(1 for job in jobs if job["status"] in _ACTIVE),
+            last_started=last_started,
+            last_finished=max(finished, default=None),
+            recent_keys=keys,
+            rows_since_last_job=rows,
+            champion_version=champions[-1] if champions else None,
+        )
+
+    async def get_job(self, job_id: str) -> dict[str, Any]:
+        if job_id not in self.jobs:
+            raise NotFound(f"Training job {job_id!r} not found")
+        return dict(self.jobs[job_id])
+
+    async def mark_running(self, job_id: str, *, log_path: str) -> dict[str, Any]:
+        job = self.jobs[job_id]
+        before = dict(job)
+        now = self.clock()
+        job.update(status=JobStatus.RUNNING.value, started_at=now, log_path=log_path)
+        await self._publish(
+            events.training_started(
+                job_id=job_id, model=job["model_name"], attempt=job["attempt"], time=now
+            )
+        )
+        return before
+
+    async def mark_failed(
+        self,
+        job_id: str,
+        *,
+        stage: Stage,
+        error: str,
+        error_type: str,
+        run_id: str = "",
+        model_version: int | None = None,
+        evaluation: Mapping[str, Any] | None = None,
+    ) -> None:
+        job = self.jobs[job_id]
+        now = self.clock()
+        job.update(
+            status=JobStatus.FAILED.value,
+            finished_at=now,
+            stage=stage.value,
+            error=error,
+            error_type=error_type,
+            run_id=run_id or None,
+            model_version=model_version,
+        )
+        await self._publish(
+            events.training_failed(
+                job_id=job_id,
+                model=job["model_name"],
+                run_id=run_id,
+                stage=stage,
+                error=error,
+                error_type=error_type,
+                attempt=job["attempt"],
+                time=now,
+            )
+        )
+
+    async def mark_completed(
+        self,
+        job_id: str,
+        *,
+        event_id: str,
+        run_id: str,
+        model_version: int,
+        verdict: Verdict,
+        promoted: bool,
+        alias: str,
+        moves: list[dict[str, Any]],
+    ) -> None:
+        job = self.jobs[job_id]
+        now = self.clock()
+        job.update(
+            status=JobStatus.SUCCEEDED.value,
+            finished_at=now,
+            run_id=run_id,
+            model_version=model_version,
+            evaluation=verdict_dict(verdict),
+            promoted=promoted,
+        )
+        self.moves.extend({**move, "job_id": job_id} for move in moves)
+        await self._publish(
+            events.training_completed(
+                event_id=event_id,
+                job_id=job_id,
+                model=job["model_name"],
+                run_id=run_id,
+                model_version=model_version,
+                verdict=verdict,
+                promoted=promoted,
+                alias=alias,
+                start_time=job["started_at"] or now,
+                time=now,
+            )
+        )
+
+    async def record_moves(self, moves: list[dict[str, Any]]) -> None:
+        self.moves.extend(moves)
+
+    async def interrupted(self) -> list[str]:
+        return [
+            job["id"]
+            for job in self.jobs.values()
+            if job["status"] in _ACTIVE and job["executor"] == "local"
+        ]
+
+    async def _publish(self, event: CloudEvent[Any]) -> None:
+        async with self.database.session() as session:
+            await self.outbox.add(session, event)
+
+
+class FakeRegistry:
+    """Aliases in a dict (an ``AliasRegistryPort``); moves recorded; a move can be made to fail."""
+
+    def __init__(self, aliases: dict[str, int] | None = None) -> None:
+        self.aliases = dict(aliases or {})
+        self.moves: list[tuple[str, int, dict[str, str] | None]] = []
+        self.broken = False
+
+    async def alias_version(self, name: str, alias: str) -> int | None:
+        return self.aliases.get(alias)
+
+    async def set_alias(
+        self, name: str, alias: str, version: int, *, cause: dict[str, str] | None = None
+    ) -> None:
+        if self.broken:
+            raise ConnectionError("registry unreachable")
+        self.aliases[alias] = version
+        self.moves.append((alias, version, cause))
+
+
+class FakeExecutor:
+    """Returns the outcome it was given, as a job would have (an ``ExecutorPort``)."""
+
+    name = "local"
+
+    def __init__(self, outcome: dict[str, Any]) -> None:
+        self.outcome = outcome
+        self.contexts: list[JobContext] = []
+
+    def log_path(self, context: JobContext) -> Path:
+        return Path(context.work_dir) / "job.log"
+
+    async def run(self, context: JobContext) -> dict[str, Any] | None:
+        self.contexts.append(context)
+        return self.outcome
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass

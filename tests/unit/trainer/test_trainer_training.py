@@ -1,0 +1,243 @@
+"""The trainer's use cases against fakes: trigger decisions, redeliveries, the gate, promotion.
+
+The events come in through the consumer's ``HANDLERS``, as the bus would deliver them;
+time is a clock the tests move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftloop.common.v1.common_pb2 import ModelRef, Window
+from driftloop.monitor.v1 import events_pb2 as monitor
+from driftloop_bus.consumer import bind
+from driftloop_events.envelope import CloudEvent
+from driftloop_trainer.domain.jobs import ModelConfig
+from driftloop_trainer.domain.policy import Trigger, TriggerKind, TriggerPolicy
+from driftloop_trainer.entrypoints.consumers import HANDLERS
+from driftloop_trainer.service_layer.training import Endpoints, Training
+from tests.fakes.common import FakeOutbox
+from tests.fakes.trainer import FakeExecutor, FakeRegistry, FakeTrainerStore
+
+pytestmark = pytest.mark.unit
+
+MODEL = "iris"
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+FAILED = {"ok": False, "stage": "data", "error": "no rows", "error_type": "NoData"}
+
+
+@dataclass
+class Clock:
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Trainer:
+    training: Training
+    store: FakeTrainerStore
+    registry: FakeRegistry
+    outbox: FakeOutbox
+    clock: Clock
+
+    async def deliver(self, event: CloudEvent[Any]) -> None:
+        """Run the consumer's handlers of ``event``, as the bus would."""
+        for handler in bind(HANDLERS, self.training)[type(event.data)]:
+            await handler(event)
+        await self.training.wait_idle()
+
+    def events(self) -> list[str]:
+        return [e.type.rsplit(".", 1)[-1] for e in self.outbox.events]
+
+
+def trainer(
+    tmp_path: Path,
+    *,
+    policy: TriggerPolicy,
+    outcome: dict[str, Any] = FAILED,
+    aliases: dict[str, int] | None = None,
+) -> Trainer:
+    clock, outbox = Clock(), FakeOutbox()
+    store = FakeTrainerStore(outbox=outbox, clock=clock)
+    registry = FakeRegistry(aliases)
+    training = Training(
+        models={MODEL: ModelConfig(policy=policy)},
+        store=store,
+        registry=registry,
+        executor=FakeExecutor(outcome),
+        endpoints=Endpoints("http://t", "http://r", "http://f", "exp", tmp_path),
+        clock=clock,
+    )
+    return Trainer(training, store, registry, outbox, clock)
+
+
+def drift_alert(window: str, *, model: str = MODEL) -> CloudEvent[monitor.DriftDetected]:
+    return CloudEvent.new(
+        monitor.DriftDetected(
+            model=ModelRef(name=model, version=1),
+            window=Window(id=window),
+            columns=[monitor.ColumnDrift(column="petal_width", drifted=True)],
+            drift_share=1.0,
+            dataset_drift_threshold=0.5,
+        )
+    )
+
+
+def scored(accuracy: float, champion: float, champion_version: int) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "run_id": "a" * 32,
+        "model_version": 5,
+        "metrics": {"accuracy": accuracy},
+        "champion_metrics": {"accuracy": champion},
+        "champion_version": champion_version,
+        "evaluation_rows": 40,
+    }
+
+
+OPEN = TriggerPolicy(debounce_seconds=0, cooldown_seconds=0, max_concurrent=5)
+
+
+async def manual_job(trainer: Trainer) -> dict[str, Any]:
+    found = await trainer.training.submit(Trigger(kind=TriggerKind.MANUAL, model=MODEL, window="m"))
+    assert found is not None
+    decision, job_id = found
+    assert job_id is not None, decision.detail
+    await trainer.training.wait_idle()
+    return await trainer.store.get_job(job_id)
+
+
+async def test_a_drift_alert_in_cooldown_does_not_start_a_job(tmp_path: Path) -> None:
+    policy = TriggerPolicy(debounce_seconds=0, cooldown_seconds=600, max_concurrent=5)
+    running = trainer(tmp_path, policy=policy)
+    await running.deliver(drift_alert("w1"))
+    (first,) = running.store.jobs.values()
+    assert (first["status"], first["finished_at"]) == ("failed", T0)
+
+    running.clock.advance(60)
+    await running.deliver(drift_alert("w2"))
+
+    latest = running.store.decisions[-1]
+    assert (latest["outcome"], latest["suppression"]) == ("suppressed", "cooldown")
+    assert latest["detail"].startswith("cooldown: a job finished")
+    assert latest["job_id"] is None
+    assert len(running.store.jobs) == 1
+    assert running.events() == ["requested", "started", "failed"]
+
+
+async def test_a_drift_alert_after_the_cooldown_starts_a_job(tmp_path: Path) -> None:
+    policy = TriggerPolicy(debounce_seconds=0, cooldown_seconds=600, max_concurrent=5)
+    running = trainer(tmp_path, policy=policy)
+    await running.deliver(drift_alert("w1"))
+    running.clock.advance(601)
+    await running.deliver(drift_alert("w2"))
+    assert [d["outcome"] for d in running.store.decisions] == ["started", "started"]
+    assert len(running.store.jobs) == 2
+
+
+async def test_a_redelivered_drift_alert_decides_nothing_twice(tmp_path: Path) -> None:
+    policy = OPEN.model_copy(update={"dedup_seconds": 0})
+    running = trainer(tmp_path, policy=policy)
+    alert = drift_alert("w1")
+    await running.deliver(alert)
+    await running.deliver(alert)  # the same event id, as a redelivery brings it
+    assert [d["event_id"] for d in running.store.decisions] == [alert.id]
+    (job,) = running.store.jobs.values()
+    assert job["trigger"]["event_id"] == alert.id
+    assert running.events().count("requested") == 1
+
+
+async def test_a_redelivered_trigger_is_reported_as_nothing_decided(tmp_path: Path) -> None:
+    running = trainer(tmp_path, policy=OPEN)
+    alert = drift_alert("w1")
+    trigger = Trigger(kind=TriggerKind.DRIFT, model=MODEL, window="w1", event_id=alert.id)
+    assert await running.training.submit(trigger, event=alert) is not None
+    assert await running.training.submit(trigger, event=alert) is None
+    await running.training.wait_idle()
+    assert len(running.store.decisions) == 1
+
+
+async def test_a_drift_alert_for_a_model_without_a_drift_trigger_decides_nothing(
+    tmp_path: Path,
+) -> None:
+    running = trainer(tmp_path, policy=OPEN.model_copy(update={"on_drift": False}))
+    await running.deliver(drift_alert("w1"))
+    await running.deliver(drift_alert("w1", model="someone-else"))
+    assert running.store.decisions == []
+    assert running.outbox.events == []
+
+
+async def test_a_job_that_wins_the_gate_moves_the_champion_alias(tmp_path: Path) -> None:
+    running = trainer(tmp_path, policy=OPEN, outcome=scored(0.97, 0.90, 4), aliases={"champion": 4})
+    job = await manual_job(running)
+    assert (job["status"], job["promoted"]) == ("succeeded", True)
+    assert running.registry.aliases == {"champion": 5, "previous": 4}
+    completed = running.outbox.events[-1]
+    assert completed.type == "driftloop.trainer.training.completed"
+    assert (completed.data.promoted, completed.data.alias) == (True, "champion")
+    cause = {"id": completed.id, "type": completed.type, "source": "/driftloop/trainer"}
+    assert running.registry.moves == [("previous", 4, cause), ("champion", 5, cause)]
+    assert [(m["alias"], m["version"], m["previous_version"]) for m in running.store.moves] == [
+        ("previous", 4, None),
+        ("champion", 5, 4),
+    ]
+
+
+async def test_a_job_that_loses_the_gate_does_not_move_the_champion_alias(
+    tmp_path: Path,
+) -> None:
+    running = trainer(tmp_path, policy=OPEN, outcome=scored(0.85, 0.90, 4), aliases={"champion": 4})
+    job = await manual_job(running)
+    assert (job["status"], job["promoted"]) == ("succeeded", False)
+    assert job["evaluation"]["passed"] is False
+    assert "does not beat" in job["evaluation"]["reason"]
+    assert running.registry.aliases == {"champion": 4}
+    assert running.registry.moves == []
+    assert running.store.moves == []
+    assert running.outbox.events[-1].data.promoted is False
+
+
+async def test_a_winner_is_not_promoted_when_the_champion_moved_while_it_ran(
+    tmp_path: Path,
+) -> None:
+    running = trainer(tmp_path, policy=OPEN, outcome=scored(0.97, 0.90, 4), aliases={"champion": 6})
+    job = await manual_job(running)
+    assert (job["status"], job["promoted"]) == ("succeeded", False)
+    assert "moved to version 6" in job["evaluation"]["reason"]
+    assert running.registry.moves == []
+
+
+async def test_a_rollback_swaps_the_champion_and_previous_aliases(tmp_path: Path) -> None:
+    running = trainer(tmp_path, policy=OPEN, aliases={"champion": 5, "previous": 4})
+    assert await running.training.rollback(MODEL) == {
+        "model_name": MODEL,
+        "champion": 4,
+        "previous": 5,
+    }
+    assert running.registry.aliases == {"champion": 4, "previous": 5}
+    assert [m["action"] for m in running.store.moves] == ["rollback", "rollback"]
+
+
+async def test_a_schedule_slot_submits_one_trigger_however_often_it_is_checked(
+    tmp_path: Path,
+) -> None:
+    running = trainer(tmp_path, policy=OPEN.model_copy(update={"schedule": "600"}))
+    fired: dict[str, datetime] = {}
+    since = T0 - timedelta(seconds=1)
+    for later in (0, 30, 60):
+        await running.training.fire_schedules(
+            now=T0 + timedelta(seconds=later), since=since, fired=fired
+        )
+    await running.training.wait_idle()
+    assert [d["kind"] for d in running.store.decisions] == ["schedule"]
+    assert fired == {MODEL: T0}
