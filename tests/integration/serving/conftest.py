@@ -9,7 +9,7 @@ from typing import Any
 
 import mlflow
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 from mlflow import MlflowClient
 from mlflow.models import infer_signature

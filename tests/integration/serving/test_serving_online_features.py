@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from driftloop.serving.v1 import events_pb2 as serving_events

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.unit
 COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
-def tensor(name: str, data: list[Any], shape: list[int] | None = None, datatype: str = "INT64"):
+def tensor(
+    name: str, data: list[Any], shape: list[int] | None = None, datatype: str = "INT64"
+) -> dict[str, Any]:
     return {"name": name, "shape": shape or [len(data)], "datatype": datatype, "data": data}
 
 
@@ -140,7 +142,9 @@ def test_the_requested_feature_service_must_be_a_name() -> None:
 # -- the matrix from feast serve's answer ---------------------------------------------------
 
 
-def answer(features: dict[str, list[Any]], statuses: dict[str, list[str]] | None = None):
+def answer(
+    features: dict[str, list[Any]], statuses: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
     """A ``/get-online-features`` body, every value PRESENT unless ``statuses`` says."""
     statuses = statuses or {}
     return {

@@ -16,12 +16,10 @@ from driftloop.serving.v1 import events_pb2 as serving
 from driftloop_events.envelope import from_record
 from driftloop_kit.errors import DriftloopError
 from driftloop_serving.adapters.features import FeaturesClient
-from driftloop_serving.adapters.models import ServedModel
-from driftloop_serving.domain.flavors import Column, Predictor
-from driftloop_serving.handlers import Scorer
+from driftloop_serving.domain.models import Column, Predictor, ServedModel
+from driftloop_serving.service_layer.scoring import Scorer
 from driftloop_serving.settings import ServingSettings
-
-from .test_prediction_record import Log, Models
+from tests.fakes.serving import FakePredictionLog, FakeServedModels
 
 pytestmark = pytest.mark.unit
 
@@ -109,10 +107,10 @@ async def test_the_record_of_an_entity_request_holds_the_features_and_the_keys(
         predict=lambda m: m[:, 0] * 10,
     )
     model = ServedModel(name="m", version=3, run_id="r" * 32, alias="champion", predictor=predictor)
-    log = Log()
+    log = FakePredictionLog()
     settings = ServingSettings(home=tmp_path, models="m", feature_services={"m": "fs"})
     features = client(lambda r: httpx.Response(200, json=ANSWER))
-    scorer = Scorer(settings, Models(model), log, features)  # type: ignore[arg-type]
+    scorer = Scorer(settings, FakeServedModels(model), log, features)
     entities: dict[str, list[Any]] = {"flower_id": [7, 8]}
 
     source = scorer.feature_source("m", None)
@@ -136,7 +134,7 @@ async def test_the_record_of_an_entity_request_holds_the_features_and_the_keys(
 
 async def test_without_a_features_client_an_entity_request_is_503(tmp_path: Path) -> None:
     settings = ServingSettings(home=tmp_path, models="m")
-    scorer = Scorer(settings, Models(None), Log())  # type: ignore[arg-type]
+    scorer = Scorer(settings, FakeServedModels(None), FakePredictionLog())
     with pytest.raises(DriftloopError) as raised:
         await scorer.online_matrix("m", source="fs", entities={"k": [1]}, columns=["a"])
     assert raised.value.status_code == 503

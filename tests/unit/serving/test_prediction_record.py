@@ -10,43 +10,23 @@ import pytest
 
 from driftloop.common.v1 import common_pb2 as common
 from driftloop.serving.v1 import events_pb2 as serving
-from driftloop_events.envelope import KafkaRecord, from_record
-from driftloop_serving.adapters.models import ServedModel
-from driftloop_serving.domain.flavors import Column, Predictor
-from driftloop_serving.handlers import Scorer
+from driftloop_events.envelope import from_record
+from driftloop_serving.domain.models import Column, Predictor, ServedModel
+from driftloop_serving.service_layer.scoring import Scorer
 from driftloop_serving.settings import ServingSettings
+from tests.fakes.serving import FakePredictionLog, FakeServedModels
 
 pytestmark = pytest.mark.unit
 
 
-class Log:
-    """Keeps what the scorer queues."""
-
-    def __init__(self) -> None:
-        self.records: list[KafkaRecord] = []
-
-    def record(self, record: KafkaRecord) -> None:
-        self.records.append(record)
-
-
-class Models:
-    """One served model for every (name, alias)."""
-
-    def __init__(self, model: ServedModel) -> None:
-        self.model = model
-
-    def get(self, name: str, alias: str) -> ServedModel | None:
-        return self.model if alias == "champion" else None
-
-
-def scorer(tmp_path: Path, names: list[str], predict: Any) -> tuple[Scorer, Log]:
+def scorer(tmp_path: Path, names: list[str], predict: Any) -> tuple[Scorer, FakePredictionLog]:
     predictor = Predictor(
         flavor="sklearn", columns=tuple(Column(n, "double") for n in names), predict=predict
     )
     model = ServedModel(name="m", version=3, run_id="r" * 32, alias="champion", predictor=predictor)
-    log = Log()
+    log = FakePredictionLog()
     settings = ServingSettings(home=tmp_path, models="m")
-    return Scorer(settings, Models(model), log), log  # type: ignore[arg-type]
+    return Scorer(settings, FakeServedModels(model), log), log
 
 
 def expected_inputs(names: list[str], matrix: np.ndarray[Any, Any]) -> list[common.Record]:

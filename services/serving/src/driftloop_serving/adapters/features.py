@@ -33,6 +33,8 @@ def _message(response: httpx.Response) -> str:
 class FeaturesClient:
     """Reads online features from the features service (or any ``feast serve``).
 
+    The service's :class:`~driftloop_serving.service_layer.ports.FeaturesPort`.
+
     Args:
         base_url: The features service's URL.
         timeout: Seconds a lookup may take, connection included.

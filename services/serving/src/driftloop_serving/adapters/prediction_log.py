@@ -81,6 +81,8 @@ def _load(text: str) -> list[KafkaRecord]:
 class PredictionLog:
     """Buffers, batches, sends and spills prediction records.
 
+    The service's :class:`~driftloop_serving.service_layer.ports.PredictionLogPort`.
+
     Args:
         make_publisher: Builds a fresh publisher (one per connection attempt).
         spill_dir: Where records wait while the broker is away.
@@ -201,7 +203,7 @@ class PredictionLog:
         for index, record in enumerate(records, 1):
             futures.append(await publisher.send_record(record))
             if index % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let requests in between: a batch is ~5 ms of work
+                await asyncio.sleep(0)  # let requests in between the records of a batch
         await publisher.flush()
         await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
         _SENT.inc(len(records))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,22 +17,12 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
+from driftloop_serving.domain.models import RegistryError, VersionInfo
+
 _API = "/api/2.0/mlflow"
 _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
-
-class RegistryError(Exception):
-    """The registry refused or could not answer; the message says why."""
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """What serving needs to know of a registered version."""
-
-    name: str
-    version: int
-    run_id: str
-    files: dict[str, str]  # path -> sha256
+__all__ = ["RegistryClient", "RegistryError", "VersionInfo"]
 
 
 def _message(response: httpx.Response) -> str:
@@ -45,6 +34,8 @@ def _message(response: httpx.Response) -> str:
 
 class RegistryClient:
     """Reads versions from the registry service and downloads their files.
+
+    The service's :class:`~driftloop_serving.service_layer.ports.RegistryPort`.
 
     Args:
         base_url: The registry's URL.

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from driftloop_serving.handlers import Scorer
+from driftloop_serving.service_layer.scoring import Scorer
 
 
 async def get_scorer(request: Request) -> Scorer:

@@ -14,6 +14,9 @@ from the features service (see :mod:`driftloop_serving.domain.entities`)::
 
 ``params`` may be left out when the model has a feature service in the
 ``feature_services`` setting.
+
+The ``/invocations`` routes are also served past FastAPI, by
+:mod:`driftloop_serving.entrypoints.fast_routes`.
 """
 
 from __future__ import annotations
@@ -26,11 +29,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from driftloop_kit.errors import DriftloopError
-from driftloop_kit.fast_routes import FastRoute
 from driftloop_serving.domain.entities import mlflow_entities, requested_source
 from driftloop_serving.domain.protocols import BadRequest, mlflow_matrix
 from driftloop_serving.entrypoints.deps import ScorerDep
-from driftloop_serving.handlers import UnknownModel
+from driftloop_serving.service_layer.scoring import UnknownModel
 
 router = APIRouter(tags=["MLflow scoring protocol"])
 
@@ -54,7 +56,8 @@ async def version() -> Response:
     return Response("driftloop-serving 0.1.0", media_type="text/plain")
 
 
-async def _invocations(request: Request, scorer: ScorerDep, name: str | None) -> Response:
+async def invocations_request(request: Request, scorer: ScorerDep, name: str | None) -> Response:
+    """Answer an ``/invocations`` request (the FastAPI routes and the fast routes call this)."""
     names = scorer.names()
     if name is None:
         if len(names) != 1:
@@ -111,25 +114,10 @@ async def _invocations(request: Request, scorer: ScorerDep, name: str | None) ->
 @router.post("/invocations")
 async def invocations(request: Request, scorer: ScorerDep, model: str | None = None) -> Response:
     """Score ``dataframe_split``, ``dataframe_records``, ``instances`` or ``inputs``."""
-    return await _invocations(request, scorer, model)
+    return await invocations_request(request, scorer, model)
 
 
 @router.post("/models/{name}/invocations")
 async def model_invocations(name: str, request: Request, scorer: ScorerDep) -> Response:
     """The same, for a named model."""
-    return await _invocations(request, scorer, name)
-
-
-async def _fast_invocations(request: Request) -> Response:
-    name = request.path_params.get("name")
-    if name is None:
-        name = request.query_params.get("model")
-    return await _invocations(request, request.app.state.scorer, name)
-
-
-#: ``/invocations`` as plain Starlette routes, in front of the app's routes (see
-#: ``v2.FAST_ROUTES``); the FastAPI routes above stay for the OpenAPI schema.
-FAST_ROUTES = (
-    FastRoute("/invocations", _fast_invocations, methods=["POST"]),
-    FastRoute("/models/{name}/invocations", _fast_invocations, methods=["POST"]),
-)
+    return await invocations_request(request, scorer, name)

@@ -13,6 +13,9 @@ the features service (see :mod:`driftloop_serving.domain.entities`)::
 ``parameters`` may be left out when the model has a feature service in the
 ``feature_services`` setting; the response's ``parameters.feature_service`` then
 names the one used.
+
+The ``infer`` routes are also served past FastAPI, by
+:mod:`driftloop_serving.entrypoints.fast_routes`.
 """
 
 from __future__ import annotations
@@ -24,11 +27,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from driftloop_kit.errors import DriftloopError
-from driftloop_kit.fast_routes import FastRoute
 from driftloop_serving.domain.entities import requested_source, v2_entities
 from driftloop_serving.domain.protocols import BadRequest, v2_matrix, v2_response
 from driftloop_serving.entrypoints.deps import ScorerDep
-from driftloop_serving.handlers import UnknownModel
+from driftloop_serving.service_layer.scoring import UnknownModel
 
 router = APIRouter(prefix="/v2", tags=["V2 inference protocol"])
 
@@ -120,7 +122,10 @@ async def version_ready(name: str, version: str, scorer: ScorerDep) -> Response:
     return _ready(scorer, name, version)
 
 
-async def _infer(request: Request, scorer: ScorerDep, name: str, version: str | None) -> Response:
+async def infer_request(
+    request: Request, scorer: ScorerDep, name: str, version: str | None
+) -> Response:
+    """Answer an ``infer`` request (the FastAPI routes and the fast routes both call this)."""
     try:
         body = pydantic_core.from_json(await request.body())
     except ValueError as error:
@@ -174,25 +179,10 @@ async def _infer(request: Request, scorer: ScorerDep, name: str, version: str | 
 @router.post("/models/{name}/infer")
 async def infer(name: str, request: Request, scorer: ScorerDep) -> Response:
     """Score with the champion (or the canary, per the model's traffic policy)."""
-    return await _infer(request, scorer, name, None)
+    return await infer_request(request, scorer, name, None)
 
 
 @router.post("/models/{name}/versions/{version}/infer")
 async def infer_version(name: str, version: str, request: Request, scorer: ScorerDep) -> Response:
     """Score with one loaded version."""
-    return await _infer(request, scorer, name, version)
-
-
-async def _fast_infer(request: Request) -> Response:
-    params = request.path_params
-    return await _infer(request, request.app.state.scorer, params["name"], params.get("version"))
-
-
-#: The infer routes as plain Starlette routes, put in front of the app's routes by
-#: ``create_app``: same answers, without FastAPI's route matching and dependency
-#: solving (a tenth of a 1-row request's CPU). The FastAPI routes above stay, for
-#: the OpenAPI schema.
-FAST_ROUTES = (
-    FastRoute("/v2/models/{name}/infer", _fast_infer, methods=["POST"]),
-    FastRoute("/v2/models/{name}/versions/{version}/infer", _fast_infer, methods=["POST"]),
-)
+    return await infer_request(request, scorer, name, version)

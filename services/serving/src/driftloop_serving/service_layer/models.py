@@ -1,4 +1,4 @@
-"""The served models: loaded by alias, swapped atomically when the alias moves.
+"""Keeping the served models: loaded by alias, swapped atomically when the alias moves.
 
 Each (model, alias) slot holds one :class:`ServedModel`. A new version is
 downloaded and loaded in the background; only when it loaded does the slot
@@ -6,6 +6,10 @@ point to it, in one assignment, so a request that already took the old model
 finishes on it and the next one gets the new. A version that fails to load is
 never swapped in: the old one keeps answering, and the failure is logged,
 counted and shown by ``/readyz``.
+
+The alias events (``entrypoints/consumers.py``) come here: :meth:`ModelManager.alias_set`
+loads the version an alias now names, :meth:`ModelManager.alias_deleted` stops a
+challenger's traffic. A periodic reconcile catches a missed event.
 """
 
 from __future__ import annotations
@@ -14,13 +18,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import anyio
 from prometheus_client import Counter, Gauge
 
-from driftloop_serving.adapters.registry import RegistryClient, RegistryError, VersionInfo
-from driftloop_serving.domain.flavors import ModelLoadError, Predictor, load_model
+from driftloop_serving.domain.models import (
+    ModelLoadError,
+    RegistryError,
+    ServedModel,
+    Slot,
+    VersionInfo,
+)
+from driftloop_serving.service_layer.ports import ModelLoaderPort, RegistryPort
+from driftloop_serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +45,15 @@ LOAD_FAILURES = Counter(
 SWAPS = Counter("driftloop_serving_model_swaps_total", "Versions swapped in.", ["model", "alias"])
 
 
-@dataclass(frozen=True)
-class ServedModel:
-    """One loaded version of a registered model."""
-
-    name: str
-    version: int
-    run_id: str
-    alias: str
-    predictor: Predictor
-
-
-Slot = tuple[str, str]
+def served_slots(settings: ServingSettings) -> list[Slot]:
+    """The ``(model, alias)`` slots to load: every champion, and a challenger with a policy."""
+    slots: list[Slot] = []
+    for name in settings.model_names:
+        slots.append((name, settings.alias))
+        policy = settings.policy(name)
+        if policy.canary_percent or policy.shadow:
+            slots.append((name, policy.challenger_alias))
+    return slots
 
 
 class ModelManager:
@@ -54,14 +61,22 @@ class ModelManager:
 
     Args:
         registry: Where versions and their files come from.
-        slots: The ``(model, alias)`` pairs to serve.
+        loader: Loads a downloaded version (in a worker thread).
+        slots: The ``(model, alias)`` pairs to serve; the first is the champion kept
+            even when its alias is deleted.
         reconcile_interval: Seconds between checks of every alias against the registry.
     """
 
     def __init__(
-        self, registry: RegistryClient, slots: Iterable[Slot], *, reconcile_interval: float
+        self,
+        registry: RegistryPort,
+        loader: ModelLoaderPort,
+        slots: Iterable[Slot],
+        *,
+        reconcile_interval: float,
     ) -> None:
         self.registry = registry
+        self.loader = loader
         self.wanted: list[Slot] = list(dict.fromkeys(slots))
         self.reconcile_interval = reconcile_interval
         self.served: dict[Slot, ServedModel] = {}
@@ -128,7 +143,7 @@ class ModelManager:
 
     async def _load(self, info: VersionInfo, alias: str) -> ServedModel:
         folder = await self.registry.download(info)
-        predictor = await anyio.to_thread.run_sync(load_model, folder)
+        predictor = await anyio.to_thread.run_sync(self.loader, folder)
         return ServedModel(
             name=info.name,
             version=info.version,
@@ -149,6 +164,18 @@ class ModelManager:
     def remove(self, name: str, alias: str) -> None:
         """Stop serving a slot (its alias was deleted)."""
         self.served.pop((name, alias), None)
+
+    def alias_set(self, name: str, alias: str, version: int) -> None:
+        """An alias moved: load the version it names (in the background; the old one serves)."""
+        self.schedule(name, alias, version)
+
+    def alias_deleted(self, name: str, alias: str) -> None:
+        """An alias was deleted: a challenger stops its traffic; a champion keeps serving."""
+        slot = (name, alias)
+        if slot in self.wanted and slot != self.wanted[0]:
+            self.remove(*slot)
+        elif slot in self.wanted:
+            log.warning("alias %s@%s deleted; still serving what was loaded", *slot)
 
     async def reconcile(self) -> None:
         """Check every slot against the registry once (a fallback for missed events)."""

@@ -2,7 +2,11 @@
 
 Two flavors are read without MLflow itself: ``sklearn`` (skops, as MLflow 3 writes
 it, or cloudpickle/pickle) and ``onnx`` (onnxruntime). The model's input
-signature, when it has one, names and orders the columns.
+signature, when it has one, names and orders the columns. A plain linear
+classifier predicts through :mod:`driftloop_serving.adapters.sklearn_linear`.
+
+:func:`load_model` is the service's model loader (a
+:class:`~driftloop_serving.service_layer.ports.ModelLoaderPort`).
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 import json
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,35 +21,10 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import yaml
 
+from driftloop_serving.adapters.sklearn_linear import Predict, linear_predict
+from driftloop_serving.domain.models import Column, ModelLoadError, Predictor
+
 MLMODEL = "MLmodel"
-
-
-class ModelLoadError(Exception):
-    """A model folder that cannot be served (unknown flavor, unreadable file ...)."""
-
-
-@dataclass(frozen=True)
-class Column:
-    """One input column of the model's signature."""
-
-    name: str
-    type: str
-
-
-@dataclass(frozen=True)
-class Predictor:
-    """A loaded model: ``predict(matrix)`` gives one output per input row.
-
-    Attributes:
-        flavor: ``sklearn`` or ``onnx``.
-        columns: The signature's input columns, in order (empty when unknown).
-        predict: Takes a 2-D float array whose columns are in ``columns``' order,
-            returns a 1-D or 2-D array.
-    """
-
-    flavor: str
-    columns: tuple[Column, ...]
-    predict: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]]
 
 
 def _signature_columns(mlmodel: dict[str, Any]) -> tuple[Column, ...]:
@@ -62,9 +40,6 @@ def _signature_columns(mlmodel: dict[str, Any]) -> tuple[Column, ...]:
         for spec in specs
         if isinstance(spec, dict) and "name" in spec
     )
-
-
-Predict = Callable[[np.ndarray[Any, Any]], Any]
 
 
 def _sklearn(folder: Path, flavor: dict[str, Any]) -> Predict:
@@ -89,71 +64,7 @@ def _sklearn(folder: Path, flavor: dict[str, Any]) -> Predict:
         predict = lambda matrix: model.predict(  # noqa: E731 - a closure over columns
             pd.DataFrame(matrix, columns=columns, copy=False)
         )
-    return _linear(model, predict) or predict
-
-
-def _linear(model: Any, checked: Predict) -> Predict | None:
-    """sklearn's own arithmetic for a plain linear classifier, without its per-call checks.
-
-    For one row, ``LogisticRegression.predict`` spends ~100 µs validating its input
-    (~600 µs through a DataFrame) and ~2 µs computing ``X @ coef_.T + intercept_``.
-    The matrices served are already 2-D float64 with the fitted column order, so for
-    the exact classes whose ``predict`` is sklearn's linear one (no override) the same
-    expression is computed here, giving the same numbers. Anything unusual (another
-    width, NaN or infinity, a sparse ``coef_``) goes through ``checked``, which keeps
-    sklearn's checks and errors.
-
-    Returns:
-        The fast predict, or ``None`` when the model is not such a linear classifier
-        (``LogisticRegression``, ``SGDClassifier``, ``LinearSVC``, ...; regressors
-        such as ``LinearRegression`` override ``predict`` and keep sklearn's).
-    """
-    try:
-        from sklearn.linear_model._base import (  # type: ignore[import-untyped]
-            LinearClassifierMixin,
-        )
-    except ImportError:  # pragma: no cover - another sklearn layout: keep its predict
-        return None
-    cls = type(model)
-    coef = getattr(model, "coef_", None)
-    intercept = getattr(model, "intercept_", None)
-    if not (
-        isinstance(coef, np.ndarray)
-        and coef.dtype == np.float64
-        and coef.ndim in (1, 2)
-        and isinstance(intercept, np.ndarray | float | int)
-        and getattr(model, "n_features_in_", coef.shape[-1]) == coef.shape[-1]
-    ):
-        return None
-    width = coef.shape[-1]
-    coef_t = coef.T if coef.ndim == 2 else coef
-
-    def usable(matrix: np.ndarray[Any, Any]) -> bool:
-        return (
-            matrix.ndim == 2
-            and matrix.dtype == np.float64
-            and matrix.shape[1] == width
-            and bool(np.isfinite(matrix).all())
-        )
-
-    if (
-        getattr(cls, "predict", None) is LinearClassifierMixin.predict
-        and getattr(cls, "decision_function", None) is LinearClassifierMixin.decision_function
-        and isinstance(getattr(model, "classes_", None), np.ndarray)
-    ):
-        classes = model.classes_
-
-        def classify(matrix: np.ndarray[Any, Any]) -> Any:
-            if not usable(matrix):
-                return checked(matrix)
-            scores = matrix @ coef_t + intercept
-            if scores.ndim > 1 and scores.shape[1] == 1:
-                scores = scores.reshape(-1)
-            indices = (scores > 0).astype(np.intp) if scores.ndim == 1 else scores.argmax(axis=1)
-            return classes.take(indices, axis=0)
-
-        return classify
-    return None
+    return linear_predict(model, predict) or predict
 
 
 def _onnx(folder: Path, flavor: dict[str, Any]) -> Predict:

@@ -1,6 +1,7 @@
 """Scoring a request: pick the version (champion, canary, pinned), predict, log, shadow.
 
-The prediction record is built and queued here, after the answer is computed;
+The prediction record (:mod:`driftloop_serving.domain.events`) is built and queued
+here, after the answer is computed;
 queueing is a memory append, so logging never slows a request down. A request that
 sends entity keys instead of features has its features read from the features
 service first (:meth:`Scorer.online_matrix`); its record holds the features used
@@ -11,26 +12,26 @@ from __future__ import annotations
 
 import os
 import random
-import struct
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import Counter, Histogram
 
-from driftloop.common.v1 import common_pb2 as common
-from driftloop.serving.v1 import events_pb2 as serving
-from driftloop_events.envelope import CloudEvent, to_record
 from driftloop_kit.errors import DriftloopError, Unavailable
-from driftloop_serving.adapters.models import ModelManager, ServedModel
-from driftloop_serving.adapters.prediction_log import PredictionLog
 from driftloop_serving.domain.entities import Entities, FeatureSource, feature_matrix
-from driftloop_serving.domain.flavors import Predictor
+from driftloop_serving.domain.events import PredictionEvents
+from driftloop_serving.domain.models import ServedModel
+from driftloop_serving.service_layer.ports import (
+    FeaturesPort,
+    PredictionLogPort,
+    ServedModelsPort,
+)
 from driftloop_serving.settings import ServingSettings
+
+__all__ = ["Answer", "Scorer", "UnknownModel"]
 
 REQUESTS = Counter(
     "driftloop_serving_requests_total", "Scored requests by model and route.", ["model", "route"]
@@ -54,28 +55,9 @@ FEATURE_LOOKUP_ERRORS = Counter(
     ["model", "status"],
 )
 
-ROUTES = {
-    "champion": serving.ROUTE_CHAMPION,
-    "canary": serving.ROUTE_CANARY,
-    "shadow": serving.ROUTE_SHADOW,
-}
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 class UnknownModel(LookupError):
     """The model (or version) asked for is not served here."""
-
-
-class OnlineFeatures(Protocol):
-    """Where the features of a request with entity keys are read (the features service)."""
-
-    async def get_online_features(
-        self, *, source: FeatureSource, entities: Entities
-    ) -> Mapping[str, Any]:
-        """``/get-online-features``' answer for ``entities`` (Feast's full feature names)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -102,21 +84,18 @@ class Scorer:
     def __init__(
         self,
         settings: ServingSettings,
-        models: ModelManager,
-        log: PredictionLog,
-        features: OnlineFeatures | None = None,
+        models: ServedModelsPort,
+        log: PredictionLogPort,
+        features: FeaturesPort | None = None,
     ) -> None:
         self.settings = settings
         self.models = models
         self.log = log
         self.features = features
         self._random = random.Random()
-        # Per served model, worked out once: its ModelRef, its record encoder, its
-        # metric children (prometheus' labels() costs ~1 µs a call).
-        self._refs: dict[int, tuple[ServedModel, common.ModelRef]] = {}
-        self._encoders: dict[
-            tuple[int, int, tuple[str, ...] | None], tuple[Predictor, _RecordEncoder]
-        ] = {}
+        self._events = PredictionEvents()
+        # Per served model, worked out once: its metric children (prometheus' labels()
+        # is a dictionary look-up and a lock on every call).
         self._latency: dict[str, Any] = {}
         self._requests: dict[tuple[str, str], Any] = {}
 
@@ -228,7 +207,7 @@ class Scorer:
             UnknownModel: As :meth:`resolve`.
         """
         started = time.perf_counter()
-        # 32 random hex digits, like uuid4().hex (which costs 4x more to make).
+        # 32 random hex digits, like uuid4().hex (which is slower to make).
         request_id = request_id or os.urandom(16).hex()
         model, route = self.resolve(name, version), "champion"
         policy = self.settings.policy(name)
@@ -247,30 +226,34 @@ class Scorer:
         elapsed = time.perf_counter() - started
         self._latency_of(name).observe(elapsed)
         self._requests_of(name, route).inc()
-        self._log(
-            model=model,
-            route=route,
-            request_id=request_id,
-            matrix=matrix,
-            predictions=predictions,
-            elapsed=elapsed,
-            entities=entities,
-            feature_names=feature_names,
+        self.log.record(
+            self._events.logged(
+                model=model,
+                route=route,
+                request_id=request_id,
+                matrix=matrix,
+                predictions=predictions,
+                elapsed=elapsed,
+                entities=entities,
+                feature_names=feature_names,
+            )
         )
         if challenger is not None and policy.shadow and route == "champion":
             shadow_started = time.perf_counter()
             shadowed = np.asarray(challenger.predictor.predict(matrix))
             shadow_elapsed = time.perf_counter() - shadow_started
             self._requests_of(name, "shadow").inc()
-            self._log(
-                model=challenger,
-                route="shadow",
-                request_id=request_id,
-                matrix=matrix,
-                predictions=shadowed,
-                elapsed=shadow_elapsed,
-                entities=entities,
-                feature_names=feature_names,
+            self.log.record(
+                self._events.logged(
+                    model=challenger,
+                    route="shadow",
+                    request_id=request_id,
+                    matrix=matrix,
+                    predictions=shadowed,
+                    elapsed=shadow_elapsed,
+                    entities=entities,
+                    feature_names=feature_names,
+                )
             )
         return Answer(model=model, route=route, predictions=predictions, request_id=request_id)
 
@@ -285,113 +268,3 @@ class Scorer:
         if child is None:
             child = self._requests[name, route] = REQUESTS.labels(name, route)
         return child
-
-    def _log(
-        self,
-        *,
-        model: ServedModel,
-        route: str,
-        request_id: str,
-        matrix: np.ndarray[Any, Any],
-        predictions: np.ndarray[Any, Any],
-        elapsed: float,
-        entities: Entities | None = None,
-        feature_names: Sequence[str] | None = None,
-    ) -> None:
-        micros = time.time_ns() // 1000
-        seconds, fraction = divmod(micros, 1_000_000)
-        event = serving.PredictionLogged(
-            request_id=request_id,
-            model=self._ref(model),
-            alias=model.alias,
-            route=ROUTES[route],
-            latency_ms=elapsed * 1000,
-            request_time=Timestamp(seconds=seconds, nanos=fraction * 1000),
-        )
-        encode = self._encoder(model, matrix.shape[1], feature_names)
-        keys = list(entities.items()) if entities else []
-        for position, (row, answer) in enumerate(
-            zip(matrix.tolist(), predictions.tolist(), strict=True)
-        ):
-            record = event.inputs.add()
-            record.MergeFromString(encode(row))
-            for key, values in keys:  # the entity keys the features were read for
-                _set(record.fields[key], values[position])
-            output = event.outputs.add()
-            if isinstance(answer, list):
-                for index, item in enumerate(answer):
-                    _set(output.fields[f"prediction_{index}"], item)
-            else:
-                _set(output.fields["prediction"], answer)
-        now = _EPOCH + timedelta(microseconds=micros)
-        self.log.record(to_record(CloudEvent.new(event, time=now)))
-
-    def _ref(self, model: ServedModel) -> common.ModelRef:
-        cached = self._refs.get(id(model))
-        if cached is None or cached[0] is not model:
-            ref = common.ModelRef(name=model.name, version=model.version, run_id=model.run_id)
-            cached = self._refs[id(model)] = (model, ref)
-        return cached[1]
-
-    def _encoder(
-        self, model: ServedModel, width: int, feature_names: Sequence[str] | None = None
-    ) -> _RecordEncoder:
-        given = tuple(feature_names) if feature_names and not model.predictor.columns else None
-        key = (id(model.predictor), width, given)
-        cached = self._encoders.get(key)
-        if cached is None or cached[0] is not model.predictor:
-            names = (
-                list(given or ())
-                or [c.name for c in model.predictor.columns]
-                or [f"f{i}" for i in range(width)]
-            )
-            cached = self._encoders[key] = (model.predictor, _RecordEncoder(names))
-        return cached[1]
-
-
-def _set(value: common.Value, item: Any) -> None:
-    """Set ``value`` by ``item``'s type: bool, int, float, or its text."""
-    if isinstance(item, bool | np.bool_):
-        value.bool_value = bool(item)
-    elif isinstance(item, int | np.integer):
-        value.int64_value = int(item)
-    elif isinstance(item, float | np.floating):
-        value.double_value = float(item)
-    else:
-        value.string_value = str(item)
-
-
-def _varint(number: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, number = number & 0x7F, number >> 7
-        if not number:
-            out.append(low)
-            return bytes(out)
-        out.append(low | 0x80)
-
-
-class _RecordEncoder:
-    """Encodes a row of doubles as a ``common.v1.Record`` (protobuf wire format).
-
-    Setting 20 map entries one by one costs ~10 µs a row; this packs the same entries
-    (``fields[name] = Value(double_value=x)``) with one ``struct.pack`` and the record
-    parses them in one ``MergeFromString``: the same message, in a quarter of the time.
-    """
-
-    def __init__(self, names: list[str]) -> None:
-        prefixes = []
-        for name in names:
-            key = name.encode()
-            # map entry: key (field 1, string), value (field 2, Value{double_value: 1}).
-            entry = b"\x0a" + _varint(len(key)) + key + b"\x12\x09\x09"
-            prefixes.append(b"\x0a" + _varint(len(entry) + 8) + entry)
-        self._struct = struct.Struct("<" + "".join(f"{len(p)}sd" for p in prefixes))
-        self._slots: list[Any] = [b""] * (2 * len(prefixes))
-        self._slots[0::2] = prefixes
-
-    def __call__(self, row: list[float]) -> bytes:
-        """The encoded record of ``row`` (one double per name, in order)."""
-        args = self._slots.copy()
-        args[1::2] = row
-        return self._struct.pack(*args)

@@ -1,0 +1,1 @@
+"""The serving service's use cases: scoring requests, keeping the served models."""
