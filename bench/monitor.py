@@ -350,7 +350,7 @@ def monitor_process(bootstrap: str, home: Path, engine: str) -> Iterator[str]:
         "DRIFTLOOP_MONITOR_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "DRIFTLOOP_MONITOR_CONSUMER_GROUP": f"bench-monitor-{uuid.uuid4().hex[:8]}",
         "DRIFTLOOP_MONITOR_LOG_LEVEL": "WARNING",
-        "DRIFTLOOP_MONITOR_ENGINE": engine,
+        "DRIFTLOOP_MONITOR_STREAM_ENGINE": engine,
     }
     command = [
         *taskset_prefix(SERVER_CORE),

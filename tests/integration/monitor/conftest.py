@@ -116,7 +116,7 @@ def monitor_settings(
 ) -> MonitorSettings:
     """Settings of a test's monitor: faust on SQLite, bus on PostgreSQL, its own group."""
     return MonitorSettings(
-        engine="faust" if database_url.startswith("sqlite") else "bus",
+        stream_engine="faust" if database_url.startswith("sqlite") else "bus",
         home=tmp_path / "home",
         database_url=database_url,
         kafka_bootstrap_servers=broker.bootstrap_servers,
@@ -130,7 +130,7 @@ def monitor_settings(
 async def monitor_running(settings: MonitorSettings) -> AsyncIterator[RunningMonitor]:
     """The monitor app with its lifespan, once its stream has joined its group."""
     # Short sessions: a test's group never waits long for a (re)join.
-    if settings.engine == "faust":
+    if settings.stream_engine == "faust":
         options: dict[str, Any] = {"broker_session_timeout": 2.0, "broker_heartbeat_interval": 0.5}
     else:
         options = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 500}
@@ -146,7 +146,7 @@ async def monitor_running(settings: MonitorSettings) -> AsyncIterator[RunningMon
                 yield RunningMonitor(
                     client=client,
                     publisher=publisher,
-                    monitor=app.state.monitor,
+                    monitor=app.state.container.monitor,
                     stream=stream,
                     settings=settings,
                     bootstrap_servers=settings.kafka_bootstrap_servers,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import uuid
 from typing import Any
 
 import httpx
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from ...unit.monitor.data import frame
@@ -71,7 +72,7 @@ async def test_shifted_windows_alert_with_exactly_the_drifted_columns_then_clear
     ]
     for count, phase in enumerate(phases, start=1):
         await service.predict(model, 1, _rows(phase))
-        await eventually(lambda c=count: _history(service, model, c), timeout=60)
+        await eventually(functools.partial(_history, service, model, count), timeout=60)
     history = list(reversed(await _history(service, model, len(phases)) or []))
 
     assert [h["dataset_drift"] for h in history] == [False, False, True, True, False, False]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 from mlflow import MlflowClient
 from sklearn.datasets import load_iris  # type: ignore[import-untyped]

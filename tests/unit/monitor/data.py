@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 
 NUMERIC = [f"x{i}" for i in range(6)]
 CATEGORICAL = ["colour", "flag"]

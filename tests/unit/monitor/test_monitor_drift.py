@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from driftloop_monitor.domain.drift import decide, full_report, make_reference
@@ -16,7 +16,9 @@ from .data import frame
 pytestmark = pytest.mark.unit
 
 
-def evidently_preset(reference: pd.DataFrame, current: pd.DataFrame, **options: Any) -> dict:
+def evidently_preset(
+    reference: pd.DataFrame, current: pd.DataFrame, **options: Any
+) -> dict[str, Any]:
     """Per column (score, threshold, drifted) and the dataset share, from the real report."""
     from evidently import Dataset, Report
     from evidently.presets import DataDriftPreset
@@ -27,7 +29,7 @@ def evidently_preset(reference: pd.DataFrame, current: pd.DataFrame, **options: 
     return _read_report(snapshot.dict())
 
 
-def _read_report(report: dict) -> dict:
+def _read_report(report: dict[str, Any]) -> dict[str, Any]:
     columns: dict[str, dict[str, Any]] = {}
     share = None
     for metric in report["metrics"]:
@@ -47,7 +49,7 @@ def _read_report(report: dict) -> dict:
     return {"columns": columns, "share": share}
 
 
-def ours(reference: pd.DataFrame, current: pd.DataFrame, policy: MonitorPolicy) -> dict:
+def ours(reference: pd.DataFrame, current: pd.DataFrame, policy: MonitorPolicy) -> dict[str, Any]:
     decision = decide(make_reference(reference), current, policy)
     return {
         "columns": {
@@ -92,7 +94,7 @@ def test_per_column_decisions_equal_evidentlys_data_drift_preset_on_shifted_wind
 def test_policy_methods_and_thresholds_are_applied_as_the_preset_applies_them() -> None:
     reference = frame(1500, seed=3)
     current = frame(400, seed=4, shifted=["x0"])
-    options = {
+    options: dict[str, Any] = {
         "num_method": "psi",
         "cat_method": "chisquare",
         "per_column_threshold": {"x1": 0.5},

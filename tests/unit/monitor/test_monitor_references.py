@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from driftloop.registry.v1 import events_pb2 as registry_events
@@ -24,11 +24,10 @@ from driftloop_monitor.adapters.references import (
     reference_source,
     resolve_location,
 )
-from driftloop_monitor.service_layer.monitor import Monitor
 from driftloop_monitor.settings import MonitorSettings
+from tests.fakes.monitor import FakeSource, FakeStore, fake_monitor
 
 from .data import frame
-from .fakes import FakeFiles, FakeOutbox, FakeSource, FakeStore
 
 pytestmark = pytest.mark.unit
 
@@ -88,7 +87,8 @@ def test_a_location_that_can_never_be_read_is_refused(location: str, reason: str
 
 
 def csv_bytes(data: pd.DataFrame) -> bytes:
-    return data.to_csv(index=False).encode()
+    text: str = data.to_csv(index=False)
+    return text.encode()
 
 
 def parquet_bytes(data: pd.DataFrame) -> bytes:
@@ -401,18 +401,12 @@ class FlakySource(FakeSource):
 async def test_a_failing_source_fails_the_alias_move_so_it_is_retried_and_then_loads() -> None:
     store = FakeStore()
     source = FlakySource({("iris", 4): frame(100, seed=10)}, failures=1)
-    monitor = Monitor(
-        store=store,  # type: ignore[arg-type]
-        outbox=FakeOutbox(),  # type: ignore[arg-type]
-        files=FakeFiles(),  # type: ignore[arg-type]
-        references=source,
-        base_url="http://monitor",
-    )
+    monitor = fake_monitor(store=store, source=source)
     moved = CloudEvent.new(
         registry_events.AliasSet(name="iris", alias="champion", version=4, run_id=RUN)
     )
     with pytest.raises(ReferenceFetchError):
-        await monitor.on_alias_set(moved)
+        await monitor.references.on_alias_set(moved)
     assert store.references == {}
-    await monitor.on_alias_set(moved)  # the stream's retry
+    await monitor.references.on_alias_set(moved)  # the stream's retry
     assert len(store.references[("iris", 4)].data) == 100

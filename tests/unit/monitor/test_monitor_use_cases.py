@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from driftloop.common.v1.common_pb2 import ModelRef, Value
@@ -16,10 +16,12 @@ from driftloop_events.envelope import CloudEvent
 from driftloop_events.values import make_record
 from driftloop_monitor.domain.drift import make_reference
 from driftloop_monitor.domain.policy import MonitorPolicy
-from driftloop_monitor.service_layer.monitor import MalformedRecord, Monitor
+from driftloop_monitor.service_layer.monitor import Monitor
+from driftloop_monitor.service_layer.predictions import MalformedRecord, joinable
+from tests.fakes.common import FakeOutbox
+from tests.fakes.monitor import FakeSource, FakeStore, fake_monitor
 
 from .data import frame
-from .fakes import FakeFiles, FakeOutbox, FakeSource, FakeStore
 
 pytestmark = pytest.mark.unit
 
@@ -30,14 +32,7 @@ WINDOW = 200
 async def parts() -> AsyncIterator[tuple[Monitor, FakeStore, FakeOutbox, FakeSource]]:
     store, outbox = FakeStore(), FakeOutbox()
     source = FakeSource({("iris", 4): frame(500, seed=40)})
-    monitor = Monitor(
-        store=store,  # type: ignore[arg-type]
-        outbox=outbox,  # type: ignore[arg-type]
-        files=FakeFiles(),  # type: ignore[arg-type]
-        references=source,
-        base_url="http://monitor",
-        window_rows=WINDOW,
-    )
+    monitor = fake_monitor(store=store, outbox=outbox, source=source, window_rows=WINDOW)
     await monitor.start()
     try:
         yield monitor, store, outbox, source
@@ -60,7 +55,7 @@ def prediction(
 
 async def send(monitor: Monitor, model: str, version: int, data: pd.DataFrame) -> None:
     for row in data.to_dict("records"):
-        await monitor.on_prediction(prediction(model, version, row))
+        await monitor.windows.on_prediction(prediction(model, version, row))
     await monitor.drain()
 
 
@@ -107,9 +102,9 @@ async def test_a_quiet_window_gets_its_full_report_on_request(
     store.references[("iris", 3)] = make_reference(frame(800, seed=2))
     await send(monitor, "iris", 3, frame(WINDOW, seed=3))
     window = store.drift_results[0]["window_id"]
-    report_id = await monitor.report_for_window(window)
+    report_id = await monitor.reports.for_window(window)
     assert report_id in store.reports
-    assert await monitor.report_for_window(window) == report_id
+    assert await monitor.reports.for_window(window) == report_id
 
 
 async def test_late_labels_join_and_a_drop_in_accuracy_publishes_performance_degraded(
@@ -121,15 +116,16 @@ async def test_late_labels_join_and_a_drop_in_accuracy_publishes_performance_deg
     )
     for i in range(20):
         event = prediction("clf", 1, {"x0": 1.0}, request_id=f"r{i}", answer="a")
-        waiting = Monitor.joinable(event)
+        waiting = joinable(event)
         assert waiting is not None
+        monitor.labels.remember(event)
         truth = "a" if i < 10 or i % 2 else "b"  # second window: 50% right
         label = CloudEvent.new(
             monitor_events.LabelRecorded(
                 request_id=f"r{i}", model_name="clf", ground_truth=Value(string_value=truth)
             )
         )
-        assert await monitor.on_label(label, [waiting]) == 1
+        assert await monitor.labels.on_label(label) == 1
     await monitor.drain()
 
     assert [r["value"] for r in store.performance_results] == [1.0, 0.5]
@@ -148,10 +144,10 @@ async def test_a_new_champion_gets_reference_data_once_and_other_aliases_none(
             registry_events.AliasSet(name="iris", alias=alias, version=4, run_id="e" * 32)
         )
 
-    await monitor.on_alias_set(moved("canary"))
+    await monitor.references.on_alias_set(moved("canary"))
     assert source.fetched == []
-    await monitor.on_alias_set(moved("champion"))
-    await monitor.on_alias_set(moved("champion"))  # redelivered: no second fetch
+    await monitor.references.on_alias_set(moved("champion"))
+    await monitor.references.on_alias_set(moved("champion"))  # redelivered: no second fetch
     assert source.fetched == [("iris", 4, "e" * 32)]
     assert store.references[("iris", 4)].source == "fake://iris/4"
 
@@ -161,9 +157,11 @@ async def test_a_prediction_without_model_or_inputs_is_malformed(
 ) -> None:
     monitor, _, _, _ = parts
     with pytest.raises(MalformedRecord):
-        await monitor.on_prediction(CloudEvent.new(serving.PredictionLogged(request_id="x")))
+        await monitor.windows.on_prediction(
+            CloudEvent.new(serving.PredictionLogged(request_id="x"))
+        )
     empty = CloudEvent.new(
         serving.PredictionLogged(request_id="x", model=ModelRef(name="iris", version=1))
     )
     with pytest.raises(MalformedRecord):
-        await monitor.on_prediction(empty)
+        await monitor.windows.on_prediction(empty)

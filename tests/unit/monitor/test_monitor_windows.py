@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from driftloop_monitor.domain.windows import VersionKey, Windows
+from driftloop_monitor.domain.windows import ClosedWindow, VersionKey, Windows
 
 pytestmark = pytest.mark.unit
 
@@ -15,7 +15,9 @@ V1 = VersionKey("iris", 1)
 V2 = VersionKey("iris", 2)
 
 
-def add(windows: Windows, key: VersionKey, second: float, n: int = 1, **limits: float) -> list:
+def add(
+    windows: Windows, key: VersionKey, second: float, n: int = 1, **limits: float
+) -> list[ClosedWindow]:
     at = T0 + timedelta(seconds=second)
     return windows.add(
         key,

@@ -11,18 +11,17 @@ from driftloop_kit.settings import ServiceSettings
 
 
 class MonitorSettings(ServiceSettings):
-    """The monitor service: prediction windows, reference data, drift and performance alerts."""
+    """The monitor service: prediction windows, reference data, drift and performance alerts.
+
+    The kit's ``public_url`` / ``base_url`` prefix the report links of alerts; its
+    ``stream_engine`` picks the stream engine (``faust``: the label join in a faust table
+    that survives restarts; ``bus``: the bus's batch consumer, predictions waiting for
+    their labels in memory).
+    """
 
     service_name: ClassVar[str] = "monitor"
     default_port: ClassVar[int] = 8006
 
-    public_url: str | None = Field(
-        default=None,
-        description=(
-            "Base URL clients reach this service at, used in the report links of alerts; "
-            "default `http://<host>:<port>`."
-        ),
-    )
     reports_dir: Path | None = Field(
         default=None,
         description=(
@@ -85,14 +84,6 @@ class MonitorSettings(ServiceSettings):
             "(e.g. `http://tracking:5000/get-artifact?run_uuid={run_id}&path=reference.parquet`)."
         ),
     )
-    engine: Literal["faust", "bus"] = Field(
-        default="faust",
-        description=(
-            "Stream engine: `faust` (faust-streaming agents; the label join in a faust table "
-            "that survives restarts) or `bus` (the bus's batch consumer, several times the "
-            "throughput; predictions wait for labels in memory)."
-        ),
-    )
     consumer_group: str = Field(
         default="monitor",
         description="Kafka consumer group (also the faust app id) of the stream processor.",
@@ -114,8 +105,3 @@ class MonitorSettings(ServiceSettings):
     def report_root(self) -> Path:
         """The folder of reports and kept windows."""
         return self.reports_dir or self.data_dir / "reports"
-
-    @property
-    def base_url(self) -> str:
-        """Base URL used in report links."""
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

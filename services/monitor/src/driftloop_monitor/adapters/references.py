@@ -1,6 +1,8 @@
 """Where a model version's reference data comes from when it becomes champion.
 
-:class:`ReferenceSource` is the port; three adapters implement it:
+The use cases see a source as ``ReferenceSourcePort`` (``service_layer/ports.py``);
+:class:`ReferenceSource` is the adapters' base (with the ``start``/``stop`` the app's
+lifespan calls), and three adapters implement it:
 
 - :class:`LineageSource` (the default) follows the version's lineage: the registry names
   the run that produced the version, the run's ``driftloop.reference_data`` tag names the

@@ -21,36 +21,8 @@ from driftloop_monitor.adapters.tables import (
     version_state,
 )
 from driftloop_monitor.domain.drift import ReferenceSet, from_parquet, to_parquet
+from driftloop_monitor.domain.drift_state import VersionState
 from driftloop_monitor.domain.policy import MonitorPolicy
-
-
-@dataclass
-class VersionState:
-    """What the monitor remembers about one model version."""
-
-    model: str
-    version: int
-    drifted: bool = False
-    detected_event_id: str | None = None
-    windows: int = 0
-    rows: int = 0
-    unreferenced_rows: int = 0
-    unreferenced_windows: int = 0
-    labelled_rows: int = 0
-    exists: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready form (without the bookkeeping flag)."""
-        return {
-            "model_name": self.model,
-            "version": self.version,
-            "drifted": self.drifted,
-            "windows": self.windows,
-            "rows": self.rows,
-            "unreferenced_rows": self.unreferenced_rows,
-            "unreferenced_windows": self.unreferenced_windows,
-            "labelled_rows": self.labelled_rows,
-        }
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """Drift decisions made by Evidently's own per-column statistical tests.
 
-The monitor does not re-derive any statistic. For each watched column it asks Evidently
-which test its ``DataDriftPreset`` would run (``get_stattest``: the same choice by column
-type, reference size and number of distinct values, or the policy's method) with the same
-threshold (``DataDriftOptions.get_threshold``), cleans the columns the way
-``get_one_column_drift`` does, and calls that test. The dataset drifts when the share of
-drifted columns reaches the policy's ``drift_share`` (Evidently's ``get_dataset_drift``).
-That is the decision ``DataDriftPreset`` reports, at the cost of the tests alone (tens of
-milliseconds for 1000 rows by 20 columns, where the full report takes seconds).
+The monitor does not re-derive any statistic. For each watched column it runs the test
+Evidently's ``DataDriftPreset`` would run, with the same threshold
+(:mod:`~driftloop_monitor.domain.stattests`, the shortcut past the report), on the
+columns cleaned the way ``get_one_column_drift`` does. The dataset drifts when the share
+of drifted columns reaches the policy's ``drift_share`` (Evidently's
+``get_dataset_drift``). That is the decision ``DataDriftPreset`` reports, at the cost of
+the tests alone; the full report (:func:`full_report`) is made only for windows that
+need it.
 
 Evidently is imported on first use: importing it takes seconds.
 """
@@ -19,12 +19,12 @@ import io
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
+from driftloop_monitor.domain import stattests
 from driftloop_monitor.domain.policy import MonitorPolicy
 
 #: Evidently's column types the drift preset tests (``ColumnType`` values).
@@ -115,25 +115,9 @@ class ReferenceSet:
         return found
 
 
-@cache
-def _evidently() -> dict[str, Any]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from evidently.core import datasets  # type: ignore[import-untyped]
-        from evidently.legacy.calculations.stattests import registry  # type: ignore[import-untyped]
-        from evidently.legacy.core import ColumnType  # type: ignore[import-untyped]
-        from evidently.legacy.options.data_drift import DataDriftOptions  # type: ignore[import-untyped]
-    return {
-        "datasets": datasets,
-        "registry": registry,
-        "ColumnType": ColumnType,
-        "DataDriftOptions": DataDriftOptions,
-    }
-
-
 def warm_up() -> None:
     """Import Evidently now (seconds), e.g. in a worker thread at start-up."""
-    _evidently()
+    stattests.warm_up()
 
 
 def infer_column_types(
@@ -143,11 +127,10 @@ def infer_column_types(
 
     Columns Evidently's drift preset does not test (datetime, lists, unknown) are left out.
     """
-    infer = _evidently()["datasets"].infer_column_type
     types: dict[str, str] = {}
     for column in data.columns:
         name = str(column)
-        kind = (overrides or {}).get(name) or infer(data[column]).value
+        kind = (overrides or {}).get(name) or stattests.infer_column_type(data[column])
         if kind in DRIFT_TYPES:
             types[name] = kind
     return types
@@ -183,22 +166,6 @@ def watched_columns(reference: ReferenceSet, policy: MonitorPolicy) -> list[str]
     return [c for c in policy.columns if c in reference.column_types]
 
 
-def _options(policy: MonitorPolicy) -> Any:
-    return _evidently()["DataDriftOptions"](
-        drift_share=policy.drift_share,
-        all_features_stattest=policy.method,
-        cat_features_stattest=policy.cat_method,
-        num_features_stattest=policy.num_method,
-        text_features_stattest=policy.text_method,
-        per_feature_stattest=policy.per_column_method,
-        all_features_threshold=policy.threshold,
-        cat_features_threshold=policy.cat_threshold,
-        num_features_threshold=policy.num_threshold,
-        text_features_threshold=policy.text_threshold,
-        per_feature_threshold=policy.per_column_threshold,
-    )
-
-
 def _clean(column: pd.Series) -> pd.Series:
     # As get_one_column_drift: infinities count as missing, missing values are dropped.
     return column.replace([-np.inf, np.inf], np.nan).dropna()
@@ -224,10 +191,7 @@ def decide(reference: ReferenceSet, current: pd.DataFrame, policy: MonitorPolicy
     Returns:
         The per-column results and the dataset decision.
     """
-    ev = _evidently()
-    column_type_of = ev["ColumnType"]
-    get_stattest = ev["registry"].get_stattest
-    options = _options(policy)
+    options = stattests.options(policy)
     results: list[ColumnDecision] = []
     skipped: dict[str, str] = {}
     for column in watched_columns(reference, policy):
@@ -235,7 +199,6 @@ def decide(reference: ReferenceSet, current: pd.DataFrame, policy: MonitorPolicy
         if column not in current:
             skipped[column] = "missing from the window"
             continue
-        column_type = column_type_of(kind)
         ref = reference.cleaned(column)
         cur = _clean(current[column])
         if ref.empty or cur.empty:
@@ -246,21 +209,16 @@ def decide(reference: ReferenceSet, current: pd.DataFrame, policy: MonitorPolicy
         ):
             skipped[column] = "not numerical"
             continue
-        stattest_arg = options.get_feature_stattest_func(column, kind)
-        threshold = options.get_threshold(column, kind)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            test = get_stattest(ref, cur, column_type, stattest_arg)
-            outcome = test(ref, cur, column_type, threshold)
+        test = stattests.run_test(column, kind, ref, cur, options)
         results.append(
             ColumnDecision(
                 column=column,
                 column_type=kind,
-                stattest=test.name,
-                stattest_display=test.display_name,
-                score=float(outcome.drift_score),
-                threshold=float(outcome.actual_threshold),
-                drifted=bool(outcome.drifted),
+                stattest=test.stattest,
+                stattest_display=test.stattest_display,
+                score=test.score,
+                threshold=test.threshold,
+                drifted=test.drifted,
             )
         )
     drifted = sum(1 for r in results if r.drifted)
@@ -277,7 +235,7 @@ def decide(reference: ReferenceSet, current: pd.DataFrame, policy: MonitorPolicy
 
 def data_definition(reference: ReferenceSet, columns: Iterable[str]) -> Any:
     """Evidently's ``DataDefinition`` with the reference's column types."""
-    from evidently import DataDefinition  # type: ignore[import-untyped]
+    from evidently import DataDefinition
 
     wanted = list(columns)
     by_kind = {
@@ -300,7 +258,7 @@ def full_report(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from evidently import Dataset, Report
-        from evidently.presets import DataDriftPreset  # type: ignore[import-untyped]
+        from evidently.presets import DataDriftPreset
 
         columns = [c for c in watched_columns(reference, policy) if c in current]
         definition = data_definition(reference, columns)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from driftloop_monitor.domain.policy import HIGHER_IS_BETTER
+from driftloop_monitor.domain.windows import VersionKey
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,37 @@ def evaluate(
         higher_is_better=HIGHER_IS_BETTER[metric],
         rows=len(y_true),
     )
+
+
+@dataclass
+class PerformanceWindow:
+    """Labelled predictions of one model version, waiting for their window to fill.
+
+    Attributes:
+        start: Time of the earliest prediction.
+        run_id: Tracking run of the version.
+        truth: The labels, in join order.
+        predicted: The predictions they were joined with.
+        last: Time of the latest prediction.
+    """
+
+    start: datetime
+    run_id: str
+    truth: list[Any] = field(default_factory=list)
+    predicted: list[Any] = field(default_factory=list)
+    last: datetime | None = None
+
+    def add(self, truth: Any, predicted: Any, at: datetime) -> None:
+        """Add one prediction (made at ``at``) joined with its label."""
+        self.truth.append(truth)
+        self.predicted.append(predicted)
+        self.last = max(self.last or at, at)
+        self.start = min(self.start, at)
+
+
+@dataclass
+class PerformanceJob:
+    """A full (or flushed) performance window of one model version, for the worker."""
+
+    key: VersionKey
+    window: PerformanceWindow

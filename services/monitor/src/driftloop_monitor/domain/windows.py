@@ -54,6 +54,11 @@ class _Open:
     last: datetime | None = None
 
 
+def utc_now() -> datetime:
+    """The clock the use cases default to (tests pass a fake one)."""
+    return datetime.now(UTC)
+
+
 def window_id(key: VersionKey, start: datetime) -> str:
     """A window id, unique per model version even for windows starting at the same instant."""
     stamp = start.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")

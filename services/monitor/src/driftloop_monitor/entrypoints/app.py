@@ -7,22 +7,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from driftloop_bus.wiring import service_bus
 from driftloop_kit.app import Resource, create_service_app
-from driftloop_kit.db import Database
 from driftloop_kit.errors import mlflow_error_body
 from driftloop_kit.migrations import SchemaMigrations
 from driftloop_kit.service import ServiceDefinition
-from driftloop_monitor.adapters.references import reference_source
-from driftloop_monitor.adapters.reports import ReportFiles
-from driftloop_monitor.adapters.store import MonitorStore
+from driftloop_monitor.entrypoints.consumers import HANDLERS
 from driftloop_monitor.entrypoints.routers import ROUTERS
-from driftloop_monitor.entrypoints.stream import (
-    BusMonitorStream,
-    FaustMonitorStream,
-    MonitorStream,
-)
-from driftloop_monitor.service_layer.monitor import Monitor
+from driftloop_monitor.entrypoints.stream import MonitorStream, monitor_stream
+from driftloop_monitor.service_layer.bootstrap import bootstrap
 from driftloop_monitor.settings import MonitorSettings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -36,49 +28,16 @@ def create_app(settings: MonitorSettings, **stream_options: Any) -> FastAPI:
         stream_options: faust settings (engine ``faust``) or aiokafka consumer settings
             (engine ``bus``) of the stream processor; tests shorten session timeouts.
     """
-    database = Database(settings.database_url)
-    bus = service_bus(
-        service=settings.service_name,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        database=database,
-    )
-    store = MonitorStore(database)
-    references = reference_source(
-        settings.reference_source,
-        template=settings.reference_uri_template,
-        registry_url=settings.registry_url,
-        tracking_url=settings.tracking_url,
-    )
-    monitor = Monitor(
-        store=store,
-        outbox=bus.outbox,
-        files=ReportFiles(settings.report_root, kept_windows=settings.kept_windows),
-        references=references,
-        base_url=settings.base_url,
-        window_rows=settings.window_rows,
-        window_seconds=settings.window_seconds,
-    )
+    container = bootstrap(settings)
     resources: list[Resource] = [
         SchemaMigrations(settings.database_url, MIGRATIONS),
-        *bus.resources,
-        references,  # before the stream, so it closes after the stream stops using it
+        *container.bus.resources,
+        container.source,  # before the stream, so it closes after the stream stops using it
     ]
-    checks = dict(bus.checks)
+    checks = dict(container.bus.checks)
     stream: MonitorStream | None = None
     if settings.consume:
-        common: dict[str, Any] = {
-            "monitor": monitor,
-            "publisher": bus.publisher,
-            "bootstrap_servers": settings.kafka_bootstrap_servers,
-            "group": settings.consumer_group,
-            "label_ttl": settings.label_ttl_seconds,
-        }
-        if settings.engine == "bus":
-            stream = BusMonitorStream(**common, consumer_options=stream_options or None)
-        else:
-            stream = FaustMonitorStream(
-                **common, data_dir=settings.data_dir / "faust", **stream_options
-            )
+        stream = monitor_stream(container, **stream_options)
         resources.append(stream)
         checks["stream"] = stream.ready
 
@@ -93,13 +52,14 @@ def create_app(settings: MonitorSettings, **stream_options: Any) -> FastAPI:
         routers=ROUTERS,
         resources=resources,
         checks=checks,
-        database=database,
+        database=container.database,
         error_formatter=mlflow_error_body,
     )
-    app.state.store = store
-    app.state.monitor = monitor
+    app.state.container = container
     app.state.stream = stream
     return app
 
 
-SERVICE = ServiceDefinition(name="monitor", settings_cls=MonitorSettings, create_app=create_app)
+SERVICE = ServiceDefinition(
+    name="monitor", settings_cls=MonitorSettings, create_app=create_app, handlers=HANDLERS
+)

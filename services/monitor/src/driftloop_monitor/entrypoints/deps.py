@@ -7,19 +7,24 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from driftloop_monitor.adapters.store import MonitorStore
+from driftloop_monitor.service_layer.bootstrap import MonitorContainer
 from driftloop_monitor.service_layer.monitor import Monitor
 
 
+def get_container(request: Request) -> MonitorContainer:
+    """The container ``create_app`` built."""
+    container: MonitorContainer = request.app.state.container
+    return container
+
+
 def get_monitor(request: Request) -> Monitor:
-    """The monitor built by ``create_app``."""
-    monitor: Monitor = request.app.state.monitor
-    return monitor
+    """The use cases."""
+    return get_container(request).monitor
 
 
 def get_store(request: Request) -> MonitorStore:
-    """The store built by ``create_app``."""
-    store: MonitorStore = request.app.state.store
-    return store
+    """The SQL store (the routes' reads)."""
+    return get_container(request).store
 
 
 MonitorDep = Annotated[Monitor, Depends(get_monitor)]

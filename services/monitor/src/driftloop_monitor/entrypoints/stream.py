@@ -1,64 +1,67 @@
-"""The stream processors: predictions, labels and alias moves into the monitor.
+"""The stream engines: records of ``predictions``, ``labels`` and ``registry.models`` into
+the monitor's :data:`~driftloop_monitor.entrypoints.consumers.HANDLERS`.
 
-Two engines share the handlers, the dispatch table (decoding, retries, dead letters), the
-label join and the clock that closes windows by time:
+Both engines dispatch through the bus ``Dispatcher`` (decoding, retries, dead letters),
+start the use cases' worker, and run the clock that closes windows by time; the
+``stream_engine`` setting picks one:
 
 - ``faust`` (:class:`FaustMonitorStream`, the default): a faust-streaming app with one
-  agent per topic. Single-row predictions wait for their label in a faust table keyed
-  by request id; ``predictions`` and ``labels`` share that key and their partition count,
-  so a label meets its prediction in the same partition, and the table is recovered from
-  its changelog after a restart.
+  agent per topic; predictions wait for their label in the app's faust table
+  (:class:`~driftloop_monitor.adapters.waiting.TableWaiting`), recovered from its
+  changelog after a restart.
 - ``bus`` (:class:`BusMonitorStream`): the bus's consumer group (aiokafka, batches), with
   a range assignment so a member gets the same partitions of ``predictions`` and
-  ``labels``. Predictions wait for their label in memory: a restart forgets them. faust
-  handles each record through several tasks and queues (about 10,000 records/s at most on
-  one core of the benchmark machine, doing nothing with them); this engine is for more.
-
-Both remove waiting predictions older than the label TTL as predictions flow.
+  ``labels``; predictions wait for their label in memory. faust handles each record
+  through several tasks and queues; this engine is for more events per second (figures
+  in ``bench/README.md``).
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
-import collections
 import contextlib
-import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
-from driftloop.monitor.v1 import events_pb2 as monitor_events
-from driftloop.registry.v1 import events_pb2 as registry_events
-from driftloop.serving.v1 import events_pb2 as serving_events
-from driftloop_bus.consumer import ConsumerRunner, Dispatcher, Handler, RetryPolicy
+from driftloop_bus.consumer import ConsumerRunner, Dispatcher, bind
 from driftloop_bus.deadletter import DeadLetters
 from driftloop_bus.publisher import Publisher
 from driftloop_bus.streams import faust_app, from_faust
 from driftloop_bus.tasks import cancel_and_wait
 from driftloop_bus.topics import ensure_topics
-from driftloop_events.envelope import CloudEvent
 from driftloop_events.topics import TOPICS, dlq_spec
+from driftloop_kit.retry import HANDLER, RECONNECT, Backoff, logged
+from driftloop_monitor.adapters.waiting import TableWaiting
+from driftloop_monitor.entrypoints.consumers import HANDLERS
+from driftloop_monitor.service_layer.bootstrap import MonitorContainer
 from driftloop_monitor.service_layer.monitor import Monitor
 
+__all__ = ["BusMonitorStream", "FaustMonitorStream", "MonitorStream", "monitor_stream"]
+
 log = logging.getLogger(__name__)
+
+#: Attempts before a failing record is dead-lettered.
+RECORD_RETRY = HANDLER.with_(initial=0.05, maximum=1.0)
+
+#: Until the broker answers at start-up.
+BROKER_RETRY = RECONNECT.with_(initial=0.2)
 
 #: Topics the monitor consumes.
 CONSUMED = ("predictions", "labels", "registry.models")
 
 
 class MonitorStream(abc.ABC):
-    """What both engines share: handlers, label join, expiry, the window clock, lifecycle.
+    """What both engines share: the handlers, the window clock, the lifecycle.
 
     Args:
-        monitor: The use cases.
+        monitor: The use cases (the handlers' dependency).
         publisher: Dead letters go through it.
         bootstrap_servers: The Kafka cluster.
         group: Consumer group (and faust app id).
-        label_ttl: Seconds a prediction waits for its label.
         retry: Attempts before a failing record is dead-lettered.
     """
 
@@ -69,74 +72,17 @@ class MonitorStream(abc.ABC):
         publisher: Publisher,
         bootstrap_servers: str,
         group: str,
-        label_ttl: float,
-        retry: RetryPolicy | None = None,
+        retry: Backoff = RECORD_RETRY,
     ) -> None:
         self.monitor = monitor
         self.publisher = publisher
         self.bootstrap_servers = bootstrap_servers
         self.group = group
-        self.label_ttl = label_ttl
-        self.retry = retry or RetryPolicy(attempts=3, initial_backoff=0.05, max_backoff=1.0)
-        self.handlers: dict[Any, list[Handler]] = {
-            serving_events.PredictionLogged: [self._on_prediction],
-            monitor_events.LabelRecorded: [self._on_label],
-            registry_events.AliasSet: [monitor.on_alias_set],
-        }
-        self._expiry: collections.deque[tuple[float, bytes]] = collections.deque()
+        self.retry = retry
+        self.handlers = bind(HANDLERS, monitor)
         self.started = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
-
-    # -- where predictions wait for their label ---------------------------------------
-
-    @abc.abstractmethod
-    def _waiting(self, key: bytes) -> list[dict[str, Any]]:
-        """The predictions waiting under request id ``key``."""
-
-    @abc.abstractmethod
-    def _put_waiting(self, key: bytes, entries: list[dict[str, Any]]) -> None:
-        """Store the predictions waiting under ``key``."""
-
-    @abc.abstractmethod
-    def _drop_waiting(self, key: bytes) -> None:
-        """Forget the predictions waiting under ``key``."""
-
-    # -- handlers ------------------------------------------------------------------
-
-    async def _on_prediction(self, event: CloudEvent[serving_events.PredictionLogged]) -> None:
-        await self.monitor.on_prediction(event)
-        entry = Monitor.joinable(event)
-        if entry is None:
-            return
-        key = event.data.request_id.encode()
-        waiting = self._waiting(key)
-        # A redelivered prediction must not wait twice.
-        if not any(_same(w, entry) for w in waiting):
-            # Expiry runs on the clock from when the prediction was seen, so replayed
-            # predictions with old event times still wait for their labels.
-            expires = time.time() + self.label_ttl
-            self._put_waiting(key, [*waiting, {**entry, "expires": expires}])
-            self._expiry.append((expires, key))
-        self._expire()
-
-    async def _on_label(self, event: CloudEvent[monitor_events.LabelRecorded]) -> None:
-        key = event.data.request_id.encode()
-        joined = await self.monitor.on_label(event, self._waiting(key))
-        if joined:
-            self._drop_waiting(key)
-
-    def _expire(self, limit: int = 100) -> None:
-        now = time.time()
-        for _ in range(limit):
-            if not self._expiry or self._expiry[0][0] > now:
-                return
-            _, key = self._expiry.popleft()
-            waiting = self._waiting(key)
-            if waiting and all(w.get("expires", 0.0) <= now for w in waiting):
-                self._drop_waiting(key)
-
-    # -- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
         """Start in the background: the app serves HTTP while the broker is away."""
@@ -146,21 +92,17 @@ class MonitorStream(abc.ABC):
             self._ticker = asyncio.create_task(self._tick(), name="monitor-ticker")
 
     async def _run(self) -> None:
-        backoff = 0.2
         specs = [TOPICS[t] for t in CONSUMED]
-        while True:
-            try:
-                await ensure_topics(
-                    self.bootstrap_servers, [*specs, *(dlq_spec(s.name) for s in specs)]
-                )
-                await self.publisher.start()
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                log.warning("monitor stream cannot reach the broker; retrying: %s", error)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+
+        async def connect() -> None:
+            await ensure_topics(
+                self.bootstrap_servers, [*specs, *(dlq_spec(s.name) for s in specs)]
+            )
+            await self.publisher.start()
+
+        await BROKER_RETRY.call(
+            connect, on_retry=logged(log, "monitor stream cannot reach the broker; retrying")
+        )
         await self._consume()
 
     @abc.abstractmethod
@@ -171,7 +113,7 @@ class MonitorStream(abc.ABC):
         while True:
             await asyncio.sleep(1.0)
             try:
-                await self.monitor.tick()
+                await self.monitor.windows.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -213,17 +155,23 @@ class MonitorStream(abc.ABC):
 
 
 class FaustMonitorStream(MonitorStream):
-    """The faust-streaming engine: agents per topic, a faust table for the label join.
+    """The faust-streaming engine: one agent per topic, the label join's table in its app.
 
     Args:
+        waiting: The label join's storage; its table is created in this engine's app.
         data_dir: faust's local folder.
         faust_options: Any other faust setting (tests shorten session timeouts).
     """
 
-    def __init__(self, *, data_dir: Path, **kwargs: Any) -> None:
-        base = {k: kwargs.pop(k) for k in _BASE_ARGS if k in kwargs}
-        super().__init__(**base)
-        faust_options = kwargs
+    def __init__(
+        self,
+        *,
+        waiting: TableWaiting,
+        data_dir: Path,
+        faust_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
         self.data_dir = data_dir
         options: dict[str, Any] = {
             # Every single-row prediction writes the label table's changelog: batch those
@@ -233,14 +181,12 @@ class FaustMonitorStream(MonitorStream):
             # faust flushes that producer before each commit: commit by time, not every
             # 100 events, or the stream waits for acknowledgements most of the time.
             "broker_commit_every": 10_000,
-            **faust_options,
+            **(faust_options or {}),
         }
         self.app = faust_app(
             self.group, bootstrap_servers=self.bootstrap_servers, data_dir=data_dir, **options
         )
-        self.pending = self.app.Table(
-            "pending-labels", default=None, partitions=TOPICS["predictions"].partitions
-        )
+        waiting.attach(self.app)
         self.dispatcher = Dispatcher(
             handlers=self.handlers,
             dead_letters=DeadLetters(self.publisher, group=self.group),
@@ -258,18 +204,6 @@ class FaustMonitorStream(MonitorStream):
 
         consume.__name__ = consume.__qualname__ = f"consume_{topic.replace('.', '_')}"
         self.app.agent(self.app.topic(topic), name=f"monitor-{topic}")(consume)
-
-    def _waiting(self, key: bytes) -> list[dict[str, Any]]:
-        # The app's serializers are raw bytes: the table holds JSON encoded here.
-        stored = self.pending.get(key)
-        return list(json.loads(stored)) if stored else []
-
-    def _put_waiting(self, key: bytes, entries: list[dict[str, Any]]) -> None:
-        self.pending[key] = json.dumps(entries).encode()
-
-    def _drop_waiting(self, key: bytes) -> None:
-        with contextlib.suppress(KeyError):
-            del self.pending[key]
 
     async def _consume(self) -> None:
         await asyncio.to_thread(self.data_dir.mkdir, parents=True, exist_ok=True)
@@ -289,7 +223,6 @@ class BusMonitorStream(MonitorStream):
 
     def __init__(self, *, consumer_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._pending: dict[bytes, list[dict[str, Any]]] = {}
         self.runner = ConsumerRunner(
             bootstrap_servers=self.bootstrap_servers,
             group_id=self.group,
@@ -305,15 +238,6 @@ class BusMonitorStream(MonitorStream):
             },
         )
 
-    def _waiting(self, key: bytes) -> list[dict[str, Any]]:
-        return self._pending.get(key) or []
-
-    def _put_waiting(self, key: bytes, entries: list[dict[str, Any]]) -> None:
-        self._pending[key] = entries
-
-    def _drop_waiting(self, key: bytes) -> None:
-        self._pending.pop(key, None)
-
     async def _consume(self) -> None:
         await self.runner.start()
         await self.runner.wait_assigned(timeout=120)
@@ -323,8 +247,25 @@ class BusMonitorStream(MonitorStream):
         await self.runner.stop()
 
 
-_BASE_ARGS = ("monitor", "publisher", "bootstrap_servers", "group", "label_ttl", "retry")
+def monitor_stream(container: MonitorContainer, **options: Any) -> MonitorStream:
+    """The engine ``stream_engine`` names, over the container's use cases.
 
-
-def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return all(a[name] == b[name] for name in ("model", "version", "time"))
+    Args:
+        container: The service's dependencies.
+        options: faust settings (``faust``) or aiokafka consumer settings (``bus``).
+    """
+    settings = container.settings
+    common: dict[str, Any] = {
+        "monitor": container.monitor,
+        "publisher": container.bus.publisher,
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "group": settings.consumer_group,
+    }
+    if isinstance(container.waiting, TableWaiting):
+        return FaustMonitorStream(
+            **common,
+            waiting=container.waiting,
+            data_dir=settings.data_dir / "faust",
+            faust_options=options,
+        )
+    return BusMonitorStream(**common, consumer_options=options or None)

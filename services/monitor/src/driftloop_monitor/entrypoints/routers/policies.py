@@ -26,7 +26,7 @@ async def put_policy(
     model_name: str, policy: MonitorPolicy, store: StoreDep, monitor: MonitorDep
 ) -> MonitorPolicy:
     await store.put_policy(model_name, policy)
-    monitor.forget_policy(model_name)
+    monitor.policies.forget(model_name)
     return policy
 
 
@@ -34,5 +34,5 @@ async def put_policy(
 async def delete_policy(model_name: str, store: StoreDep, monitor: MonitorDep) -> Response:
     if not await store.delete_policy(model_name):
         raise NotFound(f"model {model_name!r} has no policy")
-    monitor.forget_policy(model_name)
+    monitor.policies.forget(model_name)
     return Response(status_code=204)

@@ -98,7 +98,7 @@ async def put_reference(
     if len(body) > MAX_UPLOAD_BYTES:
         raise InvalidInput(f"reference data over {MAX_UPLOAD_BYTES} bytes")
     data = await asyncio.to_thread(_parse, body, request.headers.get("content-type", ""))
-    await monitor.put_reference(model_name, version, data)
+    await monitor.references.put(model_name, version, data)
     infos = await store.list_references(model_name)
     return ReferenceOut.of(next(i for i in infos if i.version == version))
 

@@ -36,8 +36,8 @@ class ReportLink(BaseModel):
 
 @router.post("", status_code=201, summary="Make (or find) the Evidently report of a window")
 async def request_report(body: ReportRequest, monitor: MonitorDep) -> ReportLink:
-    report_id = await monitor.report_for_window(body.window_id)
-    base = f"{monitor.base_url}/reports/{report_id}"
+    report_id = await monitor.reports.for_window(body.window_id)
+    base = monitor.reports.url(report_id)
     return ReportLink(report_id=report_id, url=base, json_url=f"{base}/json")
 
 

@@ -1,0 +1,48 @@
+"""What the monitor reacts to: predictions, labels and alias moves.
+
+Each handler is a plain function of the :class:`Monitor` (the use cases) and the event,
+run by the bus ``Dispatcher`` of either stream engine (``entrypoints/stream.py``), which
+decodes, retries, and dead-letters what cannot be handled. Redelivery is harmless: a
+redelivered prediction does not wait for its label twice, and a version that has
+reference data is not fetched again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from driftloop.monitor.v1 import events_pb2 as monitor_events
+from driftloop.registry.v1 import events_pb2 as registry_events
+from driftloop.serving.v1 import events_pb2 as serving_events
+from driftloop_bus.consumer import HandlerTable
+from driftloop_events.envelope import CloudEvent
+from driftloop_monitor.service_layer.monitor import Monitor
+
+__all__ = ["HANDLERS", "on_alias_set", "on_label", "on_prediction"]
+
+
+async def on_prediction(monitor: Monitor, event: CloudEvent[Any]) -> None:
+    """A served prediction: its input rows into the version's window; it waits for its label.
+
+    One handler for both (not two in the table): this runs for every record of the
+    stream's busiest topic.
+    """
+    await monitor.windows.on_prediction(event)
+    monitor.labels.remember(event)
+
+
+async def on_label(monitor: Monitor, event: CloudEvent[Any]) -> None:
+    """Ground truth: joined with the predictions waiting for it."""
+    await monitor.labels.on_label(event)
+
+
+async def on_alias_set(monitor: Monitor, event: CloudEvent[Any]) -> None:
+    """An alias moved: a new champion gets its reference data."""
+    await monitor.references.on_alias_set(event)
+
+
+HANDLERS: HandlerTable[Monitor] = {
+    serving_events.PredictionLogged: [on_prediction],
+    monitor_events.LabelRecorded: [on_label],
+    registry_events.AliasSet: [on_alias_set],
+}

@@ -1,0 +1,159 @@
+"""Predictions into windows: each version's input rows fill tumbling windows.
+
+A closed window goes to the :class:`~driftloop_monitor.service_layer.worker.Worker`
+queue; the queue is bounded, so a slow worker slows the stream down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import Counter
+
+from driftloop.common.v1.common_pb2 import Record
+from driftloop.serving.v1 import events_pb2 as serving_events
+from driftloop_events.envelope import CloudEvent
+from driftloop_events.values import value_to_python
+from driftloop_monitor.domain.windows import ClosedWindow, VersionKey, Windows, utc_now
+from driftloop_monitor.service_layer.policies import Policies
+
+__all__ = [
+    "PREDICTION_FIELDS",
+    "MalformedRecord",
+    "PredictionWindows",
+    "joinable",
+    "prediction_value",
+    "request_time",
+]
+
+PREDICTIONS = Counter(
+    "driftloop_monitor_prediction_rows_total", "Input rows added to windows.", ["model"]
+)
+
+#: The output fields read as "the prediction", in order of preference.
+PREDICTION_FIELDS = ("prediction", "label", "predicted", "value", "score")
+
+_SCALARS = frozenset({"double_value", "int64_value", "string_value", "bool_value"})
+
+
+class MalformedRecord(ValueError):
+    """A record that can never be handled (it goes to the dead-letter topic)."""
+
+
+def prediction_value(outputs: dict[str, Any]) -> Any:
+    """The predicted value of one output row."""
+    for name in PREDICTION_FIELDS:
+        if name in outputs:
+            return outputs[name]
+    if len(outputs) == 1:
+        return next(iter(outputs.values()))
+    return None
+
+
+def row(record: Record) -> dict[str, Any]:
+    """A Record as a dict; scalars without a function call each (the hot path)."""
+    values: dict[str, Any] = {}
+    for name, value in record.fields.items():
+        kind = value.WhichOneof("kind")
+        values[name] = getattr(value, kind) if kind in _SCALARS else value_to_python(value)
+    return values
+
+
+def request_time(event: CloudEvent[serving_events.PredictionLogged]) -> datetime:
+    """When the prediction was asked for (the event's time when the producer left it out)."""
+    stamp = event.data.request_time
+    if not stamp.seconds and not stamp.nanos:
+        return event.time
+    return datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1e9, UTC)
+
+
+def joinable(event: CloudEvent[serving_events.PredictionLogged]) -> dict[str, Any] | None:
+    """What waits for the label of a single-row prediction (None for batch requests)."""
+    p = event.data
+    if len(p.outputs) != 1:
+        return None
+    predicted = prediction_value(row(p.outputs[0]))
+    if predicted is None or isinstance(predicted, bytes | list):
+        return None
+    return {
+        "model": p.model.name,
+        "version": p.model.version,
+        "run_id": p.model.run_id,
+        "prediction": predicted if not isinstance(predicted, datetime) else str(predicted),
+        "time": request_time(event).timestamp(),
+    }
+
+
+class PredictionWindows:
+    """Adds predictions' input rows to their version's window; closes windows.
+
+    Args:
+        policies: Each model's window size.
+        enqueue: Hands a closed window to the worker (waits while its queue is full).
+        window_rows: Default rows per window.
+        window_seconds: Default seconds per window.
+        clock: Returns now (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        *,
+        policies: Policies,
+        enqueue: Callable[[ClosedWindow], Awaitable[None]],
+        window_rows: int = 1000,
+        window_seconds: float = 3600.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.policies = policies
+        self.enqueue = enqueue
+        self.window_rows = window_rows
+        self.window_seconds = window_seconds
+        self.clock = clock
+        self.windows = Windows()
+        self._counters: dict[str, Any] = {}
+
+    async def on_prediction(self, event: CloudEvent[serving_events.PredictionLogged]) -> None:
+        """Add a prediction's input rows to its version's window.
+
+        Raises:
+            MalformedRecord: No model, no version or no inputs.
+        """
+        p = event.data
+        if not p.model.name or p.model.version <= 0:
+            raise MalformedRecord("prediction without a model name and version")
+        if not p.inputs:
+            raise MalformedRecord("prediction without inputs")
+        rows = [row(record) for record in p.inputs]
+        key = VersionKey(p.model.name, p.model.version)
+        policy = await self.policies.get(key.model)
+        closed = self.windows.add(
+            key,
+            run_id=p.model.run_id,
+            time=request_time(event),
+            rows=rows,
+            max_rows=policy.rows_limit(self.window_rows),
+            max_seconds=policy.seconds_limit(self.window_seconds),
+            now=self.clock(),
+        )
+        counter = self._counters.get(key.model)
+        if counter is None:  # one .labels() per model, not one per event (the hot path)
+            counter = self._counters[key.model] = PREDICTIONS.labels(key.model)
+        counter.inc(len(rows))
+        for window in closed:
+            await self.enqueue(window)
+
+    async def tick(self, grace: float = 0.0) -> None:
+        """Close the windows whose time is up (called every second)."""
+        for window in self.windows.expired(self.clock(), grace):
+            await self.enqueue(window)
+
+    async def flush(self) -> None:
+        """Close every open window now (tests)."""
+        for window in self.windows.flush():
+            await self.enqueue(window)
+
+    def open_windows(self) -> dict[str, int]:
+        """Rows waiting in each version's open window."""
+        return {str(key): rows for key, rows in self.windows.open_rows()}
