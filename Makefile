@@ -32,7 +32,9 @@ install: $(SYNCED) ## Install driftloop, its libraries, services and dev tools i
 # Test files run on this many processes (pytest-xdist; a file stays on one process).
 TEST_WORKERS ?= 2
 
-test: install ## Run every test tier (unit, integration, e2e) against a real broker and databases
+# `make test` (what .ci/run calls) runs the lint first: a change that breaks a layer
+# boundary or a type fails the run as a broken test does.
+test: install lint ## Lint, then every test tier (unit, integration, e2e) against a real broker and databases
 	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: install ## Run the unit tests only (no I/O)
@@ -41,10 +43,11 @@ test-unit: install ## Run the unit tests only (no I/O)
 test-integration: install ## Run the integration tests only (real broker, SQLite, PostgreSQL, Redis)
 	@$(BIN)/pytest -m integration
 
-lint: install ## ruff (lint + format check), mypy, and a check that generated code is current
+lint: install ## ruff (lint + format check), mypy (code and tests), import boundaries, generated code current
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
-	@$(BIN)/mypy libs $(wildcard services/*/src)
+	@$(BIN)/mypy libs $(wildcard services/*/src) tests
+	@$(BIN)/lint-imports --no-cache
 	@$(BIN)/python -m driftloop_events.codegen --check
 
 fmt: install ## Format the code and apply safe lint fixes

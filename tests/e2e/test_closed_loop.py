@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,8 +45,8 @@ def test_a_shift_in_the_inputs_closes_the_loop_by_itself(tmp_path: Path) -> None
     result = json.loads(timeline.read_text())
     events = result["timeline"]
 
-    def first(kind: str, **facts: object) -> dict[str, object]:
-        found = [
+    def first(kind: str, **facts: object) -> dict[str, Any]:
+        found: list[dict[str, Any]] = [
             e for e in events if e["kind"] == kind and all(e.get(k) == v for k, v in facts.items())
         ]
         assert found, f"no {kind} {facts} in the timeline:\n{output}"

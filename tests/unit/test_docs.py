@@ -55,6 +55,8 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme
     assert re.search(r"^exec make test$", ci, re.M)
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test: install lint ", makefile, re.M), "make test runs the lint first"
     assert "DRIFTLOOP_REQUIRE_SERVICES=1" in ci
 
 
@@ -62,3 +64,17 @@ def test_makefile_has_the_documented_targets() -> None:
     makefile = (ROOT / "Makefile").read_text()
     targets = set(re.findall(r"^([a-z-]+):.*## ", makefile, re.M))
     assert {"help", "install", "test", "lint", "proto", "bench", "up", "demo"} <= targets
+
+
+def test_architecture_page_lists_every_services_handlers_as_the_code_declares_them() -> None:
+    from driftloop_cli.handlers import handler_tables
+
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    block = re.search(r"<!-- handlers:start -->\n(.*?)<!-- handlers:end -->", page, re.S)
+    assert block is not None, "docs/architecture.md lost its handlers markers"
+    expected = handler_tables(installed_services().values())
+    assert block.group(1) == expected, "docs/architecture.md handler tables are stale: " + (
+        "regenerate the block with `.venv/bin/driftloop handlers --markdown`"
+    )
+    for name in installed_services():
+        assert f"### {name}\n" in expected

@@ -239,6 +239,25 @@ def topics(
 
 
 @app.command()
+def handlers(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the raw Markdown (for docs).")
+    ] = False,
+) -> None:
+    """Print what each installed service reacts to: event type -> handler."""
+    from driftloop_cli.handlers import handler_tables
+
+    text = handler_tables(_installed().values())
+    if markdown:
+        typer.echo(text, nl=False)
+        return
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    Console().print(Markdown(text))
+
+
+@app.command()
 def config(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the raw Markdown table (for docs).")
