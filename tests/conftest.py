@@ -15,10 +15,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from driftloop_bus.embedded import EmbeddedBroker, port_accepts
+
+# Property tests assert what is generated, not how fast: on a loaded 2-core CI machine
+# Hypothesis' timing checks (deadline, too_slow) fail tests whose behaviour is right.
+settings.register_profile("driftloop", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("driftloop")
 
 #: Server used by integration tests (trust auth); override for another server.
 POSTGRES_ADMIN_URL = os.environ.get(
