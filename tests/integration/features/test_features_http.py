@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -161,6 +162,44 @@ def test_historical_retrieval_returns_the_value_as_of_each_row_and_nothing_newer
     assert list(frame["label"]) == list("abcdefgh"), "rows come back in the entity frame's order"
     values = [None if pd.isna(v) else v for v in frame["sepal_length"]]
     assert values == [None, 1.0, 1.0, 2.0, 3.0, None, None, None]
+
+
+def test_historical_reads_during_offline_pushes_never_see_a_half_written_file(
+    sqlite_server: RunningServer,
+) -> None:
+    """Feast's file offline store rewrites its Parquet file on every push; a read in
+    between used to find it empty ("file size is 0 bytes"), failing a retrain."""
+    (flower,) = new_flower_ids(1)
+    _push_rows(sqlite_server.url, [(flower, T0, 1.0)], to="offline")
+    stop = threading.Event()
+
+    def push_forever() -> None:
+        minute = 0
+        while not stop.is_set():
+            minute += 1
+            _push_rows(
+                sqlite_server.url, [(flower, T0 + timedelta(minutes=minute), 1.0)], to="offline"
+            )
+
+    pusher = threading.Thread(target=push_forever, daemon=True)
+    pusher.start()
+    try:
+        answers = [
+            httpx.post(
+                f"{sqlite_server.url}/get-historical-features",
+                json={
+                    "entities": {"flower_id": [flower], "event_timestamp": [T0.isoformat()]},
+                    "features": ["iris_features:sepal_length"],
+                },
+                timeout=60,
+            )
+            for _ in range(40)
+        ]
+    finally:
+        stop.set()
+        pusher.join(timeout=60)
+    failed = [a.text for a in answers if a.status_code != 200]
+    assert failed == [], failed[:1]
 
 
 def test_historical_retrieval_takes_parquet_and_answers_arrow(

@@ -467,7 +467,7 @@ class FeastGateway:
         if ROW_ID in entity_df.columns:
             raise InvalidInput(f"column name {ROW_ID!r} is reserved")
         numbered = entity_df.assign(**{ROW_ID: range(len(entity_df))})
-        with feast_errors():
+        with feast_errors(), self._offline_read_guard():
             job = self.store.get_historical_features(
                 entity_df=numbered, features=features, full_feature_names=full_feature_names
             )
@@ -479,6 +479,21 @@ class FeastGateway:
         return pa.Table.from_pandas(frame[ordered].reset_index(drop=True), preserve_index=False)
 
     # -- internals -----------------------------------------------------------------
+
+    @contextmanager
+    def _offline_read_guard(self) -> Iterator[None]:
+        """Hold the write lock over a read of a file offline store, else nothing.
+
+        Feast's file offline store appends by rewriting the view's Parquet file in
+        place; a historical read that opens it meanwhile finds a truncated file ("file
+        size is 0 bytes"), as the demo's first retrain did. A database offline store
+        has its own isolation, so its reads do not wait for ingestion.
+        """
+        if self.store.config.offline_store.type != "file":
+            yield
+            return
+        with self._write_lock:
+            yield
 
     def _read_push_schemas(self) -> dict[str, PushSourceSchema]:
         self._push_views = {}
