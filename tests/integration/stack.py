@@ -6,6 +6,9 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
+
+import mlflow
 
 from driftloop_bus.embedded import free_port
 from driftloop_kit.testing import ServedApp
@@ -74,3 +77,14 @@ def running_stack(
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+def reset_mlflow_uris() -> None:
+    """Point the mlflow client back at its default tracking and registry URIs.
+
+    mlflow types the URI as ``str``, but ``None`` is what restores the default (the
+    environment, then ``./mlruns``), as mlflow's own test fixtures do.
+    """
+    default = cast(str, None)
+    mlflow.set_registry_uri(default)
+    mlflow.set_tracking_uri(default)

@@ -26,7 +26,7 @@ from driftloop_monitor.adapters.references import REFERENCE_DATA_TAG
 
 from ...unit.monitor.data import frame
 from ..bus.helpers import eventually
-from ..stack import Stack, running_stack
+from ..stack import Stack, reset_mlflow_uris, running_stack
 from .conftest import RunningMonitor, monitor_running, monitor_settings, read_all
 
 pytestmark = pytest.mark.integration
@@ -90,8 +90,7 @@ def _train_and_register(
         assert info.registered_model_version is not None
         return int(info.registered_model_version), location
     finally:
-        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        reset_mlflow_uris()
 
 
 async def train(

@@ -9,7 +9,7 @@ import pytest
 
 from driftloop_bus.embedded import EmbeddedBroker
 
-from ..stack import Stack, running_stack
+from ..stack import Stack, reset_mlflow_uris, running_stack
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -44,5 +44,4 @@ def mlflow_at(stack: Stack) -> Iterator[Stack]:
     try:
         yield stack
     finally:
-        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        reset_mlflow_uris()

@@ -16,7 +16,7 @@ from driftloop_events.envelope import from_record
 from tests.fakes.common import unique
 
 from ..bus.helpers import eventually, read_topic, relay_failed_since, relay_failures
-from ..stack import Stack, start_stack
+from ..stack import Stack, reset_mlflow_uris, start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -111,8 +111,7 @@ async def test_an_alias_moved_while_the_broker_is_down_is_published_once_it_retu
         await eventually(the_move, timeout=60)
         events = await model_events(own_broker.bootstrap_servers, name)  # later passes too
     finally:
-        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        reset_mlflow_uris()
         for server in reversed(servers):
             server.stop()
 

@@ -21,7 +21,7 @@ from driftloop_kit.testing import ServedApp
 from driftloop_serving.entrypoints.app import create_app
 from driftloop_serving.settings import ServingSettings
 
-from ..stack import Stack, start_stack
+from ..stack import Stack, reset_mlflow_uris, start_stack
 
 
 @dataclass
@@ -77,8 +77,7 @@ def serving_stack(
     try:
         yield stack
     finally:
-        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        reset_mlflow_uris()
         for server in reversed(servers):
             server.stop()
 

@@ -23,7 +23,7 @@ from driftloop_trainer.domain.policy import TriggerPolicy
 from tests.fakes.common import unique
 
 from ..bus.helpers import read_topic
-from ..stack import Stack, running_stack
+from ..stack import Stack, reset_mlflow_uris, running_stack
 from .conftest import eventually, running_trainer, wait_for_job
 
 pytestmark = pytest.mark.integration
@@ -91,8 +91,7 @@ def register_stump(stack: Stack, model: str) -> None:
             )
         MlflowClient().set_registered_model_alias(model, "champion", "1")
     finally:
-        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        reset_mlflow_uris()
 
 
 async def test_a_worse_challenger_is_not_promoted_and_a_better_one_is_with_alias_set_following(
