@@ -20,6 +20,8 @@ from sqlalchemy import (
     func,
 )
 
+from driftloop_kit.db import NAMING_CONVENTION
+
 metadata = MetaData()
 
 #: Events waiting to be published, written in the same transaction as the change
@@ -55,3 +57,15 @@ inbox = Table(
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("consumer", "event_id", name="pk_inbox"),
 )
+
+
+def service_metadata() -> tuple[MetaData, tuple[MetaData, ...]]:
+    """A service's own ``MetaData`` and every table of its database.
+
+    Returns:
+        The service's ``MetaData`` (constraint names from the kit's naming convention,
+        so that migrations name them the same on SQLite and PostgreSQL), and the tuple of
+        it and the bus's :data:`metadata` (outbox and inbox): Alembic's target.
+    """
+    own = MetaData(naming_convention=NAMING_CONVENTION)
+    return own, (own, metadata)

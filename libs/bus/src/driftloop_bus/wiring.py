@@ -6,9 +6,10 @@ A service builds one :class:`ServiceBus` in its ``bootstrap()`` and passes
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from driftloop_bus.consumer import ConsumerRunner, EventKey, Handler
 from driftloop_bus.health import broker_check
 from driftloop_bus.outbox import Outbox, OutboxRelay
 from driftloop_bus.publisher import Publisher
@@ -33,6 +34,18 @@ class ServiceBus:
     outbox: Outbox
     relay: OutboxRelay
     resources: list[Resource] = field(default_factory=list)
+
+    def consumer(
+        self, *, group_id: str, handlers: Mapping[EventKey, Sequence[Handler]]
+    ) -> ConsumerRunner:
+        """A consumer of the handlers' topics in ``group_id``, dead-lettering through the
+        bus's publisher (add it to the app's resources after :attr:`resources`)."""
+        return ConsumerRunner(
+            bootstrap_servers=self.publisher.bootstrap_servers,
+            group_id=group_id,
+            handlers=handlers,
+            publisher=self.publisher,
+        )
 
     @property
     def checks(self) -> dict[str, Callable[[], Awaitable[None]]]:

@@ -52,6 +52,7 @@ __all__ = [
     "Not",
     "Or",
     "OrderBy",
+    "Paged",
     "SearchSchema",
     "Value",
     "check_max_results",
@@ -666,6 +667,21 @@ def encode_page_token(offset: int, query: str) -> str:
     """An opaque token for the page starting at ``offset`` of the search ``query``."""
     raw = json.dumps({"offset": offset, "query": query}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+class Paged:
+    """What a checked search needs to hand out the token of its next page.
+
+    Mixed into a service's frozen search dataclasses, which declare the three fields.
+    """
+
+    offset: int
+    max_results: int
+    query: str
+
+    def next_page_token(self, has_more: bool) -> str | None:
+        """The token of the following page, if there is one."""
+        return encode_page_token(self.offset + self.max_results, self.query) if has_more else None
 
 
 def decode_page_token(token: str | None, query: str) -> int:

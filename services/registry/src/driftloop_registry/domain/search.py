@@ -19,10 +19,10 @@ from driftloop_kit.search import (
     EntityType,
     Expr,
     OrderBy,
+    Paged,
     SearchSchema,
     check_max_results,
     decode_page_token,
-    encode_page_token,
     fingerprint,
     parse_filter,
     parse_order_by,
@@ -65,7 +65,7 @@ VERSIONS_PAGE_DEFAULT, VERSIONS_PAGE_LIMIT = 10_000, 200_000
 
 
 @dataclass(frozen=True)
-class Search:
+class Search(Paged):
     """A checked search request for models or versions.
 
     Attributes:
@@ -81,10 +81,6 @@ class Search:
     max_results: int
     offset: int
     query: str
-
-    def next_page_token(self, has_more: bool) -> str | None:
-        """The token of the following page, if there is one."""
-        return encode_page_token(self.offset + self.max_results, self.query) if has_more else None
 
 
 def _search(

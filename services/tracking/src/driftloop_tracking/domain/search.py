@@ -29,6 +29,7 @@ from driftloop_kit.search import (
     Not,
     Or,
     OrderBy,
+    Paged,
     SearchSchema,
     Value,
     check_max_results,
@@ -163,7 +164,7 @@ class ViewType(IntEnum):
 
 
 @dataclass(frozen=True)
-class RunSearch:
+class RunSearch(Paged):
     """A checked ``runs/search`` request.
 
     Attributes:
@@ -183,10 +184,6 @@ class RunSearch:
     max_results: int
     offset: int
     query: str
-
-    def next_page_token(self, has_more: bool) -> str | None:
-        """The token of the following page, if there is one."""
-        return encode_page_token(self.offset + self.max_results, self.query) if has_more else None
 
 
 def run_search(
@@ -226,7 +223,7 @@ def run_search(
 
 
 @dataclass(frozen=True)
-class ExperimentSearch:
+class ExperimentSearch(Paged):
     """A checked ``experiments/search`` request (see :class:`RunSearch`)."""
 
     filter: Expr | None
@@ -235,10 +232,6 @@ class ExperimentSearch:
     max_results: int
     offset: int
     query: str
-
-    def next_page_token(self, has_more: bool) -> str | None:
-        """The token of the following page, if there is one."""
-        return encode_page_token(self.offset + self.max_results, self.query) if has_more else None
 
 
 def experiment_search(

@@ -14,19 +14,16 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
 )
 
-from driftloop_bus import tables as bus_tables
-from driftloop_kit.db import NAMING_CONVENTION
+from driftloop_bus.tables import service_metadata
 
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-#: Every table of the service's database: its own and the bus's outbox and inbox.
-ALL_METADATA = (metadata, bus_tables.metadata)
+#: The service's tables, and with them every table of its database (the bus's outbox
+#: and inbox too).
+metadata, ALL_METADATA = service_metadata()
 
 decisions = Table(
     "decisions",

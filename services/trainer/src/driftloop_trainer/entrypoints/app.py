@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from driftloop_bus.consumer import ConsumerRunner, bind
+from driftloop_bus.consumer import bind
 from driftloop_kit.app import Resource, create_service_app
 from driftloop_kit.migrations import SchemaMigrations
 from driftloop_kit.service import ServiceDefinition
@@ -24,11 +24,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def create_app(settings: TrainerSettings) -> FastAPI:
     """Build the app; the database, broker, consumer and scheduler open in its lifespan."""
     container = bootstrap(settings)
-    consumer = ConsumerRunner(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=settings.consumer_group,
-        handlers=bind(HANDLERS, container.training),
-        publisher=container.bus.publisher,
+    consumer = container.bus.consumer(
+        group_id=settings.consumer_group, handlers=bind(HANDLERS, container.training)
     )
     resources: list[Resource] = [
         SchemaMigrations(settings.database_url, MIGRATIONS),
