@@ -4,7 +4,7 @@ A repo's batch sources must be writable by the offline store the deployment uses
 Parquet files with the embedded default, PostgreSQL tables in production. A repo
 written with :func:`batch_source` runs unchanged in both::
 
-    from driftloop_features.adapters.sources import batch_source
+    from driftloop_features.sources import batch_source
 
     iris_source = batch_source("iris_features", timestamp_field="event_timestamp")
     iris_push = PushSource(name="iris_push", batch_source=iris_source)

@@ -11,7 +11,7 @@ from feast import Entity, FeatureService, FeatureView, Field, PushSource
 from feast.types import Float64, String
 from feast.value_type import ValueType
 
-from driftloop_features.adapters.sources import batch_source
+from driftloop_features.sources import batch_source
 
 flower = Entity(
     name="flower",
