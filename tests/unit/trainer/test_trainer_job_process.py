@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +13,15 @@ import httpx
 import pytest
 
 from driftloop_kit.retry import REPORT
-from driftloop_trainer.domain.jobs import JobContext, JobSpec, Stage, StageFailed, TrainingOutput
+from driftloop_trainer import runtime
+from driftloop_trainer.domain.jobs import (
+    RESULT_PREFIX,
+    JobContext,
+    JobSpec,
+    Stage,
+    StageFailed,
+    TrainingOutput,
+)
 from driftloop_trainer.entrypoints import job
 from driftloop_trainer.entrypoints.job import run
 
@@ -70,6 +81,30 @@ def test_any_other_exception_fails_the_training_stage(tmp_path: Path) -> None:
 def test_an_entry_point_that_cannot_be_loaded_fails_the_setup_stage(tmp_path: Path) -> None:
     outcome = run(context(f"{HERE}:missing", tmp_path))
     assert (outcome["stage"], outcome["error_type"]) == ("setup", "AttributeError")
+
+
+def written_for_the_earlier_path(context: runtime.JobContext) -> runtime.TrainingOutput:
+    return runtime.TrainingOutput(run_id="e" * 32, model_version=7, metrics={"accuracy": 0.5})
+
+
+def test_the_earlier_runtime_module_still_runs_a_job_and_its_entry_points(
+    tmp_path: Path,
+) -> None:
+    """``python -m driftloop_trainer.runtime`` (an earlier Job template) and entry points
+    that import the contract from ``driftloop_trainer.runtime`` keep working."""
+    path = tmp_path / "context.json"
+    path.write_text(json.dumps(context(f"{HERE}:written_for_the_earlier_path", tmp_path).to_json()))
+    done = subprocess.run(
+        [sys.executable, "-m", "driftloop_trainer.runtime", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith(RESULT_PREFIX))
+    outcome = json.loads(line.removeprefix(RESULT_PREFIX))
+    assert (outcome["ok"], outcome["model_version"]) == (True, 7)
 
 
 def test_a_context_survives_its_json_form(tmp_path: Path) -> None:
