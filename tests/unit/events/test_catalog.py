@@ -37,11 +37,13 @@ EXPECTED_TYPES = {
     "driftloop.trainer.training.started": "trainer.jobs",
     "driftloop.trainer.training.completed": "trainer.jobs",
     "driftloop.trainer.training.failed": "trainer.jobs",
+    "driftloop.trainer.training.escalated": "trainer.jobs",
     "driftloop.serving.prediction.logged": "predictions",
     "driftloop.monitor.label.recorded": "labels",
     "driftloop.monitor.drift.detected": "monitor.alerts",
     "driftloop.monitor.drift.cleared": "monitor.alerts",
     "driftloop.monitor.performance.degraded": "monitor.alerts",
+    "driftloop.monitor.performance.recovered": "monitor.alerts",
 }
 
 

@@ -106,6 +106,8 @@ _RUN_ID = "8f2c1a9e0b7d4c3e9a6f5b1d2e3c4a5b"
 _OLD_RUN_ID = "1b2c3d4e5f60718293a4b5c6d7e8f901"
 _MODEL = "iris-classifier"
 _ARTIFACTS = f"file:///var/driftloop/artifacts/1/{_RUN_ID}/artifacts"
+_DRIFT_EPISODE = "ep-iris-classifier-3-7f2a91"
+_PERFORMANCE_EPISODE = "ep-iris-classifier-3-91c0de"
 _DRIFT_EVENT = EventRef(
     id="0f8e3b9c-6c1f-4c55-9a8e-2b8d3f1a7c10",
     type="driftloop.monitor.drift.detected",
@@ -289,6 +291,7 @@ def _trigger() -> trainer.Trigger:
         kind=trainer.TRIGGER_KIND_DRIFT,
         event=_DRIFT_EVENT,
         reason="3 of 4 columns drifted (share 0.75 >= 0.5)",
+        episode_id=_DRIFT_EPISODE,
     )
 
 
@@ -381,6 +384,7 @@ def _label_recorded() -> monitor.LabelRecorded:
         model_name=_MODEL,
         ground_truth=Value(string_value="setosa"),
         event_time=_T0 + timedelta(hours=2),
+        entity_keys={"flower_id": Value(int64_value=1042)},
     )
 
 
@@ -429,6 +433,7 @@ def _drift_detected() -> monitor.DriftDetected:
         report_url="http://monitor:8006/reports/rep-20250301-1300-iris-3",
         detect_time=_T0 + timedelta(hours=2, seconds=5),
         reference_digest="c0ffee12",
+        episode_id=_DRIFT_EPISODE,
     )
 
 
@@ -442,6 +447,7 @@ def _drift_cleared() -> monitor.DriftCleared:
         report_url="http://monitor:8006/reports/rep-20250301-1500-iris-3",
         clear_time=_T0 + timedelta(hours=4, seconds=5),
         cleared_event=_DRIFT_EVENT,
+        episode_id=_DRIFT_EPISODE,
     )
 
 
@@ -457,6 +463,33 @@ def _performance_degraded() -> monitor.PerformanceDegraded:
         report_id="perf-20250301-1400-iris-3",
         report_url="http://monitor:8006/reports/perf-20250301-1400-iris-3",
         detect_time=_T0 + timedelta(hours=2, seconds=5),
+        episode_id=_PERFORMANCE_EPISODE,
+    )
+
+
+def _performance_recovered() -> monitor.PerformanceRecovered:
+    return monitor.PerformanceRecovered(
+        model=ModelRef(name=_MODEL, version=3, run_id=_OLD_RUN_ID),
+        metric="accuracy",
+        value=0.94,
+        threshold=0.9,
+        higher_is_better=True,
+        window=_window(3),
+        labelled_rows=460,
+        recover_time=_T0 + timedelta(hours=4, seconds=5),
+        episode_id=_PERFORMANCE_EPISODE,
+    )
+
+
+def _training_escalated() -> trainer.TrainingEscalated:
+    return trainer.TrainingEscalated(
+        model_name=_MODEL,
+        episode_id=_DRIFT_EPISODE,
+        reason="3 challengers refused for the episode: no gain the paired test supports",
+        rule="max_refusals_per_episode=3",
+        job_ids=["job-7d1c2b", "job-8e2d3c", "job-9f3e4d"],
+        evidence={"refusals": "3", "last_gain": "0.0008", "evaluation_rows": "1150"},
+        escalate_time=_T0 + timedelta(hours=5),
     )
 
 
@@ -580,6 +613,15 @@ _SPECS: tuple[EventSpec[Any], ...] = (
         subject=lambda m: f"jobs/{_seg(m.job_id)}",
         example=_training_failed,
     ),
+    EventSpec[trainer.TrainingEscalated](
+        type="driftloop.trainer.training.escalated",
+        message=trainer.TrainingEscalated,
+        topic="trainer.jobs",
+        source="/driftloop/trainer",
+        key=lambda m: m.model_name,
+        subject=lambda m: f"models/{_seg(m.model_name)}/episodes/{_seg(m.episode_id)}",
+        example=_training_escalated,
+    ),
     EventSpec[serving.PredictionLogged](
         type="driftloop.serving.prediction.logged",
         message=serving.PredictionLogged,
@@ -624,6 +666,15 @@ _SPECS: tuple[EventSpec[Any], ...] = (
         key=lambda m: m.model.name,
         subject=lambda m: _model_subject(m.model.name, m.model.version),
         example=_performance_degraded,
+    ),
+    EventSpec[monitor.PerformanceRecovered](
+        type="driftloop.monitor.performance.recovered",
+        message=monitor.PerformanceRecovered,
+        topic="monitor.alerts",
+        source="/driftloop/monitor",
+        key=lambda m: m.model.name,
+        subject=lambda m: _model_subject(m.model.name, m.model.version),
+        example=_performance_recovered,
     ),
 )
 

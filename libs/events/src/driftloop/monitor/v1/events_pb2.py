@@ -26,23 +26,29 @@ from driftloop.common.v1 import common_pb2 as driftloop_dot_common_dot_v1_dot_co
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!driftloop/monitor/v1/events.proto\x12\x14\x64riftloop.monitor.v1\x1a driftloop/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x01\n\rLabelRecorded\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x30\n\x0cground_truth\x18\x03 \x01(\x0b\x32\x1a.driftloop.common.v1.Value\x12.\n\nevent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x99\x01\n\x0b\x43olumnDrift\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\x35\n\x0b\x63olumn_type\x18\x02 \x01(\x0e\x32 .driftloop.monitor.v1.ColumnType\x12\x10\n\x08stattest\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x11\n\tthreshold\x18\x05 \x01(\x01\x12\x0f\n\x07\x64rifted\x18\x06 \x01(\x08\"\xc6\x02\n\rDriftDetected\x12,\n\x05model\x18\x01 \x01(\x0b\x32\x1d.driftloop.common.v1.ModelRef\x12+\n\x06window\x18\x02 \x01(\x0b\x32\x1b.driftloop.common.v1.Window\x12\x32\n\x07\x63olumns\x18\x03 \x03(\x0b\x32!.driftloop.monitor.v1.ColumnDrift\x12\x13\n\x0b\x64rift_share\x18\x04 \x01(\x01\x12\x1f\n\x17\x64\x61taset_drift_threshold\x18\x05 \x01(\x01\x12\x11\n\treport_id\x18\x06 \x01(\t\x12\x12\n\nreport_url\x18\x07 \x01(\t\x12/\n\x0b\x64\x65tect_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10reference_digest\x18\t \x01(\t\"\xac\x02\n\x0c\x44riftCleared\x12,\n\x05model\x18\x01 \x01(\x0b\x32\x1d.driftloop.common.v1.ModelRef\x12+\n\x06window\x18\x02 \x01(\x0b\x32\x1b.driftloop.common.v1.Window\x12\x13\n\x0b\x64rift_share\x18\x03 \x01(\x01\x12\x1f\n\x17\x64\x61taset_drift_threshold\x18\x04 \x01(\x01\x12\x11\n\treport_id\x18\x05 \x01(\t\x12\x12\n\nreport_url\x18\x06 \x01(\t\x12.\n\nclear_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\rcleared_event\x18\x08 \x01(\x0b\x32\x1d.driftloop.common.v1.EventRef\"\xab\x02\n\x13PerformanceDegraded\x12,\n\x05model\x18\x01 \x01(\x0b\x32\x1d.driftloop.common.v1.ModelRef\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x18\n\x10higher_is_better\x18\x05 \x01(\x08\x12+\n\x06window\x18\x06 \x01(\x0b\x32\x1b.driftloop.common.v1.Window\x12\x15\n\rlabelled_rows\x18\x07 \x01(\x03\x12\x11\n\treport_id\x18\x08 \x01(\t\x12\x12\n\nreport_url\x18\t \x01(\t\x12/\n\x0b\x64\x65tect_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x91\x01\n\nColumnType\x12\x1b\n\x17\x43OLUMN_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43OLUMN_TYPE_NUMERICAL\x10\x01\x12\x1b\n\x17\x43OLUMN_TYPE_CATEGORICAL\x10\x02\x12\x14\n\x10\x43OLUMN_TYPE_TEXT\x10\x03\x12\x18\n\x14\x43OLUMN_TYPE_DATETIME\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!driftloop/monitor/v1/events.proto\x12\x14\x64riftloop.monitor.v1\x1a driftloop/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x02\n\rLabelRecorded\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x30\n\x0cground_truth\x18\x03 \x01(\x0b\x32\x1a.driftloop.common.v1.Value\x12.\n\nevent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12H\n\x0b\x65ntity_keys\x18\x05 \x03(\x0b\x32\x33.driftloop.monitor.v1.LabelRecorded.EntityKeysEntry\x1aM\n\x0f\x45ntityKeysEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.driftloop.common.v1.Value:\x02\x38\x01\"\x99\x01\n\x0b\x43olumnDrift\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\x35\n\x0b\x63olumn_type\x18\x02 \x01(\x0e\x32 .driftloop.monitor.v1.ColumnType\x12\x10\n\x08stattest\x18\x03 \x01(\t\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x11\n\tthreshold\x18\x05 \x01(\x01\x12\x0f\n\x07\x64rifted\x18\x06 \x01(\x08\"\xda\x02\n\rDriftDetected\x12,\n\x05model\x18\x01 \x01(\x0b\x32\x1d.driftloop.common.v1.ModelRef\x12+\n\x06window\x18\x02 \x01(\x0b\x32\x1b.driftloop.common.v1.Window\x12\x32\n\x07\x63olumns\x18\x03 \x03(\x0b\x32!.driftloop.monitor.v1.ColumnDrift\x12\x13\n\x0b\x64rift_share\x18\x04 \x01(\x01\x12\x1f\n\x17\x64\x61taset_drift_threshold\x18\x05 \x01(\x01\x12\x11\n\treport_id\x18\x06 \x01(\t\x12\x12\n\nreport_url\x18\x07 \x01(\t\x12/\n\x0b\x64\x65tect_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10reference_digest\x18\t \x01(\t\x12\x12\n\nepisode_id\x18\n \x01(\t\"\xc0\x02\n\x0c\x44riftCleared\x12,\n\x05model\x18\x01 \x01(\x0b\x32\x1d.driftloop.common.v1.ModelRef\x12+\n\x06window\x18\x02 \x01(\x0b\x32\x1b.driftloop.common.v1.Window\x12\x13\n\x0b\x64rift_share\x18\x03 \x01(\x01\x12\x1f\n\x17\x64\x61taset_drift_threshold\x18\x04 \x01(\x01\x12\x11\n\treport_id\x18\x05 \x01(\t\x12\x12\n\nreport_url\x18\x06 \x01(\t\x12.\n\nclear_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\rcleared_event\x18\x08 \x01(\x0b\x32\x1d.driftloop.common.v1.EventRef\x12\x12\n\nepisode_id\x18\t \x01(\t\"\xbf\x02\n\x13PerformanceDegraded\x12,\n\x05model\x18\x01 \x01(\x0b\x32\x1d.driftloop.common.v1.ModelRef\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x18\n\x10higher_is_better\x18\x05 \x01(\x08\x12+\n\x06window\x18\x06 \x01(\x0b\x32\x1b.driftloop.common.v1.Window\x12\x15\n\rlabelled_rows\x18\x07 \x01(\x03\x12\x11\n\treport_id\x18\x08 \x01(\t\x12\x12\n\nreport_url\x18\t \x01(\t\x12/\n\x0b\x64\x65tect_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nepisode_id\x18\x0b \x01(\t\"\x9a\x02\n\x14PerformanceRecovered\x12,\n\x05model\x18\x01 \x01(\x0b\x32\x1d.driftloop.common.v1.ModelRef\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x18\n\x10higher_is_better\x18\x05 \x01(\x08\x12+\n\x06window\x18\x06 \x01(\x0b\x32\x1b.driftloop.common.v1.Window\x12\x15\n\rlabelled_rows\x18\x07 \x01(\x03\x12\x30\n\x0crecover_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nepisode_id\x18\t \x01(\t*\x91\x01\n\nColumnType\x12\x1b\n\x17\x43OLUMN_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43OLUMN_TYPE_NUMERICAL\x10\x01\x12\x1b\n\x17\x43OLUMN_TYPE_CATEGORICAL\x10\x02\x12\x14\n\x10\x43OLUMN_TYPE_TEXT\x10\x03\x12\x18\n\x14\x43OLUMN_TYPE_DATETIME\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'driftloop.monitor.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_COLUMNTYPE']._serialized_start=1373
-  _globals['_COLUMNTYPE']._serialized_end=1518
+  _globals['_LABELRECORDED_ENTITYKEYSENTRY']._loaded_options = None
+  _globals['_LABELRECORDED_ENTITYKEYSENTRY']._serialized_options = b'8\001'
+  _globals['_COLUMNTYPE']._serialized_start=1871
+  _globals['_COLUMNTYPE']._serialized_end=2016
   _globals['_LABELRECORDED']._serialized_start=127
-  _globals['_LABELRECORDED']._serialized_end=280
-  _globals['_COLUMNDRIFT']._serialized_start=283
-  _globals['_COLUMNDRIFT']._serialized_end=436
-  _globals['_DRIFTDETECTED']._serialized_start=439
-  _globals['_DRIFTDETECTED']._serialized_end=765
-  _globals['_DRIFTCLEARED']._serialized_start=768
-  _globals['_DRIFTCLEARED']._serialized_end=1068
-  _globals['_PERFORMANCEDEGRADED']._serialized_start=1071
-  _globals['_PERFORMANCEDEGRADED']._serialized_end=1370
+  _globals['_LABELRECORDED']._serialized_end=433
+  _globals['_LABELRECORDED_ENTITYKEYSENTRY']._serialized_start=356
+  _globals['_LABELRECORDED_ENTITYKEYSENTRY']._serialized_end=433
+  _globals['_COLUMNDRIFT']._serialized_start=436
+  _globals['_COLUMNDRIFT']._serialized_end=589
+  _globals['_DRIFTDETECTED']._serialized_start=592
+  _globals['_DRIFTDETECTED']._serialized_end=938
+  _globals['_DRIFTCLEARED']._serialized_start=941
+  _globals['_DRIFTCLEARED']._serialized_end=1261
+  _globals['_PERFORMANCEDEGRADED']._serialized_start=1264
+  _globals['_PERFORMANCEDEGRADED']._serialized_end=1583
+  _globals['_PERFORMANCERECOVERED']._serialized_start=1586
+  _globals['_PERFORMANCERECOVERED']._serialized_end=1868
 # @@protoc_insertion_point(module_scope)

@@ -25,16 +25,25 @@ COLUMN_TYPE_TEXT: ColumnType
 COLUMN_TYPE_DATETIME: ColumnType
 
 class LabelRecorded(_message.Message):
-    __slots__ = ("request_id", "model_name", "ground_truth", "event_time")
+    __slots__ = ("request_id", "model_name", "ground_truth", "event_time", "entity_keys")
+    class EntityKeysEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _common_pb2.Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.Value, _Mapping]] = ...) -> None: ...
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     GROUND_TRUTH_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_KEYS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     model_name: str
     ground_truth: _common_pb2.Value
     event_time: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., model_name: _Optional[str] = ..., ground_truth: _Optional[_Union[_common_pb2.Value, _Mapping]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    entity_keys: _containers.MessageMap[str, _common_pb2.Value]
+    def __init__(self, request_id: _Optional[str] = ..., model_name: _Optional[str] = ..., ground_truth: _Optional[_Union[_common_pb2.Value, _Mapping]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., entity_keys: _Optional[_Mapping[str, _common_pb2.Value]] = ...) -> None: ...
 
 class ColumnDrift(_message.Message):
     __slots__ = ("column", "column_type", "stattest", "score", "threshold", "drifted")
@@ -53,7 +62,7 @@ class ColumnDrift(_message.Message):
     def __init__(self, column: _Optional[str] = ..., column_type: _Optional[_Union[ColumnType, str]] = ..., stattest: _Optional[str] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., drifted: _Optional[bool] = ...) -> None: ...
 
 class DriftDetected(_message.Message):
-    __slots__ = ("model", "window", "columns", "drift_share", "dataset_drift_threshold", "report_id", "report_url", "detect_time", "reference_digest")
+    __slots__ = ("model", "window", "columns", "drift_share", "dataset_drift_threshold", "report_id", "report_url", "detect_time", "reference_digest", "episode_id")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +72,7 @@ class DriftDetected(_message.Message):
     REPORT_URL_FIELD_NUMBER: _ClassVar[int]
     DETECT_TIME_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelRef
     window: _common_pb2.Window
     columns: _containers.RepeatedCompositeFieldContainer[ColumnDrift]
@@ -72,10 +82,11 @@ class DriftDetected(_message.Message):
     report_url: str
     detect_time: _timestamp_pb2.Timestamp
     reference_digest: str
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., window: _Optional[_Union[_common_pb2.Window, _Mapping]] = ..., columns: _Optional[_Iterable[_Union[ColumnDrift, _Mapping]]] = ..., drift_share: _Optional[float] = ..., dataset_drift_threshold: _Optional[float] = ..., report_id: _Optional[str] = ..., report_url: _Optional[str] = ..., detect_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reference_digest: _Optional[str] = ...) -> None: ...
+    episode_id: str
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., window: _Optional[_Union[_common_pb2.Window, _Mapping]] = ..., columns: _Optional[_Iterable[_Union[ColumnDrift, _Mapping]]] = ..., drift_share: _Optional[float] = ..., dataset_drift_threshold: _Optional[float] = ..., report_id: _Optional[str] = ..., report_url: _Optional[str] = ..., detect_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reference_digest: _Optional[str] = ..., episode_id: _Optional[str] = ...) -> None: ...
 
 class DriftCleared(_message.Message):
-    __slots__ = ("model", "window", "drift_share", "dataset_drift_threshold", "report_id", "report_url", "clear_time", "cleared_event")
+    __slots__ = ("model", "window", "drift_share", "dataset_drift_threshold", "report_id", "report_url", "clear_time", "cleared_event", "episode_id")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     DRIFT_SHARE_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +95,7 @@ class DriftCleared(_message.Message):
     REPORT_URL_FIELD_NUMBER: _ClassVar[int]
     CLEAR_TIME_FIELD_NUMBER: _ClassVar[int]
     CLEARED_EVENT_FIELD_NUMBER: _ClassVar[int]
+    EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelRef
     window: _common_pb2.Window
     drift_share: float
@@ -92,10 +104,11 @@ class DriftCleared(_message.Message):
     report_url: str
     clear_time: _timestamp_pb2.Timestamp
     cleared_event: _common_pb2.EventRef
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., window: _Optional[_Union[_common_pb2.Window, _Mapping]] = ..., drift_share: _Optional[float] = ..., dataset_drift_threshold: _Optional[float] = ..., report_id: _Optional[str] = ..., report_url: _Optional[str] = ..., clear_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cleared_event: _Optional[_Union[_common_pb2.EventRef, _Mapping]] = ...) -> None: ...
+    episode_id: str
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., window: _Optional[_Union[_common_pb2.Window, _Mapping]] = ..., drift_share: _Optional[float] = ..., dataset_drift_threshold: _Optional[float] = ..., report_id: _Optional[str] = ..., report_url: _Optional[str] = ..., clear_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cleared_event: _Optional[_Union[_common_pb2.EventRef, _Mapping]] = ..., episode_id: _Optional[str] = ...) -> None: ...
 
 class PerformanceDegraded(_message.Message):
-    __slots__ = ("model", "metric", "value", "threshold", "higher_is_better", "window", "labelled_rows", "report_id", "report_url", "detect_time")
+    __slots__ = ("model", "metric", "value", "threshold", "higher_is_better", "window", "labelled_rows", "report_id", "report_url", "detect_time", "episode_id")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +119,7 @@ class PerformanceDegraded(_message.Message):
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
     REPORT_URL_FIELD_NUMBER: _ClassVar[int]
     DETECT_TIME_FIELD_NUMBER: _ClassVar[int]
+    EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelRef
     metric: str
     value: float
@@ -116,4 +130,27 @@ class PerformanceDegraded(_message.Message):
     report_id: str
     report_url: str
     detect_time: _timestamp_pb2.Timestamp
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., metric: _Optional[str] = ..., value: _Optional[float] = ..., threshold: _Optional[float] = ..., higher_is_better: _Optional[bool] = ..., window: _Optional[_Union[_common_pb2.Window, _Mapping]] = ..., labelled_rows: _Optional[int] = ..., report_id: _Optional[str] = ..., report_url: _Optional[str] = ..., detect_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    episode_id: str
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., metric: _Optional[str] = ..., value: _Optional[float] = ..., threshold: _Optional[float] = ..., higher_is_better: _Optional[bool] = ..., window: _Optional[_Union[_common_pb2.Window, _Mapping]] = ..., labelled_rows: _Optional[int] = ..., report_id: _Optional[str] = ..., report_url: _Optional[str] = ..., detect_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., episode_id: _Optional[str] = ...) -> None: ...
+
+class PerformanceRecovered(_message.Message):
+    __slots__ = ("model", "metric", "value", "threshold", "higher_is_better", "window", "labelled_rows", "recover_time", "episode_id")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    HIGHER_IS_BETTER_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    LABELLED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    RECOVER_TIME_FIELD_NUMBER: _ClassVar[int]
+    EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
+    model: _common_pb2.ModelRef
+    metric: str
+    value: float
+    threshold: float
+    higher_is_better: bool
+    window: _common_pb2.Window
+    labelled_rows: int
+    recover_time: _timestamp_pb2.Timestamp
+    episode_id: str
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., metric: _Optional[str] = ..., value: _Optional[float] = ..., threshold: _Optional[float] = ..., higher_is_better: _Optional[bool] = ..., window: _Optional[_Union[_common_pb2.Window, _Mapping]] = ..., labelled_rows: _Optional[int] = ..., recover_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., episode_id: _Optional[str] = ...) -> None: ...

@@ -44,14 +44,16 @@ TRAINING_STAGE_EVALUATION: TrainingStage
 TRAINING_STAGE_PROMOTION: TrainingStage
 
 class Trigger(_message.Message):
-    __slots__ = ("kind", "event", "reason")
+    __slots__ = ("kind", "event", "reason", "episode_id")
     KIND_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
     kind: TriggerKind
     event: _common_pb2.EventRef
     reason: str
-    def __init__(self, kind: _Optional[_Union[TriggerKind, str]] = ..., event: _Optional[_Union[_common_pb2.EventRef, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+    episode_id: str
+    def __init__(self, kind: _Optional[_Union[TriggerKind, str]] = ..., event: _Optional[_Union[_common_pb2.EventRef, _Mapping]] = ..., reason: _Optional[str] = ..., episode_id: _Optional[str] = ...) -> None: ...
 
 class Guardrail(_message.Message):
     __slots__ = ("name", "metric", "value", "threshold", "passed")
@@ -165,3 +167,28 @@ class TrainingFailed(_message.Message):
     will_retry: bool
     fail_time: _timestamp_pb2.Timestamp
     def __init__(self, job_id: _Optional[str] = ..., model_name: _Optional[str] = ..., run_id: _Optional[str] = ..., stage: _Optional[_Union[TrainingStage, str]] = ..., error: _Optional[str] = ..., error_type: _Optional[str] = ..., attempt: _Optional[int] = ..., will_retry: _Optional[bool] = ..., fail_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class TrainingEscalated(_message.Message):
+    __slots__ = ("model_name", "episode_id", "reason", "rule", "job_ids", "evidence", "escalate_time")
+    class EvidenceEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    EPISODE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ESCALATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    episode_id: str
+    reason: str
+    rule: str
+    job_ids: _containers.RepeatedScalarFieldContainer[str]
+    evidence: _containers.ScalarMap[str, str]
+    escalate_time: _timestamp_pb2.Timestamp
+    def __init__(self, model_name: _Optional[str] = ..., episode_id: _Optional[str] = ..., reason: _Optional[str] = ..., rule: _Optional[str] = ..., job_ids: _Optional[_Iterable[str]] = ..., evidence: _Optional[_Mapping[str, str]] = ..., escalate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
