@@ -30,7 +30,13 @@ class FeaturesSettings(ServiceSettings):
             "Default: `<home>/features/repo`."
         ),
     )
-    project: str = Field(default="driftloop", description="Feast project name.")
+    project: str = Field(
+        default="driftloop",
+        description=(
+            "Feast project name, when the repo has no `feature_store.yaml` of its own (its "
+            "file's `project` is used otherwise; set both only if they agree)."
+        ),
+    )
     stream_engine: Literal["faust", "bus"] = Field(
         default="bus",
         description=(

@@ -7,9 +7,8 @@ worker thread. Errors a client caused are raised as the kit's ``InvalidInput`` a
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import logging
+import os
 import shutil
 import sys
 import threading
@@ -18,31 +17,36 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
 import pyarrow as pa
 import pyarrow.parquet as pq
-from feast import Entity, FeatureService, FeatureStore, FeatureView, FileSource, RepoConfig
+from feast import (
+    Entity,
+    FeatureService,
+    FeatureStore,
+    FeatureView,
+    FileSource,
+    RepoConfig,
+    repo_operations,
+)
 from feast.data_source import DataSource, PushMode, PushSource
 from feast.errors import FeastError
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
     PostgreSQLSource,
 )
 from feast.on_demand_feature_view import OnDemandFeatureView
-from feast.permissions.permission import Permission
 from feast.project import Project
 from feast.repo_contents import RepoContents
 from feast.repo_operations import extract_objects_for_apply_delete
-from feast.stream_feature_view import StreamFeatureView
 from feast.type_map import feast_value_type_to_pa
 from feast.value_type import ValueType
 
 from driftloop_features.adapters import feast_internals, postgres_offline, sources
 from driftloop_features.adapters.feast_config import (
-    offline_kind,
-    repo_config,
+    DeploymentConfig,
+    deployment_config,
     write_feature_store_yaml,
 )
 from driftloop_features.adapters.online_json import online_response_dict
@@ -111,7 +115,7 @@ class FeastGateway:
     def __init__(self, settings: FeaturesSettings) -> None:
         self.settings = settings
         self.repo_path = settings.feast_repo_path.resolve()
-        self.config_dict = repo_config(settings)
+        self._deployment: DeploymentConfig | None = None
         self._store: FeatureStore | None = None
         self._schemas: dict[str, PushSourceSchema] = {}
         self._push_views: dict[str, list[FeatureView]] = {}
@@ -131,11 +135,27 @@ class FeastGateway:
                     self._store = self._build_store()
         return self._store
 
+    @property
+    def deployment(self) -> DeploymentConfig:
+        """The Feast configuration served: the repo's own file or the settings' one."""
+        if self._deployment is None:
+            self.store  # noqa: B018 - building the store reads the configuration
+        assert self._deployment is not None
+        return self._deployment
+
     def _build_store(self) -> FeatureStore:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.seed_repo()
-        write_feature_store_yaml(self.settings, self.config_dict)
-        config = RepoConfig(repo_path=self.repo_path, **self.config_dict)
+        deployment = deployment_config(self.settings)
+        if deployment.owner == "settings":
+            write_feature_store_yaml(self.settings, deployment.config)
+        else:
+            log.info(
+                "serving the repo's own feature_store.yaml",
+                extra={"path": str(deployment.path), "overrides": list(deployment.overrides)},
+            )
+        config = RepoConfig(repo_path=self.repo_path, **deployment.config)
+        self._deployment = deployment
         return FeatureStore(repo_path=str(self.repo_path), config=config)
 
     def tune_online_store(self) -> None:
@@ -169,30 +189,21 @@ class FeastGateway:
     # -- the repo ------------------------------------------------------------------
 
     def load_repo(self) -> RepoContents:
-        """Import the repo's Python files and collect the Feast objects they define."""
-        sources.use_offline_store(offline_kind(self.settings))
-        contents = RepoContents(
-            projects=[],
-            data_sources=[],
-            entities=[],
-            feature_views=[],
-            feature_services=[],
-            on_demand_feature_views=[],
-            stream_feature_views=[],
-            label_views=[],
-            permissions=[],
-        )
-        for path in sorted(self.repo_path.glob("**/*.py")):
-            if path.name == "__init__.py" or "__pycache__" in path.parts:
-                continue
-            _collect(_import_file(path, self.repo_path), contents)
-        project = self.settings.project
+        """Parse the repo with Feast's own ``repo_operations.parse_repo``.
+
+        So ``.feastignore`` is honoured and every object kind Feast knows (label views,
+        permissions, projects) is collected, exactly as ``feast apply`` would.
+        """
+        deployment = self.deployment
+        sources.use_offline_store(deployment.offline_kind)
+        contents = _parse_repo(self.repo_path)
+        project = deployment.project
         if not contents.projects:
             contents.projects.append(Project(name=project, description=""))
         elif [p.name for p in contents.projects] != [project]:
             names = ", ".join(p.name for p in contents.projects)
             raise InvalidInput(
-                f"the repo defines project(s) {names}; the service serves {project!r}"
+                f"the repo defines project(s) {names}; its feature_store.yaml names {project!r}"
             )
         return contents
 
@@ -489,7 +500,7 @@ class FeastGateway:
         size is 0 bytes"), as the demo's first retrain did. A database offline store
         has its own isolation, so its reads do not wait for ingestion.
         """
-        if self.store.config.offline_store.type != "file":
+        if self.store.config.offline_store.type not in ("file", "dask"):
             yield
             return
         with self._write_lock:
@@ -633,52 +644,35 @@ def _push_mode(to: str) -> PushMode:
     return modes[to]
 
 
-def _import_file(path: Path, root: Path) -> ModuleType:
-    """Import one repo file under a module name private to this repo."""
-    digest = hashlib.sha1(str(root).encode(), usedforsecurity=False).hexdigest()[:10]
-    relative = path.relative_to(root).with_suffix("")
-    name = f"_driftloop_feast_repo_{digest}." + ".".join(relative.parts)
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise InvalidInput(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as error:
-        sys.modules.pop(name, None)
-        raise InvalidInput(f"{path.name}: {type(error).__name__}: {error}") from error
-    return module
+#: Feast's parser imports a repo's files by module names relative to the working
+#: folder, with the repo on ``sys.path``: one parse at a time in a process.
+_PARSE_LOCK = threading.Lock()
 
 
-def _collect(module: ModuleType, contents: RepoContents) -> None:
-    """Add the Feast objects defined in ``module`` (as ``feast.repo_operations`` does)."""
+def _parse_repo(root: Path) -> RepoContents:
+    """``feast.repo_operations.parse_repo`` on ``root``, importing its files afresh.
 
-    def add(items: list[Any], obj: Any) -> None:
-        if not any(existing is obj for existing in items):
-            items.append(obj)
-
-    for attr in dir(module):
-        obj = getattr(module, attr)
-        if isinstance(obj, DataSource):
-            add(contents.data_sources, obj)
-            batch = getattr(obj, "batch_source", None)
-            if isinstance(obj, PushSource) and batch is not None:
-                add(contents.data_sources, batch)
-        elif isinstance(obj, StreamFeatureView):
-            add(contents.stream_feature_views, obj)
-        elif isinstance(obj, FeatureView):
-            add(contents.feature_views, obj)
-        elif isinstance(obj, OnDemandFeatureView):
-            add(contents.on_demand_feature_views, obj)
-        elif isinstance(obj, Entity):
-            add(contents.entities, obj)
-        elif isinstance(obj, FeatureService):
-            add(contents.feature_services, obj)
-        elif isinstance(obj, Permission):
-            add(contents.permissions, obj)
-        elif isinstance(obj, Project):
-            add(contents.projects, obj)
+    Feast's parser expects to run in the repo (``feast apply`` changes into it): the
+    working folder and ``sys.path`` are set for the parse and restored after it. The
+    repo's modules are dropped from ``sys.modules`` first, so an edited file, or a file
+    of the same name in another repo served earlier by this process, is read anew.
+    """
+    with _PARSE_LOCK:
+        previous = os.getcwd()
+        os.chdir(root)
+        sys.path.insert(0, str(root))
+        try:
+            for path in repo_operations.get_repo_files(root):
+                module = repo_operations.py_path_to_module(path)
+                for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+                    del sys.modules[name]
+            try:
+                return repo_operations.parse_repo(root)
+            except Exception as error:  # the repo's own code: whatever it raises is its error
+                raise InvalidInput(f"the Feast repo: {type(error).__name__}: {error}") from error
+        finally:
+            sys.path.remove(str(root))
+            os.chdir(previous)
 
 
 def _describe(obj: Any) -> str:

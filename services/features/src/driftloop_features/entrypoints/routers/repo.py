@@ -15,12 +15,20 @@ from driftloop_kit.errors import NotFound
 router = APIRouter(prefix="/repo", tags=["repo"])
 
 
-@router.get("", summary="The repo: path, project and object counts")
+@router.get("", summary="The repo: path, project, its feature_store.yaml and object counts")
 async def describe_repo(gateway: GatewayDep) -> dict[str, Any]:
-    """Where the repo is and how many objects of each kind it registered."""
+    """Where the repo is, whose ``feature_store.yaml`` is served (the repo's own, with
+    what the service overrode in it, or the one written from the settings) and how many
+    objects of each kind it registered."""
+    deployment = gateway.deployment
     return {
         "path": str(gateway.repo_path),
         "project": gateway.store.project,
+        "feature_store_yaml": {
+            "path": str(deployment.path),
+            "owner": deployment.owner,
+            "overrides": list(deployment.overrides),
+        },
         "entities": len(gateway.entities()),
         "feature_views": len(gateway.feature_views()),
         "feature_services": len(gateway.feature_services()),
