@@ -32,14 +32,22 @@ offline_store:
 entity_key_serialization_version: 3
 """
 
-CUSTOMERS = """\
-from datetime import timedelta
-
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource
-from feast.types import Float64, String
+ENTITIES = """\
+from feast import Entity
 from feast.value_type import ValueType
 
 customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64)
+"""
+
+# Imports the entity from its sibling file, as Feast repos laid out by file do.
+CUSTOMERS = """\
+from datetime import timedelta
+
+from feast import FeatureService, FeatureView, Field, FileSource, PushSource
+from feast.types import Float64, String
+
+from entities import customer
+
 spend_source = FileSource(
     name="customer_spend_source",
     path="data/customer_spend.parquet",
@@ -63,6 +71,7 @@ def own_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("shop-repo")
     (repo / "data").mkdir()
     (repo / "feature_store.yaml").write_text(FEATURE_STORE_YAML)
+    (repo / "entities.py").write_text(ENTITIES)
     (repo / "customers.py").write_text(CUSTOMERS)
     # A notebook scratch folder the team keeps out of `feast apply`: importing it fails.
     (repo / "scratch").mkdir()
@@ -124,6 +133,8 @@ def test_feastignore_keeps_ignored_files_out_of_the_apply(own_repo_server: Runni
     assert applied.status_code == 200, applied.text
     services = httpx.get(f"{own_repo_server.url}/repo/feature-services").json()
     assert [s["name"] for s in services["feature_services"]] == ["churn_model"]
+    entities = httpx.get(f"{own_repo_server.url}/repo/entities").json()["entities"]
+    assert [e["name"] for e in entities] == ["customer"]
 
 
 def test_rows_pushed_to_the_own_repo_are_served_online(own_repo_server: RunningServer) -> None:

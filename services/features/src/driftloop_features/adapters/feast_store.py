@@ -8,7 +8,6 @@ worker thread. Errors a client caused are raised as the kit's ``InvalidInput`` a
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import sys
 import threading
@@ -644,26 +643,35 @@ def _push_mode(to: str) -> PushMode:
     return modes[to]
 
 
-#: Feast's parser imports a repo's files by module names relative to the working
-#: folder, with the repo on ``sys.path``: one parse at a time in a process.
+#: Feast's parser imports a repo's files by module names, with the repo on
+#: ``sys.path``: one parse at a time in a process.
 _PARSE_LOCK = threading.Lock()
 
 
 def _parse_repo(root: Path) -> RepoContents:
     """``feast.repo_operations.parse_repo`` on ``root``, importing its files afresh.
 
-    Feast's parser expects to run in the repo (``feast apply`` changes into it): the
-    working folder and ``sys.path`` are set for the parse and restored after it. The
-    repo's modules are dropped from ``sys.modules`` first, so an edited file, or a file
-    of the same name in another repo served earlier by this process, is read anew.
+    Feast names a repo file's module by its path relative to the working folder
+    (``feast apply`` runs in the repo). The service shares its process, and so its
+    working folder, with other threads (and, under ``driftloop up``, other services
+    that open relative SQLite paths), so it never changes folder: for the parse, the
+    module names are taken relative to ``root`` instead (the names Feast's CLI would
+    give) and ``root`` is put first on ``sys.path``, so repo files importing each other
+    work as under ``feast apply``. The repo's modules are dropped from ``sys.modules``
+    first, so an edited file, or a file of the same name in another repo served
+    earlier by this process, is read anew.
     """
+
+    def module_name(path: Path) -> str:
+        return ".".join(path.relative_to(root).with_suffix("").parts)
+
     with _PARSE_LOCK:
-        previous = os.getcwd()
-        os.chdir(root)
+        feasts_module_name = repo_operations.py_path_to_module
+        repo_operations.py_path_to_module = module_name
         sys.path.insert(0, str(root))
         try:
             for path in repo_operations.get_repo_files(root):
-                module = repo_operations.py_path_to_module(path)
+                module = module_name(path)
                 for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
                     del sys.modules[name]
             try:
@@ -672,7 +680,7 @@ def _parse_repo(root: Path) -> RepoContents:
                 raise InvalidInput(f"the Feast repo: {type(error).__name__}: {error}") from error
         finally:
             sys.path.remove(str(root))
-            os.chdir(previous)
+            repo_operations.py_path_to_module = feasts_module_name
 
 
 def _describe(obj: Any) -> str:
