@@ -230,6 +230,36 @@ def test_up_runs_the_broker_and_every_installed_service_and_stops_all_on_sigint(
     assert port_is_free("127.0.0.1", broker_port)
 
 
+def test_up_with_free_ports_picks_them_and_wires_every_service_to_the_others(
+    launch: Launch, cli_env: dict[str, str], wait_until: Wait
+) -> None:
+    home = Path(cli_env["DRIFTLOOP_HOME"])
+    installed = installed_services()
+
+    proc = launch("up", "--free-ports", env=cli_env)
+    try:
+        state = _wait_for_up_file(home, proc, wait_until)
+        services = state["services"]
+        assert isinstance(services, dict)
+        assert set(services) == set(installed)
+        ports = {name: int(url.rsplit(":", 1)[1]) for name, url in services.items()}
+        defaults = {name: d.settings_cls.default_port for name, d in installed.items()}
+        assert all(ports[name] != defaults[name] for name in ports)
+        assert state["broker"] != "127.0.0.1:9092"
+        for url in services.values():
+            assert _healthz(url) == 200
+        # Each service was told where the others listen: serving's registry, say.
+        pids = state["pids"]
+        assert isinstance(pids, dict)
+        if {"serving", "registry"} <= set(installed):
+            environ = Path(f"/proc/{pids['serving']}/environ").read_bytes().split(b"\0")
+            wired = f"DRIFTLOOP_SERVING_REGISTRY_URL={services['registry']}".encode()
+            assert wired in environ
+    finally:
+        code, _, err = _stop(proc, signal.SIGINT)
+    assert code == 0, err
+
+
 def test_up_passes_home_and_broker_to_services_and_stops_them_gracefully(
     launch: Launch, fakesvc_env: dict[str, str], wait_until: Wait, is_alive: Alive
 ) -> None:

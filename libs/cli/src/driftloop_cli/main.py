@@ -155,6 +155,16 @@ def up(
     grace: Annotated[
         float, typer.Option(help="Seconds between SIGTERM and SIGKILL on stop.")
     ] = 10.0,
+    free_ports: Annotated[
+        bool,
+        typer.Option(
+            "--free-ports",
+            help=(
+                "Start the broker and the services on free ports and wire each service's "
+                "URLs of the others to them (up.json and the table printed say where)."
+            ),
+        ),
+    ] = False,
 ) -> None:
     """Start the broker and every installed service; Ctrl-C stops them all."""
     from driftloop_cli.up import UpError, run_up
@@ -177,6 +187,7 @@ def up(
             grace=grace,
             echo=typer.echo,
             echo_err=lambda line: typer.echo(line, err=True),
+            free_ports=free_ports,
         )
     except UpError as exc:
         _fail(str(exc))

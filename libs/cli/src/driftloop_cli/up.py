@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -79,13 +80,50 @@ def broker_spec(*, host: str, port: int, log_path: Path | None) -> ChildSpec:
     )
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wiring_env(
+    services: Mapping[str, ServiceDefinition], ports: Mapping[str, int]
+) -> dict[str, str]:
+    """Environment that moves the services to ``ports`` and points each at the others.
+
+    Every ``<other>_url`` setting of a service that points at the local suite by
+    default (e.g. serving's ``registry_url``, ``http://127.0.0.1:5001``) is set to where
+    ``other`` listens, so the suite stays wired whatever the ports. Settings of the
+    same name that mean something else (the features service's ``registry_url`` is
+    Feast's registry, unset by default) are left alone.
+    """
+    env: dict[str, str] = {}
+    for name, definition in services.items():
+        settings = definition.settings_cls
+        if name in ports:
+            env[settings.env_name("port")] = str(ports[name])
+        for other, port in ports.items():
+            field = settings.model_fields.get(f"{other}_url")
+            if field is not None and str(field.default).startswith("http://127.0.0.1:"):
+                env[settings.env_name(f"{other}_url")] = f"http://127.0.0.1:{port}"
+    return env
+
+
 def service_endpoints(
-    definitions: Sequence[ServiceDefinition], *, home: Path, bootstrap_servers: str
+    definitions: Sequence[ServiceDefinition],
+    *,
+    home: Path,
+    bootstrap_servers: str,
+    ports: Mapping[str, int] | None = None,
 ) -> list[Endpoint]:
     """Host and port of each service, from its settings as its child process will see them."""
     endpoints = []
     for definition in definitions:
         given: dict[str, Any] = {"home": home, "kafka_bootstrap_servers": bootstrap_servers}
+        if ports and definition.name in ports:
+            given["port"] = ports[definition.name]
         settings = definition.settings_cls(**given)
         endpoints.append(Endpoint(definition.name, settings.host, settings.port))
     return endpoints
@@ -171,6 +209,7 @@ def run_up(
     grace: float,
     echo: Echo,
     echo_err: Echo,
+    free_ports: bool = False,
 ) -> int:
     """Start the broker (unless given one) and the services; block until stopped.
 
@@ -183,6 +222,9 @@ def run_up(
         grace: Seconds between SIGTERM and SIGKILL when stopping.
         echo: Writes a line to stdout.
         echo_err: Writes a line to stderr.
+        free_ports: Start the broker and the services on free ports (``broker_port`` and
+            the services' port settings are ignored) and wire each service's URLs of
+            the others to them.
 
     Returns:
         The exit code: 0 after a requested stop, 1 if something failed.
@@ -195,10 +237,15 @@ def run_up(
     if pid is not None and pid != os.getpid():
         raise UpError(f"driftloop is already running with home {home} (pid {pid})")
     own_broker = bootstrap_servers is None
+    ports: dict[str, int] = {}
+    if free_ports:
+        ports = {d.name: free_port() for d in definitions}
+        if own_broker:
+            broker_port = free_port()
     broker = bootstrap_servers or f"{BROKER_HOST}:{broker_port}"
     if not own_broker and not any(_reachable(addr) for addr in broker.split(",")):
         raise UpError(f"no Kafka broker accepts connections at {broker}")
-    endpoints = service_endpoints(definitions, home=home, bootstrap_servers=broker)
+    endpoints = service_endpoints(definitions, home=home, bootstrap_servers=broker, ports=ports)
     claims = [(e.name, e.host, e.port) for e in endpoints]
     if own_broker:
         claims.insert(0, ("broker", BROKER_HOST, broker_port))
@@ -215,6 +262,7 @@ def run_up(
         "DRIFTLOOP_KAFKA_BOOTSTRAP_SERVERS": broker,
         # Logs reach the file as they are written, not when a buffer fills.
         "PYTHONUNBUFFERED": "1",
+        **wiring_env({d.name: d for d in definitions}, ports),
     }
     specs += [
         service_spec(

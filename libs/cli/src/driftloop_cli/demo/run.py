@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from driftloop_cli.demo.suite import Suite, SuiteError, free_port, start_suite, suite_env
+from driftloop_cli.demo.suite import Suite, SuiteError, free_port, start_suite, wiring_env
 from driftloop_cli.demo.timeline import Entry, Timeline, now
 from driftloop_cli.demo.world import LABEL, Field, Flower, LabelsFile, push_body, v2_request
 
@@ -474,7 +474,7 @@ def run_demo(options: DemoOptions, echo: Echo) -> int:
         broker_port = free_port()
     from driftloop_kit.service import installed_services
 
-    env = suite_env(installed_services(), ports)
+    env = wiring_env(installed_services(), ports)
     env["DRIFTLOOP_TRAINER_MODELS"] = json.dumps(trainer_models(home / "labels.csv"))
     env["DRIFTLOOP_SERVING_MODELS"] = MODEL
     # Serving may also be asked with flower ids only: it reads their features online.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,10 @@ from pathlib import Path
 
 import httpx
 
-from driftloop_kit.service import ServiceDefinition, installed_services
+from driftloop_cli.up import free_port, wiring_env
+from driftloop_kit.service import installed_services
+
+__all__ = ["LOOP_SERVICES", "Suite", "SuiteError", "free_port", "start_suite", "wiring_env"]
 
 #: Every service the loop needs.
 LOOP_SERVICES = ("tracking", "registry", "features", "monitor", "trainer", "serving")
@@ -23,37 +25,6 @@ LOOP_SERVICES = ("tracking", "registry", "features", "monitor", "trainer", "serv
 
 class SuiteError(RuntimeError):
     """The suite could not be started."""
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def suite_env(
-    services: Mapping[str, ServiceDefinition], ports: Mapping[str, int]
-) -> dict[str, str]:
-    """Environment that moves the services to ``ports`` and points each at the others.
-
-    Every ``<other>_url`` setting of a service that points at the local suite by
-    default (e.g. serving's ``registry_url``, ``http://127.0.0.1:5001``) is set to where
-    ``other`` listens, so the suite stays wired whatever the ports. Settings of the
-    same name that mean something else (the features service's ``registry_url`` is
-    Feast's registry, unset by default) are left alone.
-    """
-    env: dict[str, str] = {}
-    for name, definition in services.items():
-        settings = definition.settings_cls
-        if name in ports:
-            env[settings.env_name("port")] = str(ports[name])
-        for other, port in ports.items():
-            field = settings.model_fields.get(f"{other}_url")
-            if field is not None and str(field.default).startswith("http://127.0.0.1:"):
-                env[settings.env_name(f"{other}_url")] = f"http://127.0.0.1:{port}"
-    return env
 
 
 @dataclass
