@@ -10,6 +10,7 @@ from driftloop_events.envelope import KafkaRecord
 from driftloop_serving.domain.entities import Entities, FeatureSource
 from driftloop_serving.domain.models import (
     ModelLoadError,
+    NotRegisteredYet,
     Predictor,
     RegistryError,
     ServedModel,
@@ -73,7 +74,7 @@ class FakeRegistry:
 
     async def by_alias(self, name: str, alias: str) -> VersionInfo:
         if (name, alias) not in self.aliases:
-            raise RegistryError(f"no alias {name}@{alias}")
+            raise NotRegisteredYet(f"no alias {name}@{alias}")
         return await self.version(name, self.aliases[name, alias])
 
     async def version(self, name: str, version: int) -> VersionInfo:

@@ -134,3 +134,27 @@ async def test_a_deleted_challenger_stops_serving_and_a_deleted_champion_keeps_s
     champion = models.get("iris", "champion")
     assert champion is not None
     assert champion.version == 1
+
+
+async def test_a_declared_model_without_a_version_waits_quietly_and_is_served_once_registered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = ServingSettings(home=tmp_path, models="fraud")
+    fake_registry = FakeRegistry(tmp_path / "models")
+    models = ModelManager(
+        fake_registry, FakeLoader(answering), served_slots(settings), reconcile_interval=3600
+    )
+    with caplog.at_level("INFO", logger="driftloop_serving"):
+        for _ in range(3):
+            await models.reconcile()
+
+    assert models.get("fraud", "champion") is None
+    assert "waiting for the first version" in models.errors["fraud", "champion"]
+    assert [r.levelname for r in caplog.records] == ["INFO"]  # said once, not an error
+
+    fake_registry.register("fraud", 1, alias="champion")
+    await models.reconcile()
+    served = models.get("fraud", "champion")
+    assert served is not None
+    assert served.version == 1
+    assert ("fraud", "champion") not in models.errors

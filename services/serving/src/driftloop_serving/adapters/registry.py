@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
-from driftloop_serving.domain.models import RegistryError, VersionInfo
+from driftloop_serving.domain.models import NotRegisteredYet, RegistryError, VersionInfo
 
 _API = "/api/2.0/mlflow"
 _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -62,6 +62,8 @@ class RegistryClient:
             response = await self._client.get(path, params=params)
         except httpx.HTTPError as error:
             raise RegistryError(f"registry unreachable at {self.base_url}: {error}") from None
+        if response.status_code == 404:
+            raise NotRegisteredYet(f"registry answered 404: {_message(response)}")
         if response.status_code >= 400:
             raise RegistryError(f"registry answered {response.status_code}: {_message(response)}")
         body: dict[str, Any] = response.json()

@@ -35,6 +35,11 @@ class RegistryError(Exception):
     """The registry refused or could not answer; the message says why."""
 
 
+class NotRegisteredYet(RegistryError):
+    """The model, or the alias served, does not exist in the registry yet: a declared
+    model before its first version, not a failure."""
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     """What serving needs to know of a registered version."""

@@ -24,6 +24,7 @@ from prometheus_client import Counter, Gauge
 
 from driftloop_serving.domain.models import (
     ModelLoadError,
+    NotRegisteredYet,
     RegistryError,
     ServedModel,
     Slot,
@@ -126,6 +127,12 @@ class ModelManager:
                     self.errors.pop(slot, None)
                     return
                 model = await self._load(info, alias)
+            except NotRegisteredYet as error:
+                if slot in self.served:
+                    self._failed(slot, version, str(error))
+                else:
+                    self._waiting(slot, str(error))
+                return
             except (RegistryError, ModelLoadError) as error:
                 self._failed(slot, version, str(error))
                 return
@@ -160,6 +167,19 @@ class ModelManager:
         self.errors[slot] = f"{which}: {reason}{keeping}"
         LOAD_FAILURES.labels(name, alias).inc()
         log.error("cannot load %s %s: %s%s", name, which, reason, keeping)
+
+    def _waiting(self, slot: Slot, reason: str) -> None:
+        """A declared model has no version (or alias) yet: said once, not an error."""
+        name, alias = slot
+        message = f"@{alias}: waiting for the first version ({reason})"
+        if self.errors.get(slot) != message:
+            log.info(
+                "%s@%s has no version yet; serving it once one is registered",
+                name,
+                alias,
+                extra={"model": name, "alias": alias},
+            )
+        self.errors[slot] = message
 
     def remove(self, name: str, alias: str) -> None:
         """Stop serving a slot (its alias was deleted)."""
