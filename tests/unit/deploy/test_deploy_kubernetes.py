@@ -444,9 +444,12 @@ def test_the_training_template_has_the_shape_of_the_jobs_the_trainer_writes(over
     for field in ("backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
         assert job[field] == written["spec"][field], field
     pod, written_pod = job["template"]["spec"], written["spec"]["template"]["spec"]
-    assert pod["restartPolicy"] == written_pod["restartPolicy"]
+    for field in ("restartPolicy", "securityContext", "volumes", "automountServiceAccountToken"):
+        assert pod[field] == written_pod[field], field
     ours, theirs = container(template), written_pod["containers"][0]
     assert (ours["name"], ours["command"]) == (theirs["name"], theirs["command"])
+    assert ours["securityContext"] == theirs["securityContext"]
+    assert ours["volumeMounts"] == theirs["volumeMounts"]
     # The trainer adds the job's context; everything else is the same.
     assert {e["name"] for e in ours["env"]} | {CONTEXT_ENV} == {e["name"] for e in theirs["env"]}
     assert {e["name"]: e["value"] for e in ours["env"]}[REPORT_URL_ENV] == report_url
@@ -460,6 +463,69 @@ def test_the_training_template_has_the_shape_of_the_jobs_the_trainer_writes(over
     assert ours["image"].rpartition(":")[0].endswith(default_image)
     if overlay == "base":
         assert ours["resources"] == theirs["resources"]
+
+
+def restricted_violations(pod: dict[str, Any]) -> list[str]:
+    """What the Pod Security Standards' ``restricted`` level refuses in a pod spec.
+
+    The checks of the level (kubernetes.io/docs/concepts/security/pod-security-standards)
+    that a pod spec can fail: non-root, no privilege escalation, every capability
+    dropped, a RuntimeDefault or Localhost seccomp profile, no host namespaces, ports
+    or paths, no privileged container.
+    """
+    found: list[str] = []
+    pod_context = pod.get("securityContext", {})
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(key):
+            found.append(key)
+    if any("hostPath" in v for v in pod.get("volumes", [])):
+        found.append("hostPath volume")
+    for c in pod["containers"]:
+        context = c.get("securityContext", {})
+        if context.get("privileged"):
+            found.append(f"{c['name']}: privileged")
+        if context.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{c['name']}: allowPrivilegeEscalation must be false")
+        if context.get("capabilities", {}).get("drop") != ["ALL"]:
+            found.append(f"{c['name']}: capabilities must drop ALL")
+        if not context.get("runAsNonRoot", pod_context.get("runAsNonRoot")):
+            found.append(f"{c['name']}: runAsNonRoot must be true")
+        if context.get("runAsUser", pod_context.get("runAsUser")) == 0:
+            found.append(f"{c['name']}: runAsUser 0")
+        seccomp = context.get("seccompProfile", pod_context.get("seccompProfile", {}))
+        if seccomp.get("type") not in ("RuntimeDefault", "Localhost"):
+            found.append(f"{c['name']}: seccompProfile must be RuntimeDefault or Localhost")
+        if any("hostPort" in p for p in c.get("ports", [])):
+            found.append(f"{c['name']}: hostPort")
+    return found
+
+
+def test_the_job_the_trainer_writes_is_admitted_by_the_restricted_pod_security_level() -> None:
+    written = job_manifest(
+        job_id="job-1",
+        model_name="iris-classifier",
+        context={},
+        image="driftloop/trainer:0.1.0",
+        namespace=NAMESPACE,
+        timeout_seconds=3600,
+    )
+    assert restricted_violations(written["spec"]["template"]["spec"]) == []
+    # The check refuses what the namespace would: a pod without the contexts.
+    bare = {"containers": [{"name": "train"}]}
+    assert len(restricted_violations(bare)) == 4
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_pod_of_the_suite_is_admitted_by_the_restricted_level(overlay: str) -> None:
+    kustomization = rendered(overlay)
+    pods = [
+        (d["metadata"]["name"], pod)
+        for d in kustomization.documents
+        if (pod := pod_spec(d)) is not None
+    ]
+    assert len(pods) >= 7  # six services and the training template
+    for name, pod in pods:
+        assert restricted_violations(pod) == [], name
 
 
 # --- production ---------------------------------------------------------------------

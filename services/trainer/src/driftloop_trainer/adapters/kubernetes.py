@@ -18,6 +18,24 @@ def dns_label(text: str, *, limit: int = 63) -> str:
     return label or "job"
 
 
+#: The pod's security context: the services' own (deploy/k8s/base), which the
+#: namespace's Pod Security ``restricted`` level admits.
+POD_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "fsGroup": 10001,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+#: Writable folders on a read-only root: scratch space and the home folder.
+_SCRATCH = (("tmp", "/tmp"), ("home", "/home/driftloop"))
+
+
 def job_manifest(
     *,
     job_id: str,
@@ -60,6 +78,9 @@ def job_manifest(
                 "metadata": {"labels": labels},
                 "spec": {
                     "restartPolicy": "Never",
+                    "enableServiceLinks": False,
+                    "automountServiceAccountToken": False,
+                    "securityContext": POD_SECURITY_CONTEXT,
                     "containers": [
                         {
                             "name": "train",
@@ -70,8 +91,13 @@ def job_manifest(
                                 "requests": {"cpu": cpu, "memory": memory},
                                 "limits": {"memory": memory},
                             },
+                            "securityContext": CONTAINER_SECURITY_CONTEXT,
+                            "volumeMounts": [
+                                {"name": name, "mountPath": path} for name, path in _SCRATCH
+                            ],
                         }
                     ],
+                    "volumes": [{"name": name, "emptyDir": {}} for name, _ in _SCRATCH],
                 },
             },
         },
