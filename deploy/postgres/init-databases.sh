@@ -9,12 +9,29 @@
 #   POSTGRES_SERVICE_DATABASES  space-separated `database` or `database:owner`
 #                               (default: the six services, plus the Feast
 #                               registry and offline store, owned by features)
-#   POSTGRES_SERVICE_PASSWORD   password of the service roles
-#                               (default: POSTGRES_PASSWORD)
+#   POSTGRES_PASSWORD_<OWNER>   password of each service role, e.g.
+#                               POSTGRES_PASSWORD_TRACKING: one per service, so a
+#                               leaked service credential opens one database only
+#   POSTGRES_SERVICE_PASSWORD   the password of a role without its own variable
+#                               (for a throwaway single-host setup; never the
+#                               superuser's)
 set -euo pipefail
 
 databases="${POSTGRES_SERVICE_DATABASES:-tracking registry features features_feast:features monitor trainer serving}"
-password="${POSTGRES_SERVICE_PASSWORD:-${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is not set}}"
+
+role_password() {
+    local variable="POSTGRES_PASSWORD_${1^^}"
+    local password="${!variable:-${POSTGRES_SERVICE_PASSWORD:-}}"
+    if [[ -z "${password}" ]]; then
+        echo "driftloop: set ${variable} (the password of the role ${1})" >&2
+        return 1
+    fi
+    if [[ "${password}" == "${POSTGRES_PASSWORD:-}" ]]; then
+        echo "driftloop: ${variable} must not be the superuser's password" >&2
+        return 1
+    fi
+    printf '%s' "${password}"
+}
 
 psql_admin() {
     psql -v ON_ERROR_STOP=1 --no-psqlrc --username "${POSTGRES_USER:-postgres}" \
@@ -24,6 +41,7 @@ psql_admin() {
 for entry in ${databases}; do
     database="${entry%%:*}"
     owner="${entry#*:}"
+    password="$(role_password "${owner}")"
     echo "driftloop: database ${database} owned by ${owner}"
     # psql variables (:"x" quotes an identifier, :'x' a literal) keep names and the
     # password out of the SQL text; \gexec runs the statement only when it is needed,

@@ -27,6 +27,10 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 TEST_SECRETS = {
     "DRIFTLOOP_SECRET_KEY": "a-real-secret-of-the-deploy-tests",
     "POSTGRES_PASSWORD": "pg-password",
+    **{
+        f"{name.upper()}_DB_PASSWORD": f"{name}-db-password"
+        for name in ("tracking", "registry", "features", "monitor", "trainer", "serving")
+    },
 }
 
 

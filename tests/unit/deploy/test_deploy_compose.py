@@ -163,6 +163,15 @@ def test_each_service_starts_from_its_compose_environment(
     assert loopback_settings(settings) == {}, "a container reaches no peer on loopback"
 
 
+def test_ports_are_published_on_loopback_unless_told_otherwise() -> None:
+    for name, definition in services().items():
+        for port in definition.get("ports", []):
+            address = interpolate(str(port), {}).rsplit(":", 2)[0]
+            assert address == "127.0.0.1", f"{name} publishes {port}"
+            opened = interpolate(str(port), {"DRIFTLOOP_BIND_ADDRESS": "0.0.0.0"})
+            assert opened.startswith("0.0.0.0:") or name == "kafka", opened
+
+
 def test_compose_refuses_to_start_without_the_secrets() -> None:
     required = {
         variable
@@ -206,7 +215,11 @@ def test_each_service_owns_the_databases_the_init_script_creates_for_it() -> Non
             assert parts.hostname == "postgres", url
             assert databases.get(database) == name, f"{name} uses {database}"
             assert parts.username == name
-            assert parts.password == TEST_SECRETS["POSTGRES_PASSWORD"]
+            # Its own role's password, the one the init script gives the role; never
+            # the superuser's.
+            assert parts.password == TEST_SECRETS[f"{name.upper()}_DB_PASSWORD"]
+            assert parts.password == environment("postgres")[f"POSTGRES_PASSWORD_{name.upper()}"]
+            assert parts.password != TEST_SECRETS["POSTGRES_PASSWORD"]
             used.add(database)
     assert used == set(databases)
     settings_url = environment("tracking")["DRIFTLOOP_TRACKING_DATABASE_URL"]
@@ -236,7 +249,8 @@ def test_service_urls_point_at_the_services_on_their_ports() -> None:
                 continue
             parts = urlsplit(value)
             if parts.hostname == "localhost":  # a link opened by people on the host
-                assert f"{parts.port}:{parts.port}" in services()[name]["ports"], key
+                published = services()[name]["ports"]
+                assert any(p.endswith(f":{parts.port}:{parts.port}") for p in published), key
                 continue
             assert parts.hostname in ports, f"{key}={value}"
             assert parts.port == ports[parts.hostname], f"{key}={value}"
