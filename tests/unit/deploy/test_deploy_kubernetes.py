@@ -528,6 +528,100 @@ def test_every_pod_of_the_suite_is_admitted_by_the_restricted_level(overlay: str
         assert restricted_violations(pod) == [], name
 
 
+# --- network policies ---------------------------------------------------------------
+
+TRAINING = "driftloop-training"
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def _peer_matches(peer: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A ``from``/``to`` peer matching a pod of the suite's own namespace."""
+    if "namespaceSelector" in peer or "ipBlock" in peer:
+        return False  # other namespaces, or addresses: not a pod of the suite
+    return _selects(peer["podSelector"], labels)
+
+
+def _allows(rules: list[dict[str, Any]], key: str, labels: dict[str, str], port: int) -> bool:
+    for rule in rules:
+        peers = rule.get(key)
+        ports = rule.get("ports")
+        if peers is not None and not any(_peer_matches(p, labels) for p in peers):
+            continue
+        if ports is not None and not any(p.get("port") == port for p in ports):
+            continue
+        return True
+    return False
+
+
+def flow_allowed(
+    policies: list[dict[str, Any]], source: dict[str, str], target: dict[str, str], port: int
+) -> bool:
+    """Whether the policies let ``source`` open TCP ``port`` on ``target`` (same namespace):
+    some policy selecting the target admits it in, and some selecting the source lets it
+    out (every pod is selected by the default deny, so both directions need a rule)."""
+    inbound = [p for p in policies if _selects(p["spec"]["podSelector"], target)]
+    outbound = [p for p in policies if _selects(p["spec"]["podSelector"], source)]
+    admitted = any(_allows(p["spec"].get("ingress", []), "from", source, port) for p in inbound)
+    let_out = any(_allows(p["spec"].get("egress", []), "to", target, port) for p in outbound)
+    return admitted and let_out
+
+
+def suite_labels(name: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "driftloop"}
+
+
+def needed_flows(kustomization: Kustomization) -> set[tuple[str, str, int]]:
+    """(caller, service, port) of every ``http://<service>:<port>`` a service is configured
+    with; training jobs get the trainer's URLs (and report to the trainer)."""
+    flows: set[tuple[str, str, int]] = set()
+    for name in SERVICE_NAMES:
+        for key, value in config_data(kustomization, name).items():
+            parts = urlsplit(value)
+            if key.endswith("_PUBLIC_URL") or parts.scheme != "http":
+                continue
+            assert parts.hostname in SERVICE_NAMES, value
+            assert parts.port is not None, value
+            flows.add((name, parts.hostname, parts.port))
+            if name == "trainer":
+                flows.add((TRAINING, parts.hostname, parts.port))
+    flows.add((TRAINING, "trainer", 8008))
+    return flows
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_deny_by_default_and_allow_the_flows_the_suite_needs(
+    overlay: str,
+) -> None:
+    kustomization = rendered(overlay)
+    policies = kustomization.of_kind("NetworkPolicy")
+    deny = kustomization.find("NetworkPolicy", "default-deny")["spec"]
+    assert deny["podSelector"] == {}
+    assert sorted(deny["policyTypes"]) == ["Egress", "Ingress"]
+    assert "ingress" not in deny
+    assert "egress" not in deny
+
+    flows = needed_flows(kustomization)
+    assert len(flows) >= 12
+    for caller, service, port in flows:
+        assert flow_allowed(policies, suite_labels(caller), suite_labels(service), port), (
+            f"{caller} -> {service}:{port}"
+        )
+    # Nothing else between the suite's pods: e.g. serving never calls tracking, a
+    # training job never calls the monitor, and nothing calls into serving's pods.
+    everyone = [*SERVICE_NAMES, TRAINING]
+    ports = {service: port for _, service, port in flows} | {"monitor": 8006, "serving": 8080}
+    for caller in everyone:
+        for service in SERVICE_NAMES:
+            if (caller, service, ports[service]) in flows or caller == service:
+                continue
+            assert not flow_allowed(
+                policies, suite_labels(caller), suite_labels(service), ports[service]
+            ), f"{caller} -> {service} is allowed but not needed"
+
+
 # --- production ---------------------------------------------------------------------
 
 
