@@ -81,8 +81,8 @@ async def test_shifted_windows_alert_with_exactly_the_drifted_columns_then_clear
         None,
         "driftloop.monitor.drift.detected",
         None,
+        None,  # one clear window: the episode stays open (close_after_windows=2)
         "driftloop.monitor.drift.cleared",
-        None,
     ]
 
     # The decisions equal Evidently's DataDriftPreset report on the same window: a quiet
@@ -125,7 +125,8 @@ async def test_shifted_windows_alert_with_exactly_the_drifted_columns_then_clear
     assert drifted["colour"].stattest == "jensenshannon"
     assert detected.report_url == f"http://monitor.test/reports/{detected.report_id}"
     assert cleared.cleared_event.id == alerts[0].id
-    assert cleared.window.id == history[4]["window_id"]
+    assert cleared.episode_id == detected.episode_id != ""
+    assert cleared.window.id == history[5]["window_id"]
 
     # The alerting window's full Evidently report, as HTML and JSON.
     page = await client.get(f"/reports/{detected.report_id}")

@@ -92,6 +92,9 @@ async def test_drift_is_detected_once_then_cleared_when_the_data_returns(
     assert detected.data.report_id in store.reports
     assert detected.data.report_url == f"http://monitor/reports/{detected.data.report_id}"
     assert cleared.data.cleared_event.id == detected.id
+    # One episode: opened by the first drifted window, closed after two clear ones.
+    assert cleared.data.episode_id == detected.data.episode_id != ""
+    assert cleared.data.window.id == store.drift_results[4]["window_id"]
     assert not store.states[("iris", 3)].drifted
 
 

@@ -197,6 +197,13 @@ class MonitorStore:
             unreferenced_rows=row.unreferenced_rows,
             unreferenced_windows=row.unreferenced_windows,
             labelled_rows=row.labelled_rows,
+            drift_episode_id=row.drift_episode_id,
+            drift_episode_windows=row.drift_episode_windows,
+            drift_clear_windows=row.drift_clear_windows,
+            performance_episode_id=row.performance_episode_id,
+            degraded_event_id=row.degraded_event_id,
+            performance_episode_windows=row.performance_episode_windows,
+            performance_clear_windows=row.performance_clear_windows,
             exists=True,
         )
 
@@ -210,6 +217,13 @@ class MonitorStore:
             "unreferenced_rows": state.unreferenced_rows,
             "unreferenced_windows": state.unreferenced_windows,
             "labelled_rows": state.labelled_rows,
+            "drift_episode_id": state.drift_episode_id,
+            "drift_episode_windows": state.drift_episode_windows,
+            "drift_clear_windows": state.drift_clear_windows,
+            "performance_episode_id": state.performance_episode_id,
+            "degraded_event_id": state.degraded_event_id,
+            "performance_episode_windows": state.performance_episode_windows,
+            "performance_clear_windows": state.performance_clear_windows,
             "updated_at": func.now(),
         }
         if state.exists:

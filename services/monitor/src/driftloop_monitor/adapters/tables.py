@@ -128,6 +128,14 @@ version_state = _Table(
     Column("unreferenced_rows", BigInteger, nullable=False, server_default="0"),
     Column("unreferenced_windows", BigInteger, nullable=False, server_default="0"),
     Column("labelled_rows", BigInteger, nullable=False, server_default="0"),
+    # The open drift and performance episodes (domain/drift_state.py).
+    Column("drift_episode_id", String(200), nullable=True),
+    Column("drift_episode_windows", BigInteger, nullable=False, server_default="0"),
+    Column("drift_clear_windows", BigInteger, nullable=False, server_default="0"),
+    Column("performance_episode_id", String(200), nullable=True),
+    Column("degraded_event_id", String(64), nullable=True),
+    Column("performance_episode_windows", BigInteger, nullable=False, server_default="0"),
+    Column("performance_clear_windows", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("model_name", "version", name="pk_monitor_version_state"),
 )

@@ -15,7 +15,7 @@ from driftloop_monitor.domain.drift import DriftDecision
 from driftloop_monitor.domain.performance import PerformanceResult
 from driftloop_monitor.domain.windows import ClosedWindow, VersionKey
 
-__all__ = ["drift_cleared", "drift_detected", "performance_degraded"]
+__all__ = ["drift_cleared", "drift_detected", "performance_degraded", "performance_recovered"]
 
 _COLUMN_TYPES = {
     "num": monitor_events.COLUMN_TYPE_NUMERICAL,
@@ -42,9 +42,11 @@ def drift_detected(
     report_id: str,
     report_url: str,
     reference_digest: str,
+    episode_id: str,
     now: datetime,
 ) -> CloudEvent[Any]:
-    """``drift.detected``: the version's inputs started drifting in ``window``."""
+    """``drift.detected``: the version's inputs started drifting in ``window`` (a drift
+    episode opens)."""
     detected = monitor_events.DriftDetected(
         model=_model(window),
         window=_bounds(window.id, len(window.rows), window.start, window.end),
@@ -64,6 +66,7 @@ def drift_detected(
         report_id=report_id,
         report_url=report_url,
         reference_digest=reference_digest,
+        episode_id=episode_id,
     )
     detected.detect_time.FromDatetime(now)
     return CloudEvent.new(detected, time=now)
@@ -76,9 +79,11 @@ def drift_cleared(
     report_id: str,
     report_url: str,
     detected_event_id: str | None,
+    episode_id: str,
     now: datetime,
 ) -> CloudEvent[Any]:
-    """``drift.cleared``: the version's inputs stopped drifting in ``window``."""
+    """``drift.cleared``: the version's inputs stopped drifting, as of ``window`` (the
+    drift episode closes)."""
     cleared = monitor_events.DriftCleared(
         model=_model(window),
         window=_bounds(window.id, len(window.rows), window.start, window.end),
@@ -91,6 +96,7 @@ def drift_cleared(
             type="driftloop.monitor.drift.detected",
             source="/driftloop/monitor",
         ),
+        episode_id=episode_id,
     )
     cleared.clear_time.FromDatetime(now)
     return CloudEvent.new(cleared, time=now)
@@ -106,9 +112,11 @@ def performance_degraded(
     end: datetime,
     report_id: str,
     report_url: str,
+    episode_id: str,
     now: datetime,
 ) -> CloudEvent[Any]:
-    """``performance.degraded``: a performance window came out worse than the threshold."""
+    """``performance.degraded``: a performance window came out worse than the threshold
+    (a performance episode opens)."""
     degraded = monitor_events.PerformanceDegraded(
         model=ModelRef(name=key.model, version=key.version, run_id=run_id),
         metric=result.metric,
@@ -119,6 +127,34 @@ def performance_degraded(
         labelled_rows=result.rows,
         report_id=report_id,
         report_url=report_url,
+        episode_id=episode_id,
     )
     degraded.detect_time.FromDatetime(now)
     return CloudEvent.new(degraded, time=now)
+
+
+def performance_recovered(
+    key: VersionKey,
+    result: PerformanceResult,
+    *,
+    run_id: str,
+    window_id: str,
+    start: datetime,
+    end: datetime,
+    episode_id: str,
+    now: datetime,
+) -> CloudEvent[Any]:
+    """``performance.recovered``: the version meets its threshold again (the performance
+    episode closes)."""
+    recovered = monitor_events.PerformanceRecovered(
+        model=ModelRef(name=key.model, version=key.version, run_id=run_id),
+        metric=result.metric,
+        value=result.value,
+        threshold=result.threshold,
+        higher_is_better=result.higher_is_better,
+        window=_bounds(window_id, result.rows, start, end),
+        labelled_rows=result.rows,
+        episode_id=episode_id,
+    )
+    recovered.recover_time.FromDatetime(now)
+    return CloudEvent.new(recovered, time=now)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from driftloop_monitor.domain.drift import DriftDecision
 
 #: Column types a policy may force, in Evidently's words.
 ColumnKind = Literal["num", "cat", "text"]
@@ -13,6 +17,26 @@ PerformanceMetric = Literal["accuracy", "f1", "rmse", "mae"]
 
 #: Metrics where a larger value is better (others are errors).
 HIGHER_IS_BETTER: dict[str, bool] = {"accuracy": True, "f1": True, "rmse": False, "mae": False}
+
+
+@dataclass(frozen=True)
+class EpisodeRule:
+    """When an open episode closes.
+
+    Attributes:
+        close_after_windows: Clear windows in a row that close an episode.
+        drift_close_share: A drift window is clear below this share of drifted columns;
+            None: below the policy's drift share (a window without dataset drift).
+    """
+
+    close_after_windows: int = 2
+    drift_close_share: float | None = None
+
+    def drift_clear(self, decision: DriftDecision) -> bool:
+        """Whether a tested window counts towards closing a drift episode."""
+        if self.drift_close_share is None:
+            return not decision.dataset_drift
+        return decision.share < self.drift_close_share
 
 
 class MonitorPolicy(BaseModel):
@@ -84,12 +108,45 @@ class MonitorPolicy(BaseModel):
     performance_window_rows: int = Field(
         default=200, ge=1, description="Labelled predictions per performance window."
     )
+    close_after_windows: int = Field(
+        default=2,
+        ge=1,
+        le=1000,
+        description=(
+            "An open drift or performance episode closes (`drift.cleared`, "
+            "`performance.recovered`) after this many clear windows in a row; until then "
+            "later windows update the episode and alert no more. 1: the first clear window."
+        ),
+    )
+    drift_close_share: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description=(
+            "A window counts towards closing a drift episode when its share of drifted "
+            "columns is below this (hysteresis: at most `drift_share`); unset: below "
+            "`drift_share`."
+        ),
+    )
 
     @model_validator(mode="after")
     def _threshold_with_metric(self) -> MonitorPolicy:
         if (self.performance_metric is None) != (self.performance_threshold is None):
             raise ValueError("performance_metric and performance_threshold go together")
+        if self.drift_close_share is not None and self.drift_close_share > self.drift_share:
+            raise ValueError(
+                f"drift_close_share ({self.drift_close_share}) must be at most drift_share "
+                f"({self.drift_share}): an episode cannot close on a window that opens one"
+            )
         return self
+
+    @property
+    def episodes(self) -> EpisodeRule:
+        """When an open episode closes."""
+        return EpisodeRule(
+            close_after_windows=self.close_after_windows,
+            drift_close_share=self.drift_close_share,
+        )
 
     def rows_limit(self, default: int) -> int:
         """Rows that close a window."""

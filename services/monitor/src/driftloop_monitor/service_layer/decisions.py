@@ -19,9 +19,15 @@ from typing import Any
 import pandas as pd  # type: ignore[import-untyped]
 from prometheus_client import Counter, Histogram
 
-from driftloop_monitor.domain import drift, events
+from driftloop_monitor.domain import drift
 from driftloop_monitor.domain.drift import DriftDecision, ReferenceSet
-from driftloop_monitor.domain.drift_state import AlertLink, VersionState, after_labels, after_window
+from driftloop_monitor.domain.drift_state import (
+    AlertLink,
+    PerformanceBounds,
+    VersionState,
+    after_performance,
+    after_window,
+)
 from driftloop_monitor.domain.performance import PerformanceJob, PerformanceResult, evaluate
 from driftloop_monitor.domain.policy import MonitorPolicy
 from driftloop_monitor.domain.windows import ClosedWindow, VersionKey, utc_now, window_id
@@ -140,6 +146,7 @@ class Decisions:
                 reference_digest=reference.digest if reference else "",
                 now=self.clock(),
             ),
+            rule=policy.episodes,
         )
         event = step.events[0] if step.events else None
         report_id = None
@@ -210,22 +217,26 @@ class Decisions:
                 )
         wid = window_id(key, window.start)
         end = (window.last or window.start) + timedelta(microseconds=1)
-        state = after_labels(await self._state(key), len(window.truth))
-        event = None
-        report_id = None
-        if result is not None and result.degraded:
-            report_id = new_report_id("perf")
-            event = events.performance_degraded(
-                key,
-                result,
-                run_id=window.run_id,
-                window_id=wid,
-                start=window.start,
-                end=end,
-                report_id=report_id,
-                report_url=self.reports.url(report_id),
+        link_id = new_report_id("perf")
+        step = after_performance(
+            await self._state(key),
+            result,
+            rows=len(window.truth),
+            where=PerformanceBounds(
+                key=key, run_id=window.run_id, window_id=wid, start=window.start, end=end
+            ),
+            link=AlertLink(
+                report_id=link_id,
+                report_url=self.reports.url(link_id),
+                reference_digest="",
                 now=self.clock(),
-            )
+            ),
+            rule=policy.episodes,
+        )
+        state = step.state
+        event = step.events[0] if step.events else None
+        # A report for every degraded window (the alert links to the one that opened it).
+        report_id = link_id if result is not None and result.degraded else None
         async with self.store.session() as session:
             await self.store.save_state(session, state=state)
             if result is not None:
@@ -256,6 +267,6 @@ class Decisions:
                     report_id=report_id,
                     event_id=event.id if event else None,
                 )
-                if event is not None:
-                    await self.outbox.add(session, event)
+            if event is not None:
+                await self.outbox.add(session, event)
         self._states[key] = state
