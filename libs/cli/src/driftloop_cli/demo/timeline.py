@@ -78,17 +78,44 @@ def describe(event: CloudEvent[Any]) -> Entry | None:
         summary = (
             f"{_model(data.model)}: {len(drifted)}/{len(data.columns)} columns drifted "
             f"({', '.join(drifted)}; share {data.drift_share:.2f}) report {data.report_url}"
+            f" episode {data.episode_id}"
         )
-        facts = {"model": data.model.name, "version": data.model.version, "columns": drifted}
+        facts = {
+            "model": data.model.name,
+            "version": data.model.version,
+            "columns": drifted,
+            "episode_id": data.episode_id,
+        }
     elif kind == "monitor.drift.cleared":
-        summary = f"{_model(data.model)}: drift cleared (share {data.drift_share:.2f})"
-        facts = {"model": data.model.name, "version": data.model.version}
+        summary = (
+            f"{_model(data.model)}: drift cleared (share {data.drift_share:.2f}), "
+            f"episode {data.episode_id} closed"
+        )
+        facts = {
+            "model": data.model.name,
+            "version": data.model.version,
+            "episode_id": data.episode_id,
+        }
     elif kind == "monitor.performance.degraded":
         summary = (
             f"{_model(data.model)}: {data.metric} {data.value:.3f} below {data.threshold:.3f} "
-            f"on {data.labelled_rows} labelled rows"
+            f"on {data.labelled_rows} labelled rows, episode {data.episode_id}"
         )
-        facts = {"model": data.model.name, "version": data.model.version}
+        facts = {
+            "model": data.model.name,
+            "version": data.model.version,
+            "episode_id": data.episode_id,
+        }
+    elif kind == "monitor.performance.recovered":
+        summary = (
+            f"{_model(data.model)}: {data.metric} {data.value:.3f} meets {data.threshold:.3f} "
+            f"again, episode {data.episode_id} closed"
+        )
+        facts = {
+            "model": data.model.name,
+            "version": data.model.version,
+            "episode_id": data.episode_id,
+        }
     elif kind == "trainer.training.requested":
         cause = short_id(data.trigger.event.id) if data.trigger.event.id else "-"
         summary = (
