@@ -16,6 +16,7 @@ from driftloop_bus.ports import OutboxPort
 from driftloop_events.envelope import CloudEvent
 from driftloop_kit.errors import NotFound
 from driftloop_trainer.domain import events
+from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.gate import Verdict, verdict_dict
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, JobStatus, Stage, new_job_id
 from driftloop_trainer.domain.policy import (
@@ -52,6 +53,7 @@ class FakeTrainerStore:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.moves: list[dict[str, Any]] = []
         self.claimed: set[tuple[str, str]] = set()
+        self.episodes: dict[tuple[str, str], Episode] = {}
 
     async def decide(
         self,
@@ -83,6 +85,7 @@ class FakeTrainerStore:
                 "event_id": trigger.event_id or None,
                 "rows": trigger.rows,
                 "job_id": job_id,
+                "episode_id": trigger.episode_id or None,
                 "decided_at": now,
             }
         )
@@ -109,6 +112,51 @@ class FakeTrainerStore:
                 )
             )
         return decision, job_id
+
+    async def model_state(
+        self, model: str, policy: TriggerPolicy, now: datetime, *, champion_alias: str
+    ) -> ModelState:
+        return self._state(model, policy, now, champion_alias=champion_alias)
+
+    async def note(
+        self,
+        *,
+        trigger: Trigger,
+        outcome: Outcome,
+        detail: str,
+        now: datetime,
+        publish: tuple[CloudEvent[Any], ...] = (),
+    ) -> None:
+        self.decisions.append(
+            {
+                "model_name": trigger.model,
+                "kind": trigger.kind.value,
+                "outcome": outcome.value,
+                "suppression": None,
+                "detail": detail,
+                "dedup_key": trigger.episode_id or trigger.event_id,
+                "event_id": trigger.event_id or None,
+                "rows": trigger.rows,
+                "job_id": None,
+                "episode_id": trigger.episode_id or None,
+                "decided_at": now,
+            }
+        )
+        for event in publish:
+            await self._publish(event)
+
+    async def episode(self, model: str, episode_id: str) -> Episode | None:
+        return self.episodes.get((model, episode_id))
+
+    async def save_episode(self, episode: Episode, *, now: datetime) -> None:
+        self.episodes[episode.model, episode.episode_id] = episode
+
+    async def pending_episodes(self) -> list[Episode]:
+        return [
+            e
+            for e in self.episodes.values()
+            if e.open and not e.resolved and not e.escalated and e.pending is not None
+        ]
 
     def _state(
         self, model: str, policy: TriggerPolicy, now: datetime, *, champion_alias: str

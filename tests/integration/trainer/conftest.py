@@ -59,8 +59,10 @@ async def running_trainer(
         yield client
 
 
-def drift_alert(model: str, window: str, *, version: int = 1) -> CloudEvent[monitor.DriftDetected]:
-    """A drift.detected event for ``model`` about ``window``."""
+def drift_alert(
+    model: str, window: str, *, version: int = 1, episode_id: str = ""
+) -> CloudEvent[monitor.DriftDetected]:
+    """A drift.detected event for ``model`` about ``window`` (opening ``episode_id``)."""
     start = datetime.now(UTC).replace(microsecond=0)
     return CloudEvent.new(
         monitor.DriftDetected(
@@ -74,6 +76,7 @@ def drift_alert(model: str, window: str, *, version: int = 1) -> CloudEvent[moni
             drift_share=1.0,
             dataset_drift_threshold=0.5,
             detect_time=start,
+            episode_id=episode_id,
         )
     )
 

@@ -98,5 +98,11 @@ def test_the_reference_pipeline_reads_features_as_of_each_labelled_row(
     training, evaluation, columns = split(frame, context.spec)
     assert columns == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     assert (len(training), len(evaluation)) == (8, 4)
-    # The held-out rows are the most recent labels.
-    assert evaluation["event_timestamp"].min() > training["event_timestamp"].max()
+    # The held-out rows are drawn from the recent labels (the newest 8), and the other
+    # recent ones train: both sides see the data the model is meant for.
+    times = pd.to_datetime(frame["event_timestamp"], utc=True).sort_values()
+    recent = set(times.iloc[-8:])
+    assert set(evaluation["event_timestamp"]) <= recent
+    assert len(recent & set(training["event_timestamp"])) == 4
+    newest_train, newest_eval, _ = split(frame, context.spec, {"holdout": "newest"})
+    assert newest_eval["event_timestamp"].min() > newest_train["event_timestamp"].max()

@@ -37,6 +37,13 @@ def outcome(
         "champion_metrics": None if champion is None else {"accuracy": champion},
         "champion_version": champion_version,
         "evaluation_rows": 40,
+        # The rows behind the scores, for the gate's paired test.
+        "paired": None
+        if champion is None
+        else {
+            "challenger_only": max(0, round((accuracy - champion) * 40)),
+            "champion_only": max(0, round((champion - accuracy) * 40)),
+        },
     }
 
 
@@ -78,7 +85,7 @@ async def test_a_winner_moves_previous_then_champion_caused_by_its_completed_eve
     database_url: str, tmp_path: Path
 ) -> None:
     registry = FakeRegistry({"champion": 4, "previous": 2})
-    job, events = await run_one(database_url, tmp_path, registry, outcome(0.97, 0.90, 4))
+    job, events = await run_one(database_url, tmp_path, registry, outcome(0.97, 0.70, 4))
     assert (job["status"], job["promoted"]) == ("succeeded", True)
     completed = events[-1]
     assert completed.type == "driftloop.trainer.training.completed"
@@ -92,7 +99,7 @@ async def test_a_winner_is_not_promoted_when_the_champion_moved_while_it_ran(
     database_url: str, tmp_path: Path
 ) -> None:
     registry = FakeRegistry({"champion": 6})  # someone promoted v6 meanwhile
-    job, events = await run_one(database_url, tmp_path, registry, outcome(0.97, 0.90, 4))
+    job, events = await run_one(database_url, tmp_path, registry, outcome(0.97, 0.70, 4))
     assert (job["status"], job["promoted"]) == ("succeeded", False)
     assert "moved to version 6" in job["evaluation"]["reason"]
     assert registry.moves == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,50 @@ async def test_five_drift_alerts_in_the_debounce_window_start_one_job_and_one_in
         jobs = (await client.get("/jobs", params={"model": model})).json()["jobs"]
         assert [j["id"] for j in jobs] == [job_id]
         assert jobs[0]["trigger"]["kind"] == "drift"
+
+
+async def test_a_persistent_drift_that_began_in_cooldown_gets_one_job_after_the_cooldown(
+    database_url: str, tmp_path: Path, broker: EmbeddedBroker
+) -> None:
+    model = unique("cooling")
+    policy = TriggerPolicy(debounce_seconds=0, cooldown_seconds=4, max_concurrent=5)
+    async with (
+        running_trainer(
+            home=tmp_path,
+            database_url=database_url,
+            bootstrap_servers=broker.bootstrap_servers,
+            models={model: ModelConfig(policy=policy, job=BROKEN)},
+            schedule_check_seconds=0.5,
+        ) as client,
+        publisher(broker.bootstrap_servers) as bus,
+    ):
+
+        async def jobs(count: int) -> list[dict[str, Any]] | None:
+            found = (await client.get("/jobs", params={"model": model})).json()["jobs"]
+            return found if len(found) >= count else None
+
+        await bus.publish_and_wait(drift_alert(model, "w0", episode_id="ep-first"))
+        (queued,) = await eventually(lambda: jobs(1), timeout=60)
+        first = await wait_for_job(client, queued["id"])  # it fails at once: cooldown starts
+
+        # The drift of a new episode begins in the cooldown: deferred, not dropped.
+        await bus.publish_and_wait(drift_alert(model, "w1", episode_id="ep-second"))
+        second = await eventually(lambda: jobs(2), timeout=60)
+        retrained = [j for j in second if j["trigger"]["episode_id"] == "ep-second"]
+        assert len(retrained) == 1
+        decisions = (await client.get("/decisions", params={"model": model})).json()["decisions"]
+        outcomes = [(d["outcome"], d["episode_id"]) for d in reversed(decisions)]
+        assert outcomes == [
+            ("started", "ep-first"),
+            ("deferred", "ep-second"),
+            ("started", "ep-second"),
+        ]
+        started = retrained[0]["created_at"]
+        assert started >= first["finished_at"]
+        # Exactly one: the clock keeps ticking past another cooldown, no third job starts.
+        await wait_for_job(client, retrained[0]["id"])
+        await asyncio.sleep(policy.cooldown_seconds + 2)
+        assert len((await client.get("/jobs", params={"model": model})).json()["jobs"]) == 2
 
 
 async def test_a_redelivered_drift_alert_starts_no_second_job(

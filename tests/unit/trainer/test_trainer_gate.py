@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from driftloop_trainer.domain.gate import EvaluationPolicy, GuardrailSpec, evaluate
+from driftloop_trainer.domain.gate import (
+    EvaluationPolicy,
+    GuardrailSpec,
+    Paired,
+    evaluate,
+    mcnemar_p_value,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -16,6 +22,7 @@ def test_a_challenger_better_than_the_champion_passes() -> None:
         champion={"accuracy": 0.90},
         champion_version=3,
         rows=100,
+        paired=Paired(challenger_only=7, champion_only=1),
     )
     assert verdict.passed
     assert verdict.champion_score == 0.90
@@ -57,7 +64,9 @@ def test_an_improvement_below_the_minimum_fails_and_a_tie_fails_without_a_minimu
 
 def test_lower_is_better_metrics_compare_the_other_way() -> None:
     verdict = evaluate(
-        EvaluationPolicy(metric="rmse", higher_is_better=False),
+        EvaluationPolicy(
+            metric="rmse", higher_is_better=False, confidence=0, min_evaluation_rows=0
+        ),
         challenger={"rmse": 1.0},
         champion={"rmse": 2.0},
         champion_version=1,
@@ -95,3 +104,75 @@ def test_a_guardrail_fails_a_challenger_that_beats_the_champion() -> None:
 def test_a_challenger_without_the_deciding_metric_is_an_error() -> None:
     with pytest.raises(ValueError, match="accuracy"):
         evaluate(EvaluationPolicy(), challenger={}, champion=None, champion_version=None, rows=0)
+
+
+def test_a_win_by_one_row_out_of_a_thousand_keeps_the_champion() -> None:
+    verdict = evaluate(
+        EvaluationPolicy(),
+        challenger={"accuracy": 0.801},
+        champion={"accuracy": 0.800},
+        champion_version=3,
+        rows=1000,
+        paired=Paired(challenger_only=31, champion_only=30),
+    )
+    assert not verdict.passed
+    assert verdict.p_value is not None
+    assert verdict.p_value > 0.4
+    assert "not supported" in verdict.reason
+    assert (verdict.challenger_only, verdict.champion_only) == (31, 30)
+
+
+def test_a_clear_supported_gain_promotes_and_says_why() -> None:
+    verdict = evaluate(
+        EvaluationPolicy(),
+        challenger={"accuracy": 0.95},
+        champion={"accuracy": 0.76},
+        champion_version=3,
+        rows=200,
+        paired=Paired(challenger_only=42, champion_only=4),
+    )
+    assert verdict.passed
+    assert verdict.test == "mcnemar_exact_one_sided"
+    assert verdict.p_value is not None
+    assert verdict.p_value < 1e-6
+    assert "supported" in verdict.reason
+
+
+def test_too_few_evaluation_rows_keep_the_champion() -> None:
+    verdict = evaluate(
+        EvaluationPolicy(min_evaluation_rows=50),
+        challenger={"accuracy": 1.0},
+        champion={"accuracy": 0.5},
+        champion_version=3,
+        rows=20,
+        paired=Paired(challenger_only=10, champion_only=0),
+    )
+    assert not verdict.passed
+    assert "min_evaluation_rows" in verdict.reason
+
+
+def test_a_job_that_reports_no_paired_rows_cannot_promote_on_its_scores_alone() -> None:
+    verdict = evaluate(
+        EvaluationPolicy(),
+        challenger={"accuracy": 0.99},
+        champion={"accuracy": 0.50},
+        champion_version=3,
+        rows=500,
+    )
+    assert not verdict.passed
+    assert "paired" in verdict.reason
+
+
+def test_the_mcnemar_p_value_is_the_binomial_tail_of_the_discordant_rows() -> None:
+    # 8 of 8 discordant rows favour the challenger: 0.5 ** 8.
+    assert mcnemar_p_value(Paired(8, 0)) == pytest.approx(0.5**8)
+    assert mcnemar_p_value(Paired(0, 0)) == 1.0
+    assert mcnemar_p_value(Paired(0, 8)) == 1.0
+
+
+def test_bad_paired_counts_are_refused() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        Paired.from_outcome({"challenger_only": -1, "champion_only": 0})
+    with pytest.raises(ValueError, match="two counts"):
+        Paired.from_outcome({"challenger_only": 1})
+    assert Paired.from_outcome(None) is None

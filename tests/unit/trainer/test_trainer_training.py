@@ -102,6 +102,11 @@ def scored(accuracy: float, champion: float, champion_version: int) -> dict[str,
         "champion_metrics": {"accuracy": champion},
         "champion_version": champion_version,
         "evaluation_rows": 40,
+        # The rows behind the scores: only one model right on the difference.
+        "paired": {
+            "challenger_only": max(0, round((accuracy - champion) * 40)),
+            "champion_only": max(0, round((champion - accuracy) * 40)),
+        },
     }
 
 
@@ -117,7 +122,7 @@ async def manual_job(trainer: Trainer) -> dict[str, Any]:
     return await trainer.store.get_job(job_id)
 
 
-async def test_a_drift_alert_in_cooldown_does_not_start_a_job(tmp_path: Path) -> None:
+async def test_a_drift_alert_without_an_episode_in_cooldown_starts_no_job(tmp_path: Path) -> None:
     policy = TriggerPolicy(debounce_seconds=0, cooldown_seconds=600, max_concurrent=5)
     running = trainer(tmp_path, policy=policy)
     await running.deliver(drift_alert("w1"))
@@ -128,6 +133,7 @@ async def test_a_drift_alert_in_cooldown_does_not_start_a_job(tmp_path: Path) ->
     await running.deliver(drift_alert("w2"))
 
     latest = running.store.decisions[-1]
+    # Without an episode to keep it for (a monitor before episodes), it is not deferred.
     assert (latest["outcome"], latest["suppression"]) == ("suppressed", "cooldown")
     assert latest["detail"].startswith("cooldown: a job finished")
     assert latest["job_id"] is None
@@ -178,7 +184,7 @@ async def test_a_drift_alert_for_a_model_without_a_drift_trigger_decides_nothing
 
 
 async def test_a_job_that_wins_the_gate_moves_the_champion_alias(tmp_path: Path) -> None:
-    running = trainer(tmp_path, policy=OPEN, outcome=scored(0.97, 0.90, 4), aliases={"champion": 4})
+    running = trainer(tmp_path, policy=OPEN, outcome=scored(0.97, 0.70, 4), aliases={"champion": 4})
     job = await manual_job(running)
     assert (job["status"], job["promoted"]) == ("succeeded", True)
     assert running.registry.aliases == {"champion": 5, "previous": 4}
@@ -210,7 +216,7 @@ async def test_a_job_that_loses_the_gate_does_not_move_the_champion_alias(
 async def test_a_winner_is_not_promoted_when_the_champion_moved_while_it_ran(
     tmp_path: Path,
 ) -> None:
-    running = trainer(tmp_path, policy=OPEN, outcome=scored(0.97, 0.90, 4), aliases={"champion": 6})
+    running = trainer(tmp_path, policy=OPEN, outcome=scored(0.97, 0.70, 4), aliases={"champion": 6})
     job = await manual_job(running)
     assert (job["status"], job["promoted"]) == ("succeeded", False)
     assert "moved to version 6" in job["evaluation"]["reason"]
@@ -241,3 +247,133 @@ async def test_a_schedule_slot_submits_one_trigger_however_often_it_is_checked(
     await running.training.wait_idle()
     assert [d["kind"] for d in running.store.decisions] == ["schedule"]
     assert fired == {MODEL: T0}
+
+
+# --- episodes: deferred, not dropped; refusals back off, then escalate -----------------
+
+
+def episode_alert(window: str, episode: str) -> CloudEvent[monitor.DriftDetected]:
+    alert = drift_alert(window)
+    alert.data.episode_id = episode
+    return alert
+
+
+def cleared(episode: str) -> CloudEvent[monitor.DriftCleared]:
+    return CloudEvent.new(
+        monitor.DriftCleared(
+            model=ModelRef(name=MODEL, version=1), window=Window(id="w9"), episode_id=episode
+        )
+    )
+
+
+async def tick(running: Trainer) -> list[str]:
+    """One beat of the trainer's clock (deferred triggers), jobs run to their end."""
+    started = await running.training.retry_pending()
+    await running.training.wait_idle()
+    return started
+
+
+COOLING = TriggerPolicy(debounce_seconds=0, cooldown_seconds=600, max_concurrent=5)
+
+
+async def test_drift_during_cooldown_starts_exactly_one_job_when_the_cooldown_ends(
+    tmp_path: Path,
+) -> None:
+    running = trainer(tmp_path, policy=COOLING)
+    await running.deliver(drift_alert("w1"))  # a first job; its end starts a cooldown
+    running.clock.advance(60)
+    await running.deliver(episode_alert("w2", "ep-1"))
+    assert len(running.store.jobs) == 1
+    deferred = running.store.decisions[-1]
+    assert (deferred["outcome"], deferred["suppression"]) == ("deferred", "cooldown")
+    assert deferred["detail"].startswith("deferred for episode ep-1")
+
+    running.clock.advance(300)
+    assert await tick(running) == []  # still cooling down: nothing, and nothing recorded
+    decisions = len(running.store.decisions)
+    running.clock.advance(300)
+    (job_id,) = await tick(running)
+    assert len(running.store.decisions) == decisions + 1
+    assert running.store.jobs[job_id]["trigger"]["episode_id"] == "ep-1"
+    running.clock.advance(10_000)
+    assert await tick(running) == []  # once: the episode's trigger was used
+    assert len(running.store.jobs) == 2
+
+
+async def test_a_deferred_trigger_is_dropped_when_its_episode_closes_first(tmp_path: Path) -> None:
+    running = trainer(tmp_path, policy=COOLING)
+    await running.deliver(drift_alert("w1"))
+    running.clock.advance(60)
+    await running.deliver(episode_alert("w2", "ep-1"))
+    await running.deliver(cleared("ep-1"))
+
+    dropped = running.store.decisions[-1]
+    assert (dropped["outcome"], dropped["episode_id"]) == ("dropped", "ep-1")
+    assert "closed" in dropped["detail"]
+    running.clock.advance(10_000)
+    assert await tick(running) == []
+    assert len(running.store.jobs) == 1
+
+
+async def test_flapping_alerts_within_one_episode_start_one_job(tmp_path: Path) -> None:
+    running = trainer(tmp_path, policy=COOLING)
+    await running.deliver(drift_alert("w1"))
+    for window in ("w2", "w3", "w4"):
+        running.clock.advance(60)
+        await running.deliver(episode_alert(window, "ep-1"))
+    running.clock.advance(1_000)
+    assert len(await tick(running)) == 1
+    running.clock.advance(1_000)
+    assert await tick(running) == []
+
+
+REFUSING = TriggerPolicy(
+    debounce_seconds=0,
+    cooldown_seconds=0,
+    max_concurrent=5,
+    retry_backoff_seconds=100,
+    max_refusals_per_episode=3,
+)
+
+
+async def test_a_refused_challenger_is_retried_only_after_the_backoff_then_escalates(
+    tmp_path: Path,
+) -> None:
+    # The challenger never beats the champion: every retrain of the episode is refused.
+    running = trainer(
+        tmp_path, policy=REFUSING, outcome=scored(0.70, 0.90, 4), aliases={"champion": 4}
+    )
+    await running.deliver(episode_alert("w1", "ep-1"))
+    assert len(running.store.jobs) == 1
+    assert running.store.decisions[-1]["outcome"] == "deferred"  # refusal 1: backing off
+
+    assert await tick(running) == []  # no new evidence yet: the back-off holds
+    running.clock.advance(101)
+    assert len(await tick(running)) == 1  # refusal 2: the back-off doubles
+    running.clock.advance(150)
+    assert await tick(running) == []
+    running.clock.advance(60)
+    assert len(await tick(running)) == 1  # refusal 3: escalated
+
+    assert len(running.store.jobs) == 3
+    escalated = running.outbox.events[-1]
+    assert escalated.type == "driftloop.trainer.training.escalated"
+    assert escalated.data.episode_id == "ep-1"
+    assert escalated.data.rule == "max_refusals_per_episode=3"
+    assert list(escalated.data.job_ids) == list(running.store.jobs)
+    assert escalated.data.evidence["refusals"] == "3"
+    assert running.store.decisions[-1]["outcome"] == "escalated"
+    running.clock.advance(100_000)
+    assert await tick(running) == []  # and no further jobs
+    assert len(running.store.jobs) == 3
+
+
+async def test_a_promotion_resolves_the_episode(tmp_path: Path) -> None:
+    running = trainer(
+        tmp_path, policy=REFUSING, outcome=scored(0.97, 0.70, 4), aliases={"champion": 4}
+    )
+    await running.deliver(episode_alert("w1", "ep-1"))
+    assert running.store.jobs[next(iter(running.store.jobs))]["promoted"]
+    running.clock.advance(100_000)
+    assert await tick(running) == []
+    assert running.store.episodes[MODEL, "ep-1"].resolved

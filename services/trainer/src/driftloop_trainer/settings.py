@@ -84,7 +84,13 @@ class TrainerSettings(ServiceSettings):
         default="driftloop-trainer", description="Consumer group of the trigger consumer."
     )
     schedule_check_seconds: float = Field(
-        default=30.0, gt=0, description="How often schedules are checked."
+        default=5.0,
+        gt=0,
+        le=3600,
+        description=(
+            "How often schedules, and deferred triggers of open episodes (cooldown or "
+            "back-off over), are checked."
+        ),
     )
     experiment_name: str = Field(
         default="driftloop-training",

@@ -19,8 +19,9 @@ from driftloop_bus.ports import OutboxPort
 from driftloop_events.envelope import CloudEvent
 from driftloop_kit.db import Database
 from driftloop_kit.errors import NotFound
-from driftloop_trainer.adapters.tables import alias_moves, decisions, jobs
+from driftloop_trainer.adapters.tables import alias_moves, decisions, episodes, jobs
 from driftloop_trainer.domain import events
+from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.gate import Verdict, verdict_dict
 from driftloop_trainer.domain.jobs import JobSpec, JobStatus, Stage, new_job_id
 from driftloop_trainer.domain.policy import (
@@ -70,6 +71,7 @@ def decision_view(row: Any) -> dict[str, Any]:
         ),
         "rows": row.rows,
         "job_id": row.job_id,
+        "episode_id": row.episode_id,
         "decided_at": _iso(row.decided_at),
     }
 
@@ -157,6 +159,7 @@ class TrainerStore:
                     rows=trigger.rows,
                     job_id=job_id,
                     decided_at=now,
+                    episode_id=trigger.episode_id or None,
                 )
             )
             if job_id is not None:
@@ -183,6 +186,99 @@ class TrainerStore:
                     ),
                 )
         return decision, job_id
+
+    async def model_state(
+        self, model: str, policy: TriggerPolicy, now: datetime, *, champion_alias: str
+    ) -> ModelState:
+        """What the trigger policy needs to know about ``model`` now."""
+        async with self.database.session() as session:
+            return await self._state(session, model, policy, now, champion_alias=champion_alias)
+
+    async def note(
+        self,
+        *,
+        trigger: Trigger,
+        outcome: Outcome,
+        detail: str,
+        now: datetime,
+        publish: tuple[CloudEvent[Any], ...] = (),
+    ) -> None:
+        """Record a decision that starts no job (a dropped or escalated episode), with
+        the events it publishes, in one transaction."""
+        async with self.database.session() as session:
+            await session.execute(
+                insert(decisions).values(
+                    model_name=trigger.model,
+                    kind=trigger.kind.value,
+                    outcome=outcome.value,
+                    suppression=None,
+                    detail=detail,
+                    reason=trigger.reason,
+                    dedup_key=trigger.episode_id or trigger.event_id,
+                    event_id=trigger.event_id or None,
+                    event_type=trigger.event_type or None,
+                    event_source=trigger.event_source or None,
+                    rows=trigger.rows,
+                    job_id=None,
+                    decided_at=now,
+                    episode_id=trigger.episode_id or None,
+                )
+            )
+            if publish:
+                await self.outbox.add(session, *publish)
+
+    async def episode(self, model: str, episode_id: str) -> Episode | None:
+        """What the trainer decided for an episode, None for an episode it never saw."""
+        async with self.database.session() as session:
+            row = (
+                await session.execute(
+                    select(episodes).where(
+                        (episodes.c.model_name == model) & (episodes.c.episode_id == episode_id)
+                    )
+                )
+            ).first()
+        return None if row is None else _episode(row)
+
+    async def save_episode(self, episode: Episode, *, now: datetime) -> None:
+        """Insert or replace an episode."""
+        values = {
+            "open": episode.open,
+            "resolved": episode.resolved,
+            "pending": dict(episode.pending) if episode.pending is not None else None,
+            "not_before": episode.not_before,
+            "refusals": episode.refusals,
+            "escalated": episode.escalated,
+            "job_ids": list(episode.job_ids),
+            "updated_at": now,
+        }
+        key = (episodes.c.model_name == episode.model) & (
+            episodes.c.episode_id == episode.episode_id
+        )
+        async with self.database.session() as session:
+            updated = await session.execute(update(episodes).where(key).values(**values))
+            if not updated.rowcount:  # type: ignore[attr-defined]
+                await session.execute(
+                    insert(episodes).values(
+                        model_name=episode.model, episode_id=episode.episode_id, **values
+                    )
+                )
+
+    async def pending_episodes(self) -> list[Episode]:
+        """Open episodes with a deferred trigger."""
+        async with self.database.session() as session:
+            rows = (
+                await session.execute(
+                    select(episodes)
+                    .where(
+                        episodes.c.open
+                        & ~episodes.c.resolved
+                        & ~episodes.c.escalated
+                        & episodes.c.pending.is_not(None)
+                    )
+                    .order_by(episodes.c.updated_at)
+                )
+            ).all()
+        return [_episode(row) for row in rows if row.pending is not None]
 
     async def _state(
         self,
@@ -438,3 +534,17 @@ class TrainerStore:
                 )
             ).all()
         return [row.id for row in rows]
+
+
+def _episode(row: Any) -> Episode:
+    return Episode(
+        model=row.model_name,
+        episode_id=row.episode_id,
+        open=bool(row.open),
+        resolved=bool(row.resolved),
+        pending=row.pending,
+        not_before=aware(row.not_before),
+        refusals=int(row.refusals),
+        escalated=bool(row.escalated),
+        job_ids=tuple(row.job_ids or ()),
+    )

@@ -44,6 +44,7 @@ decisions = Table(
     Column("rows", BigInteger, nullable=False, default=0),
     Column("job_id", String(64), nullable=True),
     Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("episode_id", String(200), nullable=True),
     Index("ix_decisions_model_name_decided_at", "model_name", "decided_at"),
     Index("ix_decisions_model_name_dedup_key", "model_name", "dedup_key"),
 )
@@ -90,4 +91,20 @@ alias_moves = Table(
     Column("job_id", String(64), nullable=True),
     Column("moved_at", DateTime(timezone=True), nullable=False),
     Index("ix_alias_moves_model_name", "model_name"),
+)
+
+#: What the trainer decided per monitor episode (domain/episodes.py).
+episodes = Table(
+    "trainer_episodes",
+    metadata,
+    Column("model_name", String(256), primary_key=True),
+    Column("episode_id", String(200), primary_key=True),
+    Column("open", Boolean, nullable=False, default=True),
+    Column("resolved", Boolean, nullable=False, default=False),
+    Column("pending", JSON, nullable=True),
+    Column("not_before", DateTime(timezone=True), nullable=True),
+    Column("refusals", Integer, nullable=False, default=0),
+    Column("escalated", Boolean, nullable=False, default=False),
+    Column("job_ids", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

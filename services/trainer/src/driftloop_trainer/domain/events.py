@@ -4,7 +4,9 @@
 - ``training.started``: the job's process started (:func:`training_started`);
 - ``training.failed``: the job failed in a stage, no alias moved (:func:`training_failed`);
 - ``training.completed``: the job registered and evaluated a version, promoted or not
-  (:func:`training_completed`).
+  (:func:`training_completed`);
+- ``training.escalated``: the trainer stopped retraining for an episode and needs a
+  person (:func:`training_escalated`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from driftloop_trainer.domain.policy import Trigger, TriggerKind
 __all__ = [
     "COMPLETED_TYPE",
     "training_completed",
+    "training_escalated",
     "training_failed",
     "training_requested",
     "training_started",
@@ -48,7 +51,9 @@ _STAGES = {
 
 
 def _trigger_message(trigger: Trigger) -> events.Trigger:
-    message = events.Trigger(kind=_KINDS[trigger.kind], reason=trigger.reason)
+    message = events.Trigger(
+        kind=_KINDS[trigger.kind], reason=trigger.reason, episode_id=trigger.episode_id
+    )
     if trigger.event_id:
         message.event.CopyFrom(
             EventRef(id=trigger.event_id, type=trigger.event_type, source=trigger.event_source)
@@ -155,3 +160,26 @@ def training_completed(
         time=time,
         id=event_id,
     )
+
+
+def training_escalated(
+    *,
+    model: str,
+    episode_id: str,
+    reason: str,
+    rule: str,
+    job_ids: list[str],
+    evidence: Mapping[str, str],
+    time: datetime,
+) -> CloudEvent[Any]:
+    """``training.escalated``: retraining for ``episode_id`` stopped; a person must look."""
+    message = events.TrainingEscalated(
+        model_name=model,
+        episode_id=episode_id,
+        reason=reason,
+        rule=rule,
+        job_ids=job_ids,
+        evidence=dict(evidence),
+    )
+    message.escalate_time.FromDatetime(time)
+    return CloudEvent.new(message, time=time)

@@ -3,6 +3,13 @@
 Pure logic. The training job scores the challenger and the current champion on
 the same recent labelled data; :func:`evaluate` applies the model's
 :class:`EvaluationPolicy` to the scores.
+
+A gain must be supported by evidence, not only be positive: with a champion to beat,
+the evaluation needs ``min_evaluation_rows`` rows, and the rows where exactly one of
+the two models is right (the discordant pairs) must favour the challenger in an exact
+McNemar test at the policy's ``confidence`` (one-sided: is the challenger right more
+often than chance would make it on those rows?). A challenger winning by one row out
+of a thousand keeps the champion; so does a tie.
 """
 
 from __future__ import annotations
@@ -46,7 +53,22 @@ class EvaluationPolicy(BaseModel):
 
     metric: str = "accuracy"
     higher_is_better: bool = True
-    min_improvement: float = Field(default=0.0, ge=0)
+    min_improvement: float = Field(default=0.0, ge=0, le=1e9)
+    min_evaluation_rows: int = Field(
+        default=30,
+        ge=0,
+        le=100_000_000,
+        description="With a champion to beat, fewer evaluation rows keep the champion.",
+    )
+    confidence: float = Field(
+        default=0.95,
+        ge=0,
+        lt=1,
+        description=(
+            "Confidence of the paired (exact McNemar) test a gain must pass; 0 decides on "
+            "the scores alone."
+        ),
+    )
     guardrails: list[GuardrailSpec] = Field(default_factory=list)
     alias: str = "champion"
     previous_alias: str = "previous"
@@ -76,6 +98,51 @@ class Verdict:
     evaluation_rows: int
     guardrails: list[GuardrailResult] = field(default_factory=list)
     reason: str = ""
+    #: The paired test: its name, the discordant rows and the one-sided p-value.
+    test: str = ""
+    challenger_only: int | None = None
+    champion_only: int | None = None
+    p_value: float | None = None
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Rows of the evaluation where exactly one model is right.
+
+    Attributes:
+        challenger_only: Rows the challenger gets right and the champion wrong.
+        champion_only: Rows the champion gets right and the challenger wrong.
+    """
+
+    challenger_only: int
+    champion_only: int
+
+    @classmethod
+    def from_outcome(cls, found: Mapping[str, Any] | None) -> Paired | None:
+        """The counts a job reported (``paired``), or None when it reported none."""
+        if not found:
+            return None
+        try:
+            mine, theirs = int(found["challenger_only"]), int(found["champion_only"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"paired outcomes need two counts: {error}") from error
+        if mine < 0 or theirs < 0:
+            raise ValueError("paired outcome counts cannot be negative")
+        return cls(mine, theirs)
+
+
+def mcnemar_p_value(paired: Paired) -> float:
+    """One-sided exact McNemar p-value that the challenger is right more often.
+
+    Under the null hypothesis each discordant row is equally likely to favour either
+    model: the p-value is P(X >= challenger_only) for X ~ Binomial(discordant, 1/2).
+    """
+    from scipy.stats import binomtest  # type: ignore[import-untyped]
+
+    discordant = paired.challenger_only + paired.champion_only
+    if discordant == 0:
+        return 1.0
+    return float(binomtest(paired.challenger_only, discordant, 0.5, alternative="greater").pvalue)
 
 
 def _score(metrics: Mapping[str, float], metric: str, who: str) -> float:
@@ -92,6 +159,7 @@ def evaluate(
     champion: Mapping[str, float] | None,
     champion_version: int | None,
     rows: int,
+    paired: Paired | None = None,
 ) -> Verdict:
     """Apply ``policy`` to the scores.
 
@@ -101,6 +169,7 @@ def evaluate(
         champion: The champion's metrics on the same data; None when there is no champion.
         champion_version: The champion's version, None when there is none.
         rows: Labelled rows scored.
+        paired: Rows where exactly one model is right, for the paired test.
 
     Raises:
         ValueError: The challenger lacks the deciding metric.
@@ -153,7 +222,46 @@ def evaluate(
         f"(improvement {gain:+.4f}, required {'>=' if policy.min_improvement > 0 else '>'} "
         f"{policy.min_improvement:g})"
     )
-    return Verdict(passed=passed, champion_score=theirs, reason=reason, **common)  # type: ignore[arg-type]
+    evidence: dict[str, Any] = {}
+    if paired is not None:
+        evidence = {
+            "test": "mcnemar_exact_one_sided",
+            "challenger_only": paired.challenger_only,
+            "champion_only": paired.champion_only,
+            "p_value": mcnemar_p_value(paired),
+        }
+    if passed and rows < policy.min_evaluation_rows:
+        passed = False
+        reason += f"; but {rows} evaluation rows < min_evaluation_rows {policy.min_evaluation_rows}"
+    elif passed and policy.confidence > 0:
+        alpha = 1 - policy.confidence
+        if paired is None:
+            passed = False
+            reason += (
+                "; but the job reported no paired outcomes (paired.challenger_only and "
+                "paired.champion_only) for the gate's paired test (evaluation.confidence 0 "
+                "decides on the scores alone)"
+            )
+        elif evidence["p_value"] >= alpha:
+            passed = False
+            reason += (
+                f"; but the gain is not supported: {paired.challenger_only} rows only the "
+                f"challenger gets right vs {paired.champion_only} only the champion, "
+                f"McNemar p={evidence['p_value']:.4g} >= {alpha:.4g} "
+                f"(confidence {policy.confidence:g})"
+            )
+        else:
+            reason += (
+                f"; supported: {paired.challenger_only} vs {paired.champion_only} discordant "
+                f"rows, McNemar p={evidence['p_value']:.4g} < {alpha:.4g}"
+            )
+    return Verdict(
+        passed=passed,
+        champion_score=theirs,
+        reason=reason,
+        **common,  # type: ignore[arg-type]
+        **evidence,
+    )
 
 
 def verdict_dict(verdict: Verdict) -> dict[str, Any]:
@@ -168,4 +276,8 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
         "evaluation_rows": verdict.evaluation_rows,
         "guardrails": [asdict(g) for g in verdict.guardrails],
         "reason": verdict.reason,
+        "test": verdict.test or None,
+        "challenger_only": verdict.challenger_only,
+        "champion_only": verdict.champion_only,
+        "p_value": verdict.p_value,
     }

@@ -79,7 +79,8 @@ class JobSpec(BaseModel):
         labels_source: Where the labelled entity rows (join keys, ``event_timestamp``,
             label) are: a path or URL of a CSV/Parquet file, or ``builtin:iris``.
         training_window_days: Only rows of the last N days are used (0: all).
-        evaluation_fraction: The most recent share of rows kept for the evaluation gate.
+        evaluation_fraction: The share of rows held out for the evaluation gate, drawn
+            from the recent rows (twice as many), so that training sees them too.
         evaluation: How the challenger is compared with the champion.
         image: Container image of the job (Kubernetes executor).
         timeout_seconds: A job running longer is stopped and failed.
@@ -93,7 +94,7 @@ class JobSpec(BaseModel):
     label: str = "species"
     labels_source: str = ""
     training_window_days: float = Field(default=0.0, ge=0)
-    evaluation_fraction: float = Field(default=0.3, gt=0, lt=1)
+    evaluation_fraction: float = Field(default=0.3, gt=0, lt=0.5)
     evaluation: EvaluationPolicy = Field(default_factory=EvaluationPolicy)
     image: str = "driftloop/trainer:latest"
     timeout_seconds: float = Field(default=900.0, gt=0)
@@ -189,6 +190,8 @@ class TrainingOutput:
         champion_metrics: The champion's scores on the same data (None without champion).
         champion_version: The champion it was compared with.
         evaluation_rows: Labelled rows scored.
+        paired: For the gate's paired test, the evaluation rows only the challenger
+            gets right (``challenger_only``) and only the champion (``champion_only``).
     """
 
     run_id: str
@@ -197,4 +200,5 @@ class TrainingOutput:
     champion_metrics: dict[str, float] | None = None
     champion_version: int | None = None
     evaluation_rows: int = 0
+    paired: dict[str, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)

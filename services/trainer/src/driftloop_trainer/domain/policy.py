@@ -16,6 +16,10 @@ The checks, in order:
 
 A manual trigger with ``force`` skips the cooldown and the debounce, never the
 concurrency limit.
+
+A drift or performance trigger that belongs to a monitor episode and is stopped by
+checks 3-5 is **deferred**, not suppressed: the trainer keeps it and re-checks it when
+the wait is over, if the episode is still open (``domain/episodes.py``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ class Outcome(enum.StrEnum):
 
     STARTED = "started"
     SUPPRESSED = "suppressed"
+    #: Kept for the episode and re-checked later (cooldown, debounce, a running job).
+    DEFERRED = "deferred"
+    #: A deferred trigger given up: its episode closed, or was resolved.
+    DROPPED = "dropped"
+    #: The gate refused the episode's challengers too often: a person has to look.
+    ESCALATED = "escalated"
 
 
 class Suppression(enum.StrEnum):
@@ -55,6 +65,10 @@ class Suppression(enum.StrEnum):
     DEBOUNCE = "debounce"
     BELOW_THRESHOLD = "below_threshold"
     SUPERSEDED = "superseded"
+
+
+#: Suppressions that defer a trigger of an episode instead of dropping it.
+DEFERRABLE = frozenset({Suppression.COOLDOWN, Suppression.DEBOUNCE, Suppression.MAX_CONCURRENT})
 
 
 class TriggerPolicy(BaseModel):
@@ -73,6 +87,10 @@ class TriggerPolicy(BaseModel):
             (``"3600"``); empty for none.
         on_drift: Drift alerts trigger a training.
         on_performance: Performance alerts trigger a training.
+        retry_backoff_seconds: After the gate refuses an episode's challenger, the
+            episode's next retrain waits this long, doubled at each further refusal.
+        max_refusals_per_episode: Refusals after which the trainer stops retraining for
+            the episode and escalates (``training.escalated``).
     """
 
     debounce_seconds: float = Field(default=300.0, ge=0)
@@ -84,6 +102,8 @@ class TriggerPolicy(BaseModel):
     schedule: str = ""
     on_drift: bool = True
     on_performance: bool = True
+    retry_backoff_seconds: float = Field(default=600.0, ge=0, le=30 * 86_400)
+    max_refusals_per_episode: int = Field(default=3, ge=1, le=100)
 
     @field_validator("dedup_key")
     @classmethod
@@ -114,6 +134,7 @@ class Trigger:
         parameters: Training parameters overriding the job spec's.
         requested_by: Person or service.
         force: Skip cooldown and debounce (manual requests only).
+        episode_id: The monitor episode of a drift or performance trigger ("" for none).
     """
 
     kind: TriggerKind
@@ -128,6 +149,7 @@ class Trigger:
     parameters: Mapping[str, str] = field(default_factory=dict)
     requested_by: str = "trainer-policy"
     force: bool = False
+    episode_id: str = ""
 
     def dedup_key(self, policy: TriggerPolicy) -> str:
         """This trigger's key under ``policy``'s template."""
@@ -209,6 +231,14 @@ def decide(trigger: Trigger, state: ModelState, policy: TriggerPolicy, now: date
         blocked = _blocked(trigger, state, policy, now)
     if blocked is not None:
         reason, detail = blocked
+        if trigger.episode_id and reason in DEFERRABLE:
+            return Decision(
+                Outcome.DEFERRED,
+                key,
+                reason,
+                f"deferred for episode {trigger.episode_id}, re-checked when the wait is "
+                f"over: {reason.value}: {detail}",
+            )
         return Decision(Outcome.SUPPRESSED, key, reason, f"{reason.value}: {detail}")
     return Decision(Outcome.STARTED, key, None, trigger.reason or f"{trigger.kind.value} trigger")
 
@@ -273,3 +303,10 @@ def trigger_dict(trigger: Trigger) -> dict[str, Any]:
     found["kind"] = trigger.kind.value
     found["parameters"] = dict(trigger.parameters)
     return found
+
+
+def trigger_from_dict(found: Mapping[str, Any]) -> Trigger:
+    """A trigger stored by :func:`trigger_dict` (unknown keys ignored)."""
+    known = {f for f in Trigger.__dataclass_fields__ if f != "kind"}
+    values = {k: v for k, v in found.items() if k in known}
+    return Trigger(kind=TriggerKind(found["kind"]), **values)

@@ -19,7 +19,14 @@ from driftloop_events.envelope import CloudEvent
 from driftloop_trainer.domain.policy import Trigger, TriggerKind
 from driftloop_trainer.service_layer.training import Training
 
-__all__ = ["HANDLERS", "on_drift_detected", "on_features_ingested", "on_performance_degraded"]
+__all__ = [
+    "HANDLERS",
+    "on_drift_cleared",
+    "on_drift_detected",
+    "on_features_ingested",
+    "on_performance_degraded",
+    "on_performance_recovered",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +56,33 @@ async def on_drift_detected(training: Training, event: CloudEvent[Any]) -> None:
             version=int(alert.model.version),
             window=alert.window.id,
             reason=reason,
+            # An alert without an episode (a monitor before episodes, or a hand-made
+            # one) is decided alone, never deferred: each would be an episode of its own.
+            episode_id=alert.episode_id,
         ),
         event=event,
     )
+
+
+async def on_drift_cleared(training: Training, event: CloudEvent[Any]) -> None:
+    """A drift episode closed: a retrain still deferred for it is dropped."""
+    cleared: monitor.DriftCleared = event.data
+    episode = cleared.episode_id or cleared.cleared_event.id
+    if episode:
+        await training.close_episode(
+            cleared.model.name, episode, why=f"drift cleared in window {cleared.window.id}"
+        )
+
+
+async def on_performance_recovered(training: Training, event: CloudEvent[Any]) -> None:
+    """A performance episode closed: a retrain still deferred for it is dropped."""
+    recovered: monitor.PerformanceRecovered = event.data
+    if recovered.episode_id:
+        await training.close_episode(
+            recovered.model.name,
+            recovered.episode_id,
+            why=f"{recovered.metric} {recovered.value:.4f} meets {recovered.threshold:.4f} again",
+        )
 
 
 async def on_performance_degraded(training: Training, event: CloudEvent[Any]) -> None:
@@ -73,6 +104,7 @@ async def on_performance_degraded(training: Training, event: CloudEvent[Any]) ->
             version=int(alert.model.version),
             window=alert.window.id,
             reason=reason,
+            episode_id=alert.episode_id,
         ),
         event=event,
     )
@@ -104,6 +136,8 @@ async def on_features_ingested(training: Training, event: CloudEvent[Any]) -> No
 
 HANDLERS: HandlerTable[Training] = {
     monitor.DriftDetected: [on_drift_detected],
+    monitor.DriftCleared: [on_drift_cleared],
     monitor.PerformanceDegraded: [on_performance_degraded],
+    monitor.PerformanceRecovered: [on_performance_recovered],
     features.FeaturesIngested: [on_features_ingested],
 }

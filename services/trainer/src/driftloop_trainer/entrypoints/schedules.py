@@ -1,8 +1,8 @@
-"""The schedule clock: every ``interval`` seconds, :meth:`Training.fire_schedules`.
+"""The trainer's clock: every ``interval`` seconds, :meth:`Training.fire_schedules` and
+:meth:`Training.retry_pending` (deferred triggers of open episodes whose wait is over).
 
-A periodic driver of the use case, as the consumer is for events; it starts only
-when some model declares a schedule. A failed check is logged and the next one
-runs on time (it is a clock, not a retry).
+A periodic driver of the use cases, as the consumer is for events. A failed check is
+logged and the next one runs on time (it is a clock, not a retry).
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ class ScheduleClock:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        if any(c.policy.schedule for c in self.training.models.values()):
-            self._task = asyncio.create_task(self._run(), name="trainer-schedules")
+        self._task = asyncio.create_task(self._run(), name="trainer-clock")
 
     async def _run(self) -> None:
         since = self.training.clock()
@@ -42,6 +41,10 @@ class ScheduleClock:
                 )
             except Exception:
                 log.exception("schedule check failed; next check in %s s", self.interval)
+            try:
+                await self.training.retry_pending()
+            except Exception:
+                log.exception("deferred triggers check failed; next in %s s", self.interval)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

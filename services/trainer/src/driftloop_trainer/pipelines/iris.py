@@ -7,20 +7,22 @@
    point-in-time-correct feature values of each row (``POST /get-historical-features``);
    ``builtin:iris`` is the classic iris table with its features, for a suite that has
    no labelled data yet;
-2. **training** — keeps the spec's training window, holds the most recent
-   ``evaluation_fraction`` of the rows out, fits a scikit-learn model;
+2. **training** — keeps the spec's training window, holds ``evaluation_fraction`` of
+   the rows out, drawn at random from the recent rows (see :func:`split`), fits a
+   scikit-learn model;
 3. **registration** — logs params, metrics, the dataset (with its digest), the code
    version and a reference sample (for the monitor) to tracking with the mlflow
    client, tags the run with its lineage (trigger event, job, feature views) and
    registers the version;
 4. **evaluation** — scores the new version and the current champion on the held-out
-   recent rows; the trainer's gate decides with these scores.
+   recent rows, and counts the rows only one of them gets right; the trainer's gate
+   decides with these scores and the paired test on those counts.
 
 Parameters (strings, from the spec or the trigger): ``estimator``
 (``logistic_regression``, ``decision_tree``, ``random_forest``, ``dummy``),
 ``max_iter``, ``C``, ``max_depth``, ``n_estimators``, ``random_state``,
-``reference_rows``, and ``training_window_days`` / ``evaluation_fraction`` (override
-the spec's for one job).
+``reference_rows``, ``holdout`` (``recent``, the default, or ``newest``), and
+``training_window_days`` / ``evaluation_fraction`` (override the spec's for one job).
 """
 
 from __future__ import annotations
@@ -190,10 +192,22 @@ def _number(
     return value
 
 
+#: How the evaluation rows are chosen (the ``holdout`` parameter).
+HOLDOUTS = ("recent", "newest")
+
+
 def split(
     frame: pd.DataFrame, spec: JobSpec, parameters: dict[str, str] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Training and evaluation rows (the most recent ones), and the feature columns.
+    """Training and evaluation rows, and the feature columns.
+
+    The evaluation rows are drawn from the **recent** rows, the data the new version is
+    meant for: with ``evaluation_fraction`` f of n rows, the newest 2·f·n rows are the
+    recent ones, and half of them, chosen at random (seeded by ``random_state``), are
+    held out; the other half train with the older rows. After an abrupt shift both the
+    challenger's training and the gate's evaluation see the new distribution (holding
+    out only the newest rows would train on the old distribution alone). The parameter
+    ``holdout=newest`` keeps the strictly-newest split.
 
     The parameters ``training_window_days`` and ``evaluation_fraction`` override the
     spec's for one job (e.g. a first model trained on the whole history).
@@ -201,8 +215,16 @@ def split(
     parameters = parameters or {}
     window = _number(parameters, "training_window_days", spec.training_window_days, low=0, high=1e6)
     fraction = _number(
-        parameters, "evaluation_fraction", spec.evaluation_fraction, low=0.01, high=0.99
+        parameters, "evaluation_fraction", spec.evaluation_fraction, low=0.01, high=0.49
     )
+    holdout = parameters.get("holdout", "recent")
+    if holdout not in HOLDOUTS:
+        raise StageFailed(
+            Stage.SETUP,
+            f"parameter holdout={holdout!r} must be one of {', '.join(HOLDOUTS)}",
+            error_type="BadParameter",
+        )
+    seed = int(_number(parameters, "random_state", 0, low=0, high=2**31 - 1))
     frame = frame.copy()
     frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True)
     if window > 0:
@@ -222,7 +244,28 @@ def split(
             f"{len(frame)} usable rows and {len(columns)} feature columns: too few to train",
             error_type="NotEnoughData",
         )
-    return frame.iloc[:-held_out], frame.iloc[-held_out:], columns
+    if holdout == "newest":
+        return frame.iloc[:-held_out], frame.iloc[-held_out:], columns
+    recent = frame.index[-min(len(frame), 2 * held_out) :]
+    chosen = np.random.default_rng(seed).choice(recent, size=held_out, replace=False)
+    evaluation = frame.loc[sorted(chosen)]
+    training = frame.drop(index=chosen)
+    return training, evaluation, columns
+
+
+def time_ranges(training: pd.DataFrame, evaluation: pd.DataFrame) -> dict[str, str]:
+    """When the training and the held-out rows were labelled (first and last event time)."""
+
+    def stamp(frame: pd.DataFrame, which: str) -> str:
+        moment = getattr(frame[TIMESTAMP], which)()
+        return str(pd.Timestamp(moment).isoformat()) if len(frame) else ""
+
+    return {
+        "training_start": stamp(training, "min"),
+        "training_end": stamp(training, "max"),
+        "holdout_start": stamp(evaluation, "min"),
+        "holdout_end": stamp(evaluation, "max"),
+    }
 
 
 # -- training --------------------------------------------------------------------------
@@ -325,10 +368,19 @@ def train(context: JobContext) -> TrainingOutput:
         ) from error
     progress(f"logged run {run_id}, registered version {version}")
     try:
-        champion_version, champion = _score_champion(context, evaluation, columns, version)
+        champion_version, predicted = _champion_predictions(context, evaluation, columns, version)
     except Exception as error:
         raise StageFailed(Stage.EVALUATION, str(error), error_type=type(error).__name__) from error
-    progress(f"champion version {champion_version}: {champion}")
+    champion = None if predicted is None else scores(truth, predicted)
+    paired = None
+    if predicted is not None:
+        mine = np.asarray(model.predict(evaluation[columns])).astype(str) == truth.to_numpy()
+        theirs = predicted == truth.to_numpy()
+        paired = {
+            "challenger_only": int((mine & ~theirs).sum()),
+            "champion_only": int((theirs & ~mine).sum()),
+        }
+    progress(f"champion version {champion_version}: {champion} (paired rows {paired})")
     return TrainingOutput(
         run_id=run_id,
         model_version=version,
@@ -336,6 +388,8 @@ def train(context: JobContext) -> TrainingOutput:
         champion_metrics=champion,
         champion_version=champion_version,
         evaluation_rows=len(evaluation),
+        paired=paired,
+        extra={"time_ranges": time_ranges(training, evaluation)},
     )
 
 
@@ -388,6 +442,7 @@ def _log_and_register(
                 "label": spec.label,
                 "training_rows": len(training),
                 "evaluation_rows": len(evaluation),
+                **time_ranges(training, evaluation),
             }
         )
         mlflow.log_metrics({**challenger, **{f"train_{k}": v for k, v in train_scores.items()}})
@@ -424,9 +479,10 @@ def _log_and_register(
     return run.info.run_id, int(info.registered_model_version)
 
 
-def _score_champion(
+def _champion_predictions(
     context: JobContext, evaluation: pd.DataFrame, columns: list[str], challenger: int
-) -> tuple[int | None, dict[str, float] | None]:
+) -> tuple[int | None, np.ndarray[Any, Any] | None]:
+    """The champion's version and its answers on the evaluation rows (None: no champion)."""
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -443,5 +499,4 @@ def _score_champion(
     if version == challenger:
         return None, None
     champion = mlflow.pyfunc.load_model(f"models:/{context.model_name}/{version}")
-    predicted = np.asarray(champion.predict(evaluation[columns])).astype(str)
-    return version, scores(evaluation[context.spec.label].astype(str), predicted)
+    return version, np.asarray(champion.predict(evaluation[columns])).astype(str)

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from driftloop_events.envelope import CloudEvent
+from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.gate import Verdict
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, Stage
-from driftloop_trainer.domain.policy import Decision, Trigger, TriggerPolicy
+from driftloop_trainer.domain.policy import Decision, ModelState, Outcome, Trigger, TriggerPolicy
 
 __all__ = ["AliasRegistryPort", "ExecutorPort", "TrainerStorePort"]
 
@@ -86,6 +87,31 @@ class TrainerStorePort(Protocol):
 
     async def interrupted(self) -> list[str]:
         """Local jobs a previous process left queued or running."""
+
+    async def model_state(
+        self, model: str, policy: TriggerPolicy, now: datetime, *, champion_alias: str
+    ) -> ModelState:
+        """What the trigger policy needs to know about ``model`` now."""
+
+    async def note(
+        self,
+        *,
+        trigger: Trigger,
+        outcome: Outcome,
+        detail: str,
+        now: datetime,
+        publish: tuple[CloudEvent[Any], ...] = (),
+    ) -> None:
+        """Record a decision that starts no job, with the events it publishes."""
+
+    async def episode(self, model: str, episode_id: str) -> Episode | None:
+        """What the trainer decided for an episode (None: never seen)."""
+
+    async def save_episode(self, episode: Episode, *, now: datetime) -> None:
+        """Insert or replace an episode."""
+
+    async def pending_episodes(self) -> list[Episode]:
+        """Open episodes with a deferred trigger."""
 
 
 class AliasRegistryPort(Protocol):

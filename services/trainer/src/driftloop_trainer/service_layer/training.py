@@ -17,10 +17,20 @@ from typing import Any
 from driftloop_events.catalog import spec_for
 from driftloop_events.envelope import CloudEvent, new_event_id
 from driftloop_kit.errors import Conflict, NotFound
-from driftloop_trainer.domain.events import COMPLETED_TYPE
-from driftloop_trainer.domain.gate import Verdict, evaluate
+from driftloop_trainer.domain import episodes
+from driftloop_trainer.domain.episodes import Episode
+from driftloop_trainer.domain.events import COMPLETED_TYPE, training_escalated
+from driftloop_trainer.domain.gate import Paired, Verdict, evaluate
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, JobStatus, ModelConfig, Stage
-from driftloop_trainer.domain.policy import Decision, Trigger, TriggerKind
+from driftloop_trainer.domain.policy import (
+    Decision,
+    Outcome,
+    Trigger,
+    TriggerKind,
+    decide,
+    trigger_dict,
+    trigger_from_dict,
+)
 from driftloop_trainer.domain.schedule import due
 from driftloop_trainer.service_layer.ports import AliasRegistryPort, ExecutorPort, TrainerStorePort
 
@@ -114,6 +124,8 @@ class Training:
             log.info("redelivered trigger ignored", extra={"event_id": event and event.id})
             return None
         decision, job_id = found
+        if trigger.episode_id:
+            await self._episode_decided(trigger, decision, job_id)
         log.info(
             "trigger decided",
             extra={
@@ -127,6 +139,131 @@ class Training:
         if job_id is not None:
             self._spawn(job_id)
         return decision, job_id
+
+    # -- episodes ------------------------------------------------------------------
+
+    async def _load_episode(self, model: str, episode_id: str) -> Episode:
+        found = await self.store.episode(model, episode_id)
+        return found or Episode(model=model, episode_id=episode_id)
+
+    async def _episode_decided(
+        self, trigger: Trigger, decision: Decision, job_id: str | None
+    ) -> None:
+        episode = await self._load_episode(trigger.model, trigger.episode_id)
+        after = episodes.after_decision(
+            episode, decision, trigger=trigger_dict(trigger), job_id=job_id
+        )
+        if after != episode:
+            await self.store.save_episode(after, now=self.clock())
+
+    async def close_episode(self, model: str, episode_id: str, *, why: str) -> None:
+        """The monitor closed an episode: a trigger still deferred for it is dropped."""
+        if model not in self.models:
+            return
+        async with self._locks.setdefault(model, asyncio.Lock()):
+            episode = await self._load_episode(model, episode_id)
+            if not episode.open:
+                return
+            pending = episode.pending
+            closed, dropped = episodes.after_closed(episode)
+            now = self.clock()
+            await self.store.save_episode(closed, now=now)
+            if dropped and pending is not None:
+                await self.store.note(
+                    trigger=trigger_from_dict(pending),
+                    outcome=Outcome.DROPPED,
+                    detail=f"episode {episode_id} closed ({why}) before the wait was over: "
+                    "the deferred trigger starts no job",
+                    now=now,
+                )
+
+    async def retry_pending(self) -> list[str]:
+        """Re-check every deferred trigger that is due; start a job where the policy lets
+        it (one per episode). Returns the jobs started."""
+        started: list[str] = []
+        for episode in await self.store.pending_episodes():
+            config = self.models.get(episode.model)
+            if config is None or episode.pending is None:
+                continue
+            now = self.clock()
+            if not episodes.is_due(episode, now):
+                continue
+            trigger = trigger_from_dict(episode.pending)
+            state = await self.store.model_state(
+                episode.model, config.policy, now, champion_alias=config.job.evaluation.alias
+            )
+            if not decide(trigger, state, config.policy, now).started:
+                continue  # still waiting: no decision recorded until something changes
+            found = await self.submit(trigger)
+            if found is not None and found[1] is not None:
+                started.append(found[1])
+        return started
+
+    async def _after_verdict(
+        self, job: Mapping[str, Any], verdict: Verdict, promoted: bool
+    ) -> None:
+        """A challenger of an episode was promoted or refused: resolve, back off or escalate."""
+        stored = job.get("trigger") or {}
+        episode_id = str(stored.get("episode_id") or "")
+        model = job["model_name"]
+        config = self.models.get(model)
+        if not episode_id or config is None:
+            return
+        episode = await self._load_episode(model, episode_id)
+        now = self.clock()
+        if promoted:
+            await self.store.save_episode(episodes.after_promotion(episode), now=now)
+            return
+        trigger = trigger_from_dict(stored)
+        refusals = episode.refusals + 1
+        retry = replace(trigger, window=f"{trigger.window}#refused-{refusals}")
+        after, escalate = episodes.after_refusal(
+            episode, trigger=trigger_dict(retry), policy=config.policy, now=now
+        )
+        await self.store.save_episode(after, now=now)
+        if not escalate:
+            await self.store.note(
+                trigger=retry,
+                outcome=Outcome.DEFERRED,
+                detail=(
+                    f"the gate refused job {job['id']} ({verdict.reason}); refusal "
+                    f"{refusals} of {config.policy.max_refusals_per_episode} for episode "
+                    f"{episode_id}: retrained only if the episode is still open at "
+                    f"{after.not_before.isoformat() if after.not_before else 'once due'}"
+                ),
+                now=now,
+            )
+            return
+        rule = f"max_refusals_per_episode={config.policy.max_refusals_per_episode}"
+        reason = (
+            f"{refusals} challengers refused for episode {episode_id}; the last: {verdict.reason}"
+        )
+        evidence = {
+            "refusals": str(refusals),
+            "challenger_score": f"{verdict.challenger_score:.6g}",
+            "champion_score": ""
+            if verdict.champion_score is None
+            else f"{verdict.champion_score:.6g}",
+            "evaluation_rows": str(verdict.evaluation_rows),
+            "p_value": "" if verdict.p_value is None else f"{verdict.p_value:.6g}",
+        }
+        await self.store.note(
+            trigger=trigger,
+            outcome=Outcome.ESCALATED,
+            detail=f"escalated ({rule}): {reason}; the trainer stops retraining for it",
+            now=now,
+            publish=(
+                training_escalated(
+                    model=model,
+                    episode_id=episode_id,
+                    reason=reason,
+                    rule=rule,
+                    job_ids=list(after.job_ids),
+                    evidence=evidence,
+                    time=now,
+                ),
+            ),
+        )
 
     def models_reading(self, views: list[str]) -> list[str]:
         """Models whose jobs read any of the feature ``views``."""
@@ -219,6 +356,7 @@ class Training:
                 champion=outcome.get("champion_metrics"),
                 champion_version=outcome.get("champion_version"),
                 rows=int(outcome.get("evaluation_rows") or 0),
+                paired=Paired.from_outcome(outcome.get("paired")),
             )
         except ValueError as error:
             await self.store.mark_failed(
@@ -256,6 +394,8 @@ class Training:
             alias=spec.evaluation.alias,
             moves=moves,
         )
+        async with self._locks.setdefault(model, asyncio.Lock()):
+            await self._after_verdict(job, verdict, promoted=bool(moves))
         return await self.store.get_job(job_id)
 
     async def _promote(
@@ -352,6 +492,10 @@ class Training:
                     requested_by="trainer-schedule",
                 )
             )
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
 
 
 def feature_views(spec: JobSpec) -> set[str]:
