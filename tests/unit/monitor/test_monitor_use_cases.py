@@ -16,6 +16,7 @@ from driftloop_events.envelope import CloudEvent
 from driftloop_events.values import make_record
 from driftloop_monitor.domain.drift import make_reference
 from driftloop_monitor.domain.policy import MonitorPolicy
+from driftloop_monitor.entrypoints.consumers import on_alias_set
 from driftloop_monitor.service_layer.monitor import Monitor
 from driftloop_monitor.service_layer.predictions import MalformedRecord, joinable
 from tests.fakes.common import FakeOutbox
@@ -168,3 +169,22 @@ async def test_a_prediction_without_model_or_inputs_is_malformed(
     )
     with pytest.raises(MalformedRecord):
         await monitor.windows.on_prediction(empty)
+
+
+async def test_a_replaced_champion_has_its_open_window_closed_at_once(
+    parts: tuple[Monitor, FakeStore, FakeOutbox, FakeSource],
+) -> None:
+    monitor, store, _, _ = parts
+    store.references[("iris", 3)] = make_reference(frame(800, seed=2))
+    await send(monitor, "iris", 3, frame(WINDOW // 2, seed=3))  # half a window, open
+    assert monitor.open_windows() == {"iris/3": WINDOW // 2}
+
+    promoted = registry_events.AliasSet(
+        name="iris", alias="champion", version=4, run_id="e" * 32, previous_version=3
+    )
+    await on_alias_set(monitor, CloudEvent.new(promoted))
+    await monitor.drain()
+
+    assert monitor.open_windows() == {}
+    (result,) = store.drift_results
+    assert (result["version"], result["rows"], result["status"]) == (3, WINDOW // 2, "tested")

@@ -31,7 +31,8 @@ class ClosedWindow:
         start: Time of the first row (inclusive).
         end: Exclusive upper bound: the time limit, or just after the last row.
         rows: Input rows, column name -> value.
-        closed_by: ``"rows"``, ``"time"`` or ``"flush"``.
+        closed_by: ``"rows"``, ``"time"``, ``"replaced"`` (its version stopped being
+            champion) or ``"flush"``.
     """
 
     id: str
@@ -138,6 +139,11 @@ class Windows:
             self._close(key, window, "time", end=min(window.deadline, _after(window)))
             for key, window in late
         ]
+
+    def close(self, key: VersionKey) -> ClosedWindow | None:
+        """Close ``key``'s open window now (its version was replaced); None if none is open."""
+        window = self._open.get(key)
+        return None if window is None else self._close(key, window, "replaced")
 
     def flush(self) -> list[ClosedWindow]:
         """Close every open window (shutdown, tests)."""

@@ -16,6 +16,7 @@ from driftloop.registry.v1 import events_pb2 as registry_events
 from driftloop.serving.v1 import events_pb2 as serving_events
 from driftloop_bus.consumer import HandlerTable
 from driftloop_events.envelope import CloudEvent
+from driftloop_monitor.domain.windows import VersionKey
 from driftloop_monitor.service_layer.monitor import Monitor
 
 __all__ = ["HANDLERS", "on_alias_set", "on_label", "on_prediction"]
@@ -37,7 +38,12 @@ async def on_label(monitor: Monitor, event: CloudEvent[Any]) -> None:
 
 
 async def on_alias_set(monitor: Monitor, event: CloudEvent[Any]) -> None:
-    """An alias moved: a new champion gets its reference data."""
+    """An alias moved: the replaced champion's open window closes now; the new champion
+    gets its reference data."""
+    moved: registry_events.AliasSet = event.data
+    replaced = moved.alias == "champion" and moved.HasField("previous_version")
+    if replaced and moved.previous_version != moved.version:
+        await monitor.windows.version_replaced(VersionKey(moved.name, int(moved.previous_version)))
     await monitor.references.on_alias_set(event)
 
 

@@ -149,6 +149,13 @@ class PredictionWindows:
         for window in self.windows.expired(self.clock(), grace):
             await self.enqueue(window)
 
+    async def version_replaced(self, key: VersionKey) -> None:
+        """``key`` stopped being served under its alias: its open window closes at once,
+        not when ``window_seconds`` runs out (its last rows are decided now)."""
+        window = self.windows.close(key)
+        if window is not None:
+            await self.enqueue(window)
+
     async def flush(self) -> None:
         """Close every open window now (tests)."""
         for window in self.windows.flush():
