@@ -97,7 +97,7 @@ class FakeLoader:
         self.broken: set[int] = set()
         self.loaded: list[Path] = []
 
-    def __call__(self, folder: Path, /) -> Predictor:
+    def __call__(self, folder: Path, /, *, model: str = "") -> Predictor:
         version = int(folder.name)
         if version in self.broken:
             raise ModelLoadError(f"version {version} is broken")

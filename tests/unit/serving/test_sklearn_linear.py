@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import pytest
 import sklearn  # type: ignore[import-untyped]
+import skops.io  # type: ignore[import-untyped]
 from sklearn.linear_model import (  # type: ignore[import-untyped]
     LinearRegression,
     LogisticRegression,
@@ -74,11 +74,11 @@ def test_the_fast_path_answers_what_predict_answers(model: Any, labels: Any) -> 
 
 
 def saved(folder: Path, model: Any) -> Path:
-    """``model`` as an MLflow sklearn folder (pickle format)."""
+    """``model`` as an MLflow sklearn folder (skops format, as MLflow 3 writes it)."""
     folder.mkdir()
-    (folder / "model.pkl").write_bytes(pickle.dumps(model))
+    skops.io.dump(model, folder / "model.skops")
     (folder / "MLmodel").write_text(
-        "flavors:\n  sklearn:\n    pickled_model: model.pkl\n    serialization_format: pickle\n"
+        "flavors:\n  sklearn:\n    pickled_model: model.skops\n    serialization_format: skops\n"
     )
     return folder
 

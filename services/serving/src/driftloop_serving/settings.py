@@ -57,6 +57,21 @@ class ServingSettings(ServiceSettings):
             "A request may name another feature service in its parameters."
         ),
     )
+    unpickle_models: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Models whose pickle/cloudpickle files serving may load, as JSON, "
+            '`["legacy-model"]`. Unpickling runs code from the file: it is refused for '
+            "every other model (skops and ONNX need no opt-in)."
+        ),
+    )
+    skops_trusted_types: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Types a skops file may hold beyond scikit-learn's, NumPy's and SciPy's, as JSON "
+            '(full names, `["mypackage.MyTransformer"]`).'
+        ),
+    )
     models: str = Field(
         default="",
         description="Comma-separated registered model names to serve, e.g. `iris,fraud`.",

@@ -5,7 +5,15 @@ it, or cloudpickle/pickle) and ``onnx`` (onnxruntime). The model's input
 signature, when it has one, names and orders the columns. A plain linear
 classifier predicts through :mod:`driftloop_serving.adapters.sklearn_linear`.
 
-:func:`load_model` is the service's model loader (a
+Loading never trusts the file: a checksum proves only that it is the file that was
+registered, not that whoever registered it meant well. A skops file loads only if
+every type it holds is scikit-learn's, NumPy's or SciPy's (or named in
+``DRIFTLOOP_SERVING_SKOPS_TRUSTED_TYPES``); a pickle only for a model named in
+``DRIFTLOOP_SERVING_UNPICKLE_MODELS`` (unpickling runs the file's code); ONNX needs
+nothing. A refused file is a :class:`ModelLoadError`: the version served before it
+keeps answering.
+
+:class:`ModelLoader` is the service's model loader (a
 :class:`~driftloop_serving.service_layer.ports.ModelLoaderPort`).
 """
 
@@ -14,6 +22,7 @@ from __future__ import annotations
 import json
 import pickle
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +51,58 @@ def _signature_columns(mlmodel: dict[str, Any]) -> tuple[Column, ...]:
     )
 
 
-def _sklearn(folder: Path, flavor: dict[str, Any]) -> Predict:
+#: Modules whose types a skops file may hold without being named in the settings.
+SKOPS_TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.")
+
+
+@dataclass(frozen=True)
+class LoadRules:
+    """What a model file may do when it is loaded.
+
+    Attributes:
+        model: The registered model the folder is a version of.
+        unpickle: Whether its pickle files may be loaded (an explicit opt-in).
+        trusted_types: Types a skops file may hold beyond :data:`SKOPS_TRUSTED_MODULES`.
+    """
+
+    model: str = ""
+    unpickle: bool = False
+    trusted_types: frozenset[str] = frozenset()
+
+
+def _skops_types(path: Path, rules: LoadRules) -> list[str]:
+    """The types of a skops file, once each one is known to be allowed."""
+    import skops.io  # type: ignore[import-untyped]
+
+    needed: list[str] = list(skops.io.get_untrusted_types(file=path))
+    refused = sorted(
+        t
+        for t in needed
+        if not t.startswith(SKOPS_TRUSTED_MODULES) and t not in rules.trusted_types
+    )
+    if refused:
+        raise ModelLoadError(
+            f"the skops file holds types serving does not trust: {', '.join(refused)} "
+            "(only scikit-learn, NumPy and SciPy types, and those named in "
+            "DRIFTLOOP_SERVING_SKOPS_TRUSTED_TYPES)"
+        )
+    return needed
+
+
+def _sklearn(folder: Path, flavor: dict[str, Any], rules: LoadRules) -> Predict:
     path = folder / str(flavor.get("pickled_model", "model.pkl"))
     fmt = str(flavor.get("serialization_format", "cloudpickle"))
     if fmt == "skops":
-        import skops.io  # type: ignore[import-untyped]
+        import skops.io
 
-        # Integrity is the registry's job (every file's SHA-256 is checked before
-        # it reaches here), so the types the file needs are trusted, as MLflow does.
-        model = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+        model = skops.io.load(path, trusted=_skops_types(path, rules))
     elif fmt in ("cloudpickle", "pickle"):
+        if not rules.unpickle:
+            raise ModelLoadError(
+                f"{rules.model or 'the model'} is a {fmt} file, and unpickling runs code from "
+                "the file: serving loads it only for a model named in "
+                "DRIFTLOOP_SERVING_UNPICKLE_MODELS (or log it with skops or ONNX)"
+            )
         with path.open("rb") as handle:
             model = pickle.load(handle)
     else:
@@ -67,7 +118,7 @@ def _sklearn(folder: Path, flavor: dict[str, Any]) -> Predict:
     return linear_predict(model, predict) or predict
 
 
-def _onnx(folder: Path, flavor: dict[str, Any]) -> Predict:
+def _onnx(folder: Path, flavor: dict[str, Any], rules: LoadRules) -> Predict:
     import onnxruntime  # type: ignore[import-untyped]
 
     options = onnxruntime.SessionOptions()
@@ -98,14 +149,34 @@ def _onnx(folder: Path, flavor: dict[str, Any]) -> Predict:
     return by_column
 
 
-_LOADERS: dict[str, Callable[[Path, dict[str, Any]], Predict]] = {
+_LOADERS: dict[str, Callable[[Path, dict[str, Any], LoadRules], Predict]] = {
     "sklearn": _sklearn,
     "onnx": _onnx,
 }
 
 
-def load_model(folder: Path) -> Predictor:
-    """Load the MLflow model in ``folder``.
+@dataclass(frozen=True)
+class ModelLoader:
+    """The service's loader: the rules of the settings, applied per model.
+
+    Attributes:
+        unpickle_models: Models whose pickle files may be loaded.
+        trusted_types: Types a skops file may hold beyond scikit-learn's, NumPy's, SciPy's.
+    """
+
+    unpickle_models: frozenset[str] = frozenset()
+    trusted_types: frozenset[str] = frozenset()
+
+    def __call__(self, folder: Path, /, *, model: str = "") -> Predictor:
+        rules = LoadRules(
+            model=model, unpickle=model in self.unpickle_models, trusted_types=self.trusted_types
+        )
+        return load_model(folder, rules)
+
+
+def load_model(folder: Path, rules: LoadRules | None = None) -> Predictor:
+    """Load the MLflow model in ``folder`` by ``rules`` (default: no pickle, skops'
+    scikit-learn, NumPy and SciPy types only).
 
     Raises:
         ModelLoadError: If there is no ``MLmodel``, no supported flavor, or a file
@@ -119,7 +190,7 @@ def load_model(folder: Path) -> Predictor:
     for name, loader in _LOADERS.items():
         if name in flavors:
             try:
-                predict = loader(folder, flavors[name])
+                predict = loader(folder, flavors[name], rules or LoadRules())
             except ModelLoadError:
                 raise
             except Exception as error:

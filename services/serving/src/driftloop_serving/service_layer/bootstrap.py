@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from driftloop_bus.publisher import Publisher
 from driftloop_events.topics import TOPICS
 from driftloop_serving.adapters.features import FeaturesClient
-from driftloop_serving.adapters.flavors import load_model
+from driftloop_serving.adapters.flavors import ModelLoader
 from driftloop_serving.adapters.prediction_log import PredictionLog
 from driftloop_serving.adapters.registry import RegistryClient
 from driftloop_serving.service_layer.models import ModelManager, served_slots
@@ -45,7 +45,10 @@ def bootstrap(settings: ServingSettings) -> ServingContainer:
     features = FeaturesClient(settings.features_url, timeout=settings.features_timeout_seconds)
     models = ModelManager(
         registry,
-        load_model,
+        ModelLoader(
+            unpickle_models=frozenset(settings.unpickle_models),
+            trusted_types=frozenset(settings.skops_trusted_types),
+        ),
         served_slots(settings),
         reconcile_interval=settings.reconcile_interval_seconds,
     )

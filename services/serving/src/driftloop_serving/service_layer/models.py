@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Iterable
 
@@ -150,7 +151,9 @@ class ModelManager:
 
     async def _load(self, info: VersionInfo, alias: str) -> ServedModel:
         folder = await self.registry.download(info)
-        predictor = await anyio.to_thread.run_sync(self.loader, folder)
+        predictor = await anyio.to_thread.run_sync(
+            functools.partial(self.loader, folder, model=info.name)
+        )
         return ServedModel(
             name=info.name,
             version=info.version,

@@ -54,8 +54,8 @@ class RegistryPort(Protocol):
 class ModelLoaderPort(Protocol):
     """Turns a downloaded MLflow model folder into a predictor (blocking: run in a thread)."""
 
-    def __call__(self, folder: Path, /) -> Predictor:
-        """The loaded model.
+    def __call__(self, folder: Path, /, *, model: str = "") -> Predictor:
+        """The loaded model (a version of the registered ``model``).
 
         Raises:
             ModelLoadError: The folder cannot be served.
