@@ -197,6 +197,12 @@ async def test_bad_http_input_is_a_4xx_with_a_message(monitor_api: httpx.AsyncCl
         await client.get("/reports/..%2Fetc"),
         await client.post("/reports", json={"window_id": "m/1/unknown"}),
         await client.delete("/policies/never-set"),
+        # Beyond a 64-bit integer: refused, not an overflow in the database.
+        await client.get("/models/x/versions/18794340779704942592/drift"),
+        await client.get("/models/x/drift", params={"version": str(2**63)}),
+        await client.get("/models/x/versions/9223372036854775808/reference"),
+        await client.put("/policies/m", json={"close_after_windows": 0}),
+        await client.put("/policies/m", json={"drift_share": 0.3, "drift_close_share": 0.4}),
     ]
     statuses = [r.status_code for r in cases]
     assert all(400 <= s < 500 for s in statuses), statuses

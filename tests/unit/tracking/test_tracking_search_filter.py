@@ -279,3 +279,24 @@ def test_any_text_parses_or_is_refused_as_invalid_input(text: str) -> None:
         refused = exc
 
     assert refused is None or refused.message.startswith(f"Invalid filter {text!r}")
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("(" * 200 + "metrics.acc > 0.5" + ")" * 200, "nests deeper than 32"),
+        ("NOT " * 40 + "metrics.acc > 0.5", "nests deeper than 32"),
+        (" AND ".join(["metrics.acc > 0.5"] * 201), "more than 200 comparisons"),
+        ("params.p IN (" + ", ".join(f"'{i}'" for i in range(1001)) + ")", "at most 1000"),
+    ],
+    ids=["parentheses", "not", "comparisons", "in-list"],
+)
+def test_filters_beyond_the_bounds_are_refused_as_bad_input(source: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        parse_run_filter(source)
+
+
+def test_filters_at_the_bounds_still_parse() -> None:
+    assert parse_run_filter("(" * 32 + "metrics.acc > 0.5" + ")" * 32) is not None
+    in_list = "params.p IN (" + ", ".join(f"'{i}'" for i in range(1000)) + ")"
+    assert parse_run_filter(in_list) is not None

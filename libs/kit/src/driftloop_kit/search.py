@@ -348,6 +348,14 @@ def tokenize(source: str, what: str = "filter") -> list[Token]:
 # -- the parser --------------------------------------------------------------------------
 
 
+#: Bounds of a filter a caller sends: nesting (parentheses and NOT), comparisons, and
+#: values of one IN list. Deeper or larger filters are refused with a 400 before any SQL
+#: is built (a 200-deep filter used to overflow the database's parser: a 500).
+MAX_FILTER_DEPTH = 32
+MAX_FILTER_COMPARISONS = 200
+MAX_IN_VALUES = 1000
+
+
 class _Parser:
     """Recursive descent over the token list (see the module docstring for the grammar)."""
 
@@ -356,6 +364,13 @@ class _Parser:
         self.schema = schema
         self.tokens = tokenize(source)
         self.index = 0
+        self.depth = 0
+        self.comparisons = 0
+
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise self.error(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels")
 
     @property
     def current(self) -> Token:
@@ -412,9 +427,13 @@ class _Parser:
 
     def unary(self) -> Expr:
         if self.at_keyword("NOT"):
+            self.nest()
             self.advance()
-            return Not(self.unary())
+            found = Not(self.unary())
+            self.depth -= 1
+            return found
         if self.at(Kind.LPAREN):
+            self.nest()
             opening = self.advance()
             if self.at(Kind.RPAREN):
                 raise self.error("empty parentheses")
@@ -425,7 +444,11 @@ class _Parser:
                     f"found {self.current.describe()}"
                 )
             self.advance()
+            self.depth -= 1
             return expr
+        self.comparisons += 1
+        if self.comparisons > MAX_FILTER_COMPARISONS:
+            raise self.error(f"the filter has more than {MAX_FILTER_COMPARISONS} comparisons")
         return self.comparison()
 
     def comparison(self) -> Comparison:
@@ -494,6 +517,8 @@ class _Parser:
                 if self.at(Kind.RPAREN):  # trailing comma
                     break
             values.append(self.literal())
+            if len(values) > MAX_IN_VALUES:
+                raise self.error(f"an IN list holds at most {MAX_IN_VALUES} values")
         if not values:
             raise self.error("expected a non-empty list of values")
         self.advance()

@@ -12,7 +12,8 @@ from driftloop_monitor.entrypoints.deps import MonitorDep, StoreDep
 
 router = APIRouter(prefix="/models", tags=["drift"])
 
-Version = Annotated[int, Path(ge=1, description="Model version, e.g. 3.")]
+#: Versions are 64-bit integers in the database: a larger one is a 422, not a 500.
+Version = Annotated[int, Path(ge=1, le=2**63 - 1, description="Model version, e.g. 3.")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Most results returned.")]
 
 
@@ -80,7 +81,7 @@ async def model_drift(
     *,
     model_name: str,
     store: StoreDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Limit = 100,
     before_id: Annotated[int | None, Query(description="Page: results older than this id.")] = None,
     only_drift: bool = False,
@@ -103,7 +104,7 @@ async def version_drift(
 async def model_performance(
     model_name: str,
     store: StoreDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Limit = 100,
 ) -> list[PerformanceResultOut]:
     rows = await store.performance_history(model=model_name, version=version, limit=limit)

@@ -17,7 +17,8 @@ from driftloop_monitor.entrypoints.deps import MonitorDep, StoreDep
 
 router = APIRouter(tags=["reference data"])
 
-Version = Annotated[int, Path(ge=1, description="Model version, e.g. 3.")]
+#: Versions are 64-bit integers in the database: a larger one is a 422, not a 500.
+Version = Annotated[int, Path(ge=1, le=2**63 - 1, description="Model version, e.g. 3.")]
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 PARQUET_TYPES = (
     "application/vnd.apache.parquet",
