@@ -18,7 +18,7 @@ import hashlib
 import io
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,11 @@ class ColumnDecision:
         stattest_display: Its display name in Evidently's reports, e.g. ``"K-S p_value"``.
         score: The test's drift score (a p-value or a distance).
         threshold: The threshold the score was compared with.
-        drifted: Evidently's verdict.
+        drifted: The verdict: Evidently's, unless the policy asks for a correction.
+        adjusted_score: The Benjamini-Hochberg adjusted p-value (policy
+            ``multiple_testing``), None when not corrected.
+        effect_size: The column's effect size (policy ``min_effect_size``), None when not
+            asked for.
     """
 
     column: str
@@ -52,10 +56,17 @@ class ColumnDecision:
     score: float
     threshold: float
     drifted: bool
+    adjusted_score: float | None = None
+    effect_size: float | None = None
+
+    @property
+    def is_p_value(self) -> bool:
+        """Whether the score is a p-value (drift below the threshold), not a distance."""
+        return "p_value" in self.stattest_display
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
-        return {
+        found: dict[str, Any] = {
             "column": self.column,
             "column_type": self.column_type,
             "stattest": self.stattest,
@@ -64,6 +75,11 @@ class ColumnDecision:
             "threshold": self.threshold,
             "drifted": self.drifted,
         }
+        if self.adjusted_score is not None:
+            found["adjusted_score"] = self.adjusted_score
+        if self.effect_size is not None:
+            found["effect_size"] = self.effect_size
+        return found
 
 
 @dataclass(frozen=True)
@@ -221,6 +237,7 @@ def decide(reference: ReferenceSet, current: pd.DataFrame, policy: MonitorPolicy
                 drifted=test.drifted,
             )
         )
+    results = corrected(results, policy, reference, current)
     drifted = sum(1 for r in results if r.drifted)
     share = drifted / len(results) if results else 0.0
     return DriftDecision(
@@ -231,6 +248,57 @@ def decide(reference: ReferenceSet, current: pd.DataFrame, policy: MonitorPolicy
         # Evidently's get_dataset_drift: share_drifted_columns >= drift_share.
         dataset_drift=bool(results) and share >= policy.drift_share,
     )
+
+
+def effect_size(kind: str, reference: pd.Series, current: pd.Series) -> float:
+    """How far a column moved, whatever the sample size: for a numerical column the shift
+    of the mean in reference standard deviations (Cohen's d against the reference); for
+    others the total variation distance between the two frequency tables (0 to 1)."""
+    if kind == "num":
+        spread = float(reference.std(ddof=1)) if len(reference) > 1 else 0.0
+        moved = abs(float(current.mean()) - float(reference.mean()))
+        return moved / spread if spread > 0 else (0.0 if moved == 0 else float("inf"))
+    before = reference.astype(str).value_counts(normalize=True)
+    after = current.astype(str).value_counts(normalize=True)
+    return float(before.sub(after, fill_value=0.0).abs().sum() / 2)
+
+
+def corrected(
+    results: list[ColumnDecision],
+    policy: MonitorPolicy,
+    reference: ReferenceSet | None = None,
+    current: pd.DataFrame | None = None,
+) -> list[ColumnDecision]:
+    """The per-column verdicts after the policy's corrections (none by default, so the
+    decision is Evidently's).
+
+    - ``multiple_testing="benjamini_hochberg"``: the p-values of a window's columns are
+      adjusted together (the false discovery rate over the columns, not each column's
+      own 5%); a p-value column drifts when its adjusted p-value is below its threshold.
+      Distance tests (Wasserstein, Jensen-Shannon, PSI) are left as they are.
+    - ``min_effect_size``: a column drifts only if it also moved at least this much
+      (:func:`effect_size`): with large windows a tiny, harmless shift is significant.
+    """
+    if policy.multiple_testing == "none" and policy.min_effect_size is None:
+        return results
+    found = list(results)
+    tested = [i for i, r in enumerate(found) if r.is_p_value]
+    if policy.multiple_testing == "benjamini_hochberg" and tested:
+        from scipy.stats import false_discovery_control  # type: ignore[import-untyped]
+
+        adjusted = false_discovery_control([found[i].score for i in tested], method="bh")
+        for i, value in zip(tested, adjusted, strict=True):
+            r = found[i]
+            found[i] = replace(r, adjusted_score=float(value), drifted=float(value) < r.threshold)
+    if policy.min_effect_size is not None and reference is not None and current is not None:
+        for i, r in enumerate(found):
+            size = effect_size(
+                r.column_type, reference.cleaned(r.column), _clean(current[r.column])
+            )
+            found[i] = replace(
+                r, effect_size=size, drifted=r.drifted and size >= policy.min_effect_size
+            )
+    return found
 
 
 def data_definition(reference: ReferenceSet, columns: Iterable[str]) -> Any:

@@ -108,6 +108,24 @@ class MonitorPolicy(BaseModel):
     performance_window_rows: int = Field(
         default=200, ge=1, description="Labelled predictions per performance window."
     )
+    multiple_testing: Literal["none", "benjamini_hochberg"] = Field(
+        default="none",
+        description=(
+            "`benjamini_hochberg` adjusts the p-values of a window's columns together, so "
+            "that many columns do not inflate false alarms (distance tests are left as "
+            "they are); `none` keeps Evidently's per-column decision."
+        ),
+    )
+    min_effect_size: float | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description=(
+            "A column drifts only if it also moved at least this much: the mean's shift in "
+            "reference standard deviations for numerical columns, the total variation "
+            "distance (0-1) for others. Unset: Evidently's decision."
+        ),
+    )
     close_after_windows: int = Field(
         default=2,
         ge=1,
