@@ -144,11 +144,14 @@ class FakeServers:
             return httpx.Response(404, json={"error_code": "RESOURCE_DOES_NOT_EXIST"})
         return httpx.Response(200, content=json.dumps(body).encode())
 
-    def source(self) -> LineageSource:
+    def source(self, max_bytes: int = 1 << 20) -> LineageSource:
         return LineageSource(
             registry_url=REGISTRY + "/",
             tracking_url=TRACKING,
             transport=httpx.MockTransport(self.handle),
+            # An object store the operator allows, besides tracking and the registry.
+            allowed_bases=("https://data.example/",),
+            max_bytes=max_bytes,
         )
 
     def paths(self) -> list[str]:
@@ -301,17 +304,34 @@ async def test_a_relative_path_leaving_the_versions_files_is_refused(escape: str
     assert "/api/2.0/mlflow/model-versions/get-download-uri" not in servers.paths()
 
 
-async def test_a_local_file_is_read_and_a_missing_one_is_no_reference_data(
-    tmp_path: Path,
-) -> None:
-    sample = frame(25, seed=8)
-    sample.to_csv(tmp_path / "ref.csv", index=False)
-    present = FakeServers(version=a_version(), run=a_run(reference=f"file://{tmp_path}/ref.csv"))
-    found = await fetch(present)
-    assert found is not None
-    pd.testing.assert_frame_equal(found[0], sample)
-    missing = FakeServers(version=a_version(), run=a_run(reference=str(tmp_path / "gone.csv")))
-    assert await fetch(missing) is None
+@pytest.mark.parametrize(
+    "location",
+    [
+        "file:///etc/hosts",
+        "/etc/hosts",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://internal.example:8080/ref.csv",
+        "http://tracking:5001/api/2.0/mlflow-artifacts/artifacts/x.csv",  # another port
+        "https://data.example.evil/ref.csv",
+        "mlflow-artifacts://elsewhere:5000/x/ref.csv",
+    ],
+)
+async def test_a_lineage_naming_a_local_file_or_another_host_is_refused(location: str) -> None:
+    servers = FakeServers(version=a_version(), run=a_run(reference=location))
+    with pytest.raises(UnusableLocation, match="refused"):
+        await fetch(servers)
+    # Nothing was asked of that location: only the registry's and tracking's APIs.
+    assert all(r.url.host in ("registry", "tracking") for r in servers.requests)
+
+
+async def test_a_sample_larger_than_the_bound_is_refused_while_it_downloads() -> None:
+    servers = FakeServers(
+        version=a_version(),
+        run=a_run(reference=PROXIED),
+        files={PROXY_URL: csv_bytes(frame(2000, seed=4))},
+    )
+    with pytest.raises(UnusableLocation, match="larger than 1000 bytes"):
+        await servers.source(max_bytes=1000).fetch(model="iris", version=3, run_id=RUN, source="")
 
 
 async def test_a_tagged_artifact_that_is_not_there_is_no_reference_data() -> None:

@@ -76,6 +76,21 @@ class MonitorSettings(ServiceSettings):
             "the run's tags and downloads `mlflow-artifacts:` locations."
         ),
     )
+    reference_allowed_urls: list[str] = Field(
+        default_factory=list,
+        description=(
+            "For the `lineage` source: base URLs, besides tracking's and the registry's, that "
+            "reference samples may be downloaded from, as JSON "
+            '(`["https://data.example.com/samples/"]`). Anything else a run\'s tag names (a '
+            "local file, another host) is refused."
+        ),
+    )
+    reference_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        le=16 * 1024**3,
+        description="Largest reference sample downloaded; a larger one is refused.",
+    )
     reference_uri_template: str | None = Field(
         default=None,
         description=(

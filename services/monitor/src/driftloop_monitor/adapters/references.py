@@ -87,11 +87,50 @@ class NoSource(ReferenceSource):
         return None
 
 
+def allowed(target: str | Path, bases: tuple[str, ...], *, location: str) -> str:
+    """``target`` if it is an HTTP(S) URL below one of ``bases`` (same scheme, host and
+    port, and below the base's path).
+
+    Raises:
+        UnusableLocation: A local file, or a URL anywhere else.
+    """
+    if isinstance(target, Path):
+        raise UnusableLocation(
+            f"{location!r} is a file on the monitor's disk: a run's lineage may name files "
+            "of tracking and the registry only; refused"
+        )
+    wanted = _origin(target)
+    for base in bases:
+        origin = _origin(base)
+        if wanted[:3] == origin[:3] and wanted[3].startswith(origin[3].rstrip("/") + "/"):
+            return target
+    raise UnusableLocation(
+        f"{location!r} ({target}) is not on tracking or the registry ({', '.join(bases)}); refused"
+    )
+
+
+def _origin(url: str) -> tuple[str, str, int, str]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port, parts.path or "/"
+
+
 class _Reader:
     """Downloads a URL or reads a file, and reads CSV or Parquet from the bytes."""
 
-    def __init__(self, *, timeout: float, transport: httpx.AsyncBaseTransport | None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None,
+        max_bytes: int = 256 * 1024 * 1024,
+    ) -> None:
         self.client = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self.max_bytes = max_bytes
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -106,11 +145,25 @@ class _Reader:
 
     async def _get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response | None:
         try:
-            response = await self.client.get(url, params=params)
+            async with self.client.stream("GET", url, params=params) as response:
+                if response.status_code == 404:
+                    return None
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > self.max_bytes:
+                        raise UnusableLocation(
+                            f"{url} is larger than {self.max_bytes} bytes; refused"
+                        )
         except httpx.HTTPError as error:
             raise ReferenceFetchError(f"cannot reach {url}: {error!r}") from error
-        if response.status_code == 404:
-            return None
+        # The body, read within the bound, as a response of its own (.content, .json()).
+        response = httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=bytes(body),
+            request=response.request,
+        )
         if response.status_code >= 400:
             raise ReferenceFetchError(
                 f"{url} answered {response.status_code}: {response.text[:300]}"
@@ -186,10 +239,16 @@ class LineageSource(ReferenceSource):
     - ``mlflow-artifacts:/<path>``: the tracking service's artifact proxy
       (``mlflow-artifacts://<host:port>/<path>`` names another server);
     - ``runs:/<run id>/<path>``: a file below that run's artifact URI;
-    - ``http(s)://...``: downloaded as is;
-    - ``file://...`` or an absolute path: read from the monitor's disk;
+    - ``http(s)://...``: downloaded, if it is below one of the allowed bases;
     - a relative path: a file of the registered version (the registry's lineage contract),
       downloaded from the registry. ``..`` and other escapes are refused.
+
+    Whoever can tag a run names this location, so it is fetched only from the tracking
+    and registry services (and bases the operator adds, ``allowed_bases``): a file of the
+    monitor's disk (``file:``, an absolute path), another host (a cloud's metadata
+    address, an internal service) or another port is refused as an
+    :class:`UnusableLocation` (the event then goes to the dead-letter topic with the
+    reason), and a download stops at ``max_bytes``.
 
     CSV unless the data is Parquet (by its name, the server's content type or its bytes).
 
@@ -198,6 +257,9 @@ class LineageSource(ReferenceSource):
         tracking_url: Base URL of the tracking service, e.g. ``http://127.0.0.1:5000``.
         timeout: Seconds per request.
         transport: An httpx transport (tests pass a mock or an app's ASGI transport).
+        allowed_bases: URLs besides tracking's and the registry's that samples may be
+            downloaded from (e.g. an object store's HTTPS endpoint).
+        max_bytes: Largest sample downloaded.
     """
 
     def __init__(
@@ -207,10 +269,13 @@ class LineageSource(ReferenceSource):
         tracking_url: str,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        allowed_bases: tuple[str, ...] = (),
+        max_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self.registry_url = registry_url.rstrip("/")
         self.tracking_url = tracking_url.rstrip("/")
-        self._reader = _Reader(timeout=timeout, transport=transport)
+        self.allowed_bases = (self.tracking_url, self.registry_url, *allowed_bases)
+        self._reader = _Reader(timeout=timeout, transport=transport, max_bytes=max_bytes)
 
     async def stop(self) -> None:
         await self._reader.close()
@@ -239,6 +304,7 @@ class LineageSource(ReferenceSource):
             )
             return None
         target = await self.target(location, model=model, version=version, run=run)
+        allowed(target, self.allowed_bases, location=location)
         data = await self._reader.read(target)
         if data is None:
             log.warning(
@@ -382,6 +448,8 @@ def reference_source(
     template: str | None = None,
     registry_url: str = "http://127.0.0.1:5001",
     tracking_url: str = "http://127.0.0.1:5000",
+    allowed_bases: tuple[str, ...] = (),
+    max_bytes: int = 256 * 1024 * 1024,
 ) -> ReferenceSource:
     """The source the settings ask for: ``lineage``, ``template`` or ``none``.
 
@@ -389,7 +457,12 @@ def reference_source(
         ValueError: An unknown kind, or ``template`` without a template.
     """
     if kind == "lineage":
-        return LineageSource(registry_url=registry_url, tracking_url=tracking_url)
+        return LineageSource(
+            registry_url=registry_url,
+            tracking_url=tracking_url,
+            allowed_bases=allowed_bases,
+            max_bytes=max_bytes,
+        )
     if kind == "template":
         if not template:
             raise ValueError("the template reference source needs a URI template")

@@ -49,6 +49,8 @@ def bootstrap(settings: MonitorSettings) -> MonitorContainer:
         template=settings.reference_uri_template,
         registry_url=settings.registry_url,
         tracking_url=settings.tracking_url,
+        allowed_bases=tuple(settings.reference_allowed_urls),
+        max_bytes=settings.reference_max_bytes,
     )
     waiting: TableWaiting | MemoryWaiting
     if settings.stream_engine == "faust":
