@@ -49,6 +49,7 @@ lint: install ## ruff (lint + format check), mypy (code and tests), import bound
 	@$(BIN)/mypy libs $(wildcard services/*/src) tests
 	@$(BIN)/lint-imports --no-cache
 	@$(BIN)/python -m driftloop_events.codegen --check
+	@$(BIN)/python -m driftloop_events.docs --check
 
 fmt: install ## Format the code and apply safe lint fixes
 	@$(BIN)/ruff check --fix .
