@@ -12,7 +12,7 @@ import pytest
 
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_trainer.domain.jobs import JobContext, JobSpec
-from driftloop_trainer.pipelines.iris import load_data, split
+from driftloop_trainer.pipelines.sklearn import load_data, split
 
 from ..features.conftest import RunningServer, features_settings, new_flower_ids
 

@@ -23,7 +23,7 @@ from driftloop_trainer.domain.policy import TriggerPolicy
 from driftloop_trainer.domain.schedule import validate_schedule
 
 #: The reference pipeline of the demo model.
-REFERENCE_PIPELINE = "driftloop_trainer.pipelines.iris:train"
+REFERENCE_PIPELINE = "driftloop_trainer.pipelines.sklearn:train"
 
 #: The module a job's process runs (``python -m ...``).
 JOB_MODULE = "driftloop_trainer.entrypoints.job"

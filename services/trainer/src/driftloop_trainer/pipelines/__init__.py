@@ -3,7 +3,7 @@
 Not a layer of the service: nothing in ``domain``, ``service_layer``, ``adapters`` or
 ``entrypoints`` imports these modules. A job's process
 (``python -m driftloop_trainer.entrypoints.job``) imports the entry point that a model's
-job spec names, e.g. ``driftloop_trainer.pipelines.iris:train`` (the reference pipeline of
+job spec names, e.g. ``driftloop_trainer.pipelines.sklearn:train`` (the reference pipeline of
 the demo model). Those strings live in users' model declarations, so the import paths of
 this package are a public contract: keep them stable.
 
