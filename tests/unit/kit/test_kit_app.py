@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import ClassVar, cast
 
 import pytest
@@ -235,6 +235,11 @@ async def test_a_fast_route_answers_before_the_fastapi_route_and_checks_its_body
         created = await client.post("/things", json={"name": "a", "size": 2})
         bad = await client.post("/things", json={"name": "a", "size": "big"})
         not_json = await client.post("/things", content=b"{")
+        form = await client.post(
+            "/things",
+            content=b'{"name": "a", "size": 2}',
+            headers={"content-type": "text/plain"},
+        )
         metrics = await client.get("/metrics")
         schema = (await client.get("/openapi.json")).json()
 
@@ -244,6 +249,9 @@ async def test_a_fast_route_answers_before_the_fastapi_route_and_checks_its_body
     assert bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert bad.json()["message"].startswith("body 'size': Input should be a valid integer")
     assert not_json.status_code == 400
+    # A cross-site form post (text/plain) is not JSON, even if its text is.
+    assert form.status_code == 400
+    assert "a JSON body is expected" in form.json()["message"]
     assert 'route="/things",service="demo",status="200"' in metrics.text
     assert "/things" in schema["paths"]  # documented by the FastAPI route
 
@@ -264,3 +272,83 @@ def test_fast_routes_were_checked_against_this_starlette_and_fastapi() -> None:
         )
     router = FastAPI().router
     assert isinstance(router.routes, list), "create_service_app inserts fast routes first"
+
+
+async def test_a_body_over_the_limit_is_a_413_while_it_is_read_on_every_kind_of_route() -> None:
+    router = APIRouter()
+    stored: list[str] = []
+
+    async def create_thing(body: Thing, owner: str) -> Response:
+        stored.append(body.name)
+        return Response("ok")
+
+    @router.post("/things")
+    async def create_thing_route(body: Thing) -> Response:
+        return await create_thing(body, "fastapi")
+
+    @router.post("/plain")
+    async def plain(body: Thing) -> Response:
+        stored.append(body.name)
+        return Response("ok")
+
+    @router.put("/uploads/{name}")
+    async def upload(name: str, request: Request) -> Response:
+        return Response(str(len(await request.body())))
+
+    async def owner(request: Request) -> str:
+        return "fast"
+
+    app = create_service_app(
+        settings=DemoSettings(max_body_bytes=2048),
+        title="demo",
+        routers=[router],
+        fast_routes=[body_route("/things", create_thing, Thing, owner)],
+        unbounded_paths=("/uploads/",),
+    )
+    big = {"name": "x" * 4000, "size": 1}
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it comes
+        for _ in range(10):
+            yield b" " * 1000
+
+    async with app_client(app) as client:
+        fast = await client.post("/things", json=big)
+        slow = await client.post("/plain", json=big)
+        streamed = await client.post(
+            "/plain", content=chunks(), headers={"content-type": "application/json"}
+        )
+        small = await client.post("/plain", json={"name": "a", "size": 1})
+        uploaded = await client.put("/uploads/f", content=b"y" * 10_000)
+
+    for refused in (fast, slow, streamed):
+        assert refused.status_code == 413, refused.text
+        assert "larger than 2048 bytes" in refused.json()["message"]
+    assert stored == ["a"]  # nothing over the limit was handled
+    assert (small.status_code, uploaded.text) == (200, "10000")
+
+
+async def test_hosts_outside_the_allow_list_are_refused_and_cors_answers_allowed_origins() -> None:
+    app = create_service_app(
+        settings=DemoSettings(
+            allowed_hosts=["demo.internal"], cors_allowed_origins=["https://console.example"]
+        ),
+        title="demo",
+    )
+    async with app_client(app) as client:
+        wrong_host = await client.get("/healthz", headers={"host": "attacker.example"})
+        right_host = await client.get("/healthz", headers={"host": "demo.internal"})
+        preflight = await client.options(
+            "/healthz",
+            headers={
+                "host": "demo.internal",
+                "origin": "https://console.example",
+                "access-control-request-method": "GET",
+            },
+        )
+        other_origin = await client.get(
+            "/healthz", headers={"host": "demo.internal", "origin": "https://evil.example"}
+        )
+    assert wrong_host.status_code == 400
+    assert right_host.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://console.example"
+    assert "access-control-allow-origin" not in other_origin.headers

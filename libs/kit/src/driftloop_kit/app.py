@@ -28,11 +28,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Protocol, runtime_checkable
 
 from fastapi import APIRouter, FastAPI, Request
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import BaseRoute
 
 from driftloop_kit.db import Database
 from driftloop_kit.errors import ErrorFormatter, install_error_handlers, mlflow_error_body
 from driftloop_kit.health import DEFAULT_CHECK_TIMEOUT, Check, Readiness, health_router
+from driftloop_kit.limits import BodyLimitMiddleware
 from driftloop_kit.metrics import MetricsMiddleware, metrics_router
 from driftloop_kit.settings import ServiceSettings
 
@@ -69,6 +72,7 @@ def create_service_app(
     error_formatter: ErrorFormatter = mlflow_error_body,
     check_timeout: float = DEFAULT_CHECK_TIMEOUT,
     fast_routes: Sequence[BaseRoute] = (),
+    unbounded_paths: Sequence[str] = (),
 ) -> FastAPI:
     """Build a service's FastAPI app. Nothing is opened until the lifespan starts.
 
@@ -96,6 +100,8 @@ def create_service_app(
             hottest endpoints without FastAPI's routing and dependency solving (see
             :mod:`driftloop_kit.fast_routes`). Their FastAPI routes stay in
             ``routers``, for the OpenAPI schema.
+        unbounded_paths: Path prefixes exempt from the body limit
+            (``settings.max_body_bytes``): uploads streamed to disk.
 
     Returns:
         The application.
@@ -127,6 +133,18 @@ def create_service_app(
     app.state.readiness = readiness
 
     install_error_handlers(app, formatter=error_formatter)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=tuple(unbounded_paths)
+    )
+    if settings.cors_allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_allowed_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    if list(settings.allowed_hosts) != ["*"]:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
     # Added last, so outermost: it also counts the 500s made by the error middleware.
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
 

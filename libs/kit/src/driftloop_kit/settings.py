@@ -170,6 +170,29 @@ class ServiceSettings(BaseSettings):
         default=SecretStr("change-me"),
         description="Key for signing tokens; must be changed in production.",
     )
+    max_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        le=16 * 1024**3,
+        description=(
+            "Largest request body accepted (413 beyond it), counted while it is read; "
+            "artifact uploads, streamed to disk, are exempt."
+        ),
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description=(
+            'Host headers answered, as JSON (`["tracking.example.com", "*.internal"]`), '
+            'against DNS rebinding as MLflow\'s `--allowed-hosts`; `["*"]`: any.'
+        ),
+    )
+    cors_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Browser origins allowed to call the API cross-origin, as JSON "
+            '(`["https://console.example.com"]`); empty: none (same-origin only).'
+        ),
+    )
     public_url: str | None = Field(
         default=None,
         description=(

@@ -31,6 +31,8 @@ def create_app(settings: TrackingSettings) -> FastAPI:
         ),
         routers=ROUTERS,
         fast_routes=FAST_ROUTES,
+        # Artifact uploads stream to the artifact store, whatever their size.
+        unbounded_paths=("/api/2.0/mlflow-artifacts/",),
         # Migrations first: the outbox relay reads its table as soon as it starts.
         resources=[
             _Migrations(settings.database_url, container.experiments),
