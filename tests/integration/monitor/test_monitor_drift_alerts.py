@@ -202,6 +202,9 @@ async def test_bad_http_input_is_a_4xx_with_a_message(monitor_api: httpx.AsyncCl
         await client.get("/models/x/drift", params={"version": str(2**63)}),
         await client.get("/models/x/versions/9223372036854775808/reference"),
         await client.put("/policies/m", json={"close_after_windows": 0}),
+        # A window of 1e300 seconds overflowed the deadline and dead-lettered every row.
+        await client.put("/policies/m", json={"window_seconds": 1e300}),
+        await client.put("/policies/m", json={"window_rows": 10**12}),
         await client.put("/policies/m", json={"drift_share": 0.3, "drift_close_share": 0.4}),
     ]
     statuses = [r.status_code for r in cases]

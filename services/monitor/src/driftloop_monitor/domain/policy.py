@@ -52,18 +52,23 @@ class MonitorPolicy(BaseModel):
     window_rows: int | None = Field(
         default=None,
         ge=2,
+        le=10_000_000,
         description="A window closes after this many rows; unset: the service default.",
         examples=[1000],
     )
     window_seconds: float | None = Field(
         default=None,
         gt=0,
+        # Beyond ~30 days a deadline overflows nothing, but no window that long is useful;
+        # an unbounded value used to overflow the deadline and dead-letter every row.
+        le=31 * 86_400,
         description="A window closes this many seconds after its first row; unset: default.",
         examples=[3600],
     )
     min_window_rows: int = Field(
         default=30,
         ge=1,
+        le=10_000_000,
         description="A window closed by time with fewer rows is recorded but not tested.",
     )
     columns: list[str] | None = Field(
@@ -106,7 +111,7 @@ class MonitorPolicy(BaseModel):
         examples=[0.9],
     )
     performance_window_rows: int = Field(
-        default=200, ge=1, description="Labelled predictions per performance window."
+        default=200, ge=1, le=1_000_000, description="Labelled predictions per performance window."
     )
     multiple_testing: Literal["none", "benjamini_hochberg"] = Field(
         default="none",
