@@ -58,6 +58,12 @@ REQUESTS: list[tuple[str, dict[str, Any]]] = [
     ("/invocations?model=other", {"instances": [[1, 2]]}),
     ("/models/m/invocations", {"inputs": {"a": [1, 5], "b": [2, 6]}}),
     ("/models/m/invocations", {"unknown": []}),
+    # More rows than max_rows_per_request (3): refused, on both protocols.
+    (
+        "/v2/models/m/infer",
+        {"inputs": [{"name": "x", "shape": [4, 2], "datatype": "FP64", "data": [1] * 8}]},
+    ),
+    ("/invocations", {"instances": [[1, 2]] * 4}),
 ]
 
 
@@ -79,7 +85,7 @@ def app(tmp_path: Path, *, fast: bool, served_by: list[str]) -> FastAPI:
         predict=lambda m: m[:, 0] * 10 + m[:, 1],
     )
     model = ServedModel(name="m", version=3, run_id="r" * 32, alias="champion", predictor=predictor)
-    settings = ServingSettings(home=tmp_path, models="m")
+    settings = ServingSettings(home=tmp_path, models="m", max_rows_per_request=3)
     built = create_service_app(
         settings=settings,
         title="serving",
@@ -116,7 +122,9 @@ async def test_a_fast_route_answers_what_the_fastapi_route_answers(tmp_path: Pat
     assert found == expected
     assert by_fastapi == ["fastapi"] * len(REQUESTS)  # the FastAPI routes answered here
     assert by_fast == []  # and the fast routes there
-    assert [status for status, _, _ in found] == [200, 200, 404, 404, 400, 200, 200, 404, 200, 400]
+    statuses = [status for status, _, _ in found]
+    assert statuses == [200, 200, 404, 404, 400, 200, 200, 404, 200, 400, 400, 400]
+    assert "at most 3" in json.loads(found[-2][1])["error"]
     assert json.loads(found[0][1])["outputs"][0]["data"] == [12.0, 34.0]
 
 

@@ -57,6 +57,15 @@ class ServingSettings(ServiceSettings):
             "A request may name another feature service in its parameters."
         ),
     )
+    max_rows_per_request: int = Field(
+        default=10_000,
+        ge=1,
+        le=10_000_000,
+        description=(
+            "Most rows one request may score (a larger one is a 400); each row is also "
+            "logged on `predictions`."
+        ),
+    )
     unpickle_models: list[str] = Field(
         default_factory=list,
         description=(

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import Counter, Histogram
 
-from driftloop_kit.errors import DriftloopError, Unavailable
+from driftloop_kit.errors import DriftloopError, InvalidInput, Unavailable
 from driftloop_serving.domain.entities import Entities, FeatureSource, feature_matrix
 from driftloop_serving.domain.events import PredictionEvents
 from driftloop_serving.domain.models import ServedModel
@@ -206,6 +206,11 @@ class Scorer:
         Raises:
             UnknownModel: As :meth:`resolve`.
         """
+        if len(matrix) > self.settings.max_rows_per_request:
+            raise InvalidInput(
+                f"{len(matrix)} rows in one request; at most {self.settings.max_rows_per_request} "
+                "(DRIFTLOOP_SERVING_MAX_ROWS_PER_REQUEST)"
+            )
         started = time.perf_counter()
         # 32 random hex digits, like uuid4().hex (which is slower to make).
         request_id = request_id or os.urandom(16).hex()
