@@ -169,7 +169,7 @@ async def test_database_check_is_added_to_readiness() -> None:
         response = await client.get("/readyz")
 
     assert response.status_code == 503
-    assert response.json()["checks"] == {"database": "error: database is down"}
+    assert response.json()["checks"] == {"database": "error: OSError"}
 
 
 async def test_service_checks_join_the_database_check() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from fastapi import FastAPI
 
+from driftloop_kit.errors import Unavailable
 from driftloop_kit.health import Readiness, health_router
 from driftloop_kit.testing import app_client
 
@@ -70,7 +71,7 @@ async def test_readyz_is_503_naming_the_failing_check() -> None:
     assert response.status_code == 503
     assert response.json() == {
         "status": "not ready",
-        "checks": {"database": "ok", "kafka": "error: connection refused"},
+        "checks": {"database": "ok", "kafka": "error: ConnectionRefusedError"},
         "details": {},
     }
 
@@ -106,7 +107,7 @@ async def test_a_check_added_later_is_reported() -> None:
     app = build_app(readiness)
 
     async def model_loaded() -> None:
-        raise RuntimeError("model churn-v3 failed to load: bad pickle")
+        raise Unavailable("model churn-v3 failed to load: bad pickle")
 
     readiness.add("model", model_loaded)
     async with app_client(app, lifespan=False) as client:
@@ -123,3 +124,12 @@ async def test_an_exception_without_message_is_reported_by_its_type() -> None:
     report = await Readiness({"bare": bare}).run()
 
     assert report.checks == {"bare": "error: LookupError"}
+
+
+async def test_a_drivers_error_text_is_not_shown_only_its_type() -> None:
+    async def database() -> None:
+        raise OSError("connection to postgresql://app:s3cret@db.internal:5432 refused")
+
+    report = await Readiness({"database": database}).run()
+
+    assert report.checks == {"database": "error: OSError"}  # no host, user or password

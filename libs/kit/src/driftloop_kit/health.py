@@ -16,6 +16,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from driftloop_kit.errors import DriftloopError
+
 __all__ = [
     "DEFAULT_CHECK_TIMEOUT",
     "Check",
@@ -113,7 +115,8 @@ class Readiness:
             expired = deadline.expired()
             outcome = f"error: timed out after {self.timeout:g}s" if expired else _describe(exc)
         except Exception as exc:
-            outcome = _describe(exc)
+            logger.warning("readiness check %r failed: %r", name, exc)
+            return _describe(exc)
         else:
             return "ok"
         logger.warning("readiness check %r failed: %s", name, outcome.removeprefix("error: "))
@@ -121,7 +124,12 @@ class Readiness:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"error: {exc}" if str(exc) else f"error: {type(exc).__name__}"
+    """What ``/readyz`` says of a failed check: the message of the service's own errors,
+    written for clients; only the type of anything else (a driver's message may hold a
+    host, a user or a path; the log has it whole)."""
+    if isinstance(exc, DriftloopError):
+        return f"error: {exc.message}"
+    return f"error: {type(exc).__name__}"
 
 
 def health_router(readiness: Readiness) -> APIRouter:
