@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from driftloop_bus.publisher import Publisher
 from driftloop_kit.app import create_service_app
+from driftloop_kit.errors import Unavailable
 from driftloop_kit.health import Check
 from driftloop_kit.service import ServiceDefinition
 from driftloop_serving.entrypoints.consumers import HANDLERS, CatchUp, alias_consumer
@@ -46,7 +47,7 @@ def _models_loaded(settings: ServingSettings, models: ModelManager) -> Check:
         ]
         if missing:
             errors = "; ".join(f"{n}@{a}: {e}" for (n, a), e in models.errors.items())
-            raise RuntimeError(
+            raise Unavailable(
                 f"not loaded: {', '.join(missing)}" + (f" ({errors})" if errors else "")
             )
 
