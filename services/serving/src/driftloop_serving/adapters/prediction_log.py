@@ -8,6 +8,13 @@ when the broker is back, the files are sent oldest first and deleted. Delivery
 is at least once (a batch that timed out may have arrived): consumers
 deduplicate on the event id. Only a record that can be neither sent nor written
 to disk is dropped, and counted.
+
+Nothing a request sends can wedge the sender: a record larger than a topic record may
+be (``max_record_bytes``) is refused at once and counted (``refused``); the memory
+buffer never holds more than ``max_buffer`` records (beyond it they are spilled at
+once); and a spill file that can never be sent (a record too large for the broker, a
+file that does not parse) is moved to ``quarantine/`` beside the spill files and
+counted, so the files after it still go out.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from prometheus_client import Counter, Gauge
 
 from driftloop_bus.publisher import Publisher
@@ -31,7 +39,8 @@ log = logging.getLogger(__name__)
 
 RECORDS = Counter(
     "driftloop_prediction_records_total",
-    "Prediction records by outcome: sent, spilled (to disk, sent later), dropped (lost).",
+    "Prediction records by outcome: sent, spilled (to disk, sent later), dropped (lost), "
+    "refused (larger than a record may be), quarantined (in a spill file that cannot be sent).",
     ["outcome"],
 )
 SPILLED_FILES = Gauge("driftloop_prediction_spill_files", "Spill files waiting to be sent.")
@@ -39,7 +48,12 @@ SPILLED_FILES = Gauge("driftloop_prediction_spill_files", "Spill files waiting t
 # Records handed to the producer between two turns of the event loop while sending.
 _YIELD_EVERY = 50
 
-_SENT, _SPILLED, _DROPPED = (RECORDS.labels(o) for o in ("sent", "spilled", "dropped"))
+_SENT, _SPILLED, _DROPPED, _REFUSED, _QUARANTINED = (
+    RECORDS.labels(o) for o in ("sent", "spilled", "dropped", "refused", "quarantined")
+)
+
+#: Errors a send of the same records will meet again: the file is quarantined.
+_UNSENDABLE = (MessageSizeTooLargeError, RecordTooLargeError, ValueError, KeyError)
 
 
 def _dump(records: list[KafkaRecord]) -> str:
@@ -90,6 +104,8 @@ class PredictionLog:
         batch_size: Records per send.
         ack_timeout: Seconds to wait for a batch's acknowledgement.
         retry_interval: Seconds between reconnection attempts.
+        max_record_bytes: Largest record (key, value and headers) sent; larger ones are
+            refused (Kafka's default ``max.message.bytes`` is 1 MiB).
     """
 
     def __init__(
@@ -101,6 +117,7 @@ class PredictionLog:
         batch_size: int = 1000,
         ack_timeout: float = 10.0,
         retry_interval: float = 1.0,
+        max_record_bytes: int = 1_000_000,
     ) -> None:
         self.make_publisher = make_publisher
         self.spill_dir = spill_dir
@@ -108,6 +125,7 @@ class PredictionLog:
         self.batch_size = batch_size
         self.ack_timeout = ack_timeout
         self.retry_interval = retry_interval
+        self.max_record_bytes = max_record_bytes
         self._queue: deque[KafkaRecord] = deque()
         self._wake = asyncio.Event()
         self._publisher: Publisher | None = None
@@ -118,8 +136,19 @@ class PredictionLog:
 
     def record(self, record: KafkaRecord) -> None:
         """Queue one record; never blocks, never raises for a broker problem."""
+        size = len(record.key) + len(record.value) + sum(len(k) + len(v) for k, v in record.headers)
+        if size > self.max_record_bytes:
+            _REFUSED.inc()
+            log.warning(
+                "prediction log: a %d-byte record is larger than %d; not logged",
+                size,
+                self.max_record_bytes,
+            )
+            return
+        if len(self._queue) >= self.max_buffer:
+            self._spill_queue()  # the bound holds whatever the sender is doing
         self._queue.append(record)
-        if len(self._queue) >= self.batch_size or len(self._queue) >= self.max_buffer:
+        if len(self._queue) >= self.batch_size:
             self._wake.set()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -244,8 +273,27 @@ class PredictionLog:
 
     async def _replay_spilled(self) -> None:
         for path in self._spill_files():
-            records = _load(path.read_text())
-            if records:
-                await self._send(records)
+            try:
+                records = _load(path.read_text())
+                if records:
+                    await self._send(records)
+            except _UNSENDABLE as error:
+                self._quarantine(path, error)
+                continue
             path.unlink()
             SPILLED_FILES.dec()
+
+    def _quarantine(self, path: Path, error: BaseException) -> None:
+        """Set aside a spill file no retry can send; the files after it go on."""
+        folder = self.spill_dir / "quarantine"
+        folder.mkdir(exist_ok=True)
+        path.rename(folder / path.name)
+        SPILLED_FILES.dec()
+        _QUARANTINED.inc()
+        log.error(
+            "prediction log: spill file %s cannot be sent (%s: %s); moved to %s",
+            path.name,
+            type(error).__name__,
+            error,
+            folder,
+        )
