@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from prometheus_client import Counter
 
 from driftloop_bus.publisher import Publisher
@@ -24,6 +25,11 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTERS = Counter(
     "driftloop_dead_letters_total", "Messages sent to a dead-letter topic.", ["topic", "group"]
+)
+TRUNCATED = Counter(
+    "driftloop_dead_letters_truncated_total",
+    "Dead letters stored without their value (too large for the broker).",
+    ["topic", "group"],
 )
 
 #: Prefix of the headers a dead-letter record adds to the original ones.
@@ -70,6 +76,16 @@ def dead_letter_record(
     )
 
 
+def truncated(record: KafkaRecord) -> KafkaRecord:
+    """``record`` without its value, saying so (``dlq.truncated``)."""
+    note = (
+        f"the original value ({len(record.value)} bytes) was too large for the dead-letter "
+        "topic; it is still at dlq.original.topic/partition/offset while that topic keeps it"
+    )
+    headers = [*record.headers, (DLQ_HEADER_PREFIX + "truncated", note.encode())]
+    return KafkaRecord(topic=record.topic, key=record.key, value=b"", headers=headers)
+
+
 def original_record(dead_letter: Delivered) -> KafkaRecord:
     """The record as it was before it was dead-lettered (for a replay)."""
     headers = dict(dead_letter.headers)
@@ -86,7 +102,11 @@ class DeadLetters:
     """Sends failed messages to their DLQ topic, retrying until the broker takes them.
 
     Moving on past a message is only safe once its dead letter is stored, so a
-    failing send is retried (with backoff) rather than dropped.
+    failing send is retried (with backoff) rather than dropped: a broker that is away
+    comes back. A dead letter the broker can never take (larger than a record may be)
+    is not retried forever: it is stored without the original value, with
+    ``dlq.truncated`` saying how large it was and where it still is (its topic,
+    partition and offset, within that topic's retention), and counted.
     """
 
     def __init__(self, publisher: Publisher, *, group: str, backoff: Backoff = RECONNECT) -> None:
@@ -109,9 +129,19 @@ class DeadLetters:
         )
 
         async def store() -> None:
+            nonlocal record
             if not self.publisher.started:
                 await self.publisher.start()
-            await (await self.publisher.send_record(record))
+            try:
+                await (await self.publisher.send_record(record))
+            except (MessageSizeTooLargeError, RecordTooLargeError):
+                record = truncated(record)
+                TRUNCATED.labels(message.topic, self.group).inc()
+                log.error(
+                    "dead letter too large for the broker; stored without its value",
+                    extra={"topic": message.topic, "offset": message.offset},
+                )
+                await (await self.publisher.send_record(record))
 
         await self.backoff.call(
             store, on_retry=logged(log, "could not store dead letter; retrying", topic=record.topic)
