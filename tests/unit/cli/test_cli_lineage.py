@@ -259,6 +259,32 @@ def test_a_models_whole_log_names_its_aliases_and_says_when_it_is_empty() -> Non
             },
             "job job-1: v5 rmse NaN, not promoted",
         ),
+        (
+            {
+                "type": "driftloop.trainer.training.escalated",
+                "summary": {
+                    "episode_id": "ep-1",
+                    "rule": "max_refusals_per_episode=3",
+                    "reason": "3 challengers refused",
+                    "job_ids": ["job-1", "job-2", "job-3"],
+                },
+            },
+            "retraining stopped, a person must look (max_refusals_per_episode=3): "
+            "3 challengers refused (episode ep-1); jobs job-1, job-2, job-3",
+        ),
+        (
+            {
+                "type": "driftloop.monitor.performance.recovered",
+                "version": "3",
+                "summary": {
+                    "metric": "accuracy",
+                    "value": 0.94,
+                    "threshold": 0.9,
+                    "episode_id": "ep-2",
+                },
+            },
+            "v3: accuracy 0.94 meets 0.9 again (episode ep-2)",
+        ),
         ({"type": "driftloop.other.thing.done", "summary": {"a": 1}}, "a=1"),
     ],
 )

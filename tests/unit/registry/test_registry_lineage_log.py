@@ -45,10 +45,12 @@ def test_the_log_takes_the_monitor_alerts_and_training_jobs_but_not_the_other_ty
         "driftloop.monitor.drift.detected",
         "driftloop.monitor.drift.cleared",
         "driftloop.monitor.performance.degraded",
+        "driftloop.monitor.performance.recovered",
         "driftloop.trainer.training.requested",
         "driftloop.trainer.training.started",
         "driftloop.trainer.training.completed",
         "driftloop.trainer.training.failed",
+        "driftloop.trainer.training.escalated",
     }
     prediction = CATALOG["driftloop.serving.prediction.logged"].example()
     with pytest.raises(InvalidEvent, match="not recorded"):

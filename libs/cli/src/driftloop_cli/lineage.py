@@ -196,11 +196,12 @@ def _drift_detected(s: Mapping[str, Any], version: str) -> str:
     )
     if drifted:
         text += f" [{', '.join(drifted)}]"
-    return text + _report(s)
+    return text + _episode(s) + _report(s)
 
 
 def _drift_cleared(s: Mapping[str, Any], version: str) -> str:
-    return f"{version}: drift cleared (share {_num(s.get('drift_share', '?'))})" + _report(s)
+    share = _num(s.get("drift_share", "?"))
+    return f"{version}: drift cleared (share {share})" + _episode(s) + _report(s)
 
 
 def _performance_degraded(s: Mapping[str, Any], version: str) -> str:
@@ -208,7 +209,27 @@ def _performance_degraded(s: Mapping[str, Any], version: str) -> str:
     return (
         f"{version}: {s.get('metric')} {_num(s.get('value'), '.4g')} {side} "
         f"{_num(s.get('threshold'), '.4g')} on {s.get('labelled_rows', 0)} labelled rows"
+        + _episode(s)
         + _report(s)
+    )
+
+
+def _episode(s: Mapping[str, Any]) -> str:
+    return f" (episode {s['episode_id']})" if s.get("episode_id") else ""
+
+
+def _performance_recovered(s: Mapping[str, Any], version: str) -> str:
+    return (
+        f"{version}: {s.get('metric')} {_num(s.get('value'), '.4g')} meets "
+        f"{_num(s.get('threshold'), '.4g')} again" + _episode(s)
+    )
+
+
+def _escalated(s: Mapping[str, Any], version: str) -> str:
+    jobs: Sequence[str] = s.get("job_ids") or []
+    return (
+        f"retraining stopped, a person must look ({s.get('rule', '?')}): {s.get('reason', '')}"
+        f"{_episode(s)}; jobs {', '.join(jobs) or '-'}"
     )
 
 
@@ -216,7 +237,7 @@ def _requested(s: Mapping[str, Any], version: str) -> str:
     text = f"job {s.get('job_id')}: {s.get('trigger_kind', 'unspecified')} trigger"
     if s.get("trigger_event_id"):
         text += f" {s['trigger_event_id']}"
-    return text + (f": {s['reason']}" if s.get("reason") else "")
+    return text + (f": {s['reason']}" if s.get("reason") else "") + _episode(s)
 
 
 def _started(s: Mapping[str, Any], version: str) -> str:
@@ -250,10 +271,12 @@ _DESCRIBE: dict[str, Callable[[Mapping[str, Any], str], str]] = {
     "drift.detected": _drift_detected,
     "drift.cleared": _drift_cleared,
     "performance.degraded": _performance_degraded,
+    "performance.recovered": _performance_recovered,
     "training.requested": _requested,
     "training.started": _started,
     "training.completed": _completed,
     "training.failed": _failed,
+    "training.escalated": _escalated,
 }
 
 

@@ -38,13 +38,15 @@ ALIAS_DELETED = spec_for(registry.AliasDeleted).type
 DRIFT_DETECTED = spec_for(monitor.DriftDetected).type
 DRIFT_CLEARED = spec_for(monitor.DriftCleared).type
 PERFORMANCE_DEGRADED = spec_for(monitor.PerformanceDegraded).type
+PERFORMANCE_RECOVERED = spec_for(monitor.PerformanceRecovered).type
 TRAINING_REQUESTED = spec_for(trainer.TrainingRequested).type
 TRAINING_STARTED = spec_for(trainer.TrainingStarted).type
 TRAINING_COMPLETED = spec_for(trainer.TrainingCompleted).type
 TRAINING_FAILED = spec_for(trainer.TrainingFailed).type
+TRAINING_ESCALATED = spec_for(trainer.TrainingEscalated).type
 
 #: The monitor's verdicts on a version.
-MONITORING = frozenset({DRIFT_DETECTED, DRIFT_CLEARED, PERFORMANCE_DEGRADED})
+MONITORING = frozenset({DRIFT_DETECTED, DRIFT_CLEARED, PERFORMANCE_DEGRADED, PERFORMANCE_RECOVERED})
 #: A training job's lifecycle.
 TRAINING = frozenset({TRAINING_REQUESTED, TRAINING_STARTED, TRAINING_COMPLETED, TRAINING_FAILED})
 
@@ -212,6 +214,7 @@ def _drift_detected(event: CloudEvent[monitor.DriftDetected]) -> LogEntry:
             "report_id": data.report_id,
             "report_url": data.report_url,
             "reference_digest": data.reference_digest,
+            "episode_id": data.episode_id,
         },
     )
 
@@ -231,6 +234,7 @@ def _drift_cleared(event: CloudEvent[monitor.DriftCleared]) -> LogEntry:
             "report_id": data.report_id,
             "report_url": data.report_url,
             "cleared_event_id": data.cleared_event.id,
+            "episode_id": data.episode_id,
         },
     )
 
@@ -251,6 +255,25 @@ def _performance_degraded(event: CloudEvent[monitor.PerformanceDegraded]) -> Log
             "labelled_rows": data.labelled_rows,
             "report_id": data.report_id,
             "report_url": data.report_url,
+            "episode_id": data.episode_id,
+        },
+    )
+
+
+def _performance_recovered(event: CloudEvent[monitor.PerformanceRecovered]) -> LogEntry:
+    data = event.data
+    return _entry(
+        event,
+        model=_required(data.model.name, "model name", event),
+        version=_version(data.model.version),
+        summary={
+            "run_id": data.model.run_id,
+            "metric": data.metric,
+            "value": _number(data.value),
+            "threshold": _number(data.threshold),
+            "window": _window(data.window),
+            "labelled_rows": data.labelled_rows,
+            "episode_id": data.episode_id,
         },
     )
 
@@ -269,6 +292,7 @@ def _training_requested(event: CloudEvent[trainer.TrainingRequested]) -> LogEntr
             "trigger_event_id": trigger.event.id,
             "trigger_event_type": trigger.event.type,
             "reason": trigger.reason,
+            "episode_id": trigger.episode_id,
             "parameters": dict(data.parameters),
             "requested_by": data.requested_by,
         },
@@ -357,6 +381,21 @@ def _entry(
     )
 
 
+def _training_escalated(event: CloudEvent[trainer.TrainingEscalated]) -> LogEntry:
+    data = event.data
+    return _entry(
+        event,
+        model=_required(data.model_name, "model_name", event),
+        summary={
+            "episode_id": data.episode_id,
+            "reason": data.reason,
+            "rule": data.rule,
+            "job_ids": list(data.job_ids),
+            "evidence": dict(data.evidence),
+        },
+    )
+
+
 _ENTRIES: dict[str, Callable[[CloudEvent[Any]], LogEntry]] = {
     VERSION_CREATED: _version_created,
     ALIAS_SET: _alias_set,
@@ -364,10 +403,12 @@ _ENTRIES: dict[str, Callable[[CloudEvent[Any]], LogEntry]] = {
     DRIFT_DETECTED: _drift_detected,
     DRIFT_CLEARED: _drift_cleared,
     PERFORMANCE_DEGRADED: _performance_degraded,
+    PERFORMANCE_RECOVERED: _performance_recovered,
     TRAINING_REQUESTED: _training_requested,
     TRAINING_STARTED: _training_started,
     TRAINING_COMPLETED: _training_completed,
     TRAINING_FAILED: _training_failed,
+    TRAINING_ESCALATED: _training_escalated,
 }
 
 #: Every event type the log records.

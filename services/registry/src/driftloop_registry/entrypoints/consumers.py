@@ -32,8 +32,10 @@ HANDLERS: HandlerTable[LineageRecording] = {
     monitor.DriftDetected: [on_monitor_verdict],
     monitor.DriftCleared: [on_monitor_verdict],
     monitor.PerformanceDegraded: [on_monitor_verdict],
+    monitor.PerformanceRecovered: [on_monitor_verdict],
     trainer.TrainingRequested: [on_training_step],
     trainer.TrainingStarted: [on_training_step],
     trainer.TrainingCompleted: [on_training_step],
     trainer.TrainingFailed: [on_training_step],
+    trainer.TrainingEscalated: [on_training_step],
 }
