@@ -1,0 +1,116 @@
+"""The label store: the ``labels`` table of the features database (migration 0002).
+
+Why not Feast's ``feast.labeling.LabelView``: it is a feature view over a user's
+entities and push source, written through the offline store (which appends), with
+conflict policies applied only when reading; it has no key for a prediction's request
+id and no idempotent write. The suite needs labels of any model, keyed by request id
+or entity keys, stored once and replaced by a stated rule (``domain/labels.py``), on
+SQLite and PostgreSQL alike: one table with one upsert does that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from driftloop_features.domain.labels import Label
+
+__all__ = ["LABELS", "LabelStore"]
+
+_metadata = sa.MetaData()
+LABELS = sa.Table(
+    "labels",
+    _metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("model_name", sa.String(255), nullable=False),
+    sa.Column("label_key", sa.String(1024), nullable=False),
+    sa.Column("request_id", sa.String(255), nullable=True),
+    sa.Column("entity_keys", sa.JSON(), nullable=False),
+    sa.Column("ground_truth", sa.JSON(), nullable=True),
+    sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class LabelStore:
+    """Writes and reads labels in the caller's session (one transaction with the outbox)."""
+
+    async def record(self, session: AsyncSession, labels: Sequence[Label]) -> None:
+        """Store ``labels``: one row per (model, key), by the rule of ``domain/labels.py``."""
+        if not labels:
+            return
+        now = datetime.now(UTC)
+        latest: dict[tuple[str, str], Label] = {}
+        for (
+            label
+        ) in labels:  # within one batch too: the same rule, the later in the batch wins ties
+            held = latest.get((label.model_name, label.key))
+            if held is None or label.event_time >= held.event_time:
+                latest[(label.model_name, label.key)] = label
+        rows = [
+            {
+                "model_name": label.model_name,
+                "label_key": label.key,
+                "request_id": label.request_id,
+                "entity_keys": dict(label.entity_keys),
+                "ground_truth": label.ground_truth,
+                "event_time": label.event_time,
+                "received_at": now,
+            }
+            for label in latest.values()
+        ]
+        dialect = session.get_bind().dialect.name
+        insert: Any = (postgresql if dialect == "postgresql" else sqlite).insert(LABELS)
+        excluded = insert.excluded
+        statement = insert.on_conflict_do_update(
+            index_elements=[LABELS.c.model_name, LABELS.c.label_key],
+            set_={
+                "request_id": excluded.request_id,
+                "entity_keys": excluded.entity_keys,
+                "ground_truth": excluded.ground_truth,
+                "event_time": excluded.event_time,
+                "received_at": excluded.received_at,
+            },
+            where=LABELS.c.event_time <= excluded.event_time,
+        )
+        await session.execute(statement, rows)
+
+    async def read(
+        self,
+        session: AsyncSession,
+        model_name: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[tuple[int, Label]]:
+        """Labels of ``model_name``, ``start <= event_time < end``, by id after ``after_id``."""
+        query = sa.select(LABELS).where(LABELS.c.model_name == model_name, LABELS.c.id > after_id)
+        if start is not None:
+            query = query.where(LABELS.c.event_time >= start)
+        if end is not None:
+            query = query.where(LABELS.c.event_time < end)
+        result = await session.execute(query.order_by(LABELS.c.id).limit(limit))
+        return [
+            (
+                row.id,
+                Label(
+                    model_name=row.model_name,
+                    ground_truth=row.ground_truth,
+                    event_time=_aware(row.event_time),
+                    request_id=row.request_id,
+                    entity_keys=row.entity_keys,
+                ),
+            )
+            for row in result
+        ]

@@ -1,0 +1,67 @@
+"""Labels: the ground truth of predictions, as the label store keeps them.
+
+A label is keyed by its model and either the prediction's request id or, without one,
+the entity keys it is about (as canonical JSON). One key holds one label:
+
+- a redelivered or resent label is the same label (stored once);
+- a corrected label replaces the stored one when its event time is later, or equal
+  (then the later received wins); a label with an *earlier* event time than the stored
+  one is ignored, so a late redelivery of a superseded label cannot undo a correction.
+
+Pure logic; the adapter (``adapters/label_store.py``) applies the rule in one upsert.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = ["MAX_KEY_CHARS", "Label", "LabelRejected", "Scalar"]
+
+Scalar = str | int | float | bool | None
+MAX_KEY_CHARS = 1024
+
+
+class LabelRejected(ValueError):
+    """A label that cannot be stored, with the reason (a 4xx, or the DLQ)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """One label as stored: ``event_time`` is timezone-aware."""
+
+    model_name: str
+    ground_truth: Scalar
+    event_time: datetime
+    request_id: str | None = None
+    entity_keys: Mapping[str, Scalar] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.model_name.strip():
+            raise LabelRejected("model_name is empty")
+        if len(self.model_name) > 255:
+            raise LabelRejected("model_name is longer than 255 characters")
+        if not self.request_id and not self.entity_keys:
+            raise LabelRejected("a label needs a request_id or entity_keys")
+        if self.request_id is not None and len(self.request_id) > 255:
+            raise LabelRejected("request_id is longer than 255 characters")
+        if self.event_time.tzinfo is None:
+            raise LabelRejected("event_time has no time zone")
+        if isinstance(self.ground_truth, float) and not math.isfinite(self.ground_truth):
+            raise LabelRejected("ground_truth is not a finite number")
+        for name, value in self.entity_keys.items():
+            if not isinstance(value, str | int | float | bool) or isinstance(value, float):
+                raise LabelRejected(f"entity key {name!r} is not a string, integer or bool")
+        if len(self.key) > MAX_KEY_CHARS:
+            raise LabelRejected(f"the label's key is longer than {MAX_KEY_CHARS} characters")
+
+    @property
+    def key(self) -> str:
+        """What identifies the label within its model: request id, else the entity keys."""
+        if self.request_id:
+            return f"request:{self.request_id}"
+        canonical = json.dumps(dict(self.entity_keys), sort_keys=True, separators=(",", ":"))
+        return f"entities:{canonical}"
