@@ -19,7 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["MAX_KEY_CHARS", "Label", "LabelRejected", "Scalar"]
+from driftloop.monitor.v1 import events_pb2 as monitor
+from driftloop_events.values import make_value
+
+__all__ = ["MAX_KEY_CHARS", "Label", "LabelRejected", "Scalar", "label_event"]
 
 Scalar = str | int | float | bool | None
 MAX_KEY_CHARS = 1024
@@ -65,3 +68,16 @@ class Label:
             return f"request:{self.request_id}"
         canonical = json.dumps(dict(self.entity_keys), sort_keys=True, separators=(",", ":"))
         return f"entities:{canonical}"
+
+
+def label_event(label: Label) -> monitor.LabelRecorded:
+    """The ``labels`` topic's message for ``label`` (what the monitor consumes)."""
+    message = monitor.LabelRecorded(
+        request_id=label.request_id or "",
+        model_name=label.model_name,
+        ground_truth=make_value(label.ground_truth),
+    )
+    message.event_time.FromDatetime(label.event_time)
+    for name, value in label.entity_keys.items():
+        message.entity_keys[name].CopyFrom(make_value(value))
+    return message

@@ -55,6 +55,7 @@ def create_app(settings: FeaturesSettings) -> FastAPI:
     )
     app.state.gateway = container.gateway
     app.state.materializations = container.materializations
+    app.state.labels = container.labels
     app.state.ingestion = container.ingestion
     app.state.agent = engine
     return app

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from driftloop_features.adapters.feast_store import FeastGateway
+from driftloop_features.service_layer.labels import Labels
 from driftloop_features.service_layer.materializations import Materializations
 
 
@@ -22,5 +23,12 @@ def get_materializations(request: Request) -> Materializations:
     return materializations
 
 
+def get_labels(request: Request) -> Labels:
+    """The label store's use cases built by ``bootstrap()``."""
+    labels: Labels = request.app.state.labels
+    return labels
+
+
 GatewayDep = Annotated[FeastGateway, Depends(get_gateway)]
 MaterializationsDep = Annotated[Materializations, Depends(get_materializations)]
+LabelsDep = Annotated[Labels, Depends(get_labels)]

@@ -12,6 +12,7 @@ from driftloop_bus.deadletter import DeadLetters
 from driftloop_bus.wiring import ServiceBus, database_and_bus
 from driftloop_features.adapters.feast_store import FeastGateway
 from driftloop_features.service_layer.ingestion import Ingestion, RowBatch
+from driftloop_features.service_layer.labels import Labels
 from driftloop_features.service_layer.materializations import Materializations
 from driftloop_features.settings import FeaturesSettings
 from driftloop_kit.db import Database
@@ -33,6 +34,7 @@ class FeaturesContainer:
     #: The rows read since the last ingested batch (the handlers' dependency).
     rows: RowBatch
     materializations: Materializations
+    labels: Labels
 
 
 def bootstrap(settings: FeaturesSettings) -> FeaturesContainer:
@@ -51,4 +53,5 @@ def bootstrap(settings: FeaturesSettings) -> FeaturesContainer:
         ),
         rows=RowBatch(),
         materializations=Materializations(gateway=gateway, database=database, outbox=bus.outbox),
+        labels=Labels(database=database, outbox=bus.outbox),
     )
