@@ -76,6 +76,13 @@ class FeaturesSettings(ServiceSettings):
         default="driftloop-features",
         description="Consumer group (faust app id) of the ingestion agent.",
     )
+    labels_enabled: bool = Field(
+        default=True, description="Consume `labels` and store every label in the label store."
+    )
+    labels_group: str = Field(
+        default="driftloop-features-labels",
+        description="Consumer group of the label store's consumer of `labels`.",
+    )
     ingest_batch_size: int = Field(
         default=2000, ge=1, description="Most rows pushed to the stores in one batch."
     )

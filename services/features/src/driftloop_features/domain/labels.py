@@ -17,12 +17,12 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from driftloop.monitor.v1 import events_pb2 as monitor
-from driftloop_events.values import make_value
+from driftloop_events.values import make_value, value_to_python
 
-__all__ = ["MAX_KEY_CHARS", "Label", "LabelRejected", "Scalar", "label_event"]
+__all__ = ["MAX_KEY_CHARS", "Label", "LabelRejected", "Scalar", "label_event", "label_of"]
 
 Scalar = str | int | float | bool | None
 MAX_KEY_CHARS = 1024
@@ -81,3 +81,27 @@ def label_event(label: Label) -> monitor.LabelRecorded:
     for name, value in label.entity_keys.items():
         message.entity_keys[name].CopyFrom(make_value(value))
     return message
+
+
+def label_of(message: monitor.LabelRecorded) -> Label:
+    """The label a ``labels`` record carries; :class:`LabelRejected` says why not."""
+    if not message.HasField("event_time"):
+        raise LabelRejected("event_time is missing")
+    if not message.HasField("ground_truth"):
+        raise LabelRejected("ground_truth is missing")
+    truth = value_to_python(message.ground_truth)
+    if not isinstance(truth, str | int | float | bool) and truth is not None:
+        raise LabelRejected("ground_truth is not a string, number, bool or null")
+    keys: dict[str, Scalar] = {}
+    for name, value in message.entity_keys.items():
+        key = value_to_python(value)
+        if not isinstance(key, str | int | bool):
+            raise LabelRejected(f"entity key {name!r} is not a string, integer or bool")
+        keys[name] = key
+    return Label(
+        model_name=message.model_name,
+        ground_truth=truth,
+        event_time=message.event_time.ToDatetime(tzinfo=UTC),
+        request_id=message.request_id or None,
+        entity_keys=keys,
+    )

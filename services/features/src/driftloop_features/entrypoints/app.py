@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from driftloop_features.adapters.feast_store import FeastGateway
-from driftloop_features.entrypoints.consumers import HANDLERS
+from driftloop_features.entrypoints.consumers import HANDLERS, label_consumer
 from driftloop_features.entrypoints.ingest import ingest_engine
 from driftloop_features.entrypoints.routers import ROUTERS
 from driftloop_features.service_layer.bootstrap import bootstrap
@@ -38,6 +38,8 @@ def create_app(settings: FeaturesSettings) -> FastAPI:
     ]
     if engine is not None:
         resources.append(engine)
+    if settings.labels_enabled:
+        resources.append(label_consumer(container))
     app = create_service_app(
         settings=settings,
         title="driftloop features",

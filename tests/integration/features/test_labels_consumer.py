@@ -1,0 +1,69 @@
+"""Labels on the ``labels`` topic, as a producer in any language sends them (a JSON
+CloudEvent in Kafka's binary mode, docs/examples/send-label.sh), are stored once;
+one that cannot be stored goes to ``labels.dlq`` with the reason."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from driftloop_events.topics import dlq_topic
+
+from .conftest import RunningServer, eventually, read_records
+
+pytestmark = pytest.mark.integration
+
+
+def _headers(event_id: str) -> list[tuple[str, bytes]]:
+    return [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", event_id.encode()),
+        ("ce_source", b"/examples/kcat"),
+        ("ce_type", b"driftloop.monitor.label.recorded"),
+        ("content-type", b"application/json"),
+    ]
+
+
+async def test_a_json_label_on_the_topic_is_stored_once_and_a_malformed_one_dead_lettered(
+    sqlite_server: RunningServer,
+) -> None:
+    model = f"churn-{uuid.uuid4().hex[:8]}"
+    servers = sqlite_server.settings.kafka_bootstrap_servers
+    good = (
+        f'{{"requestId": "req-42", "modelName": "{model}", "groundTruth": {{"stringValue": '
+        '"yes"}, "eventTime": "2030-01-02T03:04:05Z"}'
+    )
+    keyless = (
+        f'{{"modelName": "{model}", "groundTruth": {{"stringValue": "no"}}, '
+        '"eventTime": "2030-01-02T03:04:05Z"}'
+    )
+    bad_id = f"bad-{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=servers)
+    await producer.start()
+    try:
+        for _ in range(2):  # resent with the same id, then with another: one label
+            await producer.send_and_wait("labels", good.encode(), headers=_headers("l-1"))
+        await producer.send_and_wait("labels", good.encode(), headers=_headers("l-2"))
+        await producer.send_and_wait("labels", keyless.encode(), headers=_headers(bad_id))
+    finally:
+        await producer.stop()
+
+    async def stored() -> list[dict[str, object]] | None:
+        async with httpx.AsyncClient(base_url=sqlite_server.url, timeout=30) as client:
+            found = (await client.get(f"/labels/{model}")).json()["labels"]
+        return found or None
+
+    labels = await eventually(stored, timeout=60)
+    assert [(x["request_id"], x["ground_truth"]) for x in labels] == [("req-42", "yes")]
+    assert labels[0]["event_time"] == "2030-01-02T03:04:05+00:00"
+
+    def ours(record: object) -> bool:
+        return ("ce_id", bad_id.encode()) in list(getattr(record, "headers", []))
+
+    (dead,) = await read_records(servers, dlq_topic("labels"), ours, expected=1, timeout=60)
+    reason = dict(dead.headers)["dlq.error"].decode()
+    assert "request_id or entity_keys" in reason
+    assert (await stored()) == labels
