@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from driftloop_features.entrypoints.deps import GatewayDep
+from driftloop_features.entrypoints.deps import GatewayDep, LabelsDep
 from driftloop_kit.errors import InvalidInput, validation_message
 
 router = APIRouter(tags=["historical"])
@@ -200,3 +200,74 @@ def _answer(table: pa.Table, accept: str) -> Response:
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     return Response(buffer.getvalue(), media_type=PARQUET)
+
+
+#: The most labels one training set is built from.
+MAX_TRAINING_LABELS = 1_000_000
+
+
+class TrainingSetRequest(BaseModel):
+    """JSON body of ``POST /labels/{model_name}/training-set``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    features: list[str] = Field(default_factory=list, examples=[["iris_features:sepal_length"]])
+    feature_service: str | None = Field(default=None, examples=["iris_classifier"])
+    label_column: str = Field(default="label", min_length=1, max_length=255)
+    start: AwareDatetime | None = Field(default=None, description="event_time >= start")
+    end: AwareDatetime | None = Field(default=None, description="event_time < end")
+    full_feature_names: bool = False
+
+
+@router.post(
+    "/labels/{model_name}/training-set",
+    summary="A model's training set: its stored labels joined point-in-time with features",
+    response_class=Response,
+)
+async def training_set(
+    model_name: str,
+    body: TrainingSetRequest,
+    request: Request,
+    gateway: GatewayDep,
+    labels: LabelsDep,
+) -> Response:
+    """One row per stored label keyed by entity keys: the keys, ``event_timestamp`` (the
+    label's event time), ``request_id``, the label column, and each feature as of the
+    label's event time (nothing newer). Labels keyed by a request id alone name no
+    entity and are left out. ``Accept`` picks the format, as for historical features."""
+    rows: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = await labels.read(
+            model_name, start=body.start, end=body.end, after_id=after, limit=10_000
+        )
+        for _id, label in page:
+            if label.entity_keys:
+                rows.append(
+                    {
+                        **label.entity_keys,
+                        TIMESTAMP_COLUMN: label.event_time,
+                        "request_id": label.request_id,
+                        body.label_column: label.ground_truth,
+                    }
+                )
+        if len(rows) > MAX_TRAINING_LABELS:
+            raise InvalidInput(
+                f"more than {MAX_TRAINING_LABELS} labels; narrow the range with start and end"
+            )
+        if len(page) < 10_000:
+            break
+        after = page[-1][0]
+    if not rows:
+        raise InvalidInput(f"model {model_name!r} has no labels keyed by entity keys in the range")
+    entity_df = _with_timestamps(pd.DataFrame(rows))
+    resolved = await asyncio.to_thread(
+        gateway.resolve_features, body.features, body.feature_service
+    )
+    table = await asyncio.to_thread(
+        gateway.get_historical_features,
+        entity_df=entity_df,
+        features=resolved,
+        full_feature_names=body.full_feature_names,
+    )
+    return _answer(table, request.headers.get("accept", ""))
