@@ -106,3 +106,50 @@ def test_the_reference_pipeline_reads_features_as_of_each_labelled_row(
     assert len(recent & set(training["event_timestamp"])) == 4
     newest_train, newest_eval, _ = split(frame, context.spec, {"holdout": "newest"})
     assert newest_eval["event_timestamp"].min() > newest_train["event_timestamp"].max()
+
+
+def test_without_a_labels_source_the_pipeline_trains_from_the_label_store(
+    features_server: RunningServer, tmp_path: Path
+) -> None:
+    flowers = new_flower_ids(6)
+    model = f"iris-{flowers[0]}"
+    posted = httpx.post(
+        f"{features_server.url}/labels",
+        json={
+            "labels": [
+                {
+                    "model_name": model,
+                    "entity_keys": {"flower_id": flower},
+                    "ground_truth": SPECIES[i % 3],
+                    "event_time": (T0 + timedelta(hours=1, minutes=i)).isoformat(),
+                }
+                for i, flower in enumerate(flowers)
+            ]
+        },
+        timeout=30,
+    )
+    assert posted.status_code == 202, posted.text
+    push(features_server.url, flowers, T0, 1.0)
+    push(features_server.url, flowers, T0 + timedelta(hours=2), 100.0)  # newer: not used
+    context = JobContext(
+        job_id="job-label-store",
+        model_name=model,
+        parameters={},
+        spec=JobSpec(feature_service="iris_classifier"),
+        trigger={},
+        tracking_url="http://unused",
+        registry_url="http://unused",
+        features_url=features_server.url,
+        experiment_name="unused",
+        work_dir=str(tmp_path / "job"),
+    )
+
+    frame, source = load_data(context)
+
+    assert source == f"{features_server.url}/labels/{model}/training-set"
+    by_flower = frame.set_index("flower_id")
+    assert [by_flower.loc[f, "sepal_length"] for f in flowers] == [
+        1.0 + i for i in range(len(flowers))
+    ]
+    assert list(by_flower.loc[flowers, "species"]) == [SPECIES[i % 3] for i in range(6)]
+    assert "request_id" not in frame.columns

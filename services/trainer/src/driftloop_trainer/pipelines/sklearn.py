@@ -9,7 +9,9 @@ job that needs other code names its own entry point (README, "Your own training 
    from the spec's ``labels_source`` and asks the features service for the
    point-in-time-correct feature values of each row (``POST /get-historical-features``);
    ``builtin:iris`` is the classic iris table with its features, for a suite that has
-   no labelled data yet;
+   no labelled data yet; without a ``labels_source`` the model's labels in the label
+   store are joined with their features by the features service
+   (``POST /labels/{model}/training-set``);
 2. **training** — keeps the spec's training window, holds ``evaluation_fraction`` of
    the rows out, drawn at random from the recent rows (see :func:`split`), fits a
    scikit-learn model;
@@ -161,13 +163,34 @@ def historical_features(
     return pd.DataFrame(answer["data"], columns=answer["columns"])
 
 
+def label_store_training_set(
+    features_url: str, model_name: str, spec: JobSpec, *, timeout: float = 300.0
+) -> tuple[pd.DataFrame, str]:
+    """The model's labels in the features service's label store, each joined with the
+    features as of its event time (``POST /labels/{model}/training-set``)."""
+    url = f"{features_url.rstrip('/')}/labels/{model_name}/training-set"
+    body: dict[str, Any] = {"features": spec.features, "label_column": spec.label}
+    if spec.feature_service:
+        body["feature_service"] = spec.feature_service
+    response = httpx.post(url, json=body, headers={"Accept": "application/json"}, timeout=timeout)
+    if response.status_code >= 400:
+        raise StageFailed(
+            Stage.DATA,
+            f"the label store answered {response.status_code}: {response.text[:500]}",
+            error_type="NoLabels" if response.status_code == 400 else "HistoricalFeaturesError",
+        )
+    answer = response.json()
+    frame = pd.DataFrame(answer["data"], columns=answer["columns"])
+    return frame.drop(columns=["request_id"], errors="ignore"), url
+
+
 def load_data(context: JobContext) -> tuple[pd.DataFrame, str]:
     """The labelled rows with their features, and where they came from (a URL or ``builtin:``)."""
     spec = context.spec
     if spec.labels_source == BUILTIN_IRIS:
         return builtin_iris(), BUILTIN_IRIS
     if not spec.labels_source:
-        raise StageFailed(Stage.DATA, "the job spec names no labels_source", error_type="NoLabels")
+        return label_store_training_set(context.features_url, context.model_name, spec)
     entities = read_labels(spec.labels_source)
     if TIMESTAMP not in entities.columns or spec.label not in entities.columns:
         raise StageFailed(
