@@ -76,6 +76,7 @@ def features_settings(*, home: Path, bootstrap_servers: str, **overrides: Any) -
         "kafka_bootstrap_servers": bootstrap_servers,
         "port": free_port(),
         "ingest_group": f"features-test-{uuid.uuid4().hex[:8]}",
+        "labels_group": f"features-labels-test-{uuid.uuid4().hex[:8]}",
         "ingest_session_timeout": 6.0,
         "ingest_batch_seconds": 0.05,
         "log_format": "console",
