@@ -20,6 +20,15 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from driftloop_bus.embedded import EmbeddedBroker, port_accepts
+from driftloop_kit.auth import Role, TokenSigner
+
+# Every service a test starts (in process or as a subprocess) signs and checks tokens
+# with this key, and the mlflow client sends an admin token: authentication stays on
+# in every test; tests/integration/test_auth_*.py check it refuses what it must.
+os.environ.setdefault("DRIFTLOOP_SECRET_KEY", f"driftloop-tests-{uuid.uuid4().hex}")
+os.environ["MLFLOW_TRACKING_TOKEN"] = TokenSigner(os.environ["DRIFTLOOP_SECRET_KEY"]).issue(
+    subject="tests", role=Role.ADMIN, ttl_seconds=7 * 86_400
+)
 
 # Property tests assert what is generated, not how fast: on a loaded 2-core CI machine
 # Hypothesis' timing checks (deadline, too_slow) fail tests whose behaviour is right.

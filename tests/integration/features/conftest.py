@@ -28,6 +28,7 @@ from driftloop_bus.embedded import EmbeddedBroker, free_port
 from driftloop_events.envelope import PROTOBUF, CloudEvent, from_record, to_record
 from driftloop_features.entrypoints.app import create_app
 from driftloop_features.settings import FeaturesSettings
+from driftloop_kit.testing import auth_headers
 
 _ids = itertools.count(1)
 
@@ -214,7 +215,7 @@ async def online_values(
     url: str, flower_ids: Sequence[int], features_: Sequence[str]
 ) -> dict[str, list[Any]]:
     """``POST /get-online-features``, as feature name -> values."""
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url, timeout=10) as client:
         response = await client.post(
             "/get-online-features",
             json={"entities": {"flower_id": list(flower_ids)}, "features": list(features_)},

@@ -19,6 +19,7 @@ from feast import FeatureStore, RepoConfig
 from feast.data_source import PushMode
 
 from driftloop.features.v1 import events_pb2 as features
+from driftloop_kit.testing import auth_headers
 
 from .conftest import RunningServer, event_of, eventually, new_flower_ids, read_records
 
@@ -288,7 +289,9 @@ async def test_materialize_with_async_answers_202_and_loads_the_rows_afterwards(
     (flower,) = new_flower_ids(1)
     recent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     _push_rows(sqlite_server.url, [(flower, recent, 6.1)], to="offline")
-    async with httpx.AsyncClient(base_url=sqlite_server.url, timeout=60) as client:
+    async with httpx.AsyncClient(
+        headers=auth_headers(), base_url=sqlite_server.url, timeout=60
+    ) as client:
         response = await client.post(
             "/materialize",
             params={"async": "true"},
@@ -327,7 +330,9 @@ async def test_materialize_publishes_features_materialized(sqlite_server: Runnin
         ],
         to="offline",
     )
-    async with httpx.AsyncClient(base_url=sqlite_server.url, timeout=60) as client:
+    async with httpx.AsyncClient(
+        headers=auth_headers(), base_url=sqlite_server.url, timeout=60
+    ) as client:
         response = await client.post(
             "/materialize",
             json={"start_ts": start.isoformat(), "end_ts": end.isoformat()},

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from driftloop_events.topics import dlq_topic
+from driftloop_kit.testing import auth_headers
 
 from .conftest import RunningServer, eventually, read_records
 
@@ -52,7 +53,9 @@ async def test_a_json_label_on_the_topic_is_stored_once_and_a_malformed_one_dead
         await producer.stop()
 
     async def stored() -> list[dict[str, object]] | None:
-        async with httpx.AsyncClient(base_url=sqlite_server.url, timeout=30) as client:
+        async with httpx.AsyncClient(
+            headers=auth_headers(), base_url=sqlite_server.url, timeout=30
+        ) as client:
             found = (await client.get(f"/labels/{model}")).json()["labels"]
         return found or None
 

@@ -10,6 +10,7 @@ import pytest
 
 from driftloop.monitor.v1 import events_pb2 as monitor
 from driftloop_events.values import value_to_python
+from driftloop_kit.testing import auth_headers
 
 from .conftest import RunningServer, event_of, read_records
 
@@ -38,7 +39,9 @@ async def test_posted_labels_are_stored_once_published_on_labels_and_read_back_b
             },
         ]
     }
-    async with httpx.AsyncClient(base_url=sqlite_server.url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        headers=auth_headers(), base_url=sqlite_server.url, timeout=30
+    ) as client:
         for _ in range(2):  # resent: still two labels
             response = await client.post("/labels", json=body)
             assert response.status_code == 202, response.text

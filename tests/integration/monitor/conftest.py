@@ -20,6 +20,7 @@ from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_bus.publisher import Publisher
 from driftloop_events.envelope import CloudEvent, from_record
 from driftloop_events.values import make_record
+from driftloop_kit.testing import auth_headers
 from driftloop_monitor.entrypoints.app import create_app
 from driftloop_monitor.entrypoints.stream import MonitorStream
 from driftloop_monitor.service_layer.monitor import Monitor
@@ -141,7 +142,9 @@ async def monitor_running(settings: MonitorSettings) -> AsyncIterator[RunningMon
         await stream.wait_started(timeout=60)
         await publisher.start()
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://monitor.test") as client:
+        async with httpx.AsyncClient(
+            headers=auth_headers(), transport=transport, base_url="http://monitor.test"
+        ) as client:
             try:
                 yield RunningMonitor(
                     client=client,
@@ -189,5 +192,7 @@ async def monitor_api(
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://monitor.test") as client:
+        async with httpx.AsyncClient(
+            headers=auth_headers(), transport=transport, base_url="http://monitor.test"
+        ) as client:
             yield client

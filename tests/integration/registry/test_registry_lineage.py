@@ -35,6 +35,7 @@ from driftloop_events.envelope import (
     new_event_id,
     to_record,
 )
+from driftloop_kit.testing import auth_headers
 from tests.fakes.common import unique
 
 from ..bus.helpers import eventually, read_topic
@@ -119,7 +120,7 @@ async def publish(
 
 
 async def lineage(url: str, **params: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url, timeout=30) as client:
         return await client.get(LINEAGE, params=params)
 
 
@@ -169,7 +170,7 @@ async def test_a_version_shows_the_drift_and_job_that_made_it_and_what_followed(
         },
     )
     done_id = new_event_id()  # the alias move names it as its cause before it is published
-    async with httpx.AsyncClient(base_url=url) as http:
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url) as http:
         cause = {"id": done_id, "type": "driftloop.trainer.training.completed"}
         body = {"name": name, "alias": "champion", "version": "2", "cause": cause}
         (await http.post(ALIAS, json=body)).raise_for_status()
@@ -365,7 +366,7 @@ async def test_unknown_names_and_bad_arguments_get_the_registrys_json_errors(
     empty = (await lineage(url, name=name)).json()
     assert (empty["name"], empty.get("events", [])) == (name, [])
 
-    async with httpx.AsyncClient(base_url=url) as http:
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url) as http:
         schema = (await http.get("/openapi.json")).json()
     assert "lineage" in schema["paths"][LINEAGE]["get"]["tags"]
 

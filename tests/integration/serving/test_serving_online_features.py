@@ -17,7 +17,7 @@ from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import from_record
 from driftloop_events.errors import EnvelopeError
 from driftloop_events.topics import TOPICS
-from driftloop_kit.testing import ServedApp
+from driftloop_kit.testing import ServedApp, auth_headers
 
 from ..bus.helpers import eventually
 from ..features.conftest import RunningServer, features_settings, new_flower_ids, read_records
@@ -59,7 +59,7 @@ def push(url: str, flowers: list[int], rows: np.ndarray[Any, Any]) -> None:
 
 
 async def ready(url: str) -> bool:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=auth_headers()) as client:
         return (await client.get(f"{url}/v2/health/ready")).status_code == 200
 
 
@@ -136,7 +136,7 @@ async def test_entity_keys_over_both_protocols_score_the_online_features(
     name = iris_models.name
     expected = iris_models.first.predict(pd.DataFrame(flowers.features, columns=COLUMNS)).tolist()
     assert len(set(expected)) == 3
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url, timeout=30) as client:
         v2 = await client.post(f"/v2/models/{name}/infer", json=v2_keys(flowers.ids))
         named = await client.post(
             f"/v2/models/{name}/versions/1/infer",
@@ -186,7 +186,7 @@ async def test_the_prediction_log_holds_the_features_used_and_the_entity_keys(
     url: str, iris_models: Models, flowers: Flowers, broker: EmbeddedBroker
 ) -> None:
     request_id = f"entity-keys-{flowers.ids[0]}"
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url, timeout=30) as client:
         response = await client.post(
             f"/v2/models/{iris_models.name}/infer", json=v2_keys(flowers.ids, id=request_id)
         )
@@ -224,7 +224,7 @@ async def test_unknown_entities_and_feature_services_are_4xx_naming_them(
 ) -> None:
     name = iris_models.name
     unknown = new_flower_ids(1)[0]
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url, timeout=30) as client:
         v2 = await client.post(f"/v2/models/{name}/infer", json=v2_keys([flowers.ids[0], unknown]))
         mlflow_ = await client.post(
             f"/invocations?model={name}", json={"dataframe_records": [{"flower_id": unknown}]}
@@ -294,7 +294,9 @@ async def test_with_the_features_service_stopped_entity_requests_get_503_and_fea
     try:
         await asyncio.to_thread(push, features.url, flower, row)
         await eventually(lambda: ready(server.url), timeout=60)
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        async with httpx.AsyncClient(
+            headers=auth_headers(), base_url=server.url, timeout=30
+        ) as client:
             before = await client.post(f"/v2/models/{name}/infer", json=v2_keys(flower))
             assert before.status_code == 200, before.text
             assert before.json()["outputs"][0]["data"] == expected

@@ -16,7 +16,7 @@ from skl2onnx import to_onnx  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
 from driftloop_bus.embedded import EmbeddedBroker
-from driftloop_kit.testing import ServedApp
+from driftloop_kit.testing import ServedApp, auth_headers
 
 from ..bus.helpers import eventually
 from ..stack import Stack
@@ -66,7 +66,7 @@ def served(
 
 
 async def ready(url: str) -> bool:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=auth_headers()) as client:
         return (await client.get(f"{url}/v2/health/ready")).status_code == 200
 
 
@@ -83,7 +83,7 @@ async def test_v2_and_mlflow_protocols_return_the_in_process_prediction(
     expected = iris_models.first.predict(frame).tolist()
     rows = frame.to_numpy().tolist()
     name = iris_models.name
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url) as client:
         tensor = await client.post(
             f"/v2/models/{name}/infer",
             json={
@@ -145,7 +145,7 @@ async def test_an_onnx_model_answers_as_onnxruntime_does_in_process(
     name, _, expected = onnx_model
     frame, _ = iris_frame()
     rows = frame.to_numpy().tolist()
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url) as client:
         response = await client.post(f"/invocations?model={name}", json={"inputs": rows})
         metadata = await client.get(f"/v2/models/{name}")
     assert response.status_code == 200, response.text
@@ -202,7 +202,7 @@ async def test_bad_v2_requests_get_a_4xx_with_a_v2_error(
     url: str, iris_models: Models, case: tuple[str, Any, int, str]
 ) -> None:
     path, payload, status, message = case
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url) as client:
         response = await client.post(path.format(name=iris_models.name), json=payload)
     assert response.status_code == status
     assert message in response.json()["error"]
@@ -221,7 +221,7 @@ async def test_bad_v2_requests_get_a_4xx_with_a_v2_error(
 async def test_bad_mlflow_requests_get_a_4xx_with_an_mlflow_error(
     url: str, iris_models: Models, payload: Any, status: int, message: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url) as client:
         response = await client.post(f"/invocations?model={iris_models.name}", json=payload)
         unknown = await client.post("/invocations?model=nope", json={"instances": [[1, 2, 3, 4]]})
         not_json = await client.post(f"/invocations?model={iris_models.name}", content=b"{")
@@ -236,7 +236,7 @@ async def test_bad_mlflow_requests_get_a_4xx_with_an_mlflow_error(
 async def test_health_metadata_and_readiness_endpoints(
     url: str, iris_models: Models, tmp_path: Path
 ) -> None:
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url) as client:
         assert (await client.get("/v2/health/live")).json() == {"live": True}
         assert (await client.get("/ping")).status_code == 200
         metadata = (await client.get(f"/v2/models/{iris_models.name}")).json()

@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from driftloop.serving.v1 import events_pb2 as serving_events
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import from_record
-from driftloop_kit.testing import ServedApp
+from driftloop_kit.testing import ServedApp, auth_headers
 
 from ..bus.helpers import eventually, read_topic
 from ..stack import Stack
@@ -51,7 +51,7 @@ class Load:
         self._count = 0
 
     async def _client(self, index: int) -> None:
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(headers=auth_headers(), timeout=10) as client:
             while not self._stop.is_set():
                 self._count += 1
                 request_id = f"req-{index}-{self._count}"
@@ -79,7 +79,7 @@ class Load:
 
 async def serving_ready(url: str) -> bool:
     """Models loaded and alias events followed."""
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=auth_headers()) as client:
         if (await client.get(f"{url}/v2/health/ready")).status_code != 200:
             return False
         details = (await client.get(f"{url}/readyz")).json()["details"]["models"]
@@ -152,7 +152,10 @@ async def test_a_version_that_cannot_load_is_refused_and_the_old_one_keeps_answe
         reconcile_interval_seconds=1,
     )
     try:
-        async with serving(settings) as server, httpx.AsyncClient(base_url=server.url) as http:
+        async with (
+            serving(settings) as server,
+            httpx.AsyncClient(headers=auth_headers(), base_url=server.url) as http,
+        ):
             await move_alias(name, broken.version)
 
             async def refused() -> dict[str, Any] | None:

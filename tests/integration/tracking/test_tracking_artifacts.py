@@ -15,6 +15,7 @@ from mlflow.exceptions import MlflowException
 
 from driftloop_kit.artifacts import ArtifactRepository
 from driftloop_kit.errors import InvalidInput
+from driftloop_kit.testing import auth_headers
 from tests.fakes.common import unique
 
 from .conftest import RunningServer
@@ -167,7 +168,7 @@ def test_traversal_attempts_are_refused_and_write_nothing_outside_the_root(
         f"{ARTIFACTS}/%2F{outside.as_posix().lstrip('/')}/{name}",
         f"{ARTIFACTS}/..%5c..%5c{name}",
     ]
-    with httpx.Client(base_url=tracking_server.url) as http:
+    with httpx.Client(headers=auth_headers(), base_url=tracking_server.url) as http:
         for target in targets:
             for method in ("PUT", "GET", "DELETE"):
                 response = http.request(

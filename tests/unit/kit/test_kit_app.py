@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel
 
 from driftloop_kit.app import Resource, create_service_app
+from driftloop_kit.auth import READER, WRITER, Role
 from driftloop_kit.db import Database
 from driftloop_kit.errors import NotFound
 from driftloop_kit.fast_routes import body_route
@@ -136,7 +137,7 @@ async def test_a_failed_start_stops_the_resources_already_started() -> None:
 async def test_standard_endpoints_and_settings_are_present() -> None:
     router = APIRouter(prefix="/api/things", tags=["things"])
 
-    @router.get("/{thing_id}")
+    @router.get("/{thing_id}", dependencies=[READER])
     async def get_thing(thing_id: str) -> dict[str, str]:
         raise NotFound(f"thing {thing_id} does not exist")
 
@@ -215,7 +216,7 @@ async def test_a_fast_route_answers_before_the_fastapi_route_and_checks_its_body
     async def create_thing(body: Thing, owner: str) -> Response:
         return Response(f"{owner}:{body.name}:{body.size}")
 
-    @router.post("/things")
+    @router.post("/things", dependencies=[WRITER])
     async def create_thing_route(body: Thing) -> Response:
         served_by.append("fastapi")
         return await create_thing(body, "fastapi")
@@ -228,7 +229,7 @@ async def test_a_fast_route_answers_before_the_fastapi_route_and_checks_its_body
         settings=settings(),
         title="demo",
         routers=[router],
-        fast_routes=[body_route("/things", create_thing, Thing, owner)],
+        fast_routes=[body_route("/things", create_thing, Thing, owner, role=Role.WRITER)],
     )
 
     async with app_client(app) as client:
@@ -282,16 +283,16 @@ async def test_a_body_over_the_limit_is_a_413_while_it_is_read_on_every_kind_of_
         stored.append(body.name)
         return Response("ok")
 
-    @router.post("/things")
+    @router.post("/things", dependencies=[WRITER])
     async def create_thing_route(body: Thing) -> Response:
         return await create_thing(body, "fastapi")
 
-    @router.post("/plain")
+    @router.post("/plain", dependencies=[WRITER])
     async def plain(body: Thing) -> Response:
         stored.append(body.name)
         return Response("ok")
 
-    @router.put("/uploads/{name}")
+    @router.put("/uploads/{name}", dependencies=[WRITER])
     async def upload(name: str, request: Request) -> Response:
         return Response(str(len(await request.body())))
 
@@ -302,7 +303,7 @@ async def test_a_body_over_the_limit_is_a_413_while_it_is_read_on_every_kind_of_
         settings=DemoSettings(max_body_bytes=2048),
         title="demo",
         routers=[router],
-        fast_routes=[body_route("/things", create_thing, Thing, owner)],
+        fast_routes=[body_route("/things", create_thing, Thing, owner, role=Role.WRITER)],
         unbounded_paths=("/uploads/",),
     )
     big = {"name": "x" * 4000, "size": 1}

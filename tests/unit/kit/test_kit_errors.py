@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
+from driftloop_kit.auth import READER, WRITER
 from driftloop_kit.errors import (
     AlreadyExists,
     Conflict,
@@ -19,7 +20,7 @@ from driftloop_kit.errors import (
     Unavailable,
     install_error_handlers,
 )
-from driftloop_kit.testing import app_client
+from driftloop_kit.testing import app_client, authenticator
 
 pytestmark = pytest.mark.unit
 
@@ -40,17 +41,18 @@ class NewRun(BaseModel):
 
 def build_app(**kwargs: Any) -> FastAPI:
     app = FastAPI()
+    app.state.authenticator = authenticator()
     install_error_handlers(app, **kwargs)
 
-    @app.get("/raise/{kind}")
+    @app.get("/raise/{kind}", dependencies=[READER])
     async def raise_error(kind: str) -> None:
         raise ERRORS[kind](f"{kind} happened")
 
-    @app.get("/bug")
+    @app.get("/bug", dependencies=[READER])
     async def bug() -> None:
         raise ZeroDivisionError("secret internals")
 
-    @app.post("/runs")
+    @app.post("/runs", dependencies=[WRITER])
     async def create_run(run: NewRun, limit: int = 10) -> dict[str, str]:
         return {"name": run.name}
 

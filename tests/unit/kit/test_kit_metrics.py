@@ -8,24 +8,26 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY, Counter
 
+from driftloop_kit.auth import READER
 from driftloop_kit.errors import install_error_handlers
 from driftloop_kit.metrics import UNMATCHED_ROUTE, MetricsMiddleware, metrics_router
-from driftloop_kit.testing import app_client
+from driftloop_kit.testing import app_client, authenticator
 
 pytestmark = pytest.mark.unit
 
 
 def build_app(service: str) -> FastAPI:
     app = FastAPI()
+    app.state.authenticator = authenticator()
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, service=service)
     app.include_router(metrics_router())
 
-    @app.get("/runs/{run_id}")
+    @app.get("/runs/{run_id}", dependencies=[READER])
     async def get_run(run_id: str) -> dict[str, str]:
         return {"run_id": run_id}
 
-    @app.get("/bug")
+    @app.get("/bug", dependencies=[READER])
     async def bug() -> None:
         raise RuntimeError("boom")
 

@@ -34,6 +34,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith("DRIFTLOOP_"):
             monkeypatch.delenv(name)
+    # A key, so that no test writes one into the default home (the working folder).
+    monkeypatch.setenv("DRIFTLOOP_SECRET_KEY", "settings-tests-" + "k" * 32)
 
 
 def test_defaults_follow_the_service_name_and_port() -> None:
@@ -107,24 +109,74 @@ def test_env_prefix_is_derived_from_the_service_name() -> None:
     assert RegistrySettings.model_config.get("env_prefix") == "DRIFTLOOP_REGISTRY_"
 
 
-def test_placeholder_secret_is_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_refuses_to_start_without_a_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DRIFTLOOP_SECRET_KEY")
     monkeypatch.setenv("DRIFTLOOP_ENVIRONMENT", "production")
+
+    with pytest.raises(ValidationError, match="secret_key must be set in production"):
+        TrackingSettings()
+
+
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_a_placeholder_secret_is_refused_everywhere(
+    monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
+    monkeypatch.setenv("DRIFTLOOP_ENVIRONMENT", environment)
+    monkeypatch.setenv("DRIFTLOOP_SECRET_KEY", "change-me")
 
     with pytest.raises(ValidationError, match="secret_key is a placeholder"):
         TrackingSettings()
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DRIFTLOOP_SECRET_KEY", "short-but-not-a-placeholder", "shorter than 32"),
+        ("DRIFTLOOP_AUTH_MODE", "off", "auth_mode=off is refused in production"),
+    ],
+)
+def test_production_refuses_unsafe_settings(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv("DRIFTLOOP_ENVIRONMENT", "production")
+    monkeypatch.setenv("DRIFTLOOP_SECRET_KEY", "s3cr3t-from-the-vault-" + "x" * 20)
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ValidationError, match=message):
+        TrackingSettings()
+
+
 def test_real_secret_is_accepted_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFTLOOP_ENVIRONMENT", "production")
-    monkeypatch.setenv("DRIFTLOOP_SECRET_KEY", "s3cr3t-from-the-vault")
+    monkeypatch.setenv("DRIFTLOOP_SECRET_KEY", "s3cr3t-from-the-vault-" + "x" * 20)
 
     settings = TrackingSettings()
 
-    assert settings.secret_key.get_secret_value() == "s3cr3t-from-the-vault"
+    assert settings.secret_key.get_secret_value() == "s3cr3t-from-the-vault-" + "x" * 20
+    assert settings.auth_mode == "token"
 
 
-def test_placeholder_secret_is_allowed_in_development() -> None:
-    assert TrackingSettings().secret_key.get_secret_value() == "change-me"
+def test_without_a_key_every_service_of_a_home_shares_one_generated_and_private_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DRIFTLOOP_SECRET_KEY")
+    tracking = TrackingSettings(home=tmp_path)
+    registry = RegistrySettings(home=tmp_path)
+    other_home = TrackingSettings(home=tmp_path / "other")
+
+    key = tracking.secret_key.get_secret_value()
+    assert len(key) >= 48
+    assert registry.secret_key.get_secret_value() == key
+    assert other_home.secret_key.get_secret_value() != key
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_oidc_needs_an_issuer_and_an_audience(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLOOP_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("DRIFTLOOP_AUTH_MODE", "oidc")
+
+    with pytest.raises(ValidationError, match="needs oidc_issuer and oidc_audience"):
+        TrackingSettings()
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from driftloop_kit.artifacts import (
     proxied_path,
 )
 from driftloop_kit.errors import InvalidInput, NotFound, install_error_handlers
-from driftloop_kit.testing import app_client
+from driftloop_kit.testing import app_client, authenticator
 from driftloop_tracking.entrypoints.routers.artifacts import router
 from driftloop_tracking.service_layer.artifacts import ArtifactListing
 from tests.fakes.tracking import RUN_ID, FakeRunLookup
@@ -54,6 +54,7 @@ async def client(repository: ArtifactRepository) -> AsyncIterator[AsyncClient]:
     install_error_handlers(app)
     app.include_router(router)
     app.state.artifacts = repository
+    app.state.authenticator = authenticator()
     app.state.artifact_listing = ArtifactListing(runs=FakeRunLookup(), files=repository)
     async with app_client(app, lifespan=False) as http:
         yield http

@@ -124,7 +124,9 @@ class Answers:
         self.answers = list(answers)
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    def __call__(self, url: str, *, json: dict[str, Any], timeout: float) -> httpx.Response:
+    def __call__(
+        self, url: str, *, json: dict[str, Any], headers: dict[str, str], timeout: float
+    ) -> httpx.Response:
         self.calls.append((url, json))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):

@@ -17,7 +17,8 @@ hands them over::
 
 The lifespan then starts the resources in order and stops them in reverse, and
 the app has ``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json``, ``/docs``,
-JSON errors and request metrics.
+JSON errors and request metrics. Every other route must declare the role it needs
+(:mod:`driftloop_kit.auth`); an app with a route that does not is refused.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import BaseRoute
 
+from driftloop_kit.auth import Authenticator, check_routes
 from driftloop_kit.db import Database
 from driftloop_kit.errors import ErrorFormatter, install_error_handlers, mlflow_error_body
 from driftloop_kit.health import DEFAULT_CHECK_TIMEOUT, Check, Readiness, health_router
@@ -117,6 +119,7 @@ def create_service_app(
         async with AsyncExitStack() as stack:
             if database is not None:
                 stack.push_async_callback(database.dispose)
+            check_routes(app.routes)  # routes added after the factory ran too
             for resource in resources:
                 await resource.start()
                 stack.push_async_callback(resource.stop)
@@ -131,6 +134,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.database = database
     app.state.readiness = readiness
+    app.state.authenticator = Authenticator.from_settings(settings)
 
     install_error_handlers(app, formatter=error_formatter)
     app.add_middleware(
@@ -153,6 +157,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.router.routes[0:0] = fast_routes
+    check_routes(app.routes)
     return app
 
 

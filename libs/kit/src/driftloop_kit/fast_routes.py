@@ -28,6 +28,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from driftloop_kit.auth import Role, authorize, principal_of
+
 __all__ = ["FastRoute", "body_route", "json_body"]
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -39,7 +41,30 @@ class FastRoute(Route):
 
     FastAPI's router sets ``scope["route"]`` for its own routes only; the request
     metrics label a request by it (else ``<unmatched>``).
+
+    Args:
+        path: As Starlette's.
+        endpoint: ``async (request) -> response``; called once the caller is known to
+            hold ``role``.
+        role: The role the route needs (:mod:`driftloop_kit.auth`), as its FastAPI twin.
+        methods: As Starlette's.
     """
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[[Request], Awaitable[Response]],
+        *,
+        role: Role,
+        methods: list[str] | None = None,
+    ) -> None:
+        self.role = role
+
+        async def authorized(request: Request) -> Response:
+            authorize(await principal_of(request), role)
+            return await endpoint(request)
+
+        super().__init__(path, authorized, methods=methods)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         match, child_scope = super().matches(scope)
@@ -85,10 +110,12 @@ def body_route(
     endpoint: Callable[[Body, Dependency], Awaitable[Response]],
     model: type[Body],
     dependency: Callable[[Request], Awaitable[Dependency]],
+    *,
+    role: Role,
 ) -> FastRoute:
     """``POST path``: ``endpoint(body, dependency(request))`` with the body parsed as ``model``."""
 
     async def handle(request: Request) -> Response:
         return await endpoint(await json_body(request, model), await dependency(request))
 
-    return FastRoute(path, handle, methods=["POST"])
+    return FastRoute(path, handle, role=role, methods=["POST"])

@@ -17,6 +17,9 @@ variable: each service listens on its own port and owns its own database.
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
 import types
 import typing
 from collections.abc import Iterable
@@ -58,6 +61,34 @@ PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "changethis", "sec
 _NOT_SHARED = frozenset({"port", "database_url", "public_url"})
 
 _ACCEPTED_URLS = "postgresql://, postgresql+psycopg://, sqlite:///<path> or sqlite:///:memory:"
+
+
+#: The file under ``home`` holding the generated secret key.
+SECRET_KEY_FILE = "secret_key"
+
+
+def home_secret_key(home: Path) -> str:
+    """The secret key kept in ``home/secret_key``, generated (0600) when absent.
+
+    Every service started on one host with the same home shares it; two starting at
+    once agree, as the file is created exclusively and the loser reads the winner's.
+    """
+    path = home / SECRET_KEY_FILE
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+    for _ in range(50):
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.01)  # the winner is writing
+    raise ValueError(f"{path} is empty; delete it to generate a new key")
 
 
 def validate_database_url(url: str) -> str:
@@ -167,8 +198,39 @@ class ServiceSettings(BaseSettings):
         default="json", description="Log output: one JSON object per line, or human-readable text."
     )
     secret_key: SecretStr = Field(
-        default=SecretStr("change-me"),
-        description="Key for signing tokens; must be changed in production.",
+        default_factory=_filled_in_before_validation,
+        description=(
+            "Key that signs driftloop's tokens; the same in every service. Default: a "
+            "random key generated once in `<home>/secret_key` (one host); production "
+            "needs it set."
+        ),
+    )
+    auth_mode: Literal["token", "oidc", "off"] = Field(
+        default="token",
+        description=(
+            "Who may call: `token` (bearer tokens signed with `secret_key`), `oidc` (those, "
+            "and tokens of the OIDC issuer `oidc_issuer`), `off` (anyone; refused in production)."
+        ),
+    )
+    auth_cache_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="How long a checked credential is remembered (never past its expiry).",
+    )
+    oidc_issuer: str | None = Field(
+        default=None, description="With `auth_mode=oidc`: the issuer (`iss`) whose tokens count."
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="With `auth_mode=oidc`: the audience (`aud`) tokens must carry."
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None,
+        description="The issuer's JWKS URL; default: from its `/.well-known/openid-configuration`.",
+    )
+    oidc_role_claim: str = Field(
+        default="driftloop_role",
+        description="Claim of an OIDC token naming its role (`reader`...`admin`, or a list).",
     )
     max_body_bytes: int = Field(
         default=64 * 1024 * 1024,
@@ -275,8 +337,17 @@ class ServiceSettings(BaseSettings):
     def _fill_derived_defaults(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        derived = cls.derived_defaults(data.get("home") or DEFAULT_HOME)
-        return {**data, **{k: v for k, v in derived.items() if data.get(k) is None}}
+        home = data.get("home") or DEFAULT_HOME
+        derived = cls.derived_defaults(home)
+        filled = {**data, **{k: v for k, v in derived.items() if data.get(k) is None}}
+        if not filled.get("secret_key"):
+            if filled.get("environment") == "production":
+                raise ValueError(
+                    f"secret_key must be set in production: {cls.env_name('secret_key')} "
+                    f"(or {SHARED_ENV_PREFIX}SECRET_KEY), the same in every service"
+                )
+            filled["secret_key"] = home_secret_key(Path(home))
+        return filled
 
     @field_validator("database_url")
     @classmethod
@@ -292,15 +363,24 @@ class ServiceSettings(BaseSettings):
         return level
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secret_in_production(self) -> ServiceSettings:
-        if (
-            self.environment == "production"
-            and self.secret_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS
-        ):
-            raise ValueError(
-                f"secret_key is a placeholder; set {self.env_name('secret_key')} "
-                f"(or {SHARED_ENV_PREFIX}SECRET_KEY) to a real secret in production"
-            )
+    def _refuse_unsafe_settings_in_production(self) -> ServiceSettings:
+        key_variable = f"{self.env_name('secret_key')} (or {SHARED_ENV_PREFIX}SECRET_KEY)"
+        if self.secret_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError(f"secret_key is a placeholder; set {key_variable} to a real secret")
+        if self.environment != "production":
+            return self
+        if len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError(f"secret_key is shorter than 32 characters; set {key_variable}")
+        if self.auth_mode == "off":
+            raise ValueError("auth_mode=off is refused in production")
+        if list(self.allowed_hosts) == ["*"] and self.cors_allowed_origins == ["*"]:
+            raise ValueError("cors_allowed_origins=['*'] with any Host is refused in production")
+        return self
+
+    @model_validator(mode="after")
+    def _check_oidc(self) -> ServiceSettings:
+        if self.auth_mode == "oidc" and not (self.oidc_issuer and self.oidc_audience):
+            raise ValueError("auth_mode=oidc needs oidc_issuer and oidc_audience")
         return self
 
     @property

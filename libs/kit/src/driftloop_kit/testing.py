@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -11,12 +12,38 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-__all__ = ["ServedApp", "app_client"]
+from driftloop_kit.auth import Authenticator, Role, TokenSigner
+
+__all__ = ["ServedApp", "app_client", "auth_headers", "authenticator"]
+
+
+def authenticator() -> Authenticator:
+    """An authenticator checking tokens signed with ``DRIFTLOOP_SECRET_KEY`` (for an app
+    built without the kit's factory: ``app.state.authenticator = authenticator()``)."""
+    return Authenticator(TokenSigner(os.environ["DRIFTLOOP_SECRET_KEY"]))
+
+
+def auth_headers(
+    role: Role = Role.ADMIN,
+    *,
+    secret: str | None = None,
+    subject: str = "tests",
+    job: str | None = None,
+) -> dict[str, str]:
+    """``{"Authorization": "Bearer <token>"}`` with ``role``, signed with ``secret``
+    (default: ``DRIFTLOOP_SECRET_KEY``)."""
+    key = secret if secret is not None else os.environ["DRIFTLOOP_SECRET_KEY"]
+    token = TokenSigner(key).issue(subject=subject, role=role, ttl_seconds=86_400, job=job)
+    return {"Authorization": f"Bearer {token}"}
 
 
 @asynccontextmanager
 async def app_client(
-    app: FastAPI, *, lifespan: bool = True, base_url: str = "http://testserver"
+    app: FastAPI,
+    *,
+    lifespan: bool = True,
+    base_url: str = "http://testserver",
+    role: Role | None = Role.ADMIN,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An ``httpx.AsyncClient`` calling ``app`` in-process.
 
@@ -24,6 +51,8 @@ async def app_client(
         app: The application under test.
         lifespan: Run the app's lifespan (start resources) around the client.
         base_url: Base URL of the requests.
+        role: The client sends a token with this role, signed with the app's key;
+            None sends none.
 
     Yields:
         The client; the lifespan is shut down when the block exits.
@@ -37,7 +66,13 @@ async def app_client(
         if lifespan:
             await stack.enter_async_context(app.router.lifespan_context(app))
         transport = httpx.ASGITransport(app=app)
-        client = httpx.AsyncClient(transport=transport, base_url=base_url)
+        headers = {}
+        settings = getattr(app.state, "settings", None)
+        if role is not None and settings is not None:
+            headers = auth_headers(role, secret=settings.secret_key.get_secret_value())
+        elif role is not None and "DRIFTLOOP_SECRET_KEY" in os.environ:
+            headers = auth_headers(role)
+        client = httpx.AsyncClient(transport=transport, base_url=base_url, headers=headers)
         yield await stack.enter_async_context(client)
 
 

@@ -128,9 +128,18 @@ class _Reader:
         timeout: float,
         transport: httpx.AsyncBaseTransport | None,
         max_bytes: int = 256 * 1024 * 1024,
+        auth: httpx.Auth | None = None,
+        auth_bases: tuple[str, ...] = (),
     ) -> None:
         self.client = httpx.AsyncClient(timeout=timeout, transport=transport)
         self.max_bytes = max_bytes
+        self.auth = auth
+        self.auth_bases = auth_bases
+
+    def _auth_for(self, url: str) -> httpx.Auth | None:
+        # The service's credential goes to the suite's own services, never elsewhere.
+        trusted = any(url == base or url.startswith(base + "/") for base in self.auth_bases)
+        return self.auth if trusted else None
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -145,7 +154,9 @@ class _Reader:
 
     async def _get(self, url: str, params: dict[str, str] | None = None) -> httpx.Response | None:
         try:
-            async with self.client.stream("GET", url, params=params) as response:
+            async with self.client.stream(
+                "GET", url, params=params, auth=self._auth_for(url)
+            ) as response:
                 if response.status_code == 404:
                     return None
                 body = bytearray()
@@ -260,6 +271,7 @@ class LineageSource(ReferenceSource):
         allowed_bases: URLs besides tracking's and the registry's that samples may be
             downloaded from (e.g. an object store's HTTPS endpoint).
         max_bytes: Largest sample downloaded.
+        auth: The monitor's credential, sent to tracking and the registry only.
     """
 
     def __init__(
@@ -271,11 +283,18 @@ class LineageSource(ReferenceSource):
         transport: httpx.AsyncBaseTransport | None = None,
         allowed_bases: tuple[str, ...] = (),
         max_bytes: int = 256 * 1024 * 1024,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self.registry_url = registry_url.rstrip("/")
         self.tracking_url = tracking_url.rstrip("/")
         self.allowed_bases = (self.tracking_url, self.registry_url, *allowed_bases)
-        self._reader = _Reader(timeout=timeout, transport=transport, max_bytes=max_bytes)
+        self._reader = _Reader(
+            timeout=timeout,
+            transport=transport,
+            max_bytes=max_bytes,
+            auth=auth,
+            auth_bases=(self.tracking_url, self.registry_url),
+        )
 
     async def stop(self) -> None:
         await self._reader.close()
@@ -450,6 +469,7 @@ def reference_source(
     tracking_url: str = "http://127.0.0.1:5000",
     allowed_bases: tuple[str, ...] = (),
     max_bytes: int = 256 * 1024 * 1024,
+    auth: httpx.Auth | None = None,
 ) -> ReferenceSource:
     """The source the settings ask for: ``lineage``, ``template`` or ``none``.
 
@@ -462,6 +482,7 @@ def reference_source(
             tracking_url=tracking_url,
             allowed_bases=allowed_bases,
             max_bytes=max_bytes,
+            auth=auth,
         )
     if kind == "template":
         if not template:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from driftloop_bus.wiring import ServiceBus, database_and_bus
 from driftloop_events.topics import TOPICS
+from driftloop_kit.auth import Role, ServiceAuth
 from driftloop_kit.db import Database
 from driftloop_monitor.adapters.references import ReferenceSource, reference_source
 from driftloop_monitor.adapters.reports import ReportFiles
@@ -51,6 +52,7 @@ def bootstrap(settings: MonitorSettings) -> MonitorContainer:
         tracking_url=settings.tracking_url,
         allowed_bases=tuple(settings.reference_allowed_urls),
         max_bytes=settings.reference_max_bytes,
+        auth=ServiceAuth.for_service(settings, Role.READER),
     )
     waiting: TableWaiting | MemoryWaiting
     if settings.stream_engine == "faust":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from driftloop_bus.wiring import ServiceBus, database_and_bus
 from driftloop_kit.artifacts import ArtifactRepository
+from driftloop_kit.auth import Role, ServiceAuth
 from driftloop_kit.db import Database
 from driftloop_registry.adapters.inbox import Inbox
 from driftloop_registry.adapters.lineage_log import LineageLog
@@ -50,7 +51,11 @@ class RegistryContainer:
 def bootstrap(settings: RegistrySettings) -> RegistryContainer:
     """Build the service's dependencies (nothing connects until started)."""
     database, bus = database_and_bus(settings)
-    tracking = TrackingClient(settings.tracking_url, timeout=settings.tracking_timeout_seconds)
+    tracking = TrackingClient(
+        settings.tracking_url,
+        timeout=settings.tracking_timeout_seconds,
+        auth=ServiceAuth.for_service(settings, Role.READER),
+    )
     files = ModelFiles(ArtifactRepository(settings.artifact_root), tracking)
     log = LineageLog()
     stores = Stores(database=database, store=RegistryStore(), outbox=bus.outbox, log=log)

@@ -42,12 +42,17 @@ class FeaturesClient:
     """
 
     def __init__(
-        self, base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, transport=transport
+            base_url=self.base_url, timeout=timeout, transport=transport, auth=auth
         )
 
     async def start(self) -> None:

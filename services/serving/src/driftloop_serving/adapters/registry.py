@@ -44,11 +44,18 @@ class RegistryClient:
     """
 
     def __init__(
-        self, base_url: str, cache: Path, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        cache: Path,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.cache = cache
-        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=60, transport=transport)
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, timeout=60, transport=transport, auth=auth
+        )
 
     async def start(self) -> None:
         """Nothing to open: connections are made on first use."""

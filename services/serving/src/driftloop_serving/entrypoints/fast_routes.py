@@ -20,6 +20,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 from starlette.routing import BaseRoute
 
+from driftloop_kit.auth import Role
 from driftloop_kit.fast_routes import FastRoute
 from driftloop_serving.entrypoints.routers.mlflow_scoring import invocations_request
 from driftloop_serving.entrypoints.routers.v2 import infer_request
@@ -43,8 +44,10 @@ async def _invocations(request: Request) -> Response:
 
 #: The scoring routes, matched before every other route of the app.
 FAST_ROUTES: tuple[BaseRoute, ...] = (
-    FastRoute("/v2/models/{name}/infer", _infer, methods=["POST"]),
-    FastRoute("/v2/models/{name}/versions/{version}/infer", _infer, methods=["POST"]),
-    FastRoute("/invocations", _invocations, methods=["POST"]),
-    FastRoute("/models/{name}/invocations", _invocations, methods=["POST"]),
+    FastRoute("/v2/models/{name}/infer", _infer, role=Role.READER, methods=["POST"]),
+    FastRoute(
+        "/v2/models/{name}/versions/{version}/infer", _infer, role=Role.READER, methods=["POST"]
+    ),
+    FastRoute("/invocations", _invocations, role=Role.READER, methods=["POST"]),
+    FastRoute("/models/{name}/invocations", _invocations, role=Role.READER, methods=["POST"]),
 )

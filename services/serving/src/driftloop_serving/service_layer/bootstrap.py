@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from driftloop_bus.publisher import Publisher
 from driftloop_events.topics import TOPICS
+from driftloop_kit.auth import Role, ServiceAuth
 from driftloop_serving.adapters.features import FeaturesClient
 from driftloop_serving.adapters.flavors import ModelLoader
 from driftloop_serving.adapters.prediction_log import PredictionLog
@@ -41,8 +42,12 @@ class ServingContainer:
 
 def bootstrap(settings: ServingSettings) -> ServingContainer:
     """Build the service's dependencies (nothing connects until started)."""
-    registry = RegistryClient(settings.registry_url, settings.data_dir / "models")
-    features = FeaturesClient(settings.features_url, timeout=settings.features_timeout_seconds)
+    # Serving only reads: the registry's models, the features service's online features.
+    credential = ServiceAuth.for_service(settings, Role.READER)
+    registry = RegistryClient(settings.registry_url, settings.data_dir / "models", auth=credential)
+    features = FeaturesClient(
+        settings.features_url, timeout=settings.features_timeout_seconds, auth=credential
+    )
     models = ModelManager(
         registry,
         ModelLoader(

@@ -23,6 +23,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 from starlette.routing import BaseRoute
 
+from driftloop_kit.auth import Role
 from driftloop_kit.fast_routes import FastRoute, body_route
 from driftloop_tracking.entrypoints.deps import get_runs
 from driftloop_tracking.entrypoints.routers import runs, search
@@ -43,11 +44,17 @@ async def _get_run(request: Request) -> Response:
 
 #: The same endpoint functions as the routers', matched first.
 FAST_ROUTES: tuple[BaseRoute, ...] = (
-    body_route(f"{API}/runs/log-metric", runs.log_metric, runs.LogMetric, get_runs),
-    body_route(f"{API}/runs/log-batch", runs.log_batch, runs.LogBatch, get_runs),
-    body_route(f"{API}/runs/log-parameter", runs.log_param, runs.LogParam, get_runs),
-    body_route(f"{API}/runs/set-tag", runs.set_tag, runs.SetTag, get_runs),
-    body_route(f"{API}/runs/create", runs.create_run, runs.CreateRun, get_runs),
-    body_route(f"{API}/runs/search", search.post_search_runs, search.SearchRuns, get_runs),
-    FastRoute(f"{API}/runs/get", _get_run, methods=["GET"]),
+    body_route(
+        f"{API}/runs/log-metric", runs.log_metric, runs.LogMetric, get_runs, role=Role.WRITER
+    ),
+    body_route(f"{API}/runs/log-batch", runs.log_batch, runs.LogBatch, get_runs, role=Role.WRITER),
+    body_route(
+        f"{API}/runs/log-parameter", runs.log_param, runs.LogParam, get_runs, role=Role.WRITER
+    ),
+    body_route(f"{API}/runs/set-tag", runs.set_tag, runs.SetTag, get_runs, role=Role.WRITER),
+    body_route(f"{API}/runs/create", runs.create_run, runs.CreateRun, get_runs, role=Role.WRITER),
+    body_route(
+        f"{API}/runs/search", search.post_search_runs, search.SearchRuns, get_runs, role=Role.READER
+    ),
+    FastRoute(f"{API}/runs/get", _get_run, role=Role.READER, methods=["GET"]),
 )

@@ -206,7 +206,10 @@ class KubernetesExecutor(Executor):
 
 def _prepare(folder: Path, context: JobContext) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / CONTEXT_FILE).write_text(json.dumps(context.to_json(), indent=2))
+    path = folder / CONTEXT_FILE
+    path.touch(mode=0o600)  # it holds the job's token
+    path.chmod(0o600)
+    path.write_text(json.dumps(context.to_json(), indent=2))
     (folder / RESULT_FILE).unlink(missing_ok=True)
 
 

@@ -20,14 +20,19 @@ class RegistryClient:
         timeout: Seconds per request.
     """
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 30.0, auth: httpx.Auth | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.auth = auth
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
         """Open the connection pool."""
-        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout)
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, timeout=self.timeout, auth=self.auth
+        )
 
     async def stop(self) -> None:
         """Close it."""

@@ -150,6 +150,8 @@ class JobContext:
         features_url: Features service.
         experiment_name: Tracking experiment of the run.
         work_dir: The job's folder (context, logs, result, scratch files).
+        token: The job's own credential (a ``writer`` token valid for this job only,
+            needed to report its result); the job sends it to the suite's services.
     """
 
     job_id: str
@@ -162,6 +164,11 @@ class JobContext:
     features_url: str
     experiment_name: str
     work_dir: str
+    token: str = field(default="", repr=False)
+
+    def headers(self) -> dict[str, str]:
+        """The ``Authorization`` header of the job's calls to the suite's services."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def to_json(self) -> dict[str, Any]:
         """The context as JSON (a file or an environment variable)."""

@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         args = waited
     raw = Path(args[0]).read_text() if args else os.environ[CONTEXT_ENV]
     context = JobContext.from_json(json.loads(raw))
+    if context.token:
+        # The mlflow client sends it as 'Authorization: Bearer' to tracking and the registry.
+        os.environ["MLFLOW_TRACKING_TOKEN"] = context.token
     outcome = run(context)
     text = json.dumps(outcome)
     if context.work_dir:
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     print(RESULT_PREFIX + text, flush=True)
     report_url = os.environ.get(REPORT_URL_ENV)
     if report_url:
-        report(report_url, context.job_id, outcome)
+        report(report_url, context.job_id, outcome, token=context.token)
     return 0 if outcome["ok"] else 1
 
 
@@ -142,7 +145,7 @@ class ServerError(Exception):
     """The trainer answered 5xx: worth another try."""
 
 
-def report(base_url: str, job_id: str, outcome: dict[str, Any]) -> None:
+def report(base_url: str, job_id: str, outcome: dict[str, Any], *, token: str = "") -> None:
     """Send the outcome to the trainer (a job run by a cluster).
 
     Retried on connection errors and 5xx answers by the :data:`~driftloop_kit.retry.REPORT`
@@ -153,7 +156,8 @@ def report(base_url: str, job_id: str, outcome: dict[str, Any]) -> None:
     url = f"{base_url.rstrip('/')}/jobs/{job_id}/result"
 
     def post() -> int:
-        response = httpx.post(url, json=outcome, timeout=30)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = httpx.post(url, json=outcome, headers=headers, timeout=30)
         if response.status_code >= 500:
             raise ServerError(f"answered {response.status_code}")
         return response.status_code

@@ -40,6 +40,7 @@ import io
 import json
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -131,7 +132,12 @@ def read_labels(source: str) -> pd.DataFrame:
 
 
 def historical_features(
-    features_url: str, spec: JobSpec, entities: pd.DataFrame, *, timeout: float = 120.0
+    features_url: str,
+    spec: JobSpec,
+    entities: pd.DataFrame,
+    *,
+    timeout: float = 120.0,
+    headers: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Point-in-time-correct features for ``entities`` from the features service."""
     frame = entities.copy()
@@ -150,7 +156,7 @@ def historical_features(
     response = httpx.post(
         f"{features_url.rstrip('/')}/get-historical-features",
         json=body,
-        headers={"Accept": "application/json"},
+        headers={"Accept": "application/json", **(headers or {})},
         timeout=timeout,
     )
     if response.status_code >= 400:
@@ -164,7 +170,12 @@ def historical_features(
 
 
 def label_store_training_set(
-    features_url: str, model_name: str, spec: JobSpec, *, timeout: float = 300.0
+    features_url: str,
+    model_name: str,
+    spec: JobSpec,
+    *,
+    timeout: float = 300.0,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """The model's labels in the features service's label store, each joined with the
     features as of its event time (``POST /labels/{model}/training-set``)."""
@@ -172,7 +183,9 @@ def label_store_training_set(
     body: dict[str, Any] = {"features": spec.features, "label_column": spec.label}
     if spec.feature_service:
         body["feature_service"] = spec.feature_service
-    response = httpx.post(url, json=body, headers={"Accept": "application/json"}, timeout=timeout)
+    response = httpx.post(
+        url, json=body, headers={"Accept": "application/json", **(headers or {})}, timeout=timeout
+    )
     if response.status_code >= 400:
         raise StageFailed(
             Stage.DATA,
@@ -190,7 +203,9 @@ def load_data(context: JobContext) -> tuple[pd.DataFrame, str]:
     if spec.labels_source == BUILTIN_IRIS:
         return builtin_iris(), BUILTIN_IRIS
     if not spec.labels_source:
-        return label_store_training_set(context.features_url, context.model_name, spec)
+        return label_store_training_set(
+            context.features_url, context.model_name, spec, headers=context.headers()
+        )
     entities = read_labels(spec.labels_source)
     if TIMESTAMP not in entities.columns or spec.label not in entities.columns:
         raise StageFailed(
@@ -198,7 +213,7 @@ def load_data(context: JobContext) -> tuple[pd.DataFrame, str]:
             f"labels need columns {TIMESTAMP!r} and {spec.label!r}; got {list(entities.columns)}",
             error_type="BadLabels",
         )
-    frame = historical_features(context.features_url, spec, entities)
+    frame = historical_features(context.features_url, spec, entities, headers=context.headers())
     return frame, f"{context.features_url.rstrip('/')}/get-historical-features"
 
 

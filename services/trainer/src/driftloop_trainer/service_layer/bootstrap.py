@@ -6,9 +6,11 @@ Both entrypoints (the HTTP app and the trigger consumer) take what they need fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from driftloop_bus.wiring import ServiceBus, database_and_bus
+from driftloop_kit.auth import Role, ServiceAuth, TokenSigner
 from driftloop_kit.db import Database
 from driftloop_trainer.adapters.executors import KubernetesExecutor, LocalExecutor
 from driftloop_trainer.adapters.registry import RegistryClient
@@ -49,17 +51,36 @@ def executor_for(settings: TrainerSettings) -> ExecutorPort:
     )
 
 
+def job_tokens(settings: TrainerSettings) -> Callable[[str, float], str]:
+    """Issues each job a ``writer`` token that names it: it logs, registers and reports
+    its own result, and no other job's."""
+    signer = TokenSigner(settings.secret_key.get_secret_value())
+
+    def issue(job_id: str, ttl_seconds: float) -> str:
+        return signer.issue(
+            subject=f"job:{job_id}", role=Role.WRITER, ttl_seconds=ttl_seconds, job=job_id
+        )
+
+    return issue
+
+
 def bootstrap(settings: TrainerSettings) -> TrainerContainer:
     """Build the service's dependencies (nothing connects until started)."""
     database, bus = database_and_bus(settings)
     store = TrainerStore(database=database, outbox=bus.outbox, consumer=settings.consumer_group)
-    registry = RegistryClient(settings.registry_url, timeout=settings.http_timeout_seconds)
+    # The trainer moves aliases: a deployer.
+    registry = RegistryClient(
+        settings.registry_url,
+        timeout=settings.http_timeout_seconds,
+        auth=ServiceAuth.for_service(settings, Role.DEPLOYER),
+    )
     endpoints = Endpoints(
         tracking_url=settings.tracking_url,
         registry_url=settings.registry_url,
         features_url=settings.features_url,
         experiment_name=settings.experiment_name,
         jobs_path=settings.jobs_path,
+        job_token=job_tokens(settings),
     )
     training = Training(
         models=settings.models,

@@ -51,6 +51,8 @@ class Endpoints:
     features_url: str
     experiment_name: str
     jobs_path: Path
+    #: Issues a job's own token: ``(job_id, ttl_seconds) -> token`` (none: no token).
+    job_token: Callable[[str, float], str] | None = None
 
 
 class Training:
@@ -297,7 +299,15 @@ class Training:
             features_url=self.endpoints.features_url,
             experiment_name=self.endpoints.experiment_name,
             work_dir=str(self.endpoints.jobs_path / job["id"]),
+            token=self._job_token(job),
         )
+
+    def _job_token(self, job: Mapping[str, Any]) -> str:
+        issue = self.endpoints.job_token
+        if issue is None:
+            return ""
+        # Valid while the job may run, and a little longer to report.
+        return issue(job["id"], float(job["spec"].get("timeout_seconds", 900.0)) + 600.0)
 
     async def execute(self, job_id: str) -> None:
         """Run a queued job to its end (or hand it to the cluster)."""

@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from driftloop_features.entrypoints.deps import GatewayDep, LabelsDep
+from driftloop_kit.auth import READER
 from driftloop_kit.errors import InvalidInput, validation_message
 
 router = APIRouter(tags=["historical"])
@@ -90,6 +91,7 @@ _OPENAPI_BODY: dict[str, Any] = {
     summary="Point-in-time-correct training frame",
     openapi_extra=_OPENAPI_BODY,
     response_class=Response,
+    dependencies=[READER],
 )
 async def get_historical_features(
     request: Request,
@@ -223,6 +225,7 @@ class TrainingSetRequest(BaseModel):
     "/labels/{model_name}/training-set",
     summary="A model's training set: its stored labels joined point-in-time with features",
     response_class=Response,
+    dependencies=[READER],
 )
 async def training_set(
     model_name: str,

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from driftloop_features.domain.labels import Label, LabelRejected, Scalar
 from driftloop_features.entrypoints.deps import LabelsDep
+from driftloop_kit.auth import READER, WRITER
 from driftloop_kit.errors import InvalidInput
 
 router = APIRouter(prefix="/labels", tags=["labels"])
@@ -49,7 +50,9 @@ def _label_out(label_id: int, label: Label) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=202, summary="Store labels and publish them on `labels`")
+@router.post(
+    "", status_code=202, summary="Store labels and publish them on `labels`", dependencies=[WRITER]
+)
 async def post_labels(body: LabelsIn, labels: LabelsDep) -> dict[str, Any]:
     """Store each label (a resent label is one label; a later event time replaces an
     earlier one) and publish it on the ``labels`` topic, as a Kafka producer would."""
@@ -71,7 +74,9 @@ async def post_labels(body: LabelsIn, labels: LabelsDep) -> dict[str, Any]:
     return {"accepted": len(parsed)}
 
 
-@router.get("/{model_name}", summary="A model's labels, by time range, paged")
+@router.get(
+    "/{model_name}", summary="A model's labels, by time range, paged", dependencies=[READER]
+)
 async def get_labels(
     model_name: str,
     *,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from driftloop_features.entrypoints.deps import GatewayDep, MaterializationsDep
 from driftloop_features.service_layer.materializations import Materializations
+from driftloop_kit.auth import READER, WRITER
 from driftloop_kit.errors import InvalidInput
 
 router = APIRouter(tags=["online (feast serve)"])
@@ -78,7 +79,9 @@ class MaterializeIncrementalRequest(BaseModel):
     full_feature_names: bool = False
 
 
-@router.post("/get-online-features", summary="Latest feature values of entities")
+@router.post(
+    "/get-online-features", summary="Latest feature values of entities", dependencies=[READER]
+)
 async def get_online_features(body: GetOnlineFeaturesRequest, gateway: GatewayDep) -> Response:
     """Feature values from the online store, in the JSON of ``feast serve``."""
     features = gateway.resolve_features(body.features, body.feature_service)
@@ -91,7 +94,7 @@ async def get_online_features(body: GetOnlineFeaturesRequest, gateway: GatewayDe
     return JSONResponse(result)
 
 
-@router.post("/push", summary="Push rows to a push source")
+@router.post("/push", summary="Push rows to a push source", dependencies=[WRITER])
 async def push(body: PushFeaturesRequest, gateway: GatewayDep) -> Response:
     """Write rows to the online and/or offline store of the push source's feature views."""
     frame = _frame(body.df)
@@ -99,7 +102,11 @@ async def push(body: PushFeaturesRequest, gateway: GatewayDep) -> Response:
     return Response(status_code=200)
 
 
-@router.post("/write-to-online-store", summary="Write rows to a feature view's online table")
+@router.post(
+    "/write-to-online-store",
+    summary="Write rows to a feature view's online table",
+    dependencies=[WRITER],
+)
 async def write_to_online_store(body: WriteToFeatureStoreRequest, gateway: GatewayDep) -> Response:
     """Write rows straight to the online store (what Feast's remote online store sends)."""
     frame = _frame(body.df)
@@ -112,7 +119,11 @@ AsyncQuery = Annotated[
 ]
 
 
-@router.post("/materialize", summary="Load a time range from the offline into the online store")
+@router.post(
+    "/materialize",
+    summary="Load a time range from the offline into the online store",
+    dependencies=[WRITER],
+)
 async def materialize(
     body: MaterializeRequest, materializations: MaterializationsDep, async_mode: AsyncQuery = False
 ) -> Any:
@@ -135,7 +146,11 @@ async def materialize(
     return {"status": "done", "feature_views": names}
 
 
-@router.post("/materialize-incremental", summary="Materialize up to a time, from the last run")
+@router.post(
+    "/materialize-incremental",
+    summary="Materialize up to a time, from the last run",
+    dependencies=[WRITER],
+)
 async def materialize_incremental(
     body: MaterializeIncrementalRequest,
     materializations: MaterializationsDep,
@@ -156,7 +171,7 @@ async def _accepted(materializations: Materializations, views: list[str] | None)
     return await materializations.accepted(views)
 
 
-@router.get("/health", summary="Feast feature server's health check")
+@router.get("/health", summary="Feast feature server's health check", dependencies=[READER])
 async def health(gateway: GatewayDep) -> Response:
     """200 when the registry answers, as ``feast serve``'s ``/health`` (503 otherwise)."""
     try:

@@ -10,12 +10,17 @@ from feast import Entity, FeatureService, FeatureView
 from feast.data_source import DataSource, PushSource
 
 from driftloop_features.entrypoints.deps import GatewayDep
+from driftloop_kit.auth import DEPLOYER, READER
 from driftloop_kit.errors import NotFound
 
 router = APIRouter(prefix="/repo", tags=["repo"])
 
 
-@router.get("", summary="The repo: path, project, its feature_store.yaml and object counts")
+@router.get(
+    "",
+    summary="The repo: path, project, its feature_store.yaml and object counts",
+    dependencies=[READER],
+)
 async def describe_repo(gateway: GatewayDep) -> dict[str, Any]:
     """Where the repo is, whose ``feature_store.yaml`` is served (the repo's own, with
     what the service overrode in it, or the one written from the settings) and how many
@@ -36,26 +41,28 @@ async def describe_repo(gateway: GatewayDep) -> dict[str, Any]:
     }
 
 
-@router.post("/apply", summary="Apply the repo again (after editing its files)")
+@router.post(
+    "/apply", summary="Apply the repo again (after editing its files)", dependencies=[DEPLOYER]
+)
 async def apply_repo(gateway: GatewayDep) -> dict[str, Any]:
     """Register what the repo's files define and delete what they no longer define."""
     summary = await asyncio.to_thread(gateway.apply)
     return {"applied": summary.applied, "deleted": summary.deleted}
 
 
-@router.get("/entities", summary="Entities")
+@router.get("/entities", summary="Entities", dependencies=[READER])
 async def list_entities(gateway: GatewayDep) -> dict[str, Any]:
     """Every entity of the project."""
     return {"entities": [_entity(e) for e in gateway.entities()]}
 
 
-@router.get("/feature-views", summary="Feature views")
+@router.get("/feature-views", summary="Feature views", dependencies=[READER])
 async def list_feature_views(gateway: GatewayDep) -> dict[str, Any]:
     """Every feature view of the project."""
     return {"feature_views": [_feature_view(v) for v in gateway.feature_views()]}
 
 
-@router.get("/feature-views/{name}", summary="One feature view")
+@router.get("/feature-views/{name}", summary="One feature view", dependencies=[READER])
 async def get_feature_view(name: str, gateway: GatewayDep) -> dict[str, Any]:
     """The feature view called ``name``."""
     for view in gateway.feature_views():
@@ -64,13 +71,13 @@ async def get_feature_view(name: str, gateway: GatewayDep) -> dict[str, Any]:
     raise NotFound(f"feature view {name!r} does not exist")
 
 
-@router.get("/feature-services", summary="Feature services")
+@router.get("/feature-services", summary="Feature services", dependencies=[READER])
 async def list_feature_services(gateway: GatewayDep) -> dict[str, Any]:
     """Every feature service of the project."""
     return {"feature_services": [_feature_service(s) for s in gateway.feature_services()]}
 
 
-@router.get("/data-sources", summary="Data sources, push sources included")
+@router.get("/data-sources", summary="Data sources, push sources included", dependencies=[READER])
 async def list_data_sources(gateway: GatewayDep) -> dict[str, Any]:
     """Every data source of the project."""
     return {"data_sources": [_data_source(s) for s in gateway.data_sources()]}

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
+from driftloop_kit.auth import READER
 from driftloop_monitor.entrypoints.deps import MonitorDep, StoreDep
 
 router = APIRouter(prefix="/models", tags=["drift"])
@@ -76,7 +77,9 @@ class VersionStatus(BaseModel):
     has_reference: bool
 
 
-@router.get("/{model_name}/drift", summary="Drift history of a model, newest first")
+@router.get(
+    "/{model_name}/drift", summary="Drift history of a model, newest first", dependencies=[READER]
+)
 async def model_drift(
     *,
     model_name: str,
@@ -92,7 +95,11 @@ async def model_drift(
     return [DriftResultOut.model_validate(r) for r in rows]
 
 
-@router.get("/{model_name}/versions/{version}/drift", summary="Drift history of one version")
+@router.get(
+    "/{model_name}/versions/{version}/drift",
+    summary="Drift history of one version",
+    dependencies=[READER],
+)
 async def version_drift(
     model_name: str, version: Version, store: StoreDep, limit: Limit = 100
 ) -> list[DriftResultOut]:
@@ -100,7 +107,9 @@ async def version_drift(
     return [DriftResultOut.model_validate(r) for r in rows]
 
 
-@router.get("/{model_name}/performance", summary="Performance history of a model")
+@router.get(
+    "/{model_name}/performance", summary="Performance history of a model", dependencies=[READER]
+)
 async def model_performance(
     model_name: str,
     store: StoreDep,
@@ -111,7 +120,11 @@ async def model_performance(
     return [PerformanceResultOut.model_validate(r) for r in rows]
 
 
-@router.get("/{model_name}/versions", summary="Counters of every version the monitor has seen")
+@router.get(
+    "/{model_name}/versions",
+    summary="Counters of every version the monitor has seen",
+    dependencies=[READER],
+)
 async def versions(model_name: str, store: StoreDep, monitor: MonitorDep) -> list[VersionStatus]:
     states = await store.list_states(model_name)
     referenced = {i.version for i in await store.list_references(model_name)}

@@ -11,6 +11,7 @@ import pandas as pd  # type: ignore[import-untyped]
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from driftloop_kit.auth import DEPLOYER, READER
 from driftloop_kit.errors import InvalidInput, NotFound
 from driftloop_monitor.adapters.store import ReferenceInfo
 from driftloop_monitor.entrypoints.deps import MonitorDep, StoreDep
@@ -89,6 +90,7 @@ def _parse(body: bytes, content_type: str) -> pd.DataFrame:
         "types are inferred by Evidently unless the model's policy sets them."
     ),
     status_code=201,
+    dependencies=[DEPLOYER],
 )
 async def put_reference(
     model_name: str, version: Version, request: Request, monitor: MonitorDep, store: StoreDep
@@ -104,7 +106,11 @@ async def put_reference(
     return ReferenceOut.of(next(i for i in infos if i.version == version))
 
 
-@router.get("/models/{model_name}/versions/{version}/reference", summary="A version's reference")
+@router.get(
+    "/models/{model_name}/versions/{version}/reference",
+    summary="A version's reference",
+    dependencies=[READER],
+)
 async def get_reference(
     model_name: str,
     version: Version,
@@ -124,14 +130,18 @@ async def get_reference(
     raise NotFound(f"model {model_name!r} version {version} has no reference data")
 
 
-@router.delete("/models/{model_name}/versions/{version}/reference", status_code=204)
+@router.delete(
+    "/models/{model_name}/versions/{version}/reference", status_code=204, dependencies=[DEPLOYER]
+)
 async def delete_reference(model_name: str, version: Version, store: StoreDep) -> Response:
     if not await store.delete_reference(model_name, version):
         raise NotFound(f"model {model_name!r} version {version} has no reference data")
     return Response(status_code=204)
 
 
-@router.get("/references", summary="Every reference data set (without the data)")
+@router.get(
+    "/references", summary="Every reference data set (without the data)", dependencies=[READER]
+)
 async def list_references(
     store: StoreDep, model_name: Annotated[str | None, Query()] = None
 ) -> list[ReferenceOut]:

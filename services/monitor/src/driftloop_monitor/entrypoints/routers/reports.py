@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
+from driftloop_kit.auth import READER, WRITER
 from driftloop_kit.errors import NotFound
 from driftloop_monitor.entrypoints.deps import MonitorDep, StoreDep
 
@@ -34,7 +35,12 @@ class ReportLink(BaseModel):
     json_url: str
 
 
-@router.post("", status_code=201, summary="Make (or find) the Evidently report of a window")
+@router.post(
+    "",
+    status_code=201,
+    summary="Make (or find) the Evidently report of a window",
+    dependencies=[WRITER],
+)
 async def request_report(body: ReportRequest, monitor: MonitorDep) -> ReportLink:
     report_id = await monitor.reports.for_window(body.window_id)
     base = monitor.reports.url(report_id)
@@ -45,6 +51,7 @@ async def request_report(body: ReportRequest, monitor: MonitorDep) -> ReportLink
     "/{report_id}",
     response_class=HTMLResponse,
     summary="The report as HTML (Evidently's own view for drift reports)",
+    dependencies=[READER],
 )
 async def report_html(report_id: ReportId, store: StoreDep, monitor: MonitorDep) -> Response:
     row = await _report(store, report_id)
@@ -55,7 +62,11 @@ async def report_html(report_id: ReportId, store: StoreDep, monitor: MonitorDep)
     return HTMLResponse(_plain_html(report_id, json.loads(row["body"])))
 
 
-@router.get("/{report_id}/json", summary="The report as JSON (Evidently's snapshot for drift)")
+@router.get(
+    "/{report_id}/json",
+    summary="The report as JSON (Evidently's snapshot for drift)",
+    dependencies=[READER],
+)
 async def report_json(report_id: ReportId, store: StoreDep) -> Response:
     row = await _report(store, report_id)
     return Response(row["body"], media_type="application/json")

@@ -19,6 +19,7 @@ from driftloop_kit.artifacts import (
     clean_path,
     download_response,
 )
+from driftloop_kit.auth import READER
 from driftloop_kit.errors import NotFound
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_registry.entrypoints.deps import VersionsDep
@@ -30,7 +31,7 @@ router = APIRouter(
 )
 
 
-@router.get("/artifacts")
+@router.get("/artifacts", dependencies=[READER])
 async def list_artifacts(versions: VersionsDep, path: str = "") -> ListArtifactsResponse:
     """List a directory of a version's files (empty if it is not one)."""
     storage_key, _, below = clean_path(path).partition("/")
@@ -48,7 +49,9 @@ async def list_artifacts(versions: VersionsDep, path: str = "") -> ListArtifacts
     return ListArtifactsResponse(files=sorted(entries.values(), key=lambda e: e.path))
 
 
-@router.get("/artifacts/{artifact_path:path}", response_class=StreamingResponse)
+@router.get(
+    "/artifacts/{artifact_path:path}", response_class=StreamingResponse, dependencies=[READER]
+)
 async def download_artifact(artifact_path: str, versions: VersionsDep) -> StreamingResponse:
     """Stream one file after checking its SHA-256; 409 ``INVALID_STATE`` if it changed."""
     storage_key, _, path = clean_path(artifact_path).partition("/")

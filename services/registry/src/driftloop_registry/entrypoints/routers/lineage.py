@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from driftloop_kit.auth import READER
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_registry.domain.model import ModelLineage
 from driftloop_registry.entrypoints.deps import LineageDep
@@ -15,7 +16,7 @@ router = APIRouter(
 )
 
 
-@router.get("/lineage")
+@router.get("/lineage", dependencies=[READER])
 async def get_lineage(
     lineage: LineageDep,
     name: Annotated[str, Query(description="Registered model name.")],

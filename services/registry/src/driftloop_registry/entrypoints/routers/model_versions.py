@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import Field
 
+from driftloop_kit.auth import DEPLOYER, READER, WRITER
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_registry.domain.model import Model, Tag
 from driftloop_registry.domain.search import version_search
@@ -60,7 +61,7 @@ class DeleteVersionTag(Model):
     key: str
 
 
-@router.post("/create")
+@router.post("/create", dependencies=[WRITER])
 async def create_model_version(
     body: CreateModelVersion, registration: RegistrationDep
 ) -> dict[str, Any]:
@@ -82,13 +83,13 @@ async def create_model_version(
     return {"model_version": version}
 
 
-@router.get("/get")
+@router.get("/get", dependencies=[READER])
 async def get_model_version(name: str, version: str, versions: VersionsDep) -> dict[str, Any]:
     """A version, with driftloop's ``lineage`` and ``files`` (path, size, SHA-256)."""
     return {"model_version": await versions.get(name, version)}
 
 
-@router.patch("/update")
+@router.patch("/update", dependencies=[WRITER])
 async def update_model_version(body: UpdateModelVersion, versions: VersionsDep) -> dict[str, Any]:
     """Change a version's description."""
     version = await versions.update(
@@ -97,7 +98,7 @@ async def update_model_version(body: UpdateModelVersion, versions: VersionsDep) 
     return {"model_version": version}
 
 
-@router.post("/transition-stage")
+@router.post("/transition-stage", dependencies=[DEPLOYER])
 async def transition_stage(body: TransitionStage, versions: VersionsDep) -> dict[str, Any]:
     """Move a version to a legacy stage (kept for old clients; prefer aliases)."""
     version = await versions.transition_stage(
@@ -109,14 +110,14 @@ async def transition_stage(body: TransitionStage, versions: VersionsDep) -> dict
     return {"model_version": version}
 
 
-@router.delete("/delete")
+@router.delete("/delete", dependencies=[DEPLOYER])
 async def delete_model_version(body: VersionRef, versions: VersionsDep) -> dict[str, Any]:
     """Delete a version, its files and the aliases pointing to it."""
     await versions.delete(name=body.name, version=body.version)
     return {}
 
 
-@router.get("/search")
+@router.get("/search", dependencies=[READER])
 async def search(
     *,
     versions: VersionsDep,
@@ -133,20 +134,20 @@ async def search(
     return {"model_versions": found, "next_page_token": token}
 
 
-@router.get("/get-download-uri")
+@router.get("/get-download-uri", dependencies=[READER])
 async def get_download_uri(name: str, version: str, versions: VersionsDep) -> dict[str, Any]:
     """Where the version's files are served, checked, by this registry."""
     return {"artifact_uri": await versions.download_uri(name, version)}
 
 
-@router.post("/set-tag")
+@router.post("/set-tag", dependencies=[WRITER])
 async def set_model_version_tag(body: SetVersionTag, versions: VersionsDep) -> dict[str, Any]:
     """Set a tag on a version; publishes ``model_version.updated``."""
     await versions.set_tag(name=body.name, version=body.version, key=body.key, value=body.value)
     return {}
 
 
-@router.delete("/delete-tag")
+@router.delete("/delete-tag", dependencies=[WRITER])
 async def delete_model_version_tag(body: DeleteVersionTag, versions: VersionsDep) -> dict[str, Any]:
     """Remove a tag from a version; publishes ``model_version.updated``."""
     await versions.delete_tag(name=body.name, version=body.version, key=body.key)

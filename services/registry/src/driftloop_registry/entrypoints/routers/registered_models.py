@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import Field
 
+from driftloop_kit.auth import ADMIN, DEPLOYER, READER, WRITER
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_registry.domain.model import EventRef, Model, Tag
 from driftloop_registry.domain.search import model_search
@@ -70,41 +71,41 @@ class DeleteAlias(Model):
     alias: str
 
 
-@router.post("/create")
+@router.post("/create", dependencies=[WRITER])
 async def create_registered_model(body: CreateRegisteredModel, models: ModelsDep) -> dict[str, Any]:
     """Register a model name; 409 ``RESOURCE_ALREADY_EXISTS`` if it is taken."""
     model = await models.create(name=body.name, tags=body.tags, description=body.description)
     return {"registered_model": model}
 
 
-@router.get("/get")
+@router.get("/get", dependencies=[READER])
 async def get_registered_model(name: str, models: ModelsDep) -> dict[str, Any]:
     """A registered model with its tags, aliases and latest versions."""
     return {"registered_model": await models.get(name)}
 
 
-@router.post("/rename")
+@router.post("/rename", dependencies=[DEPLOYER])
 async def rename_registered_model(body: RenameRegisteredModel, models: ModelsDep) -> dict[str, Any]:
     """Rename a model; its versions and aliases follow."""
     model = await models.rename(name=body.name, new_name=body.new_name)
     return {"registered_model": model}
 
 
-@router.patch("/update")
+@router.patch("/update", dependencies=[WRITER])
 async def update_registered_model(body: UpdateRegisteredModel, models: ModelsDep) -> dict[str, Any]:
     """Change a model's description."""
     model = await models.update(name=body.name, description=body.description)
     return {"registered_model": model}
 
 
-@router.delete("/delete")
+@router.delete("/delete", dependencies=[ADMIN])
 async def delete_registered_model(body: Name, models: ModelsDep) -> dict[str, Any]:
     """Delete a model, its versions, aliases and files."""
     await models.delete(body.name)
     return {}
 
 
-@router.get("/search")
+@router.get("/search", dependencies=[READER])
 async def search(
     *,
     models: ModelsDep,
@@ -121,13 +122,13 @@ async def search(
     return {"registered_models": found, "next_page_token": token}
 
 
-@router.post("/get-latest-versions")
+@router.post("/get-latest-versions", dependencies=[READER])
 async def get_latest_versions(body: GetLatestVersions, models: ModelsDep) -> dict[str, Any]:
     """The newest version per stage (legacy stages API)."""
     return {"model_versions": await models.latest_versions(body.name, body.stages)}
 
 
-@router.get("/get-latest-versions")
+@router.get("/get-latest-versions", dependencies=[READER])
 async def get_latest_versions_by_query(
     *,
     models: ModelsDep,
@@ -138,35 +139,35 @@ async def get_latest_versions_by_query(
     return {"model_versions": await models.latest_versions(name, stages)}
 
 
-@router.post("/set-tag")
+@router.post("/set-tag", dependencies=[WRITER])
 async def set_registered_model_tag(body: SetTag, models: ModelsDep) -> dict[str, Any]:
     """Set a tag on a registered model."""
     await models.set_tag(name=body.name, key=body.key, value=body.value)
     return {}
 
 
-@router.delete("/delete-tag")
+@router.delete("/delete-tag", dependencies=[WRITER])
 async def delete_registered_model_tag(body: DeleteTag, models: ModelsDep) -> dict[str, Any]:
     """Remove a tag from a registered model."""
     await models.delete_tag(name=body.name, key=body.key)
     return {}
 
 
-@router.post("/alias")
+@router.post("/alias", dependencies=[DEPLOYER])
 async def set_alias(body: SetAlias, aliases: AliasesDep) -> dict[str, Any]:
     """Point an alias at a version; publishes ``alias.set`` with the previous version."""
     await aliases.set(name=body.name, alias=body.alias, version=body.version, cause=body.cause)
     return {}
 
 
-@router.delete("/alias")
+@router.delete("/alias", dependencies=[DEPLOYER])
 async def delete_alias(body: DeleteAlias, aliases: AliasesDep) -> dict[str, Any]:
     """Delete an alias; publishes ``alias.deleted``."""
     await aliases.delete(name=body.name, alias=body.alias)
     return {}
 
 
-@router.get("/alias")
+@router.get("/alias", dependencies=[READER])
 async def get_model_version_by_alias(
     name: str, alias: str, versions: VersionsDep
 ) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import pydantic_core
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from driftloop_kit.auth import READER
 from driftloop_kit.errors import DriftloopError
 from driftloop_serving.domain.entities import mlflow_entities, requested_source
 from driftloop_serving.domain.protocols import BadRequest, mlflow_matrix
@@ -41,8 +42,8 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error_code": code, "message": message}, status_code=status)
 
 
-@router.get("/ping")
-@router.get("/health")
+@router.get("/ping", dependencies=[READER])
+@router.get("/health", dependencies=[READER])
 async def ping(scorer: ScorerDep) -> Response:
     """200 when every served model has a version loaded."""
     if all(scorer.versions(name) for name in scorer.names()):
@@ -50,7 +51,7 @@ async def ping(scorer: ScorerDep) -> Response:
     return _error(503, "TEMPORARILY_UNAVAILABLE", "models are still loading")
 
 
-@router.get("/version")
+@router.get("/version", dependencies=[READER])
 async def version() -> Response:
     """The server's version."""
     return Response("driftloop-serving 0.1.0", media_type="text/plain")
@@ -111,13 +112,13 @@ async def invocations_request(request: Request, scorer: ScorerDep, name: str | N
     )
 
 
-@router.post("/invocations")
+@router.post("/invocations", dependencies=[READER])
 async def invocations(request: Request, scorer: ScorerDep, model: str | None = None) -> Response:
     """Score ``dataframe_split``, ``dataframe_records``, ``instances`` or ``inputs``."""
     return await invocations_request(request, scorer, model)
 
 
-@router.post("/models/{name}/invocations")
+@router.post("/models/{name}/invocations", dependencies=[READER])
 async def model_invocations(name: str, request: Request, scorer: ScorerDep) -> Response:
     """The same, for a named model."""
     return await invocations_request(request, scorer, name)

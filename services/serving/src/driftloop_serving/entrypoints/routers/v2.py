@@ -26,6 +26,7 @@ import pydantic_core
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from driftloop_kit.auth import READER
 from driftloop_kit.errors import DriftloopError
 from driftloop_serving.domain.entities import requested_source, v2_entities
 from driftloop_serving.domain.protocols import BadRequest, v2_matrix, v2_response
@@ -47,19 +48,19 @@ def _version(value: str | None) -> int | None:
     return int(value)
 
 
-@router.get("")
+@router.get("", dependencies=[READER])
 async def server_metadata() -> dict[str, Any]:
     """Server name, version and protocol extensions."""
     return {"name": "driftloop-serving", "version": "0.1.0", "extensions": []}
 
 
-@router.get("/health/live")
+@router.get("/health/live", dependencies=[READER])
 async def live() -> dict[str, Any]:
     """The server process is up."""
     return {"live": True}
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", dependencies=[READER])
 async def ready(scorer: ScorerDep) -> Response:
     """Ready when every served model has its champion loaded."""
     missing = [n for n in scorer.names() if not scorer.versions(n)]
@@ -88,13 +89,13 @@ def _metadata(scorer: ScorerDep, name: str, version: str | None) -> Response:
     )
 
 
-@router.get("/models/{name}")
+@router.get("/models/{name}", dependencies=[READER])
 async def model_metadata(name: str, scorer: ScorerDep) -> Response:
     """The model's loaded versions, flavor, inputs and outputs."""
     return _metadata(scorer, name, None)
 
 
-@router.get("/models/{name}/versions/{version}")
+@router.get("/models/{name}/versions/{version}", dependencies=[READER])
 async def version_metadata(name: str, version: str, scorer: ScorerDep) -> Response:
     """The same, for one loaded version."""
     return _metadata(scorer, name, version)
@@ -110,13 +111,13 @@ def _ready(scorer: ScorerDep, name: str, version: str | None) -> Response:
     return JSONResponse({"name": name, "ready": True})
 
 
-@router.get("/models/{name}/ready")
+@router.get("/models/{name}/ready", dependencies=[READER])
 async def model_ready(name: str, scorer: ScorerDep) -> Response:
     """200 when the model's champion is loaded."""
     return _ready(scorer, name, None)
 
 
-@router.get("/models/{name}/versions/{version}/ready")
+@router.get("/models/{name}/versions/{version}/ready", dependencies=[READER])
 async def version_ready(name: str, version: str, scorer: ScorerDep) -> Response:
     """200 when that version is loaded."""
     return _ready(scorer, name, version)
@@ -176,13 +177,13 @@ async def infer_request(
     return Response(pydantic_core.to_json(content), media_type="application/json")
 
 
-@router.post("/models/{name}/infer")
+@router.post("/models/{name}/infer", dependencies=[READER])
 async def infer(name: str, request: Request, scorer: ScorerDep) -> Response:
     """Score with the champion (or the canary, per the model's traffic policy)."""
     return await infer_request(request, scorer, name, None)
 
 
-@router.post("/models/{name}/versions/{version}/infer")
+@router.post("/models/{name}/versions/{version}/infer", dependencies=[READER])
 async def infer_version(name: str, version: str, request: Request, scorer: ScorerDep) -> Response:
     """Score with one loaded version."""
     return await infer_request(request, scorer, name, version)

@@ -22,6 +22,7 @@ from driftloop_kit.artifacts import (
     clean_path,
     download_response,
 )
+from driftloop_kit.auth import ADMIN, READER, WRITER
 from driftloop_kit.errors import InvalidInput
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_tracking.entrypoints.deps import ArtifactListingDep, ArtifactsDep
@@ -44,21 +45,25 @@ def _file(info: FileInfo, prefix: str = "") -> ArtifactFile:
     return ArtifactFile(path=path, is_dir=info.is_dir, file_size=info.file_size)
 
 
-@router.get("/mlflow-artifacts/artifacts")
+@router.get("/mlflow-artifacts/artifacts", dependencies=[READER])
 async def list_artifacts(artifacts: ArtifactsDep, path: str = "") -> ListArtifactsResponse:
     """List a directory below the artifact root (empty if missing or a file)."""
     files = await artifacts.list_dir(path)
     return ListArtifactsResponse(files=[_file(info) for info in files])
 
 
-@router.get("/mlflow-artifacts/artifacts/{artifact_path:path}", response_class=StreamingResponse)
+@router.get(
+    "/mlflow-artifacts/artifacts/{artifact_path:path}",
+    response_class=StreamingResponse,
+    dependencies=[READER],
+)
 async def download_artifact(artifact_path: str, artifacts: ArtifactsDep) -> StreamingResponse:
     """Stream one file; 404 if it does not exist."""
     reader = await artifacts.read(artifact_path)
     return download_response(reader, artifact_path)
 
 
-@router.put("/mlflow-artifacts/artifacts/{artifact_path:path}")
+@router.put("/mlflow-artifacts/artifacts/{artifact_path:path}", dependencies=[WRITER])
 async def upload_artifact(
     artifact_path: str, request: Request, artifacts: ArtifactsDep
 ) -> dict[str, Any]:
@@ -70,14 +75,14 @@ async def upload_artifact(
     return {}
 
 
-@router.delete("/mlflow-artifacts/artifacts/{artifact_path:path}")
+@router.delete("/mlflow-artifacts/artifacts/{artifact_path:path}", dependencies=[ADMIN])
 async def delete_artifact(artifact_path: str, artifacts: ArtifactsDep) -> dict[str, Any]:
     """Delete a file or a directory tree; deleting what is not there succeeds, as in MLflow."""
     await artifacts.delete(artifact_path)
     return {}
 
 
-@router.post("/mlflow-artifacts/mpu/create/{artifact_path:path}")
+@router.post("/mlflow-artifacts/mpu/create/{artifact_path:path}", dependencies=[WRITER])
 async def create_multipart_upload(artifact_path: str) -> MlflowJSONResponse:
     """Refuse multipart uploads in the words that make the client upload in one request.
 
@@ -87,7 +92,7 @@ async def create_multipart_upload(artifact_path: str) -> MlflowJSONResponse:
     return MlflowJSONResponse(body, status_code=501)
 
 
-@router.get("/mlflow/artifacts/list")
+@router.get("/mlflow/artifacts/list", dependencies=[READER])
 async def list_run_artifacts(
     *,
     listing: ArtifactListingDep,

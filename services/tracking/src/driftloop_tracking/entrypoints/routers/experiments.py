@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 
+from driftloop_kit.auth import ADMIN, READER, WRITER
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_tracking.domain.model import LifecycleStage, Model, Tag
 from driftloop_tracking.entrypoints.deps import ExperimentsDep
@@ -44,7 +45,7 @@ class DeleteExperimentTag(Model):
     key: str
 
 
-@router.post("/create")
+@router.post("/create", dependencies=[WRITER])
 async def create_experiment(body: CreateExperiment, experiments: ExperimentsDep) -> dict[str, Any]:
     """Create an experiment; 409 RESOURCE_ALREADY_EXISTS if the name is taken."""
     experiment_id = await experiments.create(
@@ -53,13 +54,13 @@ async def create_experiment(body: CreateExperiment, experiments: ExperimentsDep)
     return {"experiment_id": experiment_id}
 
 
-@router.get("/get")
+@router.get("/get", dependencies=[READER])
 async def get_experiment(experiment_id: str, experiments: ExperimentsDep) -> dict[str, Any]:
     """An experiment by id."""
     return {"experiment": await experiments.get(experiment_id)}
 
 
-@router.get("/get-by-name")
+@router.get("/get-by-name", dependencies=[READER])
 async def get_experiment_by_name(
     experiment_name: str, experiments: ExperimentsDep
 ) -> dict[str, Any]:
@@ -67,35 +68,35 @@ async def get_experiment_by_name(
     return {"experiment": await experiments.get_by_name(experiment_name)}
 
 
-@router.post("/update")
+@router.post("/update", dependencies=[WRITER])
 async def update_experiment(body: UpdateExperiment, experiments: ExperimentsDep) -> dict[str, Any]:
     """Rename an experiment."""
     await experiments.rename(experiment_id=body.experiment_id, new_name=body.new_name)
     return {}
 
 
-@router.post("/delete")
+@router.post("/delete", dependencies=[ADMIN])
 async def delete_experiment(body: ExperimentId, experiments: ExperimentsDep) -> dict[str, Any]:
     """Soft-delete an experiment and its runs."""
     await experiments.set_lifecycle(experiment_id=body.experiment_id, stage=LifecycleStage.DELETED)
     return {}
 
 
-@router.post("/restore")
+@router.post("/restore", dependencies=[WRITER])
 async def restore_experiment(body: ExperimentId, experiments: ExperimentsDep) -> dict[str, Any]:
     """Restore a deleted experiment and its runs."""
     await experiments.set_lifecycle(experiment_id=body.experiment_id, stage=LifecycleStage.ACTIVE)
     return {}
 
 
-@router.post("/set-experiment-tag")
+@router.post("/set-experiment-tag", dependencies=[WRITER])
 async def set_experiment_tag(body: SetExperimentTag, experiments: ExperimentsDep) -> dict[str, Any]:
     """Set a tag on an experiment."""
     await experiments.set_tag(experiment_id=body.experiment_id, key=body.key, value=body.value)
     return {}
 
 
-@router.post("/delete-experiment-tag")
+@router.post("/delete-experiment-tag", dependencies=[WRITER])
 async def delete_experiment_tag(
     body: DeleteExperimentTag, experiments: ExperimentsDep
 ) -> dict[str, Any]:

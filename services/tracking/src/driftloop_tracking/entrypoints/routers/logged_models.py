@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from pydantic import Field
 
 from driftloop_kit.artifacts import clean_path
+from driftloop_kit.auth import ADMIN, READER, WRITER
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_tracking.domain.logged_models import (
     DatasetFilter,
@@ -64,7 +65,7 @@ class LogOutputs(Model):
     models: list[ModelOutput] = Field(default_factory=list)
 
 
-@router.post("/logged-models")
+@router.post("/logged-models", dependencies=[WRITER])
 async def create_logged_model(body: CreateLoggedModel, models: LoggedModelsDep) -> dict[str, Any]:
     """Create a logged model (status ``PENDING``) in an active experiment."""
     model = await models.create(
@@ -78,7 +79,7 @@ async def create_logged_model(body: CreateLoggedModel, models: LoggedModelsDep) 
     return {"model": model}
 
 
-@router.post("/logged-models/search")
+@router.post("/logged-models/search", dependencies=[READER])
 async def search_logged_models(body: SearchLoggedModels, models: LoggedModelsDep) -> dict[str, Any]:
     """Active models of the experiments matching a filter, ordered and paginated."""
     page, token = await models.search(
@@ -92,7 +93,7 @@ async def search_logged_models(body: SearchLoggedModels, models: LoggedModelsDep
     return {"models": page, "next_page_token": token}
 
 
-@router.get("/logged-models/{model_id}")
+@router.get("/logged-models/{model_id}", dependencies=[READER])
 async def get_logged_model(
     model_id: str, models: LoggedModelsDep, allow_deleted: bool = False
 ) -> dict[str, Any]:
@@ -100,7 +101,7 @@ async def get_logged_model(
     return {"model": await models.get(model_id, allow_deleted=allow_deleted)}
 
 
-@router.patch("/logged-models/{model_id}")
+@router.patch("/logged-models/{model_id}", dependencies=[WRITER])
 async def finalize_logged_model(
     model_id: str, body: FinalizeLoggedModel, models: LoggedModelsDep
 ) -> dict[str, Any]:
@@ -109,14 +110,14 @@ async def finalize_logged_model(
     return {"model": await models.finalize(model_id=model_id, status=status)}
 
 
-@router.delete("/logged-models/{model_id}")
+@router.delete("/logged-models/{model_id}", dependencies=[ADMIN])
 async def delete_logged_model(model_id: str, models: LoggedModelsDep) -> dict[str, Any]:
     """Soft-delete a logged model."""
     await models.delete(model_id)
     return {}
 
 
-@router.patch("/logged-models/{model_id}/tags")
+@router.patch("/logged-models/{model_id}/tags", dependencies=[WRITER])
 async def set_logged_model_tags(
     model_id: str, body: SetLoggedModelTags, models: LoggedModelsDep
 ) -> dict[str, Any]:
@@ -124,7 +125,7 @@ async def set_logged_model_tags(
     return {"model": await models.set_tags(model_id=model_id, tags=body.tags)}
 
 
-@router.delete("/logged-models/{model_id}/tags/{tag_key:path}")
+@router.delete("/logged-models/{model_id}/tags/{tag_key:path}", dependencies=[WRITER])
 async def delete_logged_model_tag(
     model_id: str, tag_key: str, models: LoggedModelsDep
 ) -> dict[str, Any]:
@@ -133,7 +134,7 @@ async def delete_logged_model_tag(
     return {}
 
 
-@router.post("/logged-models/{model_id}/params")
+@router.post("/logged-models/{model_id}/params", dependencies=[WRITER])
 async def log_logged_model_params(
     model_id: str, body: LogLoggedModelParams, models: LoggedModelsDep
 ) -> dict[str, Any]:
@@ -142,7 +143,7 @@ async def log_logged_model_params(
     return {}
 
 
-@router.get("/logged-models/{model_id}/artifacts/directories")
+@router.get("/logged-models/{model_id}/artifacts/directories", dependencies=[READER])
 async def list_logged_model_artifacts(
     model_id: str,
     models: LoggedModelsDep,
@@ -167,7 +168,7 @@ async def list_logged_model_artifacts(
     }
 
 
-@router.post("/runs/outputs")
+@router.post("/runs/outputs", dependencies=[WRITER])
 async def log_outputs(body: LogOutputs, models: LoggedModelsDep) -> dict[str, Any]:
     """Record the logged models a run produced (``run.outputs.model_outputs``)."""
     await models.log_outputs(run_id=body.run_id, outputs=body.models)

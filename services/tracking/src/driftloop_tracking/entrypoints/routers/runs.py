@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import Field, model_validator
 
+from driftloop_kit.auth import READER, WRITER
 from driftloop_kit.errors import InvalidInput
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_tracking.domain.model import (
@@ -86,7 +87,7 @@ class LogInputs(RunRef):
     models: list[ModelInput] = Field(default_factory=list)
 
 
-@router.post("/runs/create")
+@router.post("/runs/create", dependencies=[WRITER])
 async def create_run(body: CreateRun, runs: RunsDep) -> Response:
     """Start a run; publishes ``run.created``."""
     run = await runs.create(
@@ -99,7 +100,7 @@ async def create_run(body: CreateRun, runs: RunsDep) -> Response:
     return json_response({"run": run})
 
 
-@router.get("/runs/get")
+@router.get("/runs/get", dependencies=[READER])
 async def get_run(*, runs: RunsDep, run_id: str = "", run_uuid: str = "") -> Response:
     """A run with its latest metrics, params, tags and inputs."""
     if not (run_id or run_uuid):
@@ -108,7 +109,7 @@ async def get_run(*, runs: RunsDep, run_id: str = "", run_uuid: str = "") -> Res
     return json_response({"run": await runs.get_json(run_id or run_uuid)})
 
 
-@router.post("/runs/update")
+@router.post("/runs/update", dependencies=[WRITER])
 async def update_run(body: UpdateRun, runs: RunsDep) -> Response:
     """Set status, end time or name; ending a run publishes ``run.finished``."""
     info = await runs.update(
@@ -117,21 +118,21 @@ async def update_run(body: UpdateRun, runs: RunsDep) -> Response:
     return json_response({"run_info": info})
 
 
-@router.post("/runs/delete")
+@router.post("/runs/delete", dependencies=[WRITER])
 async def delete_run(body: RunRef, runs: RunsDep) -> Response:
     """Soft-delete a run."""
     await runs.set_lifecycle(run_id=body.run_id, stage=LifecycleStage.DELETED)
     return json_response()
 
 
-@router.post("/runs/restore")
+@router.post("/runs/restore", dependencies=[WRITER])
 async def restore_run(body: RunRef, runs: RunsDep) -> Response:
     """Restore a deleted run."""
     await runs.set_lifecycle(run_id=body.run_id, stage=LifecycleStage.ACTIVE)
     return json_response()
 
 
-@router.post("/runs/log-metric")
+@router.post("/runs/log-metric", dependencies=[WRITER])
 async def log_metric(body: LogMetric, runs: RunsDep) -> Response:
     """Log one metric value."""
     metric = Metric(key=body.key, value=body.value, timestamp=body.timestamp, step=body.step)
@@ -139,28 +140,28 @@ async def log_metric(body: LogMetric, runs: RunsDep) -> Response:
     return json_response()
 
 
-@router.post("/runs/log-parameter")
+@router.post("/runs/log-parameter", dependencies=[WRITER])
 async def log_param(body: LogParam, runs: RunsDep) -> Response:
     """Log a parameter; logging it again with another value is a 400."""
     await runs.log_batch(run_id=body.run_id, params_=[Param(key=body.key, value=body.value)])
     return json_response()
 
 
-@router.post("/runs/set-tag")
+@router.post("/runs/set-tag", dependencies=[WRITER])
 async def set_tag(body: SetTag, runs: RunsDep) -> Response:
     """Set (or overwrite) a run tag."""
     await runs.log_batch(run_id=body.run_id, tags_=[Tag(key=body.key, value=body.value)])
     return json_response()
 
 
-@router.post("/runs/delete-tag")
+@router.post("/runs/delete-tag", dependencies=[WRITER])
 async def delete_tag(body: DeleteTag, runs: RunsDep) -> Response:
     """Remove a run tag."""
     await runs.delete_tag(run_id=body.run_id, key=body.key)
     return json_response()
 
 
-@router.post("/runs/log-batch")
+@router.post("/runs/log-batch", dependencies=[WRITER])
 async def log_batch(body: LogBatch, runs: RunsDep) -> Response:
     """Log up to 1000 metrics, 100 params and 100 tags at once, atomically."""
     await runs.log_batch(
@@ -169,14 +170,14 @@ async def log_batch(body: LogBatch, runs: RunsDep) -> Response:
     return json_response()
 
 
-@router.post("/runs/log-inputs")
+@router.post("/runs/log-inputs", dependencies=[WRITER])
 async def log_inputs(body: LogInputs, runs: RunsDep) -> Response:
     """Record the datasets (with digest, source, schema) a run used."""
     await runs.log_inputs(run_id=body.run_id, inputs=body.datasets, models=body.models)
     return json_response()
 
 
-@router.get("/metrics/get-history")
+@router.get("/metrics/get-history", dependencies=[READER])
 async def get_metric_history(
     *,
     runs: RunsDep,

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
+from driftloop_kit.auth import READER
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_tracking.domain.model import Model
 from driftloop_tracking.domain.search import experiment_search, run_search
@@ -52,7 +53,7 @@ class SearchExperiments(Model):
     page_token: str | None = None
 
 
-@router.post("/runs/search")
+@router.post("/runs/search", dependencies=[READER])
 async def post_search_runs(body: SearchRuns, runs: RunsDep) -> Response:
     """Runs of the given experiments matching a filter, ordered, one page at a time.
 
@@ -84,13 +85,13 @@ async def _search_experiments(body: SearchExperiments, experiments: ExperimentsD
     return _render("experiments", items, token)
 
 
-@router.post("/experiments/search")
+@router.post("/experiments/search", dependencies=[READER])
 async def post_search_experiments(body: SearchExperiments, experiments: ExperimentsDep) -> Response:
     """Experiments matching a filter on name, tags and times, ordered, one page at a time."""
     return await _search_experiments(body, experiments)
 
 
-@router.get("/experiments/search")
+@router.get("/experiments/search", dependencies=[READER])
 async def get_search_experiments(
     *,
     experiments: ExperimentsDep,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
+from driftloop_kit.auth import JOB, READER
 from driftloop_trainer.entrypoints.deps import StoreDep, TrainingDep
 
 router = APIRouter(tags=["jobs"])
@@ -15,7 +16,7 @@ router = APIRouter(tags=["jobs"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.get("/jobs")
+@router.get("/jobs", dependencies=[READER])
 async def list_jobs(
     store: StoreDep, model: str | None = None, status: str | None = None, limit: Limit = 100
 ) -> dict[str, Any]:
@@ -23,7 +24,7 @@ async def list_jobs(
     return {"jobs": await store.list_jobs(model=model, status=status, limit=limit)}
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", dependencies=[READER])
 async def get_job(job_id: str, store: StoreDep) -> dict[str, Any]:
     """One job: status, trigger, run, version, evaluation, error."""
     job = await store.get_job(job_id)
@@ -31,7 +32,7 @@ async def get_job(job_id: str, store: StoreDep) -> dict[str, Any]:
     return {"job": job}
 
 
-@router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
+@router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse, dependencies=[READER])
 async def get_logs(job_id: str, store: StoreDep, tail: Limit | None = None) -> str:
     """The job's output (the last ``tail`` lines when given)."""
     job = await store.get_job(job_id)
@@ -42,7 +43,7 @@ async def get_logs(job_id: str, store: StoreDep, tail: Limit | None = None) -> s
     return "\n".join(text.splitlines()[-tail:]) + "\n" if tail else text
 
 
-@router.post("/jobs/{job_id}/result")
+@router.post("/jobs/{job_id}/result", dependencies=[JOB])
 async def report_result(
     job_id: str, outcome: dict[str, Any], training: TrainingDep
 ) -> dict[str, Any]:
@@ -52,7 +53,7 @@ async def report_result(
     return {"job": job}
 
 
-@router.get("/decisions")
+@router.get("/decisions", dependencies=[READER])
 async def list_decisions(
     store: StoreDep, model: str | None = None, outcome: str | None = None, limit: Limit = 100
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from driftloop_events.envelope import new_event_id
+from driftloop_kit.auth import DEPLOYER, READER
 from driftloop_trainer.domain.policy import Trigger, TriggerKind
 from driftloop_trainer.entrypoints.deps import StoreDep, TrainingDep
 
@@ -27,7 +28,7 @@ class TrainRequest(BaseModel):
     )
 
 
-@router.get("")
+@router.get("", dependencies=[READER])
 async def list_models(training: TrainingDep) -> dict[str, Any]:
     """Every model with a declared job: its trigger policy and job spec."""
     return {
@@ -38,13 +39,13 @@ async def list_models(training: TrainingDep) -> dict[str, Any]:
     }
 
 
-@router.get("/{name}")
+@router.get("/{name}", dependencies=[READER])
 async def get_model(name: str, training: TrainingDep) -> dict[str, Any]:
     """One model's trigger policy and job spec."""
     return {"name": name, **training.config(name).model_dump(mode="json")}
 
 
-@router.post("/{name}/train", status_code=202)
+@router.post("/{name}/train", status_code=202, dependencies=[DEPLOYER])
 async def train(name: str, body: TrainRequest, training: TrainingDep) -> JSONResponse:
     """Ask for a training now. 202 with the job when one starts; 200 with the
     suppression and its reason when the policy says no."""
@@ -70,13 +71,13 @@ async def train(name: str, body: TrainRequest, training: TrainingDep) -> JSONRes
     return JSONResponse(content, status_code=202 if job_id else 200)
 
 
-@router.post("/{name}/rollback")
+@router.post("/{name}/rollback", dependencies=[DEPLOYER])
 async def rollback(name: str, training: TrainingDep) -> dict[str, Any]:
     """Move `champion` back to the `previous` version (the two aliases swap)."""
     return await training.rollback(name)
 
 
-@router.get("/{name}/alias-moves")
+@router.get("/{name}/alias-moves", dependencies=[READER])
 async def alias_moves(name: str, store: StoreDep) -> dict[str, Any]:
     """Alias moves the trainer made for the model (promotions, rollbacks), latest first."""
     return {"alias_moves": await store.list_moves(name)}
