@@ -110,7 +110,13 @@ def registry_url(explicit: str | None, home: Path) -> str:
     return str(url).rstrip("/") if isinstance(url, str) and url else DEFAULT_REGISTRY_URL
 
 
-def fetch_lineage(base_url: str, ref: ModelRef, *, timeout: float = 30.0) -> dict[str, Any]:
+def fetch_lineage(
+    base_url: str,
+    ref: ModelRef,
+    *,
+    timeout: float = 30.0,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Ask the registry at ``base_url`` for ``ref``'s lineage.
 
     Raises:
@@ -118,7 +124,9 @@ def fetch_lineage(base_url: str, ref: ModelRef, *, timeout: float = 30.0) -> dic
             request, 1 for an unknown model, version or alias) or cannot be reached.
     """
     try:
-        response = httpx.get(f"{base_url}{LINEAGE_PATH}", params=ref.query(), timeout=timeout)
+        response = httpx.get(
+            f"{base_url}{LINEAGE_PATH}", params=ref.query(), timeout=timeout, headers=headers
+        )
     except httpx.HTTPError as exc:
         raise LineageError(f"cannot reach the registry at {base_url}: {exc}") from exc
     try:

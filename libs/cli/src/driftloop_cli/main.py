@@ -268,6 +268,74 @@ def handlers(
     Console().print(Markdown(text))
 
 
+token_app = typer.Typer(
+    no_args_is_help=True,
+    help="Tokens of the suite: every call but /healthz, /readyz and /metrics needs one.",
+)
+app.add_typer(token_app, name="token")
+
+_HOME_OPTION = typer.Option(
+    envvar="DRIFTLOOP_HOME", help="Home of the suite (its generated secret_key, admin.token)."
+)
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[
+        str, typer.Option(help="reader, writer, deployer or admin (each includes the ones before).")
+    ],
+    subject: Annotated[
+        str, typer.Option(help="Who holds it (shown in denials and in events' actors).")
+    ] = "cli",
+    ttl: Annotated[str, typer.Option(help="Lifetime: 90s, 15m, 12h, 30d (at most 366d).")] = "30d",
+    home: Annotated[Path, _HOME_OPTION] = Path(".driftloop"),
+) -> None:
+    """Print a token signed with the suite's key (DRIFTLOOP_SECRET_KEY, else <home>/secret_key).
+
+    Use it as `Authorization: Bearer <token>`, `MLFLOW_TRACKING_TOKEN=<token>` for the mlflow
+    client, or as the password with any user name (`MLFLOW_TRACKING_PASSWORD`).
+    """
+    from driftloop_cli.credentials import issue_token, parse_ttl
+    from driftloop_kit.auth import Role
+
+    try:
+        parsed_role = Role.parse(role)
+        seconds = parse_ttl(ttl)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if not subject.strip() or len(subject) > 200:
+        _fail("--subject must be 1 to 200 characters", EXIT_USAGE)
+    try:
+        token = issue_token(home, role=parsed_role, subject=subject, ttl_seconds=seconds)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    typer.echo(token)
+
+
+@token_app.command("show")
+def token_show(
+    token: Annotated[str, typer.Argument(help="A token ('-' reads it from standard input).")],
+    home: Annotated[Path, _HOME_OPTION] = Path(".driftloop"),
+) -> None:
+    """Check a token with the suite's key and print who it names, its role and expiry."""
+    import json
+    import sys
+    from datetime import UTC, datetime
+
+    from driftloop_cli.credentials import describe
+    from driftloop_kit.auth import Unauthenticated
+
+    text = sys.stdin.read().strip() if token == "-" else token.strip()
+    try:
+        claims = describe(text, home)
+    except (Unauthenticated, FileNotFoundError) as exc:
+        _fail(str(exc))
+    for name in ("iat", "exp"):
+        if isinstance(claims.get(name), int | float):
+            claims[name] = datetime.fromtimestamp(float(claims[name]), UTC).isoformat()  # type: ignore[arg-type]
+    typer.echo(json.dumps(claims, indent=2))
+
+
 @app.command()
 def config(
     markdown: Annotated[
@@ -365,6 +433,7 @@ def lineage(
     """
     import json
 
+    from driftloop_cli.credentials import auth_header
     from driftloop_cli.lineage import LineageError, fetch_lineage, format_lineage, parse_model_ref
     from driftloop_cli.lineage import registry_url as find_registry
 
@@ -373,7 +442,7 @@ def lineage(
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
     try:
-        body = fetch_lineage(find_registry(registry_url, home), ref)
+        body = fetch_lineage(find_registry(registry_url, home), ref, headers=auth_header(home))
     except LineageError as exc:
         _fail(exc.message, exc.exit_code)
     if as_json:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from driftloop_cli.credentials import ADMIN_TOKEN_FILE, ensure_admin_token, secret_key
 from driftloop_cli.serve import http_url, port_is_free
 from driftloop_cli.supervisor import ChildFailedError, ChildSpec, StopRequestedError, Supervisor
 
@@ -256,8 +257,12 @@ def run_up(
         specs.append(
             broker_spec(host=BROKER_HOST, port=broker_port, log_path=home / "logs" / "broker.log")
         )
+    key = secret_key(home, create=True)
+    token, made = ensure_admin_token(home, key)
     env = {
         **os.environ,
+        # Every service signs and checks tokens with the same key.
+        "DRIFTLOOP_SECRET_KEY": key,
         "DRIFTLOOP_HOME": str(home),
         "DRIFTLOOP_KAFKA_BOOTSTRAP_SERVERS": broker,
         # Logs reach the file as they are written, not when a buffer fills.
@@ -275,6 +280,12 @@ def run_up(
             echo("no service is installed in this environment; nothing to start")
             return 0
         echo("no service is installed in this environment; running the broker only")
+    admin = home / ADMIN_TOKEN_FILE
+    if made:
+        echo(f"an admin token was written to {admin} (shown once; keep it secret):")
+        echo(f"  {token}")
+    echo(f"calls need a token: export MLFLOW_TRACKING_TOKEN=$(cat {admin})")
+    echo("  (driftloop token create --role reader|writer|deployer|admin makes others)")
     suite = _Suite(home=home, broker=broker, endpoints=endpoints, echo=echo, echo_err=echo_err)
     return suite.run(Supervisor(startup_timeout=startup_timeout, grace=grace), specs)
 

@@ -72,6 +72,7 @@ def create_service_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     error_formatter: ErrorFormatter = mlflow_error_body,
+    error_formats: Mapping[str, ErrorFormatter] | None = None,
     check_timeout: float = DEFAULT_CHECK_TIMEOUT,
     fast_routes: Sequence[BaseRoute] = (),
     unbounded_paths: Sequence[str] = (),
@@ -97,6 +98,7 @@ def create_service_app(
         on_startup: Hooks run after the resources have started (e.g. migrations).
         on_shutdown: Hooks run before the resources stop.
         error_formatter: Builds error bodies; MLflow's format by default.
+        error_formats: Other formatters by path prefix (a second protocol's routes).
         check_timeout: Seconds each readiness check may take.
         fast_routes: Plain Starlette routes matched before every other route: the
             hottest endpoints without FastAPI's routing and dependency solving (see
@@ -136,7 +138,7 @@ def create_service_app(
     app.state.readiness = readiness
     app.state.authenticator = Authenticator.from_settings(settings)
 
-    install_error_handlers(app, formatter=error_formatter)
+    install_error_handlers(app, formatter=error_formatter, formats=error_formats)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=tuple(unbounded_paths)
     )

@@ -35,7 +35,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Generator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,9 @@ logger = logging.getLogger(__name__)
 
 #: Paths answered without a credential: probes and the scrape target.
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+#: FastAPI's own pages, also open: the schema and its viewers show what routes exist
+#: and what role each needs (as MLflow's and Feast's servers do), no data.
+_DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 #: ``iss`` and ``aud`` of the tokens driftloop signs.
 ISSUER = "driftloop"
@@ -479,37 +482,53 @@ ADMIN = requires(Role.ADMIN)
 JOB = requires(Role.WRITER, job_param="job_id")
 
 
-def route_role(route: BaseRoute) -> Role | None:
-    """The role a route declares (``dependencies=[...]`` or a fast route's ``role``)."""
+def route_role(route: BaseRoute, inherited: Sequence[Any] = ()) -> Role | None:
+    """The role a route declares: ``dependencies=[...]``, its routers', or a fast route's."""
     role = getattr(route, "role", None)
     if isinstance(role, Role):
         return role
-    for dependency in getattr(route, "dependencies", ()) or ():
+    for dependency in [*inherited, *(getattr(route, "dependencies", ()) or ())]:
         found = getattr(dependency.dependency, "driftloop_role", None)
         if isinstance(found, Role):
             return found
     return None
 
 
-#: FastAPI's own pages: the schema and its viewers (they show what routes exist, not data).
-_DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+def _walk(
+    routes: Sequence[BaseRoute], prefix: str = "", inherited: tuple[Any, ...] = ()
+) -> Iterator[tuple[BaseRoute, str, tuple[Any, ...]]]:
+    """Every route, with its full path and the dependencies of the routers it is in.
+
+    FastAPI keeps an included router as one entry of the app's routes (its
+    ``original_router`` and ``include_context``); its routes are walked in turn.
+    """
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            deps = (
+                *inherited,
+                *(getattr(context, "dependencies", ()) or ()),
+                *(inner.dependencies or ()),
+            )
+            yield from _walk(inner.routes, prefix + getattr(context, "prefix", ""), deps)
+        else:
+            yield route, prefix + getattr(route, "path", ""), inherited
 
 
-def check_routes(routes: list[BaseRoute]) -> None:
+def check_routes(routes: Sequence[BaseRoute]) -> None:
     """Refuse an app with a route that declares no role.
 
     Raises:
         RuntimeError: Naming the routes.
     """
-    from starlette.routing import Route
-
     bare = []
-    for route in routes:
-        path = getattr(route, "path", "")
-        if path in PUBLIC_PATHS or path in _DOC_PATHS or not isinstance(route, Route):
+    for route, path, inherited in _walk(routes):
+        if path in PUBLIC_PATHS or path in _DOC_PATHS:
             continue
-        if route_role(route) is None:
-            bare.append(f"{','.join(sorted(route.methods or []))} {path}")
+        if route_role(route, inherited) is None:
+            methods = ",".join(sorted(getattr(route, "methods", None) or ["*"]))
+            bare.append(f"{methods} {path}")
     if bare:
         raise RuntimeError(
             "routes without a declared role (add dependencies=[READER|WRITER|DEPLOYER|ADMIN]): "

@@ -147,7 +147,12 @@ _HTTP_CODES = {
 }
 
 
-def install_error_handlers(app: FastAPI, *, formatter: ErrorFormatter = mlflow_error_body) -> None:
+def install_error_handlers(
+    app: FastAPI,
+    *,
+    formatter: ErrorFormatter = mlflow_error_body,
+    formats: Mapping[str, ErrorFormatter] | None = None,
+) -> None:
     """Make every error of ``app`` a JSON response built by ``formatter``.
 
     - :class:`DriftloopError` → its status and code.
@@ -158,10 +163,17 @@ def install_error_handlers(app: FastAPI, *, formatter: ErrorFormatter = mlflow_e
     Args:
         app: The application.
         formatter: Builds the body from the error; :func:`mlflow_error_body` by default.
+        formats: Another formatter for the paths under a prefix (``{"/v2/": v2_body}``):
+            one app may speak two protocols.
     """
+    by_prefix = sorted((formats or {}).items(), key=lambda item: -len(item[0]))
 
-    def respond(error: DriftloopError, headers: Mapping[str, str] | None = None) -> JSONResponse:
-        return JSONResponse(dict(formatter(error)), status_code=error.status_code, headers=headers)
+    def respond(
+        error: DriftloopError, request: Request, headers: Mapping[str, str] | None = None
+    ) -> JSONResponse:
+        path = request.url.path
+        chosen = next((f for prefix, f in by_prefix if path.startswith(prefix)), formatter)
+        return JSONResponse(dict(chosen(error)), status_code=error.status_code, headers=headers)
 
     async def on_driftloop_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DriftloopError)
@@ -173,17 +185,17 @@ def install_error_handlers(app: FastAPI, *, formatter: ErrorFormatter = mlflow_e
                 exc.message,
                 exc_info=exc,
             )
-        return respond(exc)
+        return respond(exc, request)
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return respond(InvalidInput(validation_message(exc.errors())))
+        return respond(InvalidInput(validation_message(exc.errors())), request)
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_CODES.get(exc.status_code, "INTERNAL_ERROR")
         error = DriftloopError(str(exc.detail), status_code=exc.status_code, error_code=code)
-        return respond(error, headers=exc.headers)
+        return respond(error, request, headers=exc.headers)
 
     app.add_exception_handler(DriftloopError, on_driftloop_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from driftloop_cli.credentials import auth_header
 from driftloop_cli.demo.suite import Suite, SuiteError, free_port, start_suite, wiring_env
 from driftloop_cli.demo.timeline import Entry, Timeline, now
 from driftloop_cli.demo.world import LABEL, Field, Flower, LabelsFile, push_body, v2_request
@@ -133,7 +134,10 @@ class Demo:
         self.shift_at: datetime | None = None
         self.first_drifted_request: datetime | None = None
         self.publisher: Any = None
-        self.client = httpx.AsyncClient(timeout=30.0, trust_env=False)
+        # Authentication is on: the demo calls with the admin token `driftloop up` made.
+        self.client = httpx.AsyncClient(
+            timeout=30.0, trust_env=False, headers=auth_header(suite.home)
+        )
 
     def url(self, service: str, path: str) -> str:
         return f"{self.suite.urls[service].rstrip('/')}{path}"

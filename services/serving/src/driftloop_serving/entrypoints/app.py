@@ -18,6 +18,7 @@ from driftloop_kit.service import ServiceDefinition
 from driftloop_serving.entrypoints.consumers import HANDLERS, CatchUp, alias_consumer
 from driftloop_serving.entrypoints.fast_routes import FAST_ROUTES
 from driftloop_serving.entrypoints.routers import ROUTERS
+from driftloop_serving.entrypoints.routers.v2 import v2_error_body
 from driftloop_serving.service_layer.bootstrap import bootstrap
 from driftloop_serving.service_layer.models import ModelManager
 from driftloop_serving.settings import ServingSettings
@@ -81,6 +82,8 @@ def create_app(settings: ServingSettings) -> FastAPI:
         ],
         checks={"models": _models_loaded(settings, models)},
         fast_routes=FAST_ROUTES,
+        # The V2 protocol's routes answer its own error body, a denial included.
+        error_formats={"/v2/": v2_error_body},
     )
     app.state.readiness.add_details(
         "models",

@@ -36,6 +36,11 @@ from driftloop_serving.service_layer.scoring import UnknownModel
 router = APIRouter(prefix="/v2", tags=["V2 inference protocol"])
 
 
+def v2_error_body(error: DriftloopError) -> dict[str, Any]:
+    """The V2 protocol's error body, ``{"error": "..."}``, for the app's error handlers."""
+    return {"error": error.message}
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
