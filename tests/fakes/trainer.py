@@ -336,3 +336,21 @@ class FakeExecutor:
 
     async def close(self) -> None:
         pass
+
+
+class FakeEvidence:
+    """What jobs did, as the registry and tracking would hold it (a ``ResultEvidencePort``)."""
+
+    def __init__(self) -> None:
+        self.versions: dict[tuple[str, int], str] = {}
+        self.metrics: dict[str, dict[str, float]] = {}
+
+    def record(self, name: str, version: int, run_id: str, metrics: dict[str, float]) -> None:
+        self.versions[(name, version)] = run_id
+        self.metrics[run_id] = dict(metrics)
+
+    async def version_run(self, name: str, version: int) -> str | None:
+        return self.versions.get((name, version))
+
+    async def run_metrics(self, run_id: str) -> dict[str, float] | None:
+        return self.metrics.get(run_id)

@@ -69,7 +69,7 @@ async def test_every_route_refuses_no_credential_and_a_lower_role_and_lets_its_r
         for method, path, scope in operations(app):
             url = concrete(path)
 
-            async def call(headers: dict[str, str]) -> Any:
+            async def call(headers: dict[str, str], method: str = method, url: str = url) -> Any:
                 return await client.request(method.upper(), url, headers=headers)
 
             anonymous = await call({})

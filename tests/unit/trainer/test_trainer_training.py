@@ -22,7 +22,7 @@ from driftloop_trainer.domain.policy import Trigger, TriggerKind, TriggerPolicy
 from driftloop_trainer.entrypoints.consumers import HANDLERS
 from driftloop_trainer.service_layer.training import Endpoints, Training
 from tests.fakes.common import FakeOutbox
-from tests.fakes.trainer import FakeExecutor, FakeRegistry, FakeTrainerStore
+from tests.fakes.trainer import FakeEvidence, FakeExecutor, FakeRegistry, FakeTrainerStore
 
 pytestmark = pytest.mark.unit
 
@@ -66,6 +66,7 @@ def trainer(
     policy: TriggerPolicy,
     outcome: dict[str, Any] = FAILED,
     aliases: dict[str, int] | None = None,
+    evidence: FakeEvidence | None = None,
 ) -> Trainer:
     clock, outbox = Clock(), FakeOutbox()
     store = FakeTrainerStore(outbox=outbox, clock=clock)
@@ -77,6 +78,7 @@ def trainer(
         executor=FakeExecutor(outcome),
         endpoints=Endpoints("http://t", "http://r", "http://f", "exp", tmp_path),
         clock=clock,
+        evidence=evidence,
     )
     return Trainer(training, store, registry, outbox, clock)
 
@@ -377,3 +379,55 @@ async def test_a_promotion_resolves_the_episode(tmp_path: Path) -> None:
     running.clock.advance(100_000)
     assert await tick(running) == []
     assert running.store.episodes[MODEL, "ep-1"].resolved
+
+
+@pytest.mark.parametrize(
+    ("registered", "logged", "reason"),
+    [
+        (None, {"accuracy": 0.97}, "which is not registered"),
+        ("b" * 32, {"accuracy": 0.97}, "was registered from run 'bbbb"),
+        ("a" * 32, {"accuracy": 0.71}, "accuracy=0.97 is not what run"),
+        ("a" * 32, {}, "accuracy=0.97 is not what run"),
+    ],
+)
+async def test_a_report_that_does_not_match_what_the_job_registered_and_logged_promotes_nothing(
+    tmp_path: Path, registered: str | None, logged: dict[str, float], reason: str
+) -> None:
+    evidence = FakeEvidence()
+    if registered is not None:
+        evidence.record(MODEL, 5, registered, logged)
+    running = trainer(
+        tmp_path,
+        policy=OPEN,
+        outcome=scored(0.97, 0.70, 4),
+        aliases={"champion": 4},
+        evidence=evidence,
+    )
+
+    job = await manual_job(running)
+
+    assert (job["status"], job["stage"], job["error_type"]) == (
+        "failed",
+        "evaluation",
+        "UnverifiedResult",
+    )
+    assert reason in job["error"]
+    assert running.registry.moves == []
+
+
+async def test_a_report_that_matches_what_the_job_did_is_evaluated_and_promoted(
+    tmp_path: Path,
+) -> None:
+    evidence = FakeEvidence()
+    evidence.record(MODEL, 5, "a" * 32, {"accuracy": 0.97, "train_accuracy": 0.99})
+    running = trainer(
+        tmp_path,
+        policy=OPEN,
+        outcome=scored(0.97, 0.70, 4),
+        aliases={"champion": 4},
+        evidence=evidence,
+    )
+
+    job = await manual_job(running)
+
+    assert (job["status"], job["promoted"]) == ("succeeded", True)

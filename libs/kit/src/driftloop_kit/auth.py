@@ -411,10 +411,29 @@ def _highest_role(value: Any) -> Role | None:
 
 # --- on the routes --------------------------------------------------------------------------
 
-# Declared for the OpenAPI schema (security schemes with the role as scope); the
-# header is read and checked by the Authenticator.
-_bearer = HTTPBearer(auto_error=False, description="A driftloop or OIDC token.")
-_basic = HTTPBasic(auto_error=False, description="Any user name, a token as the password.")
+class _BearerScheme(HTTPBearer):
+    """Declares the scheme in the OpenAPI schema; the Authenticator reads the header."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
+class _BasicScheme(HTTPBasic):
+    """Declares the scheme in the OpenAPI schema; the Authenticator reads the header
+    (FastAPI's own would answer a malformed one before it, in the wrong format)."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
+_bearer = _BearerScheme(
+    scheme_name="HTTPBearer", auto_error=False, description="A driftloop or OIDC token."
+)
+_basic = _BasicScheme(
+    scheme_name="HTTPBasic",
+    auto_error=False,
+    description="Any user name, a token as the password (MLFLOW_TRACKING_PASSWORD).",
+)
 _BEARER = Security(_bearer)
 _BASIC = Security(_basic)
 

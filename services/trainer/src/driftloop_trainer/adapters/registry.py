@@ -9,6 +9,7 @@ import httpx
 from driftloop_kit.errors import Unavailable
 
 _ALIAS = "/api/2.0/mlflow/registered-models/alias"
+_VERSION = "/api/2.0/mlflow/model-versions/get"
 
 
 class RegistryClient:
@@ -62,6 +63,53 @@ class RegistryClient:
         if cause:
             body["cause"] = cause
         _check(await self.client.post(_ALIAS, json=body))
+
+
+class ResultEvidence:
+    """What a job actually did, read back from the registry and tracking (the use cases'
+    ``ResultEvidencePort``): a job's report is checked against it, not taken on trust.
+
+    Args:
+        registry: The registry client (started by the app).
+        tracking_url: The tracking service's base URL.
+        timeout: Seconds per request.
+        auth: The trainer's credential.
+    """
+
+    def __init__(
+        self,
+        registry: RegistryClient,
+        tracking_url: str,
+        *,
+        timeout: float = 30.0,
+        auth: httpx.Auth | None = None,
+    ) -> None:
+        self.registry = registry
+        self.tracking_url = tracking_url.rstrip("/")
+        self.timeout = timeout
+        self.auth = auth
+
+    async def version_run(self, name: str, version: int) -> str | None:
+        """The run id the registry holds for ``name`` version ``version``; None if absent."""
+        response = await self.registry.client.get(
+            _VERSION, params={"name": name, "version": str(version)}
+        )
+        if response.status_code == 404:
+            return None
+        _check(response)
+        return str(response.json()["model_version"].get("run_id") or "")
+
+    async def run_metrics(self, run_id: str) -> dict[str, float] | None:
+        """The latest value of each metric tracking holds for ``run_id``; None if absent."""
+        async with httpx.AsyncClient(timeout=self.timeout, auth=self.auth) as client:
+            response = await client.get(
+                f"{self.tracking_url}/api/2.0/mlflow/runs/get", params={"run_id": run_id}
+            )
+        if response.status_code == 404:
+            return None
+        _check(response)
+        metrics = response.json()["run"]["data"].get("metrics", [])
+        return {str(m["key"]): float(m["value"]) for m in metrics}
 
 
 def _check(response: httpx.Response) -> None:

@@ -13,7 +13,7 @@ from driftloop_bus.wiring import ServiceBus, database_and_bus
 from driftloop_kit.auth import Role, ServiceAuth, TokenSigner
 from driftloop_kit.db import Database
 from driftloop_trainer.adapters.executors import KubernetesExecutor, LocalExecutor
-from driftloop_trainer.adapters.registry import RegistryClient
+from driftloop_trainer.adapters.registry import RegistryClient, ResultEvidence
 from driftloop_trainer.adapters.store import TrainerStore
 from driftloop_trainer.domain.jobs import REPORT_URL_ENV
 from driftloop_trainer.service_layer.ports import ExecutorPort
@@ -88,5 +88,11 @@ def bootstrap(settings: TrainerSettings) -> TrainerContainer:
         registry=registry,
         executor=executor_for(settings),
         endpoints=endpoints,
+        evidence=ResultEvidence(
+            registry,
+            settings.tracking_url,
+            timeout=settings.http_timeout_seconds,
+            auth=ServiceAuth.for_service(settings, Role.READER),
+        ),
     )
     return TrainerContainer(settings, database, bus, store, registry, training)

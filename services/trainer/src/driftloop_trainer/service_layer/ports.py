@@ -126,6 +126,16 @@ class AliasRegistryPort(Protocol):
         """Point ``alias`` at ``version``; ``cause`` is the event that caused the move."""
 
 
+class ResultEvidencePort(Protocol):
+    """What a job did, as the registry and tracking hold it (to check its report)."""
+
+    async def version_run(self, name: str, version: int) -> str | None:
+        """The run id of a registered version; None when the version does not exist."""
+
+    async def run_metrics(self, run_id: str) -> dict[str, float] | None:
+        """The metrics logged in a run; None when the run does not exist."""
+
+
 class ExecutorPort(Protocol):
     """Runs a job's entry point somewhere: a local process, a cluster."""
 

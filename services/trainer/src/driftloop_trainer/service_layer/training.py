@@ -32,7 +32,12 @@ from driftloop_trainer.domain.policy import (
     trigger_from_dict,
 )
 from driftloop_trainer.domain.schedule import due
-from driftloop_trainer.service_layer.ports import AliasRegistryPort, ExecutorPort, TrainerStorePort
+from driftloop_trainer.service_layer.ports import (
+    AliasRegistryPort,
+    ExecutorPort,
+    ResultEvidencePort,
+    TrainerStorePort,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +70,9 @@ class Training:
         executor: Runs the jobs.
         endpoints: What jobs are told.
         clock: Now, for the trigger policies (tests move it).
+        evidence: Where a job's report is checked (the version it names must be
+            registered from the run it names, the metrics it reports logged in that
+            run); None trusts the report (unit tests of the policies).
     """
 
     def __init__(
@@ -76,7 +84,9 @@ class Training:
         executor: ExecutorPort,
         endpoints: Endpoints,
         clock: Callable[[], datetime] = utcnow,
+        evidence: ResultEvidencePort | None = None,
     ) -> None:
+        self.evidence = evidence
         self.models = dict(models)
         self.store = store
         self.registry = registry
@@ -359,6 +369,17 @@ class Training:
         spec = JobSpec.model_validate(job["spec"])
         run_id = str(outcome["run_id"])
         version = int(outcome["model_version"])
+        unverified = await self._unverified(model, run_id, version, outcome.get("metrics") or {})
+        if unverified is not None:
+            await self.store.mark_failed(
+                job_id,
+                stage=Stage.EVALUATION,
+                error=unverified,
+                error_type="UnverifiedResult",
+                run_id=run_id,
+                model_version=version,
+            )
+            return await self.store.get_job(job_id)
         try:
             verdict = evaluate(
                 spec.evaluation,
@@ -407,6 +428,29 @@ class Training:
         async with self._locks.setdefault(model, asyncio.Lock()):
             await self._after_verdict(job, verdict, promoted=bool(moves))
         return await self.store.get_job(job_id)
+
+    async def _unverified(
+        self, model: str, run_id: str, version: int, metrics: Mapping[str, Any]
+    ) -> str | None:
+        """Why a report does not match what the job did; None when it does."""
+        if self.evidence is None:
+            return None
+        registered_from = await self.evidence.version_run(model, version)
+        if registered_from is None:
+            return f"the report names version {version} of {model!r}, which is not registered"
+        if registered_from != run_id:
+            return (
+                f"version {version} of {model!r} was registered from run {registered_from!r}, "
+                f"not from the reported run {run_id!r}"
+            )
+        logged = await self.evidence.run_metrics(run_id) or {}
+        for key, value in metrics.items():
+            if key not in logged or abs(logged[key] - float(value)) > 1e-9 * max(1.0, abs(value)):
+                return (
+                    f"the report's {key}={value} is not what run {run_id!r} logged "
+                    f"({logged.get(key, 'nothing')})"
+                )
+        return None
 
     async def _promote(
         self, model: str, version: int, verdict: Verdict, spec: JobSpec, event_id: str
