@@ -106,9 +106,11 @@ async def test_a_denied_call_is_in_the_protocol_error_format(name: str, tmp_path
     body = answer.json()
     assert answer.status_code == 401
     if name == "serving":  # the V2 protocol's error body
-        assert set(body) == {"error"} and "credential" in body["error"]
+        assert set(body) == {"error"}
+        assert "credential" in body["error"]
     else:
-        assert body["error_code"] == "UNAUTHENTICATED" and "credential" in body["message"]
+        assert body["error_code"] == "UNAUTHENTICATED"
+        assert "credential" in body["message"]
 
 
 def test_an_app_with_a_route_that_declares_no_role_is_refused(tmp_path: Path) -> None:
