@@ -123,5 +123,5 @@ def test_an_app_with_a_route_that_declares_no_role_is_refused(tmp_path: Path) ->
     class Settings(ServiceSettings):
         pass
 
-    with pytest.raises(RuntimeError, match="routes without a declared role.*GET /open"):
+    with pytest.raises(RuntimeError, match=r"routes without a declared role.*GET /open"):
         create_service_app(settings=Settings(home=tmp_path), title="x", routers=[router])
