@@ -60,6 +60,9 @@ from _common import (
     taskset_prefix,
 )
 
+from driftloop_kit.auth import Role, TokenSigner
+from driftloop_kit.settings import home_secret_key
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO / ".driftloop" / "bench"
 MLFLOW_VERSION = "3.17.2"
@@ -78,6 +81,7 @@ WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.body = [==[{body}]==]
 wrk.headers["Content-Type"] = "application/json"
+{headers}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -279,13 +283,15 @@ def v2_body(rows: Any) -> str:
     )
 
 
-def post(url: str, body: str) -> Any:
+def post(url: str, body: str, headers: dict[str, str] | None = None) -> Any:
     """POST ``body`` as JSON; the decoded answer (raises on a non-200)."""
     host, port = url.split("//")[1].split("/", maxsplit=1)[0].split(":")
     path = "/" + url.split("//")[1].split("/", 1)[1]
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
-        conn.request("POST", path, body=body, headers={"content-type": "application/json"})
+        conn.request(
+            "POST", path, body=body, headers={"content-type": "application/json", **(headers or {})}
+        )
         response = conn.getresponse()
         data = response.read()
         if response.status != 200:
@@ -310,6 +316,7 @@ class Target:
     url: str
     body: str
     server: Any
+    headers: dict[str, str] = field(default_factory=dict)
     runs: list[dict[str, float]] = field(default_factory=list)
 
     @property
@@ -336,7 +343,8 @@ class Target:
 def wrk(target: Target, *, seconds: float, connections: int, workdir: Path) -> dict[str, float]:
     """One ``wrk`` run (1 thread, ``connections`` connections): req/s, p50, p99, errors."""
     script = workdir / f"wrk-{re.sub(r'[^a-z0-9]+', '-', target.name)}.lua"
-    script.write_text(WRK_SCRIPT.format(body=target.body))
+    headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in target.headers.items())
+    script.write_text(WRK_SCRIPT.format(body=target.body, headers=headers))
     done = subprocess.run(
         [
             "wrk",
@@ -462,6 +470,13 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
         )
         stack.callback(tracking.stop)
         tracking.start()
+        # Authentication is on (the default): the services share the key generated in
+        # their home; this process and wrk call with an admin token signed with it.
+        token = TokenSigner(home_secret_key(home)).issue(
+            subject="bench", role=Role.ADMIN, ttl_seconds=86_400
+        )
+        os.environ["MLFLOW_TRACKING_TOKEN"] = token
+        auth = {"Authorization": f"Bearer {token}"}
         registry = _driftloop(
             "registry",
             registry_port,
@@ -490,6 +505,22 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
         )
         stack.callback(serving.stop)
         serving.start()
+        # The same with authentication off, for its cost; idle while the others run.
+        open_port = free_port()
+        serving_open = _driftloop(
+            "serving",
+            open_port,
+            {
+                **shared,
+                "DRIFTLOOP_SERVING_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
+                "DRIFTLOOP_SERVING_MODELS": MODEL_NAME,
+                "DRIFTLOOP_SERVING_AUTH_MODE": "off",
+            },
+            workdir / "serving-auth-off.log",
+            server_core,
+        )
+        stack.callback(serving_open.stop)
+        serving_open.start()
         mlflow = mlflow_server(mlflow_bin, workdir, model, frame, server_core)
         stack.callback(mlflow.stop)
         mlflow.start(timeout=180)
@@ -504,7 +535,11 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
                 "mlflow /invocations", f"{base_url(mlflow)}/invocations", mlflow_body(row), mlflow
             ),
             "ours-mlflow": Target(
-                "driftloop /invocations", f"{ours_url}/invocations", mlflow_body(row), serving
+                "driftloop /invocations",
+                f"{ours_url}/invocations",
+                mlflow_body(row),
+                serving,
+                auth,
             ),
             "mlserver": Target(
                 "MLServer V2 infer",
@@ -517,6 +552,13 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
                 f"{ours_url}/v2/models/{MODEL_NAME}/infer",
                 v2_body(row),
                 serving,
+                auth,
+            ),
+            "ours-v2-open": Target(
+                "driftloop V2, auth off",
+                f"http://127.0.0.1:{open_port}/v2/models/{MODEL_NAME}/infer",
+                v2_body(row),
+                serving_open,
             ),
         }
         # Same answers as the model in this process, on 20 different rows, everywhere.
@@ -524,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
         expected = model.predict(check).tolist()
         for target in targets.values():
             body = mlflow_body(check) if "invocations" in target.url else v2_body(check)
-            got = predictions_of(post(target.url, body))
+            got = predictions_of(post(target.url, body, target.headers))
             same = "same answers" if got == expected else "DIFFERENT answers"
             print(f"  {target.name}: {same} as the model in process (20 rows)")
 
@@ -534,7 +576,7 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
         sent_before = metric(ours_url, 'driftloop_prediction_records_total{outcome="sent"}')
         print(
             f"\n{args.rounds} rounds, {args.duration:g} s per run, {args.connections} connections, "
-            "order: mlflow, driftloop /invocations, MLServer, driftloop V2",
+            "order: mlflow, driftloop /invocations, MLServer, driftloop V2, V2 with auth off",
             flush=True,
         )
         ours_requests = 0
@@ -584,6 +626,16 @@ def report(targets: dict[str, Target], rounds: int) -> None:
         + ", ".join(f"{a:.1f}x" for a, _ in per_round)
         + "; driftloop / MLServer (V2): "
         + ", ".join(f"{b:.1f}x" for _, b in per_round)
+    )
+    open_v2 = targets["ours-v2-open"]
+    auth_rounds = [
+        (1 - on["rps"] / off["rps"]) * 100 if off["rps"] else float("nan")
+        for on, off in zip(ours_v2.runs, open_v2.runs, strict=True)
+    ]
+    print(
+        f"authentication's cost on V2: {ours_v2.rps:,.0f} req/s with a token vs "
+        f"{open_v2.rps:,.0f} req/s with auth off: {(1 - ours_v2.rps / open_v2.rps) * 100:+.1f}% "
+        "throughput lost (target <= 5%); per round " + ", ".join(f"{x:+.1f}%" for x in auth_rounds)
     )
     vs_mlflow = ours_mlflow.rps / mlflow.rps
     vs_mlserver = ours_v2.rps / mlserver.rps

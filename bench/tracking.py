@@ -70,6 +70,8 @@ from _common import (
     taskset_prefix,
 )
 
+from driftloop_kit.auth import Role, TokenSigner
+from driftloop_kit.settings import home_secret_key
 from driftloop_tracking.adapters.tables import searched_row
 
 REPO = Path(__file__).resolve().parent.parent
@@ -154,16 +156,22 @@ def mlflow_side(bin_dir: Path, workdir: Path, *, core: int | None) -> Side:
     return Side(name="mlflow", url=url, db_path=db_path, server=server)
 
 
-def driftloop_side(workdir: Path, bootstrap: str, *, core: int | None) -> Side:
-    """``driftloop run tracking`` with a fresh home (SQLite) and the embedded broker."""
+def driftloop_side(workdir: Path, bootstrap: str, *, core: int | None, auth: bool = True) -> Side:
+    """``driftloop run tracking`` with a fresh home (SQLite) and the embedded broker;
+    authentication on (the default), or off to measure what it costs."""
     port = free_port()
-    home = workdir / "driftloop"
-    home.mkdir(parents=True)
+    name = "driftloop" if auth else "auth-off"
+    home = workdir / name
+    home.mkdir(parents=True, exist_ok=True)
     env = {
         **_server_env(),
         "DRIFTLOOP_HOME": str(home),
         "DRIFTLOOP_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        # Both sign with the key generated in the first one's home.
+        "DRIFTLOOP_SECRET_KEY": home_secret_key(workdir / "driftloop"),
     }
+    if not auth:
+        env["DRIFTLOOP_TRACKING_AUTH_MODE"] = "off"
     url = f"http://127.0.0.1:{port}"
     server = ServerProcess(
         name="driftloop",
@@ -177,10 +185,10 @@ def driftloop_side(workdir: Path, bootstrap: str, *, core: int | None) -> Side:
         ready_url=f"{url}/readyz",
         env=env,
         cwd=REPO,
-        log_path=workdir / "driftloop-server.log",
+        log_path=workdir / f"{name}-server.log",
         core=core,
     )
-    return Side(name="driftloop", url=url, db_path=home / "tracking" / "tracking.db", server=server)
+    return Side(name=name, url=url, db_path=home / "tracking" / "tracking.db", server=server)
 
 
 def _server_env() -> dict[str, str]:
@@ -870,8 +878,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     shape = BatchShape(metric_keys=args.metric_keys)
 
     with _workdir(args.keep) as workdir, ExitStack() as stack:
-        peer, ours = start_servers(stack, workdir, bin_dir, server_core)
+        peer, ours, ours_open = start_servers(stack, workdir, bin_dir, server_core)
         comparisons = [] if args.skip_ops else part_one(peer, ours, shape, args)
+        auth_costs = [] if args.skip_ops else part_auth(ours_open, ours, shape, args)
         searches = part_two(peer, ours, args) if args.runs else []
         profile_if_needed(
             ours,
@@ -883,14 +892,22 @@ def main(argv: Sequence[str] | None = None) -> None:
             core=server_core,
         )
         print()
+        if auth_costs:
+            worst = max(auth_costs, key=lambda cost: cost[1])
+            print(
+                "authentication's cost on tracking (server CPU per call, token vs auth off): "
+                + ", ".join(f"{name} {added:+.3f} ms" for name, added in auth_costs)
+                + f"; most added {worst[1]:.3f} ms ({worst[0]}), target <= 0.2 ms"
+            )
         for line in summary_lines(comparisons, searches, args):
             print(line)
 
 
 def start_servers(
     stack: ExitStack, workdir: Path, bin_dir: Path, core: int | None
-) -> tuple[Side, Side]:
-    """Start the broker, mlflow server and driftloop tracking (stopped by ``stack``)."""
+) -> tuple[Side, Side, Side]:
+    """Start the broker, mlflow server, driftloop tracking and driftloop tracking with
+    authentication off (stopped by ``stack``); the client sends an admin token."""
     from driftloop_bus.embedded import EmbeddedBroker
 
     @dataclass
@@ -904,10 +921,15 @@ def start_servers(
     print(f"broker: {broker.bootstrap_servers} ({' '.join(broker.command()[:3])} ...)")
     peer = mlflow_side(bin_dir, workdir, core=core)
     ours = driftloop_side(workdir, broker.bootstrap_servers, core=core)
-    for side in (peer, ours):
-        side.server.launch()  # both start at once: mlflow alone takes ~15 s
+    ours_open = driftloop_side(workdir, broker.bootstrap_servers, core=core, auth=False)
+    # mlflow server ignores the header; driftloop checks it.
+    os.environ["MLFLOW_TRACKING_TOKEN"] = TokenSigner(home_secret_key(workdir / "driftloop")).issue(
+        subject="bench", role=Role.ADMIN, ttl_seconds=86_400
+    )
+    for side in (peer, ours, ours_open):
+        side.server.launch()  # all start at once: mlflow alone takes ~15 s
         stack.callback(side.server.stop)
-    for side in (peer, ours):
+    for side in (peer, ours, ours_open):
         started = time.perf_counter()
         side.server.wait_ready(timeout=180)
         side.connect()
@@ -915,7 +937,31 @@ def start_servers(
             f"{side.name}: {side.url} ready after {time.perf_counter() - started:.1f} s more; "
             f"database {side.db_path}\n  {' '.join(side.server.full_command)}"
         )
-    return peer, ours
+    return peer, ours, ours_open
+
+
+def part_auth(
+    ours_open: Side, ours: Side, shape: BatchShape, args: argparse.Namespace
+) -> list[tuple[str, float]]:
+    """The per-call operations again, driftloop with authentication off vs on: what a
+    token costs the server per call (its CPU), the call's first check and the cached ones."""
+    print(
+        f"\n== part 1b: authentication's cost, {args.rounds} rounds driftloop with auth off / "
+        "with a bearer token =="
+    )
+    costs = []
+    for op in operations(shape, args.calls_scale):
+        comparison = compare_operation(op, ours_open, ours, args.rounds)
+        added = comparison.ours.server_cpu - comparison.peer.server_cpu
+        costs.append((op.name, added))
+        print(
+            f"  {op.name:<16} server CPU/call: auth off {_ms(comparison.peer.server_cpu)}, "
+            f"token {_ms(comparison.ours.server_cpu)} ({added:+.3f} ms); p50 "
+            f"{_ms(comparison.peer.p50)} vs {_ms(comparison.ours.p50)}; errors "
+            f"{comparison.peer.errors}/{comparison.ours.errors}",
+            flush=True,
+        )
+    return costs
 
 
 def part_one(

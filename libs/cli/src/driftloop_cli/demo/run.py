@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from driftloop_cli.credentials import auth_header
+from driftloop_cli.credentials import ADMIN_TOKEN_FILE, auth_header
 from driftloop_cli.demo.suite import Suite, SuiteError, free_port, start_suite, wiring_env
 from driftloop_cli.demo.timeline import Entry, Timeline, now
 from driftloop_cli.demo.world import LABEL, Field, Flower, LabelsFile, push_body, v2_request
@@ -495,6 +495,10 @@ def run_demo(options: DemoOptions, echo: Echo) -> int:
         echo(f"error: {error}")
         return 1
     echo(f"[{(now() - started).total_seconds():7.2f}s] the suite is up: {suite.urls}")
+    echo(
+        f"          authentication is on: every call sends the admin token kept in "
+        f"{home / ADMIN_TOKEN_FILE}"
+    )
     code = 1
     try:
         demo = Demo(suite, options, echo)
