@@ -15,6 +15,8 @@ from driftloop.features.v1 import events_pb2 as features
 from driftloop.monitor.v1 import events_pb2 as monitor
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import CloudEvent
+from driftloop_kit.auth import Role
+from driftloop_kit.testing import auth_headers
 from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
 from driftloop_trainer.domain.policy import TriggerPolicy
 from tests.fakes.common import unique
@@ -170,7 +172,11 @@ async def test_a_manual_request_is_decided_by_the_policy_and_unknown_models_are_
         bootstrap_servers=broker.bootstrap_servers,
         models={model: ModelConfig(policy=policy, job=BROKEN)},
     ) as client:
-        first = await client.post(f"/models/{model}/train", json={"reason": "new labels"})
+        first = await client.post(
+            f"/models/{model}/train",
+            json={"reason": "new labels", "requested_by": "someone-else"},
+            headers=auth_headers(Role.DEPLOYER, subject="alice"),
+        )
         assert first.status_code == 202
         job_id = first.json()["job_id"]
         second = await client.post(f"/models/{model}/train", json={})
@@ -178,6 +184,8 @@ async def test_a_manual_request_is_decided_by_the_policy_and_unknown_models_are_
         assert second.json()["suppression"] == "debounce"
         job = await wait_for_job(client, job_id)
         assert job["trigger"]["reason"] == "new labels"
+        # Who asked is the token's subject, not what the body claims.
+        assert job["trigger"]["requested_by"] == "alice"
         assert "no_such_module" in job["error"]
         logs = await client.get(f"/jobs/{job_id}/logs")
         assert "ModuleNotFoundError" in logs.text

@@ -37,11 +37,12 @@ import time
 import uuid
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import httpx
 import jwt
+from fastapi import Depends as Depends_
 from fastapi import Request, Security
 from fastapi.params import Depends
 from fastapi.security import HTTPBasic, HTTPBearer
@@ -60,6 +61,7 @@ __all__ = [
     "READER",
     "WRITER",
     "Authenticator",
+    "CallerDep",
     "PermissionDenied",
     "Principal",
     "Role",
@@ -411,6 +413,7 @@ def _highest_role(value: Any) -> Role | None:
 
 # --- on the routes --------------------------------------------------------------------------
 
+
 class _BearerScheme(HTTPBearer):
     """Declares the scheme in the OpenAPI schema; the Authenticator reads the header."""
 
@@ -492,6 +495,9 @@ def requires(role: Role, *, job_param: str | None = None) -> Depends:
     declared: Depends = Security(check, scopes=[scope])
     return declared
 
+
+#: The authenticated caller, as an endpoint parameter (``principal: CallerDep``).
+CallerDep = Annotated[Principal, Depends_(principal_of)]
 
 READER = requires(Role.READER)
 WRITER = requires(Role.WRITER)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from driftloop_events.envelope import new_event_id
-from driftloop_kit.auth import DEPLOYER, READER
+from driftloop_kit.auth import DEPLOYER, READER, CallerDep
 from driftloop_trainer.domain.policy import Trigger, TriggerKind
 from driftloop_trainer.entrypoints.deps import StoreDep, TrainingDep
 
@@ -21,7 +21,11 @@ class TrainRequest(BaseModel):
 
     reason: str = Field(default="manual request", examples=["new labels from the field team"])
     parameters: dict[str, str] = Field(default_factory=dict, examples=[{"max_iter": "500"}])
-    requested_by: str = Field(default="api", examples=["alice"])
+    requested_by: str = Field(
+        default="",
+        description=("Ignored: the job records the authenticated subject of the token that asked."),
+        deprecated=True,
+    )
     force: bool = Field(default=False, description="Skip the cooldown and the debounce.")
     dedup_key: str = Field(
         default="", description="Filled into the policy's `{window}`; empty for a unique key."
@@ -46,7 +50,9 @@ async def get_model(name: str, training: TrainingDep) -> dict[str, Any]:
 
 
 @router.post("/{name}/train", status_code=202, dependencies=[DEPLOYER])
-async def train(name: str, body: TrainRequest, training: TrainingDep) -> JSONResponse:
+async def train(
+    name: str, body: TrainRequest, training: TrainingDep, caller: CallerDep
+) -> JSONResponse:
     """Ask for a training now. 202 with the job when one starts; 200 with the
     suppression and its reason when the policy says no."""
     found = await training.submit(
@@ -56,7 +62,7 @@ async def train(name: str, body: TrainRequest, training: TrainingDep) -> JSONRes
             reason=body.reason,
             window=body.dedup_key or new_event_id(),
             parameters=body.parameters,
-            requested_by=body.requested_by,
+            requested_by=caller.subject,
             force=body.force,
         )
     )
