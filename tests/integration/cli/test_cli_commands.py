@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from driftloop_bus.embedded import free_port, port_accepts
 from driftloop_cli.serve import port_is_free
 from driftloop_kit.service import SERVICE_NAMES, installed_services
+from driftloop_kit.testing import auth_headers
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +37,9 @@ def occupied_port() -> Iterator[int]:
 
 def _healthz(url: str) -> int:
     try:
-        return httpx.get(f"{url}/healthz", timeout=1.0, trust_env=False).status_code
+        return httpx.get(
+            f"{url}/healthz", timeout=1.0, trust_env=False, headers=auth_headers()
+        ).status_code
     except httpx.HTTPError:
         return 0
 

@@ -43,7 +43,10 @@ def _push_rows(
         "created": [r[1].isoformat() for r in rows],
     }
     response = httpx.post(
-        f"{url}/push", json={"push_source_name": "iris_push", "df": df, "to": to}, timeout=30
+        f"{url}/push",
+        json={"push_source_name": "iris_push", "df": df, "to": to},
+        timeout=30,
+        headers=auth_headers(),
     )
     assert response.status_code == 200, response.text
 
@@ -57,6 +60,8 @@ def _client_store(server: RunningServer) -> FeatureStore:
         registry={"registry_type": "file", "path": str(registry)},
         online_store={"type": "remote", "path": server.url},
         entity_key_serialization_version=3,
+        # Feast's client auth, unchanged: it sends the token as 'Authorization: Bearer'.
+        auth={"type": "oidc", "token": auth_headers()["Authorization"].removeprefix("Bearer ")},
     )
     return FeatureStore(config=config)
 
@@ -109,6 +114,7 @@ def test_online_response_has_the_json_shape_of_feast_serve(sqlite_server: Runnin
     response = httpx.post(
         f"{sqlite_server.url}/get-online-features",
         json={"entities": {"flower_id": [flower]}, "feature_service": "iris_classifier"},
+        headers=auth_headers(),
     )
     assert response.status_code == 200
     body = response.json()
@@ -155,6 +161,7 @@ def test_historical_retrieval_returns_the_value_as_of_each_row_and_nothing_newer
         f"{sqlite_server.url}/get-historical-features",
         json={"entities": entities, "features": ["iris_features:sepal_length"]},
         timeout=60,
+        headers=auth_headers(),
     )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/vnd.apache.parquet"
@@ -193,6 +200,7 @@ def test_historical_reads_during_offline_pushes_never_see_a_half_written_file(
                     "features": ["iris_features:sepal_length"],
                 },
                 timeout=60,
+                headers=auth_headers(),
             )
             for _ in range(40)
         ]
@@ -225,6 +233,7 @@ def test_historical_retrieval_takes_parquet_and_answers_arrow(
         params={"feature_service": "iris_classifier", "full_feature_names": "true"},
         content=body.getvalue(),
         headers={
+            **auth_headers(),
             "content-type": "application/vnd.apache.parquet",
             "accept": "application/vnd.apache.arrow.stream",
         },
@@ -244,7 +253,7 @@ def test_historical_retrieval_takes_parquet_and_answers_arrow(
             },
             "features": ["iris_features:sepal_length", "iris_features:site"],
         },
-        headers={"accept": "application/json"},
+        headers={**auth_headers(), "accept": "application/json"},
         timeout=60,
     )
     assert as_json.status_code == 200, as_json.text
@@ -269,6 +278,7 @@ def test_materialize_loads_offline_rows_online_and_publishes_an_event(
             "feature_views": ["iris_features"],
         },
         timeout=60,
+        headers=auth_headers(),
     )
     assert response.status_code == 200, response.text
     assert response.json()["feature_views"] == ["iris_features"]
@@ -278,6 +288,7 @@ def test_materialize_loads_offline_rows_online_and_publishes_an_event(
         f"{sqlite_server.url}/materialize-incremental",
         json={"end_ts": datetime.now(UTC).isoformat()},
         timeout=60,
+        headers=auth_headers(),
     )
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "done", "feature_views": ["iris_features"]}
@@ -364,6 +375,7 @@ def online_values_sync(url: str, flower_ids: list[int]) -> list[Any]:
     response = httpx.post(
         f"{url}/get-online-features",
         json={"entities": {"flower_id": flower_ids}, "features": ["iris_features:sepal_length"]},
+        headers=auth_headers(),
     )
     assert response.status_code == 200, response.text
     values: list[Any] = response.json()["results"][1]["values"]
@@ -374,12 +386,12 @@ def test_the_repo_lists_the_example_objects_and_applies_again(
     sqlite_server: RunningServer,
 ) -> None:
     url = sqlite_server.url
-    assert httpx.get(f"{url}/repo").json()["push_sources"] == ["iris_push"]
-    entities = httpx.get(f"{url}/repo/entities").json()["entities"]
+    assert httpx.get(f"{url}/repo", headers=auth_headers()).json()["push_sources"] == ["iris_push"]
+    entities = httpx.get(f"{url}/repo/entities", headers=auth_headers()).json()["entities"]
     assert [(e["name"], e["join_key"], e["value_type"]) for e in entities] == [
         ("flower", "flower_id", "INT64")
     ]
-    (view,) = httpx.get(f"{url}/repo/feature-views").json()["feature_views"]
+    (view,) = httpx.get(f"{url}/repo/feature-views", headers=auth_headers()).json()["feature_views"]
     assert view["name"] == "iris_features"
     assert view["ttl_seconds"] == 30 * 86400
     assert view["stream_source"] == "iris_push"
@@ -390,13 +402,18 @@ def test_the_repo_lists_the_example_objects_and_applies_again(
         "petal_width",
         "site",
     ]
-    (service,) = httpx.get(f"{url}/repo/feature-services").json()["feature_services"]
+    (service,) = httpx.get(f"{url}/repo/feature-services", headers=auth_headers()).json()[
+        "feature_services"
+    ]
     assert service["features"][0] == "iris_features:sepal_length"
     sources = {
-        s["name"]: s["type"] for s in httpx.get(f"{url}/repo/data-sources").json()["data_sources"]
+        s["name"]: s["type"]
+        for s in httpx.get(f"{url}/repo/data-sources", headers=auth_headers()).json()[
+            "data_sources"
+        ]
     }
     assert sources == {"iris_push": "PushSource", "iris_features": "FileSource"}
-    assert httpx.get(f"{url}/repo/feature-views/nope").status_code == 404
+    assert httpx.get(f"{url}/repo/feature-views/nope", headers=auth_headers()).status_code == 404
 
     # An object added to the repo is registered by POST /repo/apply, and deleted when
     # its definition goes away.
@@ -407,19 +424,22 @@ def test_the_repo_lists_the_example_objects_and_applies_again(
         "value_type=ValueType.INT64)\n"
     )
     try:
-        applied = httpx.post(f"{url}/repo/apply", timeout=60)
+        applied = httpx.post(f"{url}/repo/apply", timeout=60, headers=auth_headers())
         assert applied.status_code == 200, applied.text
         assert "Entity gardener" in applied.json()["applied"]
-        names = {e["name"] for e in httpx.get(f"{url}/repo/entities").json()["entities"]}
+        names = {
+            e["name"]
+            for e in httpx.get(f"{url}/repo/entities", headers=auth_headers()).json()["entities"]
+        }
         assert names == {"flower", "gardener"}
     finally:
         extra.unlink()
-    applied = httpx.post(f"{url}/repo/apply", timeout=60)
+    applied = httpx.post(f"{url}/repo/apply", timeout=60, headers=auth_headers())
     assert applied.json()["deleted"] == ["Entity gardener"]
     broken = sqlite_server.settings.feast_repo_path / "broken.py"
     broken.write_text("import nowhere_to_be_found\n")
     try:
-        refused = httpx.post(f"{url}/repo/apply", timeout=60)
+        refused = httpx.post(f"{url}/repo/apply", timeout=60, headers=auth_headers())
     finally:
         broken.unlink()
     assert refused.status_code == 400
@@ -434,12 +454,17 @@ def test_the_sqlite_online_store_runs_in_wal_mode(sqlite_server: RunningServer) 
 
 def test_health_readiness_metrics_and_openapi(sqlite_server: RunningServer) -> None:
     url = sqlite_server.url
-    assert httpx.get(f"{url}/healthz").status_code == 200
-    assert httpx.get(f"{url}/health").status_code == 200  # feast serve's probe
-    ready = httpx.get(f"{url}/readyz", timeout=10)
+    assert httpx.get(f"{url}/healthz", headers=auth_headers()).status_code == 200
+    assert (
+        httpx.get(f"{url}/health", headers=auth_headers()).status_code == 200
+    )  # feast serve's probe
+    ready = httpx.get(f"{url}/readyz", timeout=10, headers=auth_headers())
     assert ready.status_code == 200, ready.text
-    assert "driftloop_features_rows_ingested_total" in httpx.get(f"{url}/metrics").text
-    paths = httpx.get(f"{url}/openapi.json").json()["paths"]
+    assert (
+        "driftloop_features_rows_ingested_total"
+        in httpx.get(f"{url}/metrics", headers=auth_headers()).text
+    )
+    paths = httpx.get(f"{url}/openapi.json", headers=auth_headers()).json()["paths"]
     for path in (
         "/get-online-features",
         "/push",
@@ -554,14 +579,16 @@ def test_bad_input_is_a_4xx_with_a_message(
     path, kind, body, status, needle = case
     url = f"{sqlite_server.url}{path}"
     if kind == "json":
-        response = httpx.post(url, json=body, timeout=30)
+        response = httpx.post(url, json=body, timeout=30, headers=auth_headers())
     else:
         content_type = {
             "raw": "application/json",
             "parquet": "application/vnd.apache.parquet",
             "text": "text/csv",
         }[kind]
-        response = httpx.post(url, content=body, headers={"content-type": content_type}, timeout=30)
+        response = httpx.post(
+            url, content=body, headers={**auth_headers(), "content-type": content_type}, timeout=30
+        )
     assert response.status_code == status, response.text
     message = response.json()["message"]
     assert needle.lower() in message.lower(), message

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from driftloop_bus.embedded import EmbeddedBroker
+from driftloop_kit.testing import auth_headers
 
 from .conftest import RunningServer, features_settings
 
@@ -109,7 +110,7 @@ def test_the_repo_is_served_with_its_own_project_and_its_file_untouched(
     own_repo: Path, own_repo_server: RunningServer
 ) -> None:
     url = own_repo_server.url
-    repo = httpx.get(f"{url}/repo").json()
+    repo = httpx.get(f"{url}/repo", headers=auth_headers()).json()
     assert repo["project"] == "shop_ranking"
     assert repo["feature_store_yaml"] == {
         "path": str(own_repo / "feature_store.yaml"),
@@ -118,7 +119,7 @@ def test_the_repo_is_served_with_its_own_project_and_its_file_untouched(
     }
     assert repo["push_sources"] == ["customer_spend_push"]
     # Applying again (after an edit, say) does not write the file either.
-    assert httpx.post(f"{url}/repo/apply", timeout=60).status_code == 200
+    assert httpx.post(f"{url}/repo/apply", timeout=60, headers=auth_headers()).status_code == 200
     path = own_repo / "feature_store.yaml"
     assert path.read_text() == FEATURE_STORE_YAML
     assert path.stat().st_mtime == 1_000_000_000
@@ -129,11 +130,15 @@ def test_the_repo_is_served_with_its_own_project_and_its_file_untouched(
 
 def test_feastignore_keeps_ignored_files_out_of_the_apply(own_repo_server: RunningServer) -> None:
     # The ignored file raises on import: the apply would have failed had it been read.
-    applied = httpx.post(f"{own_repo_server.url}/repo/apply", timeout=60)
+    applied = httpx.post(f"{own_repo_server.url}/repo/apply", timeout=60, headers=auth_headers())
     assert applied.status_code == 200, applied.text
-    services = httpx.get(f"{own_repo_server.url}/repo/feature-services").json()
+    services = httpx.get(
+        f"{own_repo_server.url}/repo/feature-services", headers=auth_headers()
+    ).json()
     assert [s["name"] for s in services["feature_services"]] == ["churn_model"]
-    entities = httpx.get(f"{own_repo_server.url}/repo/entities").json()["entities"]
+    entities = httpx.get(f"{own_repo_server.url}/repo/entities", headers=auth_headers()).json()[
+        "entities"
+    ]
     assert [e["name"] for e in entities] == ["customer"]
 
 
@@ -153,12 +158,14 @@ def test_rows_pushed_to_the_own_repo_are_served_online(own_repo_server: RunningS
             "to": "online_and_offline",
         },
         timeout=30,
+        headers=auth_headers(),
     )
     assert pushed.status_code == 200, pushed.text
     online = httpx.post(
         f"{url}/get-online-features",
         json={"feature_service": "churn_model", "entities": {"customer_id": [1042]}},
         timeout=30,
+        headers=auth_headers(),
     )
     assert online.status_code == 200, online.text
     body = online.json()

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from driftloop_bus.embedded import EmbeddedBroker, port_accepts
+from driftloop_kit.testing import auth_headers
 from tests.conftest import REDIS_HOST, REDIS_PORT, require_or_skip
 
 from .conftest import (
@@ -109,6 +110,7 @@ def test_historical_retrieval_on_postgresql_is_point_in_time_correct(
         f"{production_server.url}/push",
         json={"push_source_name": "iris_push", "df": df, "to": "offline"},
         timeout=30,
+        headers=auth_headers(),
     )
     assert pushed.status_code == 200, pushed.text
     times = [
@@ -130,6 +132,7 @@ def test_historical_retrieval_on_postgresql_is_point_in_time_correct(
             "features": ["iris_features:sepal_length"],
         },
         timeout=60,
+        headers=auth_headers(),
     )
     assert response.status_code == 200, response.text
     frame = pq.read_table(io.BytesIO(response.content)).to_pandas()

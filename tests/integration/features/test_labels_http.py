@@ -119,7 +119,9 @@ async def test_posted_labels_are_stored_once_published_on_labels_and_read_back_b
 def test_a_label_that_cannot_be_stored_is_a_400_naming_the_reason(
     sqlite_server: RunningServer, label: dict[str, object], message: str
 ) -> None:
-    response = httpx.post(f"{sqlite_server.url}/labels", json={"labels": [label]}, timeout=30)
+    response = httpx.post(
+        f"{sqlite_server.url}/labels", json={"labels": [label]}, timeout=30, headers=auth_headers()
+    )
     assert 400 <= response.status_code < 500, response.text
     assert message in response.text
 
@@ -132,7 +134,10 @@ def test_too_many_labels_in_one_post_is_refused(sqlite_server: RunningServer) ->
         "event_time": "2026-12-01T12:00:00Z",
     }
     response = httpx.post(
-        f"{sqlite_server.url}/labels", json={"labels": [label] * 10_001}, timeout=30
+        f"{sqlite_server.url}/labels",
+        json={"labels": [label] * 10_001},
+        timeout=30,
+        headers=auth_headers(),
     )
     assert 400 <= response.status_code < 500, response.text
     assert "10000" in response.text

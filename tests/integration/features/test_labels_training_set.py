@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from driftloop_kit.testing import auth_headers
+
 from .conftest import RunningServer, new_flower_ids
 
 pytestmark = pytest.mark.integration
@@ -32,6 +34,7 @@ def _push(url: str, flower_id: int, at: datetime, sepal_length: float) -> None:
         f"{url}/push",
         json={"push_source_name": "iris_push", "df": df, "to": "online_and_offline"},
         timeout=30,
+        headers=auth_headers(),
     )
     assert response.status_code == 200, response.text
 
@@ -57,6 +60,7 @@ def test_the_training_set_joins_each_label_with_the_features_as_of_its_event_tim
             ]
         },
         timeout=30,
+        headers=auth_headers(),
     )
     assert posted.status_code == 202, posted.text
     _push(url, early, T0 - timedelta(hours=1), 5.0)
@@ -80,13 +84,14 @@ def test_the_training_set_joins_each_label_with_the_features_as_of_its_event_tim
             ]
         },
         timeout=30,
+        headers=auth_headers(),
     )
     assert posted.status_code == 202, posted.text
 
     response = httpx.post(
         f"{url}/labels/{model}/training-set",
         json={"features": ["iris_features:sepal_length"], "label_column": "species"},
-        headers={"accept": "application/json"},
+        headers={**auth_headers(), "accept": "application/json"},
         timeout=60,
     )
     assert response.status_code == 200, response.text
@@ -103,6 +108,7 @@ def test_a_training_set_of_a_model_without_labels_is_a_400(sqlite_server: Runnin
         f"{sqlite_server.url}/labels/no-such-model/training-set",
         json={"features": ["iris_features:sepal_length"]},
         timeout=30,
+        headers=auth_headers(),
     )
     assert response.status_code == 400, response.text
     assert "no labels" in response.text

@@ -18,6 +18,7 @@ from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
 from driftloop_kit.artifacts import ArtifactRepository
+from driftloop_kit.testing import auth_headers
 from tests.fakes.common import unique
 
 from ..stack import Stack
@@ -145,7 +146,9 @@ def test_a_version_records_its_run_lineage_and_the_sha256_of_every_model_file(
         )
 
     body = httpx.get(
-        f"{mlflow_at.registry_url}{VERSIONS}/get", params={"name": name, "version": "1"}
+        f"{mlflow_at.registry_url}{VERSIONS}/get",
+        params={"name": name, "version": "1"},
+        headers=auth_headers(),
     ).json()["model_version"]
     lineage = body["lineage"]
     assert lineage["run_id"] == run.info.run_id
@@ -189,7 +192,8 @@ def test_a_model_file_changed_after_registration_is_refused_on_download(
     target.write_text(target.read_text() + "\n# changed\n")
 
     response = httpx.get(
-        f"{mlflow_at.registry_url}/api/2.0/mlflow-artifacts/artifacts/{storage_key}/MLmodel"
+        f"{mlflow_at.registry_url}/api/2.0/mlflow-artifacts/artifacts/{storage_key}/MLmodel",
+        headers=auth_headers(),
     )
     assert response.status_code == 409
     assert "Integrity check failed for model file 'MLmodel'" in response.json()["message"]
@@ -225,12 +229,15 @@ def test_bad_requests_get_mlflow_errors_and_change_nothing(mlflow_at: Stack) -> 
     assert error_code(local_source) == "INVALID_PARAMETER_VALUE"
 
     raw = httpx.get(
-        f"{mlflow_at.registry_url}{VERSIONS}/get", params={"name": name, "version": "x"}
+        f"{mlflow_at.registry_url}{VERSIONS}/get",
+        params={"name": name, "version": "x"},
+        headers=auth_headers(),
     )
     assert raw.status_code == 400
     assert raw.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     traversal = httpx.get(
-        f"{mlflow_at.registry_url}/api/2.0/mlflow-artifacts/artifacts/%2e%2e/%2e%2e/etc/passwd"
+        f"{mlflow_at.registry_url}/api/2.0/mlflow-artifacts/artifacts/%2e%2e/%2e%2e/etc/passwd",
+        headers=auth_headers(),
     )
     assert 400 <= traversal.status_code < 500
 

@@ -54,6 +54,7 @@ def push(url: str, flowers: list[int], rows: np.ndarray[Any, Any]) -> None:
         f"{url}/push",
         json={"push_source_name": "iris_push", "df": df, "to": "online"},
         timeout=30,
+        headers=auth_headers(),
     )
     assert response.status_code == 200, response.text
 

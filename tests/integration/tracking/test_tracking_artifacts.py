@@ -111,6 +111,7 @@ def test_the_run_artifact_listing_endpoint_names_files_relative_to_the_run(
     listing = httpx.get(
         f"{tracking_server.url}/api/2.0/mlflow/artifacts/list",
         params={"run_id": run.info.run_id, "path": "eval"},
+        headers=auth_headers(),
     )
     assert listing.status_code == 200
     assert listing.json() == {
@@ -118,7 +119,9 @@ def test_the_run_artifact_listing_endpoint_names_files_relative_to_the_run(
         "files": [{"path": "eval/metrics.json", "is_dir": False, "file_size": 12}],
     }
     unknown = httpx.get(
-        f"{tracking_server.url}/api/2.0/mlflow/artifacts/list", params={"run_id": "f" * 32}
+        f"{tracking_server.url}/api/2.0/mlflow/artifacts/list",
+        params={"run_id": "f" * 32},
+        headers=auth_headers(),
     )
     assert (unknown.status_code, unknown.json()["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
 
@@ -126,7 +129,10 @@ def test_the_run_artifact_listing_endpoint_names_files_relative_to_the_run(
 def test_a_missing_artifact_is_a_404_and_the_client_raises(tracking_server: RunningServer) -> None:
     client = MlflowClient(tracking_server.url)
     run = client.create_run("0")
-    response = httpx.get(f"{tracking_server.url}{ARTIFACTS}/0/{run.info.run_id}/artifacts/nope.txt")
+    response = httpx.get(
+        f"{tracking_server.url}{ARTIFACTS}/0/{run.info.run_id}/artifacts/nope.txt",
+        headers=auth_headers(),
+    )
     assert response.status_code == 404
     assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     with pytest.raises(MlflowException):
@@ -145,7 +151,7 @@ def test_a_deleted_artifact_is_gone_and_deleting_it_again_succeeds(
     client.log_artifact(run.info.run_id, str(source), artifact_path="tmp")
     url = f"{tracking_server.url}{ARTIFACTS}/0/{run.info.run_id}/artifacts/tmp"
     for _ in range(2):
-        response = httpx.delete(url)
+        response = httpx.delete(url, headers=auth_headers())
         assert (response.status_code, response.json()) == (200, {})
     assert client.list_artifacts(run.info.run_id) == []
 

@@ -18,6 +18,7 @@ from sqlalchemy import insert
 
 from driftloop_kit.db import Database
 from driftloop_kit.migrations import upgrade_async
+from driftloop_kit.testing import auth_headers
 from driftloop_tracking.adapters import tables
 from driftloop_tracking.adapters.logged_models import SqlLoggedModelStore
 from driftloop_tracking.adapters.store import SqlTrackingStore
@@ -92,7 +93,9 @@ def test_the_model_files_are_listed_under_the_models_artifact_root(tracking_url:
     with mlflow.start_run():
         info = log_sklearn(model)
 
-    response = httpx.get(f"{tracking_url}{MODELS}/{info.model_id}/artifacts/directories")
+    response = httpx.get(
+        f"{tracking_url}{MODELS}/{info.model_id}/artifacts/directories", headers=auth_headers()
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["root_uri"].endswith(f"/models/{info.model_id}/artifacts")
@@ -104,6 +107,7 @@ def test_the_model_files_are_listed_under_the_models_artifact_root(tracking_url:
     traversal = httpx.get(
         f"{tracking_url}{MODELS}/{info.model_id}/artifacts/directories",
         params={"artifact_directory_path": "../../.."},
+        headers=auth_headers(),
     )
     assert traversal.status_code == 400
     assert traversal.json()["error_code"] == "INVALID_PARAMETER_VALUE"
@@ -285,6 +289,7 @@ def test_bad_logged_model_requests_get_mlflow_errors_and_change_nothing(tracking
     unknown_run = httpx.post(
         f"{tracking_url}/api/2.0/mlflow/runs/outputs",
         json={"run_id": "nope", "models": [{"model_id": model.model_id, "step": 0}]},
+        headers=auth_headers(),
     )
     assert unknown_run.status_code == 404
     assert unknown_run.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"

@@ -13,6 +13,7 @@ from mlflow.data.numpy_dataset import from_numpy
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
+from driftloop_kit.testing import auth_headers
 from tests.fakes.common import unique
 
 pytestmark = pytest.mark.integration
@@ -126,7 +127,9 @@ def test_a_batch_over_the_limits_is_refused_and_stores_nothing(tracking_url: str
     url = f"{tracking_url}/api/2.0/mlflow/runs/log-batch"
     metric = {"key": "m", "value": 1.0, "timestamp": 0, "step": 0}
 
-    too_many_metrics = httpx.post(url, json={"run_id": run_id, "metrics": [metric] * 1001})
+    too_many_metrics = httpx.post(
+        url, json={"run_id": run_id, "metrics": [metric] * 1001}, headers=auth_headers()
+    )
     too_many_params = httpx.post(
         url,
         json={
@@ -134,6 +137,7 @@ def test_a_batch_over_the_limits_is_refused_and_stores_nothing(tracking_url: str
             "metrics": [metric],
             "params": [{"key": f"p{i}", "value": "v"} for i in range(101)],
         },
+        headers=auth_headers(),
     )
 
     for response in (too_many_metrics, too_many_params):

@@ -17,6 +17,7 @@ from mlflow.data.numpy_dataset import from_numpy
 from mlflow.entities import Metric, Param, ViewType
 from mlflow.exceptions import MlflowException
 
+from driftloop_kit.testing import auth_headers
 from driftloop_tracking.adapters import search_sql
 from tests.fakes.common import unique
 
@@ -385,9 +386,12 @@ def test_the_rest_endpoints_answer_mlflows_json_shape(seeded: Seeded) -> None:
             "max_results": 1,
             "order_by": ["metrics.acc DESC"],
         },
+        headers=auth_headers(),
     )
     experiments = httpx.get(
-        f"{url}/api/2.0/mlflow/experiments/search", params={"max_results": 1000}
+        f"{url}/api/2.0/mlflow/experiments/search",
+        params={"max_results": 1000},
+        headers=auth_headers(),
     )
 
     assert response.status_code == 200

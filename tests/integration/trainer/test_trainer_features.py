@@ -11,6 +11,7 @@ import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from driftloop_bus.embedded import EmbeddedBroker
+from driftloop_kit.testing import auth_headers
 from driftloop_trainer.domain.jobs import JobContext, JobSpec
 from driftloop_trainer.pipelines.sklearn import load_data, split
 
@@ -51,7 +52,9 @@ def push(url: str, flowers: list[int], at: datetime, sepal_length: float) -> Non
         "created": [at.isoformat()] * len(flowers),
     }
     response = httpx.post(
-        f"{url}/push", json={"push_source_name": "iris_push", "df": df, "to": "offline"}
+        f"{url}/push",
+        json={"push_source_name": "iris_push", "df": df, "to": "offline"},
+        headers=auth_headers(),
     )
     assert response.status_code == 200, response.text
 
@@ -127,6 +130,7 @@ def test_without_a_labels_source_the_pipeline_trains_from_the_label_store(
             ]
         },
         timeout=30,
+        headers=auth_headers(),
     )
     assert posted.status_code == 202, posted.text
     push(features_server.url, flowers, T0, 1.0)
