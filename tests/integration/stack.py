@@ -49,6 +49,9 @@ def start_stack(
         kafka_bootstrap_servers=bootstrap_servers,
         port=free_port(),
         tracking_url=tracking.url,
+        # The tracking service keeps the suite's revoked tokens and stored users.
+        auth_url=tracking.url,
+        auth_refresh_seconds=1,
     )
     registry = ServedApp(
         create_registry(registry_settings),

@@ -31,6 +31,7 @@ async def test_a_created_token_has_its_role_and_subject_and_checks_with_the_suit
         [
             "token",
             "create",
+            "--offline",
             "--role",
             "deployer",
             "--subject",
@@ -73,7 +74,7 @@ def test_without_a_key_a_token_cannot_be_made(
 ) -> None:
     monkeypatch.delenv("DRIFTLOOP_SECRET_KEY", raising=False)
     result = CliRunner().invoke(
-        app, ["token", "create", "--role", "reader", "--home", str(tmp_path / "none")]
+        app, ["token", "create", "--offline", "--role", "reader", "--home", str(tmp_path / "none")]
     )
     assert result.exit_code == 1
     assert "no key" in result.output

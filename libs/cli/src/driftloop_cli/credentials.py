@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from driftloop_kit.auth import Role, TokenSigner, Unauthenticated
 from driftloop_kit.settings import SECRET_KEY_FILE, home_secret_key
@@ -120,6 +121,54 @@ def auth_header(home: Path) -> dict[str, str]:
     """``{"Authorization": "Bearer ..."}`` of :func:`user_token`, or ``{}``."""
     token = user_token(home)
     return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def tracking_url(home: Path) -> str | None:
+    """The tracking service of the suite ``driftloop up`` runs with ``home`` (its up.json)."""
+    import json
+
+    try:
+        state = json.loads((home / "up.json").read_text())
+        url = state["services"]["tracking"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(url).rstrip("/") if isinstance(url, str) else None
+
+
+class ApiError(Exception):
+    """The tracking service refused or could not be reached."""
+
+
+def call_api(
+    home: Path, method: str, path: str, *, url: str | None = None, **kwargs: Any
+) -> dict[str, Any]:
+    """Call the tracking service's credential routes with the CLI's token.
+
+    Raises:
+        ApiError: No suite to call, or it answered an error (its message).
+    """
+    import httpx
+
+    from driftloop_kit.auth import CREDENTIALS_API
+
+    base = url or tracking_url(home)
+    if base is None:
+        raise ApiError(f"no running suite in {home} (up.json); pass --tracking-url")
+    try:
+        response = httpx.request(
+            method,
+            f"{base.rstrip('/')}{CREDENTIALS_API}{path}",
+            headers=auth_header(home),
+            timeout=30,
+            trust_env=False,
+            **kwargs,
+        )
+    except httpx.HTTPError as error:
+        raise ApiError(f"cannot reach the tracking service at {base}: {error}") from error
+    body = response.json() if response.content else {}
+    if response.status_code >= 400:
+        raise ApiError(str(body.get("message") or f"answered {response.status_code}"))
+    return dict(body)
 
 
 def describe(token: str, home: Path) -> dict[str, object]:

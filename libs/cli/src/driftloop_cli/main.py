@@ -281,6 +281,7 @@ _HOME_OPTION = typer.Option(
 
 @token_app.command("create")
 def token_create(
+    *,
     role: Annotated[
         str, typer.Option(help="reader, writer, deployer or admin (each includes the ones before).")
     ],
@@ -289,13 +290,25 @@ def token_create(
     ] = "cli",
     ttl: Annotated[str, typer.Option(help="Lifetime: 90s, 15m, 12h, 30d (at most 366d).")] = "30d",
     home: Annotated[Path, _HOME_OPTION] = Path(".driftloop"),
+    tracking_url: Annotated[
+        str | None,
+        typer.Option(help="The suite's tracking service (default: from <home>/up.json)."),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Sign it here with the key, unrecorded: not listed, revoked only by a new key.",
+        ),
+    ] = False,
 ) -> None:
-    """Print a token signed with the suite's key (DRIFTLOOP_SECRET_KEY, else <home>/secret_key).
+    """Print a new token: issued by the running suite's tracking service (listed and
+    revocable), or with --offline signed here with the suite's key.
 
     Use it as `Authorization: Bearer <token>`, `MLFLOW_TRACKING_TOKEN=<token>` for the mlflow
     client, or as the password with any user name (`MLFLOW_TRACKING_PASSWORD`).
     """
-    from driftloop_cli.credentials import issue_token, parse_ttl
+    from driftloop_cli.credentials import ApiError, call_api, issue_token, parse_ttl
     from driftloop_kit.auth import Role
 
     try:
@@ -305,11 +318,73 @@ def token_create(
         _fail(str(exc), EXIT_USAGE)
     if not subject.strip() or len(subject) > 200:
         _fail("--subject must be 1 to 200 characters", EXIT_USAGE)
+    if offline:
+        try:
+            token = issue_token(home, role=parsed_role, subject=subject, ttl_seconds=seconds)
+        except FileNotFoundError as exc:
+            _fail(str(exc))
+        typer.echo(token)
+        return
+    body = {"role": parsed_role.label, "subject": subject, "ttl_seconds": seconds}
     try:
-        token = issue_token(home, role=parsed_role, subject=subject, ttl_seconds=seconds)
-    except FileNotFoundError as exc:
+        issued = call_api(home, "POST", "/tokens", url=tracking_url, json=body)
+    except ApiError as exc:
+        _fail(f"{exc} (or use --offline)")
+    typer.echo(issued["token"])
+
+
+@token_app.command("list")
+def token_list(
+    home: Annotated[Path, _HOME_OPTION] = Path(".driftloop"),
+    tracking_url: Annotated[
+        str | None, typer.Option(help="The tracking service (default: from <home>/up.json).")
+    ] = None,
+    include_expired: Annotated[bool, typer.Option("--all", help="Expired ones too.")] = False,
+) -> None:
+    """List the tokens the suite issued (ids, never the tokens)."""
+    from datetime import UTC, datetime
+
+    from driftloop_cli.credentials import ApiError, call_api
+
+    try:
+        found = call_api(
+            home,
+            "GET",
+            "/tokens",
+            url=tracking_url,
+            params={"include_expired": str(include_expired).lower()},
+        )
+    except ApiError as exc:
         _fail(str(exc))
-    typer.echo(token)
+
+    def when(seconds: int | None) -> str:
+        return "-" if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
+
+    rows = [
+        (t["token_id"], t["subject"], t["role"], when(t["expires_at"]), when(t["revoked_at"]))
+        for t in found["tokens"]
+    ]
+    typer.echo("token id                          subject  role  expires  revoked")
+    for row in rows:
+        typer.echo("  ".join(str(cell) for cell in row))
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (token list; `jti`).")],
+    home: Annotated[Path, _HOME_OPTION] = Path(".driftloop"),
+    tracking_url: Annotated[
+        str | None, typer.Option(help="The tracking service (default: from <home>/up.json).")
+    ] = None,
+) -> None:
+    """Revoke a token: every service refuses it within DRIFTLOOP_AUTH_REFRESH_SECONDS."""
+    from driftloop_cli.credentials import ApiError, call_api
+
+    try:
+        call_api(home, "DELETE", f"/tokens/{token_id}", url=tracking_url)
+    except ApiError as exc:
+        _fail(str(exc))
+    typer.echo(f"revoked {token_id}")
 
 
 @token_app.command("show")

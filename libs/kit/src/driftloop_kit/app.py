@@ -33,7 +33,14 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import BaseRoute
 
-from driftloop_kit.auth import Authenticator, check_routes
+from driftloop_kit.auth import (
+    Authenticator,
+    CredentialsClient,
+    RevocationFeed,
+    Role,
+    ServiceAuth,
+    check_routes,
+)
 from driftloop_kit.db import Database
 from driftloop_kit.errors import ErrorFormatter, install_error_handlers, mlflow_error_body
 from driftloop_kit.health import DEFAULT_CHECK_TIMEOUT, Check, Readiness, health_router
@@ -136,7 +143,18 @@ def create_service_app(
     app.state.settings = settings
     app.state.database = database
     app.state.readiness = readiness
-    app.state.authenticator = Authenticator.from_settings(settings)
+    authenticator = Authenticator.from_settings(settings)
+    app.state.authenticator = authenticator
+    # Revoked tokens and stored users live in the tracking service (which swaps in
+    # its own tables for the client below: see its create_app).
+    credentials = CredentialsClient(
+        settings.auth_url, ServiceAuth.for_service(settings, Role.READER)
+    )
+    authenticator.password_check = credentials.check_password
+    feed = RevocationFeed(authenticator, credentials.revoked, every=settings.auth_refresh_seconds)
+    app.state.revocation_feed = feed
+    if authenticator.enabled:
+        resources = [*resources, feed]
 
     install_error_handlers(app, formatter=error_formatter, formats=error_formats)
     app.add_middleware(

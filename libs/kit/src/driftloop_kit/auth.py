@@ -28,14 +28,18 @@ hot route pays one dictionary look-up per call, not a signature check.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import enum
 import hashlib
+import hmac
 import logging
+import secrets
 import time
 import uuid
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -55,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ADMIN",
+    "CREDENTIALS_API",
     "DEPLOYER",
     "JOB",
     "PUBLIC_PATHS",
@@ -62,17 +67,21 @@ __all__ = [
     "WRITER",
     "Authenticator",
     "CallerDep",
+    "CredentialsClient",
     "PermissionDenied",
     "Principal",
+    "RevocationFeed",
     "Role",
     "ServiceAuth",
     "TokenSigner",
     "Unauthenticated",
     "authorize",
     "check_routes",
+    "hash_password",
     "principal_of",
     "requires",
     "route_role",
+    "verify_password",
 ]
 
 logger = logging.getLogger(__name__)
@@ -226,6 +235,48 @@ class OidcIssuer:
     algorithms: tuple[str, ...] = ("RS256", "ES256", "PS256")
 
 
+# --- passwords ---------------------------------------------------------------------------
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash of ``password`` (``scrypt$n$r$p$salt$digest``), for storing."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
+    )
+    encode = base64.urlsafe_b64encode
+    return (
+        f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}$"
+        f"{encode(salt).decode()}${encode(digest).decode()}"
+    )
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` is the one ``stored`` (a :func:`hash_password`) was made of."""
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+        if kind != "scrypt":
+            return False
+        expected = base64.urlsafe_b64decode(digest)
+        found = hashlib.scrypt(
+            password.encode(),
+            salt=base64.urlsafe_b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+        )
+    except (ValueError, binascii.Error):
+        return False
+    return hmac.compare_digest(found, expected)
+
+
+#: Checks a stored user's name and password: their principal, or None.
+PasswordCheck = Callable[[str, str], Awaitable["Principal | None"]]
+
+
 class Authenticator:
     """Turns an ``Authorization`` header into a :class:`Principal`, or refuses it.
 
@@ -253,6 +304,10 @@ class Authenticator:
         self.cache_size = cache_size
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._jwks: jwt.PyJWKClient | None = None
+        #: Ids (``jti``) of revoked tokens, kept current by a :class:`RevocationFeed`.
+        self.revoked: frozenset[str] = frozenset()
+        #: Checks a stored user's password (Basic with a password that is no token).
+        self.password_check: PasswordCheck | None = None
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Authenticator:
@@ -298,14 +353,15 @@ class Authenticator:
                 "this call needs a credential: send 'Authorization: Bearer <token>' "
                 "(driftloop token create --role ROLE prints one)"
             )
-        found = self.cached(header)
-        if found is not None:
-            return found
-        principal = await self._check(header)
-        until = min(principal.expires_at, time.time() + self.cache_seconds)
-        if len(self._cache) >= self.cache_size:
-            self._cache.clear()
-        self._cache[header] = (principal, until)
+        principal = self.cached(header)
+        if principal is None:
+            principal = await self._check(header)
+            until = min(principal.expires_at, time.time() + self.cache_seconds)
+            if len(self._cache) >= self.cache_size:
+                self._cache.clear()
+            self._cache[header] = (principal, until)
+        if principal.token_id is not None and principal.token_id in self.revoked:
+            raise Unauthenticated("the token was revoked")
         return principal
 
     async def _check(self, header: str) -> Principal:
@@ -323,6 +379,11 @@ class Authenticator:
                 ) from None
             if password.count(".") == 2:
                 return await self.verify_token(password)
+            if self.password_check is not None:
+                found = await self.password_check(user, password)
+                if found is not None:
+                    return found
+                raise Unauthenticated(f"wrong user name or password for {user!r}")
             raise Unauthenticated(
                 f"the password of user {user!r} is not a driftloop token; "
                 "set MLFLOW_TRACKING_PASSWORD to a token (driftloop token create)"
@@ -614,3 +675,101 @@ class ServiceAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self.token}"
         yield request
+
+
+# --- revocations and stored users, from the tracking service ---------------------------------
+
+#: Where the tracking service keeps the suite's tokens and users.
+CREDENTIALS_API = "/api/2.0/driftloop"
+
+
+class RevocationFeed:
+    """Keeps an authenticator's revoked token ids current (a resource of every app).
+
+    Every ``every`` seconds it asks ``source`` for the ids of the revoked tokens that
+    have not expired yet. A failed read keeps the last list (and says so in the log):
+    tokens are still checked by their signature and expiry meanwhile.
+
+    Args:
+        authenticator: Whose ``revoked`` set to keep current.
+        source: The revoked ids (the tracking service's list, or its own table).
+        every: Seconds between reads.
+    """
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        source: Callable[[], Awaitable[Collection[str]]],
+        *,
+        every: float = 10.0,
+    ) -> None:
+        self.authenticator = authenticator
+        self.source = source
+        self.every = every
+        self._task: asyncio.Task[None] | None = None
+        self.failures = 0
+
+    async def refresh(self) -> None:
+        """Read the list once."""
+        self.authenticator.revoked = frozenset(await self.source())
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="revocation-feed")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+                self.failures = 0
+            except Exception as error:
+                self.failures += 1
+                log = logger.warning if self.failures % 30 == 1 else logger.debug
+                log("the revoked tokens could not be read (%d times): %r", self.failures, error)
+            await asyncio.sleep(self.every)
+
+
+class CredentialsClient:
+    """The tracking service's credential routes, as another service reads them.
+
+    Args:
+        base_url: The tracking service (``auth_url``).
+        auth: This service's credential.
+        timeout: Seconds per request.
+    """
+
+    def __init__(self, base_url: str, auth: httpx.Auth, *, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.timeout = timeout
+
+    async def revoked(self) -> list[str]:
+        """Ids of the revoked tokens that have not expired."""
+        async with httpx.AsyncClient(timeout=self.timeout, auth=self.auth) as client:
+            response = await client.get(f"{self.base_url}{CREDENTIALS_API}/tokens/revoked")
+        response.raise_for_status()
+        return [str(token_id) for token_id in response.json()["revoked"]]
+
+    async def check_password(self, user: str, password: str) -> Principal | None:
+        """The principal of a stored user whose password this is; None otherwise."""
+        async with httpx.AsyncClient(timeout=self.timeout, auth=self.auth) as client:
+            response = await client.post(
+                f"{self.base_url}{CREDENTIALS_API}/users/verify",
+                json={"name": user, "password": password},
+            )
+        if response.status_code in (401, 404):
+            return None
+        if response.status_code >= 400:
+            raise Unauthenticated(f"the user store answered {response.status_code}")
+        body = response.json()
+        return Principal(
+            subject=str(body["name"]),
+            role=Role.parse(str(body["role"])),
+            expires_at=time.time() + 300,
+        )

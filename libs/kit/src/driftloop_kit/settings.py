@@ -218,6 +218,19 @@ class ServiceSettings(BaseSettings):
         le=86_400,
         description="How long a checked credential is remembered (never past its expiry).",
     )
+    auth_url: str = Field(
+        default="http://127.0.0.1:5000",
+        description=(
+            "The tracking service, which keeps the suite's issued tokens (their revocations) "
+            "and stored users; every service reads them there."
+        ),
+    )
+    auth_refresh_seconds: float = Field(
+        default=10.0,
+        ge=1,
+        le=3600,
+        description="How often each service reads the revoked tokens.",
+    )
     oidc_issuer: str | None = Field(
         default=None, description="With `auth_mode=oidc`: the issuer (`iss`) whose tokens count."
     )

@@ -282,3 +282,29 @@ run_models = Table(
     PrimaryKeyConstraint("run_uuid", "direction", "model_id"),
     Index(None, "model_id"),
 )
+
+#: Tokens issued through the API (``driftloop token create`` when the suite runs):
+#: listed and revocable. The token itself is never stored, only its id.
+auth_tokens = Table(
+    "auth_tokens",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("subject", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index(None, "revoked_at", "expires_at"),
+)
+
+#: Stored users (HTTP Basic, as MLflow's ``MLFLOW_TRACKING_USERNAME``/``PASSWORD``):
+#: the password as a salted scrypt hash.
+auth_users = Table(
+    "auth_users",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("password_hash", String(300), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)

@@ -42,6 +42,10 @@ def create_app(settings: TrackingSettings) -> FastAPI:
         database=container.database,
     )
     app.state.container = container
+    # This service keeps the suite's credentials: its own tables, not a call to itself.
+    app.state.credentials = container.credentials
+    app.state.authenticator.password_check = container.credentials.check_password
+    app.state.revocation_feed.source = container.credentials.revoked_ids
     app.state.runs = container.runs
     app.state.experiments = container.experiments
     app.state.logged_models = container.logged_models

@@ -10,10 +10,13 @@ from dataclasses import dataclass
 
 from driftloop_bus.wiring import ServiceBus, database_and_bus
 from driftloop_kit.artifacts import ArtifactRepository
+from driftloop_kit.auth import TokenSigner
 from driftloop_kit.db import Database
+from driftloop_tracking.adapters.credentials import SqlCredentialStore
 from driftloop_tracking.adapters.logged_models import SqlLoggedModelStore
 from driftloop_tracking.adapters.store import SqlTrackingStore
 from driftloop_tracking.service_layer.artifacts import ArtifactListing
+from driftloop_tracking.service_layer.credentials import Credentials
 from driftloop_tracking.service_layer.experiments import Experiments
 from driftloop_tracking.service_layer.logged_models import LoggedModels
 from driftloop_tracking.service_layer.runs import Runs
@@ -31,6 +34,7 @@ class TrackingContainer:
     logged_models: LoggedModels
     artifact_listing: ArtifactListing
     artifacts: ArtifactRepository
+    credentials: Credentials
     #: Publishes ``run.*`` on ``tracking.runs`` through the outbox.
     bus: ServiceBus
     database: Database
@@ -52,4 +56,7 @@ def bootstrap(settings: TrackingSettings) -> TrackingContainer:
         runs=runs,
         logged_models=LoggedModels(database=database, store=models, runs=store),
         artifact_listing=ArtifactListing(runs=runs, files=artifacts),
+        credentials=Credentials(
+            SqlCredentialStore(database), TokenSigner(settings.secret_key.get_secret_value())
+        ),
     )

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from driftloop_tracking.entrypoints.routers import (
     artifacts,
+    credentials,
     experiments,
     logged_models,
     runs,
@@ -18,4 +19,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     search.router,
     logged_models.router,
     artifacts.router,
+    credentials.router,
 )
