@@ -114,6 +114,24 @@ async def test_posted_labels_are_stored_once_published_on_labels_and_read_back_b
             {"model_name": "m", "request_id": "r", "event_time": "2026-12-01T12:00:00Z"},
             "ground_truth",
         ),
+        (  # found by the API fuzzer: a 500 before
+            {
+                "model_name": "m",
+                "entity_keys": {"id": 2**70},
+                "ground_truth": 1,
+                "event_time": "2026-12-01T12:00:00Z",
+            },
+            "entity key 'id' is an integer beyond 64 bits",
+        ),
+        (
+            {
+                "model_name": "m",
+                "request_id": "r",
+                "ground_truth": 2**70,
+                "event_time": "2026-12-01T12:00:00Z",
+            },
+            "ground_truth is an integer beyond 64 bits",
+        ),
     ],
 )
 def test_a_label_that_cannot_be_stored_is_a_400_naming_the_reason(

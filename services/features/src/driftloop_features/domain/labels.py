@@ -32,6 +32,11 @@ class LabelRejected(ValueError):
     """A label that cannot be stored, with the reason (a 4xx, or the DLQ)."""
 
 
+def _beyond_int64(value: object) -> bool:
+    # Events carry integers as 64-bit values (protobuf), as Feast's entity keys do.
+    return isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63
+
+
 @dataclass(frozen=True, slots=True)
 class Label:
     """One label as stored: ``event_time`` is timezone-aware."""
@@ -55,9 +60,13 @@ class Label:
             raise LabelRejected("event_time has no time zone")
         if isinstance(self.ground_truth, float) and not math.isfinite(self.ground_truth):
             raise LabelRejected("ground_truth is not a finite number")
+        if _beyond_int64(self.ground_truth):
+            raise LabelRejected("ground_truth is an integer beyond 64 bits")
         for name, value in self.entity_keys.items():
             if not isinstance(value, str | int | float | bool) or isinstance(value, float):
                 raise LabelRejected(f"entity key {name!r} is not a string, integer or bool")
+            if _beyond_int64(value):
+                raise LabelRejected(f"entity key {name!r} is an integer beyond 64 bits")
         if len(self.key) > MAX_KEY_CHARS:
             raise LabelRejected(f"the label's key is longer than {MAX_KEY_CHARS} characters")
 

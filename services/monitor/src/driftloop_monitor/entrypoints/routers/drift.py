@@ -86,7 +86,9 @@ async def model_drift(
     store: StoreDep,
     version: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Limit = 100,
-    before_id: Annotated[int | None, Query(description="Page: results older than this id.")] = None,
+    before_id: Annotated[
+        int | None, Query(ge=0, le=2**63 - 1, description="Page: results older than this id.")
+    ] = None,
     only_drift: bool = False,
 ) -> list[DriftResultOut]:
     rows = await store.drift_history(
