@@ -283,7 +283,9 @@ def test_bad_logged_model_requests_get_mlflow_errors_and_change_nothing(tracking
             call()
         assert error_code(error) == expected
 
-    bad_status = httpx.patch(f"{tracking_url}{MODELS}/{model.model_id}", json={"status": "SHINY"})
+    bad_status = httpx.patch(
+        f"{tracking_url}{MODELS}/{model.model_id}", json={"status": "SHINY"}, headers=auth_headers()
+    )
     assert bad_status.status_code == 400
     assert bad_status.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     unknown_run = httpx.post(

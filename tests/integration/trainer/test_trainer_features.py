@@ -87,6 +87,7 @@ def test_the_reference_pipeline_reads_features_as_of_each_labelled_row(
         features_url=features_server.url,
         experiment_name="unused",
         work_dir=str(tmp_path / "job"),
+        token=auth_headers()["Authorization"].removeprefix("Bearer "),
     )
 
     frame, source = load_data(context)
@@ -146,6 +147,7 @@ def test_without_a_labels_source_the_pipeline_trains_from_the_label_store(
         features_url=features_server.url,
         experiment_name="unused",
         work_dir=str(tmp_path / "job"),
+        token=auth_headers()["Authorization"].removeprefix("Bearer "),
     )
 
     frame, source = load_data(context)

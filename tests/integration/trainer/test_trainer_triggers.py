@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -271,11 +272,19 @@ async def test_new_data_past_its_threshold_and_a_performance_alert_start_jobs_a_
         }
         assert env["DRIFTLOOP_TRAINER_REPORT_URL"].startswith("http://127.0.0.1:")
         failure = {"ok": False, "stage": "data", "error": "no rows", "error_type": "NoData"}
-        reported = await client.post(f"/jobs/{job_id}/result", json=failure)
+        # The pod reports with its job's own token (in its context); no other may.
+        token = json.loads(env["DRIFTLOOP_TRAINER_JOB"])["token"]
+        forged = await client.post(f"/jobs/{job_id}/result", json=failure)  # an admin's
+        assert forged.status_code == 403, forged.text
+        reported = await client.post(
+            f"/jobs/{job_id}/result", json=failure, headers={"Authorization": f"Bearer {token}"}
+        )
         assert reported.status_code == 200, reported.text
         assert (reported.json()["job"]["status"], reported.json()["job"]["stage"]) == (
             "failed",
             "data",
         )
-        again = await client.post(f"/jobs/{job_id}/result", json=failure)
+        again = await client.post(
+            f"/jobs/{job_id}/result", json=failure, headers={"Authorization": f"Bearer {token}"}
+        )
         assert again.status_code == 409
