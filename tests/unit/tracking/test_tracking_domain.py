@@ -6,9 +6,10 @@ import re
 
 import pytest
 
-from driftloop_kit.errors import InvalidInput
+from driftloop_kit.errors import InvalidInput, NotFound
 from driftloop_tracking.domain import names
 from driftloop_tracking.domain.model import Metric, Param, RunStatus, Tag
+from driftloop_tracking.domain.runs import experiment_id as parse_experiment_id
 from driftloop_tracking.domain.runs import latest_per_key
 from driftloop_tracking.domain.validation import (
     validate_batch,
@@ -90,3 +91,10 @@ def test_the_latest_value_of_a_key_is_the_highest_step_then_time_then_value() ->
     assert [(m.key, m.value) for m in latest if m.key == "loss"] == [("loss", 0.9)]
     (acc,) = [m for m in latest if m.key == "acc"]
     assert acc is batch[4], "two NaNs at the same step and time: the later one wins"
+
+
+@pytest.mark.parametrize("value", ["-1", str(2**63), "999999999999999999999999999999"])
+def test_an_experiment_id_no_database_can_hold_is_not_found_not_a_crash(value: str) -> None:
+    # Found by the API fuzzer: /experiments/delete with such an id was a 500.
+    with pytest.raises(NotFound, match=f"No Experiment with id={value} exists"):
+        parse_experiment_id(value)

@@ -49,11 +49,15 @@ def experiment_id(value: str | int) -> int:
 
     Raises:
         InvalidInput: If ``value`` is not a number.
+        NotFound: If it is beyond the ids a database holds (64 bits): no such experiment.
     """
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise InvalidInput(f"Invalid experiment ID: {value!r}") from None
+    if not 0 <= number < 2**63:
+        raise NotFound(f"No Experiment with id={value} exists")
+    return number
 
 
 def run_not_found(run_id: str) -> NotFound:
