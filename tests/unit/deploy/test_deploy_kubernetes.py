@@ -70,6 +70,9 @@ def fake_secrets(service: str) -> dict[str, str]:
     secrets = {
         "DRIFTLOOP_SECRET_KEY": "a-real-secret-of-the-deploy-tests",
         f"{prefix}_DATABASE_URL": f"postgresql+psycopg://{service}:pw@postgres:5432/{service}",
+        # Its own Kafka user (production connects with SASL/SCRAM over TLS).
+        f"{prefix}_KAFKA_SASL_USERNAME": f"driftloop-{service}",
+        f"{prefix}_KAFKA_SASL_PASSWORD": "kafka-pw",
     }
     if service == "features":
         feast = "postgresql://features:pw@postgres:5432/features_feast"

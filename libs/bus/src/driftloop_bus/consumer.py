@@ -22,6 +22,7 @@ from prometheus_client import Counter, Histogram
 
 from driftloop_bus.deadletter import DeadLetters, Delivered
 from driftloop_bus.publisher import Publisher
+from driftloop_bus.security import client_options
 from driftloop_bus.tasks import cancel_and_wait
 from driftloop_bus.topics import ensure_topics
 from driftloop_events.catalog import spec_for
@@ -210,6 +211,7 @@ class ConsumerRunner:
             "enable_auto_commit": False,
             "auto_offset_reset": auto_offset_reset,
             "max_poll_records": max_poll_records,
+            **client_options(),
             **(consumer_options or {}),
         }
         self._consumer: AIOKafkaConsumer | None = None

@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaClient
 
+from driftloop_bus.security import client_options
+
 
 def broker_check(
     bootstrap_servers: str, *, timeout_ms: int = 3_000
@@ -13,7 +15,9 @@ def broker_check(
     """A ``/readyz`` check that passes when the cluster answers a metadata request."""
 
     async def check() -> None:
-        client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
+        client = AIOKafkaClient(
+            bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms, **client_options()
+        )
         try:
             await client.bootstrap()
         finally:

@@ -25,6 +25,7 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import RecordMetadata, TopicPartition
 from prometheus_client import Counter
 
+from driftloop_bus.security import client_options
 from driftloop_bus.topics import ensure_topics
 from driftloop_events.envelope import PROTOBUF, CloudEvent, KafkaRecord, to_record
 from driftloop_events.topics import TopicSpec
@@ -78,6 +79,7 @@ class Publisher:
             "max_batch_size": max_batch_size,
             "enable_idempotence": enable_idempotence,
             "request_timeout_ms": request_timeout_ms,
+            **client_options(),
         }
         self._producer: AIOKafkaProducer | None = None
         self._start_lock = asyncio.Lock()

@@ -27,6 +27,7 @@ from typing import Any
 import faust
 
 from driftloop_bus.deadletter import Delivered
+from driftloop_bus.security import faust_credentials
 
 
 def from_faust(message: Any) -> Delivered:
@@ -80,5 +81,8 @@ def faust_app(
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 3.0,
     }
+    credentials = faust_credentials()
+    if credentials is not None:
+        settings["broker_credentials"] = credentials
     settings.update(options)
     return faust.App(app_id, **settings)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from driftloop_bus.security import client_options
 from driftloop_events.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,9 @@ async def ensure_topics(
     """
     wanted = {spec.name: spec for spec in specs}
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=request_timeout_ms
+        bootstrap_servers=bootstrap_servers,
+        request_timeout_ms=request_timeout_ms,
+        **client_options(),
     )
     await admin.start()
     try:

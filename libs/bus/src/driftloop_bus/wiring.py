@@ -13,6 +13,7 @@ from driftloop_bus.consumer import ConsumerRunner, EventKey, Handler
 from driftloop_bus.health import broker_check
 from driftloop_bus.outbox import Outbox, OutboxRelay
 from driftloop_bus.publisher import Publisher
+from driftloop_bus.security import configure
 from driftloop_events.topics import TopicSpec, all_topics
 from driftloop_kit.app import Resource
 from driftloop_kit.db import Database
@@ -84,6 +85,7 @@ def service_bus(
 
 def database_and_bus(settings: ServiceSettings) -> tuple[Database, ServiceBus]:
     """A service's database (not yet connected) and its bus, whose outbox lives in it."""
+    configure(settings)  # every Kafka client of the process: TLS and SASL as set
     database = Database(settings.database_url)
     bus = service_bus(
         service=settings.service_name,

@@ -191,6 +191,30 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", description="Comma-separated Kafka bootstrap servers (host:port)."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description=(
+            "How every Kafka client of the service connects: `SASL_SSL` (SCRAM over TLS) in "
+            "production, `PLAINTEXT` on a laptop."
+        ),
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism with `SASL_*` protocols."
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None,
+        description="This service's own Kafka user (ACLs per service: deploy/kafka-acls.md).",
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="Its password (a Secret, never a ConfigMap)."
+    )
+    kafka_ssl_cafile: str | None = Field(
+        default=None, description="CA bundle of the brokers' certificates (TLS protocols)."
+    )
+    kafka_ssl_certfile: str | None = Field(
+        default=None, description="Client certificate, for mutual TLS."
+    )
+    kafka_ssl_keyfile: str | None = Field(default=None, description="Its private key.")
     log_level: str = Field(
         default="INFO", description="Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL."
     )
@@ -388,6 +412,17 @@ class ServiceSettings(BaseSettings):
             raise ValueError("auth_mode=off is refused in production")
         if list(self.allowed_hosts) == ["*"] and self.cors_allowed_origins == ["*"]:
             raise ValueError("cors_allowed_origins=['*'] with any Host is refused in production")
+        return self
+
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> ServiceSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"kafka_security_protocol={self.kafka_security_protocol} needs "
+                "kafka_sasl_username and kafka_sasl_password"
+            )
         return self
 
     @model_validator(mode="after")

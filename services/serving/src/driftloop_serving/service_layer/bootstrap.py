@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from driftloop_bus.publisher import Publisher
+from driftloop_bus.security import configure as configure_kafka
 from driftloop_events.topics import TOPICS
 from driftloop_kit.auth import Role, ServiceAuth
 from driftloop_serving.adapters.features import FeaturesClient
@@ -42,6 +43,7 @@ class ServingContainer:
 
 def bootstrap(settings: ServingSettings) -> ServingContainer:
     """Build the service's dependencies (nothing connects until started)."""
+    configure_kafka(settings)  # TLS and SASL of every Kafka client of the process
     # Serving only reads: the registry's models, the features service's online features.
     credential = ServiceAuth.for_service(settings, Role.READER)
     registry = RegistryClient(settings.registry_url, settings.data_dir / "models", auth=credential)
