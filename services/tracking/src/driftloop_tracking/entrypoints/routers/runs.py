@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 from pydantic import Field, model_validator
@@ -46,17 +46,21 @@ class RunRef(Model):
         return self
 
 
+#: Run times are milliseconds since the epoch (MLflow's unit), up to the year 9999.
+RunTime = Annotated[int, Field(ge=0, le=253_402_300_799_999)]
+
+
 class CreateRun(Model):
     experiment_id: str = "0"
     user_id: str = ""
-    start_time: int | None = None
+    start_time: RunTime | None = None
     run_name: str | None = None
     tags: list[Tag] = Field(default_factory=list)
 
 
 class UpdateRun(RunRef):
     status: RunStatus | None = None
-    end_time: int | None = None
+    end_time: RunTime | None = None
     run_name: str | None = None
 
 
