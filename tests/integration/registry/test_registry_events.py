@@ -71,6 +71,8 @@ async def test_registering_and_moving_aliases_publish_one_event_each(
     assert (first.version, first.HasField("previous_version")) == (1, False)
     assert (second.version, second.previous_version) == (2, 1)
     assert (events[4].data.alias, events[4].data.version) == ("champion", 2)
+    # Who did it is the subject of the token the client sent (tests/conftest.py).
+    assert [e.data.user_id for e in events] == ["tests"] * 5
 
 
 async def test_an_alias_moved_while_the_broker_is_down_is_published_once_it_returns(

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from driftloop_kit.auth import DEPLOYER, READER, WRITER
+from driftloop_kit.auth import DEPLOYER, READER, WRITER, CallerDep
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_registry.domain.model import Model, Tag
 from driftloop_registry.domain.search import version_search
@@ -63,7 +63,7 @@ class DeleteVersionTag(Model):
 
 @router.post("/create", dependencies=[WRITER])
 async def create_model_version(
-    body: CreateModelVersion, registration: RegistrationDep
+    body: CreateModelVersion, registration: RegistrationDep, caller: CallerDep
 ) -> dict[str, Any]:
     """Register a version: its files are copied and checksummed, its lineage recorded.
 
@@ -79,6 +79,8 @@ async def create_model_version(
         run_link=body.run_link,
         description=body.description,
         model_id=body.model_id,
+        # Who registered it: the token's subject, never a name the body claims.
+        user_id=caller.subject,
     )
     return {"model_version": version}
 

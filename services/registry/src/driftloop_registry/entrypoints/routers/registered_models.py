@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from driftloop_kit.auth import ADMIN, DEPLOYER, READER, WRITER
+from driftloop_kit.auth import ADMIN, DEPLOYER, READER, WRITER, CallerDep
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_registry.domain.model import EventRef, Model, Tag
 from driftloop_registry.domain.search import model_search
@@ -154,16 +154,23 @@ async def delete_registered_model_tag(body: DeleteTag, models: ModelsDep) -> dic
 
 
 @router.post("/alias", dependencies=[DEPLOYER])
-async def set_alias(body: SetAlias, aliases: AliasesDep) -> dict[str, Any]:
+async def set_alias(body: SetAlias, aliases: AliasesDep, caller: CallerDep) -> dict[str, Any]:
     """Point an alias at a version; publishes ``alias.set`` with the previous version."""
-    await aliases.set(name=body.name, alias=body.alias, version=body.version, cause=body.cause)
+    # The event's user_id is the token's subject: who moved it, not who says so.
+    await aliases.set(
+        name=body.name,
+        alias=body.alias,
+        version=body.version,
+        cause=body.cause,
+        user_id=caller.subject,
+    )
     return {}
 
 
 @router.delete("/alias", dependencies=[DEPLOYER])
-async def delete_alias(body: DeleteAlias, aliases: AliasesDep) -> dict[str, Any]:
+async def delete_alias(body: DeleteAlias, aliases: AliasesDep, caller: CallerDep) -> dict[str, Any]:
     """Delete an alias; publishes ``alias.deleted``."""
-    await aliases.delete(name=body.name, alias=body.alias)
+    await aliases.delete(name=body.name, alias=body.alias, user_id=caller.subject)
     return {}
 
 
