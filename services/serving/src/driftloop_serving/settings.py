@@ -69,9 +69,10 @@ class ServingSettings(ServiceSettings):
     unpickle_models: list[str] = Field(
         default_factory=list,
         description=(
-            "Models whose pickle/cloudpickle files serving may load, as JSON, "
-            '`["legacy-model"]`. Unpickling runs code from the file: it is refused for '
-            "every other model (skops and ONNX need no opt-in)."
+            "Models whose pickle/cloudpickle files serving may load, and whose other "
+            "flavors (XGBoost, a custom pyfunc ...) it may load through mlflow.pyfunc, as "
+            'JSON, `["legacy-model"]`. Both may run code from the file: refused for every '
+            "other model (skops and ONNX need no opt-in)."
         ),
     )
     skops_trusted_types: list[str] = Field(

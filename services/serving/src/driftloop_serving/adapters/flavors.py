@@ -1,9 +1,12 @@
 """Loading an MLflow model folder (``MLmodel`` + files) into something that predicts.
 
 Two flavors are read without MLflow itself: ``sklearn`` (skops, as MLflow 3 writes
-it, or cloudpickle/pickle) and ``onnx`` (onnxruntime). The model's input
-signature, when it has one, names and orders the columns. A plain linear
-classifier predicts through :mod:`driftloop_serving.adapters.sklearn_linear`.
+it, or cloudpickle/pickle) and ``onnx`` (onnxruntime). Any other model (XGBoost,
+LightGBM, a custom ``mlflow.pyfunc.PythonModel`` ...) loads through
+``mlflow.pyfunc.load_model``, with the packages it needs installed in the serving
+image. The model's input signature, when it has one, names, orders and types the
+columns. A plain linear classifier predicts through
+:mod:`driftloop_serving.adapters.sklearn_linear`.
 
 Loading never trusts the file: a checksum proves only that it is the file that was
 registered, not that whoever registered it meant well. A skops file loads only if
@@ -149,10 +152,65 @@ def _onnx(folder: Path, flavor: dict[str, Any], rules: LoadRules) -> Predict:
     return by_column
 
 
+#: numpy types of MLflow's numeric column types (a column typed so gets its values so).
+_NUMERIC = {
+    "integer": np.int32,
+    "long": np.int64,
+    "float": np.float32,
+    "double": np.float64,
+    "boolean": np.bool_,
+}
+
+
+def _pyfunc(folder: Path, flavor: dict[str, Any], rules: LoadRules) -> Predict:
+    """Any other MLflow model, through ``mlflow.pyfunc.load_model`` and its flavor's code.
+
+    A flavor's loader may unpickle (a custom ``PythonModel`` is cloudpickled) and so run
+    code from the file: it needs the same opt-in as a pickle. A package the model needs
+    that the serving image lacks is a load failure naming it.
+    """
+    if not rules.unpickle:
+        raise ModelLoadError(
+            f"{rules.model or 'the model'} has no flavor serving reads itself (sklearn, onnx); "
+            "mlflow.pyfunc would load it with its flavor's code, which may unpickle and run "
+            "code from the file: serving does so only for a model named in "
+            "DRIFTLOOP_SERVING_UNPICKLE_MODELS"
+        )
+    import mlflow.pyfunc
+
+    try:
+        model = mlflow.pyfunc.load_model(str(folder))
+    except ModuleNotFoundError as error:
+        raise ModelLoadError(
+            f"the model needs the Python package {error.name!r}, which is not installed where "
+            "serving runs: install it in the serving image (the model's requirements.txt "
+            "lists what it was logged with)"
+        ) from error
+    columns = _signature_columns(_read_mlmodel(folder))
+    names = [column.name for column in columns] or None
+    types = {column.name: _NUMERIC.get(column.type) for column in columns}
+
+    def predict(matrix: np.ndarray[Any, Any]) -> Any:
+        frame = pd.DataFrame(matrix, columns=names, copy=False)
+        for name, numeric in types.items():
+            if numeric is not None:  # the signature's own type: mlflow checks it
+                frame[name] = frame[name].astype(numeric)
+        return np.asarray(model.predict(frame))
+
+    return predict
+
+
+#: Fast paths first; any other flavor through ``mlflow.pyfunc``.
 _LOADERS: dict[str, Callable[[Path, dict[str, Any], LoadRules], Predict]] = {
     "sklearn": _sklearn,
     "onnx": _onnx,
+    "python_function": _pyfunc,
 }
+
+
+def _read_mlmodel(folder: Path) -> dict[str, Any]:
+    found: dict[str, Any] = yaml.safe_load((folder / MLMODEL).read_text()) or {}
+    return found
 
 
 @dataclass(frozen=True)

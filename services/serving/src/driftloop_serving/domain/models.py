@@ -68,7 +68,8 @@ class Predictor:
     """A loaded model: ``predict(matrix)`` gives one output per input row.
 
     Attributes:
-        flavor: ``sklearn`` or ``onnx``.
+        flavor: What loaded it: ``sklearn`` or ``onnx`` (serving's own loaders), or
+            ``python_function`` (``mlflow.pyfunc``).
         columns: The signature's input columns, in order (empty when unknown).
         predict: Takes a 2-D float array whose columns are in ``columns``' order,
             returns a 1-D or 2-D array.
