@@ -64,6 +64,9 @@ from _common import (
     taskset_prefix,
 )
 
+from driftloop_kit.auth import Role, TokenSigner
+from driftloop_kit.settings import home_secret_key
+
 REPO = Path(__file__).resolve().parent.parent
 FEAST_VERSION = "0.67.0"
 FEAST_VENV = REPO / ".driftloop" / "bench" / "feast-venv"
@@ -113,11 +116,21 @@ def _server_env() -> dict[str, str]:
     }
 
 
+#: Sent with every request (driftloop's features service needs a token; feast serve
+#: ignores the header): set once the key exists.
+AUTH: dict[str, str] = {}
+
+
 def driftloop_server(workdir: Path, repo: Path, bootstrap: str, core: int | None) -> ServerProcess:
-    """``driftloop run features`` on the bench repo (SQLite online, Parquet offline)."""
+    """``driftloop run features`` on the bench repo (SQLite online, Parquet offline), with
+    authentication on (the default): requests carry an admin token signed with its key."""
     port = free_port()
+    key = home_secret_key(workdir / "home")
+    token = TokenSigner(key).issue(subject="bench", role=Role.ADMIN, ttl_seconds=86_400)
+    AUTH["Authorization"] = f"Bearer {token}"
     env = {
         **_server_env(),
+        "DRIFTLOOP_SECRET_KEY": key,
         "DRIFTLOOP_HOME": str(workdir / "home"),
         "DRIFTLOOP_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "DRIFTLOOP_FEATURES_REPO_PATH": str(repo),
@@ -210,7 +223,7 @@ def http_round(server: ServerProcess, body: bytes, count: int, samples: Latencie
     """``count`` requests one after the other on one keep-alive connection; return p50."""
     host, port = url_of(server)
     conn = http.client.HTTPConnection(host, port, timeout=30)
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", **AUTH}
     batch: list[float] = []
     started = time.perf_counter()
     try:
@@ -474,7 +487,9 @@ def seed_online(server: ServerProcess, entities: int) -> None:
         body = json.dumps({"push_source_name": PUSH_SOURCE, "df": df, "to": "online_and_offline"})
         conn = http.client.HTTPConnection(host, port, timeout=60)
         try:
-            conn.request("POST", "/push", body=body, headers={"content-type": "application/json"})
+            conn.request(
+                "POST", "/push", body=body, headers={"content-type": "application/json", **AUTH}
+            )
             response = conn.getresponse()
             if response.status != 200:
                 raise RuntimeError(f"seeding failed: {response.status} {response.read()[:300]!r}")
