@@ -272,6 +272,10 @@ def run_up(
         "PYTHONUNBUFFERED": "1",
         **wiring_env({d.name: d for d in definitions}, ports),
     }
+    tracking = next((e for e in endpoints if e.name == "tracking"), None)
+    if tracking is not None and "DRIFTLOOP_AUTH_URL" not in os.environ:
+        # Where every service reads revoked tokens and stored users: this suite's tracking.
+        env["DRIFTLOOP_AUTH_URL"] = tracking.url
     specs += [
         service_spec(
             e, env=env, log_path=home / "logs" / f"{e.name}.log", startup_timeout=startup_timeout
