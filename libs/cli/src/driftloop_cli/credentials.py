@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -90,11 +91,9 @@ def ensure_admin_token(home: Path, key: str) -> tuple[str, bool]:
             claims = signer.decode(token)
         except Exception:
             claims = None
-        if claims is not None and claims.get("role") == Role.ADMIN.label:
-            import time
-
-            if float(claims["exp"]) - time.time() > 86_400:
-                return token, False
+        fresh = claims is not None and float(claims["exp"]) - time.time() > 86_400
+        if fresh and claims is not None and claims.get("role") == Role.ADMIN.label:
+            return token, False
     token = signer.issue(subject="admin", role=Role.ADMIN, ttl_seconds=ADMIN_TTL_SECONDS)
     home.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)

@@ -105,9 +105,6 @@ def wiring_env(
         settings = definition.settings_cls
         if name in ports:
             env[settings.env_name("port")] = str(ports[name])
-        if name == "tracking" and name in ports:
-            # Where every service reads the revoked tokens and the stored users.
-            env["DRIFTLOOP_AUTH_URL"] = f"http://127.0.0.1:{ports[name]}"
         for other, port in ports.items():
             field = settings.model_fields.get(f"{other}_url")
             if field is not None and str(field.default).startswith("http://127.0.0.1:"):

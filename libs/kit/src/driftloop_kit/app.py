@@ -36,6 +36,7 @@ from starlette.routing import BaseRoute
 from driftloop_kit.auth import (
     Authenticator,
     CredentialsClient,
+    CredentialSource,
     RevocationFeed,
     Role,
     ServiceAuth,
@@ -83,6 +84,7 @@ def create_service_app(
     check_timeout: float = DEFAULT_CHECK_TIMEOUT,
     fast_routes: Sequence[BaseRoute] = (),
     unbounded_paths: Sequence[str] = (),
+    credentials: CredentialSource | None = None,
 ) -> FastAPI:
     """Build a service's FastAPI app. Nothing is opened until the lifespan starts.
 
@@ -113,6 +115,9 @@ def create_service_app(
             ``routers``, for the OpenAPI schema.
         unbounded_paths: Path prefixes exempt from the body limit
             (``settings.max_body_bytes``): uploads streamed to disk.
+        credentials: Where revoked tokens and stored users are read; by default the
+            tracking service's routes at ``settings.auth_url`` (tracking passes its
+            own tables).
 
     Returns:
         The application.
@@ -145,15 +150,13 @@ def create_service_app(
     app.state.readiness = readiness
     authenticator = Authenticator.from_settings(settings)
     app.state.authenticator = authenticator
-    # Revoked tokens and stored users live in the tracking service (which swaps in
-    # its own tables for the client below: see its create_app).
-    credentials = CredentialsClient(
-        settings.auth_url, ServiceAuth.for_service(settings, Role.READER)
-    )
-    authenticator.password_check = credentials.check_password
-    feed = RevocationFeed(authenticator, credentials.revoked, every=settings.auth_refresh_seconds)
-    app.state.revocation_feed = feed
     if authenticator.enabled:
+        # Revoked tokens and stored users live in the tracking service.
+        source = credentials or CredentialsClient(
+            settings.auth_url, ServiceAuth.for_service(settings, Role.READER)
+        )
+        authenticator.password_check = source.check_password
+        feed = RevocationFeed(authenticator, source, every=settings.auth_refresh_seconds)
         resources = [*resources, feed]
 
     install_error_handlers(app, formatter=error_formatter, formats=error_formats)

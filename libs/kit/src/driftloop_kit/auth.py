@@ -41,7 +41,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import anyio
 import httpx
@@ -67,6 +67,7 @@ __all__ = [
     "WRITER",
     "Authenticator",
     "CallerDep",
+    "CredentialSource",
     "CredentialsClient",
     "PermissionDenied",
     "Principal",
@@ -683,6 +684,17 @@ class ServiceAuth(httpx.Auth):
 CREDENTIALS_API = "/api/2.0/driftloop"
 
 
+class CredentialSource(Protocol):
+    """Where the suite's revoked tokens and stored users are: the tracking service's
+    tables in tracking, :class:`CredentialsClient` (its routes) everywhere else."""
+
+    async def revoked_ids(self) -> Collection[str]:
+        """Ids of the revoked tokens that have not expired."""
+
+    async def check_password(self, name: str, password: str) -> Principal | None:
+        """The principal of a stored user whose password this is; None otherwise."""
+
+
 class RevocationFeed:
     """Keeps an authenticator's revoked token ids current (a resource of every app).
 
@@ -692,14 +704,14 @@ class RevocationFeed:
 
     Args:
         authenticator: Whose ``revoked`` set to keep current.
-        source: The revoked ids (the tracking service's list, or its own table).
+        source: Where the revoked ids are.
         every: Seconds between reads.
     """
 
     def __init__(
         self,
         authenticator: Authenticator,
-        source: Callable[[], Awaitable[Collection[str]]],
+        source: CredentialSource,
         *,
         every: float = 10.0,
     ) -> None:
@@ -711,7 +723,7 @@ class RevocationFeed:
 
     async def refresh(self) -> None:
         """Read the list once."""
-        self.authenticator.revoked = frozenset(await self.source())
+        self.authenticator.revoked = frozenset(await self.source.revoked_ids())
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="revocation-feed")
@@ -722,6 +734,9 @@ class RevocationFeed:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        close = getattr(self.source, "aclose", None)
+        if close is not None:
+            await close()
 
     async def _loop(self) -> None:
         while True:
@@ -736,7 +751,8 @@ class RevocationFeed:
 
 
 class CredentialsClient:
-    """The tracking service's credential routes, as another service reads them.
+    """The tracking service's credential routes, as another service reads them (a
+    :class:`CredentialSource`); one connection pool, closed with the feed.
 
     Args:
         base_url: The tracking service (``auth_url``).
@@ -745,24 +761,25 @@ class CredentialsClient:
     """
 
     def __init__(self, base_url: str, auth: httpx.Auth, *, timeout: float = 10.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.auth = auth
-        self.timeout = timeout
+        self._client = httpx.AsyncClient(
+            base_url=f"{base_url.rstrip('/')}{CREDENTIALS_API}", auth=auth, timeout=timeout
+        )
 
-    async def revoked(self) -> list[str]:
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    async def revoked_ids(self) -> list[str]:
         """Ids of the revoked tokens that have not expired."""
-        async with httpx.AsyncClient(timeout=self.timeout, auth=self.auth) as client:
-            response = await client.get(f"{self.base_url}{CREDENTIALS_API}/tokens/revoked")
+        response = await self._client.get("/tokens/revoked")
         response.raise_for_status()
         return [str(token_id) for token_id in response.json()["revoked"]]
 
-    async def check_password(self, user: str, password: str) -> Principal | None:
+    async def check_password(self, name: str, password: str) -> Principal | None:
         """The principal of a stored user whose password this is; None otherwise."""
-        async with httpx.AsyncClient(timeout=self.timeout, auth=self.auth) as client:
-            response = await client.post(
-                f"{self.base_url}{CREDENTIALS_API}/users/verify",
-                json={"name": user, "password": password},
-            )
+        response = await self._client.post(
+            "/users/verify", json={"name": name, "password": password}
+        )
         if response.status_code in (401, 404):
             return None
         if response.status_code >= 400:

@@ -40,12 +40,11 @@ def create_app(settings: TrackingSettings) -> FastAPI:
         ],
         checks=container.bus.checks,
         database=container.database,
+        # This service keeps the suite's credentials: its own tables, not a call to itself.
+        credentials=container.credentials,
     )
     app.state.container = container
-    # This service keeps the suite's credentials: its own tables, not a call to itself.
     app.state.credentials = container.credentials
-    app.state.authenticator.password_check = container.credentials.check_password
-    app.state.revocation_feed.source = container.credentials.revoked_ids
     app.state.runs = container.runs
     app.state.experiments = container.experiments
     app.state.logged_models = container.logged_models
