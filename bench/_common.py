@@ -435,3 +435,13 @@ class ServerProcess:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def admin_token(home: Path) -> str:
+    """An admin token for the driftloop services sharing ``home``: signed with the key
+    they generate there (authentication is on by default), made now if they have not."""
+    from driftloop_kit.auth import Role, TokenSigner
+    from driftloop_kit.settings import home_secret_key
+
+    signer = TokenSigner(home_secret_key(home))
+    return signer.issue(subject="bench", role=Role.ADMIN, ttl_seconds=86_400)

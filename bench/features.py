@@ -53,6 +53,7 @@ from _common import (
     LOADGEN_CORE,
     SERVER_CORE,
     ServerProcess,
+    admin_token,
     alternate,
     ensure_venv,
     environment_line,
@@ -63,9 +64,6 @@ from _common import (
     summary_line,
     taskset_prefix,
 )
-
-from driftloop_kit.auth import Role, TokenSigner
-from driftloop_kit.settings import home_secret_key
 
 REPO = Path(__file__).resolve().parent.parent
 FEAST_VERSION = "0.67.0"
@@ -125,12 +123,9 @@ def driftloop_server(workdir: Path, repo: Path, bootstrap: str, core: int | None
     """``driftloop run features`` on the bench repo (SQLite online, Parquet offline), with
     authentication on (the default): requests carry an admin token signed with its key."""
     port = free_port()
-    key = home_secret_key(workdir / "home")
-    token = TokenSigner(key).issue(subject="bench", role=Role.ADMIN, ttl_seconds=86_400)
-    AUTH["Authorization"] = f"Bearer {token}"
+    AUTH["Authorization"] = f"Bearer {admin_token(workdir / 'home')}"
     env = {
         **_server_env(),
-        "DRIFTLOOP_SECRET_KEY": key,
         "DRIFTLOOP_HOME": str(workdir / "home"),
         "DRIFTLOOP_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "DRIFTLOOP_FEATURES_REPO_PATH": str(repo),

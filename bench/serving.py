@@ -51,6 +51,7 @@ from _common import (
     LOADGEN_CORE,
     SERVER_CORE,
     ServerProcess,
+    admin_token,
     ensure_venv,
     environment_line,
     free_port,
@@ -59,9 +60,6 @@ from _common import (
     summary_line,
     taskset_prefix,
 )
-
-from driftloop_kit.auth import Role, TokenSigner
-from driftloop_kit.settings import home_secret_key
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO / ".driftloop" / "bench"
@@ -472,9 +470,7 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
         tracking.start()
         # Authentication is on (the default): the services share the key generated in
         # their home; this process and wrk call with an admin token signed with it.
-        token = TokenSigner(home_secret_key(home)).issue(
-            subject="bench", role=Role.ADMIN, ttl_seconds=86_400
-        )
+        token = admin_token(home)
         os.environ["MLFLOW_TRACKING_TOKEN"] = token
         auth = {"Authorization": f"Bearer {token}"}
         registry = _driftloop(

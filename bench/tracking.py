@@ -60,6 +60,7 @@ from _common import (
     SERVER_CORE,
     Pairs,
     ServerProcess,
+    admin_token,
     alternate,
     ensure_venv,
     environment_line,
@@ -925,9 +926,7 @@ def start_servers(
     ours = driftloop_side(workdir, broker.bootstrap_servers, core=core)
     ours_open = driftloop_side(workdir, broker.bootstrap_servers, core=core, auth=False)
     # mlflow server ignores the header; driftloop checks it.
-    os.environ["MLFLOW_TRACKING_TOKEN"] = TokenSigner(home_secret_key(workdir / "driftloop")).issue(
-        subject="bench", role=Role.ADMIN, ttl_seconds=86_400
-    )
+    os.environ["MLFLOW_TRACKING_TOKEN"] = admin_token(workdir / "driftloop")
     for side in (peer, ours, ours_open):
         side.server.launch()  # all start at once: mlflow alone takes ~15 s
         stack.callback(side.server.stop)

@@ -40,6 +40,23 @@ def features_server(
         server.stop()
 
 
+def job_context(model: str, spec: JobSpec, *, features_url: str, work_dir: Path) -> JobContext:
+    """What a job of ``model`` is given, with a job token, reading only the features service."""
+    return JobContext(
+        job_id=f"job-{model}",
+        model_name=model,
+        parameters={},
+        spec=spec,
+        trigger={},
+        tracking_url="http://unused",
+        registry_url="http://unused",
+        features_url=features_url,
+        experiment_name="unused",
+        work_dir=str(work_dir),
+        token=auth_headers(job=f"job-{model}")["Authorization"].removeprefix("Bearer "),
+    )
+
+
 def push(url: str, flowers: list[int], at: datetime, sepal_length: float) -> None:
     df = {
         "flower_id": flowers,
@@ -76,18 +93,11 @@ def test_the_reference_pipeline_reads_features_as_of_each_labelled_row(
             "species": [SPECIES[i % 3] for i in range(len(flowers))],
         }
     ).to_csv(labels, index=False)
-    context = JobContext(
-        job_id="job-features",
-        model_name="iris-classifier",
-        parameters={},
-        spec=JobSpec(feature_service="iris_classifier", labels_source=str(labels)),
-        trigger={},
-        tracking_url="http://unused",
-        registry_url="http://unused",
+    context = job_context(
+        "iris-classifier",
+        JobSpec(feature_service="iris_classifier", labels_source=str(labels)),
         features_url=features_server.url,
-        experiment_name="unused",
-        work_dir=str(tmp_path / "job"),
-        token=auth_headers()["Authorization"].removeprefix("Bearer "),
+        work_dir=tmp_path / "job",
     )
 
     frame, source = load_data(context)
@@ -136,18 +146,11 @@ def test_without_a_labels_source_the_pipeline_trains_from_the_label_store(
     assert posted.status_code == 202, posted.text
     push(features_server.url, flowers, T0, 1.0)
     push(features_server.url, flowers, T0 + timedelta(hours=2), 100.0)  # newer: not used
-    context = JobContext(
-        job_id="job-label-store",
-        model_name=model,
-        parameters={},
-        spec=JobSpec(feature_service="iris_classifier"),
-        trigger={},
-        tracking_url="http://unused",
-        registry_url="http://unused",
+    context = job_context(
+        model,
+        JobSpec(feature_service="iris_classifier"),
         features_url=features_server.url,
-        experiment_name="unused",
-        work_dir=str(tmp_path / "job"),
-        token=auth_headers()["Authorization"].removeprefix("Bearer "),
+        work_dir=tmp_path / "job",
     )
 
     frame, source = load_data(context)
