@@ -41,6 +41,9 @@ class FakeStore:
     async def get_policy(self, model: str) -> MonitorPolicy | None:
         return self.policies.get(model)
 
+    async def put_policy(self, model: str, policy: MonitorPolicy) -> None:
+        self.policies[model] = policy
+
     async def put_reference(self, model: str, version: int, reference: ReferenceSet) -> None:
         self.references[(model, version)] = reference
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from driftloop_bus.ports import OutboxPort
 from driftloop_events.envelope import CloudEvent
+from driftloop_kit.declarations import TriggerPolicy
 from driftloop_kit.errors import NotFound
 from driftloop_trainer.domain import events
 from driftloop_trainer.domain.episodes import Episode
@@ -25,7 +26,6 @@ from driftloop_trainer.domain.policy import (
     Outcome,
     Trigger,
     TriggerKind,
-    TriggerPolicy,
     decide,
     trigger_dict,
 )
@@ -54,6 +54,8 @@ class FakeTrainerStore:
         self.moves: list[dict[str, Any]] = []
         self.claimed: set[tuple[str, str]] = set()
         self.episodes: dict[tuple[str, str], Episode] = {}
+        #: Every model document applied, oldest first.
+        self.documents: list[dict[str, Any]] = []
 
     async def decide(
         self,
@@ -157,6 +159,24 @@ class FakeTrainerStore:
             for e in self.episodes.values()
             if e.open and not e.resolved and not e.escalated and e.pending is not None
         ]
+
+    async def declare(
+        self, *, model: str, document: dict[str, Any], digest: str, by: str, now: datetime
+    ) -> tuple[int, bool]:
+        mine = [found for found in self.documents if found["name"] == model]
+        if mine and mine[-1]["digest"] == digest:
+            return mine[-1]["revision"], False
+        revision = len(mine) + 1
+        self.documents.append(
+            {"name": model, "revision": revision, "digest": digest, "document": document}
+        )
+        return revision, True
+
+    async def latest_declarations(self) -> list[dict[str, Any]]:
+        latest: dict[str, dict[str, Any]] = {}
+        for found in self.documents:
+            latest[found["name"]] = found
+        return list(latest.values())
 
     def _state(
         self, model: str, policy: TriggerPolicy, now: datetime, *, champion_alias: str

@@ -95,7 +95,7 @@ def test_the_reference_pipeline_reads_features_as_of_each_labelled_row(
     ).to_csv(labels, index=False)
     context = job_context(
         "iris-classifier",
-        JobSpec(feature_service="iris_classifier", labels_source=str(labels)),
+        JobSpec(feature_service="iris_classifier", label="species", labels_source=str(labels)),
         features_url=features_server.url,
         work_dir=tmp_path / "job",
     )
@@ -148,7 +148,7 @@ def test_without_a_labels_source_the_pipeline_trains_from_the_label_store(
     push(features_server.url, flowers, T0 + timedelta(hours=2), 100.0)  # newer: not used
     context = job_context(
         model,
-        JobSpec(feature_service="iris_classifier"),
+        JobSpec(feature_service="iris_classifier", label="species"),
         features_url=features_server.url,
         work_dir=tmp_path / "job",
     )

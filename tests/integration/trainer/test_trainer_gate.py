@@ -17,9 +17,8 @@ from sklearn.tree import DecisionTreeClassifier  # type: ignore[import-untyped]
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import from_record
 from driftloop_events.errors import EnvelopeError
-from driftloop_trainer.domain.gate import EvaluationPolicy
+from driftloop_kit.declarations import EvaluationPolicy, TriggerPolicy
 from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
-from driftloop_trainer.domain.policy import TriggerPolicy
 from tests.fakes.common import unique
 
 from ..bus.helpers import read_topic
@@ -42,6 +41,7 @@ def reference_job(**evaluation: Any) -> ModelConfig:
     return ModelConfig(
         policy=OPEN,
         job=JobSpec(
+            label="species",
             labels_source="builtin:iris",
             feature_views=["iris_features"],
             evaluation=EvaluationPolicy(**evaluation),

@@ -12,10 +12,11 @@ from driftloop_bus.outbox import Outbox
 from driftloop_bus.tables import outbox
 from driftloop_events.envelope import from_record
 from driftloop_kit.db import Database
+from driftloop_kit.declarations import TriggerPolicy
 from driftloop_kit.migrations import upgrade_async
 from driftloop_trainer.adapters.store import TrainerStore
 from driftloop_trainer.domain.jobs import ModelConfig
-from driftloop_trainer.domain.policy import Trigger, TriggerKind, TriggerPolicy
+from driftloop_trainer.domain.policy import Trigger, TriggerKind
 from driftloop_trainer.entrypoints.app import MIGRATIONS
 from driftloop_trainer.service_layer.training import Endpoints, Training
 from tests.fakes.trainer import FakeExecutor, FakeRegistry

@@ -17,9 +17,9 @@ from driftloop.monitor.v1 import events_pb2 as monitor
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import CloudEvent
 from driftloop_kit.auth import Role
+from driftloop_kit.declarations import TriggerPolicy
 from driftloop_kit.testing import auth_headers
 from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
-from driftloop_trainer.domain.policy import TriggerPolicy
 from tests.fakes.common import unique
 
 from .conftest import drift_alert, eventually, publisher, running_trainer, wait_for_job

@@ -38,6 +38,7 @@ EXPECTED_TYPES = {
     "driftloop.trainer.training.completed": "trainer.jobs",
     "driftloop.trainer.training.failed": "trainer.jobs",
     "driftloop.trainer.training.escalated": "trainer.jobs",
+    "driftloop.trainer.model.declared": "trainer.models",
     "driftloop.serving.prediction.logged": "predictions",
     "driftloop.monitor.label.recorded": "labels",
     "driftloop.monitor.drift.detected": "monitor.alerts",

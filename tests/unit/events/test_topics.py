@@ -11,13 +11,14 @@ pytestmark = pytest.mark.unit
 DAY_MS = 86_400_000
 
 
-def test_the_eight_topics_are_declared_with_their_partitions_and_retention() -> None:
+def test_the_nine_topics_are_declared_with_their_partitions_and_retention() -> None:
     assert {name: (spec.partitions, spec.retention_ms) for name, spec in TOPICS.items()} == {
         "tracking.runs": (3, 7 * DAY_MS),
         "registry.models": (3, 7 * DAY_MS),
         "features.ingest": (6, 7 * DAY_MS),
         "features.events": (3, 7 * DAY_MS),
         "trainer.jobs": (3, 7 * DAY_MS),
+        "trainer.models": (3, -1),
         "predictions": (6, 3 * DAY_MS),
         "labels": (6, 3 * DAY_MS),
         "monitor.alerts": (3, 7 * DAY_MS),
@@ -28,7 +29,9 @@ def test_every_topic_is_keyed_by_its_own_name_and_described() -> None:
     for name, spec in TOPICS.items():
         assert spec.name == name
         assert spec.description
-        assert spec.cleanup_policy == "delete"
+        # Model documents are kept for ever, the latest per model; events are deleted.
+        expected = "compact" if name == "trainer.models" else "delete"
+        assert spec.cleanup_policy == expected
 
 
 def test_dlq_topic_appends_the_dlq_suffix() -> None:

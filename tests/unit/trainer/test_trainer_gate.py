@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from driftloop_trainer.domain.gate import (
-    EvaluationPolicy,
-    GuardrailSpec,
-    Paired,
-    evaluate,
-    mcnemar_p_value,
-)
+from driftloop_kit.declarations import EvaluationPolicy, GuardrailSpec
+from driftloop_trainer.domain.gate import Paired, evaluate, mcnemar_p_value
 
 pytestmark = pytest.mark.unit
 

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from driftloop_kit.declarations import TriggerPolicy
 from driftloop_trainer.domain.policy import (
     ModelState,
     Outcome,
     Suppression,
     Trigger,
     TriggerKind,
-    TriggerPolicy,
     decide,
 )
 

@@ -9,10 +9,10 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from driftloop_kit.declarations import TriggerPolicy
 from driftloop_trainer.adapters.executors import KubernetesExecutor
 from driftloop_trainer.adapters.kubernetes import dns_label
 from driftloop_trainer.domain.jobs import CONTEXT_ENV, JobContext, JobSpec, ModelConfig
-from driftloop_trainer.domain.policy import TriggerPolicy
 from driftloop_trainer.domain.schedule import due, latest_slot
 
 pytestmark = pytest.mark.unit

@@ -17,8 +17,9 @@ from driftloop.common.v1.common_pb2 import ModelRef, Window
 from driftloop.monitor.v1 import events_pb2 as monitor
 from driftloop_bus.consumer import bind
 from driftloop_events.envelope import CloudEvent
+from driftloop_kit.declarations import TriggerPolicy
 from driftloop_trainer.domain.jobs import ModelConfig
-from driftloop_trainer.domain.policy import Trigger, TriggerKind, TriggerPolicy
+from driftloop_trainer.domain.policy import Trigger, TriggerKind
 from driftloop_trainer.entrypoints.consumers import HANDLERS
 from driftloop_trainer.service_layer.training import Endpoints, Training
 from tests.fakes.common import FakeOutbox
@@ -431,3 +432,46 @@ async def test_a_report_that_matches_what_the_job_did_is_evaluated_and_promoted(
     job = await manual_job(running)
 
     assert (job["status"], job["promoted"]) == ("succeeded", True)
+
+
+async def test_an_applied_document_is_taken_up_at_once_and_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    from driftloop_kit.declarations import ModelDeclaration
+
+    t = trainer(tmp_path, policy=TriggerPolicy())
+    document = ModelDeclaration.model_validate(
+        {
+            "apiVersion": "driftloop/v1",
+            "kind": "Model",
+            "metadata": {"name": "churn"},
+            "spec": {
+                "label": "churned",
+                "features": {"feature_service": "churn_v1"},
+                "trigger": {"cooldown_seconds": 42},
+                "evaluation": {"min_evaluation_rows": 500},
+            },
+        }
+    )
+
+    first = await t.training.declare(document, by="alice")
+    again = await t.training.declare(document, by="alice")
+
+    assert first == {"name": "churn", "revision": 1, "changed": True}
+    assert again == {"name": "churn", "revision": 1, "changed": False}
+    config = t.training.config("churn")
+    assert config.policy.cooldown_seconds == 42
+    assert config.job.label == "churned"
+    assert config.job.evaluation.min_evaluation_rows == 500
+    # A new process on the same store takes the stored document over the settings'.
+    restarted = Training(
+        models={"churn": ModelConfig()},
+        store=t.store,
+        registry=t.registry,
+        executor=FakeExecutor(FAILED),
+        endpoints=Endpoints("http://t", "http://r", "http://f", "exp", tmp_path),
+        clock=t.clock,
+    )
+    await restarted.load_declarations()
+    assert restarted.config("churn").revision == 1
+    assert restarted.config("churn").policy.cooldown_seconds == 42

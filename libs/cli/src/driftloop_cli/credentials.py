@@ -122,16 +122,22 @@ def auth_header(home: Path) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def tracking_url(home: Path) -> str | None:
-    """The tracking service of the suite ``driftloop up`` runs with ``home`` (its up.json)."""
+def service_url(home: Path, service: str) -> str | None:
+    """Where ``service`` of the suite ``driftloop up`` runs with ``home`` listens (its
+    up.json), None without a running suite."""
     import json
 
     try:
         state = json.loads((home / "up.json").read_text())
-        url = state["services"]["tracking"]
+        url = state["services"][service]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return str(url).rstrip("/") if isinstance(url, str) else None
+
+
+def tracking_url(home: Path) -> str | None:
+    """The tracking service of the suite ``driftloop up`` runs with ``home`` (its up.json)."""
+    return service_url(home, "tracking")
 
 
 class ApiError(Exception):

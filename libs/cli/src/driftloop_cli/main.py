@@ -411,6 +411,86 @@ def token_show(
     typer.echo(json.dumps(claims, indent=2))
 
 
+_TRAINER_OPTION = typer.Option(
+    envvar="DRIFTLOOP_TRAINER_URL",
+    help="The suite's trainer (default: from <home>/up.json, else http://127.0.0.1:8008).",
+)
+
+
+@app.command()
+def apply(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Model documents: YAML files, or folders of them.", metavar="FILE"),
+    ],
+    *,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only check the documents; send nothing.")
+    ] = False,
+    home: Annotated[Path, _HOME_OPTION] = Path(".driftloop"),
+    trainer_url: Annotated[str | None, _TRAINER_OPTION] = None,
+) -> None:
+    """Declare models: each document (apiVersion driftloop/v1, kind Model) is checked,
+    then stored by the trainer as the model's next revision; the trainer, serving and
+    the monitor take it up without a restart. If any document is invalid, every error is
+    listed and nothing is sent."""
+    from driftloop_cli.declarations import (
+        ApplyError,
+        InvalidDocuments,
+        apply_documents,
+        read_documents,
+        validate_documents,
+    )
+    from driftloop_cli.declarations import trainer_url as resolve_trainer
+
+    try:
+        declarations = validate_documents(read_documents(paths))
+    except InvalidDocuments as exc:
+        for line in exc.errors:
+            typer.echo(f"error: {line}", err=True)
+        typer.echo(f"{len(exc.errors)} error(s); nothing was applied", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    if dry_run:
+        for declaration in declarations:
+            typer.echo(f"model/{declaration.name} valid (dry run)")
+        return
+    base = resolve_trainer(trainer_url, home)
+    try:
+        for applied in apply_documents(declarations, base_url=base, home=home):
+            what = "configured" if applied["changed"] else "unchanged"
+            typer.echo(f"model/{applied['name']} {what} (revision {applied['revision']})")
+    except ApplyError as exc:
+        _fail(str(exc))
+
+
+get_app = typer.Typer(help="Read what the suite holds (as `kubectl get`).", no_args_is_help=True)
+app.add_typer(get_app, name="get")
+
+
+@get_app.command("models")
+def get_models(
+    name: Annotated[str | None, typer.Argument(help="One model; all when omitted.")] = None,
+    *,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="table, yaml (the documents) or json.")
+    ] = "table",
+    home: Annotated[Path, _HOME_OPTION] = Path(".driftloop"),
+    trainer_url: Annotated[str | None, _TRAINER_OPTION] = None,
+) -> None:
+    """The declared models: revision, features, label and entry point, or their documents."""
+    from driftloop_cli.declarations import ApplyError, render
+    from driftloop_cli.declarations import get_models as fetch
+    from driftloop_cli.declarations import trainer_url as resolve_trainer
+
+    if output not in ("table", "yaml", "json"):
+        _fail("--output is table, yaml or json", EXIT_USAGE)
+    try:
+        models = fetch(resolve_trainer(trainer_url, home), home, name)
+    except ApplyError as exc:
+        _fail(str(exc))
+    typer.echo(render(models, output), nl=False)
+
+
 @app.command()
 def config(
     markdown: Annotated[

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -493,6 +494,27 @@ def _training_escalated() -> trainer.TrainingEscalated:
     )
 
 
+def _model_declared() -> trainer.ModelDeclared:
+    document = {
+        "apiVersion": "driftloop/v1",
+        "kind": "Model",
+        "metadata": {"name": _MODEL, "description": "", "labels": {}},
+        "spec": {
+            "label": "species",
+            "features": {"feature_service": "iris_classifier"},
+            "trigger": {"cooldown_seconds": 120.0},
+        },
+    }
+    return trainer.ModelDeclared(
+        model_name=_MODEL,
+        revision=3,
+        document_json=json.dumps(document, sort_keys=True),
+        digest="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        applied_by="alice",
+        apply_time=_T0 - timedelta(days=1),
+    )
+
+
 # --- the catalog ----------------------------------------------------------------------
 
 _SPECS: tuple[EventSpec[Any], ...] = (
@@ -621,6 +643,15 @@ _SPECS: tuple[EventSpec[Any], ...] = (
         key=lambda m: m.model_name,
         subject=lambda m: f"models/{_seg(m.model_name)}/episodes/{_seg(m.episode_id)}",
         example=_training_escalated,
+    ),
+    EventSpec[trainer.ModelDeclared](
+        type="driftloop.trainer.model.declared",
+        message=trainer.ModelDeclared,
+        topic="trainer.models",
+        source="/driftloop/trainer",
+        key=lambda m: m.model_name,
+        subject=lambda m: f"models/{_seg(m.model_name)}/revisions/{m.revision}",
+        example=_model_declared,
     ),
     EventSpec[serving.PredictionLogged](
         type="driftloop.serving.prediction.logged",

@@ -80,6 +80,16 @@ TOPICS: Mapping[str, TopicSpec] = _topics(
         description="Training job lifecycle (training.*); key model name.",
     ),
     TopicSpec(
+        name="trainer.models",
+        partitions=3,
+        retention_ms=-1,
+        description=(
+            "Model documents as applied (model.declared), compacted: the latest revision "
+            "of every model stays; key model name."
+        ),
+        cleanup_policy="compact",
+    ),
+    TopicSpec(
         name="predictions",
         partitions=6,
         retention_ms=3 * _DAY_MS,

@@ -5,24 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
+from driftloop_kit.declarations import TrafficPolicy
 from driftloop_kit.settings import ServiceSettings
 
-
-class TrafficPolicy(BaseModel):
-    """How one model's requests are split between its champion and its challenger.
-
-    Attributes:
-        canary_percent: Share of requests (0-100) answered by the challenger.
-        shadow: The challenger also scores every request; its answer is logged,
-            never returned.
-        challenger_alias: The alias the challenger is loaded from.
-    """
-
-    canary_percent: float = Field(default=0.0, ge=0, le=100)
-    shadow: bool = False
-    challenger_alias: str = "challenger"
+__all__ = ["ServingSettings", "TrafficPolicy"]
 
 
 class ServingSettings(ServiceSettings):

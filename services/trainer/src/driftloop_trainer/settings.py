@@ -18,6 +18,7 @@ def _demo_models() -> dict[str, ModelConfig]:
             job=JobSpec(
                 feature_service="iris_classifier",
                 feature_views=["iris_features"],
+                label="species",
                 labels_source="builtin:iris",
             )
         )

@@ -46,7 +46,9 @@ def create_app(settings: MonitorSettings, **stream_options: Any) -> FastAPI:
         title="driftloop monitor",
         description=(
             "Drift and performance monitoring of served models with Evidently. Consumes "
-            "`predictions`, `labels` and `registry.models`; publishes `drift.detected`, "
+            "`predictions`, `labels`, `registry.models` and `trainer.models` (model "
+            "documents, whose `monitor` section is the model's policy); publishes "
+            "`drift.detected`, "
             "`drift.cleared` and `performance.degraded` on `monitor.alerts`."
         ),
         routers=ROUTERS,

@@ -1,4 +1,4 @@
-"""What the monitor reacts to: predictions, labels and alias moves.
+"""What the monitor reacts to: predictions, labels, alias moves and model documents.
 
 Each handler is a plain function of the :class:`Monitor` (the use cases) and the event,
 run by the bus ``Dispatcher`` of either stream engine (``entrypoints/stream.py``), which
@@ -14,12 +14,14 @@ from typing import Any
 from driftloop.monitor.v1 import events_pb2 as monitor_events
 from driftloop.registry.v1 import events_pb2 as registry_events
 from driftloop.serving.v1 import events_pb2 as serving_events
+from driftloop.trainer.v1 import events_pb2 as trainer_events
 from driftloop_bus.consumer import HandlerTable
 from driftloop_events.envelope import CloudEvent
+from driftloop_kit.declarations import ModelDeclaration
 from driftloop_monitor.domain.windows import VersionKey
 from driftloop_monitor.service_layer.monitor import Monitor
 
-__all__ = ["HANDLERS", "on_alias_set", "on_label", "on_prediction"]
+__all__ = ["HANDLERS", "on_alias_set", "on_label", "on_model_declared", "on_prediction"]
 
 
 async def on_prediction(monitor: Monitor, event: CloudEvent[Any]) -> None:
@@ -47,8 +49,18 @@ async def on_alias_set(monitor: Monitor, event: CloudEvent[Any]) -> None:
     await monitor.references.on_alias_set(event)
 
 
+async def on_model_declared(monitor: Monitor, event: CloudEvent[Any]) -> None:
+    """A model's document was applied: its ``monitor`` section is the model's policy.
+
+    A document that does not validate is dead-lettered with why.
+    """
+    declared: trainer_events.ModelDeclared = event.data
+    await monitor.policies.declare(ModelDeclaration.model_validate_json(declared.document_json))
+
+
 HANDLERS: HandlerTable[Monitor] = {
     serving_events.PredictionLogged: [on_prediction],
     monitor_events.LabelRecorded: [on_label],
     registry_events.AliasSet: [on_alias_set],
+    trainer_events.ModelDeclared: [on_model_declared],
 }

@@ -1,5 +1,5 @@
-"""The stream engines: records of ``predictions``, ``labels`` and ``registry.models`` into
-the monitor's :data:`~driftloop_monitor.entrypoints.consumers.HANDLERS`.
+"""The stream engines: records of ``predictions``, ``labels``, ``registry.models`` and
+``trainer.models`` into the monitor's :data:`~driftloop_monitor.entrypoints.consumers.HANDLERS`.
 
 Both engines dispatch through the bus ``Dispatcher`` (decoding, retries, dead letters),
 start the use cases' worker, and run the clock that closes windows by time; the
@@ -51,7 +51,7 @@ RECORD_RETRY = HANDLER.with_(initial=0.05, maximum=1.0)
 BROKER_RETRY = RECONNECT.with_(initial=0.2)
 
 #: Topics the monitor consumes.
-CONSUMED = ("predictions", "labels", "registry.models")
+CONSUMED = ("predictions", "labels", "registry.models", "trainer.models")
 
 
 class MonitorStream(abc.ABC):

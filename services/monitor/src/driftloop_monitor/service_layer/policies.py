@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from driftloop_kit.declarations import ModelDeclaration
 from driftloop_monitor.domain.policy import MonitorPolicy
 from driftloop_monitor.service_layer.ports import MonitorStorePort
 
@@ -31,6 +32,14 @@ class Policies:
             return cached[1]
         policy = await self.store.get_policy(model) or MonitorPolicy()
         self._cached[model] = (now, policy)
+        return policy
+
+    async def declare(self, declaration: ModelDeclaration) -> MonitorPolicy:
+        """A model's document was applied: its ``monitor`` section is the model's policy
+        from now on (as ``PUT /policies/{name}`` would store it)."""
+        policy = MonitorPolicy.model_validate(declaration.spec.monitor.model_dump())
+        await self.store.put_policy(declaration.name, policy)
+        self.forget(declaration.name)
         return policy
 
     def forget(self, model: str) -> None:

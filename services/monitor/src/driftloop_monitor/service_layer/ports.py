@@ -42,6 +42,9 @@ class MonitorStorePort(Protocol):
     async def get_policy(self, model: str) -> MonitorPolicy | None:
         """The model's policy, or None."""
 
+    async def put_policy(self, model: str, policy: MonitorPolicy) -> None:
+        """Create or replace the model's policy."""
+
     async def put_reference(self, model: str, version: int, reference: ReferenceSet) -> None:
         """Create or replace the reference data of a model version."""
 

@@ -15,11 +15,18 @@ from driftloop_kit.app import create_service_app
 from driftloop_kit.errors import Unavailable
 from driftloop_kit.health import Check
 from driftloop_kit.service import ServiceDefinition
-from driftloop_serving.entrypoints.consumers import HANDLERS, CatchUp, alias_consumer
+from driftloop_serving.entrypoints.consumers import (
+    DECLARATION_HANDLERS,
+    HANDLERS,
+    CatchUp,
+    alias_consumer,
+    declarations_consumer,
+)
 from driftloop_serving.entrypoints.fast_routes import FAST_ROUTES
 from driftloop_serving.entrypoints.routers import ROUTERS
 from driftloop_serving.entrypoints.routers.v2 import v2_error_body
 from driftloop_serving.service_layer.bootstrap import bootstrap
+from driftloop_serving.service_layer.catalog import Catalog
 from driftloop_serving.service_layer.models import ModelManager
 from driftloop_serving.settings import ServingSettings
 
@@ -37,13 +44,13 @@ class _Stopping:
         await self.publisher.stop()
 
 
-def _models_loaded(settings: ServingSettings, models: ModelManager) -> Check:
+def _models_loaded(settings: ServingSettings, models: ModelManager, catalog: Catalog) -> Check:
     """Ready when every served model has its champion loaded (the errors say why not)."""
 
     async def check() -> None:
         missing = [
             f"{name}@{settings.alias}"
-            for name in settings.model_names
+            for name in catalog.names()
             if models.get(name, settings.alias) is None
         ]
         if missing:
@@ -60,6 +67,7 @@ def create_app(settings: ServingSettings) -> FastAPI:
     container = bootstrap(settings)
     models = container.models
     consumer = alias_consumer(container)
+    documents = declarations_consumer(container)
     catch_up = CatchUp(consumer, models)
     app = create_service_app(
         settings=settings,
@@ -78,9 +86,10 @@ def create_app(settings: ServingSettings) -> FastAPI:
             models,
             _Stopping(container.dead_letters),
             consumer,
+            documents,
             catch_up,
         ],
-        checks={"models": _models_loaded(settings, models)},
+        checks={"models": _models_loaded(settings, models, container.catalog)},
         fast_routes=FAST_ROUTES,
         # The V2 protocol's routes answer its own error body, a denial included.
         error_formats={"/v2/": v2_error_body},
@@ -100,5 +109,8 @@ def create_app(settings: ServingSettings) -> FastAPI:
 
 
 SERVICE = ServiceDefinition(
-    name="serving", settings_cls=ServingSettings, create_app=create_app, handlers=HANDLERS
+    name="serving",
+    settings_cls=ServingSettings,
+    create_app=create_app,
+    handlers={**HANDLERS, **DECLARATION_HANDLERS},
 )

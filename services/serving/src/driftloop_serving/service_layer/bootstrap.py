@@ -1,7 +1,8 @@
 """``bootstrap(settings)``: the serving service's dependencies, built once.
 
 Serving keeps no database: what it serves is the registry's state (read at start-up,
-followed through ``alias.*`` events and a periodic reconcile), and its only durable
+followed through ``alias.*`` events and a periodic reconcile) for the models its
+settings and the model documents (``model.declared``) declare, and its only durable
 state is the prediction log's spill folder. Nothing in the :class:`ServingContainer`
 connects until the app's lifespan starts it.
 """
@@ -18,7 +19,8 @@ from driftloop_serving.adapters.features import FeaturesClient
 from driftloop_serving.adapters.flavors import ModelLoader
 from driftloop_serving.adapters.prediction_log import PredictionLog
 from driftloop_serving.adapters.registry import RegistryClient
-from driftloop_serving.service_layer.models import ModelManager, served_slots
+from driftloop_serving.service_layer.catalog import Catalog
+from driftloop_serving.service_layer.models import ModelManager
 from driftloop_serving.service_layer.scoring import Scorer
 from driftloop_serving.settings import ServingSettings
 
@@ -35,6 +37,8 @@ class ServingContainer:
     features: FeaturesClient
     #: The loaded versions (the alias handlers' dependency).
     models: ModelManager
+    #: The served models and their policies (the model documents' dependency).
+    catalog: Catalog
     predictions: PredictionLog
     #: Where alias events that cannot be handled go (connects on first use).
     dead_letters: Publisher
@@ -50,15 +54,18 @@ def bootstrap(settings: ServingSettings) -> ServingContainer:
     features = FeaturesClient(
         settings.features_url, timeout=settings.features_timeout_seconds, auth=credential
     )
+    catalog = Catalog(settings)
     models = ModelManager(
         registry,
         ModelLoader(
             unpickle_models=frozenset(settings.unpickle_models),
             trusted_types=frozenset(settings.skops_trusted_types),
         ),
-        served_slots(settings),
+        catalog.wanted(),
         reconcile_interval=settings.reconcile_interval_seconds,
+        champion_alias=settings.alias,
     )
+    catalog.slots = models
     predictions = PredictionLog(
         lambda: Publisher(
             settings.kafka_bootstrap_servers,
@@ -75,7 +82,8 @@ def bootstrap(settings: ServingSettings) -> ServingContainer:
         registry=registry,
         features=features,
         models=models,
+        catalog=catalog,
         predictions=predictions,
         dead_letters=Publisher(settings.kafka_bootstrap_servers, client_id="driftloop-serving"),
-        scorer=Scorer(settings, models, predictions, features),
+        scorer=Scorer(settings, models, predictions, features, catalog=catalog),
     )

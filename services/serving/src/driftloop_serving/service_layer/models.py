@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import anyio
 from prometheus_client import Counter, Gauge
@@ -31,6 +31,7 @@ from driftloop_serving.domain.models import (
     Slot,
     VersionInfo,
 )
+from driftloop_serving.service_layer.catalog import Catalog
 from driftloop_serving.service_layer.ports import ModelLoaderPort, RegistryPort
 from driftloop_serving.settings import ServingSettings
 
@@ -48,14 +49,9 @@ SWAPS = Counter("driftloop_serving_model_swaps_total", "Versions swapped in.", [
 
 
 def served_slots(settings: ServingSettings) -> list[Slot]:
-    """The ``(model, alias)`` slots to load: every champion, and a challenger with a policy."""
-    slots: list[Slot] = []
-    for name in settings.model_names:
-        slots.append((name, settings.alias))
-        policy = settings.policy(name)
-        if policy.canary_percent or policy.shadow:
-            slots.append((name, policy.challenger_alias))
-    return slots
+    """The ``(model, alias)`` slots the settings declare: every champion, and a
+    challenger with a policy."""
+    return Catalog(settings).wanted()
 
 
 class ModelManager:
@@ -64,9 +60,10 @@ class ModelManager:
     Args:
         registry: Where versions and their files come from.
         loader: Loads a downloaded version (in a worker thread).
-        slots: The ``(model, alias)`` pairs to serve; the first is the champion kept
-            even when its alias is deleted.
+        slots: The ``(model, alias)`` pairs to serve at start (more come and go with
+            :meth:`want` and :meth:`unwant`).
         reconcile_interval: Seconds between checks of every alias against the registry.
+        champion_alias: The alias whose version keeps serving when the alias is deleted.
     """
 
     def __init__(
@@ -76,7 +73,9 @@ class ModelManager:
         slots: Iterable[Slot],
         *,
         reconcile_interval: float,
+        champion_alias: str = "champion",
     ) -> None:
+        self.champion_alias = champion_alias
         self.registry = registry
         self.loader = loader
         self.wanted: list[Slot] = list(dict.fromkeys(slots))
@@ -105,9 +104,26 @@ class ModelManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    def want(self, slots: Sequence[Slot]) -> None:
+        """Serve these slots too (a model's document declared them): each is loaded in
+        the background and reconciled from then on; a slot already served is refreshed."""
+        for slot in slots:
+            if slot not in self._locks:
+                self.wanted.append(slot)
+                self._locks[slot] = asyncio.Lock()
+            self.schedule(*slot)
+
+    def unwant(self, slots: Sequence[Slot]) -> None:
+        """Stop serving these slots (a model's document no longer declares them)."""
+        for slot in slots:
+            if slot in self.wanted:
+                self.wanted.remove(slot)
+            self.served.pop(slot, None)
+            self.errors.pop(slot, None)
+
     def schedule(self, name: str, alias: str, version: int | None = None) -> None:
         """Load ``version`` (or whatever the alias names) for a slot, in the background."""
-        if (name, alias) not in self._locks:
+        if (name, alias) not in self.wanted:
             return
         task = asyncio.create_task(self.refresh(name, alias, version))
         self._tasks.add(task)
@@ -137,6 +153,8 @@ class ModelManager:
             except (RegistryError, ModelLoadError) as error:
                 self._failed(slot, version, str(error))
                 return
+            if slot not in self.wanted:
+                return  # let go while it loaded
             self.served[slot] = model  # the swap: one assignment
             self.errors.pop(slot, None)
             MODEL_VERSION.labels(name, alias).set(model.version)
@@ -195,14 +213,14 @@ class ModelManager:
     def alias_deleted(self, name: str, alias: str) -> None:
         """An alias was deleted: a challenger stops its traffic; a champion keeps serving."""
         slot = (name, alias)
-        if slot in self.wanted and slot != self.wanted[0]:
+        if slot in self.wanted and alias != self.champion_alias:
             self.remove(*slot)
         elif slot in self.wanted:
             log.warning("alias %s@%s deleted; still serving what was loaded", *slot)
 
     async def reconcile(self) -> None:
         """Check every slot against the registry once (a fallback for missed events)."""
-        for slot in self.wanted:
+        for slot in list(self.wanted):
             await self.refresh(*slot)
 
     async def _reconcile_forever(self) -> None:

@@ -10,13 +10,13 @@ The real classes (:class:`~driftloop_serving.adapters.registry.RegistryClient`,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from driftloop_events.envelope import KafkaRecord
 from driftloop_serving.domain.entities import Entities, FeatureSource
-from driftloop_serving.domain.models import Predictor, ServedModel, VersionInfo
+from driftloop_serving.domain.models import Predictor, ServedModel, Slot, VersionInfo
 
 __all__ = [
     "FeaturesPort",
@@ -24,6 +24,7 @@ __all__ = [
     "PredictionLogPort",
     "RegistryPort",
     "ServedModelsPort",
+    "SlotsPort",
 ]
 
 
@@ -90,4 +91,16 @@ class ServedModelsPort(Protocol):
 
     def get(self, name: str, alias: str) -> ServedModel | None:
         """The model serving ``alias`` now, if one is loaded."""
+        ...
+
+
+class SlotsPort(Protocol):
+    """Which ``(model, alias)`` slots are loaded, changed while serving runs."""
+
+    def want(self, slots: Sequence[Slot]) -> None:
+        """Load these slots (in the background) and keep them in step with the registry."""
+        ...
+
+    def unwant(self, slots: Sequence[Slot]) -> None:
+        """Stop loading and serving these slots."""
         ...

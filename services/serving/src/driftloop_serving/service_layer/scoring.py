@@ -24,6 +24,7 @@ from driftloop_kit.errors import DriftloopError, InvalidInput, Unavailable
 from driftloop_serving.domain.entities import Entities, FeatureSource, feature_matrix
 from driftloop_serving.domain.events import PredictionEvents
 from driftloop_serving.domain.models import ServedModel
+from driftloop_serving.service_layer.catalog import Catalog
 from driftloop_serving.service_layer.ports import (
     FeaturesPort,
     PredictionLogPort,
@@ -79,6 +80,7 @@ class Scorer:
         log: Where prediction records go.
         features: Where requests with entity keys get their features (none: such
             requests are answered 503).
+        catalog: The served models and their policies (default: the settings' models).
     """
 
     def __init__(
@@ -87,8 +89,10 @@ class Scorer:
         models: ServedModelsPort,
         log: PredictionLogPort,
         features: FeaturesPort | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
         self.settings = settings
+        self.catalog = catalog if catalog is not None else Catalog(settings)
         self.models = models
         self.log = log
         self.features = features
@@ -101,7 +105,7 @@ class Scorer:
 
     def names(self) -> list[str]:
         """The served model names."""
-        return self.settings.model_names
+        return self.catalog.names()
 
     def columns(self, name: str) -> tuple[str, ...]:
         """The input columns of ``name``'s champion (empty when it has no signature)."""
@@ -114,9 +118,9 @@ class Scorer:
         Raises:
             UnknownModel: If the model is not served, or that version is not loaded.
         """
-        if name not in self.settings.model_names:
+        if self.catalog.get(name) is None:
             raise UnknownModel(f"Model {name!r} is not served here")
-        policy = self.settings.policy(name)
+        policy = self.catalog.policy(name)
         slots = (self.settings.alias, policy.challenger_alias)
         loaded = [m for m in (self.models.get(name, alias) for alias in slots) if m is not None]
         if version is None:
@@ -131,7 +135,7 @@ class Scorer:
 
     def versions(self, name: str) -> list[int]:
         """The loaded versions of ``name`` (champion first)."""
-        policy = self.settings.policy(name)
+        policy = self.catalog.policy(name)
         found = [
             self.models.get(name, alias) for alias in (self.settings.alias, policy.challenger_alias)
         ]
@@ -146,11 +150,12 @@ class Scorer:
 
         Returns:
             The feature service or references, or ``None`` when neither the request nor
-            the ``feature_services`` setting names one (the request carries features).
+            the model's document or the ``feature_services`` setting names one (the
+            request carries features).
         """
         if requested is not None:
             return requested
-        return self.settings.feature_services.get(name)
+        return self.catalog.feature_source(name)
 
     async def online_matrix(
         self,
@@ -215,7 +220,7 @@ class Scorer:
         # 32 random hex digits, like uuid4().hex (which is slower to make).
         request_id = request_id or os.urandom(16).hex()
         model, route = self.resolve(name, version), "champion"
-        policy = self.settings.policy(name)
+        policy = self.catalog.policy(name)
         challenger = (
             self.models.get(name, policy.challenger_alias)
             if version is None and (policy.canary_percent or policy.shadow)

@@ -18,8 +18,9 @@ from driftloop_bus.inbox import claim
 from driftloop_bus.ports import OutboxPort
 from driftloop_events.envelope import CloudEvent
 from driftloop_kit.db import Database
+from driftloop_kit.declarations import TriggerPolicy
 from driftloop_kit.errors import NotFound
-from driftloop_trainer.adapters.tables import alias_moves, decisions, episodes, jobs
+from driftloop_trainer.adapters.tables import alias_moves, decisions, declarations, episodes, jobs
 from driftloop_trainer.domain import events
 from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.gate import Verdict, verdict_dict
@@ -30,7 +31,6 @@ from driftloop_trainer.domain.policy import (
     Outcome,
     Trigger,
     TriggerKind,
-    TriggerPolicy,
     decide,
     trigger_dict,
 )
@@ -521,6 +521,84 @@ class TrainerStore:
             }
             for r in rows
         ]
+
+    # -- model documents -----------------------------------------------------------
+
+    async def declare(
+        self, *, model: str, document: dict[str, Any], digest: str, by: str, now: datetime
+    ) -> tuple[int, bool]:
+        """Store a model's document as its next revision and publish ``model.declared``,
+        in one transaction; the same document as the latest revision stores nothing.
+
+        Returns:
+            The revision, and whether it is new.
+        """
+        async with self.database.session() as session:
+            latest = (
+                await session.execute(
+                    select(declarations.c.revision, declarations.c.digest)
+                    .where(declarations.c.model_name == model)
+                    .order_by(declarations.c.revision.desc())
+                    .limit(1)
+                    .with_for_update()
+                )
+            ).first()
+            if latest is not None and latest.digest == digest:
+                return int(latest.revision), False
+            revision = 1 if latest is None else int(latest.revision) + 1
+            await session.execute(
+                insert(declarations).values(
+                    model_name=model,
+                    revision=revision,
+                    digest=digest,
+                    document=document,
+                    applied_by=by,
+                    applied_at=now,
+                )
+            )
+            await self.outbox.add(
+                session,
+                events.model_declared(
+                    model=model,
+                    revision=revision,
+                    document=document,
+                    digest=digest,
+                    by=by,
+                    time=now,
+                ),
+            )
+        return revision, True
+
+    async def declarations(self, model: str | None = None) -> list[dict[str, Any]]:
+        """Every revision of ``model``'s document (of every model), latest first."""
+        query = select(declarations).order_by(
+            declarations.c.model_name, declarations.c.revision.desc()
+        )
+        if model is not None:
+            query = query.where(declarations.c.model_name == model)
+        async with self.database.session() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            {
+                "name": row.model_name,
+                "revision": row.revision,
+                "digest": row.digest,
+                "applied_by": row.applied_by,
+                "applied_at": _iso(aware(row.applied_at)),
+                "document": row.document,
+            }
+            for row in rows
+        ]
+
+    async def latest_declarations(self) -> list[dict[str, Any]]:
+        """The latest revision of every declared model's document."""
+        seen: set[str] = set()
+        latest = []
+        for found in await self.declarations():
+            if found["name"] not in seen:
+                seen.add(found["name"])
+                latest.append(found)
+        return latest
 
     async def interrupted(self) -> list[str]:
         """Jobs left queued or running by a previous process (local jobs die with it)."""

@@ -108,3 +108,15 @@ episodes = Table(
     Column("job_ids", JSON, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+#: Model documents as applied (``driftloop apply``): every revision, the latest wins.
+declarations = Table(
+    "model_declarations",
+    metadata,
+    Column("model_name", String(256), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("applied_by", String(256), nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from driftloop_trainer.domain.policy import DEFERRABLE, Decision, TriggerPolicy
+from driftloop_kit.declarations import TriggerPolicy
+from driftloop_trainer.domain.policy import DEFERRABLE, Decision
 
 __all__ = [
     "Episode",

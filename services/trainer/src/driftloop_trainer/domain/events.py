@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from driftloop_trainer.domain.policy import Trigger, TriggerKind
 
 __all__ = [
     "COMPLETED_TYPE",
+    "model_declared",
     "training_completed",
     "training_escalated",
     "training_failed",
@@ -182,4 +184,19 @@ def training_escalated(
         evidence=dict(evidence),
     )
     message.escalate_time.FromDatetime(time)
+    return CloudEvent.new(message, time=time)
+
+
+def model_declared(
+    *, model: str, revision: int, document: Mapping[str, Any], digest: str, by: str, time: datetime
+) -> CloudEvent[Any]:
+    """``model.declared``: revision ``revision`` of the model's document was applied."""
+    message = events.ModelDeclared(
+        model_name=model,
+        revision=revision,
+        document_json=json.dumps(document, sort_keys=True),
+        digest=digest,
+        applied_by=by,
+    )
+    message.apply_time.FromDatetime(time)
     return CloudEvent.new(message, time=time)

@@ -19,59 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-
-class GuardrailSpec(BaseModel):
-    """A metric the challenger must keep within a bound, whatever its main score.
-
-    Attributes:
-        name: Name of the guardrail, e.g. ``"min_f1_macro"``.
-        metric: The challenger metric it checks, e.g. ``"f1_macro"``.
-        min: Lowest allowed value (inclusive), or None.
-        max: Highest allowed value (inclusive), or None.
-    """
-
-    name: str
-    metric: str
-    min: float | None = None
-    max: float | None = None
-
-
-class EvaluationPolicy(BaseModel):
-    """How the challenger is compared with the champion.
-
-    Attributes:
-        metric: The deciding metric, e.g. ``"accuracy"``.
-        higher_is_better: True for accuracy, False for an error such as rmse.
-        min_improvement: How much better than the champion the challenger must be
-            (absolute, in the metric's unit); with 0 it must be strictly better.
-        guardrails: Bounds every challenger must respect.
-        alias: The alias that moves on a pass.
-        previous_alias: The alias the old champion keeps.
-    """
-
-    metric: str = "accuracy"
-    higher_is_better: bool = True
-    min_improvement: float = Field(default=0.0, ge=0, le=1e9)
-    min_evaluation_rows: int = Field(
-        default=30,
-        ge=0,
-        le=100_000_000,
-        description="With a champion to beat, fewer evaluation rows keep the champion.",
-    )
-    confidence: float = Field(
-        default=0.95,
-        ge=0,
-        lt=1,
-        description=(
-            "Confidence of the paired (exact McNemar) test a gain must pass; 0 decides on "
-            "the scores alone."
-        ),
-    )
-    guardrails: list[GuardrailSpec] = Field(default_factory=list)
-    alias: str = "champion"
-    previous_alias: str = "previous"
+from driftloop_kit.declarations import EvaluationPolicy
 
 
 @dataclass(frozen=True)

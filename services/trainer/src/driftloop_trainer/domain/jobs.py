@@ -16,14 +16,16 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from driftloop_trainer.domain.gate import EvaluationPolicy
-from driftloop_trainer.domain.policy import TriggerPolicy
-from driftloop_trainer.domain.schedule import validate_schedule
-
-#: The reference pipeline of the demo model.
-REFERENCE_PIPELINE = "driftloop_trainer.pipelines.sklearn:train"
+from driftloop_kit.declarations import (
+    EvaluationPolicy,
+    FeaturesSpec,
+    ModelDeclaration,
+    ModelSpec,
+    TrainingSpec,
+    TriggerPolicy,
+)
 
 #: The module a job's process runs (``python -m ...``).
 JOB_MODULE = "driftloop_trainer.entrypoints.job"
@@ -64,61 +66,49 @@ class Stage(enum.StrEnum):
     PROMOTION = "promotion"
 
 
-class JobSpec(BaseModel):
-    """A model's training job, declared once.
+class JobSpec(FeaturesSpec, TrainingSpec):
+    """A model's training job: the ``features``, ``label``, ``training`` and
+    ``evaluation`` sections of its document, in one piece (the job record keeps it).
 
     Attributes:
-        entry_point: ``module:function`` called with the job context; it returns the
-            result (run id, version, scores).
-        parameters: Default training parameters; a trigger may override them.
-        features: Feature references to read, e.g. ``iris_features:sepal_length``.
-        feature_service: A feature service instead of (or besides) ``features``.
-        feature_views: The feature views the job reads (lineage, new-data triggers);
-            views named in ``features`` count too.
         label: The label column of the labelled entity rows.
-        labels_source: Where the labelled entity rows (join keys, ``event_timestamp``,
-            label) are: a path or URL of a CSV/Parquet file, or ``builtin:iris``.
-        training_window_days: Only rows of the last N days are used (0: all).
-        evaluation_fraction: The share of rows held out for the evaluation gate, drawn
-            from the recent rows (twice as many), so that training sees them too.
         evaluation: How the challenger is compared with the champion.
-        image: Container image of the job (Kubernetes executor).
-        timeout_seconds: A job running longer is stopped and failed.
     """
 
-    entry_point: str = REFERENCE_PIPELINE
-    parameters: dict[str, str] = Field(default_factory=dict)
-    features: list[str] = Field(default_factory=list)
-    feature_service: str | None = None
-    feature_views: list[str] = Field(default_factory=list)
-    label: str = "species"
-    labels_source: str = ""
-    training_window_days: float = Field(default=0.0, ge=0)
-    evaluation_fraction: float = Field(default=0.3, gt=0, lt=0.5)
+    label: str = Field(default="", max_length=200)
     evaluation: EvaluationPolicy = Field(default_factory=EvaluationPolicy)
-    image: str = "driftloop/trainer:latest"
-    timeout_seconds: float = Field(default=900.0, gt=0)
 
-    @field_validator("entry_point")
     @classmethod
-    def _check_entry_point(cls, value: str) -> str:
-        module, sep, function = value.partition(":")
-        if not sep or not module or not function:
-            raise ValueError(f"entry_point must be 'module:function', got {value!r}")
-        return value
+    def of(cls, spec: ModelSpec) -> JobSpec:
+        """The job of a declared model."""
+        return cls(
+            **spec.features.model_dump(),
+            **spec.training.model_dump(),
+            label=spec.label,
+            evaluation=spec.evaluation,
+        )
 
 
 class ModelConfig(BaseModel):
-    """Everything the trainer knows about one registered model."""
+    """Everything the trainer knows about one registered model.
+
+    Attributes:
+        policy: When triggers become jobs.
+        job: What a job does.
+        revision: The revision of the model's document (``driftloop apply``); 0 for a
+            model declared by the ``models`` setting.
+    """
 
     policy: TriggerPolicy = Field(default_factory=TriggerPolicy)
     job: JobSpec = Field(default_factory=JobSpec)
+    revision: int = 0
 
-    @field_validator("policy")
     @classmethod
-    def _check_schedule(cls, value: TriggerPolicy) -> TriggerPolicy:
-        validate_schedule(value.schedule)
-        return value
+    def of(cls, declaration: ModelDeclaration, revision: int) -> ModelConfig:
+        """The trainer's part of a model document."""
+        return cls(
+            policy=declaration.spec.trigger, job=JobSpec.of(declaration.spec), revision=revision
+        )
 
 
 def new_job_id() -> str:

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from driftloop_kit.declarations import TriggerPolicy
 
 
 class TriggerKind(enum.StrEnum):
@@ -69,52 +69,6 @@ class Suppression(enum.StrEnum):
 
 #: Suppressions that defer a trigger of an episode instead of dropping it.
 DEFERRABLE = frozenset({Suppression.COOLDOWN, Suppression.DEBOUNCE, Suppression.MAX_CONCURRENT})
-
-
-class TriggerPolicy(BaseModel):
-    """How one model's triggers become training jobs.
-
-    Attributes:
-        debounce_seconds: After a job starts, further triggers within this window start none.
-        cooldown_seconds: After a job finishes, triggers within this window start none.
-        max_concurrent: Most jobs of the model queued or running at once.
-        dedup_key: Template of a trigger's dedup key; placeholders ``{kind}``, ``{model}``,
-            ``{version}``, ``{window}``, ``{event_id}``.
-        dedup_seconds: How long a dedup key is remembered.
-        new_data_rows: ``features.ingested`` events count once this many rows arrived
-            for the model's feature views since its last job; 0 ignores new data.
-        schedule: A cron expression (``"0 3 * * *"``) or an interval in seconds
-            (``"3600"``); empty for none.
-        on_drift: Drift alerts trigger a training.
-        on_performance: Performance alerts trigger a training.
-        retry_backoff_seconds: After the gate refuses an episode's challenger, the
-            episode's next retrain waits this long, doubled at each further refusal.
-        max_refusals_per_episode: Refusals after which the trainer stops retraining for
-            the episode and escalates (``training.escalated``).
-    """
-
-    debounce_seconds: float = Field(default=300.0, ge=0)
-    cooldown_seconds: float = Field(default=600.0, ge=0)
-    max_concurrent: int = Field(default=1, ge=1)
-    dedup_key: str = "{kind}:{model}:{version}:{window}"
-    dedup_seconds: float = Field(default=86_400.0, ge=0)
-    new_data_rows: int = Field(default=0, ge=0)
-    schedule: str = ""
-    on_drift: bool = True
-    on_performance: bool = True
-    retry_backoff_seconds: float = Field(default=600.0, ge=0, le=30 * 86_400)
-    max_refusals_per_episode: int = Field(default=3, ge=1, le=100)
-
-    @field_validator("dedup_key")
-    @classmethod
-    def _check_template(cls, value: str) -> str:
-        try:
-            value.format(kind="", model="", version="", window="", event_id="")
-        except (KeyError, IndexError, ValueError) as error:
-            raise ValueError(
-                "dedup_key may use {kind}, {model}, {version}, {window} and {event_id} only"
-            ) from error
-        return value
 
 
 @dataclass(frozen=True)

@@ -6,26 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import croniter  # type: ignore[import-untyped]
 
+from driftloop_kit.declarations import validate_schedule
 
-def validate_schedule(schedule: str) -> str:
-    """Check a schedule: ``""``, an interval in seconds (``"3600"``) or a cron expression.
-
-    Raises:
-        ValueError: When it is neither.
-    """
-    text = schedule.strip()
-    if not text:
-        return ""
-    try:
-        if float(text) <= 0:
-            raise ValueError(f"schedule interval must be positive, got {text!r}")
-        return text
-    except ValueError as error:
-        if "positive" in str(error):
-            raise
-    if not croniter.is_valid(text):
-        raise ValueError(f"schedule {text!r} is neither seconds nor a cron expression")
-    return text
+__all__ = ["due", "latest_slot", "validate_schedule"]
 
 
 def latest_slot(schedule: str, now: datetime) -> datetime | None:

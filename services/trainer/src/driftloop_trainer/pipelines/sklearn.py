@@ -200,6 +200,12 @@ def label_store_training_set(
 def load_data(context: JobContext) -> tuple[pd.DataFrame, str]:
     """The labelled rows with their features, and where they came from (a URL or ``builtin:``)."""
     spec = context.spec
+    if not spec.label:
+        raise StageFailed(
+            Stage.SETUP,
+            "the model's job names no label column: set `spec.label` in its document",
+            error_type="NoLabelColumn",
+        )
     if spec.labels_source == BUILTIN_IRIS:
         return builtin_iris(), BUILTIN_IRIS
     if not spec.labels_source:

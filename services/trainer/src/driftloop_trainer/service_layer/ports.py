@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from driftloop_events.envelope import CloudEvent
+from driftloop_kit.declarations import TriggerPolicy
 from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.gate import Verdict
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, Stage
-from driftloop_trainer.domain.policy import Decision, ModelState, Outcome, Trigger, TriggerPolicy
+from driftloop_trainer.domain.policy import Decision, ModelState, Outcome, Trigger
 
 __all__ = ["AliasRegistryPort", "ExecutorPort", "TrainerStorePort"]
 
@@ -112,6 +113,16 @@ class TrainerStorePort(Protocol):
 
     async def pending_episodes(self) -> list[Episode]:
         """Open episodes with a deferred trigger."""
+
+    async def declare(
+        self, *, model: str, document: dict[str, Any], digest: str, by: str, now: datetime
+    ) -> tuple[int, bool]:
+        """Store a model's document as its next revision and publish ``model.declared``
+        (nothing when it is the latest revision's); the revision, and whether it is new."""
+
+    async def latest_declarations(self) -> list[dict[str, Any]]:
+        """The latest revision of every model's document (``name``, ``revision``,
+        ``document`` ...)."""
 
 
 class AliasRegistryPort(Protocol):

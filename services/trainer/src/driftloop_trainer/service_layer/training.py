@@ -16,6 +16,7 @@ from typing import Any
 
 from driftloop_events.catalog import spec_for
 from driftloop_events.envelope import CloudEvent, new_event_id
+from driftloop_kit.declarations import ModelDeclaration
 from driftloop_kit.errors import Conflict, NotFound
 from driftloop_trainer.domain import episodes
 from driftloop_trainer.domain.episodes import Episode
@@ -106,6 +107,38 @@ class Training:
         if found is None:
             raise NotFound(f"No training job is declared for model {model!r}")
         return found
+
+    # -- model documents -----------------------------------------------------------
+
+    async def load_declarations(self) -> None:
+        """Every model's latest applied document replaces what the settings declared."""
+        for found in await self.store.latest_declarations():
+            declaration = ModelDeclaration.model_validate(found["document"])
+            self.models[declaration.name] = ModelConfig.of(declaration, found["revision"])
+
+    async def declare(self, declaration: ModelDeclaration, *, by: str) -> dict[str, Any]:
+        """Apply a model's document: stored as its next revision (unless it is the same
+        as the latest), published as ``model.declared``, and taken up at once.
+
+        Returns:
+            ``name``, ``revision`` and ``changed`` (False: the latest revision already
+            was this document).
+        """
+        name = declaration.name
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            revision, changed = await self.store.declare(
+                model=name,
+                document=declaration.document(),
+                digest=declaration.digest(),
+                by=by,
+                now=self.clock(),
+            )
+            self.models[name] = ModelConfig.of(declaration, revision)
+        log.info(
+            "model declared",
+            extra={"model": name, "revision": revision, "changed": changed, "by": by},
+        )
+        return {"name": name, "revision": revision, "changed": changed}
 
     # -- triggers ------------------------------------------------------------------
 
@@ -514,7 +547,9 @@ class Training:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def start(self) -> None:
-        """Fail what a previous process left behind; get the executor ready."""
+        """Take up the stored model documents; fail what a previous process left behind;
+        get the executor ready."""
+        await self.load_declarations()
         await self.recover()
         await self.executor.start()
 

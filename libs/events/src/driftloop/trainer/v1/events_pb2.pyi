@@ -192,3 +192,19 @@ class TrainingEscalated(_message.Message):
     evidence: _containers.ScalarMap[str, str]
     escalate_time: _timestamp_pb2.Timestamp
     def __init__(self, model_name: _Optional[str] = ..., episode_id: _Optional[str] = ..., reason: _Optional[str] = ..., rule: _Optional[str] = ..., job_ids: _Optional[_Iterable[str]] = ..., evidence: _Optional[_Mapping[str, str]] = ..., escalate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ModelDeclared(_message.Message):
+    __slots__ = ("model_name", "revision", "document_json", "digest", "applied_by", "apply_time")
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_JSON_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_BY_FIELD_NUMBER: _ClassVar[int]
+    APPLY_TIME_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    revision: int
+    document_json: str
+    digest: str
+    applied_by: str
+    apply_time: _timestamp_pb2.Timestamp
+    def __init__(self, model_name: _Optional[str] = ..., revision: _Optional[int] = ..., document_json: _Optional[str] = ..., digest: _Optional[str] = ..., applied_by: _Optional[str] = ..., apply_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

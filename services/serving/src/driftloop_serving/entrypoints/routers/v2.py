@@ -82,6 +82,16 @@ def _metadata(scorer: ScorerDep, name: str, version: str | None) -> Response:
     except BadRequest as error:
         return _error(400, str(error))
     columns = model.predictor.columns
+    served = scorer.catalog.get(name)
+    parameters: dict[str, Any] = {}
+    if served is not None:
+        # How requests are split, and which revision of the model's document said so.
+        parameters = {
+            "canary_percent": served.traffic.canary_percent,
+            "shadow": served.traffic.shadow,
+            "challenger_alias": served.traffic.challenger_alias,
+            "document_revision": served.revision,
+        }
     return JSONResponse(
         {
             "name": name,
@@ -90,6 +100,7 @@ def _metadata(scorer: ScorerDep, name: str, version: str | None) -> Response:
             "inputs": [{"name": c.name, "datatype": "FP64", "shape": [-1, 1]} for c in columns]
             or [{"name": "input-0", "datatype": "FP64", "shape": [-1, -1]}],
             "outputs": [{"name": "predict", "datatype": "FP64", "shape": [-1]}],
+            "parameters": parameters,
         }
     )
 

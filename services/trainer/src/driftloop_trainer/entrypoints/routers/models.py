@@ -1,4 +1,5 @@
-"""Models the trainer knows: their policy and job spec, manual training, rollback."""
+"""Models the trainer knows: their documents (``driftloop apply``), policy and job spec,
+manual training, rollback."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pydantic import BaseModel, Field
 
 from driftloop_events.envelope import new_event_id
 from driftloop_kit.auth import DEPLOYER, READER, CallerDep
+from driftloop_kit.declarations import ModelDeclaration
+from driftloop_kit.errors import InvalidInput, NotFound
 from driftloop_trainer.domain.policy import Trigger, TriggerKind
 from driftloop_trainer.entrypoints.deps import StoreDep, TrainingDep
 
@@ -34,7 +37,8 @@ class TrainRequest(BaseModel):
 
 @router.get("", dependencies=[READER])
 async def list_models(training: TrainingDep) -> dict[str, Any]:
-    """Every model with a declared job: its trigger policy and job spec."""
+    """Every model with a declared job: its trigger policy, job spec and the revision of
+    its document (0: declared by the trainer's `models` setting)."""
     return {
         "models": [
             {"name": name, **config.model_dump(mode="json")}
@@ -43,10 +47,42 @@ async def list_models(training: TrainingDep) -> dict[str, Any]:
     }
 
 
+@router.put("/{name}", dependencies=[DEPLOYER])
+async def apply_model(
+    name: str, declaration: ModelDeclaration, training: TrainingDep, caller: CallerDep
+) -> JSONResponse:
+    """Apply a model's document (`driftloop apply`): stored as its next revision,
+    published as `model.declared`, taken up by the trainer, serving and the monitor
+    without a restart. 201 with a new revision; 200 when the latest revision already is
+    this document. A document that does not validate is a 400 listing every error, and
+    nothing changes."""
+    if declaration.name != name:
+        raise InvalidInput(
+            f"the document's metadata.name {declaration.name!r} is not the model {name!r} "
+            "of the path"
+        )
+    applied = await training.declare(declaration, by=caller.subject)
+    return JSONResponse(applied, status_code=201 if applied["changed"] else 200)
+
+
 @router.get("/{name}", dependencies=[READER])
-async def get_model(name: str, training: TrainingDep) -> dict[str, Any]:
-    """One model's trigger policy and job spec."""
-    return {"name": name, **training.config(name).model_dump(mode="json")}
+async def get_model(name: str, training: TrainingDep, store: StoreDep) -> dict[str, Any]:
+    """One model's trigger policy, job spec, and its latest document (null for a model
+    declared by the `models` setting)."""
+    config = training.config(name)
+    revisions = await store.declarations(name)
+    document = revisions[0]["document"] if revisions else None
+    return {"name": name, **config.model_dump(mode="json"), "document": document}
+
+
+@router.get("/{name}/revisions", dependencies=[READER])
+async def model_revisions(name: str, store: StoreDep) -> dict[str, Any]:
+    """Every revision of the model's document, latest first: who applied it, when, and
+    the document."""
+    revisions = await store.declarations(name)
+    if not revisions:
+        raise NotFound(f"No document was applied for model {name!r}")
+    return {"revisions": revisions}
 
 
 @router.post("/{name}/train", status_code=202, dependencies=[DEPLOYER])
