@@ -335,6 +335,39 @@ class FakeRegistry:
         self.moves.append((alias, version, cause))
 
 
+class FakeGate:
+    """The trainer's own scoring, answering what it was given (a ``GateScoringPort``)."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.answer: dict[str, Any] = {
+            "challenger_metrics": {},
+            "champion_metrics": None,
+            "paired": None,
+        }
+        self.answer.update(answer)
+        self.calls: list[dict[str, Any]] = []
+
+    async def start(self) -> None:
+        """Nothing to prepare."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def score(
+        self,
+        context: JobContext,
+        *,
+        challenger: int,
+        champion: int | None,
+        holdout: Mapping[str, Any] | None,
+        since: datetime,
+    ) -> dict[str, Any]:
+        self.calls.append(
+            {"challenger": challenger, "champion": champion, "holdout": holdout, "since": since}
+        )
+        return dict(self.answer)
+
+
 class FakeExecutor:
     """Returns the outcome it was given, as a job would have (an ``ExecutorPort``)."""
 

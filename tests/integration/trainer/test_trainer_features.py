@@ -13,6 +13,7 @@ import pytest
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_kit.testing import auth_headers
 from driftloop_trainer.domain.jobs import JobContext, JobSpec
+from driftloop_trainer.pipelines.holdout import mask as holdout_mask
 from driftloop_trainer.pipelines.sklearn import load_data, split
 
 from ..features.conftest import RunningServer, features_settings, new_flower_ids
@@ -109,16 +110,24 @@ def test_the_reference_pipeline_reads_features_as_of_each_labelled_row(
         1.0 + i for i in range(len(flowers))
     ]
     assert list(by_flower.loc[flowers, "species"]) == [SPECIES[i % 3] for i in range(12)]
-    training, evaluation, columns = split(frame, context.spec)
+    training, evaluation, columns, rule = split(frame, context.spec, salt=context.job_id)
     assert columns == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-    assert (len(training), len(evaluation)) == (8, 4)
+    assert len(training) + len(evaluation) == 12
+    assert 1 <= len(evaluation) <= 7
     # The held-out rows are drawn from the recent labels (the newest 8), and the other
     # recent ones train: both sides see the data the model is meant for.
     times = pd.to_datetime(frame["event_timestamp"], utc=True).sort_values()
     recent = set(times.iloc[-8:])
     assert set(evaluation["event_timestamp"]) <= recent
-    assert len(recent & set(training["event_timestamp"])) == 4
-    newest_train, newest_eval, _ = split(frame, context.spec, {"holdout": "newest"})
+    assert len(recent & set(training["event_timestamp"])) == 8 - len(evaluation)
+    # The trainer, reloading the same rows, finds exactly the same holdout by the rule.
+    assert rule is not None
+    assert rule.salt == context.job_id
+    ordered = training.pipe(lambda t: pd.concat([t, evaluation])).sort_values("event_timestamp")
+    chosen = holdout_mask(ordered, rule, columns=columns, label="species")
+    assert sorted(ordered[chosen]["flower_id"]) == sorted(evaluation["flower_id"])
+    newest_train, newest_eval, _, none = split(frame, context.spec, {"holdout": "newest"})
+    assert none is None
     assert newest_eval["event_timestamp"].min() > newest_train["event_timestamp"].max()
 
 

@@ -23,7 +23,13 @@ from driftloop_trainer.domain.policy import Trigger, TriggerKind
 from driftloop_trainer.entrypoints.consumers import HANDLERS
 from driftloop_trainer.service_layer.training import Endpoints, Training
 from tests.fakes.common import FakeOutbox
-from tests.fakes.trainer import FakeEvidence, FakeExecutor, FakeRegistry, FakeTrainerStore
+from tests.fakes.trainer import (
+    FakeEvidence,
+    FakeExecutor,
+    FakeGate,
+    FakeRegistry,
+    FakeTrainerStore,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -68,6 +74,7 @@ def trainer(
     outcome: dict[str, Any] = FAILED,
     aliases: dict[str, int] | None = None,
     evidence: FakeEvidence | None = None,
+    gate: FakeGate | None = None,
 ) -> Trainer:
     clock, outbox = Clock(), FakeOutbox()
     store = FakeTrainerStore(outbox=outbox, clock=clock)
@@ -80,6 +87,7 @@ def trainer(
         endpoints=Endpoints("http://t", "http://r", "http://f", "exp", tmp_path),
         clock=clock,
         evidence=evidence,
+        gate=gate,
     )
     return Trainer(training, store, registry, outbox, clock)
 
@@ -475,3 +483,53 @@ async def test_an_applied_document_is_taken_up_at_once_and_after_a_restart(
     await restarted.load_declarations()
     assert restarted.config("churn").revision == 1
     assert restarted.config("churn").policy.cooldown_seconds == 42
+
+
+async def test_the_trainers_own_scores_decide_and_the_jobs_figures_are_only_kept(
+    tmp_path: Path,
+) -> None:
+    # The job claims a clear win; the trainer's scoring of both models says otherwise.
+    gate = FakeGate(
+        {
+            "rows": 200,
+            "challenger_metrics": {"accuracy": 0.61},
+            "champion_metrics": {"accuracy": 0.90},
+            "paired": {"challenger_only": 4, "champion_only": 62},
+            "holdout_start": "2030-01-01T10:00:00+00:00",
+            "holdout_end": "2030-01-01T12:00:00+00:00",
+            "rule": "held out by the trainer's rule",
+        }
+    )
+    outcome = {**scored(0.99, 0.50, 4), "extra": {"holdout": {"recent_start": "2030-01-01"}}}
+    running = trainer(tmp_path, policy=OPEN, outcome=outcome, aliases={"champion": 4}, gate=gate)
+
+    job = await manual_job(running)
+
+    assert (job["status"], job["promoted"]) == ("succeeded", False)
+    evaluation = job["evaluation"]
+    assert evaluation["scored_by"] == "trainer"
+    assert (evaluation["challenger_score"], evaluation["champion_score"]) == (0.61, 0.90)
+    assert evaluation["reported_metrics"] == {"accuracy": 0.99}
+    assert evaluation["evaluation_rows"] == 200
+    assert evaluation["holdout_end"] == "2030-01-01T12:00:00+00:00"
+    # The trainer scored the registry's champion, with the holdout the job reported.
+    (call,) = gate.calls
+    assert (call["challenger"], call["champion"]) == (5, 4)
+    assert call["holdout"] == {"recent_start": "2030-01-01"}
+    completed = running.outbox.events[-1].data.evaluation
+    assert (completed.scored_by, completed.reported_metrics["accuracy"]) == ("trainer", 0.99)
+    assert running.registry.aliases == {"champion": 4}
+
+
+async def test_no_held_out_row_to_score_fails_the_evaluation_and_promotes_nothing(
+    tmp_path: Path,
+) -> None:
+    gate = FakeGate({"rows": 0, "rule": "labelled after the job started"})
+    running = trainer(tmp_path, policy=OPEN, outcome=scored(0.99, 0.5, 4), gate=gate)
+
+    job = await manual_job(running)
+
+    assert (job["status"], job["stage"]) == ("failed", "evaluation")
+    assert "no held-out labelled row" in job["error"]
+    assert job["error_type"] == "GateScoringError"
+    assert running.registry.moves == []

@@ -261,6 +261,12 @@ def _completed(s: Mapping[str, Any], version: str) -> str:
         if "champion_score" in evaluation:
             champion = _version(evaluation.get("champion_version"))
             text += f" vs champion {champion} {_num(evaluation['champion_score'], '.4g')}"
+        if evaluation.get("evaluation_rows"):
+            text += f" on {evaluation['evaluation_rows']} rows"
+            if evaluation.get("holdout_start"):
+                text += f" ({evaluation['holdout_start']} .. {evaluation.get('holdout_end')})"
+        if evaluation.get("scored_by"):
+            text += f", scored by the {evaluation['scored_by']}"
     if s.get("promoted"):
         return text + f", promoted to {s.get('alias') or 'champion'}"
     return text + ", not promoted"

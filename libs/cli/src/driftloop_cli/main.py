@@ -463,6 +463,33 @@ def apply(
         _fail(str(exc))
 
 
+@app.command("init-pipeline")
+def init_pipeline(
+    name: Annotated[
+        str, typer.Argument(help="Module name of the entry point, e.g. churn_pipeline.")
+    ],
+    *,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to write NAME.py.", file_okay=False)
+    ] = Path(),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite NAME.py.")] = False,
+) -> None:
+    """Write NAME.py: a training entry point for code that is not scikit-learn, with
+    the contract (JobContext in, TrainingOutput out, the gate's holdout) in its docstring;
+    name it in a model's document as `training.entry_point: NAME:train`."""
+    from importlib import resources
+
+    if not name.isidentifier() or name.startswith("_"):
+        _fail(f"{name!r} is not a Python module name (letters, digits, _)", EXIT_USAGE)
+    target = directory / f"{name}.py"
+    if target.exists() and not force:
+        _fail(f"{target} exists (--force overwrites it)", EXIT_USAGE)
+    template = resources.files("driftloop_cli").joinpath("templates/pipeline.py.txt")
+    directory.mkdir(parents=True, exist_ok=True)
+    target.write_text(template.read_text().replace("__NAME__", name))
+    typer.echo(f"wrote {target}; declare it with `training: {{entry_point: {name}:train}}`")
+
+
 get_app = typer.Typer(help="Read what the suite holds (as `kubectl get`).", no_args_is_help=True)
 app.add_typer(get_app, name="get")
 

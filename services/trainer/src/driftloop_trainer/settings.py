@@ -103,6 +103,16 @@ class TrainerSettings(ServiceSettings):
             "Where each job's context, logs and result are kept. Default: `<home>/trainer/jobs`."
         ),
     )
+    gate_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description=(
+            "How long the gate's own scoring of a challenger and the champion may take (in "
+            "a process of its own, on the job's held-out rows); beyond it the job fails in "
+            "its evaluation stage."
+        ),
+    )
     http_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of each request to the registry."
     )

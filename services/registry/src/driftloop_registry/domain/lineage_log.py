@@ -324,6 +324,11 @@ def _training_completed(event: CloudEvent[trainer.TrainingCompleted]) -> LogEntr
         ),
         "higher_is_better": result.higher_is_better,
         "evaluation_rows": result.evaluation_rows,
+        "scored_by": result.scored_by or None,
+        "holdout_start": result.holdout_start or None,
+        "holdout_end": result.holdout_end or None,
+        "reason": result.reason or None,
+        "reported_metrics": dict(result.reported_metrics) or None,
     }
     return _entry(
         event,

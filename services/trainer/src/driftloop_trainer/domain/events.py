@@ -136,6 +136,11 @@ def training_completed(
         challenger_score=verdict.challenger_score,
         higher_is_better=verdict.higher_is_better,
         evaluation_rows=verdict.evaluation_rows,
+        scored_by=verdict.scored_by,
+        holdout_start=verdict.holdout_start,
+        holdout_end=verdict.holdout_end,
+        reason=verdict.reason,
+        reported_metrics=dict(verdict.reported or {}),
         guardrails=[
             events.Guardrail(
                 name=g.name, metric=g.metric, value=g.value, threshold=g.threshold, passed=g.passed

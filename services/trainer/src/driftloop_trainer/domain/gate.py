@@ -22,6 +22,10 @@ from typing import Any
 from driftloop_kit.declarations import EvaluationPolicy
 
 
+class GateScoringError(Exception):
+    """The trainer could not score the challenger and the champion itself."""
+
+
 @dataclass(frozen=True)
 class GuardrailResult:
     """One guardrail checked against the challenger."""
@@ -51,6 +55,15 @@ class Verdict:
     challenger_only: int | None = None
     champion_only: int | None = None
     p_value: float | None = None
+    #: ``trainer`` (its own scoring decided) or ``job`` (the job's report did).
+    scored_by: str = "job"
+    #: Event times of the first and last row scored.
+    holdout_start: str = ""
+    holdout_end: str = ""
+    #: How the scored rows were chosen.
+    rule: str = ""
+    #: The job's own figures for its challenger (logged, never deciding).
+    reported: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -228,4 +241,9 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
         "challenger_only": verdict.challenger_only,
         "champion_only": verdict.champion_only,
         "p_value": verdict.p_value,
+        "scored_by": verdict.scored_by,
+        "holdout_start": verdict.holdout_start or None,
+        "holdout_end": verdict.holdout_end or None,
+        "rule": verdict.rule or None,
+        "reported_metrics": dict(verdict.reported) if verdict.reported is not None else None,
     }

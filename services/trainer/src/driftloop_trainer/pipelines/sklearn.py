@@ -12,16 +12,18 @@ job that needs other code names its own entry point (README, "Your own training 
    no labelled data yet; without a ``labels_source`` the model's labels in the label
    store are joined with their features by the features service
    (``POST /labels/{model}/training-set``);
-2. **training** — keeps the spec's training window, holds ``evaluation_fraction`` of
-   the rows out, drawn at random from the recent rows (see :func:`split`), fits a
-   scikit-learn model;
+2. **training** — keeps the spec's training window, holds about half of the recent
+   rows out by the trainer's rule (:mod:`driftloop_trainer.pipelines.holdout`, see
+   :func:`split`), fits a scikit-learn model;
 3. **registration** — logs params, metrics, the dataset (with its digest), the code
    version and a reference sample (for the monitor) to tracking with the mlflow
    client, tags the run with its lineage (trigger event, job, feature views) and
    registers the version;
 4. **evaluation** — scores the new version and the current champion on the held-out
-   recent rows, and counts the rows only one of them gets right; the trainer's gate
-   decides with these scores and the paired test on those counts.
+   recent rows, and counts the rows only one of them gets right; these figures are
+   logged and reported, with the holdout it kept. They never decide: the trainer
+   scores both models itself on the same held-out rows
+   (:mod:`driftloop_trainer.pipelines.gate`) and its gate decides on those.
 
 Parameters (strings, from the spec or the trigger; each checked and bounded, a bad one
 fails the job in its setup stage with the reason): ``estimator``
@@ -51,6 +53,8 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, Stage, StageFailed, TrainingOutput
+from driftloop_trainer.pipelines.holdout import Holdout
+from driftloop_trainer.pipelines.holdout import split as holdout_split
 from driftloop_trainer.pipelines.mlflow_plugins import without_feast_header_provider
 
 log = logging.getLogger(__name__)
@@ -96,8 +100,14 @@ TAG_CODE = "driftloop.code_version"
 # -- data ------------------------------------------------------------------------------
 
 
+#: Where the built-in iris table's event times end: fixed, so that the job and the
+#: trainer's gate, loading it seconds apart, see the same rows (and the same holdout).
+BUILTIN_IRIS_END = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def builtin_iris(now: datetime | None = None) -> pd.DataFrame:
-    """The iris table as labelled rows with features, spread over the last 30 days."""
+    """The iris table as labelled rows with features, spread over the 150 hours before
+    ``now`` (default :data:`BUILTIN_IRIS_END`)."""
     from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 
     data = load_iris(as_frame=True)
@@ -112,7 +122,7 @@ def builtin_iris(now: datetime | None = None) -> pd.DataFrame:
     frame["species"] = [str(data.target_names[i]) for i in frame.pop("target")]
     rng = np.random.default_rng(7)
     order = rng.permutation(len(frame))
-    end = (now or datetime.now(UTC)).replace(microsecond=0)
+    end = (now or BUILTIN_IRIS_END).replace(microsecond=0)
     frame["flower_id"] = np.arange(len(frame)) + 1
     frame[TIMESTAMP] = [end - timedelta(hours=int(len(frame) - i)) for i in order]
     return frame
@@ -247,17 +257,24 @@ HOLDOUTS = ("recent", "newest")
 
 
 def split(
-    frame: pd.DataFrame, spec: JobSpec, parameters: dict[str, str] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Training and evaluation rows, and the feature columns.
+    frame: pd.DataFrame,
+    spec: JobSpec,
+    parameters: dict[str, str] | None = None,
+    *,
+    salt: str = "",
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str], Holdout | None]:
+    """Training and evaluation rows, the feature columns, and the holdout the trainer's
+    gate will score on.
 
     The evaluation rows are drawn from the **recent** rows, the data the new version is
     meant for: with ``evaluation_fraction`` f of n rows, the newest 2·f·n rows are the
-    recent ones, and half of them, chosen at random (seeded by ``random_state``), are
-    held out; the other half train with the older rows. After an abrupt shift both the
-    challenger's training and the gate's evaluation see the new distribution (holding
-    out only the newest rows would train on the old distribution alone). The parameter
-    ``holdout=newest`` keeps the strictly-newest split.
+    recent ones, and about half of them are held out by the trainer's rule
+    (:mod:`driftloop_trainer.pipelines.holdout`, salted with the job's id ``salt``); the
+    other half train with the older rows. After an abrupt shift both the challenger's
+    training and the gate's evaluation see the new distribution (holding out only the
+    newest rows would train on the old distribution alone). The parameter
+    ``holdout=newest`` keeps the strictly-newest split (no holdout is reported then, and
+    the gate scores the rows labelled after the job started).
 
     The parameters ``training_window_days`` and ``evaluation_fraction`` override the
     spec's for one job (e.g. a first model trained on the whole history).
@@ -274,7 +291,6 @@ def split(
             f"parameter holdout={holdout!r} must be one of {', '.join(HOLDOUTS)}",
             error_type="BadParameter",
         )
-    seed = int(_number(parameters, "random_state", 0, low=0, high=2**31 - 1))
     frame = frame.copy()
     frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True)
     if window > 0:
@@ -290,12 +306,18 @@ def split(
             error_type="NotEnoughData",
         )
     if holdout == "newest":
-        return frame.iloc[:-held_out], frame.iloc[-held_out:], columns
-    recent = frame.index[-min(len(frame), 2 * held_out) :]
-    chosen = np.random.default_rng(seed).choice(recent, size=held_out, replace=False)
-    evaluation = frame.loc[sorted(chosen)]
-    training = frame.drop(index=chosen)
-    return training, evaluation, columns
+        return frame.iloc[:-held_out], frame.iloc[-held_out:], columns, None
+    training, evaluation, rule = holdout_split(
+        frame, columns=columns, label=spec.label, salt=salt, recent_rows=2 * held_out
+    )
+    if len(evaluation) == 0 or len(training) < 2:
+        raise StageFailed(
+            Stage.DATA,
+            f"{len(frame)} usable rows leave {len(training)} to train and {len(evaluation)} "
+            "to evaluate on",
+            error_type="NotEnoughData",
+        )
+    return training, evaluation, columns, rule
 
 
 def feature_columns(
@@ -474,7 +496,7 @@ def train(context: JobContext) -> TrainingOutput:
         raise
     except Exception as error:
         raise StageFailed(Stage.DATA, str(error), error_type=type(error).__name__) from error
-    training, evaluation, columns = split(frame, spec, params)
+    training, evaluation, columns, holdout = split(frame, spec, params, salt=context.job_id)
     progress(f"data: {len(training)} training and {len(evaluation)} evaluation rows of {source}")
     model = estimator(params, categorical_columns(training, columns))
     try:
@@ -523,7 +545,11 @@ def train(context: JobContext) -> TrainingOutput:
         champion_version=champion_version,
         evaluation_rows=len(evaluation),
         paired=paired,
-        extra={"time_ranges": time_ranges(training, evaluation)},
+        extra={
+            "time_ranges": time_ranges(training, evaluation),
+            # The trainer's gate scores both models on exactly these held-out rows.
+            "holdout": holdout.as_dict() if holdout else None,
+        },
     )
 
 

@@ -13,6 +13,7 @@ from driftloop_bus.wiring import ServiceBus, database_and_bus
 from driftloop_kit.auth import Role, ServiceAuth, TokenSigner
 from driftloop_kit.db import Database
 from driftloop_trainer.adapters.executors import KubernetesExecutor, LocalExecutor
+from driftloop_trainer.adapters.gate import GateScorer
 from driftloop_trainer.adapters.registry import RegistryClient, ResultEvidence
 from driftloop_trainer.adapters.store import TrainerStore
 from driftloop_trainer.domain.jobs import REPORT_URL_ENV
@@ -93,6 +94,12 @@ def bootstrap(settings: TrainerSettings) -> TrainerContainer:
             settings.tracking_url,
             timeout=settings.http_timeout_seconds,
             auth=ServiceAuth.for_service(settings, Role.READER),
+        ),
+        gate=GateScorer(
+            registry,
+            cache=settings.data_dir / "models",
+            python=settings.python_executable,
+            timeout=settings.gate_timeout_seconds,
         ),
     )
     return TrainerContainer(settings, database, bus, store, registry, training)

@@ -20,7 +20,13 @@ from driftloop_trainer.domain.gate import Verdict
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, Stage
 from driftloop_trainer.domain.policy import Decision, ModelState, Outcome, Trigger
 
-__all__ = ["AliasRegistryPort", "ExecutorPort", "TrainerStorePort"]
+__all__ = [
+    "AliasRegistryPort",
+    "ExecutorPort",
+    "GateScoringPort",
+    "ResultEvidencePort",
+    "TrainerStorePort",
+]
 
 
 class TrainerStorePort(Protocol):
@@ -135,6 +141,34 @@ class AliasRegistryPort(Protocol):
         self, name: str, alias: str, version: int, *, cause: dict[str, str] | None = None
     ) -> None:
         """Point ``alias`` at ``version``; ``cause`` is the event that caused the move."""
+
+
+class GateScoringPort(Protocol):
+    """The trainer's own scoring of a challenger and the champion."""
+
+    async def start(self) -> None:
+        """Prepare (the service is starting)."""
+
+    async def close(self) -> None:
+        """Release what :meth:`start` prepared."""
+
+    async def score(
+        self,
+        context: JobContext,
+        *,
+        challenger: int,
+        champion: int | None,
+        holdout: Mapping[str, Any] | None,
+        since: datetime,
+    ) -> dict[str, Any]:
+        """Both models' scores on the job's held-out rows: ``rows``,
+        ``challenger_metrics``, ``champion_metrics`` (None without champion), ``paired``,
+        ``holdout_start``, ``holdout_end``, ``rule``.
+
+        Raises:
+            GateScoringError: The scoring could not be done.
+        """
+        ...
 
 
 class ResultEvidencePort(Protocol):

@@ -21,7 +21,7 @@ from driftloop_kit.errors import Conflict, NotFound
 from driftloop_trainer.domain import episodes
 from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.events import COMPLETED_TYPE, training_escalated
-from driftloop_trainer.domain.gate import Paired, Verdict, evaluate
+from driftloop_trainer.domain.gate import GateScoringError, Paired, Verdict, evaluate
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, JobStatus, ModelConfig, Stage
 from driftloop_trainer.domain.policy import (
     Decision,
@@ -36,6 +36,7 @@ from driftloop_trainer.domain.schedule import due
 from driftloop_trainer.service_layer.ports import (
     AliasRegistryPort,
     ExecutorPort,
+    GateScoringPort,
     ResultEvidencePort,
     TrainerStorePort,
 )
@@ -74,6 +75,9 @@ class Training:
         evidence: Where a job's report is checked (the version it names must be
             registered from the run it names, the metrics it reports logged in that
             run); None trusts the report (unit tests of the policies).
+        gate: The trainer's own scoring of the challenger and the champion on the job's
+            held-out rows, which decides; None decides on the job's figures (unit tests
+            of the policies).
     """
 
     def __init__(
@@ -86,8 +90,10 @@ class Training:
         endpoints: Endpoints,
         clock: Callable[[], datetime] = utcnow,
         evidence: ResultEvidencePort | None = None,
+        gate: GateScoringPort | None = None,
     ) -> None:
         self.evidence = evidence
+        self.gate = gate
         self.models = dict(models)
         self.store = store
         self.registry = registry
@@ -414,20 +420,15 @@ class Training:
             )
             return await self.store.get_job(job_id)
         try:
-            verdict = evaluate(
-                spec.evaluation,
-                challenger=outcome.get("metrics") or {},
-                champion=outcome.get("champion_metrics"),
-                champion_version=outcome.get("champion_version"),
-                rows=int(outcome.get("evaluation_rows") or 0),
-                paired=Paired.from_outcome(outcome.get("paired")),
-            )
-        except ValueError as error:
+            verdict = await self._judge(job, spec, version, outcome)
+        except (ValueError, GateScoringError) as error:
             await self.store.mark_failed(
                 job_id,
                 stage=Stage.EVALUATION,
                 error=str(error),
-                error_type="EvaluationError",
+                error_type="EvaluationError"
+                if isinstance(error, ValueError)
+                else "GateScoringError",
                 run_id=run_id,
                 model_version=version,
             )
@@ -461,6 +462,59 @@ class Training:
         async with self._locks.setdefault(model, asyncio.Lock()):
             await self._after_verdict(job, verdict, promoted=bool(moves))
         return await self.store.get_job(job_id)
+
+    async def _judge(
+        self, job: Mapping[str, Any], spec: JobSpec, version: int, outcome: Mapping[str, Any]
+    ) -> Verdict:
+        """The gate's verdict: on the trainer's own scores of both models on the job's
+        held-out rows; the job's figures only when there is no scorer.
+
+        Raises:
+            GateScoringError: The trainer could not score.
+            ValueError: The scores lack the deciding metric.
+        """
+        reported = {k: float(v) for k, v in (outcome.get("metrics") or {}).items()}
+        if self.gate is None:
+            return evaluate(
+                spec.evaluation,
+                challenger=reported,
+                champion=outcome.get("champion_metrics"),
+                champion_version=outcome.get("champion_version"),
+                rows=int(outcome.get("evaluation_rows") or 0),
+                paired=Paired.from_outcome(outcome.get("paired")),
+            )
+        model = job["model_name"]
+        champion = await self.registry.alias_version(model, spec.evaluation.alias)
+        if champion == version:
+            champion = None
+        extra = outcome.get("extra") or {}
+        scored = await self.gate.score(
+            self.context(job),
+            challenger=version,
+            champion=champion,
+            holdout=extra.get("holdout") if isinstance(extra, Mapping) else None,
+            since=_moment(job.get("started_at") or job.get("created_at")),
+        )
+        if not scored["rows"]:
+            raise GateScoringError(
+                f"no held-out labelled row to score the challenger on ({scored['rule']})"
+            )
+        verdict = evaluate(
+            spec.evaluation,
+            challenger=scored["challenger_metrics"],
+            champion=scored["champion_metrics"],
+            champion_version=champion,
+            rows=int(scored["rows"]),
+            paired=Paired.from_outcome(scored["paired"]),
+        )
+        return replace(
+            verdict,
+            scored_by="trainer",
+            holdout_start=str(scored.get("holdout_start") or ""),
+            holdout_end=str(scored.get("holdout_end") or ""),
+            rule=str(scored.get("rule") or ""),
+            reported=reported,
+        )
 
     async def _unverified(
         self, model: str, run_id: str, version: int, metrics: Mapping[str, Any]
@@ -552,6 +606,8 @@ class Training:
         await self.load_declarations()
         await self.recover()
         await self.executor.start()
+        if self.gate is not None:
+            await self.gate.start()
 
     async def stop(self) -> None:
         """Cancel the running jobs (their subprocesses are killed)."""
@@ -559,6 +615,8 @@ class Training:
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.executor.close()
+        if self.gate is not None:
+            await self.gate.close()
 
     # -- schedules -----------------------------------------------------------------
 
@@ -604,3 +662,9 @@ def _move(
         "previous_version": previous,
         "action": action,
     }
+
+
+def _moment(value: Any) -> datetime:
+    """A job's stored time (a datetime or ISO 8601 text), timezone-aware."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

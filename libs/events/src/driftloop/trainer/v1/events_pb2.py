@@ -26,41 +26,45 @@ from driftloop.common.v1 import common_pb2 as driftloop_dot_common_dot_v1_dot_co
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!driftloop/trainer/v1/events.proto\x12\x14\x64riftloop.trainer.v1\x1a driftloop/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x01\n\x07Trigger\x12/\n\x04kind\x18\x01 \x01(\x0e\x32!.driftloop.trainer.v1.TriggerKind\x12,\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1d.driftloop.common.v1.EventRef\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\nepisode_id\x18\x04 \x01(\t\"[\n\tGuardrail\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x0e\n\x06passed\x18\x05 \x01(\x08\"\x98\x02\n\x10\x45valuationResult\x12\x0e\n\x06passed\x18\x01 \x01(\x08\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\x18\n\x10\x63hallenger_score\x18\x03 \x01(\x01\x12\x1b\n\x0e\x63hampion_score\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x10higher_is_better\x18\x05 \x01(\x08\x12\x33\n\nguardrails\x18\x06 \x03(\x0b\x32\x1f.driftloop.trainer.v1.Guardrail\x12\x1d\n\x10\x63hampion_version\x18\x07 \x01(\x03H\x01\x88\x01\x01\x12\x17\n\x0f\x65valuation_rows\x18\x08 \x01(\x03\x42\x11\n\x0f_champion_scoreB\x13\n\x11_champion_version\"\xfd\x01\n\x11TrainingRequested\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12.\n\x07trigger\x18\x03 \x01(\x0b\x32\x1d.driftloop.trainer.v1.Trigger\x12K\n\nparameters\x18\x04 \x03(\x0b\x32\x37.driftloop.trainer.v1.TrainingRequested.ParametersEntry\x12\x14\n\x0crequested_by\x18\x05 \x01(\t\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x01\n\x0fTrainingStarted\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x99\x02\n\x11TrainingCompleted\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\x03\x12:\n\nevaluation\x18\x05 \x01(\x0b\x32&.driftloop.trainer.v1.EvaluationResult\x12\x10\n\x08promoted\x18\x06 \x01(\x08\x12\r\n\x05\x61lias\x18\x07 \x01(\t\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xef\x01\n\x0eTrainingFailed\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x32\n\x05stage\x18\x04 \x01(\x0e\x32#.driftloop.trainer.v1.TrainingStage\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x12\n\nerror_type\x18\x06 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x07 \x01(\x05\x12\x12\n\nwill_retry\x18\x08 \x01(\x08\x12-\n\tfail_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x97\x02\n\x11TrainingEscalated\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x12\n\nepisode_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\x0f\n\x07job_ids\x18\x05 \x03(\t\x12G\n\x08\x65vidence\x18\x06 \x03(\x0b\x32\x35.driftloop.trainer.v1.TrainingEscalated.EvidenceEntry\x12\x31\n\rescalate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rEvidenceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa0\x01\n\rModelDeclared\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x15\n\rdocument_json\x18\x03 \x01(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12\x12\n\napplied_by\x18\x05 \x01(\t\x12.\n\napply_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xb0\x01\n\x0bTriggerKind\x12\x1c\n\x18TRIGGER_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12TRIGGER_KIND_DRIFT\x10\x01\x12\x1c\n\x18TRIGGER_KIND_PERFORMANCE\x10\x02\x12\x19\n\x15TRIGGER_KIND_NEW_DATA\x10\x03\x12\x19\n\x15TRIGGER_KIND_SCHEDULE\x10\x04\x12\x17\n\x13TRIGGER_KIND_MANUAL\x10\x05*\xdd\x01\n\rTrainingStage\x12\x1e\n\x1aTRAINING_STAGE_UNSPECIFIED\x10\x00\x12\x18\n\x14TRAINING_STAGE_SETUP\x10\x01\x12\x17\n\x13TRAINING_STAGE_DATA\x10\x02\x12\x1b\n\x17TRAINING_STAGE_TRAINING\x10\x03\x12\x1f\n\x1bTRAINING_STAGE_REGISTRATION\x10\x04\x12\x1d\n\x19TRAINING_STAGE_EVALUATION\x10\x05\x12\x1c\n\x18TRAINING_STAGE_PROMOTION\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!driftloop/trainer/v1/events.proto\x12\x14\x64riftloop.trainer.v1\x1a driftloop/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x01\n\x07Trigger\x12/\n\x04kind\x18\x01 \x01(\x0e\x32!.driftloop.trainer.v1.TriggerKind\x12,\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1d.driftloop.common.v1.EventRef\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\nepisode_id\x18\x04 \x01(\t\"[\n\tGuardrail\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x0e\n\x06passed\x18\x05 \x01(\x08\"\xf6\x03\n\x10\x45valuationResult\x12\x0e\n\x06passed\x18\x01 \x01(\x08\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\x18\n\x10\x63hallenger_score\x18\x03 \x01(\x01\x12\x1b\n\x0e\x63hampion_score\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x10higher_is_better\x18\x05 \x01(\x08\x12\x33\n\nguardrails\x18\x06 \x03(\x0b\x32\x1f.driftloop.trainer.v1.Guardrail\x12\x1d\n\x10\x63hampion_version\x18\x07 \x01(\x03H\x01\x88\x01\x01\x12\x17\n\x0f\x65valuation_rows\x18\x08 \x01(\x03\x12\x11\n\tscored_by\x18\t \x01(\t\x12\x15\n\rholdout_start\x18\n \x01(\t\x12\x13\n\x0bholdout_end\x18\x0b \x01(\t\x12\x0e\n\x06reason\x18\x0c \x01(\t\x12U\n\x10reported_metrics\x18\r \x03(\x0b\x32;.driftloop.trainer.v1.EvaluationResult.ReportedMetricsEntry\x1a\x36\n\x14ReportedMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x11\n\x0f_champion_scoreB\x13\n\x11_champion_version\"\xfd\x01\n\x11TrainingRequested\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12.\n\x07trigger\x18\x03 \x01(\x0b\x32\x1d.driftloop.trainer.v1.Trigger\x12K\n\nparameters\x18\x04 \x03(\x0b\x32\x37.driftloop.trainer.v1.TrainingRequested.ParametersEntry\x12\x14\n\x0crequested_by\x18\x05 \x01(\t\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x86\x01\n\x0fTrainingStarted\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x99\x02\n\x11TrainingCompleted\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\x03\x12:\n\nevaluation\x18\x05 \x01(\x0b\x32&.driftloop.trainer.v1.EvaluationResult\x12\x10\n\x08promoted\x18\x06 \x01(\x08\x12\r\n\x05\x61lias\x18\x07 \x01(\t\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xef\x01\n\x0eTrainingFailed\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x32\n\x05stage\x18\x04 \x01(\x0e\x32#.driftloop.trainer.v1.TrainingStage\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x12\n\nerror_type\x18\x06 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x07 \x01(\x05\x12\x12\n\nwill_retry\x18\x08 \x01(\x08\x12-\n\tfail_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x97\x02\n\x11TrainingEscalated\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x12\n\nepisode_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\x0f\n\x07job_ids\x18\x05 \x03(\t\x12G\n\x08\x65vidence\x18\x06 \x03(\x0b\x32\x35.driftloop.trainer.v1.TrainingEscalated.EvidenceEntry\x12\x31\n\rescalate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rEvidenceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa0\x01\n\rModelDeclared\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x15\n\rdocument_json\x18\x03 \x01(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12\x12\n\napplied_by\x18\x05 \x01(\t\x12.\n\napply_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xb0\x01\n\x0bTriggerKind\x12\x1c\n\x18TRIGGER_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12TRIGGER_KIND_DRIFT\x10\x01\x12\x1c\n\x18TRIGGER_KIND_PERFORMANCE\x10\x02\x12\x19\n\x15TRIGGER_KIND_NEW_DATA\x10\x03\x12\x19\n\x15TRIGGER_KIND_SCHEDULE\x10\x04\x12\x17\n\x13TRIGGER_KIND_MANUAL\x10\x05*\xdd\x01\n\rTrainingStage\x12\x1e\n\x1aTRAINING_STAGE_UNSPECIFIED\x10\x00\x12\x18\n\x14TRAINING_STAGE_SETUP\x10\x01\x12\x17\n\x13TRAINING_STAGE_DATA\x10\x02\x12\x1b\n\x17TRAINING_STAGE_TRAINING\x10\x03\x12\x1f\n\x1bTRAINING_STAGE_REGISTRATION\x10\x04\x12\x1d\n\x19TRAINING_STAGE_EVALUATION\x10\x05\x12\x1c\n\x18TRAINING_STAGE_PROMOTION\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'driftloop.trainer.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_EVALUATIONRESULT_REPORTEDMETRICSENTRY']._loaded_options = None
+  _globals['_EVALUATIONRESULT_REPORTEDMETRICSENTRY']._serialized_options = b'8\001'
   _globals['_TRAININGREQUESTED_PARAMETERSENTRY']._loaded_options = None
   _globals['_TRAININGREQUESTED_PARAMETERSENTRY']._serialized_options = b'8\001'
   _globals['_TRAININGESCALATED_EVIDENCEENTRY']._loaded_options = None
   _globals['_TRAININGESCALATED_EVIDENCEENTRY']._serialized_options = b'8\001'
-  _globals['_TRIGGERKIND']._serialized_start=2010
-  _globals['_TRIGGERKIND']._serialized_end=2186
-  _globals['_TRAININGSTAGE']._serialized_start=2189
-  _globals['_TRAININGSTAGE']._serialized_end=2410
+  _globals['_TRIGGERKIND']._serialized_start=2232
+  _globals['_TRIGGERKIND']._serialized_end=2408
+  _globals['_TRAININGSTAGE']._serialized_start=2411
+  _globals['_TRAININGSTAGE']._serialized_end=2632
   _globals['_TRIGGER']._serialized_start=127
   _globals['_TRIGGER']._serialized_end=267
   _globals['_GUARDRAIL']._serialized_start=269
   _globals['_GUARDRAIL']._serialized_end=360
   _globals['_EVALUATIONRESULT']._serialized_start=363
-  _globals['_EVALUATIONRESULT']._serialized_end=643
-  _globals['_TRAININGREQUESTED']._serialized_start=646
-  _globals['_TRAININGREQUESTED']._serialized_end=899
-  _globals['_TRAININGREQUESTED_PARAMETERSENTRY']._serialized_start=850
-  _globals['_TRAININGREQUESTED_PARAMETERSENTRY']._serialized_end=899
-  _globals['_TRAININGSTARTED']._serialized_start=902
-  _globals['_TRAININGSTARTED']._serialized_end=1036
-  _globals['_TRAININGCOMPLETED']._serialized_start=1039
-  _globals['_TRAININGCOMPLETED']._serialized_end=1320
-  _globals['_TRAININGFAILED']._serialized_start=1323
-  _globals['_TRAININGFAILED']._serialized_end=1562
-  _globals['_TRAININGESCALATED']._serialized_start=1565
-  _globals['_TRAININGESCALATED']._serialized_end=1844
-  _globals['_TRAININGESCALATED_EVIDENCEENTRY']._serialized_start=1797
-  _globals['_TRAININGESCALATED_EVIDENCEENTRY']._serialized_end=1844
-  _globals['_MODELDECLARED']._serialized_start=1847
-  _globals['_MODELDECLARED']._serialized_end=2007
+  _globals['_EVALUATIONRESULT']._serialized_end=865
+  _globals['_EVALUATIONRESULT_REPORTEDMETRICSENTRY']._serialized_start=771
+  _globals['_EVALUATIONRESULT_REPORTEDMETRICSENTRY']._serialized_end=825
+  _globals['_TRAININGREQUESTED']._serialized_start=868
+  _globals['_TRAININGREQUESTED']._serialized_end=1121
+  _globals['_TRAININGREQUESTED_PARAMETERSENTRY']._serialized_start=1072
+  _globals['_TRAININGREQUESTED_PARAMETERSENTRY']._serialized_end=1121
+  _globals['_TRAININGSTARTED']._serialized_start=1124
+  _globals['_TRAININGSTARTED']._serialized_end=1258
+  _globals['_TRAININGCOMPLETED']._serialized_start=1261
+  _globals['_TRAININGCOMPLETED']._serialized_end=1542
+  _globals['_TRAININGFAILED']._serialized_start=1545
+  _globals['_TRAININGFAILED']._serialized_end=1784
+  _globals['_TRAININGESCALATED']._serialized_start=1787
+  _globals['_TRAININGESCALATED']._serialized_end=2066
+  _globals['_TRAININGESCALATED_EVIDENCEENTRY']._serialized_start=2019
+  _globals['_TRAININGESCALATED_EVIDENCEENTRY']._serialized_end=2066
+  _globals['_MODELDECLARED']._serialized_start=2069
+  _globals['_MODELDECLARED']._serialized_end=2229
 # @@protoc_insertion_point(module_scope)

@@ -70,7 +70,14 @@ class Guardrail(_message.Message):
     def __init__(self, name: _Optional[str] = ..., metric: _Optional[str] = ..., value: _Optional[float] = ..., threshold: _Optional[float] = ..., passed: _Optional[bool] = ...) -> None: ...
 
 class EvaluationResult(_message.Message):
-    __slots__ = ("passed", "metric", "challenger_score", "champion_score", "higher_is_better", "guardrails", "champion_version", "evaluation_rows")
+    __slots__ = ("passed", "metric", "challenger_score", "champion_score", "higher_is_better", "guardrails", "champion_version", "evaluation_rows", "scored_by", "holdout_start", "holdout_end", "reason", "reported_metrics")
+    class ReportedMetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     PASSED_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     CHALLENGER_SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +86,11 @@ class EvaluationResult(_message.Message):
     GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
     CHAMPION_VERSION_FIELD_NUMBER: _ClassVar[int]
     EVALUATION_ROWS_FIELD_NUMBER: _ClassVar[int]
+    SCORED_BY_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_START_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_END_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_METRICS_FIELD_NUMBER: _ClassVar[int]
     passed: bool
     metric: str
     challenger_score: float
@@ -87,7 +99,12 @@ class EvaluationResult(_message.Message):
     guardrails: _containers.RepeatedCompositeFieldContainer[Guardrail]
     champion_version: int
     evaluation_rows: int
-    def __init__(self, passed: _Optional[bool] = ..., metric: _Optional[str] = ..., challenger_score: _Optional[float] = ..., champion_score: _Optional[float] = ..., higher_is_better: _Optional[bool] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., champion_version: _Optional[int] = ..., evaluation_rows: _Optional[int] = ...) -> None: ...
+    scored_by: str
+    holdout_start: str
+    holdout_end: str
+    reason: str
+    reported_metrics: _containers.ScalarMap[str, float]
+    def __init__(self, passed: _Optional[bool] = ..., metric: _Optional[str] = ..., challenger_score: _Optional[float] = ..., champion_score: _Optional[float] = ..., higher_is_better: _Optional[bool] = ..., guardrails: _Optional[_Iterable[_Union[Guardrail, _Mapping]]] = ..., champion_version: _Optional[int] = ..., evaluation_rows: _Optional[int] = ..., scored_by: _Optional[str] = ..., holdout_start: _Optional[str] = ..., holdout_end: _Optional[str] = ..., reason: _Optional[str] = ..., reported_metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class TrainingRequested(_message.Message):
     __slots__ = ("job_id", "model_name", "trigger", "parameters", "requested_by")
