@@ -47,6 +47,10 @@ def test_a_named_feature_the_data_lacks_fails_the_job_naming_it() -> None:
 def test_categorical_columns_are_one_hot_encoded_and_unseen_categories_ignored() -> None:
     columns = ["spend", "plan"]
     assert categorical_columns(FRAME, columns) == ["plan"]
+    # Codes stored as numbers are categorical when the parameter says so.
+    assert categorical_columns(FRAME, columns, {"categorical": "spend"}) == ["spend", "plan"]
+    with pytest.raises(StageFailed, match="customer_id"):
+        categorical_columns(FRAME, columns, {"categorical": "customer_id"})
     model = estimator({"class_weight": "balanced"}, ["plan"])
     model.fit(FRAME[columns], FRAME["churned"])
     unseen = pd.DataFrame({"spend": [57.0, 10.0], "plan": ["platinum", "basic"]})

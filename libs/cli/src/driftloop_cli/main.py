@@ -561,6 +561,13 @@ def demo(
     keep_running: Annotated[
         bool, typer.Option("--keep-running", help="Leave the suite running at the end.")
     ] = False,
+    world: Annotated[
+        str,
+        typer.Option(
+            help="The world that plays: iris (flowers, a new site) or churn (subscribers, "
+            "a new market; categorical columns, labels seconds late)."
+        ),
+    ] = "iris",
 ) -> None:
     """Run the closed loop end to end on embedded defaults; exit 0 only if it closed.
 
@@ -578,6 +585,7 @@ def demo(
         startup_timeout=startup_timeout,
         timeline_json=timeline_json,
         keep_running=keep_running,
+        world=world,
     )
     code = run_demo(options, echo=typer.echo)
     if code:

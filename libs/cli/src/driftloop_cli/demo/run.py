@@ -1,11 +1,15 @@
 """``driftloop demo``: the closed loop, end to end, on embedded defaults.
 
 1. start the suite (``driftloop up``: embedded broker, six services, SQLite, local files);
-2. seed the feature store with the field's history and write its labels;
-3. train v1 through the trainer, which registers it and promotes it to ``champion``;
-4. send prediction traffic (features pushed first, labels after each answer);
-5. shift the input distribution (flowers from a new site);
-6. watch the loop close by itself: drift alert → retraining → evaluation gate → v2
+2. declare the world's model with ``driftloop apply`` (its document, written to the
+   home folder): the trainer, serving and the monitor take it up, nothing restarts;
+3. seed the feature store with the world's history and send its labels to the suite's
+   label store (``POST /labels``);
+4. train v1 through the trainer, which registers it, scores it and promotes it;
+5. send prediction traffic (features pushed first, each label sent through the label
+   route when it becomes known, seconds later);
+6. shift the world (``iris``: flowers from a new site; ``churn``: a new market);
+7. watch the loop close by itself: drift alert → retraining → evaluation gate → v2
    promoted → serving answers with v2, with no request failing.
 
 Every event of the loop is read from the topics and printed as it happens; the end
@@ -31,9 +35,8 @@ import httpx
 from driftloop_cli.credentials import ADMIN_TOKEN_FILE, auth_header
 from driftloop_cli.demo.suite import Suite, SuiteError, free_port, start_suite, wiring_env
 from driftloop_cli.demo.timeline import Entry, Timeline, now
-from driftloop_cli.demo.world import LABEL, Field, Flower, LabelsFile, push_body, v2_request
+from driftloop_cli.demo.world import WORLDS, Case, World, world_named
 
-MODEL = "iris-classifier"
 CHAMPION = "champion"
 
 Echo = Callable[[str], None]
@@ -50,7 +53,7 @@ class DemoOptions:
     Attributes:
         home: State and logs of the suite the demo starts (wiped first).
         free_ports: Start the suite on free ports instead of the defaults (tests, CI).
-        seed_rows: Flowers in the field's history (what v1 is trained on).
+        seed_rows: Cases in the world's history (what v1 is trained on).
         before_rows: Requests sent before the shift.
         window_rows: The monitor's window for the demo model.
         rate: Requests per second sent.
@@ -58,6 +61,7 @@ class DemoOptions:
         startup_timeout: Seconds the suite has to start.
         timeline_json: Where to write the timeline and the figures as JSON.
         keep_running: Leave the suite running at the end (Ctrl-C stops it).
+        world: Which world plays (``iris`` or ``churn``).
     """
 
     home: Path = Path(".driftloop/demo")
@@ -70,6 +74,7 @@ class DemoOptions:
     startup_timeout: float = 240.0
     timeline_json: Path | None = None
     keep_running: bool = False
+    world: str = "iris"
 
 
 @dataclass
@@ -86,39 +91,6 @@ class Traffic:
     answers: list[tuple[str, bool]] = field(default_factory=list)
 
 
-def trainer_models(labels: Path) -> dict[str, Any]:
-    """The trainer's configuration of the demo model (``DRIFTLOOP_TRAINER_MODELS``).
-
-    The job reads the labels file and the point-in-time features of each labelled
-    flower; a retraining looks at the last day (the live traffic), the first model at
-    the whole history (its trigger's parameters say so). A burst of alerts starts one
-    job (debounce); the cooldown is short so the demo's first model does not hold
-    the drift-triggered retraining back. The reference sample the monitor gets is the
-    most recent 100 training rows, so a retrained model is watched against the new
-    site's data it was trained for.
-    """
-    return {
-        MODEL: {
-            "policy": {"debounce_seconds": 10, "cooldown_seconds": 5, "dedup_seconds": 3600},
-            "job": {
-                "feature_service": "iris_classifier",
-                "feature_views": ["iris_features"],
-                "label": LABEL,
-                "labels_source": str(labels.resolve()),
-                "training_window_days": 1,
-                "evaluation_fraction": 0.2,
-                "parameters": {
-                    "estimator": "random_forest",
-                    "n_estimators": "60",
-                    "random_state": "0",
-                    "reference_rows": "100",
-                },
-                "timeout_seconds": 300,
-            },
-        }
-    }
-
-
 class Demo:
     """One run of the demo against a started suite."""
 
@@ -127,13 +99,16 @@ class Demo:
         self.options = options
         self.echo = echo
         self.started = now()
-        self.field = Field(seed=7)
-        self.labels = LabelsFile(options.home / "labels.csv")
+        self.world: World = world_named(options.world)
+        #: Each service's process when the demo began (none may be replaced).
+        self.pids: dict[str, int] = self._pids()
+        self.model = self.world.model
+        #: Labels not known yet: (when they are, case, request id).
+        self.pending: list[tuple[float, Case, str]] = []
         self.traffic = Traffic()
         self.timeline = Timeline(suite.broker, on_entry=self._show)
         self.shift_at: datetime | None = None
         self.first_drifted_request: datetime | None = None
-        self.publisher: Any = None
         # Authentication is on: the demo calls with the admin token `driftloop up` made.
         self.client = httpx.AsyncClient(
             timeout=30.0, trust_env=False, headers=auth_header(suite.home)
@@ -152,13 +127,10 @@ class Demo:
     # -- steps --------------------------------------------------------------------------
 
     async def run(self) -> dict[str, Any]:
-        from driftloop_bus.publisher import Publisher
-
-        self.publisher = Publisher(self.suite.broker, client_id="driftloop-demo")
-        await self.publisher.start()
         await self.timeline.start()
+        labeller = asyncio.create_task(self._send_labels_when_known())
         try:
-            await self.configure_monitor()
+            await self.declare()
             await self.seed()
             v1 = await self.train_first_model()
             await self.wait_serving(v1)
@@ -166,51 +138,122 @@ class Demo:
             self.say(f"sending {self.options.before_rows} requests from the home site")
             await self.send(self.options.before_rows, shifted=False)
             self.say(
-                f"home site: {self.traffic.sent} requests, accuracy "
+                f"{self.world.home}: {self.traffic.sent} requests, accuracy "
                 f"{self._accuracy(str(v1)):.2f} with v{v1}"
             )
-            return await self.shift_and_wait(v1)
+            result = await self.shift_and_wait(v1)
+            result.update(await self.evidence(result.get("new_version")))
+            return result
         finally:
+            labeller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await labeller
             await self.timeline.stop()
-            await self.publisher.stop()
             await self.client.aclose()
 
-    async def configure_monitor(self) -> None:
-        policy = {
-            "window_rows": self.options.window_rows,
-            "performance_metric": "accuracy",
-            "performance_threshold": 0.8,
-            "performance_window_rows": self.options.window_rows,
+    def _pids(self) -> dict[str, int]:
+        try:
+            return dict(json.loads((self.suite.home / "up.json").read_text())["pids"])
+        except (OSError, ValueError, KeyError):
+            return {}
+
+    async def evidence(self, version: int | None) -> dict[str, Any]:
+        """What the loop left on record: the retrained version's run and the labels it
+        learned from (its dataset input), every model document applied, and whether any
+        service process was replaced while the demo ran."""
+        found: dict[str, Any] = {
+            "world": self.world.name,
+            "model": self.model,
+            "services_restarted": sorted(
+                name for name, pid in self._pids().items() if self.pids.get(name) != pid
+            ),
+            "files_in_home": sorted(
+                str(p.relative_to(self.options.home))
+                for p in self.options.home.glob("*")
+                if p.is_file()
+            ),
         }
-        response = await self.client.put(self.url("monitor", f"/policies/{MODEL}"), json=policy)
-        _check(response, "setting the monitor's policy")
-        self.say(
-            f"monitor policy for {MODEL}: windows of {self.options.window_rows} predictions, "
-            "accuracy alert below 0.80"
+        revisions = await self.client.get(self.url("trainer", f"/models/{self.model}/revisions"))
+        if revisions.status_code == 200:
+            found["document_revisions"] = [
+                {"revision": r["revision"], "applied_by": r["applied_by"]}
+                for r in revisions.json()["revisions"]
+            ]
+        created = _first(self.timeline.entries, "registry.model_version.created", version=version)
+        run_id = created.facts.get("run_id") if created else None
+        if run_id:
+            run = await self.client.get(
+                self.url("tracking", "/api/2.0/mlflow/runs/get"), params={"run_id": run_id}
+            )
+            if run.status_code == 200:
+                inputs = run.json()["run"].get("inputs", {}).get("dataset_inputs", [])
+                found["retrained_run"] = {
+                    "run_id": run_id,
+                    "dataset_inputs": [
+                        {
+                            "name": i["dataset"]["name"],
+                            "source_type": i["dataset"].get("source_type"),
+                            "tags": {t["key"]: t["value"] for t in i.get("tags", [])},
+                        }
+                        for i in inputs
+                    ],
+                }
+        return found
+
+    async def declare(self) -> None:
+        """``driftloop apply`` of the world's model document, as a user would run it."""
+        import yaml
+
+        from driftloop_cli.declarations import apply_documents, read_documents, validate_documents
+
+        path = self.options.home / f"{self.model}.yaml"
+        document = self.world.document(window_rows=self.options.window_rows)
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        declarations = validate_documents(read_documents([path]))
+        base = self.suite.urls["trainer"].rstrip("/")
+        applied = await asyncio.to_thread(
+            lambda: list(apply_documents(declarations, base_url=base, home=self.suite.home))
         )
+        self.say(
+            f"driftloop apply {path}: model/{self.model} configured "
+            f"(revision {applied[0]['revision']})"
+        )
+        # The monitor takes its policy from the document's event; wait until it has.
+        window = document["spec"]["monitor"]["window_rows"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            response = await self.client.get(self.url("monitor", f"/policies/{self.model}"))
+            if response.status_code == 200 and response.json().get("window_rows") == window:
+                self.say(f"the monitor took the document's policy: windows of {window} predictions")
+                return
+            await asyncio.sleep(0.3)
+        raise DemoFailed("the monitor did not take the model's document within 60 s")
 
     async def seed(self) -> None:
         count = self.options.seed_rows
         end = now() - timedelta(days=2)
         times = [end - timedelta(minutes=2 * (count - i)) for i in range(count)]
-        flowers = self.field.flowers(count, shifted=False, at=times)
+        cases = self.world.cases(count, shifted=False, at=times)
         for start in range(0, count, 150):
-            await self._push(flowers[start : start + 150])
-        self.labels.append(flowers)
+            batch = cases[start : start + 150]
+            await self._push(batch)
+            await self._label(batch, [f"history-{c.entity_id}" for c in batch])
         self.say(
-            f"seeded the feature store with {count} flowers measured at the home site "
-            f"(iris_features, two days ago) and their species in {self.labels.path}"
+            f"seeded the feature store with {count} {self.world.home} (two days ago) and "
+            "sent their labels to the label store (POST /labels)"
         )
 
     async def train_first_model(self) -> int:
-        self.say(f"asking the trainer for the first model of {MODEL} (whole history)")
+        self.say(f"asking the trainer for the first model of {self.model} (whole history)")
         body = {
-            "reason": "demo: first model, trained on the field's history",
+            "reason": "demo: first model, trained on the world's history",
             "requested_by": "demo",
             "force": True,
             "parameters": {"training_window_days": "0"},
         }
-        response = await self.client.post(self.url("trainer", f"/models/{MODEL}/train"), json=body)
+        response = await self.client.post(
+            self.url("trainer", f"/models/{self.model}/train"), json=body
+        )
         _check(response, "asking for the first training")
         job_id = response.json().get("job_id")
         if not job_id:
@@ -218,7 +261,7 @@ class Demo:
         job = await self._wait_job(job_id, timeout=240)
         version = int(job["model_version"])
         moved = await self.timeline.wait_for(
-            "registry.alias.set", timeout=60, model=MODEL, alias=CHAMPION, version=version
+            "registry.alias.set", timeout=60, model=self.model, alias=CHAMPION, version=version
         )
         if moved is None:
             raise DemoFailed(f"v{version} was trained but never became {CHAMPION}")
@@ -242,11 +285,12 @@ class Demo:
         raise DemoFailed(f"training job {job_id} did not finish within {timeout:.0f} s")
 
     async def wait_serving(self, version: int) -> None:
-        probe = self.field.flowers(1, shifted=False, at=[now()])[0]
+        probe = self.world.cases(1, shifted=False, at=[now()])[0]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             response = await self.client.post(
-                self.url("serving", f"/v2/models/{MODEL}/infer"), json=v2_request(probe, "probe")
+                self.url("serving", f"/v2/models/{self.model}/infer"),
+                json=self.world.v2_request(probe, "probe"),
             )
             if response.status_code == 200 and response.json()["model_version"] == str(version):
                 self.say(f"serving answers with v{version}")
@@ -255,7 +299,7 @@ class Demo:
         raise DemoFailed(f"serving did not answer with v{version} within 60 s")
 
     async def wait_reference(self, version: int) -> None:
-        path = f"/models/{MODEL}/versions/{version}/reference"
+        path = f"/models/{self.model}/versions/{version}/reference"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             response = await self.client.get(self.url("monitor", path))
@@ -268,7 +312,7 @@ class Demo:
 
     async def shift_and_wait(self, v1: int) -> dict[str, Any]:
         self.shift_at = now()
-        self.say("SHIFT: flowers now come from a new site where they grow 1.5 times larger")
+        self.say(f"SHIFT: {self.world.shift}")
         deadline = time.monotonic() + self.options.loop_timeout
         new_version: str | None = None
         reported = 0
@@ -286,7 +330,7 @@ class Demo:
             if shifted // 100 > reported:
                 reported = shifted // 100
                 self.say(
-                    f"{shifted} requests from the new site; accuracy of v{v1} there: "
+                    f"{shifted} requests after the shift; accuracy of v{v1} there: "
                     f"{self._accuracy(str(v1), since=self.options.before_rows):.2f}"
                 )
         await asyncio.sleep(2)  # the last events reach the timeline
@@ -294,44 +338,55 @@ class Demo:
 
     # -- traffic ------------------------------------------------------------------------
 
-    async def _push(self, flowers: Sequence[Flower]) -> None:
-        response = await self.client.post(self.url("features", "/push"), json=push_body(flowers))
+    async def _push(self, cases: Sequence[Case]) -> None:
+        response = await self.client.post(
+            self.url("features", "/push"), json=self.world.push_body(cases)
+        )
         _check(response, "pushing features")
 
-    async def send(self, count: int, *, shifted: bool) -> None:
-        """Send ``count`` requests at the demo's rate, in batches of 10."""
-        from driftloop.common.v1.common_pb2 import Value
-        from driftloop.monitor.v1 import events_pb2 as monitor_events
-        from driftloop_events.envelope import CloudEvent
+    async def _label(self, cases: Sequence[Case], request_ids: Sequence[str]) -> None:
+        response = await self.client.post(
+            self.url("features", "/labels"), json=self.world.labels_body(cases, request_ids)
+        )
+        _check(response, "sending labels")
 
+    async def _send_labels_when_known(self) -> None:
+        """Every half second, the labels that have become known go to the label route."""
+        while True:
+            await asyncio.sleep(0.5)
+            due = time.monotonic()
+            known = [p for p in self.pending if p[0] <= due]
+            if known:
+                self.pending = [p for p in self.pending if p[0] > due]
+                await self._label([c for _, c, _ in known], [r for _, _, r in known])
+
+    async def send(self, count: int, *, shifted: bool) -> None:
+        """Send ``count`` requests at the demo's rate, in batches of 10; each label is
+        sent when it becomes known (the world's delay after the answer)."""
         for start in range(0, count, 10):
             began = time.monotonic()
             batch = min(10, count - start)
-            flowers = self.field.flowers(batch, shifted=shifted, at=[now()] * batch)
-            # The measurements reach the feature store before anyone asks about them.
-            await self._push(flowers)
-            self.labels.append(flowers)
+            cases = self.world.cases(batch, shifted=shifted, at=[now()] * batch)
+            # The observations reach the feature store before anyone asks about them.
+            await self._push(cases)
             if shifted and self.first_drifted_request is None:
                 self.first_drifted_request = now()
-            await asyncio.gather(*(self._infer(f) for f in flowers))
-            for flower in flowers:
-                label = monitor_events.LabelRecorded(
-                    request_id=_request_id(flower),
-                    model_name=MODEL,
-                    ground_truth=Value(string_value=flower.species),
-                )
-                await self.publisher.publish(CloudEvent.new(label))
-            await self.publisher.flush()
+            await asyncio.gather(*(self._infer(c) for c in cases))
+            answered = time.monotonic()
+            self.pending.extend(
+                (answered + self.world.delay(), case, _request_id(self.world, case))
+                for case in cases
+            )
             pause = batch / self.options.rate - (time.monotonic() - began)
             if pause > 0:
                 await asyncio.sleep(pause)
 
-    async def _infer(self, flower: Flower) -> None:
+    async def _infer(self, case: Case) -> None:
         self.traffic.sent += 1
         try:
             response = await self.client.post(
-                self.url("serving", f"/v2/models/{MODEL}/infer"),
-                json=v2_request(flower, _request_id(flower)),
+                self.url("serving", f"/v2/models/{self.model}/infer"),
+                json=self.world.v2_request(case, _request_id(self.world, case)),
             )
         except httpx.HTTPError as error:
             self._failed(f"{type(error).__name__}: {error}")
@@ -343,7 +398,7 @@ class Demo:
         version = answer["model_version"]
         self.traffic.versions[version] += 1
         self.traffic.first_answer.setdefault(version, now())
-        right = answer["outputs"][0]["data"][0] == flower.species
+        right = str(answer["outputs"][0]["data"][0]) == case.label
         self.traffic.correct[version] += right
         self.traffic.answers.append((version, right))
 
@@ -401,8 +456,8 @@ class Demo:
         }
 
 
-def _request_id(flower: Flower) -> str:
-    return f"demo-{flower.flower_id}"
+def _request_id(world: World, case: Case) -> str:
+    return f"demo-{world.name}-{case.entity_id}"
 
 
 def _first(entries: Sequence[Entry], kind: str, **facts: Any) -> Entry | None:
@@ -440,7 +495,7 @@ def report(result: dict[str, Any], started: datetime, echo: Echo) -> None:
         f"answered by version: {requests['by_version']}"
     )
     echo(
-        "accuracy on the new site's flowers: "
+        "accuracy after the shift: "
         + ", ".join(f"v{v} {a:.2f}" for v, a in requests["accuracy_after_shift"].items())
     )
     for name, link in result["links"].items():
@@ -450,12 +505,38 @@ def report(result: dict[str, Any], started: datetime, echo: Echo) -> None:
             f"loop latency (first drifted request -> first answer from "
             f"v{result['new_version']}): {result['loop_latency_seconds']:.1f} s"
         )
+    retrained = result.get("retrained_run") or {}
+    for dataset in retrained.get("dataset_inputs", []):
+        tags = dataset["tags"]
+        if "driftloop.labels" in tags:
+            echo(
+                f"v{result['new_version']} learned from {tags['driftloop.labels_rows']} labels of "
+                f"the {tags['driftloop.labels']} ({tags['driftloop.labels_start']} .. "
+                f"{tags['driftloop.labels_end']}), run {retrained['run_id'][:12]}"
+            )
+    if result.get("services_restarted"):
+        echo(f"services restarted on the way: {', '.join(result['services_restarted'])}")
     if result["closed"]:
         echo("the loop closed by itself, with no failed request.")
     elif result["loop_closed"]:
         echo("the loop closed, but requests failed.")
     else:
         echo("the loop did NOT close: see the missing links above.")
+
+
+def _world_repo(repo: str, home: Path) -> dict[str, str]:
+    """The settings that make the features service serve the world's own Feast repo, as
+    it is (a copy in ``home``); none for the service's example repo."""
+    if not repo:
+        return {}
+    import shutil
+    from importlib import resources
+
+    target = home / "features-repo"
+    source = resources.files("driftloop_cli").joinpath(f"demo/repos/{repo}")
+    with resources.as_file(source) as folder:
+        shutil.copytree(folder, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return {"DRIFTLOOP_FEATURES_REPO_PATH": str(target)}
 
 
 def run_demo(options: DemoOptions, echo: Echo) -> int:
@@ -468,7 +549,13 @@ def run_demo(options: DemoOptions, echo: Echo) -> int:
     home.mkdir(parents=True)
     options.home = home
     started = now()
-    echo(f"driftloop demo: the closed loop on embedded defaults (state and logs in {home})")
+    if options.world not in WORLDS:
+        echo(f"error: no world {options.world!r}; the worlds are {', '.join(WORLDS)}")
+        return 2
+    echo(
+        f"driftloop demo --world {options.world}: the closed loop on embedded defaults "
+        f"(state and logs in {home})"
+    )
     ports: dict[str, int] = {}
     broker_port = 9092
     if options.free_ports:
@@ -479,10 +566,10 @@ def run_demo(options: DemoOptions, echo: Echo) -> int:
     from driftloop_kit.service import installed_services
 
     env = wiring_env(installed_services(), ports)
-    env["DRIFTLOOP_TRAINER_MODELS"] = json.dumps(trainer_models(home / "labels.csv"))
-    env["DRIFTLOOP_SERVING_MODELS"] = MODEL
-    # Serving may also be asked with flower ids only: it reads their features online.
-    env["DRIFTLOOP_SERVING_FEATURE_SERVICES"] = json.dumps({MODEL: "iris_classifier"})
+    # No model is declared by settings: the world's model is declared by its document
+    # (`driftloop apply`) once the suite is up, and every service takes it from there.
+    env["DRIFTLOOP_TRAINER_MODELS"] = "{}"
+    env.update(_world_repo(WORLDS[options.world].repo, home))
     echo(
         "[   0.00s] starting the suite: broker, tracking, registry, features, monitor, "
         "trainer, serving"

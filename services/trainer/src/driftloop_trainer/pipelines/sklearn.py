@@ -31,6 +31,7 @@ fails the job in its setup stage with the reason): ``estimator``
 ``max_iter``, ``C``, ``max_depth``, ``n_estimators``, ``random_state``,
 ``class_weight`` (``balanced`` or unset), ``features`` (comma-separated feature columns;
 default: the spec's feature references, else every numeric column but keys and time),
+``categorical`` (comma-separated numeric columns to one-hot encode, e.g. codes),
 ``reference_rows``, ``holdout`` (``recent``, the default, or ``newest``), and
 ``training_window_days`` / ``evaluation_fraction`` (override the spec's for one job).
 """
@@ -350,9 +351,23 @@ def feature_columns(
     ]
 
 
-def categorical_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
-    """The feature columns that are not numeric (one-hot encoded by :func:`estimator`)."""
-    return [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])]
+def categorical_columns(
+    frame: pd.DataFrame, columns: list[str], parameters: Mapping[str, str] | None = None
+) -> list[str]:
+    """The feature columns one-hot encoded by :func:`estimator`: those that are not
+    numeric, and those the ``categorical`` parameter names (comma-separated: codes such
+    as a plan tier stored as numbers). A named column that is not a feature column
+    fails the job's setup."""
+    named = [c.strip() for c in (parameters or {}).get("categorical", "").split(",") if c.strip()]
+    unknown = [c for c in named if c not in columns]
+    if unknown:
+        raise StageFailed(
+            Stage.SETUP,
+            f"categorical column(s) {', '.join(unknown)} are not feature columns "
+            f"({', '.join(columns)})",
+            error_type="BadParameter",
+        )
+    return [c for c in columns if c in named or not pd.api.types.is_numeric_dtype(frame[c])]
 
 
 def time_ranges(training: pd.DataFrame, evaluation: pd.DataFrame) -> dict[str, str]:
@@ -498,7 +513,7 @@ def train(context: JobContext) -> TrainingOutput:
         raise StageFailed(Stage.DATA, str(error), error_type=type(error).__name__) from error
     training, evaluation, columns, holdout = split(frame, spec, params, salt=context.job_id)
     progress(f"data: {len(training)} training and {len(evaluation)} evaluation rows of {source}")
-    model = estimator(params, categorical_columns(training, columns))
+    model = estimator(params, categorical_columns(training, columns, params))
     try:
         model.fit(training[columns], training[spec.label].astype(str))
     except Exception as error:
@@ -617,7 +632,18 @@ def _log_and_register(
             name=f"{context.model_name}-training",
             digest=data_digest,
         )
-        mlflow.log_input(dataset, context="training")
+        # Which labels the version learned from: where, how many, and their time range.
+        stamps = training[TIMESTAMP]
+        mlflow.log_input(
+            dataset,
+            context="training",
+            tags={
+                "driftloop.labels": spec.labels_source or "label store",
+                "driftloop.labels_rows": str(len(training)),
+                "driftloop.labels_start": pd.Timestamp(stamps.min()).isoformat(),
+                "driftloop.labels_end": pd.Timestamp(stamps.max()).isoformat(),
+            },
+        )
         folder = Path(context.work_dir or ".") / REFERENCE_ARTIFACT_DIR
         folder.mkdir(parents=True, exist_ok=True)
         reference.to_csv(folder / REFERENCE_FILE, index=False)
