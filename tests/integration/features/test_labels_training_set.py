@@ -112,3 +112,79 @@ def test_a_training_set_of_a_model_without_labels_is_a_400(sqlite_server: Runnin
     )
     assert response.status_code == 400, response.text
     assert "no labels" in response.text
+
+
+async def test_a_label_keyed_by_a_request_id_alone_gets_the_inputs_its_prediction_was_given(
+    sqlite_server: RunningServer,
+) -> None:
+    from driftloop.common.v1.common_pb2 import ModelRef
+    from driftloop.serving.v1 import events_pb2 as serving
+    from driftloop_bus.publisher import Publisher
+    from driftloop_events.envelope import CloudEvent
+    from driftloop_events.topics import TOPICS
+    from driftloop_events.values import make_record
+
+    from ..bus.helpers import eventually
+
+    url = sqlite_server.url
+    model = f"iris-{uuid.uuid4().hex[:8]}"
+    one, two, multi = (f"req-{uuid.uuid4().hex[:10]}" for _ in range(3))
+    seen_at = T0 + timedelta(minutes=3)
+
+    def prediction(request_id: str, *rows: float) -> CloudEvent[serving.PredictionLogged]:
+        logged = serving.PredictionLogged(
+            request_id=request_id,
+            model=ModelRef(name=model, version=1),
+            inputs=[make_record({"sepal_length": value, "petal_width": 0.2}) for value in rows],
+            outputs=[make_record({"prediction": "setosa"}) for _ in rows],
+            request_time=seen_at,
+        )
+        return CloudEvent.new(logged)
+
+    publisher = Publisher(
+        sqlite_server.settings.kafka_bootstrap_servers, topics=[TOPICS["predictions"]]
+    )
+    await publisher.start()
+    try:
+        for event in (prediction(one, 4.4), prediction(two, 6.6), prediction(multi, 5.0, 5.1)):
+            await publisher.publish(event)
+        await publisher.flush()
+    finally:
+        await publisher.stop()
+    # Labels name the requests only; `multi` had two rows, so its label says nothing
+    # about which one, and a request never seen has nothing to join.
+    (flower,) = new_flower_ids(1)
+    _push(url, flower, T0, 5.5)  # and one label keyed by its entity, in the same set
+    labels = [
+        _label(model, T0 + timedelta(hours=1), "versicolor", entity_keys={"flower_id": flower}),
+        _label(model, T0 + timedelta(hours=1), "setosa", request_id=one),
+        _label(model, T0 + timedelta(hours=1), "virginica", request_id=two),
+        _label(model, T0 + timedelta(hours=1), "setosa", request_id=multi),
+        _label(model, T0 + timedelta(hours=1), "setosa", request_id="req-never-seen"),
+    ]
+    async with httpx.AsyncClient(timeout=60, headers=auth_headers()) as client:
+        posted = await client.post(f"{url}/labels", json={"labels": labels})
+        assert posted.status_code == 202, posted.text
+
+        async def training_set() -> list[dict[str, object]] | None:
+            response = await client.post(
+                f"{url}/labels/{model}/training-set",
+                json={"features": ["iris_features:sepal_length"], "label_column": "species"},
+                headers={"accept": "application/json"},
+            )
+            if response.status_code != 200:
+                return None
+            answer = response.json()
+            rows = [dict(zip(answer["columns"], row, strict=True)) for row in answer["data"]]
+            return rows if len(rows) == 3 else None
+
+        rows = await eventually(training_set, timeout=30)
+
+    got = sorted((str(r["request_id"]), r["species"], r["sepal_length"]) for r in rows)
+    assert got == sorted(
+        [(one, "setosa", 4.4), (two, "virginica", 6.6), ("None", "versicolor", 5.5)]
+    )
+    # A logged row's time is when the model was asked: the features it saw then.
+    logged = [r for r in rows if r["request_id"] in (one, two)]
+    times = {datetime.fromisoformat(str(r["event_timestamp"])) for r in logged}
+    assert times == {seen_at}

@@ -14,7 +14,7 @@ from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_kit.testing import auth_headers
 from driftloop_trainer.domain.jobs import JobContext, JobSpec
 from driftloop_trainer.pipelines.holdout import mask as holdout_mask
-from driftloop_trainer.pipelines.sklearn import load_data, split
+from driftloop_trainer.pipelines.sklearn import feature_columns, load_data, split
 
 from ..features.conftest import RunningServer, features_settings, new_flower_ids
 
@@ -170,4 +170,6 @@ def test_without_a_labels_source_the_pipeline_trains_from_the_label_store(
         1.0 + i for i in range(len(flowers))
     ]
     assert list(by_flower.loc[flowers, "species"]) == [SPECIES[i % 3] for i in range(6)]
-    assert "request_id" not in frame.columns
+    # The request id stays a key column, never a feature the model is fitted on.
+    assert "request_id" in frame.columns
+    assert "request_id" not in feature_columns(frame, context.spec)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop_features.domain.labels import Label
 
-__all__ = ["LABELS", "LabelStore"]
+__all__ = ["LABELS", "PREDICTION_INPUTS", "LabelStore"]
 
 _metadata = sa.MetaData()
 LABELS = sa.Table(
@@ -34,6 +34,18 @@ LABELS = sa.Table(
     sa.Column("ground_truth", sa.JSON(), nullable=True),
     sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+#: What each one-row prediction was given (migration 0003): a label keyed by the
+#: prediction's request id alone joins with it.
+PREDICTION_INPUTS = sa.Table(
+    "prediction_inputs",
+    _metadata,
+    sa.Column("request_id", sa.String(255), primary_key=True),
+    sa.Column("model_name", sa.String(255), nullable=False),
+    sa.Column("request_time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("inputs", sa.JSON(), nullable=False),
 )
 
 
@@ -114,3 +126,43 @@ class LabelStore:
             )
             for row in result
         ]
+
+    async def record_inputs(
+        self,
+        session: AsyncSession,
+        *,
+        request_id: str,
+        model_name: str,
+        request_time: datetime,
+        inputs: dict[str, Any],
+    ) -> None:
+        """Keep a prediction's inputs (a redelivered one changes nothing)."""
+        dialect = session.get_bind().dialect.name
+        insert: Any = (postgresql if dialect == "postgresql" else sqlite).insert(PREDICTION_INPUTS)
+        await session.execute(
+            insert.on_conflict_do_nothing(index_elements=[PREDICTION_INPUTS.c.request_id]),
+            {
+                "request_id": request_id,
+                "model_name": model_name,
+                "request_time": request_time,
+                "inputs": inputs,
+            },
+        )
+
+    async def inputs_of(
+        self, session: AsyncSession, model_name: str, request_ids: Sequence[str]
+    ) -> dict[str, tuple[datetime, dict[str, Any]]]:
+        """The kept inputs of these requests of ``model_name``: ``request id -> (request
+        time, inputs)``; requests never seen are absent."""
+        found: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        ids = list(dict.fromkeys(request_ids))
+        for start in range(0, len(ids), 500):
+            result = await session.execute(
+                sa.select(PREDICTION_INPUTS).where(
+                    PREDICTION_INPUTS.c.model_name == model_name,
+                    PREDICTION_INPUTS.c.request_id.in_(ids[start : start + 500]),
+                )
+            )
+            for row in result:
+                found[row.request_id] = (_aware(row.request_time), dict(row.inputs))
+        return found

@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from driftloop_features.adapters.feast_store import FeastGateway
-from driftloop_features.entrypoints.consumers import HANDLERS, label_consumer
+from driftloop_features.entrypoints.consumers import HANDLERS, LABEL_HANDLERS, label_consumer
 from driftloop_features.entrypoints.ingest import ingest_engine
 from driftloop_features.entrypoints.routers import ROUTERS
 from driftloop_features.service_layer.bootstrap import bootstrap
@@ -96,5 +96,8 @@ class _FeastStores:
 
 
 SERVICE = ServiceDefinition(
-    name="features", settings_cls=FeaturesSettings, create_app=create_app, handlers=HANDLERS
+    name="features",
+    settings_cls=FeaturesSettings,
+    create_app=create_app,
+    handlers={**HANDLERS, **LABEL_HANDLERS},
 )

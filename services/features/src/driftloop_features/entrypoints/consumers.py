@@ -9,7 +9,9 @@ offsets only after that, so a redelivered row is written again with the same val
 Labels on ``labels`` (protobuf or JSON CloudEvents, from any producer, the service's
 own ``POST /labels`` included) are stored in the label store by their own consumer
 group; a label that cannot be stored goes to ``labels.dlq`` with the reason, and one
-read again (a redelivery, or the service's own) is stored once.
+read again (a redelivery, or the service's own) is stored once. The same group reads
+``predictions``, keeping what each one-row prediction was given, for the labels that
+name only its request id.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from driftloop.features.v1 import events_pb2 as features
 from driftloop.monitor.v1 import events_pb2 as monitor
+from driftloop.serving.v1 import events_pb2 as serving
 from driftloop_bus.consumer import ConsumerRunner, HandlerTable, bind
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.topics import TOPICS
@@ -26,7 +29,14 @@ from driftloop_features.service_layer.bootstrap import FeaturesContainer
 from driftloop_features.service_layer.ingestion import RowBatch
 from driftloop_features.service_layer.labels import Labels
 
-__all__ = ["HANDLERS", "LABEL_HANDLERS", "label_consumer", "on_feature_row", "on_label"]
+__all__ = [
+    "HANDLERS",
+    "LABEL_HANDLERS",
+    "label_consumer",
+    "on_feature_row",
+    "on_label",
+    "on_prediction",
+]
 
 
 async def on_feature_row(rows: RowBatch, event: CloudEvent[Any]) -> None:
@@ -42,16 +52,25 @@ async def on_label(labels: Labels, event: CloudEvent[Any]) -> None:
     await labels.record([label_of(event.data)])
 
 
-LABEL_HANDLERS: HandlerTable[Labels] = {monitor.LabelRecorded: [on_label]}
+async def on_prediction(labels: Labels, event: CloudEvent[Any]) -> None:
+    """A served prediction: its inputs kept, for a label that names only its request id."""
+    await labels.record_prediction(event)
+
+
+LABEL_HANDLERS: HandlerTable[Labels] = {
+    monitor.LabelRecorded: [on_label],
+    serving.PredictionLogged: [on_prediction],
+}
 
 
 def label_consumer(container: FeaturesContainer) -> ConsumerRunner:
-    """The consumer of ``labels`` that stores every label in the label store."""
+    """The consumer of ``labels`` and ``predictions`` that stores every label in the label
+    store, and what each one-row prediction was given."""
     settings = container.settings
     return ConsumerRunner(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=settings.labels_group,
         handlers=bind(LABEL_HANDLERS, container.labels),
         publisher=container.bus.publisher,
-        topics=[TOPICS["labels"].name],
+        topics=[TOPICS["labels"].name, TOPICS["predictions"].name],
     )

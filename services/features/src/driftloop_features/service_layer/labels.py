@@ -4,14 +4,22 @@ A label posted over REST is stored and published on ``labels`` in one transactio
 (the outbox), so the monitor sees the labels the store holds. When the service's own
 consumer reads that record back, storing it again changes nothing (the store's rule
 makes a resent label one label).
+
+A label may name only the prediction's request id. For those, the same consumer keeps
+what each one-row prediction on ``predictions`` was given (its inputs, as serving logged
+them): a training set joins such a label with the features the model saw when it
+answered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
+from driftloop.serving.v1 import events_pb2 as serving
 from driftloop_events.envelope import CloudEvent
+from driftloop_events.values import record_to_dict
 from driftloop_features.adapters.label_store import LabelStore
 from driftloop_features.domain.labels import Label, label_event
 from driftloop_features.service_layer.ports import OutboxPort, SessionsPort
@@ -56,3 +64,32 @@ class Labels:
             return await self.store.read(
                 session, model_name, start=start, end=end, after_id=after_id, limit=limit
             )
+
+    async def record_prediction(self, event: CloudEvent[Any]) -> bool:
+        """Keep what a one-row prediction was given; False for a request of several rows
+        (a label by request id cannot say which row it is about)."""
+        logged: serving.PredictionLogged = event.data
+        if len(logged.inputs) != 1 or not logged.request_id or len(logged.request_id) > 255:
+            return False
+        when = (
+            logged.request_time.ToDatetime(tzinfo=UTC)
+            if logged.HasField("request_time")
+            else event.time
+        )
+        async with self.database.session() as session:
+            await self.store.record_inputs(
+                session,
+                request_id=logged.request_id,
+                model_name=logged.model.name,
+                request_time=when,
+                inputs=dict(record_to_dict(logged.inputs[0])),
+            )
+        return True
+
+    async def inputs_of(
+        self, model_name: str, request_ids: Sequence[str]
+    ) -> dict[str, tuple[datetime, dict[str, Any]]]:
+        """What these predictions of ``model_name`` were given (request id -> (time,
+        inputs)); the ones never seen are absent."""
+        async with self.database.session() as session:
+            return await self.store.inputs_of(session, model_name, request_ids)

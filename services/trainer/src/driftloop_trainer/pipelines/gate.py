@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
 from driftloop_trainer.domain.jobs import JobContext
-from driftloop_trainer.pipelines.holdout import TIMESTAMP, Holdout, mask
+from driftloop_trainer.pipelines.holdout import TIMESTAMP, Holdout, mask, usable
 from driftloop_trainer.pipelines.sklearn import WARM_UP, feature_columns, load_data, scores
 
 __all__ = ["main", "score"]
@@ -56,10 +56,8 @@ def score(request: dict[str, Any]) -> dict[str, Any]:
     spec = context.spec
     frame, source = load_data(context)
     _say(f"{len(frame)} labelled rows from {source}")
-    frame = frame.copy()
-    frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True)
-    frame = frame.dropna().sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
     columns = feature_columns(frame, spec, dict(context.parameters))
+    frame = usable(frame, columns=columns, label=spec.label)
     holdout = Holdout.from_report(request.get("holdout"), salt=context.job_id)
     if holdout is not None:
         chosen = mask(frame, holdout, columns=columns, label=spec.label)

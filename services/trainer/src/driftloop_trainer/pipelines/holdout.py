@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-__all__ = ["SHARE", "TIMESTAMP", "Holdout", "held_out", "row_keys", "split"]
+__all__ = ["SHARE", "TIMESTAMP", "Holdout", "held_out", "row_keys", "split", "usable"]
 
 #: The labelled rows' event time column.
 TIMESTAMP = "event_timestamp"
@@ -56,6 +56,15 @@ class Holdout:
         if not isinstance(found, dict) or not found.get("recent_start"):
             return None
         return cls(salt=salt, recent_start=str(found["recent_start"]), share=SHARE)
+
+
+def usable(frame: pd.DataFrame, *, columns: Sequence[str], label: str) -> pd.DataFrame:
+    """The rows with every feature, the label and the event time, oldest first (a key
+    column may be empty: a label keyed by request id has no entity keys)."""
+    frame = frame.copy()
+    frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True)
+    kept = frame.dropna(subset=[*columns, label, TIMESTAMP])
+    return kept.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
 
 
 def row_keys(frame: pd.DataFrame, *, columns: Sequence[str], label: str) -> list[str]:

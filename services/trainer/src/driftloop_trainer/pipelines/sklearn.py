@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, Stage, StageFailed, TrainingOutput
-from driftloop_trainer.pipelines.holdout import Holdout
+from driftloop_trainer.pipelines.holdout import Holdout, usable
 from driftloop_trainer.pipelines.holdout import split as holdout_split
 from driftloop_trainer.pipelines.mlflow_plugins import without_feast_header_provider
 
@@ -205,7 +205,8 @@ def label_store_training_set(
         )
     answer = response.json()
     frame = pd.DataFrame(answer["data"], columns=answer["columns"])
-    return frame.drop(columns=["request_id"], errors="ignore"), url
+    # request_id stays: the key of a row whose label names only its prediction.
+    return frame, url
 
 
 def load_data(context: JobContext) -> tuple[pd.DataFrame, str]:
@@ -297,8 +298,8 @@ def split(
     if window > 0:
         start = frame[TIMESTAMP].max() - pd.Timedelta(days=window)
         frame = frame[frame[TIMESTAMP] >= start]
-    frame = frame.dropna().sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
     columns = feature_columns(frame, spec, parameters)
+    frame = usable(frame, columns=columns, label=spec.label)
     held_out = max(1, round(len(frame) * fraction))
     if len(frame) - held_out < 2 or not columns:
         raise StageFailed(

@@ -22,7 +22,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from driftloop_features.domain.labels import Label
 from driftloop_features.entrypoints.deps import GatewayDep, LabelsDep
+from driftloop_features.service_layer.labels import Labels
 from driftloop_kit.auth import READER
 from driftloop_kit.errors import InvalidInput, validation_message
 
@@ -204,6 +206,60 @@ def _answer(table: pa.Table, accept: str) -> Response:
     return Response(buffer.getvalue(), media_type=PARQUET)
 
 
+async def _logged_rows(
+    labels: Labels, model_name: str, by_request: dict[str, Label], body: TrainingSetRequest
+) -> list[dict[str, Any]]:
+    """Labels keyed by request id alone, each with the inputs its prediction was given."""
+    if not by_request:
+        return []
+    seen = await labels.inputs_of(model_name, list(by_request))
+    rows = []
+    for request_id, (when, inputs) in seen.items():
+        label = by_request[request_id]
+        rows.append(
+            {
+                **inputs,
+                TIMESTAMP_COLUMN: when,
+                "request_id": request_id,
+                body.label_column: label.ground_truth,
+            }
+        )
+    return rows
+
+
+def _references(resolved: Any) -> list[str]:
+    """``view:feature`` references of a list of them or of a Feast feature service."""
+    if isinstance(resolved, list):
+        return [str(ref) for ref in resolved]
+    return [
+        f"{projection.name_to_use()}:{feature.name}"
+        for projection in resolved.feature_view_projections
+        for feature in projection.features
+    ]
+
+
+def _logged_table(
+    rows: list[dict[str, Any]], features: list[str], body: TrainingSetRequest
+) -> pa.Table:
+    """The logged rows with the training set's columns: each requested feature under its
+    name (``view__feature`` with full names), missing ones null."""
+    frame = pd.DataFrame(rows)
+    columns: dict[str, Any] = {}
+    for reference in features:
+        view, _, name = reference.partition(":")
+        column = f"{view}__{name}" if body.full_feature_names else name
+        columns[column] = frame[name] if name in frame.columns else None
+    out = pd.DataFrame(
+        {
+            "request_id": frame["request_id"],
+            TIMESTAMP_COLUMN: pd.to_datetime(frame[TIMESTAMP_COLUMN], utc=True),
+            body.label_column: frame[body.label_column],
+            **columns,
+        }
+    )
+    return pa.Table.from_pandas(out, preserve_index=False)
+
+
 #: The most labels one training set is built from.
 MAX_TRAINING_LABELS = 1_000_000
 
@@ -234,11 +290,17 @@ async def training_set(
     gateway: GatewayDep,
     labels: LabelsDep,
 ) -> Response:
-    """One row per stored label keyed by entity keys: the keys, ``event_timestamp`` (the
-    label's event time), ``request_id``, the label column, and each feature as of the
-    label's event time (nothing newer). Labels keyed by a request id alone name no
-    entity and are left out. ``Accept`` picks the format, as for historical features."""
-    rows: list[dict[str, Any]] = []
+    """One row per stored label: its entity keys, ``event_timestamp`` (the label's event
+    time), ``request_id``, the label column, and the features.
+
+    A label keyed by entity keys gets each feature as of its event time (nothing
+    newer), by Feast's point-in-time join. A label keyed by a request id alone gets
+    the features its prediction was given, as serving logged them (a one-row request,
+    seen on ``predictions``; its ``event_timestamp`` is the prediction's time); one whose
+    prediction was never seen is left out. ``Accept`` picks the format, as for
+    historical features."""
+    keyed: list[dict[str, Any]] = []
+    by_request: dict[str, Label] = {}
     after = 0
     while True:
         page = await labels.read(
@@ -246,7 +308,7 @@ async def training_set(
         )
         for _id, label in page:
             if label.entity_keys:
-                rows.append(
+                keyed.append(
                     {
                         **label.entity_keys,
                         TIMESTAMP_COLUMN: label.event_time,
@@ -254,23 +316,39 @@ async def training_set(
                         body.label_column: label.ground_truth,
                     }
                 )
-        if len(rows) > MAX_TRAINING_LABELS:
+            elif label.request_id:
+                by_request[label.request_id] = label
+        if len(keyed) + len(by_request) > MAX_TRAINING_LABELS:
             raise InvalidInput(
                 f"more than {MAX_TRAINING_LABELS} labels; narrow the range with start and end"
             )
         if len(page) < 10_000:
             break
         after = page[-1][0]
-    if not rows:
-        raise InvalidInput(f"model {model_name!r} has no labels keyed by entity keys in the range")
-    entity_df = _with_timestamps(pd.DataFrame(rows))
+    logged = await _logged_rows(labels, model_name, by_request, body)
+    if not keyed and not logged:
+        raise InvalidInput(
+            f"model {model_name!r} has no labels in the range keyed by entity keys or by "
+            "the request id of a prediction seen on `predictions`"
+        )
     resolved = await asyncio.to_thread(
         gateway.resolve_features, body.features, body.feature_service
     )
-    table = await asyncio.to_thread(
-        gateway.get_historical_features,
-        entity_df=entity_df,
-        features=resolved,
-        full_feature_names=body.full_feature_names,
+    tables: list[pa.Table] = []
+    if keyed:
+        tables.append(
+            await asyncio.to_thread(
+                gateway.get_historical_features,
+                entity_df=_with_timestamps(pd.DataFrame(keyed)),
+                features=resolved,
+                full_feature_names=body.full_feature_names,
+            )
+        )
+    if logged:
+        tables.append(_logged_table(logged, _references(resolved), body))
+    # Columns one part lacks (the entity keys of logged rows) are null in it; a column
+    # null throughout one part takes the other's type.
+    table = (
+        tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     )
     return _answer(table, request.headers.get("accept", ""))
