@@ -63,8 +63,9 @@ bench: bench-bus bench-features bench-tracking bench-monitor bench-serving bench
 bench-bus: install ## Bus: events/s through driftloop's publisher vs raw aiokafka
 	@$(BIN)/python bench/bus.py
 
-bench-features: install ## Features: online retrieval vs feast serve and Feast in process; Kafka ingestion rows/s
+bench-features: install ## Features: online retrieval vs feast serve and Feast in process; Kafka ingestion rows/s; labels in and a training set vs Feast
 	@$(BIN)/python bench/features.py
+	@$(BIN)/python bench/labels.py
 
 bench-tracking: install ## Tracking: mlflow client vs mlflow server 3.17.2 and driftloop (SQLite)
 	@$(BIN)/python bench/tracking.py

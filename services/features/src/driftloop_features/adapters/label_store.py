@@ -127,26 +127,16 @@ class LabelStore:
             for row in result
         ]
 
-    async def record_inputs(
-        self,
-        session: AsyncSession,
-        *,
-        request_id: str,
-        model_name: str,
-        request_time: datetime,
-        inputs: dict[str, Any],
-    ) -> None:
-        """Keep a prediction's inputs (a redelivered one changes nothing)."""
+    async def record_inputs(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+        """Keep predictions' inputs (``request_id``, ``model_name``, ``request_time``,
+        ``inputs`` each); a redelivered one changes nothing."""
+        if not rows:
+            return
         dialect = session.get_bind().dialect.name
         insert: Any = (postgresql if dialect == "postgresql" else sqlite).insert(PREDICTION_INPUTS)
+        unique = list({row["request_id"]: row for row in rows}.values())
         await session.execute(
-            insert.on_conflict_do_nothing(index_elements=[PREDICTION_INPUTS.c.request_id]),
-            {
-                "request_id": request_id,
-                "model_name": model_name,
-                "request_time": request_time,
-                "inputs": inputs,
-            },
+            insert.on_conflict_do_nothing(index_elements=[PREDICTION_INPUTS.c.request_id]), unique
         )
 
     async def inputs_of(

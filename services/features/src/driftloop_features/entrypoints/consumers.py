@@ -16,22 +16,27 @@ name only its request id.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from driftloop.features.v1 import events_pb2 as features
 from driftloop.monitor.v1 import events_pb2 as monitor
 from driftloop.serving.v1 import events_pb2 as serving
-from driftloop_bus.consumer import ConsumerRunner, HandlerTable, bind
+from driftloop_bus.consumer import ConsumerRunner, HandlerTable, bind, delivered
+from driftloop_bus.deadletter import Delivered
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.topics import TOPICS
-from driftloop_features.domain.labels import label_of
+from driftloop_features.domain.labels import Label, LabelRejected, label_of
 from driftloop_features.service_layer.bootstrap import FeaturesContainer
 from driftloop_features.service_layer.ingestion import RowBatch
 from driftloop_features.service_layer.labels import Labels
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "HANDLERS",
     "LABEL_HANDLERS",
+    "LabelConsumer",
     "label_consumer",
     "on_feature_row",
     "on_label",
@@ -63,14 +68,75 @@ LABEL_HANDLERS: HandlerTable[Labels] = {
 }
 
 
+class LabelConsumer(ConsumerRunner):
+    """Stores each polled batch of ``labels`` and ``predictions`` in one transaction.
+
+    The records of a batch are decoded (an undecodable one is dead-lettered); the labels
+    are stored together, and what the one-row predictions were given likewise. When a
+    batch cannot be stored as a whole (a label the store refuses), its records go one by
+    one through the bus ``Dispatcher`` and :data:`LABEL_HANDLERS`, which retry and
+    dead-letter the one at fault with why. Offsets are committed after the batch.
+    """
+
+    def __init__(self, container: FeaturesContainer, *, batch_size: int = 2000) -> None:
+        settings = container.settings
+        super().__init__(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=settings.labels_group,
+            handlers=bind(LABEL_HANDLERS, container.labels),
+            publisher=container.bus.publisher,
+            topics=[TOPICS["labels"].name, TOPICS["predictions"].name],
+            max_poll_records=batch_size,
+        )
+        self.labels = container.labels
+        self.batch_size = batch_size
+
+    async def store(self, records: list[Delivered]) -> None:
+        """Store one batch (see the class docstring)."""
+        labels: list[tuple[Delivered, Label]] = []
+        predictions: list[tuple[Delivered, CloudEvent[Any]]] = []
+        one_by_one: list[Delivered] = []
+        for record in records:
+            event = await self.dispatcher.decode(record)
+            if event is None:
+                continue  # dead-lettered
+            if isinstance(event.data, monitor.LabelRecorded):
+                try:
+                    labels.append((record, label_of(event.data)))
+                except LabelRejected:
+                    one_by_one.append(record)  # dead-lettered by its handler, with why
+            elif isinstance(event.data, serving.PredictionLogged):
+                predictions.append((record, event))
+        try:
+            await self.labels.record([label for _, label in labels])
+        except Exception:
+            log.warning("a batch of labels could not be stored whole; one at a time")
+            one_by_one.extend(record for record, _ in labels)
+        try:
+            await self.labels.record_predictions([event for _, event in predictions])
+        except Exception:
+            log.warning("a batch of predictions could not be kept whole; one at a time")
+            one_by_one.extend(record for record, _ in predictions)
+        for record in one_by_one:
+            await self.dispatcher.handle(record)
+
+    async def _run(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            raise RuntimeError("consumer is not connected")
+        while True:
+            polled = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+            if consumer.assignment():
+                self._assigned.set()
+            if not polled:
+                continue
+            await self.store([delivered(r) for records in polled.values() for r in records])
+            for tp, records in polled.items():
+                self._pending[tp] = records[-1].offset + 1
+            await self._commit(consumer)
+
+
 def label_consumer(container: FeaturesContainer) -> ConsumerRunner:
     """The consumer of ``labels`` and ``predictions`` that stores every label in the label
-    store, and what each one-row prediction was given."""
-    settings = container.settings
-    return ConsumerRunner(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=settings.labels_group,
-        handlers=bind(LABEL_HANDLERS, container.labels),
-        publisher=container.bus.publisher,
-        topics=[TOPICS["labels"].name, TOPICS["predictions"].name],
-    )
+    store, and what each one-row prediction was given, a batch at a time."""
+    return LabelConsumer(container)

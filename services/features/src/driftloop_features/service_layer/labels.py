@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import Counter
+
 from driftloop.serving.v1 import events_pb2 as serving
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.values import record_to_dict
@@ -24,7 +26,15 @@ from driftloop_features.adapters.label_store import LabelStore
 from driftloop_features.domain.labels import Label, label_event
 from driftloop_features.service_layer.ports import OutboxPort, SessionsPort
 
-__all__ = ["SOURCE", "Labels"]
+__all__ = ["LABELS_STORED", "SOURCE", "Labels"]
+
+#: Labels written to the label store, from REST and from the ``labels`` topic (a resent
+#: label counts again: it is written again, to the same row).
+LABELS_STORED = Counter(
+    "driftloop_features_labels_stored_total",
+    "Labels written to the label store, by where they came from.",
+    ["via"],
+)
 
 #: The CloudEvents source of labels the features service publishes.
 SOURCE = "/driftloop/features"
@@ -44,11 +54,13 @@ class Labels:
         async with self.database.session() as session:
             await self.store.record(session, labels)
             await self.outbox.add(session, *events)
+        LABELS_STORED.labels("rest").inc(len(labels))
 
     async def record(self, labels: Sequence[Label]) -> None:
         """Store labels read from the ``labels`` topic (they are published already)."""
         async with self.database.session() as session:
             await self.store.record(session, labels)
+        LABELS_STORED.labels("topic").inc(len(labels))
 
     async def read(
         self,
@@ -68,23 +80,17 @@ class Labels:
     async def record_prediction(self, event: CloudEvent[Any]) -> bool:
         """Keep what a one-row prediction was given; False for a request of several rows
         (a label by request id cannot say which row it is about)."""
-        logged: serving.PredictionLogged = event.data
-        if len(logged.inputs) != 1 or not logged.request_id or len(logged.request_id) > 255:
-            return False
-        when = (
-            logged.request_time.ToDatetime(tzinfo=UTC)
-            if logged.HasField("request_time")
-            else event.time
-        )
-        async with self.database.session() as session:
-            await self.store.record_inputs(
-                session,
-                request_id=logged.request_id,
-                model_name=logged.model.name,
-                request_time=when,
-                inputs=dict(record_to_dict(logged.inputs[0])),
-            )
-        return True
+        return bool(await self.record_predictions([event]))
+
+    async def record_predictions(self, events: Sequence[CloudEvent[Any]]) -> int:
+        """Keep what each one-row prediction of ``events`` was given, in one transaction;
+        how many were kept."""
+        kept = [_inputs(event) for event in events]
+        rows = [row for row in kept if row is not None]
+        if rows:
+            async with self.database.session() as session:
+                await self.store.record_inputs(session, rows)
+        return len(rows)
 
     async def inputs_of(
         self, model_name: str, request_ids: Sequence[str]
@@ -93,3 +99,20 @@ class Labels:
         inputs)); the ones never seen are absent."""
         async with self.database.session() as session:
             return await self.store.inputs_of(session, model_name, request_ids)
+
+
+def _inputs(event: CloudEvent[Any]) -> dict[str, Any] | None:
+    logged: serving.PredictionLogged = event.data
+    if len(logged.inputs) != 1 or not logged.request_id or len(logged.request_id) > 255:
+        return None
+    when = (
+        logged.request_time.ToDatetime(tzinfo=UTC)
+        if logged.HasField("request_time")
+        else event.time
+    )
+    return {
+        "request_id": logged.request_id,
+        "model_name": logged.model.name,
+        "request_time": when,
+        "inputs": dict(record_to_dict(logged.inputs[0])),
+    }
