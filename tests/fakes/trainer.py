@@ -24,6 +24,7 @@ from driftloop_trainer.domain.policy import (
     Decision,
     ModelState,
     Outcome,
+    Suppression,
     Trigger,
     TriggerKind,
     decide,
@@ -128,13 +129,14 @@ class FakeTrainerStore:
         detail: str,
         now: datetime,
         publish: tuple[CloudEvent[Any], ...] = (),
+        suppression: Suppression | None = None,
     ) -> None:
         self.decisions.append(
             {
                 "model_name": trigger.model,
                 "kind": trigger.kind.value,
                 "outcome": outcome.value,
-                "suppression": None,
+                "suppression": suppression.value if suppression else None,
                 "detail": detail,
                 "dedup_key": trigger.episode_id or trigger.event_id,
                 "event_id": trigger.event_id or None,

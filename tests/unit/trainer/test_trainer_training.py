@@ -377,6 +377,12 @@ async def test_a_refused_challenger_is_retried_only_after_the_backoff_then_escal
     running.clock.advance(100_000)
     assert await tick(running) == []  # and no further jobs
     assert len(running.store.jobs) == 3
+    # Another alert of the escalated episode starts nothing either, and says why.
+    await running.deliver(episode_alert("w9", "ep-1"))
+    assert len(running.store.jobs) == 3
+    last = running.store.decisions[-1]
+    assert (last["outcome"], last["suppression"]) == ("suppressed", "escalated")
+    assert "handed to a person" in last["detail"]
 
 
 async def test_a_promotion_resolves_the_episode(tmp_path: Path) -> None:

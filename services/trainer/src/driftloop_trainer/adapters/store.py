@@ -29,6 +29,7 @@ from driftloop_trainer.domain.policy import (
     Decision,
     ModelState,
     Outcome,
+    Suppression,
     Trigger,
     TriggerKind,
     decide,
@@ -202,6 +203,7 @@ class TrainerStore:
         detail: str,
         now: datetime,
         publish: tuple[CloudEvent[Any], ...] = (),
+        suppression: Suppression | None = None,
     ) -> None:
         """Record a decision that starts no job (a dropped or escalated episode), with
         the events it publishes, in one transaction."""
@@ -211,7 +213,7 @@ class TrainerStore:
                     model_name=trigger.model,
                     kind=trigger.kind.value,
                     outcome=outcome.value,
-                    suppression=None,
+                    suppression=suppression.value if suppression else None,
                     detail=detail,
                     reason=trigger.reason,
                     dedup_key=trigger.episode_id or trigger.event_id,

@@ -65,6 +65,8 @@ class Suppression(enum.StrEnum):
     DEBOUNCE = "debounce"
     BELOW_THRESHOLD = "below_threshold"
     SUPERSEDED = "superseded"
+    #: The trigger's episode was escalated: a person has to look before it retrains.
+    ESCALATED = "escalated"
 
 
 #: Suppressions that defer a trigger of an episode instead of dropping it.

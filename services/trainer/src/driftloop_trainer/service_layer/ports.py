@@ -18,7 +18,7 @@ from driftloop_kit.declarations import TriggerPolicy
 from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.gate import Verdict
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, Stage
-from driftloop_trainer.domain.policy import Decision, ModelState, Outcome, Trigger
+from driftloop_trainer.domain.policy import Decision, ModelState, Outcome, Suppression, Trigger
 
 __all__ = [
     "AliasRegistryPort",
@@ -108,6 +108,7 @@ class TrainerStorePort(Protocol):
         detail: str,
         now: datetime,
         publish: tuple[CloudEvent[Any], ...] = (),
+        suppression: Suppression | None = None,
     ) -> None:
         """Record a decision that starts no job, with the events it publishes."""
 

@@ -26,6 +26,7 @@ from driftloop_trainer.domain.jobs import JobContext, JobSpec, JobStatus, ModelC
 from driftloop_trainer.domain.policy import (
     Decision,
     Outcome,
+    Suppression,
     Trigger,
     TriggerKind,
     decide,
@@ -161,6 +162,10 @@ class Training:
             NotFound: The model has no declared job.
         """
         config = self.config(trigger.model)
+        if trigger.episode_id and not trigger.force:
+            held = await self.store.episode(trigger.model, trigger.episode_id)
+            if held is not None and held.escalated:
+                return await self._escalated_already(trigger)
         lock = self._locks.setdefault(trigger.model, asyncio.Lock())
         async with lock:
             found = await self.store.decide(
@@ -190,6 +195,27 @@ class Training:
         if job_id is not None:
             self._spawn(job_id)
         return decision, job_id
+
+    async def _escalated_already(self, trigger: Trigger) -> tuple[Decision, None]:
+        """A trigger of an escalated episode starts nothing until a person acts (a manual
+        training with ``force``): recorded, with why."""
+        decision = Decision(
+            outcome=Outcome.SUPPRESSED,
+            dedup_key=trigger.episode_id,
+            suppression=Suppression.ESCALATED,
+            detail=(
+                f"escalated: episode {trigger.episode_id} was handed to a person "
+                "(training.escalated); no retraining for it until someone asks with force"
+            ),
+        )
+        await self.store.note(
+            trigger=trigger,
+            outcome=decision.outcome,
+            detail=decision.detail,
+            now=self.clock(),
+            suppression=Suppression.ESCALATED,
+        )
+        return decision, None
 
     # -- episodes ------------------------------------------------------------------
 
