@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
 PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: help install test test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving bench-loop up broker demo config clean
+.PHONY: help install test test-e2e test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving bench-loop up broker demo config clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "driftloop targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,8 +34,11 @@ TEST_WORKERS ?= 2
 
 # `make test` (what .ci/run calls) runs the lint first: a change that breaks a layer
 # boundary or a type fails the run as a broken test does.
-test: install lint ## Lint, then every test tier (unit, integration, e2e) against a real broker and databases
-	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+test: install lint ## Lint, then the unit and integration tests against a real broker and databases
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e"
+
+test-e2e: install ## The whole loop end to end: both demo worlds, as a user runs them (about 4 minutes)
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m e2e
 
 test-unit: install ## Run the unit tests only (no I/O)
 	@$(BIN)/pytest -m unit
