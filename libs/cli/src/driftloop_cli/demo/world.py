@@ -19,6 +19,7 @@ Pure functions and data; the demo (``run.py``) does the I/O.
 
 from __future__ import annotations
 
+import abc
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ class Case:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-class World:
+class World(abc.ABC):
     """A model and the data it lives on (subclasses fill in the particulars).
 
     Attributes:
@@ -78,13 +79,13 @@ class World:
         self.random = random.Random(seed)
         self._next_id = first_id
 
+    @abc.abstractmethod
     def document(self, *, window_rows: int) -> dict[str, Any]:
         """The model's document (``driftloop apply``)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def draw(self, *, shifted: bool) -> tuple[str, dict[str, float], dict[str, Any]]:
         """One case's label, features and other columns."""
-        raise NotImplementedError
 
     def cases(self, count: int, *, shifted: bool, at: Sequence[datetime]) -> list[Case]:
         """``count`` cases observed at the given times."""
