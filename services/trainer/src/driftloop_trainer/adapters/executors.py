@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from driftloop_trainer.adapters.kubernetes import job_manifest
+from driftloop_trainer.adapters.warm import WarmProcess
 from driftloop_trainer.domain.jobs import CONTEXT_FILE, JOB_MODULE, RESULT_FILE, JobContext, Stage
 
 LOG_FILE = "job.log"
@@ -78,45 +79,26 @@ class LocalExecutor(Executor):
         self.python = python
         self.entry_points = sorted(set(entry_points or []))
         self.env = env or {}
-        self.warm = warm
-        self._spare: asyncio.subprocess.Process | None = None
+        self.spare = WarmProcess(
+            [python, "-m", JOB_MODULE, "--warm", *self.entry_points],
+            environment=self._environment,
+            enabled=warm,
+        )
 
     def _environment(self) -> dict[str, str]:
         return {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
 
     async def start(self) -> None:
         """Warm a process for the first job."""
-        if self.warm and self._spare is None:
-            self._spare = await self._warm_process()
+        await self.spare.start()
 
     async def close(self) -> None:
         """Stop the warm process."""
-        spare, self._spare = self._spare, None
-        if spare is not None and spare.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                spare.kill()
-            await spare.wait()
-
-    async def _warm_process(self) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            self.python,
-            "-m",
-            JOB_MODULE,
-            "--warm",
-            *self.entry_points,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=self._environment(),
-        )
+        await self.spare.close()
 
     async def _process(self, folder: Path, log_path: Path) -> asyncio.subprocess.Process:
-        spare, self._spare = self._spare, None
-        if spare is not None and spare.returncode is None and spare.stdin is not None:
-            order = {"context": str(folder / CONTEXT_FILE), "log": str(log_path)}
-            spare.stdin.write((json.dumps(order) + "\n").encode())
-            await spare.stdin.drain()
-            spare.stdin.close()
+        spare = await self.spare.take({"context": str(folder / CONTEXT_FILE), "log": str(log_path)})
+        if spare is not None:
             return spare
         with log_path.open("ab") as log:
             return await asyncio.create_subprocess_exec(
@@ -148,8 +130,7 @@ class LocalExecutor(Executor):
                 process.kill()
             raise
         # The next warm process starts once this job is done, not competing with it.
-        if self.warm and self._spare is None:
-            self._spare = await self._warm_process()
+        await self.spare.start()
         if code is None:
             return _failure(
                 Stage.TRAINING,

@@ -31,6 +31,7 @@ from driftloop_kit.model_files import (
     version_files,
 )
 from driftloop_trainer.adapters.registry import RegistryClient
+from driftloop_trainer.adapters.warm import WarmProcess
 from driftloop_trainer.domain.gate import GateScoringError
 from driftloop_trainer.domain.jobs import JobContext
 
@@ -65,42 +66,22 @@ class GateScorer:
         self.cache = cache
         self.python = python
         self.timeout = timeout
-        self.warm = warm
-        self._spare: asyncio.subprocess.Process | None = None
+        self.spare = WarmProcess([python, "-m", GATE_MODULE, "--warm"], enabled=warm)
 
     async def start(self) -> None:
         """Warm a scoring process for the first evaluation."""
-        if self.warm and self._spare is None:
-            self._spare = await self._warm_process()
+        await self.spare.start()
 
     async def close(self) -> None:
         """Stop the warm process."""
-        spare, self._spare = self._spare, None
-        if spare is not None and spare.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                spare.kill()
-            await spare.wait()
-
-    async def _warm_process(self) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            self.python,
-            "-m",
-            GATE_MODULE,
-            "--warm",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        await self.spare.close()
 
     async def _process(
         self, request_path: Path, answer_path: Path, log: BinaryIO, log_path: Path
     ) -> asyncio.subprocess.Process:
-        spare, self._spare = self._spare, None
-        if spare is not None and spare.returncode is None and spare.stdin is not None:
-            order = {"request": str(request_path), "answer": str(answer_path), "log": str(log_path)}
-            spare.stdin.write((json.dumps(order) + "\n").encode())
-            await spare.stdin.drain()
-            spare.stdin.close()
+        order = {"request": str(request_path), "answer": str(answer_path), "log": str(log_path)}
+        spare = await self.spare.take(order)
+        if spare is not None:
             return spare
         return await asyncio.create_subprocess_exec(
             self.python,
@@ -181,8 +162,7 @@ class GateScorer:
             log.close()
             await anyio.to_thread.run_sync(request_path.unlink, True)
             # The next warm process starts once this scoring is done, not competing with it.
-            if self.warm and self._spare is None:
-                self._spare = await self._warm_process()
+            await self.spare.start()
         answer = await anyio.to_thread.run_sync(_answer, answer_path, folder / LOG)
         if not answer.get("ok"):
             raise GateScoringError(f"scoring failed: {answer.get('error')}")
