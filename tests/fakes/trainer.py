@@ -22,6 +22,7 @@ from driftloop_trainer.domain.gate import Verdict, verdict_dict
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, JobStatus, Stage, new_job_id
 from driftloop_trainer.domain.policy import (
     Decision,
+    LabelEvidence,
     ModelState,
     Outcome,
     Suppression,
@@ -67,6 +68,7 @@ class FakeTrainerStore:
         executor: str,
         event: CloudEvent[Any] | None = None,
         now: datetime | None = None,
+        labels: LabelEvidence | None = None,
     ) -> tuple[Decision, str | None] | None:
         now = now or self.clock()
         if event is not None:
@@ -75,7 +77,7 @@ class FakeTrainerStore:
                 return None
             self.claimed.add(claim)
         state = self._state(trigger.model, policy, now, champion_alias=spec.evaluation.alias)
-        decision = decide(trigger, state, policy, now)
+        decision = decide(trigger, state, policy, now, labels)
         job_id = new_job_id() if decision.started else None
         self.decisions.append(
             {
@@ -391,6 +393,21 @@ class FakeExecutor:
 
     async def close(self) -> None:
         pass
+
+
+class FakeLabels:
+    """A label store: the event times of each model's labels."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[datetime]] = {}
+        self.calls = 0
+
+    def add(self, model: str, *times: datetime) -> None:
+        self.times.setdefault(model, []).extend(times)
+
+    async def count(self, model: str, *, since: datetime, at_least: int) -> int:
+        self.calls += 1
+        return min(at_least, sum(1 for t in self.times.get(model, []) if t >= since))
 
 
 class FakeEvidence:

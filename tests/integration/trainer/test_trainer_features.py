@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +11,10 @@ import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from driftloop_bus.embedded import EmbeddedBroker
+from driftloop_kit.auth import Role
+from driftloop_kit.errors import Unavailable
 from driftloop_kit.testing import auth_headers
+from driftloop_trainer.adapters.labels import LabelStoreClient
 from driftloop_trainer.domain.jobs import JobContext, JobSpec
 from driftloop_trainer.pipelines.holdout import mask as holdout_mask
 from driftloop_trainer.pipelines.sklearn import feature_columns, load_data, split
@@ -173,3 +176,46 @@ def test_without_a_labels_source_the_pipeline_trains_from_the_label_store(
     # The request id stays a key column, never a feature the model is fitted on.
     assert "request_id" in frame.columns
     assert "request_id" not in feature_columns(frame, context.spec)
+
+
+class Bearer(httpx.Auth):
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers.update(self.headers)
+        yield request
+
+
+async def test_the_trainer_counts_a_models_labels_since_the_drift_began(
+    features_server: RunningServer,
+) -> None:
+    flowers = new_flower_ids(12)
+    model = f"iris-{flowers[0]}"
+    onset = T0 + timedelta(hours=3)
+    async with httpx.AsyncClient(timeout=30) as http:
+        posted = await http.post(
+            f"{features_server.url}/labels",
+            json={
+                "labels": [
+                    {
+                        "model_name": model,
+                        "entity_keys": {"flower_id": flower},
+                        "ground_truth": SPECIES[i % 3],
+                        # Four before the onset, eight from it on.
+                        "event_time": (onset + timedelta(minutes=i - 4)).isoformat(),
+                    }
+                    for i, flower in enumerate(flowers)
+                ]
+            },
+            headers=auth_headers(),
+        )
+    assert posted.status_code == 202, posted.text
+    client = LabelStoreClient(features_server.url, auth=Bearer(auth_headers(Role.READER)))
+
+    assert await client.count(model, since=onset, at_least=100) == 8
+    assert await client.count(model, since=onset, at_least=5) == 5  # no more than asked
+    assert await client.count(model, since=onset + timedelta(hours=1), at_least=100) == 0
+    assert await client.count("no-such-model", since=onset, at_least=10) == 0
+    with pytest.raises(Unavailable):
+        await LabelStoreClient(features_server.url).count(model, since=onset, at_least=1)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from driftloop_kit.declarations import EvaluationPolicy, GuardrailSpec
-from driftloop_trainer.domain.gate import Paired, evaluate, mcnemar_p_value
+from driftloop_trainer.domain.gate import (
+    LabelCheck,
+    Paired,
+    evaluate,
+    mcnemar_p_value,
+    verdict_dict,
+)
+from driftloop_trainer.pipelines.gate import label_check
 
 pytestmark = pytest.mark.unit
 
@@ -171,3 +180,90 @@ def test_bad_paired_counts_are_refused() -> None:
     with pytest.raises(ValueError, match="two counts"):
         Paired.from_outcome({"challenger_only": 1})
     assert Paired.from_outcome(None) is None
+
+
+# --- suspect labels ------------------------------------------------------------------
+
+COIN_FLIPS = LabelCheck(majority_label="yes", majority_share=0.53, label_shift=0.02)
+
+
+def test_labels_no_candidate_beats_chance_on_are_suspect_and_fail_the_gate() -> None:
+    verdict = evaluate(
+        EvaluationPolicy(confidence=0),
+        challenger={"accuracy": 0.545},
+        champion={"accuracy": 0.50},
+        champion_version=3,
+        rows=400,
+        labels=COIN_FLIPS,
+    )
+    assert not verdict.passed
+    assert verdict.suspect_labels.startswith("suspect labels: the challenger and champion")
+    assert "'yes' (0.5300" in verdict.suspect_labels
+    assert verdict_dict(verdict)["suspect_labels"] == verdict.reason
+
+
+def test_a_challenger_that_learns_the_new_labels_is_not_suspect_though_the_champion_fails() -> None:
+    verdict = evaluate(
+        EvaluationPolicy(confidence=0),
+        challenger={"accuracy": 0.80},
+        champion={"accuracy": 0.52},
+        champion_version=3,
+        rows=400,
+        labels=COIN_FLIPS,
+    )
+    assert verdict.passed
+    assert verdict.suspect_labels == ""
+
+
+def test_the_chance_check_is_off_with_a_negative_margin_or_another_metric() -> None:
+    for policy in (
+        EvaluationPolicy(confidence=0, chance_margin=-1),
+        EvaluationPolicy(confidence=0, metric="f1_macro"),
+    ):
+        verdict = evaluate(
+            policy,
+            challenger={"accuracy": 0.54, "f1_macro": 0.54},
+            champion={"accuracy": 0.50, "f1_macro": 0.50},
+            champion_version=3,
+            rows=400,
+            labels=COIN_FLIPS,
+        )
+        assert verdict.suspect_labels == "", policy
+
+
+def test_labels_far_from_the_earlier_ones_are_suspect_when_a_bound_is_set() -> None:
+    shifted = LabelCheck(
+        majority_label="no", majority_share=0.4, label_shift=0.45, earlier_rows=900
+    )
+    bounded = EvaluationPolicy(confidence=0, max_label_shift=0.3)
+    verdict = evaluate(
+        bounded,
+        challenger={"accuracy": 0.9},
+        champion={"accuracy": 0.6},
+        champion_version=3,
+        rows=400,
+        labels=shifted,
+    )
+    assert not verdict.passed
+    assert "0.4500 (total variation) from the 900 labels" in verdict.suspect_labels
+    unbounded = evaluate(
+        EvaluationPolicy(confidence=0),
+        challenger={"accuracy": 0.9},
+        champion={"accuracy": 0.6},
+        champion_version=3,
+        rows=400,
+        labels=shifted,
+    )
+    assert unbounded.passed  # by default a label shift is a concept shift, not noise
+
+
+def test_the_scorer_measures_chance_and_the_label_shift_from_the_rows() -> None:
+    earlier = pd.DataFrame({"y": ["a"] * 80 + ["b"] * 20})
+    found = label_check(earlier, np.array(["a"] * 30 + ["b"] * 70), "y")
+    assert found["majority_label"] == "b"
+    assert found["majority_share"] == pytest.approx(0.7)
+    assert found["label_shift"] == pytest.approx(0.5)  # |0.3-0.8|/2 + |0.7-0.2|/2
+    assert found["earlier_rows"] == 100
+    alone = label_check(earlier.iloc[:0], np.array(["a", "a", "b"]), "y")
+    assert alone["label_shift"] is None
+    assert LabelCheck.from_outcome(found) == LabelCheck("b", 0.7, 0.5, 100)

@@ -8,6 +8,7 @@ import pytest
 
 from driftloop_kit.declarations import TriggerPolicy
 from driftloop_trainer.domain.policy import (
+    LabelEvidence,
     ModelState,
     Outcome,
     Suppression,
@@ -122,3 +123,65 @@ def test_an_alert_about_a_version_the_trainer_has_replaced_starts_no_job() -> No
     assert decide(drift(version=4), state, POLICY, NOW).started
     assert decide(drift(version=5), state, POLICY, NOW).started
     assert decide(drift(version=3), ModelState(), POLICY, NOW).started
+
+
+# --- evidence before training: a drift job waits for labels of the new distribution ---
+
+WAITING = TriggerPolicy(
+    debounce_seconds=0, cooldown_seconds=0, min_new_labels=100, label_wait_seconds=300
+)
+ONSET = NOW - timedelta(seconds=30)
+
+
+def onset_drift(**fields: object) -> Trigger:
+    return Trigger(
+        kind=TriggerKind.DRIFT,
+        model="iris",
+        version=3,
+        window="w1",
+        episode_id="ep-1",
+        onset=ONSET.isoformat(),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_a_drift_trigger_with_too_few_new_labels_is_deferred_and_says_how_many() -> None:
+    labels = LabelEvidence(count=37, since=ONSET, waited_seconds=20)
+    decision = decide(onset_drift(), ModelState(), WAITING, NOW, labels)
+    assert (decision.outcome, decision.suppression) == (
+        Outcome.DEFERRED,
+        Suppression.AWAITING_LABELS,
+    )
+    assert "37 labels since" in decision.detail
+    assert "min_new_labels 100" in decision.detail
+    assert "waited 20 s of at most 300 s" in decision.detail
+
+
+def test_a_drift_trigger_starts_once_enough_new_labels_arrived() -> None:
+    labels = LabelEvidence(count=100, since=ONSET, waited_seconds=20)
+    decision = decide(onset_drift(), ModelState(), WAITING, NOW, labels)
+    assert decision.started
+    assert "100 labels since" in decision.detail
+    assert ">= min_new_labels 100" in decision.detail
+
+
+def test_the_wait_for_labels_is_bounded_and_the_start_says_it_was_short() -> None:
+    labels = LabelEvidence(count=12, since=ONSET, waited_seconds=301)
+    decision = decide(onset_drift(), ModelState(), WAITING, NOW, labels)
+    assert decision.started
+    assert "12 labels since" in decision.detail
+    assert "label_wait_seconds over" in decision.detail
+
+
+def test_a_forced_or_non_drift_trigger_does_not_wait_for_labels() -> None:
+    few = LabelEvidence(count=0, since=ONSET, waited_seconds=0)
+    assert decide(onset_drift(force=True), ModelState(), WAITING, NOW, few).started
+    manual = Trigger(kind=TriggerKind.MANUAL, model="iris", window="m", onset=ONSET.isoformat())
+    assert decide(manual, ModelState(), WAITING, NOW, few).started
+
+
+def test_a_cooldown_is_reported_before_the_wait_for_labels() -> None:
+    labels = LabelEvidence(count=0, since=ONSET, waited_seconds=0)
+    cooling = WAITING.model_copy(update={"cooldown_seconds": 600})
+    decision = decide(onset_drift(), ModelState(last_finished=ago(60)), cooling, NOW, labels)
+    assert decision.suppression is Suppression.COOLDOWN

@@ -27,6 +27,7 @@ from tests.fakes.trainer import (
     FakeEvidence,
     FakeExecutor,
     FakeGate,
+    FakeLabels,
     FakeRegistry,
     FakeTrainerStore,
 )
@@ -75,6 +76,7 @@ def trainer(
     aliases: dict[str, int] | None = None,
     evidence: FakeEvidence | None = None,
     gate: FakeGate | None = None,
+    labels: FakeLabels | None = None,
 ) -> Trainer:
     clock, outbox = Clock(), FakeOutbox()
     store = FakeTrainerStore(outbox=outbox, clock=clock)
@@ -88,6 +90,7 @@ def trainer(
         clock=clock,
         evidence=evidence,
         gate=gate,
+        labels=labels,
     )
     return Trainer(training, store, registry, outbox, clock)
 
@@ -385,6 +388,63 @@ async def test_a_refused_challenger_is_retried_only_after_the_backoff_then_escal
     assert "handed to a person" in last["detail"]
 
 
+AWAITING = TriggerPolicy(
+    debounce_seconds=0, cooldown_seconds=0, min_new_labels=50, label_wait_seconds=120
+)
+
+
+def onset_alert(window: str, episode: str, onset: datetime) -> CloudEvent[monitor.DriftDetected]:
+    alert = episode_alert(window, episode)
+    alert.data.window.start_time.FromDatetime(onset)
+    return CloudEvent.new(alert.data, time=T0)
+
+
+async def test_a_drift_job_waits_for_labels_of_the_new_distribution_then_starts_once(
+    tmp_path: Path,
+) -> None:
+    labels = FakeLabels()
+    onset = T0 - timedelta(seconds=5)
+    labels.add(MODEL, *[onset - timedelta(seconds=60)] * 500)  # the old distribution's
+    running = trainer(tmp_path, policy=AWAITING, labels=labels)
+    await running.deliver(onset_alert("w1", "ep-1", onset))
+    assert running.store.jobs == {}
+    waiting = running.store.decisions[-1]
+    assert (waiting["outcome"], waiting["suppression"]) == ("deferred", "awaiting_labels")
+    assert "0 labels since" in waiting["detail"]
+
+    labels.add(MODEL, *[onset + timedelta(seconds=1)] * 30)
+    running.clock.advance(10)
+    assert await tick(running) == []  # 30 < 50: still waiting, and nothing recorded again
+    assert running.store.decisions[-1] is waiting
+    labels.add(MODEL, *[onset + timedelta(seconds=2)] * 20)
+    running.clock.advance(10)
+    (job_id,) = await tick(running)
+    started = running.store.decisions[-1]
+    assert started["job_id"] == job_id
+    assert "50 labels since" in started["detail"]
+    assert running.store.jobs[job_id]["trigger"]["onset"] == onset.isoformat()
+    running.clock.advance(1_000)
+    assert await tick(running) == []
+
+
+async def test_a_drift_job_starts_with_the_labels_there_are_when_the_wait_is_over(
+    tmp_path: Path,
+) -> None:
+    labels = FakeLabels()
+    onset = T0 - timedelta(seconds=5)
+    running = trainer(tmp_path, policy=AWAITING, labels=labels)
+    await running.deliver(onset_alert("w1", "ep-1", onset))
+    labels.add(MODEL, *[onset + timedelta(seconds=1)] * 7)
+    running.clock.advance(100)
+    assert await tick(running) == []
+    running.clock.advance(21)  # 121 s after the alert: label_wait_seconds is over
+    (job_id,) = await tick(running)
+    detail = running.store.decisions[-1]["detail"]
+    assert "7 labels since" in detail
+    assert "label_wait_seconds over" in detail
+    assert running.store.jobs[job_id]["trigger"]["episode_id"] == "ep-1"
+
+
 async def test_a_promotion_resolves_the_episode(tmp_path: Path) -> None:
     running = trainer(
         tmp_path, policy=REFUSING, outcome=scored(0.97, 0.70, 4), aliases={"champion": 4}
@@ -539,3 +599,35 @@ async def test_no_held_out_row_to_score_fails_the_evaluation_and_promotes_nothin
     assert "no held-out labelled row" in job["error"]
     assert job["error_type"] == "GateScoringError"
     assert running.registry.moves == []
+
+
+async def test_suspect_labels_escalate_the_episode_at_the_first_refusal(tmp_path: Path) -> None:
+    # Coin-flip labels: neither model does better than answering the most frequent label.
+    gate = FakeGate(
+        {
+            "rows": 400,
+            "challenger_metrics": {"accuracy": 0.52},
+            "champion_metrics": {"accuracy": 0.49},
+            "paired": {"challenger_only": 60, "champion_only": 48},
+            "labels": {"majority_label": "no", "majority_share": 0.51, "label_shift": 0.03},
+        }
+    )
+    running = trainer(
+        tmp_path,
+        policy=REFUSING,  # three refusals would be allowed
+        outcome=scored(0.52, 0.49, 4),
+        aliases={"champion": 4},
+        gate=gate,
+    )
+    await running.deliver(episode_alert("w1", "ep-1"))
+
+    (job,) = running.store.jobs.values()
+    assert job["promoted"] is False
+    assert job["evaluation"]["suspect_labels"].startswith("suspect labels")
+    escalated = running.outbox.events[-1]
+    assert escalated.type == "driftloop.trainer.training.escalated"
+    assert escalated.data.rule == "suspect_labels"
+    assert escalated.data.evidence["suspect_labels"] == job["evaluation"]["suspect_labels"]
+    running.clock.advance(100_000)
+    assert await tick(running) == []
+    assert len(running.store.jobs) == 1

@@ -114,6 +114,12 @@ class TriggerPolicy(BaseModel):
             episode's next retrain waits this long, doubled at each further refusal.
         max_refusals_per_episode: Refusals after which the trainer stops retraining for
             the episode and escalates (``training.escalated``).
+        min_new_labels: A drift-triggered job waits until the label store holds this
+            many labels of the model observed since the drift began (the start of the
+            alerting window), so that it trains and is judged on the new distribution;
+            0 starts at once.
+        label_wait_seconds: The longest such a job waits after the alert; then it starts
+            with the labels there are, and its decision says how many.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -129,6 +135,8 @@ class TriggerPolicy(BaseModel):
     on_performance: bool = True
     retry_backoff_seconds: float = Field(default=600.0, ge=0, le=30 * 86_400)
     max_refusals_per_episode: int = Field(default=3, ge=1, le=100)
+    min_new_labels: int = Field(default=0, ge=0, le=10_000)
+    label_wait_seconds: float = Field(default=600.0, ge=0, le=7 * 86_400)
 
     @field_validator("dedup_key")
     @classmethod
@@ -179,6 +187,13 @@ class EvaluationPolicy(BaseModel):
         guardrails: Bounds every challenger must respect.
         alias: The alias that moves on a pass.
         previous_alias: The alias the old champion keeps.
+        chance_margin: Labels are suspect when every candidate's accuracy on the
+            held-out rows is at most the share of their most frequent label plus this
+            margin (no model does better than always answering that label): the trainer
+            escalates instead of retraining on them. Negative turns the check off.
+        max_label_shift: Labels are suspect when the held-out rows' label distribution
+            is further than this total variation distance (0-1) from the labels before
+            them; 1 turns the check off (a real concept shift moves labels too).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -204,6 +219,8 @@ class EvaluationPolicy(BaseModel):
     guardrails: list[GuardrailSpec] = Field(default_factory=list)
     alias: str = "champion"
     previous_alias: str = "previous"
+    chance_margin: float = Field(default=0.02, ge=-1, le=1)
+    max_label_shift: float = Field(default=1.0, ge=0, le=1)
 
 
 # -- serving -----------------------------------------------------------------------

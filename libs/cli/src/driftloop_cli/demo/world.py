@@ -186,7 +186,8 @@ class Iris(World):
         of its label; a retraining looks at the last day (the live traffic), the first
         model at the whole history (its trigger's parameters say so). A burst of alerts
         starts one job (debounce); the cooldown is short so the first model does not
-        hold the drift-triggered retraining back. The reference sample the monitor gets
+        hold the drift-triggered retraining back; it waits (a minute at most) for 100
+        labels of the new site's flowers first. The reference sample the monitor gets
         is the most recent 100 training rows, so a retrained model is watched against
         the new site's data it was trained for."""
         return {
@@ -214,7 +215,13 @@ class Iris(World):
                     "evaluation_fraction": 0.2,
                     "timeout_seconds": 300,
                 },
-                "trigger": {"debounce_seconds": 10, "cooldown_seconds": 5, "dedup_seconds": 3600},
+                "trigger": {
+                    "debounce_seconds": 10,
+                    "cooldown_seconds": 5,
+                    "dedup_seconds": 3600,
+                    "min_new_labels": 100,
+                    "label_wait_seconds": 60,
+                },
                 "monitor": {
                     "window_rows": window_rows,
                     "performance_metric": "accuracy",
@@ -302,7 +309,13 @@ class Churn(World):
                     "evaluation_fraction": 0.2,
                     "timeout_seconds": 300,
                 },
-                "trigger": {"debounce_seconds": 10, "cooldown_seconds": 5, "dedup_seconds": 3600},
+                "trigger": {
+                    "debounce_seconds": 10,
+                    "cooldown_seconds": 5,
+                    "dedup_seconds": 3600,
+                    "min_new_labels": 100,
+                    "label_wait_seconds": 60,
+                },
                 "monitor": {
                     "window_rows": window_rows,
                     "column_types": {"plan_tier": "cat", "region": "cat"},

@@ -27,6 +27,7 @@ from driftloop_trainer.domain.gate import Verdict, verdict_dict
 from driftloop_trainer.domain.jobs import JobSpec, JobStatus, Stage, new_job_id
 from driftloop_trainer.domain.policy import (
     Decision,
+    LabelEvidence,
     ModelState,
     Outcome,
     Suppression,
@@ -127,6 +128,7 @@ class TrainerStore:
         executor: str,
         event: CloudEvent[Any] | None = None,
         now: datetime | None = None,
+        labels: LabelEvidence | None = None,
     ) -> tuple[Decision, str | None] | None:
         """Decide on ``trigger``, record the decision and, when it starts a job, the job.
 
@@ -143,7 +145,7 @@ class TrainerStore:
             state = await self._state(
                 session, trigger.model, policy, now, champion_alias=spec.evaluation.alias
             )
-            decision = decide(trigger, state, policy, now)
+            decision = decide(trigger, state, policy, now, labels)
             job_id = new_job_id() if decision.started else None
             await session.execute(
                 insert(decisions).values(

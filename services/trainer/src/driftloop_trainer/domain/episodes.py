@@ -11,7 +11,8 @@ or ``performance.recovered``. The trainer keeps what it decided per episode:
 - A challenger the gate refuses does not end the episode: the same trigger becomes
   pending again, due only after ``retry_backoff_seconds * 2 ** (refusals - 1)``; after
   ``max_refusals_per_episode`` refusals the trainer stops and escalates
-  (``training.escalated``: a person has to look).
+  (``training.escalated``: a person has to look). A refusal because the labels are
+  suspect escalates at once: retraining on noise would not help.
 - A promotion resolves the episode for the trainer (the new version has its own windows).
 
 Pure: the use case (``service_layer/training.py``) loads an :class:`Episode`, applies
@@ -34,6 +35,7 @@ __all__ = [
     "after_decision",
     "after_promotion",
     "after_refusal",
+    "escalated",
     "is_due",
 ]
 
@@ -108,6 +110,11 @@ def after_refusal(
         pending=dict(trigger) if episode.open else None,
         not_before=now + timedelta(seconds=wait),
     ), False
+
+
+def escalated(episode: Episode) -> Episode:
+    """The trainer hands the episode to a person (e.g. its labels are suspect)."""
+    return replace(episode, escalated=True, pending=None, not_before=None)
 
 
 def is_due(episode: Episode, now: datetime) -> bool:

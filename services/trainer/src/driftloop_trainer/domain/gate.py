@@ -10,6 +10,13 @@ the two models is right (the discordant pairs) must favour the challenger in an 
 McNemar test at the policy's ``confidence`` (one-sided: is the challenger right more
 often than chance would make it on those rows?). A challenger winning by one row out
 of a thousand keeps the champion; so does a tie.
+
+Labels are checked before a challenger trained on them can pass (:class:`LabelCheck`):
+when no candidate does better on the held-out rows than always answering their most
+frequent label (accuracy at most that share plus ``chance_margin``), or the held-out
+labels' distribution is further than ``max_label_shift`` (total variation) from the
+labels before them, the verdict names the labels as suspect and the trainer escalates
+instead of retraining on them.
 """
 
 from __future__ import annotations
@@ -64,6 +71,73 @@ class Verdict:
     rule: str = ""
     #: The job's own figures for its challenger (logged, never deciding).
     reported: Mapping[str, float] | None = None
+    #: Why the labels are suspect ("" when they are not): the trainer escalates.
+    suspect_labels: str = ""
+
+
+@dataclass(frozen=True)
+class LabelCheck:
+    """The held-out rows' labels, against chance and against the labels before them.
+
+    Attributes:
+        majority_label: The most frequent label of the held-out rows.
+        majority_share: Its share (the accuracy of always answering it).
+        label_shift: Total variation distance between the held-out rows' label
+            distribution and that of the rows before them (None without such rows).
+        earlier_rows: Labelled rows before the held-out ones.
+    """
+
+    majority_label: str
+    majority_share: float
+    label_shift: float | None = None
+    earlier_rows: int = 0
+
+    @classmethod
+    def from_outcome(cls, found: Mapping[str, Any] | None) -> LabelCheck | None:
+        """The check the scorer reported (``labels``), or None when it reported none."""
+        if not found:
+            return None
+        shift = found.get("label_shift")
+        return cls(
+            majority_label=str(found["majority_label"]),
+            majority_share=float(found["majority_share"]),
+            label_shift=None if shift is None else float(shift),
+            earlier_rows=int(found.get("earlier_rows") or 0),
+        )
+
+
+def suspect_labels(
+    policy: EvaluationPolicy,
+    labels: LabelCheck,
+    *,
+    challenger: float,
+    champion: float | None,
+) -> str:
+    """Why the labels are suspect under ``policy``; "" when they are not."""
+    if (
+        policy.metric == "accuracy"
+        and policy.higher_is_better
+        and policy.chance_margin >= 0
+        and max(challenger, champion if champion is not None else challenger)
+        <= labels.majority_share + policy.chance_margin
+    ):
+        who = "challenger and champion" if champion is not None else "challenger"
+        return (
+            f"suspect labels: the {who} score no better than always answering "
+            f"{labels.majority_label!r} ({labels.majority_share:.4f} of the held-out rows, "
+            f"chance_margin {policy.chance_margin:g}): the labels look like noise"
+        )
+    if (
+        policy.max_label_shift < 1
+        and labels.label_shift is not None
+        and labels.label_shift > policy.max_label_shift
+    ):
+        return (
+            f"suspect labels: the held-out labels are {labels.label_shift:.4f} (total "
+            f"variation) from the {labels.earlier_rows} labels before them "
+            f"(> max_label_shift {policy.max_label_shift:g})"
+        )
+    return ""
 
 
 @dataclass(frozen=True)
@@ -121,6 +195,7 @@ def evaluate(
     champion_version: int | None,
     rows: int,
     paired: Paired | None = None,
+    labels: LabelCheck | None = None,
 ) -> Verdict:
     """Apply ``policy`` to the scores.
 
@@ -131,6 +206,7 @@ def evaluate(
         champion_version: The champion's version, None when there is none.
         rows: Labelled rows scored.
         paired: Rows where exactly one model is right, for the paired test.
+        labels: The held-out labels' check (suspect labels fail the gate).
 
     Raises:
         ValueError: The challenger lacks the deciding metric.
@@ -153,6 +229,9 @@ def evaluate(
         )
     failed = [c.name for c in checks if not c.passed]
     theirs = None if champion is None else champion.get(policy.metric)
+    suspect = (
+        "" if labels is None else suspect_labels(policy, labels, challenger=mine, champion=theirs)
+    )
     common = {
         "metric": policy.metric,
         "higher_is_better": policy.higher_is_better,
@@ -161,6 +240,14 @@ def evaluate(
         "evaluation_rows": rows,
         "guardrails": checks,
     }
+    if suspect:
+        return Verdict(
+            passed=False,
+            champion_score=theirs,
+            reason=suspect,
+            suspect_labels=suspect,
+            **common,  # type: ignore[arg-type]
+        )
     if failed:
         return Verdict(
             passed=False,
@@ -246,4 +333,5 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
         "holdout_end": verdict.holdout_end or None,
         "rule": verdict.rule or None,
         "reported_metrics": dict(verdict.reported) if verdict.reported is not None else None,
+        "suspect_labels": verdict.suspect_labels or None,
     }

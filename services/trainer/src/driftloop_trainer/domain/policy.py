@@ -12,13 +12,16 @@ The checks, in order:
 3. **max_concurrent** — the model already has ``max_concurrent`` jobs queued or running;
 4. **cooldown** — a job of the model finished less than ``cooldown_seconds`` ago;
 5. **debounce** — a job of the model was started less than ``debounce_seconds`` ago:
-   the first alert of a burst starts a job, the rest of the burst joins it.
+   the first alert of a burst starts a job, the rest of the burst joins it;
+6. **awaiting_labels** — a drift trigger whose model asks for ``min_new_labels``
+   labels observed since the drift began, while the label store holds fewer and the
+   alert is less than ``label_wait_seconds`` old (then it starts with what there is).
 
 A manual trigger with ``force`` skips the cooldown and the debounce, never the
 concurrency limit.
 
 A drift or performance trigger that belongs to a monitor episode and is stopped by
-checks 3-5 is **deferred**, not suppressed: the trainer keeps it and re-checks it when
+checks 3-6 is **deferred**, not suppressed: the trainer keeps it and re-checks it when
 the wait is over, if the episode is still open (``domain/episodes.py``).
 """
 
@@ -67,10 +70,19 @@ class Suppression(enum.StrEnum):
     SUPERSEDED = "superseded"
     #: The trigger's episode was escalated: a person has to look before it retrains.
     ESCALATED = "escalated"
+    #: Too few labels of the new distribution yet (``min_new_labels``).
+    AWAITING_LABELS = "awaiting_labels"
 
 
 #: Suppressions that defer a trigger of an episode instead of dropping it.
-DEFERRABLE = frozenset({Suppression.COOLDOWN, Suppression.DEBOUNCE, Suppression.MAX_CONCURRENT})
+DEFERRABLE = frozenset(
+    {
+        Suppression.COOLDOWN,
+        Suppression.DEBOUNCE,
+        Suppression.MAX_CONCURRENT,
+        Suppression.AWAITING_LABELS,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,9 @@ class Trigger:
         requested_by: Person or service.
         force: Skip cooldown and debounce (manual requests only).
         episode_id: The monitor episode of a drift or performance trigger ("" for none).
+        onset: When the drift began: the start of the alerting window (ISO 8601, "" for
+            none); labels observed since then are the new distribution's.
+        alerted_at: When the alert was published (ISO 8601, "" for none).
     """
 
     kind: TriggerKind
@@ -106,6 +121,17 @@ class Trigger:
     requested_by: str = "trainer-policy"
     force: bool = False
     episode_id: str = ""
+    onset: str = ""
+    alerted_at: str = ""
+
+    def needs_labels(self, policy: TriggerPolicy) -> bool:
+        """Whether this trigger waits for labels of the new distribution first."""
+        return (
+            self.kind is TriggerKind.DRIFT
+            and policy.min_new_labels > 0
+            and bool(self.onset)
+            and not self.force
+        )
 
     def dedup_key(self, policy: TriggerPolicy) -> str:
         """This trigger's key under ``policy``'s template."""
@@ -141,6 +167,21 @@ class ModelState:
 
 
 @dataclass(frozen=True)
+class LabelEvidence:
+    """Labels of the new distribution a drift trigger has to train on.
+
+    Attributes:
+        count: Labels observed since the drift began (counted up to what is needed).
+        since: When the drift began (the alerting window's start).
+        waited_seconds: Seconds since the alert.
+    """
+
+    count: int
+    since: datetime
+    waited_seconds: float
+
+
+@dataclass(frozen=True)
 class Decision:
     """The policy's answer for one trigger.
 
@@ -166,7 +207,13 @@ def _ago(now: datetime, then: datetime) -> float:
     return (now - then).total_seconds()
 
 
-def decide(trigger: Trigger, state: ModelState, policy: TriggerPolicy, now: datetime) -> Decision:
+def decide(
+    trigger: Trigger,
+    state: ModelState,
+    policy: TriggerPolicy,
+    now: datetime,
+    labels: LabelEvidence | None = None,
+) -> Decision:
     """Whether ``trigger`` starts a job for its model now.
 
     Args:
@@ -174,6 +221,9 @@ def decide(trigger: Trigger, state: ModelState, policy: TriggerPolicy, now: date
         state: The model's jobs and recent triggers.
         policy: The model's policy.
         now: The current time (timezone-aware).
+        labels: The labels of the new distribution, when the trigger waits for them
+            (:meth:`Trigger.needs_labels`); None when it does not, or they could not be
+            counted.
     """
     key = trigger.dedup_key(policy)
     seen = state.recent_keys.get(key)
@@ -184,7 +234,7 @@ def decide(trigger: Trigger, state: ModelState, policy: TriggerPolicy, now: date
             f"(< {policy.dedup_seconds:.0f} s)",
         )
     else:
-        blocked = _blocked(trigger, state, policy, now)
+        blocked = _blocked(trigger, state, policy, now) or _awaiting(trigger, policy, labels)
     if blocked is not None:
         reason, detail = blocked
         if trigger.episode_id and reason in DEFERRABLE:
@@ -196,7 +246,36 @@ def decide(trigger: Trigger, state: ModelState, policy: TriggerPolicy, now: date
                 f"over: {reason.value}: {detail}",
             )
         return Decision(Outcome.SUPPRESSED, key, reason, f"{reason.value}: {detail}")
-    return Decision(Outcome.STARTED, key, None, trigger.reason or f"{trigger.kind.value} trigger")
+    detail = trigger.reason or f"{trigger.kind.value} trigger"
+    if labels is not None and trigger.needs_labels(policy):
+        detail += f"; {_labels_seen(labels, policy)}"
+    return Decision(Outcome.STARTED, key, None, detail)
+
+
+def _labels_seen(labels: LabelEvidence, policy: TriggerPolicy) -> str:
+    enough = labels.count >= policy.min_new_labels
+    return (
+        f"{labels.count} labels since {labels.since.isoformat()} "
+        f"({'>=' if enough else '<'} min_new_labels {policy.min_new_labels}"
+        + ("" if enough else f", waited {labels.waited_seconds:.0f} s: label_wait_seconds over")
+        + ")"
+    )
+
+
+def _awaiting(
+    trigger: Trigger, policy: TriggerPolicy, labels: LabelEvidence | None
+) -> tuple[Suppression, str] | None:
+    """A drift trigger waits for labels of the new distribution, for a bounded time."""
+    if labels is None or not trigger.needs_labels(policy):
+        return None
+    if labels.count >= policy.min_new_labels or labels.waited_seconds >= policy.label_wait_seconds:
+        return None
+    return (
+        Suppression.AWAITING_LABELS,
+        f"{labels.count} labels since {labels.since.isoformat()} (< min_new_labels "
+        f"{policy.min_new_labels}); waited {labels.waited_seconds:.0f} s of at most "
+        f"{policy.label_wait_seconds:.0f} s",
+    )
 
 
 def _blocked(

@@ -10,6 +10,7 @@ The handlers translate an event into a :class:`Trigger` for :meth:`Training.subm
 from __future__ import annotations
 
 import logging
+from datetime import UTC
 from typing import Any
 
 from driftloop.features.v1 import events_pb2 as features
@@ -29,6 +30,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def _iso(stamp: Any) -> str:
+    """A protobuf ``Timestamp`` as ISO 8601 (UTC)."""
+    return str(stamp.ToDatetime(tzinfo=UTC).isoformat())
 
 
 def _from(event: CloudEvent[Any], **fields: Any) -> Trigger:
@@ -59,6 +65,8 @@ async def on_drift_detected(training: Training, event: CloudEvent[Any]) -> None:
             # An alert without an episode (a monitor before episodes, or a hand-made
             # one) is decided alone, never deferred: each would be an episode of its own.
             episode_id=alert.episode_id,
+            onset=_iso(alert.window.start_time) if alert.window.HasField("start_time") else "",
+            alerted_at=event.time.isoformat(),
         ),
         event=event,
     )

@@ -80,6 +80,9 @@ def score(request: dict[str, Any]) -> dict[str, Any]:
         return answer
     _say(f"{len(rows)} held-out rows ({rule})")
     truth = rows[spec.label].astype(str).to_numpy()
+    answer["labels"] = label_check(
+        frame[~chosen & (frame[TIMESTAMP] < rows[TIMESTAMP].min())], truth, spec.label
+    )
     mine = _predict(request["challenger"]["path"], rows, columns)
     answer["challenger_metrics"] = scores(truth, mine)
     _say(f"challenger version {request['challenger']['version']}: {answer['challenger_metrics']}")
@@ -94,6 +97,27 @@ def score(request: dict[str, Any]) -> dict[str, Any]:
         }
         _say(f"champion version {champion['version']}: {answer['champion_metrics']}")
     return answer
+
+
+def label_check(earlier: pd.DataFrame, truth: np.ndarray[Any, Any], label: str) -> dict[str, Any]:
+    """The held-out labels against chance (their most frequent label's share) and against
+    the labels of the rows before them (total variation distance), for the gate's
+    suspect-labels rule (``domain/gate.py``)."""
+    held = pd.Series(truth).value_counts(normalize=True)
+    before = earlier[label].astype(str).value_counts(normalize=True)
+    shift = None
+    if len(earlier):
+        both = held.index.union(before.index)
+        shift = float(
+            0.5
+            * (held.reindex(both, fill_value=0) - before.reindex(both, fill_value=0)).abs().sum()
+        )
+    return {
+        "majority_label": str(held.index[0]),
+        "majority_share": float(held.iloc[0]),
+        "label_shift": shift,
+        "earlier_rows": len(earlier),
+    }
 
 
 def wait_for_request() -> list[str] | None:

@@ -14,6 +14,7 @@ from driftloop_kit.auth import Role, ServiceAuth, TokenSigner
 from driftloop_kit.db import Database
 from driftloop_trainer.adapters.executors import KubernetesExecutor, LocalExecutor
 from driftloop_trainer.adapters.gate import GateScorer
+from driftloop_trainer.adapters.labels import LabelStoreClient
 from driftloop_trainer.adapters.registry import RegistryClient, ResultEvidence
 from driftloop_trainer.adapters.store import TrainerStore
 from driftloop_trainer.domain.jobs import REPORT_URL_ENV
@@ -100,6 +101,11 @@ def bootstrap(settings: TrainerSettings) -> TrainerContainer:
             cache=settings.data_dir / "models",
             python=settings.python_executable,
             timeout=settings.gate_timeout_seconds,
+        ),
+        labels=LabelStoreClient(
+            settings.features_url,
+            timeout=settings.http_timeout_seconds,
+            auth=ServiceAuth.for_service(settings, Role.READER),
         ),
     )
     return TrainerContainer(settings, database, bus, store, registry, training)

@@ -18,7 +18,14 @@ from driftloop_kit.declarations import TriggerPolicy
 from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.gate import Verdict
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, Stage
-from driftloop_trainer.domain.policy import Decision, ModelState, Outcome, Suppression, Trigger
+from driftloop_trainer.domain.policy import (
+    Decision,
+    LabelEvidence,
+    ModelState,
+    Outcome,
+    Suppression,
+    Trigger,
+)
 
 __all__ = [
     "AliasRegistryPort",
@@ -41,8 +48,10 @@ class TrainerStorePort(Protocol):
         executor: str,
         event: CloudEvent[Any] | None = None,
         now: datetime | None = None,
+        labels: LabelEvidence | None = None,
     ) -> tuple[Decision, str | None] | None:
-        """Decide on ``trigger`` by ``policy`` and record the decision, and the job it starts.
+        """Decide on ``trigger`` by ``policy`` (and the labels it waits for) and record the
+        decision, and the job it starts.
 
         Claims ``event`` in the same transaction, so a redelivery decides nothing.
 
@@ -170,6 +179,13 @@ class GateScoringPort(Protocol):
             GateScoringError: The scoring could not be done.
         """
         ...
+
+
+class LabelCountPort(Protocol):
+    """How many labels the suite's label store holds (the features service)."""
+
+    async def count(self, model: str, *, since: datetime, at_least: int) -> int:
+        """Labels of ``model`` observed at or after ``since``, counted up to ``at_least``."""
 
 
 class ResultEvidencePort(Protocol):

@@ -16,15 +16,22 @@ from typing import Any
 
 from driftloop_events.catalog import spec_for
 from driftloop_events.envelope import CloudEvent, new_event_id
-from driftloop_kit.declarations import ModelDeclaration
-from driftloop_kit.errors import Conflict, NotFound
+from driftloop_kit.declarations import ModelDeclaration, TriggerPolicy
+from driftloop_kit.errors import Conflict, NotFound, Unavailable
 from driftloop_trainer.domain import episodes
 from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.events import COMPLETED_TYPE, training_escalated
-from driftloop_trainer.domain.gate import GateScoringError, Paired, Verdict, evaluate
+from driftloop_trainer.domain.gate import (
+    GateScoringError,
+    LabelCheck,
+    Paired,
+    Verdict,
+    evaluate,
+)
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, JobStatus, ModelConfig, Stage
 from driftloop_trainer.domain.policy import (
     Decision,
+    LabelEvidence,
     Outcome,
     Suppression,
     Trigger,
@@ -38,6 +45,7 @@ from driftloop_trainer.service_layer.ports import (
     AliasRegistryPort,
     ExecutorPort,
     GateScoringPort,
+    LabelCountPort,
     ResultEvidencePort,
     TrainerStorePort,
 )
@@ -79,6 +87,8 @@ class Training:
         gate: The trainer's own scoring of the challenger and the champion on the job's
             held-out rows, which decides; None decides on the job's figures (unit tests
             of the policies).
+        labels: The label store, counted when a drift trigger waits for labels of the
+            new distribution (``min_new_labels``); None starts such triggers at once.
     """
 
     def __init__(
@@ -92,8 +102,10 @@ class Training:
         clock: Callable[[], datetime] = utcnow,
         evidence: ResultEvidencePort | None = None,
         gate: GateScoringPort | None = None,
+        labels: LabelCountPort | None = None,
     ) -> None:
         self.evidence = evidence
+        self.labels = labels
         self.gate = gate
         self.models = dict(models)
         self.store = store
@@ -166,6 +178,7 @@ class Training:
             held = await self.store.episode(trigger.model, trigger.episode_id)
             if held is not None and held.escalated:
                 return await self._escalated_already(trigger)
+        labels = await self._label_evidence(trigger, config.policy)
         lock = self._locks.setdefault(trigger.model, asyncio.Lock())
         async with lock:
             found = await self.store.decide(
@@ -175,6 +188,7 @@ class Training:
                 executor=self.executor.name,
                 event=event,
                 now=self.clock(),
+                labels=labels,
             )
         if found is None:
             log.info("redelivered trigger ignored", extra={"event_id": event and event.id})
@@ -195,6 +209,26 @@ class Training:
         if job_id is not None:
             self._spawn(job_id)
         return decision, job_id
+
+    async def _label_evidence(
+        self, trigger: Trigger, policy: TriggerPolicy
+    ) -> LabelEvidence | None:
+        """The labels observed since the drift began, when the trigger waits for them;
+        None when it does not, or the label store cannot say (the trigger is then decided
+        as if it did not wait: a job without labels fails and says why)."""
+        if self.labels is None or not trigger.needs_labels(policy):
+            return None
+        since = _moment(trigger.onset)
+        alerted = _moment(trigger.alerted_at) if trigger.alerted_at else self.clock()
+        try:
+            count = await self.labels.count(
+                trigger.model, since=since, at_least=policy.min_new_labels
+            )
+        except Unavailable as error:
+            log.warning("labels not counted", extra={"model": trigger.model, "error": str(error)})
+            return None
+        waited = max(0.0, (self.clock() - alerted).total_seconds())
+        return LabelEvidence(count=count, since=since, waited_seconds=waited)
 
     async def _escalated_already(self, trigger: Trigger) -> tuple[Decision, None]:
         """A trigger of an escalated episode starts nothing until a person acts (a manual
@@ -269,7 +303,8 @@ class Training:
             state = await self.store.model_state(
                 episode.model, config.policy, now, champion_alias=config.job.evaluation.alias
             )
-            if not decide(trigger, state, config.policy, now).started:
+            labels = await self._label_evidence(trigger, config.policy)
+            if not decide(trigger, state, config.policy, now, labels).started:
                 continue  # still waiting: no decision recorded until something changes
             found = await self.submit(trigger)
             if found is not None and found[1] is not None:
@@ -297,6 +332,9 @@ class Training:
         after, escalate = episodes.after_refusal(
             episode, trigger=trigger_dict(retry), policy=config.policy, now=now
         )
+        if verdict.suspect_labels and not escalate:
+            # Retraining on labels that look like noise does not help: a person looks now.
+            after, escalate = episodes.escalated(after), True
         await self.store.save_episode(after, now=now)
         if not escalate:
             await self.store.note(
@@ -311,7 +349,11 @@ class Training:
                 now=now,
             )
             return
-        rule = f"max_refusals_per_episode={config.policy.max_refusals_per_episode}"
+        rule = (
+            "suspect_labels"
+            if verdict.suspect_labels
+            else f"max_refusals_per_episode={config.policy.max_refusals_per_episode}"
+        )
         reason = (
             f"{refusals} challengers refused for episode {episode_id}; the last: {verdict.reason}"
         )
@@ -323,6 +365,7 @@ class Training:
             else f"{verdict.champion_score:.6g}",
             "evaluation_rows": str(verdict.evaluation_rows),
             "p_value": "" if verdict.p_value is None else f"{verdict.p_value:.6g}",
+            "suspect_labels": verdict.suspect_labels,
         }
         await self.store.note(
             trigger=trigger,
@@ -532,6 +575,7 @@ class Training:
             champion_version=champion,
             rows=int(scored["rows"]),
             paired=Paired.from_outcome(scored["paired"]),
+            labels=LabelCheck.from_outcome(scored.get("labels")),
         )
         return replace(
             verdict,
