@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
 PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: help install test test-e2e test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving bench-loop up broker demo config clean
+.PHONY: help install test test-e2e test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving bench-loop bench-autonomy up broker demo config clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "driftloop targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,7 +61,7 @@ fmt: install ## Format the code and apply safe lint fixes
 proto: install ## Generate the Python code of the event contract (proto/) with grpcio-tools
 	@$(BIN)/python -m driftloop_events.codegen
 
-bench: bench-bus bench-features bench-tracking bench-monitor bench-serving bench-loop ## Run every benchmark (driftloop vs its peer, same run)
+bench: bench-bus bench-features bench-tracking bench-monitor bench-serving bench-loop bench-autonomy ## Run every benchmark (driftloop vs its peer, same run)
 
 bench-bus: install ## Bus: events/s through driftloop's publisher vs raw aiokafka
 	@$(BIN)/python bench/bus.py
@@ -81,6 +81,9 @@ bench-serving: install ## Serving: 1-row sklearn req/s and p99 vs mlflow models 
 
 bench-loop: install ## Loop latency: drift onset -> first answer from the new champion (the demo, 3 runs)
 	@$(BIN)/python bench/loop.py
+
+bench-autonomy: install ## Judgment of the loop: alerts, retrains, promotions per scenario (stationary, shift, flapping, poisoned labels, ...)
+	@$(BIN)/python bench/autonomy.py
 
 broker: install ## Run the embedded Kafka-compatible broker on 127.0.0.1:9092
 	@$(BIN)/driftloop broker

@@ -8,10 +8,13 @@ import pytest
 
 from driftloop_trainer.domain.jobs import JobSpec, StageFailed
 from driftloop_trainer.pipelines import iris
+from driftloop_trainer.pipelines.holdout import TIMESTAMP
 from driftloop_trainer.pipelines.sklearn import (
+    MIN_REFERENCE_ROWS,
     categorical_columns,
     estimator,
     feature_columns,
+    reference_sample,
     train,
 )
 
@@ -80,3 +83,29 @@ def test_bad_parameters_fail_the_setup_with_the_reason(
 def test_the_old_entry_point_name_still_runs_the_generic_pipeline() -> None:
     assert iris.train is train
     assert JobSpec().entry_point == "driftloop_trainer.pipelines.sklearn:train"
+
+
+def test_a_retrained_versions_reference_comes_from_the_rows_since_the_change_began() -> None:
+    start = pd.Timestamp("2026-03-01T00:00:00Z")
+    frame = pd.DataFrame(
+        {
+            "x": [float(i) for i in range(300)],
+            TIMESTAMP: [start + pd.Timedelta(minutes=i) for i in range(300)],
+        }
+    )
+    training, evaluation = frame.iloc[:240], frame.iloc[240:]
+    onset = (start + pd.Timedelta(minutes=200)).isoformat()
+
+    reference, where = reference_sample(training, evaluation, ["x"], rows=500, onset=onset)
+    # The 100 rows from minute 200 on, held-out ones included, and nothing older.
+    assert list(reference["x"]) == [float(i) for i in range(200, 300)]
+    assert where == f"since {pd.Timestamp(onset).isoformat()}"
+
+    newest, where = reference_sample(training, evaluation, ["x"], rows=500, onset="")
+    assert list(newest["x"]) == [float(i) for i in range(240)]
+    assert where == "newest training rows"
+    # Too few rows since the onset (fewer than MIN_REFERENCE_ROWS): the newest training rows.
+    late = (start + pd.Timedelta(minutes=300 - MIN_REFERENCE_ROWS + 1)).isoformat()
+    fallback, where = reference_sample(training, evaluation, ["x"], rows=100, onset=late)
+    assert list(fallback["x"]) == [float(i) for i in range(140, 240)]
+    assert where == "newest training rows"

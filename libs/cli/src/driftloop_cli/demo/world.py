@@ -284,7 +284,12 @@ class Churn(World):
 
     def document(self, *, window_rows: int) -> dict[str, Any]:
         """Plan tier and region are categorical: one-hot encoded by the reference
-        pipeline, tested with Evidently's categorical stattests by the monitor."""
+        pipeline, tested with Evidently's categorical stattests by the monitor. Those
+        tests (chi-square against the reference's proportions) take a small reference
+        sample's noise for drift, so the monitor adjusts the columns' p-values together
+        (Benjamini-Hochberg) and wants a column to move by 0.1 at least (half a standard
+        deviation, or a total variation of 0.1), and the reference sample is the
+        pipeline's default 500 rows."""
         references = [f"churn_features:{name}" for name in self.features]
         return {
             "apiVersion": "driftloop/v1",
@@ -302,7 +307,6 @@ class Churn(World):
                         "estimator": "random_forest",
                         "n_estimators": "60",
                         "random_state": "0",
-                        "reference_rows": "100",
                         "categorical": "plan_tier,region",
                     },
                     "training_window_days": 1,
@@ -320,6 +324,8 @@ class Churn(World):
                     "window_rows": window_rows,
                     "column_types": {"plan_tier": "cat", "region": "cat"},
                     "drift_share": 0.3,
+                    "multiple_testing": "benjamini_hochberg",
+                    "min_effect_size": 0.1,
                     "performance_metric": "accuracy",
                     "performance_threshold": 0.75,
                     "performance_window_rows": window_rows,

@@ -134,7 +134,9 @@ class JobContext:
         model_name: Registered model to train.
         parameters: Training parameters (the spec's, overridden by the trigger's).
         spec: The model's job spec.
-        trigger: ``kind``, ``reason``, ``event_id``, ``event_type``, ``event_source``.
+        trigger: ``kind``, ``reason``, ``event_id``, ``event_type``, ``event_source``,
+            ``episode_id`` and ``onset`` (when the change the trigger is about began, ISO
+            8601; "" for none).
         tracking_url: Tracking service (MLflow tracking URI).
         registry_url: Registry service (MLflow registry URI).
         features_url: Features service.

@@ -103,8 +103,10 @@ class Trigger:
         requested_by: Person or service.
         force: Skip cooldown and debounce (manual requests only).
         episode_id: The monitor episode of a drift or performance trigger ("" for none).
-        onset: When the drift began: the start of the alerting window (ISO 8601, "" for
-            none); labels observed since then are the new distribution's.
+        onset: When the drift or the degradation began: the start of the alerting
+            window (ISO 8601, "" for none); rows observed since then are the new
+            distribution's (a drift job waits for their labels; the new version's
+            reference sample is drawn from them).
         alerted_at: When the alert was published (ISO 8601, "" for none).
     """
 

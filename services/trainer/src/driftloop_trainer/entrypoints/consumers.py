@@ -113,6 +113,8 @@ async def on_performance_degraded(training: Training, event: CloudEvent[Any]) ->
             window=alert.window.id,
             reason=reason,
             episode_id=alert.episode_id,
+            onset=_iso(alert.window.start_time) if alert.window.HasField("start_time") else "",
+            alerted_at=event.time.isoformat(),
         ),
         event=event,
     )

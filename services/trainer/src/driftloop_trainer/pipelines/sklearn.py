@@ -95,6 +95,8 @@ TAG_TRIGGER_SOURCE = "driftloop.trigger.event_source"
 TAG_JOB = "driftloop.training_job_id"
 TAG_VIEWS = "driftloop.feature_views"
 TAG_REFERENCE = "driftloop.reference_data"
+#: Which rows the reference sample was drawn from.
+TAG_REFERENCE_FROM = "driftloop.reference_from"
 TAG_CODE = "driftloop.code_version"
 
 
@@ -371,6 +373,35 @@ def categorical_columns(
     return [c for c in columns if c in named or not pd.api.types.is_numeric_dtype(frame[c])]
 
 
+#: Fewest rows since a trigger's onset that make the reference sample on their own.
+MIN_REFERENCE_ROWS = 50
+
+
+def reference_sample(
+    training: pd.DataFrame,
+    evaluation: pd.DataFrame,
+    columns: list[str],
+    *,
+    rows: int,
+    onset: str = "",
+) -> tuple[pd.DataFrame, str]:
+    """The monitor's reference sample for the new version, and where it comes from.
+
+    A retraining triggered by drift or degraded performance is meant for the data since
+    the change began (the trigger's ``onset``): its reference is the newest ``rows`` of
+    the labelled rows observed since then (held-out rows included: the reference is the
+    monitor's baseline, not an evaluation), when there are ``MIN_REFERENCE_ROWS`` of
+    them. Otherwise the newest ``rows`` training rows.
+    """
+    if onset:
+        since = pd.Timestamp(onset)
+        both = pd.concat([training, evaluation]).sort_values(TIMESTAMP, kind="stable")
+        recent = both[pd.to_datetime(both[TIMESTAMP], utc=True) >= since]
+        if len(recent) >= MIN_REFERENCE_ROWS:
+            return recent[columns].tail(rows), f"since {since.isoformat()}"
+    return training[columns].tail(rows), "newest training rows"
+
+
 def time_ranges(training: pd.DataFrame, evaluation: pd.DataFrame) -> dict[str, str]:
     """When the training and the held-out rows were labelled (first and last event time)."""
 
@@ -607,7 +638,14 @@ def _log_and_register(
         tags[TAG_TRIGGER_SOURCE] = context.trigger.get("event_source", "")
     data_digest = digest(training[[*columns, spec.label]])
     reference_rows = int(context.parameters.get("reference_rows", "500"))
-    reference = training[columns].tail(reference_rows)
+    reference, reference_from = reference_sample(
+        training,
+        evaluation,
+        columns,
+        rows=reference_rows,
+        onset=str(context.trigger.get("onset") or ""),
+    )
+    tags[TAG_REFERENCE_FROM] = reference_from
     with mlflow.start_run(run_name=f"{context.model_name}-{context.job_id}") as run:
         mlflow.set_tags(tags)
         mlflow.log_params(

@@ -411,6 +411,8 @@ class Training:
                 "event_id": str(trigger.get("event_id", "")),
                 "event_type": str(trigger.get("event_type", "")),
                 "event_source": str(trigger.get("event_source", "")),
+                "episode_id": str(trigger.get("episode_id", "")),
+                "onset": str(trigger.get("onset", "")),
             },
             tracking_url=self.endpoints.tracking_url,
             registry_url=self.endpoints.registry_url,
