@@ -631,3 +631,36 @@ async def test_suspect_labels_escalate_the_episode_at_the_first_refusal(tmp_path
     running.clock.advance(100_000)
     assert await tick(running) == []
     assert len(running.store.jobs) == 1
+
+
+async def test_a_refused_episode_is_retried_only_on_labels_newer_than_the_refusal(
+    tmp_path: Path,
+) -> None:
+    labels = FakeLabels()
+    onset = T0 - timedelta(seconds=5)
+    labels.add(MODEL, *[onset + timedelta(seconds=1)] * 80)  # the evidence of the first job
+    policy = REFUSING.model_copy(update={"min_new_labels": 50, "label_wait_seconds": 1_000})
+    running = trainer(
+        tmp_path,
+        policy=policy,
+        outcome=scored(0.70, 0.90, 4),
+        aliases={"champion": 4},
+        labels=labels,
+    )
+    await running.deliver(onset_alert("w1", "ep-1", onset))
+    assert len(running.store.jobs) == 1  # 80 labels since the onset: it started at once
+    refused = running.store.decisions[-1]
+    assert refused["outcome"] == "deferred"
+    assert "50 new labels have come since" in refused["detail"]
+
+    running.clock.advance(101)  # the back-off is over, but nothing new has been labelled
+    assert await tick(running) == []
+    labels.add(MODEL, *[running.clock.now] * 49)
+    running.clock.advance(5)
+    assert await tick(running) == []
+    labels.add(MODEL, running.clock.now)
+    running.clock.advance(5)
+    (job_id,) = await tick(running)
+    (started,) = [d for d in running.store.decisions if d["job_id"] == job_id]
+    assert "50 labels since" in started["detail"]
+    assert running.store.jobs[job_id]["trigger"]["evidence_since"] == (T0.isoformat())

@@ -107,7 +107,11 @@ class Trigger:
             window (ISO 8601, "" for none); rows observed since then are the new
             distribution's (a drift job waits for their labels; the new version's
             reference sample is drawn from them).
-        alerted_at: When the alert was published (ISO 8601, "" for none).
+        alerted_at: When the alert was published (ISO 8601, "" for none); for a retry
+            after a refusal, when the retry became due.
+        evidence_since: For a retry after the gate refused the episode's challenger: the
+            refusal's time; the retry waits for ``min_new_labels`` labels observed since
+            then (new evidence), not since the onset.
     """
 
     kind: TriggerKind
@@ -125,15 +129,21 @@ class Trigger:
     episode_id: str = ""
     onset: str = ""
     alerted_at: str = ""
+    evidence_since: str = ""
 
     def needs_labels(self, policy: TriggerPolicy) -> bool:
-        """Whether this trigger waits for labels of the new distribution first."""
+        """Whether this trigger waits for labels first: a drift trigger for labels of the
+        new distribution, a retry after a refusal for labels newer than the refusal."""
         return (
-            self.kind is TriggerKind.DRIFT
-            and policy.min_new_labels > 0
-            and bool(self.onset)
+            policy.min_new_labels > 0
             and not self.force
+            and (bool(self.evidence_since) or (self.kind is TriggerKind.DRIFT and bool(self.onset)))
         )
+
+    @property
+    def labels_since(self) -> str:
+        """Labels observed since this time count for :meth:`needs_labels`."""
+        return self.evidence_since or self.onset
 
     def dedup_key(self, policy: TriggerPolicy) -> str:
         """This trigger's key under ``policy``'s template."""

@@ -218,7 +218,7 @@ class Training:
         as if it did not wait: a job without labels fails and says why)."""
         if self.labels is None or not trigger.needs_labels(policy):
             return None
-        since = _moment(trigger.onset)
+        since = _moment(trigger.labels_since)
         alerted = _moment(trigger.alerted_at) if trigger.alerted_at else self.clock()
         try:
             count = await self.labels.count(
@@ -332,6 +332,12 @@ class Training:
         after, escalate = episodes.after_refusal(
             episode, trigger=trigger_dict(retry), policy=config.policy, now=now
         )
+        if after.pending is not None:
+            # New evidence: the retry counts only labels newer than this refusal, and its
+            # wait for them is bounded from when the back-off ends.
+            due_at = after.not_before or now
+            retry = replace(retry, evidence_since=now.isoformat(), alerted_at=due_at.isoformat())
+            after = replace(after, pending=trigger_dict(retry))
         if verdict.suspect_labels and not escalate:
             # Retraining on labels that look like noise does not help: a person looks now.
             after, escalate = episodes.escalated(after), True
@@ -345,6 +351,11 @@ class Training:
                     f"{refusals} of {config.policy.max_refusals_per_episode} for episode "
                     f"{episode_id}: retrained only if the episode is still open at "
                     f"{after.not_before.isoformat() if after.not_before else 'once due'}"
+                    + (
+                        f" and {config.policy.min_new_labels} new labels have come since"
+                        if config.policy.min_new_labels > 0
+                        else ""
+                    )
                 ),
                 now=now,
             )
