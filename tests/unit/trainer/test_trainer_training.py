@@ -631,6 +631,13 @@ async def test_suspect_labels_escalate_the_episode_at_the_first_refusal(tmp_path
     running.clock.advance(100_000)
     assert await tick(running) == []
     assert len(running.store.jobs) == 1
+    # Another episode of the same version (its performance alert) would train on the same
+    # labels: held too, and says why.
+    await running.deliver(episode_alert("w2", "ep-2"))
+    assert len(running.store.jobs) == 1
+    last = running.store.decisions[-1]
+    assert (last["outcome"], last["suppression"]) == ("suppressed", "escalated")
+    assert "labels of version 1 were found suspect" in last["detail"]
 
 
 async def test_a_refused_episode_is_retried_only_on_labels_newer_than_the_refusal(

@@ -178,6 +178,10 @@ class Training:
             held = await self.store.episode(trigger.model, trigger.episode_id)
             if held is not None and held.escalated:
                 return await self._escalated_already(trigger)
+            if trigger.version:
+                hold = await self.store.episode(trigger.model, version_hold(trigger.version))
+                if hold is not None and hold.escalated:
+                    return await self._escalated_already(trigger, hold=hold)
         labels = await self._label_evidence(trigger, config.policy)
         lock = self._locks.setdefault(trigger.model, asyncio.Lock())
         async with lock:
@@ -230,17 +234,27 @@ class Training:
         waited = max(0.0, (self.clock() - alerted).total_seconds())
         return LabelEvidence(count=count, since=since, waited_seconds=waited)
 
-    async def _escalated_already(self, trigger: Trigger) -> tuple[Decision, None]:
-        """A trigger of an escalated episode starts nothing until a person acts (a manual
-        training with ``force``): recorded, with why."""
+    async def _escalated_already(
+        self, trigger: Trigger, *, hold: Episode | None = None
+    ) -> tuple[Decision, None]:
+        """A trigger of an escalated episode (or of a version whose labels were found
+        suspect) starts nothing until a person acts (a manual training with ``force``):
+        recorded, with why."""
+        detail = (
+            f"escalated: episode {trigger.episode_id} was handed to a person "
+            "(training.escalated); no retraining for it until someone asks with force"
+        )
+        if hold is not None:
+            detail = (
+                f"escalated: the labels of version {trigger.version} were found suspect "
+                f"(job {', '.join(hold.job_ids)}, training.escalated); no retraining of that "
+                "version, whatever the episode, until someone asks with force"
+            )
         decision = Decision(
             outcome=Outcome.SUPPRESSED,
             dedup_key=trigger.episode_id,
             suppression=Suppression.ESCALATED,
-            detail=(
-                f"escalated: episode {trigger.episode_id} was handed to a person "
-                "(training.escalated); no retraining for it until someone asks with force"
-            ),
+            detail=detail,
         )
         await self.store.note(
             trigger=trigger,
@@ -342,6 +356,18 @@ class Training:
             # Retraining on labels that look like noise does not help: a person looks now.
             after, escalate = episodes.escalated(after), True
         await self.store.save_episode(after, now=now)
+        if verdict.suspect_labels and trigger.version:
+            # Labels are the model's, not the episode's: the version's other episodes
+            # (drift and performance alerts of one change) would train on the same noise.
+            await self.store.save_episode(
+                Episode(
+                    model=model,
+                    episode_id=version_hold(trigger.version),
+                    escalated=True,
+                    job_ids=(job["id"],),
+                ),
+                now=now,
+            )
         if not escalate:
             await self.store.note(
                 trigger=retry,
@@ -722,6 +748,11 @@ class Training:
                     requested_by="trainer-schedule",
                 )
             )
+
+
+def version_hold(version: int) -> str:
+    """The key under which the trainer holds a whole version (suspect labels)."""
+    return f"version-{version}"
 
 
 def _number(value: float | None) -> str:
