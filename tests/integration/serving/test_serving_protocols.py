@@ -188,11 +188,11 @@ async def test_an_onnx_model_answers_as_onnxruntime_does_in_process(
             "/v2/models/{name}/infer",
             {
                 "inputs": [
-                    {"name": "x", "shape": [1, 4], "datatype": "FP64", "data": ["a", "b", "c", "d"]}
+                    {"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, "c", 4]}
                 ]
             },
             400,
-            "not FP64",
+            "column 'petal_length', row 0: 'c' is not FP64",
         ),
         ("/v2/models/nope/infer", {"inputs": []}, 404, "not served"),
         ("/v2/models/{name}/versions/9/infer", {"inputs": []}, 404, "not loaded"),
@@ -209,24 +209,28 @@ async def test_bad_v2_requests_get_a_4xx_with_a_v2_error(
 
 
 @pytest.mark.parametrize(
-    ("payload", "status", "message"),
+    ("payload", "code", "message"),
     [
-        ({"instances": [[1, 2, 3]]}, 400, "expected 4 features"),
-        ({"instances": [["a", "b", "c", "d"]]}, 400, "must be a number"),
-        ({"dataframe_records": [{"sepal_length": 1}]}, 400, "missing feature"),
-        ({"rows": []}, 400, "exactly one of"),
-        ({"instances": [[1, 2, 3, 4]], "inputs": [[1, 2, 3, 4]]}, 400, "exactly one of"),
+        ({"instances": [[1, 2, 3]]}, "BAD_REQUEST", "expected 4 features"),
+        (
+            {"instances": [[1, 2, 3, 4], [1, "b", 3, 4]]},
+            "INVALID_PARAMETER_VALUE",
+            "column 'sepal_width', row 1: 'b' is not a number",
+        ),
+        ({"dataframe_records": [{"sepal_length": 1}]}, "BAD_REQUEST", "missing feature"),
+        ({"rows": []}, "BAD_REQUEST", "exactly one of"),
+        ({"instances": [[1, 2, 3, 4]], "inputs": [[1, 2, 3, 4]]}, "BAD_REQUEST", "exactly one of"),
     ],
 )
 async def test_bad_mlflow_requests_get_a_4xx_with_an_mlflow_error(
-    url: str, iris_models: Models, payload: Any, status: int, message: str
+    url: str, iris_models: Models, payload: Any, code: str, message: str
 ) -> None:
     async with httpx.AsyncClient(headers=auth_headers(), base_url=url) as client:
         response = await client.post(f"/invocations?model={iris_models.name}", json=payload)
         unknown = await client.post("/invocations?model=nope", json={"instances": [[1, 2, 3, 4]]})
         not_json = await client.post(f"/invocations?model={iris_models.name}", content=b"{")
-    assert response.status_code == status
-    assert response.json()["error_code"] == "BAD_REQUEST"
+    assert response.status_code == 400
+    assert response.json()["error_code"] == code
     assert message in response.json()["message"]
     assert unknown.status_code == 404
     assert unknown.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"

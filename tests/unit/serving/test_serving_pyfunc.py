@@ -14,6 +14,7 @@ from mlflow.pyfunc.model import PythonModel
 
 from driftloop_serving.adapters.flavors import LoadRules, load_model
 from driftloop_serving.domain.models import ModelLoadError
+from driftloop_serving.domain.protocols import mlflow_batch
 
 pytestmark = pytest.mark.unit
 
@@ -34,14 +35,14 @@ class NeedsAPackage(PythonModel):
         return model_input
 
 
-def saved(tmp_path: Path, model: PythonModel) -> Path:
+def saved(tmp_path: Path, model: PythonModel, requirements: tuple[str, ...] = ()) -> Path:
     example = pd.DataFrame({"count": np.array([1, 2], dtype=np.int64), "weight": [0.5, 1.5]})
     folder = tmp_path / "model"
     mlflow.pyfunc.save_model(
         str(folder),
         python_model=model,
         signature=infer_signature(example, np.array([2.5, 5.5])),
-        pip_requirements=["mlflow-skinny"],
+        pip_requirements=["mlflow-skinny", *requirements],
     )
     return folder
 
@@ -54,17 +55,26 @@ def test_a_custom_pyfunc_model_is_refused_without_the_opt_in(tmp_path: Path) -> 
 def test_with_the_opt_in_it_predicts_with_the_signatures_column_types(tmp_path: Path) -> None:
     predictor = load_model(saved(tmp_path, Doubler()), LoadRules(model="doubler", unpickle=True))
 
-    assert predictor.flavor == "python_function"
+    assert (predictor.flavor, predictor.loader, predictor.typed) == (
+        "python_function",
+        "mlflow.pyfunc",
+        True,
+    )
     assert [(c.name, c.type) for c in predictor.columns] == [
         ("count", "long"),
         ("weight", "double"),
     ]
-    answer = predictor.predict(np.array([[3.0, 0.25], [10.0, 1.0]]))
+    batch = mlflow_batch({"inputs": [[3, 0.25], [10, 1.0]]}, predictor.columns)
+    answer = predictor.predict(batch)
     assert answer.tolist() == [6.25, 21.0]
+    assert predictor.predict_proba is None  # a PythonModel has no raw model to ask
 
 
 def test_a_package_the_model_needs_and_serving_lacks_is_a_load_failure_naming_it(
     tmp_path: Path,
 ) -> None:
-    with pytest.raises(ModelLoadError, match="'driftloop_no_such_package'"):
-        load_model(saved(tmp_path, NeedsAPackage()), LoadRules(model="m", unpickle=True))
+    folder = saved(tmp_path, NeedsAPackage(), ("driftloop-no-such-package==1.0",))
+    with pytest.raises(ModelLoadError, match="'driftloop_no_such_package'") as raised:
+        load_model(folder, LoadRules(model="m", unpickle=True))
+    assert "not installed here: driftloop-no-such-package==1.0" in str(raised.value)
+    assert "mlflow-skinny" not in str(raised.value)  # installed: not named

@@ -1,12 +1,17 @@
 """Loading an MLflow model folder (``MLmodel`` + files) into something that predicts.
 
-Two flavors are read without MLflow itself: ``sklearn`` (skops, as MLflow 3 writes
-it, or cloudpickle/pickle) and ``onnx`` (onnxruntime). Any other model (XGBoost,
-LightGBM, a custom ``mlflow.pyfunc.PythonModel`` ...) loads through
-``mlflow.pyfunc.load_model``, with the packages it needs installed in the serving
-image. The model's input signature, when it has one, names, orders and types the
-columns. A plain linear classifier predicts through
-:mod:`driftloop_serving.adapters.sklearn_linear`.
+Two flavors are read without MLflow itself (the fast paths): ``sklearn`` (skops, as
+MLflow 3 writes it, or cloudpickle/pickle) and ``onnx`` (onnxruntime). Any other
+model (XGBoost, LightGBM, a custom ``mlflow.pyfunc.PythonModel`` ...) loads through
+``mlflow.pyfunc.load_model`` from the same checksum-verified folder, in serving's own
+environment: the packages the model needs (its ``requirements.txt``) must be
+installed in the serving image, and one that is missing is a load failure naming it.
+The model's input signature, when it has one, names, orders and types the columns:
+a model whose columns are all floating point predicts from a float matrix (a plain
+linear classifier through :mod:`driftloop_serving.adapters.sklearn_linear`), any
+other from a :class:`~driftloop_serving.domain.signature.Batch` typed by it, given
+to the model as a DataFrame (or its tensors). ``predict_proba`` is offered when the
+model (or the raw model under a pyfunc) has one.
 
 Loading never trusts the file: a checksum proves only that it is the file that was
 registered, not that whoever registered it meant well. A skops file loads only if
@@ -22,8 +27,9 @@ keeps answering.
 
 from __future__ import annotations
 
-import json
+import importlib.metadata
 import pickle
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,24 +40,44 @@ import pandas as pd  # type: ignore[import-untyped]
 import yaml
 
 from driftloop_serving.adapters.sklearn_linear import Predict, linear_predict
-from driftloop_serving.domain.models import Column, ModelLoadError, Predictor
+from driftloop_serving.domain.models import ModelLoadError, Predictor
+from driftloop_serving.domain.signature import (
+    Batch,
+    needs_types,
+    signature_columns,
+    signature_output_type,
+)
 
 MLMODEL = "MLmodel"
 
 
-def _signature_columns(mlmodel: dict[str, Any]) -> tuple[Column, ...]:
-    inputs = (mlmodel.get("signature") or {}).get("inputs")
-    if not inputs:
-        return ()
-    try:
-        specs = json.loads(inputs)
-    except (TypeError, ValueError):
-        return ()
-    return tuple(
-        Column(name=str(spec["name"]), type=str(spec.get("type", "double")))
-        for spec in specs
-        if isinstance(spec, dict) and "name" in spec
-    )
+@dataclass(frozen=True)
+class _Loaded:
+    """What a flavor's loader gives: the model's predict, and what serves it."""
+
+    predict: Callable[[Any], Any]  # a float matrix, or a Batch when typed
+    loader: str
+    predict_proba: Callable[[Any], Any] | None = None
+    classes: tuple[Any, ...] = ()
+
+
+def _frame(batch: Batch) -> Any:
+    """A typed batch as the DataFrame a model of a column signature takes."""
+    return pd.DataFrame(batch.columns, copy=False)
+
+
+def _model_input(batch: Batch) -> Any:
+    """A typed batch as a pyfunc takes it: a DataFrame, or its tensor(s)."""
+    if not batch.tensor:
+        return _frame(batch)
+    if len(batch.columns) == 1:
+        return next(iter(batch.columns.values()))
+    return dict(batch.columns)
+
+
+def _classes(model: Any) -> tuple[Any, ...]:
+    found = getattr(model, "classes_", None)
+    return tuple(np.asarray(found).tolist()) if found is not None else ()
 
 
 #: Modules whose types a skops file may hold without being named in the settings.
@@ -92,7 +118,7 @@ def _skops_types(path: Path, rules: LoadRules) -> list[str]:
     return needed
 
 
-def _sklearn(folder: Path, flavor: dict[str, Any], rules: LoadRules) -> Predict:
+def _sklearn(folder: Path, flavor: dict[str, Any], rules: LoadRules, typed: bool) -> _Loaded:
     path = folder / str(flavor.get("pickled_model", "model.pkl"))
     fmt = str(flavor.get("serialization_format", "cloudpickle"))
     if fmt == "skops":
@@ -110,18 +136,47 @@ def _sklearn(folder: Path, flavor: dict[str, Any], rules: LoadRules) -> Predict:
             model = pickle.load(handle)
     else:
         raise ModelLoadError(f"Unknown sklearn serialization format {fmt!r}")
+    loader = "skops" if fmt == "skops" else "pickle"
+    offers_proba = hasattr(model, "predict_proba")
+    if typed:
+        return _Loaded(
+            predict=lambda batch: model.predict(_frame(batch)),
+            loader=loader,
+            predict_proba=(lambda batch: model.predict_proba(_frame(batch)))
+            if offers_proba
+            else None,
+            classes=_classes(model),
+        )
     names = getattr(model, "feature_names_in_", None)
     predict: Predict = model.predict
+    as_fitted: Callable[[Any], Any] = lambda matrix: matrix  # noqa: E731
     if names is not None:
         # Fitted on a DataFrame: give it one with the fitted names, so it does not warn.
         columns = pd.Index(list(names))
-        predict = lambda matrix: model.predict(  # noqa: E731 - a closure over columns
-            pd.DataFrame(matrix, columns=columns, copy=False)
-        )
-    return linear_predict(model, predict) or predict
+        as_fitted = lambda matrix: pd.DataFrame(matrix, columns=columns, copy=False)  # noqa: E731
+        predict = lambda matrix: model.predict(as_fitted(matrix))  # noqa: E731
+    proba = (lambda matrix: model.predict_proba(as_fitted(matrix))) if offers_proba else None
+    fast = linear_predict(model, predict)
+    return _Loaded(
+        predict=fast or predict,
+        loader="sklearn-linear" if fast is not None else loader,
+        predict_proba=proba,
+        classes=_classes(model),
+    )
 
 
-def _onnx(folder: Path, flavor: dict[str, Any], rules: LoadRules) -> Predict:
+#: numpy types of ONNX tensor types.
+_ONNX_TYPES: dict[str, Any] = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
+    "tensor(string)": np.object_,
+}
+
+
+def _onnx(folder: Path, flavor: dict[str, Any], rules: LoadRules, typed: bool) -> _Loaded:
     import onnxruntime  # type: ignore[import-untyped]
 
     options = onnxruntime.SessionOptions()
@@ -134,13 +189,34 @@ def _onnx(folder: Path, flavor: dict[str, Any], rules: LoadRules) -> Predict:
     )
     inputs = session.get_inputs()
     output = session.get_outputs()[0].name
+    if typed:
+        dtypes = {item.name: _ONNX_TYPES.get(item.type, np.float32) for item in inputs}
+
+        def by_name(batch: Batch) -> Any:
+            arrays = list(batch.columns.values())
+            feed = {}
+            for index, item in enumerate(inputs):
+                array = batch.columns.get(item.name)
+                if array is None:  # an unnamed tensor signature: its inputs in order
+                    array = arrays[index]
+                if array.ndim == 1:
+                    array = array.reshape(-1, 1)
+                feed[item.name] = array.astype(dtypes[item.name], copy=False)
+            return session.run([output], feed)[0]
+
+        return _Loaded(predict=by_name, loader="onnxruntime")
     dtypes = {
         item.name: np.float64 if item.type == "tensor(double)" else np.float32 for item in inputs
     }
     if len(inputs) == 1:
         name = inputs[0].name
         dtype = dtypes[name]
-        return lambda matrix: session.run([output], {name: matrix.astype(dtype, copy=False)})[0]
+        return _Loaded(
+            predict=lambda matrix: session.run([output], {name: matrix.astype(dtype, copy=False)})[
+                0
+            ],
+            loader="onnxruntime",
+        )
 
     def by_column(matrix: np.ndarray[Any, Any]) -> Any:
         feed = {
@@ -149,7 +225,7 @@ def _onnx(folder: Path, flavor: dict[str, Any], rules: LoadRules) -> Predict:
         }
         return session.run([output], feed)[0]
 
-    return by_column
+    return _Loaded(predict=by_column, loader="onnxruntime")
 
 
 #: numpy types of MLflow's numeric column types (a column typed so gets its values so).
@@ -162,7 +238,25 @@ _NUMERIC = {
 }
 
 
-def _pyfunc(folder: Path, flavor: dict[str, Any], rules: LoadRules) -> Predict:
+def _requirements_missing(folder: Path) -> list[str]:
+    """The model's ``requirements.txt`` packages that are not installed here."""
+    try:
+        lines = (folder / "requirements.txt").read_text().splitlines()
+    except OSError:
+        return []
+    missing = []
+    for line in lines:
+        found = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
+        if found is None or line.lstrip().startswith(("#", "-")):
+            continue
+        try:
+            importlib.metadata.version(found.group(1))
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(line.strip())
+    return missing
+
+
+def _pyfunc(folder: Path, flavor: dict[str, Any], rules: LoadRules, typed: bool) -> _Loaded:
     """Any other MLflow model, through ``mlflow.pyfunc.load_model`` and its flavor's code.
 
     A flavor's loader may unpickle (a custom ``PythonModel`` is cloudpickled) and so run
@@ -180,28 +274,54 @@ def _pyfunc(folder: Path, flavor: dict[str, Any], rules: LoadRules) -> Predict:
 
     try:
         model = mlflow.pyfunc.load_model(str(folder))
-    except ModuleNotFoundError as error:
+    except ImportError as error:
+        missing = _requirements_missing(folder)
+        listed = (
+            f"; of its requirements.txt, not installed here: {', '.join(missing)}"
+            if missing
+            else ""
+        )
         raise ModelLoadError(
-            f"the model needs the Python package {error.name!r}, which is not installed where "
-            "serving runs: install it in the serving image (the model's requirements.txt "
-            "lists what it was logged with)"
+            f"the model needs the Python package {error.name or str(error)!r}, which is not "
+            "installed where serving runs: install the model's requirements in the serving "
+            f"image{listed}"
         ) from error
-    columns = _signature_columns(_read_mlmodel(folder))
+    raw: Any = None
+    try:
+        raw = model.get_raw_model()
+    except Exception:  # a flavor (a PythonModel) with no raw model: no predict_proba
+        raw = None
+    offers_proba = raw is not None and callable(getattr(raw, "predict_proba", None))
+    if typed:
+        return _Loaded(
+            predict=lambda batch: np.asarray(model.predict(_model_input(batch))),
+            loader="mlflow.pyfunc",
+            predict_proba=(lambda batch: raw.predict_proba(_model_input(batch)))
+            if offers_proba
+            else None,
+            classes=_classes(raw),
+        )
+    columns = signature_columns(_read_mlmodel(folder))
     names = [column.name for column in columns] or None
     types = {column.name: _NUMERIC.get(column.type) for column in columns}
 
-    def predict(matrix: np.ndarray[Any, Any]) -> Any:
-        frame = pd.DataFrame(matrix, columns=names, copy=False)
+    def frame(matrix: np.ndarray[Any, Any]) -> Any:
+        found = pd.DataFrame(matrix, columns=names, copy=False)
         for name, numeric in types.items():
             if numeric is not None:  # the signature's own type: mlflow checks it
-                frame[name] = frame[name].astype(numeric)
-        return np.asarray(model.predict(frame))
+                found[name] = found[name].astype(numeric)
+        return found
 
-    return predict
+    return _Loaded(
+        predict=lambda matrix: np.asarray(model.predict(frame(matrix))),
+        loader="mlflow.pyfunc",
+        predict_proba=(lambda matrix: raw.predict_proba(frame(matrix))) if offers_proba else None,
+        classes=_classes(raw),
+    )
 
 
 #: Fast paths first; any other flavor through ``mlflow.pyfunc``.
-_LOADERS: dict[str, Callable[[Path, dict[str, Any], LoadRules], Predict]] = {
+_LOADERS: dict[str, Callable[[Path, dict[str, Any], LoadRules, bool], _Loaded]] = {
     "sklearn": _sklearn,
     "onnx": _onnx,
     "python_function": _pyfunc,
@@ -245,15 +365,26 @@ def load_model(folder: Path, rules: LoadRules | None = None) -> Predictor:
     except (OSError, yaml.YAMLError) as error:
         raise ModelLoadError(f"Cannot read {MLMODEL}: {error}") from error
     flavors = (mlmodel or {}).get("flavors") or {}
+    columns = signature_columns(mlmodel or {})
+    typed = needs_types(columns)
     for name, loader in _LOADERS.items():
         if name in flavors:
             try:
-                predict = loader(folder, flavors[name], rules or LoadRules())
+                loaded = loader(folder, flavors[name], rules or LoadRules(), typed)
             except ModelLoadError:
                 raise
             except Exception as error:
                 raise ModelLoadError(f"Cannot load the {name} model: {error}") from error
-            return Predictor(flavor=name, columns=_signature_columns(mlmodel), predict=predict)
+            return Predictor(
+                flavor=name,
+                columns=columns,
+                predict=loaded.predict,
+                loader=loaded.loader,
+                typed=typed,
+                predict_proba=loaded.predict_proba,
+                classes=loaded.classes,
+                output_type=signature_output_type(mlmodel or {}),
+            )
     raise ModelLoadError(
         f"No supported flavor in {MLMODEL} (found {sorted(flavors)}; serving reads "
         f"{sorted(_LOADERS)})"

@@ -32,6 +32,13 @@ import numpy as np
 from driftloop_kit.errors import DriftloopError, InvalidInput, NotFound
 from driftloop_serving.domain.protocols import V2_NUMERIC, BadRequest
 
+#: Why a model typed by its signature takes no entity keys: their features are read
+#: into a float matrix.
+TYPED_ENTITIES = (
+    "entity keys are served for models whose columns are all numbers; this model's "
+    "signature types its columns: send its features"
+)
+
 #: Join key -> one value per entity row, as sent to ``/get-online-features``.
 Entities = dict[str, list[Any]]
 

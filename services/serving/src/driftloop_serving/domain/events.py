@@ -4,10 +4,19 @@ A record holds the request's features (by the model's column names, or the names
 they were read under for entity keys, or ``f0``, ``f1`` ...), the entity keys when
 the features were read for them, and the outputs (``prediction``, or
 ``prediction_0``, ``prediction_1`` ... for a row of several values).
+
+Values keep their type: a float matrix's are doubles (encoded by
+:mod:`~driftloop_serving.domain.record_wire`); a typed
+:class:`~driftloop_serving.domain.signature.Batch`'s are ``int64_value``,
+``double_value``, ``bool_value``, ``string_value``, ``bytes_value``,
+``timestamp_value`` (UTC) or ``null_value`` as its columns are; a tensor row of
+several values is ``<name>_0``, ``<name>_1`` ... (``f0`` ... for an unnamed tensor),
+and a row of more dimensions a ``list_value``.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -19,9 +28,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from driftloop.common.v1 import common_pb2 as common
 from driftloop.serving.v1 import events_pb2 as serving
 from driftloop_events.envelope import CloudEvent, KafkaRecord, to_record
+from driftloop_events.values import make_value
 from driftloop_serving.domain.entities import Entities
 from driftloop_serving.domain.models import Predictor, ServedModel
 from driftloop_serving.domain.record_wire import RecordEncoder
+from driftloop_serving.domain.signature import Batch
 
 __all__ = ["ROUTES", "PredictionEvents"]
 
@@ -32,6 +43,7 @@ ROUTES = {
 }
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NULL = common.Value(null_value="NULL_VALUE")
 
 
 class PredictionEvents:
@@ -52,13 +64,14 @@ class PredictionEvents:
         model: ServedModel,
         route: str,
         request_id: str,
-        matrix: np.ndarray[Any, Any],
+        matrix: np.ndarray[Any, Any] | Batch,
         predictions: np.ndarray[Any, Any],
         elapsed: float,
         entities: Entities | None = None,
         feature_names: Sequence[str] | None = None,
     ) -> KafkaRecord:
-        """The record of one answer by ``model`` on ``route`` (a key of :data:`ROUTES`)."""
+        """The record of one answer by ``model`` on ``route`` (a key of :data:`ROUTES`),
+        for the float matrix or the typed batch it answered."""
         micros = time.time_ns() // 1000
         seconds, fraction = divmod(micros, 1_000_000)
         event = serving.PredictionLogged(
@@ -69,21 +82,26 @@ class PredictionEvents:
             latency_ms=elapsed * 1000,
             request_time=Timestamp(seconds=seconds, nanos=fraction * 1000),
         )
-        encode = self._encoder(model, matrix.shape[1], feature_names)
-        keys = list(entities.items()) if entities else []
-        for position, (row, answer) in enumerate(
-            zip(matrix.tolist(), predictions.tolist(), strict=True)
-        ):
-            record = event.inputs.add()
-            record.MergeFromString(encode(row))
-            for key, values in keys:  # the entity keys the features were read for
-                _set(record.fields[key], values[position])
-            output = event.outputs.add()
-            if isinstance(answer, list):
-                for index, item in enumerate(answer):
-                    _set(output.fields[f"prediction_{index}"], item)
-            else:
-                _set(output.fields["prediction"], answer)
+        if isinstance(matrix, Batch):
+            _typed_inputs(event, matrix)
+            for answer in predictions.tolist():
+                _add_output(event, answer)
+        else:
+            encode = self._encoder(model, matrix.shape[1], feature_names)
+            keys = list(entities.items()) if entities else []
+            for position, (row, answer) in enumerate(
+                zip(matrix.tolist(), predictions.tolist(), strict=True)
+            ):
+                record = event.inputs.add()
+                record.MergeFromString(encode(row))
+                for key, values in keys:  # the entity keys the features were read for
+                    _set(record.fields[key], values[position])
+                output = event.outputs.add()
+                if isinstance(answer, list):
+                    for index, item in enumerate(answer):
+                        _set(output.fields[f"prediction_{index}"], item)
+                else:
+                    _set(output.fields["prediction"], answer)
         now = _EPOCH + timedelta(microseconds=micros)
         return to_record(CloudEvent.new(event, time=now))
 
@@ -111,12 +129,70 @@ class PredictionEvents:
 
 
 def _set(value: common.Value, item: Any) -> None:
-    """Set ``value`` by ``item``'s type: bool, int, float, or its text."""
+    """Set ``value`` by ``item``'s type: bool, int, float, str, bytes, datetime (UTC),
+    null, list, or else its text."""
     if isinstance(item, bool | np.bool_):
         value.bool_value = bool(item)
     elif isinstance(item, int | np.integer):
         value.int64_value = int(item)
     elif isinstance(item, float | np.floating):
         value.double_value = float(item)
+    elif isinstance(item, str):
+        value.string_value = item
+    elif isinstance(item, bytes):
+        value.bytes_value = item
+    elif item is None:
+        value.CopyFrom(_NULL)
+    elif isinstance(item, datetime):
+        value.timestamp_value.FromDatetime(item if item.tzinfo else item.replace(tzinfo=UTC))
+    elif isinstance(item, list | tuple):
+        value.CopyFrom(make_value([_plain(v) for v in item]))
     else:
         value.string_value = str(item)
+
+
+def _add_output(event: serving.PredictionLogged, answer: Any) -> None:
+    fields = event.outputs.add().fields
+    if isinstance(answer, list):
+        for index, item in enumerate(answer):
+            _set(fields[f"prediction_{index}"], item)
+    else:
+        _set(fields["prediction"], answer)
+
+
+def _plain(item: Any) -> Any:
+    if isinstance(item, list | tuple):
+        return [_plain(v) for v in item]
+    if isinstance(item, np.generic):
+        return item.item()
+    return item
+
+
+def _column_values(array: np.ndarray[Any, Any]) -> list[Any]:
+    """A typed column's values as Python values (datetimes as datetimes, NaT as None)."""
+    if array.dtype.kind == "M":
+        return [
+            None if np.isnat(v) else v.astype("datetime64[us]").item().replace(tzinfo=UTC)
+            for v in array
+        ]
+    values: list[Any] = array.tolist()
+    if array.dtype.kind == "f":
+        return [None if math.isnan(v) else v for v in values]  # NaN: an optional column's null
+    return values
+
+
+def _typed_inputs(event: serving.PredictionLogged, batch: Batch) -> None:
+    """One input record per row of ``batch``, every value of its column's type."""
+    columns: list[tuple[str, list[Any]]] = []
+    for name, array in batch.columns.items():
+        if batch.tensor and array.ndim == 2:
+            prefix = f"{name}_" if name else "f"
+            columns.extend(
+                (f"{prefix}{i}", _column_values(array[:, i])) for i in range(array.shape[1])
+            )
+        else:
+            columns.append((name or "input", _column_values(array)))
+    for row in range(batch.rows):
+        fields = event.inputs.add().fields
+        for name, values in columns:
+            _set(fields[name], values[row])

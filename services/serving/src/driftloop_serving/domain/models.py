@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 __all__ = [
     "Column",
     "ModelLoadError",
@@ -55,29 +53,50 @@ class Column:
     """One input column of the model's signature.
 
     Attributes:
-        name: The column's name; a request's features are matched to it.
-        type: MLflow's type of the column (``double``, ``long`` ...), as signed.
+        name: The column's name; a request's features are matched to it (a tensor
+            signature's only input may have none).
+        type: MLflow's type of the column (``double``, ``long``, ``string`` ...), or a
+            tensor's numpy dtype (``float32``, ``int64`` ...), as signed.
+        required: Whether every row must have a value (MLflow's ``required``).
+        shape: A tensor's shape (``-1`` for any size); ``None`` for a column.
     """
 
     name: str
     type: str
+    required: bool = True
+    shape: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Predictor:
-    """A loaded model: ``predict(matrix)`` gives one output per input row.
+    """A loaded model: ``predict(inputs)`` gives one output per input row.
 
     Attributes:
-        flavor: What loaded it: ``sklearn`` or ``onnx`` (serving's own loaders), or
-            ``python_function`` (``mlflow.pyfunc``).
+        flavor: The MLflow flavor it was loaded by: ``sklearn`` or ``onnx`` (serving's
+            own loaders), or ``python_function`` (``mlflow.pyfunc``).
         columns: The signature's input columns, in order (empty when unknown).
-        predict: Takes a 2-D float array whose columns are in ``columns``' order,
-            returns a 1-D or 2-D array.
+        predict: Takes the request's inputs, returns a 1-D or 2-D array: a 2-D float
+            array whose columns are in ``columns``' order or, when ``typed``, a
+            :class:`~driftloop_serving.domain.signature.Batch`.
+        loader: What serves it, shown in the V2 metadata: ``sklearn-linear`` (the
+            linear fast path), ``skops``, ``pickle``, ``onnxruntime`` or ``mlflow.pyfunc``.
+        typed: Requests are typed by the signature (a column is not floating point),
+            and come as a ``Batch``.
+        predict_proba: The class probabilities of the same inputs, one row per input
+            row, when the model offers them.
+        classes: The classes ``predict_proba``'s columns stand for, when known.
+        output_type: The signature's type of the predictions (``string``, ``long``,
+            a tensor dtype such as ``str`` or ``float64``; ``""`` when unknown).
     """
 
     flavor: str
     columns: tuple[Column, ...]
-    predict: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]]
+    predict: Callable[[Any], Any]
+    loader: str = ""
+    typed: bool = False
+    predict_proba: Callable[[Any], Any] | None = None
+    classes: tuple[Any, ...] = ()
+    output_type: str = ""
 
 
 @dataclass(frozen=True)

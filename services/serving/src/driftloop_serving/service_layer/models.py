@@ -143,6 +143,7 @@ class ModelManager:
                 if current is not None and current.version == info.version:
                     self.errors.pop(slot, None)
                     return
+                version = info.version  # a failure to load names the version
                 model = await self._load(info, alias)
             except NotRegisteredYet as error:
                 if slot in self.served:

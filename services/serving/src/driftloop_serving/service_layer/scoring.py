@@ -24,6 +24,7 @@ from driftloop_kit.errors import DriftloopError, InvalidInput, Unavailable
 from driftloop_serving.domain.entities import Entities, FeatureSource, feature_matrix
 from driftloop_serving.domain.events import PredictionEvents
 from driftloop_serving.domain.models import ServedModel
+from driftloop_serving.domain.signature import Batch
 from driftloop_serving.service_layer.catalog import Catalog
 from driftloop_serving.service_layer.ports import (
     FeaturesPort,
@@ -32,7 +33,7 @@ from driftloop_serving.service_layer.ports import (
 )
 from driftloop_serving.settings import ServingSettings
 
-__all__ = ["Answer", "Scorer", "UnknownModel"]
+__all__ = ["Answer", "ModelRefused", "Scorer", "UnknownModel"]
 
 REQUESTS = Counter(
     "driftloop_serving_requests_total", "Scored requests by model and route.", ["model", "route"]
@@ -61,14 +62,42 @@ class UnknownModel(LookupError):
     """The model (or version) asked for is not served here."""
 
 
+class ModelRefused(InvalidInput):
+    """The model raised on the request's inputs (400, as MLflow's scoring server
+    answers it); nothing is logged."""
+
+
 @dataclass(frozen=True)
 class Answer:
-    """What answered a request, and the answer."""
+    """What answered a request, and the answer.
+
+    Attributes:
+        probabilities: The class probabilities, when the request asked for them.
+    """
 
     model: ServedModel
     route: str
     predictions: np.ndarray[Any, Any]
     request_id: str
+    probabilities: np.ndarray[Any, Any] | None = None
+
+
+def _refused(model: ServedModel, inputs: Any, error: Exception) -> DriftloopError:
+    """Why the model could not score ``inputs``: a null in a float matrix (named by
+    column and row), else the model's own error."""
+    if isinstance(inputs, np.ndarray) and inputs.dtype.kind == "f":
+        nulls = np.argwhere(np.isnan(inputs))
+        if len(nulls):
+            row, index = (int(i) for i in nulls[0])
+            columns = model.predictor.columns
+            name = columns[index].name if index < len(columns) else f"f{index}"
+            return InvalidInput(
+                f"column {name!r}, row {row}: null, and the model takes a number there"
+            )
+    return ModelRefused(
+        f"version {model.version} of {model.name} cannot score the input: "
+        f"{type(error).__name__}: {error}"
+    )
 
 
 class Scorer:
@@ -191,25 +220,30 @@ class Scorer:
     def score(
         self,
         name: str,
-        matrix: np.ndarray[Any, Any],
+        matrix: np.ndarray[Any, Any] | Batch,
         *,
         version: int | None = None,
         request_id: str | None = None,
         entities: Entities | None = None,
         feature_names: Sequence[str] | None = None,
+        probabilities: bool = False,
     ) -> Answer:
         """Predict with the version the policy picks; log the answer (and a shadow's).
 
         Args:
             name: The model.
-            matrix: The features, one row per prediction, in the model's column order.
+            matrix: The features, one row per prediction: a float matrix in the model's
+                column order, or the batch typed by its signature (a typed model).
             version: A loaded version to answer with, instead of the policy's pick.
             request_id: The client's request id (default: a random one).
             entities: The entity keys the features were read for, logged with them.
             feature_names: The matrix's column names, when read for entity keys.
+            probabilities: Answer the class probabilities too (``predict_proba``).
 
         Raises:
             UnknownModel: As :meth:`resolve`.
+            InvalidInput: Too many rows, no ``predict_proba``, or inputs the model
+                refused (:class:`ModelRefused`); nothing is logged.
         """
         if len(matrix) > self.settings.max_rows_per_request:
             raise InvalidInput(
@@ -232,7 +266,13 @@ class Scorer:
             and self._random.random() * 100 < policy.canary_percent
         ):
             model, route = challenger, "canary"
-        predictions = np.asarray(model.predictor.predict(matrix))
+        try:
+            predictions = np.asarray(model.predictor.predict(matrix))
+            proba = self._probabilities(model, matrix) if probabilities else None
+        except DriftloopError:
+            raise
+        except Exception as error:
+            raise _refused(model, matrix, error) from error
         elapsed = time.perf_counter() - started
         self._latency_of(name).observe(elapsed)
         self._requests_of(name, route).inc()
@@ -265,7 +305,23 @@ class Scorer:
                     feature_names=feature_names,
                 )
             )
-        return Answer(model=model, route=route, predictions=predictions, request_id=request_id)
+        return Answer(
+            model=model,
+            route=route,
+            predictions=predictions,
+            request_id=request_id,
+            probabilities=proba,
+        )
+
+    @staticmethod
+    def _probabilities(model: ServedModel, inputs: Any) -> np.ndarray[Any, Any]:
+        predict_proba = model.predictor.predict_proba
+        if predict_proba is None:
+            raise InvalidInput(
+                f"version {model.version} of {model.name} offers no predict_proba "
+                f"(its loader: {model.predictor.loader or model.predictor.flavor})"
+            )
+        return np.asarray(predict_proba(inputs), dtype=np.float64)
 
     def _latency_of(self, name: str) -> Any:
         child = self._latency.get(name)

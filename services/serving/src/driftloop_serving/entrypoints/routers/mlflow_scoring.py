@@ -2,9 +2,19 @@
 
 ``/invocations`` scores with the one served model, or the one named by the
 ``model`` query parameter when several are served (also at
-``/models/{name}/invocations``). Answers are ``{"predictions": [...]}``; errors
-are MLflow's ``{"error_code": "BAD_REQUEST", "message": ...}``. The
-``X-Model-Version`` and ``X-Route`` headers name what answered.
+``/models/{name}/invocations``). Answers are ``{"predictions": [...]}``, typed as
+the model answered (string labels stay strings); errors are MLflow's
+``{"error_code": "BAD_REQUEST", "message": ...}``, ``INVALID_PARAMETER_VALUE`` for
+a column or value that does not fit the model's signature (the message names the
+column and the row). The ``X-Model-Version`` and ``X-Route`` headers name what
+answered.
+
+A body's values are typed by the model's signature; a CSV body's cells are read as
+text and parsed by it (an empty cell is a null). MLflow's scoring server has no
+request-level way to ask for probabilities; driftloop takes
+``"params": {"predict_method": "predict_proba"}`` (the names of MLflow's
+``pyfunc_predict_fn``) and answers ``{"predictions": [[p0, p1, ...], ...]}``, one
+probability per class in the order of the model's ``classes_``.
 
 Instead of features, a body may carry entity keys only; their features are read
 from the features service (see :mod:`driftloop_serving.domain.entities`)::
@@ -22,6 +32,7 @@ The ``/invocations`` routes are also served past FastAPI, by
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
 import pydantic_core
@@ -30,8 +41,14 @@ from fastapi.responses import JSONResponse
 
 from driftloop_kit.auth import READER
 from driftloop_kit.errors import DriftloopError
-from driftloop_serving.domain.entities import mlflow_entities, requested_source
-from driftloop_serving.domain.protocols import BadRequest, mlflow_matrix
+from driftloop_serving.domain.entities import TYPED_ENTITIES, mlflow_entities, requested_source
+from driftloop_serving.domain.protocols import (
+    BadRequest,
+    InputMismatch,
+    mlflow_batch,
+    mlflow_matrix,
+    mlflow_predict_method,
+)
 from driftloop_serving.entrypoints.deps import ScorerDep
 from driftloop_serving.service_layer.scoring import UnknownModel
 
@@ -69,23 +86,20 @@ async def invocations_request(request: Request, scorer: ScorerDep, name: str | N
             )
         name = names[0]
     try:
-        columns = scorer.columns(name)
+        predictor = scorer.resolve(name, None).predictor
+        columns = [column.name for column in predictor.columns]
         raw = await request.body()
-        if request.headers.get("content-type", "").startswith("text/csv"):
-            try:
-                frame = pd.read_csv(io.BytesIO(raw))
-            except (ValueError, pd.errors.ParserError) as error:
-                raise BadRequest(f"the CSV body cannot be read: {error}") from None
-            body = {"dataframe_split": frame.to_dict(orient="split")}
-            body["dataframe_split"].pop("index", None)
+        csv = request.headers.get("content-type", "").startswith("text/csv")
+        if csv:
+            body = {"dataframe_split": _csv(raw, text=predictor.typed)}
         else:
             try:
                 body = pydantic_core.from_json(raw)
             except ValueError as error:
                 raise BadRequest(f"the body is not valid JSON: {error}") from None
-        requested = (
-            requested_source(body.get("params"), "params") if isinstance(body, dict) else None
-        )
+        params = body.get("params") if isinstance(body, dict) else None
+        proba = params is not None and mlflow_predict_method(params) == "predict_proba"
+        requested = requested_source(params, "params")
         source = scorer.feature_source(name, requested)
         entities = (
             mlflow_entities(body, columns, named=requested is not None)
@@ -93,23 +107,68 @@ async def invocations_request(request: Request, scorer: ScorerDep, name: str | N
             else None
         )
         if source is None or entities is None:
-            answer = scorer.score(name, mlflow_matrix(body, columns))
+            inputs = (
+                mlflow_batch(body, predictor.columns, text=csv)
+                if predictor.typed
+                else mlflow_matrix(body, columns)
+            )
+            answer = scorer.score(name, inputs, probabilities=proba)
+        elif predictor.typed:
+            raise BadRequest(TYPED_ENTITIES)
         else:
             matrix, feature_names = await scorer.online_matrix(
                 name, source=source, entities=entities, columns=columns
             )
-            answer = scorer.score(name, matrix, entities=entities, feature_names=feature_names)
+            answer = scorer.score(
+                name,
+                matrix,
+                entities=entities,
+                feature_names=feature_names,
+                probabilities=proba,
+            )
     except UnknownModel as error:
         return _error(404, "RESOURCE_DOES_NOT_EXIST", str(error))
+    except InputMismatch as error:
+        return _error(400, "INVALID_PARAMETER_VALUE", str(error))
     except BadRequest as error:
         return _error(400, "BAD_REQUEST", str(error))
     except DriftloopError as error:
         return _error(error.status_code, error.error_code, error.message)
+    predictions = answer.probabilities if proba else answer.predictions
+    assert predictions is not None  # the scorer answers the probabilities it was asked for
     return Response(
-        pydantic_core.to_json({"predictions": answer.predictions.tolist()}),
+        pydantic_core.to_json({"predictions": _plain(predictions)}),
         media_type="application/json",
         headers={"X-Model-Version": str(answer.model.version), "X-Route": answer.route},
     )
+
+
+def _csv(raw: bytes, *, text: bool) -> dict[str, Any]:
+    """A CSV body as ``dataframe_split``: for a typed model every cell as text (parsed
+    by the signature; only an empty cell is a null), else as pandas reads it."""
+    try:
+        frame = (
+            pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, na_values=[""])
+            if text
+            else pd.read_csv(io.BytesIO(raw))
+        )
+    except (ValueError, pd.errors.ParserError) as error:
+        raise BadRequest(f"the CSV body cannot be read: {error}") from None
+    if text:
+        frame = frame.astype(object).where(frame.notna(), None)
+    split: dict[str, Any] = frame.to_dict(orient="split")
+    split.pop("index", None)
+    return split
+
+
+def _plain(predictions: Any) -> Any:
+    """The answer as JSON values: strings stay strings, pandas' objects become values."""
+    if predictions.dtype.kind == "M":
+        return [str(v) for v in predictions.tolist()]
+    values = predictions.tolist()
+    if predictions.dtype.kind == "O":
+        return [v.decode() if isinstance(v, bytes) else v for v in values]
+    return values
 
 
 @router.post("/invocations", dependencies=[READER])

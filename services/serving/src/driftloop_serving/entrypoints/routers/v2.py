@@ -14,6 +14,13 @@ the features service (see :mod:`driftloop_serving.domain.entities`)::
 ``feature_services`` setting; the response's ``parameters.feature_service`` then
 names the one used.
 
+Inputs are typed by the model's signature (INT32/INT64/FP32/FP64/BOOL, ``BYTES`` for
+strings, datetimes and, with ``parameters.content_type`` ``"base64"``, binary); a value
+that does not fit its column is a 400 naming the column and the row. A request may ask
+for the ``predict_proba`` output (``"outputs": [{"name": "predict_proba"}]``, as
+MLServer names it) when the model offers it; ``/v2/models/{name}`` says so, and which
+loader serves the model (``parameters.loader``).
+
 The ``infer`` routes are also served past FastAPI, by
 :mod:`driftloop_serving.entrypoints.fast_routes`.
 """
@@ -28,8 +35,15 @@ from fastapi.responses import JSONResponse
 
 from driftloop_kit.auth import READER
 from driftloop_kit.errors import DriftloopError
-from driftloop_serving.domain.entities import requested_source, v2_entities
-from driftloop_serving.domain.protocols import BadRequest, v2_matrix, v2_response
+from driftloop_serving.domain.entities import TYPED_ENTITIES, requested_source, v2_entities
+from driftloop_serving.domain.models import Column, Predictor
+from driftloop_serving.domain.protocols import (
+    BadRequest,
+    v2_batch,
+    v2_matrix,
+    v2_outputs,
+    v2_response,
+)
 from driftloop_serving.entrypoints.deps import ScorerDep
 from driftloop_serving.service_layer.scoring import UnknownModel
 
@@ -74,6 +88,59 @@ async def ready(scorer: ScorerDep) -> Response:
     return JSONResponse({"ready": True})
 
 
+#: V2 datatypes of MLflow's column types (and of numpy's tensor dtypes, by kind).
+_V2_TYPES = {
+    "integer": "INT32",
+    "long": "INT64",
+    "float": "FP32",
+    "double": "FP64",
+    "boolean": "BOOL",
+    "string": "BYTES",
+    "binary": "BYTES",
+    "datetime": "BYTES",
+    "int32": "INT32",
+    "int64": "INT64",
+    "float32": "FP32",
+    "float64": "FP64",
+    "bool": "BOOL",
+}
+
+
+def _input(column: Column) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "name": column.name or "input-0",
+        "datatype": _V2_TYPES.get(column.type, "BYTES"),
+        "shape": list(column.shape) if column.shape is not None else [-1, 1],
+    }
+    if column.type in ("string", "datetime"):
+        described["parameters"] = {"content_type": "str"}
+    elif column.type == "binary":
+        described["parameters"] = {"content_type": "base64"}
+    if not column.required:
+        described.setdefault("parameters", {})["optional"] = True
+    return described
+
+
+def _outputs(predictor: Predictor) -> list[dict[str, Any]]:
+    kind = predictor.output_type
+    if not kind and predictor.classes:
+        kind = "string" if all(isinstance(c, str) for c in predictor.classes) else ""
+    predict: dict[str, Any] = {
+        "name": "predict",
+        "datatype": _V2_TYPES.get(kind, "BYTES" if kind in ("str", "object") else "FP64"),
+        "shape": [-1],
+    }
+    if predict["datatype"] == "BYTES":
+        predict["parameters"] = {"content_type": "str"}
+    outputs = [predict]
+    if predictor.predict_proba is not None:
+        proba: dict[str, Any] = {"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]}
+        if predictor.classes:
+            proba["parameters"] = {"classes": list(predictor.classes)}
+        outputs.append(proba)
+    return outputs
+
+
 def _metadata(scorer: ScorerDep, name: str, version: str | None) -> Response:
     try:
         model = scorer.resolve(name, _version(version))
@@ -81,12 +148,18 @@ def _metadata(scorer: ScorerDep, name: str, version: str | None) -> Response:
         return _error(404, str(error))
     except BadRequest as error:
         return _error(400, str(error))
-    columns = model.predictor.columns
+    predictor = model.predictor
     served = scorer.catalog.get(name)
-    parameters: dict[str, Any] = {}
+    # Which loader serves the version (a fast path, or mlflow.pyfunc), and whether its
+    # requests are typed by its signature.
+    parameters: dict[str, Any] = {
+        "loader": predictor.loader or predictor.flavor,
+        "flavor": predictor.flavor,
+        "typed_inputs": predictor.typed,
+    }
     if served is not None:
         # How requests are split, and which revision of the model's document said so.
-        parameters = {
+        parameters |= {
             "canary_percent": served.traffic.canary_percent,
             "shadow": served.traffic.shadow,
             "challenger_alias": served.traffic.challenger_alias,
@@ -96,10 +169,10 @@ def _metadata(scorer: ScorerDep, name: str, version: str | None) -> Response:
         {
             "name": name,
             "versions": [str(v) for v in scorer.versions(name)],
-            "platform": model.predictor.flavor,
-            "inputs": [{"name": c.name, "datatype": "FP64", "shape": [-1, 1]} for c in columns]
+            "platform": predictor.flavor,
+            "inputs": [_input(c) for c in predictor.columns]
             or [{"name": "input-0", "datatype": "FP64", "shape": [-1, -1]}],
-            "outputs": [{"name": "predict", "datatype": "FP64", "shape": [-1]}],
+            "outputs": _outputs(predictor),
             "parameters": parameters,
         }
     )
@@ -150,7 +223,9 @@ async def infer_request(
     try:
         pinned = _version(version)
         served = scorer.resolve(name, pinned)  # 404 before looking at the body
-        columns = [column.name for column in served.predictor.columns]
+        predictor = served.predictor
+        columns = [column.name for column in predictor.columns]
+        outputs = v2_outputs(body)
         requested = (
             requested_source(body.get("parameters"), "parameters")
             if isinstance(body, dict)
@@ -161,7 +236,12 @@ async def infer_request(
             v2_entities(body, columns, named=requested is not None) if source is not None else None
         )
         if source is None or entities is None:
-            matrix, feature_names = v2_matrix(body, columns), None
+            matrix = (
+                v2_batch(body, predictor.columns) if predictor.typed else v2_matrix(body, columns)
+            )
+            feature_names = None
+        elif predictor.typed:
+            raise BadRequest(TYPED_ENTITIES)
         else:
             matrix, feature_names = await scorer.online_matrix(
                 name, source=source, entities=entities, columns=columns
@@ -174,6 +254,7 @@ async def infer_request(
             request_id=request_id,
             entities=entities,
             feature_names=feature_names,
+            probabilities="predict_proba" in outputs,
         )
     except UnknownModel as error:
         return _error(404, str(error))
@@ -187,6 +268,8 @@ async def infer_request(
         request_id=answer.request_id,
         predictions=answer.predictions,
         route=answer.route,
+        probabilities=answer.probabilities,
+        outputs=outputs,
     )
     if entities is not None and isinstance(source, str):
         content["parameters"]["feature_service"] = source
