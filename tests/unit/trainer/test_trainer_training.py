@@ -671,3 +671,28 @@ async def test_a_refused_episode_is_retried_only_on_labels_newer_than_the_refusa
     (started,) = [d for d in running.store.decisions if d["job_id"] == job_id]
     assert "50 labels since" in started["detail"]
     assert running.store.jobs[job_id]["trigger"]["evidence_since"] == (T0.isoformat())
+
+
+async def test_a_performance_retrain_takes_the_onset_of_the_drift_episode_waiting_for_labels(
+    tmp_path: Path,
+) -> None:
+    labels = FakeLabels()
+    drift_onset = T0 - timedelta(seconds=5)
+    running = trainer(tmp_path, policy=AWAITING, labels=labels)
+    await running.deliver(onset_alert("w1", "ep-d", drift_onset))  # waits for labels
+    degraded = monitor.PerformanceDegraded(
+        model=ModelRef(name=MODEL, version=1),
+        window=Window(id="p1"),
+        metric="accuracy",
+        value=0.6,
+        threshold=0.75,
+        labelled_rows=150,
+        episode_id="ep-p",
+    )
+    # Its window of labelled rows began before the change.
+    degraded.window.start_time.FromDatetime(drift_onset - timedelta(seconds=30))
+    await running.deliver(CloudEvent.new(degraded, time=T0))
+
+    (job,) = running.store.jobs.values()
+    assert job["trigger"]["kind"] == "performance"
+    assert job["trigger"]["onset"] == drift_onset.isoformat()

@@ -182,6 +182,8 @@ class Training:
                 hold = await self.store.episode(trigger.model, version_hold(trigger.version))
                 if hold is not None and hold.escalated:
                     return await self._escalated_already(trigger, hold=hold)
+        if trigger.kind is TriggerKind.PERFORMANCE:
+            trigger = await self._with_drift_onset(trigger)
         labels = await self._label_evidence(trigger, config.policy)
         lock = self._locks.setdefault(trigger.model, asyncio.Lock())
         async with lock:
@@ -213,6 +215,24 @@ class Training:
         if job_id is not None:
             self._spawn(job_id)
         return decision, job_id
+
+    async def _with_drift_onset(self, trigger: Trigger) -> Trigger:
+        """A performance alert is late evidence of a change (its window waited for
+        labels): when a drift episode of the same version is waiting with a later onset,
+        that onset is the change's, and the retrained version's reference is drawn from
+        the rows since then."""
+        onsets = [
+            str(episode.pending.get("onset") or "")
+            for episode in await self.store.pending_episodes()
+            if episode.model == trigger.model
+            and episode.pending is not None
+            and episode.pending.get("kind") == TriggerKind.DRIFT.value
+            and int(episode.pending.get("version") or 0) == trigger.version
+        ]
+        later = [
+            o for o in onsets if o and (not trigger.onset or _moment(o) > _moment(trigger.onset))
+        ]
+        return replace(trigger, onset=max(later, key=_moment)) if later else trigger
 
     async def _label_evidence(
         self, trigger: Trigger, policy: TriggerPolicy
