@@ -47,6 +47,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -178,6 +179,8 @@ class Outcome:
     performance_alerts: int = 0
     drifted_windows: int = 0
     retrains: int = 0
+    #: The most retrains one monitor episode started.
+    most_per_episode: int = 0
     promotions: int = 0
     escalations: int = 0
     worse_promoted: int = 0
@@ -300,9 +303,10 @@ class Runner:
                 demo.url("trainer", "/decisions"), params={"model": world.model, "limit": 1000}
             )
         ).json()["decisions"]
-        result.retrains = sum(
-            1 for d in decisions if d["outcome"] == "started" and d["kind"] != "manual"
-        )
+        jobs_started = [d for d in decisions if d["outcome"] == "started" and d["kind"] != "manual"]
+        result.retrains = len(jobs_started)
+        per_episode = Counter(d.get("episode_id") or d["job_id"] for d in jobs_started)
+        result.most_per_episode = max(per_episode.values(), default=0)
         result.escalations = sum(1 for d in decisions if d["outcome"] == "escalated")
         jobs = (
             await demo.client.get(
@@ -387,8 +391,9 @@ def line(o: Outcome) -> str:
     latency = f"{o.latency:.1f} s" if o.latency is not None else "-"
     return (
         f"  {o.name:<10} windows {o.windows:>3} | drifted {o.drifted_windows:>3} | alerts "
-        f"drift {o.drift_alerts} perf {o.performance_alerts} | retrains {o.retrains} | "
-        f"promotions {o.promotions} | escalations {o.escalations} | worse promoted "
+        f"drift {o.drift_alerts} perf {o.performance_alerts} | retrains {o.retrains} "
+        f"(most per episode {o.most_per_episode}) | promotions {o.promotions} | "
+        f"escalations {o.escalations} | worse promoted "
         f"{o.worse_promoted} | latency {latency} | failed {o.failed}/{o.sent}"
         + (f" | {'; '.join(o.scores)}" if o.scores else "")
         + (f" | {'; '.join(o.notes)}" if o.notes else "")
@@ -441,7 +446,7 @@ def summarize(outcomes: list[Outcome]) -> None:
     rate = "-"
     if stationary is not None and stationary.windows:
         rate = f"{stationary.drift_alerts / stationary.windows:.1%}"
-    most_retrains = max((o.retrains for o in outcomes), default=0)
+    most_retrains = max((o.most_per_episode for o in outcomes), default=0)
     worse = sum(o.worse_promoted for o in outcomes)
     # The cooldown and the late labels are waits the scenario imposes on purpose.
     latencies = sorted(
@@ -453,8 +458,8 @@ def summarize(outcomes: list[Outcome]) -> None:
         median = f"{statistics.median(latencies):.1f} s"
     errors = [o.name for o in outcomes if o.error]
     print(
-        f"autonomy: stationary windows alerting {rate} (target <= 1%) | most retrains in a "
-        f"scenario {most_retrains} (target <= 1) | worse models promoted {worse} (target 0) | "
+        f"autonomy: stationary windows alerting {rate} (target <= 1%) | most retrains of an "
+        f"episode {most_retrains} (target <= 1) | worse models promoted {worse} (target 0) | "
         f"loop latency p90 {p90} (target <= 30 s; median {median}; without "
         f"{', '.join(sorted(IMPOSED_WAIT))}) | retrains driftloop "
         f"{sum(o.retrains for o in outcomes)} vs per-drifted-window glue "

@@ -696,3 +696,41 @@ async def test_a_performance_retrain_takes_the_onset_of_the_drift_episode_waitin
     (job,) = running.store.jobs.values()
     assert job["trigger"]["kind"] == "performance"
     assert job["trigger"]["onset"] == drift_onset.isoformat()
+
+
+async def test_an_episode_waiting_when_its_versions_labels_are_found_suspect_is_held_once(
+    tmp_path: Path,
+) -> None:
+    gate = FakeGate(
+        {
+            "rows": 400,
+            "challenger_metrics": {"accuracy": 0.52},
+            "champion_metrics": {"accuracy": 0.49},
+            "paired": {"challenger_only": 60, "champion_only": 48},
+            "labels": {"majority_label": "no", "majority_share": 0.51},
+        }
+    )
+    policy = REFUSING.model_copy(update={"min_new_labels": 50, "label_wait_seconds": 10_000})
+    labels = FakeLabels()
+    running = trainer(
+        tmp_path,
+        policy=policy,
+        outcome=scored(0.52, 0.49, 4),
+        aliases={"champion": 4},
+        gate=gate,
+        labels=labels,
+    )
+    await running.deliver(onset_alert("w1", "ep-waits", T0))  # no labels yet: waits
+    await running.deliver(episode_alert("w2", "ep-trains"))  # trains: suspect labels
+    assert len(running.store.jobs) == 1
+    labels.add(MODEL, *[T0 + timedelta(seconds=1)] * 60)  # the waiting one could start now
+
+    running.clock.advance(10)
+    assert await tick(running) == []
+    held = running.store.decisions[-1]
+    assert (held["episode_id"], held["suppression"]) == ("ep-waits", "escalated")
+    decided = len(running.store.decisions)
+    for _ in range(3):
+        running.clock.advance(10)
+        assert await tick(running) == []
+    assert len(running.store.decisions) == decided  # held once, not re-decided each tick

@@ -181,6 +181,9 @@ class Training:
             if trigger.version:
                 hold = await self.store.episode(trigger.model, version_hold(trigger.version))
                 if hold is not None and hold.escalated:
+                    # The episode waits for nothing more: held with its version.
+                    episode = await self._load_episode(trigger.model, trigger.episode_id)
+                    await self.store.save_episode(episodes.escalated(episode), now=self.clock())
                     return await self._escalated_already(trigger, hold=hold)
         if trigger.kind is TriggerKind.PERFORMANCE:
             trigger = await self._with_drift_onset(trigger)
