@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,14 @@ def test_the_churn_world_closes_the_loop_from_a_declared_model_and_rest_labels(
     assert int(tags["driftloop.labels_rows"]) > 100
     assert tags["driftloop.labels_start"] < tags["driftloop.labels_end"]
     assert tags["driftloop.labels_end"] >= result["shift_time"]  # it saw the new market
+    # It was judged on rows of the new market, and the monitor watches it against them:
+    # its reference sample comes from the rows since the change began, not the old market.
+    run = result["retrained_run"]
+    assert run["params"]["holdout_end"] >= result["shift_time"]
+    since = run["tags"]["driftloop.reference_from"]
+    assert since.startswith("since "), since
+    shift = datetime.fromisoformat(result["shift_time"])
+    assert shift - timedelta(seconds=60) <= datetime.fromisoformat(since.removeprefix("since "))
     assert result["services_restarted"] == []
     requests = result["requests"]
     assert requests["failed"] == 0, requests["errors"]

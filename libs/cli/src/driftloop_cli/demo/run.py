@@ -187,8 +187,15 @@ class Demo:
             )
             if run.status_code == 200:
                 inputs = run.json()["run"].get("inputs", {}).get("dataset_inputs", [])
+                data = run.json()["run"].get("data", {})
                 found["retrained_run"] = {
                     "run_id": run_id,
+                    "params": {p["key"]: p["value"] for p in data.get("params", [])},
+                    "tags": {
+                        t["key"]: t["value"]
+                        for t in data.get("tags", [])
+                        if t["key"].startswith("driftloop.")
+                    },
                     "dataset_inputs": [
                         {
                             "name": i["dataset"]["name"],
