@@ -38,9 +38,9 @@ async def test_a_label_sent_twice_is_stored_once(database: Database) -> None:
     label = _label("yes", T0, "churn0", request_id="req-1")
     for _ in range(2):
         async with database.session() as session:
-            await store.record(session, [label])
+            await store.record(session, [label.row()])
     async with database.session() as session:  # and twice within one batch
-        await store.record(session, [label, label])
+        await store.record(session, [label.row(), label.row()])
     assert await _stored(database, "churn0") == [label]
     await database.dispose()
 
@@ -50,19 +50,19 @@ async def test_a_correction_with_a_later_or_equal_event_time_wins_an_older_one_i
 ) -> None:
     store = LabelStore()
     async with database.session() as session:
-        await store.record(session, [_label("no", T0, "churn1", request_id="req-2")])
+        await store.record(session, [_label("no", T0, "churn1", request_id="req-2").row()])
     async with database.session() as session:
         await store.record(
-            session, [_label("yes", T0 + timedelta(hours=3), "churn1", request_id="req-2")]
+            session, [_label("yes", T0 + timedelta(hours=3), "churn1", request_id="req-2").row()]
         )
     async with database.session() as session:  # a late redelivery of the superseded label
-        await store.record(session, [_label("no", T0, "churn1", request_id="req-2")])
+        await store.record(session, [_label("no", T0, "churn1", request_id="req-2").row()])
     assert [(x.ground_truth, x.event_time) for x in await _stored(database, "churn1")] == [
         ("yes", T0 + timedelta(hours=3))
     ]
     async with database.session() as session:  # equal event time: the later received wins
         await store.record(
-            session, [_label("maybe", T0 + timedelta(hours=3), "churn1", request_id="req-2")]
+            session, [_label("maybe", T0 + timedelta(hours=3), "churn1", request_id="req-2").row()]
         )
     assert [x.ground_truth for x in await _stored(database, "churn1")] == ["maybe"]
     await database.dispose()
@@ -76,12 +76,15 @@ async def test_labels_by_entity_keys_are_keyed_by_model_and_keys_and_read_by_tim
         await store.record(
             session,
             [
-                _label("a", T0, "churn2", customer_id=7, region="eu"),
-                _label(
-                    "b", T0 + timedelta(hours=1), "churn2", region="eu", customer_id=7
-                ),  # same keys
-                _label("c", T0 + timedelta(hours=2), "churn2", customer_id=8, region="eu"),
-                _label("d", T0, "other2", customer_id=7, region="eu"),
+                label.row()
+                for label in (
+                    _label("a", T0, "churn2", customer_id=7, region="eu"),
+                    _label(
+                        "b", T0 + timedelta(hours=1), "churn2", region="eu", customer_id=7
+                    ),  # same keys
+                    _label("c", T0 + timedelta(hours=2), "churn2", customer_id=8, region="eu"),
+                    _label("d", T0, "other2", customer_id=7, region="eu"),
+                )
             ],
         )
         first = await store.read(session, "churn2", limit=1)

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from driftloop_features.domain.labels import Label
+from driftloop_features.adapters import sqlite_text
+from driftloop_features.domain.labels import Label, LabelRow
 
 __all__ = ["LABELS", "PREDICTION_INPUTS", "LabelStore"]
 
@@ -49,6 +50,27 @@ PREDICTION_INPUTS = sa.Table(
 )
 
 
+def _postgresql_upsert() -> Any:
+    """INSERT ... ON CONFLICT (model, key) DO UPDATE when the stored label is not newer
+    (the statement :data:`.sqlite_text.UPSERT_LABELS` is on SQLite)."""
+    insert = postgresql.insert(LABELS)
+    excluded = insert.excluded
+    return insert.on_conflict_do_update(
+        index_elements=[LABELS.c.model_name, LABELS.c.label_key],
+        set_={
+            "request_id": excluded.request_id,
+            "entity_keys": excluded.entity_keys,
+            "ground_truth": excluded.ground_truth,
+            "event_time": excluded.event_time,
+            "received_at": excluded.received_at,
+        },
+        where=LABELS.c.event_time <= excluded.event_time,
+    )
+
+
+_POSTGRESQL_UPSERT = _postgresql_upsert()
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
@@ -56,45 +78,31 @@ def _aware(value: datetime) -> datetime:
 class LabelStore:
     """Writes and reads labels in the caller's session (one transaction with the outbox)."""
 
-    async def record(self, session: AsyncSession, labels: Sequence[Label]) -> None:
-        """Store ``labels``: one row per (model, key), by the rule of ``domain/labels.py``."""
+    async def record(self, session: AsyncSession, labels: Sequence[LabelRow]) -> None:
+        """Store ``labels``: one row per (model, key), by the rule of ``domain/labels.py``.
+
+        One statement for the batch, run once per distinct key (executemany). On SQLite
+        it is the driver's own statement with the values as the text SQLite stores
+        (:mod:`.sqlite_text`); PostgreSQL gets SQLAlchemy's, with typed values.
+        """
         if not labels:
             return
-        now = datetime.now(UTC)
-        latest: dict[tuple[str, str], Label] = {}
-        for (
-            label
-        ) in labels:  # within one batch too: the same rule, the later in the batch wins ties
-            held = latest.get((label.model_name, label.key))
+        latest: dict[tuple[str, str], LabelRow] = {}
+        for label in labels:  # within one batch too: the same rule, the later wins ties
+            held = latest.get((label.model_name, label.label_key))
             if held is None or label.event_time >= held.event_time:
-                latest[(label.model_name, label.key)] = label
-        rows = [
-            {
-                "model_name": label.model_name,
-                "label_key": label.key,
-                "request_id": label.request_id,
-                "entity_keys": dict(label.entity_keys),
-                "ground_truth": label.ground_truth,
-                "event_time": label.event_time,
-                "received_at": now,
-            }
-            for label in latest.values()
-        ]
-        dialect = session.get_bind().dialect.name
-        insert: Any = (postgresql if dialect == "postgresql" else sqlite).insert(LABELS)
-        excluded = insert.excluded
-        statement = insert.on_conflict_do_update(
-            index_elements=[LABELS.c.model_name, LABELS.c.label_key],
-            set_={
-                "request_id": excluded.request_id,
-                "entity_keys": excluded.entity_keys,
-                "ground_truth": excluded.ground_truth,
-                "event_time": excluded.event_time,
-                "received_at": excluded.received_at,
-            },
-            where=LABELS.c.event_time <= excluded.event_time,
-        )
-        await session.execute(statement, rows)
+                latest[(label.model_name, label.label_key)] = label
+        connection = await session.connection()
+        now = datetime.now(UTC)
+        if connection.dialect.name == "sqlite":
+            received = sqlite_text.datetime_text(now)
+            await connection.exec_driver_sql(
+                sqlite_text.UPSERT_LABELS,
+                [sqlite_text.label_values(label, received) for label in latest.values()],
+            )
+            return
+        rows = [{**label._asdict(), "received_at": now} for label in latest.values()]
+        await connection.execute(_POSTGRESQL_UPSERT, rows)
 
     async def read(
         self,
