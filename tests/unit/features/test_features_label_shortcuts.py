@@ -7,9 +7,11 @@ re-check the module against the new version and update the pin.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from datetime import UTC, datetime, timedelta
 
+import aiosqlite
 import pytest
 import sqlalchemy
 from sqlalchemy.dialects import sqlite
@@ -21,6 +23,7 @@ from driftloop_features.domain.labels import Label
 pytestmark = pytest.mark.unit
 
 PINNED = "2.1.9"
+PINNED_AIOSQLITE = "0.22.1"
 RECHECK = "re-check adapters/sqlite_text.py against the new SQLAlchemy and update this pin"
 
 _DIALECT = sqlite.dialect()
@@ -43,6 +46,8 @@ def _result(column: str) -> object:
 
 def test_sqlalchemy_is_the_version_the_shortcut_was_checked_against() -> None:
     assert sqlalchemy.__version__ == PINNED, f"SQLAlchemy {sqlalchemy.__version__}: {RECHECK}"
+    assert importlib.metadata.version("aiosqlite") == PINNED_AIOSQLITE, RECHECK
+    assert callable(getattr(aiosqlite.Connection, "execute_fetchall", None)), RECHECK
 
 
 @pytest.mark.parametrize("moment", MOMENTS, ids=str)

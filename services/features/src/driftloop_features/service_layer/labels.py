@@ -22,7 +22,7 @@ from prometheus_client import Counter
 from driftloop.serving.v1 import events_pb2 as serving
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.values import record_to_dict
-from driftloop_features.adapters.label_store import LabelStore
+from driftloop_features.adapters.label_store import LabelStore, TrainingLabels
 from driftloop_features.domain.labels import Label, LabelRow, label_event
 from driftloop_features.service_layer.ports import OutboxPort, SessionsPort
 
@@ -75,6 +75,16 @@ class Labels:
         async with self.database.session() as session:
             return await self.store.read(
                 session, model_name, start=start, end=end, after_id=after_id, limit=limit
+            )
+
+    async def training_labels(
+        self, model_name: str, *, start: datetime | None, end: datetime | None, limit: int
+    ) -> TrainingLabels:
+        """At most ``limit`` of ``model_name``'s labels in the range, as a training set's
+        columns (see :meth:`LabelStore.training_labels`)."""
+        async with self.database.session() as session:
+            return await self.store.training_labels(
+                session, model_name, start=start, end=end, limit=limit
             )
 
     async def record_prediction(self, event: CloudEvent[Any]) -> bool:
