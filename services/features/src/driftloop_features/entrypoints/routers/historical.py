@@ -304,10 +304,11 @@ async def training_set(
     time), ``request_id``, the label column, and the features.
 
     A label keyed by entity keys gets each feature as of its event time (nothing
-    newer), by Feast's point-in-time join. A label keyed by a request id alone gets
-    the features its prediction was given, as serving logged them (a one-row request,
-    seen on ``predictions``; its ``event_timestamp`` is the prediction's time); one whose
-    prediction was never seen is left out. ``Accept`` picks the format, as for
+    newer), by Feast's rules of a point-in-time join (``adapters/point_in_time.py`` on
+    Parquet sources, Feast's own join otherwise). A label keyed by a request id alone
+    gets the features its prediction was given, as serving logged them (a one-row
+    request, seen on ``predictions``; its ``event_timestamp`` is the prediction's time);
+    one whose prediction was never seen is left out. ``Accept`` picks the format, as for
     historical features."""
     found = await labels.training_labels(
         model_name, start=body.start, end=body.end, limit=MAX_TRAINING_LABELS + 1
@@ -329,7 +330,7 @@ async def training_set(
     if not found.keys.empty:
         tables.append(
             await asyncio.to_thread(
-                gateway.get_historical_features,
+                gateway.training_frame,
                 entity_df=_entity_frame(found, body.label_column),
                 features=resolved,
                 full_feature_names=body.full_feature_names,
