@@ -70,3 +70,68 @@ async def test_a_json_label_on_the_topic_is_stored_once_and_a_malformed_one_dead
     reason = dict(dead.headers)["dlq.error"].decode()
     assert "request_id or entity_keys" in reason
     assert (await stored()) == labels
+
+
+async def test_protobuf_labels_are_stored_once_and_bad_ones_dead_lettered_with_the_reason(
+    sqlite_server: RunningServer,
+) -> None:
+    # Protobuf labels with the headers the envelope writes take the consumer's short
+    # way (payload straight into a row); the refusals must be the same as the long way.
+    from driftloop.common.v1.common_pb2 import Value
+    from driftloop.monitor.v1 import events_pb2 as monitor
+    from driftloop_events.envelope import CloudEvent, to_record
+
+    model = f"churn-{uuid.uuid4().hex[:8]}"
+    servers = sqlite_server.settings.kafka_bootstrap_servers
+
+    def label(request_id: str, seconds: int = 1_900_000_000) -> monitor.LabelRecorded:
+        message = monitor.LabelRecorded(
+            request_id=request_id, model_name=model, ground_truth=Value(string_value="yes")
+        )
+        message.event_time.seconds = seconds
+        return message
+
+    good = to_record(CloudEvent.new(label("req-7"), id="good-1"))
+    again = to_record(CloudEvent.new(label("req-7"), id="good-2"))
+    bad = {
+        f"keyless-{uuid.uuid4().hex[:8]}": (label(""), "request_id or entity_keys"),
+        f"beyond-{uuid.uuid4().hex[:8]}": (label("req-8", 253_402_300_800), "out of range"),
+    }
+    records = [good, good, again]
+    records += [to_record(CloudEvent.new(message, id=i)) for i, (message, _) in bad.items()]
+    garbage_id = f"garbage-{uuid.uuid4().hex[:8]}"
+    garbage = to_record(CloudEvent.new(label("req-9"), id=garbage_id))
+    records.append(garbage._replace(value=b"\xff\xff\xff"))
+    producer = AIOKafkaProducer(bootstrap_servers=servers)
+    await producer.start()
+    try:
+        for record in records:
+            await producer.send_and_wait(
+                "labels", record.value, key=record.key, headers=record.headers
+            )
+    finally:
+        await producer.stop()
+
+    async def stored() -> list[dict[str, object]] | None:
+        async with httpx.AsyncClient(
+            headers=auth_headers(), base_url=sqlite_server.url, timeout=30
+        ) as client:
+            found = (await client.get(f"/labels/{model}")).json()["labels"]
+        return found or None
+
+    labels = await eventually(stored, timeout=60)
+    assert [(x["request_id"], x["ground_truth"]) for x in labels] == [("req-7", "yes")]
+    assert labels[0]["event_time"] == "2030-03-17T17:46:40+00:00"
+
+    reasons = {**{i: why for i, (_, why) in bad.items()}, garbage_id: "not a serialized"}
+
+    def ours(record: object) -> bool:
+        headers = dict(getattr(record, "headers", []))
+        return headers.get("ce_id", b"").decode() in reasons
+
+    dead = await read_records(servers, dlq_topic("labels"), ours, expected=3, timeout=60)
+    got = {dict(d.headers)["ce_id"].decode(): dict(d.headers)["dlq.error"].decode() for d in dead}
+    assert set(got) == set(reasons)
+    for event_id, reason in reasons.items():
+        assert reason in got[event_id], (event_id, got[event_id])
+    assert (await stored()) == labels

@@ -25,6 +25,7 @@ from driftloop_events.envelope import (
     UnknownEventType,
     UnsupportedContentType,
     from_record,
+    protobuf_spec,
     to_record,
 )
 
@@ -420,3 +421,86 @@ def test_arbitrary_bytes_decode_or_raise_an_envelope_error_never_anything_else(
     except EnvelopeError:
         return
     assert isinstance(event.data, spec.message)
+
+
+# --- the quick look at a protobuf record's headers -------------------------------------
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_protobuf_spec_names_the_type_of_a_record_to_record_wrote(spec: EventSpec[Any]) -> None:
+    record = to_record(CloudEvent.new(spec.example()))
+
+    assert protobuf_spec(record.headers) is spec
+
+
+def test_protobuf_spec_leaves_json_and_bad_headers_to_from_record() -> None:
+    record = _example_record()
+
+    assert protobuf_spec(_example_record(JSON).headers) is None
+    assert protobuf_spec(_without(record, "ce_id")) is None
+    assert protobuf_spec(_replaced(record, "ce_time", b"yesterday")) is None
+    assert protobuf_spec(_replaced(record, "ce_type", b"no.such.type")) is None
+    assert protobuf_spec(_replaced(record, "ce_specversion", b"0.3")) is None
+    assert protobuf_spec(_replaced(record, "ce_source", b"\xff")) is None
+
+
+_HEADER_NAMES = st.sampled_from(
+    [
+        "ce_specversion",
+        "ce_id",
+        "ce_source",
+        "ce_type",
+        "ce_time",
+        "ce_subject",
+        "ce_dataschema",
+        "content-type",
+        "Content-Type",
+        "CE_TYPE",
+        "traceparent",
+    ]
+)
+_HEADER_VALUES = st.one_of(
+    st.sampled_from(
+        [
+            b"1.0",
+            b"",
+            b"application/protobuf",
+            b"application/json",
+            b"application/x-protobuf",
+            b"application/protobuf; charset=utf-8",
+            b"driftloop.registry.alias.set",
+            b"driftloop.monitor.label.recorded",
+            b"2025-03-01T12:00:00Z",
+            b"2025-03-01t12:00:00z",
+            b"2025-03-01T12:00:00",
+            b"\xff\xfe",
+            "caf\u00e9".encode(),
+        ]
+    ),
+    st.binary(max_size=12),
+    st.none(),
+)
+
+
+@_PROPERTY_SETTINGS
+@given(
+    changes=st.lists(st.tuples(_HEADER_NAMES, _HEADER_VALUES), max_size=4),
+    drop=st.sets(st.sampled_from(["ce_id", "ce_source", "ce_time", "content-type", "ce_type"])),
+)
+def test_a_record_protobuf_spec_accepts_is_one_from_record_decodes_to_that_type(
+    changes: list[tuple[str, bytes | None]], drop: set[str]
+) -> None:
+    # The consumer that trusts protobuf_spec skips from_record: whatever it accepts,
+    # from_record must accept too, as the same type (the reverse need not hold).
+    record = _example_record()
+    headers: list[tuple[str, bytes | None]] = [
+        (name, value) for name, value in record.headers if name not in drop
+    ]
+    headers += changes
+
+    spec = protobuf_spec(headers)
+
+    if spec is not None:
+        event = from_record(spec.example().SerializeToString(), headers)
+        assert event.type == spec.type
+        assert isinstance(event.data, spec.message)

@@ -54,6 +54,7 @@ __all__ = [
     "UnsupportedContentType",
     "from_record",
     "new_event_id",
+    "protobuf_spec",
     "to_record",
 ]
 
@@ -309,6 +310,57 @@ def from_record(
         subject=found.get(H_SUBJECT),
         data=data,
     )
+
+
+_PROTOBUF_BYTES = PROTOBUF.encode()
+_SPECVERSION_BYTES = SPECVERSION.encode()
+
+
+@functools.lru_cache(maxsize=256)
+def _spec_of_type(event_type: bytes) -> EventSpec[Any] | None:
+    try:
+        return spec_for(event_type.decode())
+    except UnknownEventType:
+        return None
+
+
+def protobuf_spec(headers: Sequence[tuple[str, bytes | None]]) -> EventSpec[Any] | None:
+    """The catalog entry of a protobuf record whose headers :func:`from_record` accepts.
+
+    A quick look for consumers that decode a batch's payloads themselves
+    (``spec.message.FromString(value)``) and need none of the event's attributes: it
+    checks what :func:`from_record` checks of the headers (spec version, type, id,
+    source, time, content type) without building a :class:`CloudEvent`. ``None`` does
+    not say the record is bad, only that this look cannot tell (JSON, a content type
+    with parameters or an alias, a header that is not ASCII, a missing or invalid
+    one): :func:`from_record` then judges it, and says why. A payload that does not
+    parse is also :func:`from_record`'s to report.
+    """
+    found: dict[str, bytes] = {}
+    content_type = None
+    for name, value in headers:
+        if name.startswith("ce_"):
+            if type(value) is not bytes or not value.isascii():
+                return None  # from_record says whether it is UTF-8, or missing
+            found[name] = value  # a repeated header: the last one wins, as there
+        elif name.lower() == H_CONTENT_TYPE:
+            content_type = value
+    event_type = found.get(H_TYPE)
+    if (
+        event_type is None
+        or found.get(H_SPECVERSION) != _SPECVERSION_BYTES
+        or content_type != _PROTOBUF_BYTES
+        or not found.get(H_ID)
+        or not found.get(H_SOURCE)
+    ):
+        return None
+    moment = found.get(H_TIME)
+    if moment is not None:
+        try:
+            _parse_time(moment.decode())
+        except InvalidHeader:
+            return None
+    return _spec_of_type(event_type)
 
 
 def _header_map(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:

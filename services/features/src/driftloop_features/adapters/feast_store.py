@@ -42,7 +42,12 @@ from feast.repo_operations import extract_objects_for_apply_delete
 from feast.type_map import feast_value_type_to_pa
 from feast.value_type import ValueType
 
-from driftloop_features.adapters import feast_internals, postgres_offline, sources
+from driftloop_features.adapters import (
+    feast_internals,
+    point_in_time,
+    postgres_offline,
+    sources,
+)
 from driftloop_features.adapters.feast_config import (
     DeploymentConfig,
     deployment_config,
@@ -487,6 +492,28 @@ class FeastGateway:
             frame[column] = entity_df[column].to_numpy()
         ordered = [*entity_df.columns, *(c for c in frame.columns if c not in entity_df.columns)]
         return pa.Table.from_pandas(frame[ordered].reset_index(drop=True), preserve_index=False)
+
+    def training_frame(
+        self,
+        *,
+        entity_df: pd.DataFrame,
+        features: list[str] | FeatureService,
+        full_feature_names: bool = False,
+    ) -> pa.Table:
+        """As :meth:`get_historical_features`, by driftloop's own point-in-time join
+        (:mod:`.point_in_time`) where it answers as Feast does, else by Feast's."""
+        if entity_df.empty:
+            raise InvalidInput("the entity dataframe has no rows")
+        with feast_errors(), self._offline_read_guard():
+            join_plan = point_in_time.plan(
+                self.store, features, full_feature_names=full_feature_names
+            )
+            frame = point_in_time.join(join_plan, entity_df) if join_plan else None
+        if frame is None:
+            return self.get_historical_features(
+                entity_df=entity_df, features=features, full_feature_names=full_feature_names
+            )
+        return pa.Table.from_pandas(frame, preserve_index=False)
 
     # -- internals -----------------------------------------------------------------
 

@@ -19,14 +19,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from driftloop.features.v1 import events_pb2 as features
 from driftloop.monitor.v1 import events_pb2 as monitor
 from driftloop.serving.v1 import events_pb2 as serving
 from driftloop_bus.consumer import ConsumerRunner, HandlerTable, bind, delivered
 from driftloop_bus.deadletter import Delivered
-from driftloop_events.envelope import CloudEvent
+from driftloop_events.catalog import spec_for
+from driftloop_events.envelope import CloudEvent, protobuf_spec
 from driftloop_events.topics import TOPICS
-from driftloop_features.domain.labels import Label, LabelRejected, label_of
+from driftloop_features.domain.labels import LabelRejected, LabelRow, row_of
 from driftloop_features.service_layer.bootstrap import FeaturesContainer
 from driftloop_features.service_layer.ingestion import RowBatch
 from driftloop_features.service_layer.labels import Labels
@@ -54,7 +57,7 @@ HANDLERS: HandlerTable[RowBatch] = {features.FeatureRow: [on_feature_row]}
 
 async def on_label(labels: Labels, event: CloudEvent[Any]) -> None:
     """A label on ``labels``: stored (a label that cannot be stored raises, with why)."""
-    await labels.record([label_of(event.data)])
+    await labels.record([row_of(event.data)])
 
 
 async def on_prediction(labels: Labels, event: CloudEvent[Any]) -> None:
@@ -68,11 +71,23 @@ LABEL_HANDLERS: HandlerTable[Labels] = {
 }
 
 
+#: The longest the broker holds a fetch of the label consumer (aiokafka's default: 500).
+FETCH_MAX_WAIT_MS = 100
+
+_LABEL_SPEC = spec_for(monitor.LabelRecorded)
+_LABEL_FROM_BYTES = monitor.LabelRecorded.FromString
+
+
 class LabelConsumer(ConsumerRunner):
     """Stores each polled batch of ``labels`` and ``predictions`` in one transaction.
 
     The records of a batch are decoded (an undecodable one is dead-lettered); the labels
-    are stored together, and what the one-row predictions were given likewise. When a
+    are stored together, and what the one-row predictions were given likewise. A
+    protobuf label whose CloudEvents headers the envelope accepts as they are
+    (:func:`~driftloop_events.envelope.protobuf_spec`) skips the rest of the envelope:
+    its payload is parsed and checked straight into the row the store writes
+    (:func:`~driftloop_features.domain.labels.row_of`); any other record is decoded
+    by the bus ``Dispatcher``. When a
     batch cannot be stored as a whole (a label the store refuses), its records go one by
     one through the bus ``Dispatcher`` and :data:`LABEL_HANDLERS`, which retry and
     dead-letter the one at fault with why. Offsets are committed after the batch.
@@ -87,22 +102,34 @@ class LabelConsumer(ConsumerRunner):
             publisher=container.bus.publisher,
             topics=[TOPICS["labels"].name, TOPICS["predictions"].name],
             max_poll_records=batch_size,
+            # aiokafka keeps one fetch in flight per broker, for the partitions whose
+            # records are all handed out; when those are at their end the broker holds
+            # it for this long while the others drain, and a backlog is read in pauses.
+            consumer_options={"fetch_max_wait_ms": FETCH_MAX_WAIT_MS},
         )
         self.labels = container.labels
         self.batch_size = batch_size
 
     async def store(self, records: list[Delivered]) -> None:
         """Store one batch (see the class docstring)."""
-        labels: list[tuple[Delivered, Label]] = []
+        labels: list[tuple[Delivered, LabelRow]] = []
         predictions: list[tuple[Delivered, CloudEvent[Any]]] = []
         one_by_one: list[Delivered] = []
         for record in records:
+            value = record.value
+            if value is not None and protobuf_spec(record.headers) is _LABEL_SPEC:
+                # The envelope's checks passed: the payload alone is left to decode.
+                try:
+                    labels.append((record, row_of(_LABEL_FROM_BYTES(value))))
+                except (DecodeError, LabelRejected):
+                    one_by_one.append(record)  # dead-lettered by the dispatcher, with why
+                continue
             event = await self.dispatcher.decode(record)
             if event is None:
                 continue  # dead-lettered
             if isinstance(event.data, monitor.LabelRecorded):
                 try:
-                    labels.append((record, label_of(event.data)))
+                    labels.append((record, row_of(event.data)))
                 except LabelRejected:
                     one_by_one.append(record)  # dead-lettered by its handler, with why
             elif isinstance(event.data, serving.PredictionLogged):

@@ -22,8 +22,8 @@ from prometheus_client import Counter
 from driftloop.serving.v1 import events_pb2 as serving
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.values import record_to_dict
-from driftloop_features.adapters.label_store import LabelStore
-from driftloop_features.domain.labels import Label, label_event
+from driftloop_features.adapters.label_store import LabelStore, TrainingLabels
+from driftloop_features.domain.labels import Label, LabelRow, label_event
 from driftloop_features.service_layer.ports import OutboxPort, SessionsPort
 
 __all__ = ["LABELS_STORED", "SOURCE", "Labels"]
@@ -52,11 +52,11 @@ class Labels:
         """Store ``labels`` and publish them on ``labels``, in one transaction."""
         events = [CloudEvent.new(label_event(label), source=SOURCE) for label in labels]
         async with self.database.session() as session:
-            await self.store.record(session, labels)
+            await self.store.record(session, [label.row() for label in labels])
             await self.outbox.add(session, *events)
         LABELS_STORED.labels("rest").inc(len(labels))
 
-    async def record(self, labels: Sequence[Label]) -> None:
+    async def record(self, labels: Sequence[LabelRow]) -> None:
         """Store labels read from the ``labels`` topic (they are published already)."""
         async with self.database.session() as session:
             await self.store.record(session, labels)
@@ -75,6 +75,16 @@ class Labels:
         async with self.database.session() as session:
             return await self.store.read(
                 session, model_name, start=start, end=end, after_id=after_id, limit=limit
+            )
+
+    async def training_labels(
+        self, model_name: str, *, start: datetime | None, end: datetime | None, limit: int
+    ) -> TrainingLabels:
+        """At most ``limit`` of ``model_name``'s labels in the range, as a training set's
+        columns (see :meth:`LabelStore.training_labels`)."""
+        async with self.database.session() as session:
+            return await self.store.training_labels(
+                session, model_name, start=start, end=end, limit=limit
             )
 
     async def record_prediction(self, event: CloudEvent[Any]) -> bool:

@@ -22,7 +22,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from driftloop_features.domain.labels import Label
+from driftloop_features.adapters.label_store import TrainingLabels
+from driftloop_features.domain.labels import Scalar
 from driftloop_features.entrypoints.deps import GatewayDep, LabelsDep
 from driftloop_features.service_layer.labels import Labels
 from driftloop_kit.auth import READER
@@ -206,8 +207,18 @@ def _answer(table: pa.Table, accept: str) -> Response:
     return Response(buffer.getvalue(), media_type=PARQUET)
 
 
+def _entity_frame(found: TrainingLabels, label_column: str) -> pd.DataFrame:
+    """The labels keyed by entities as an entity frame: their keys, ``event_timestamp``,
+    ``request_id`` and the label column (a later name wins a clash, as in a dict)."""
+    frame = found.keys.copy()
+    frame[TIMESTAMP_COLUMN] = found.event_time
+    frame["request_id"] = pd.Series(found.request_id, dtype=object)
+    frame[label_column] = found.ground_truth
+    return frame
+
+
 async def _logged_rows(
-    labels: Labels, model_name: str, by_request: dict[str, Label], body: TrainingSetRequest
+    labels: Labels, model_name: str, by_request: dict[str, Scalar], body: TrainingSetRequest
 ) -> list[dict[str, Any]]:
     """Labels keyed by request id alone, each with the inputs its prediction was given."""
     if not by_request:
@@ -215,13 +226,12 @@ async def _logged_rows(
     seen = await labels.inputs_of(model_name, list(by_request))
     rows = []
     for request_id, (when, inputs) in seen.items():
-        label = by_request[request_id]
         rows.append(
             {
                 **inputs,
                 TIMESTAMP_COLUMN: when,
                 "request_id": request_id,
-                body.label_column: label.ground_truth,
+                body.label_column: by_request[request_id],
             }
         )
     return rows
@@ -294,39 +304,21 @@ async def training_set(
     time), ``request_id``, the label column, and the features.
 
     A label keyed by entity keys gets each feature as of its event time (nothing
-    newer), by Feast's point-in-time join. A label keyed by a request id alone gets
-    the features its prediction was given, as serving logged them (a one-row request,
-    seen on ``predictions``; its ``event_timestamp`` is the prediction's time); one whose
-    prediction was never seen is left out. ``Accept`` picks the format, as for
+    newer), by Feast's rules of a point-in-time join (``adapters/point_in_time.py`` on
+    Parquet sources, Feast's own join otherwise). A label keyed by a request id alone
+    gets the features its prediction was given, as serving logged them (a one-row
+    request, seen on ``predictions``; its ``event_timestamp`` is the prediction's time);
+    one whose prediction was never seen is left out. ``Accept`` picks the format, as for
     historical features."""
-    keyed: list[dict[str, Any]] = []
-    by_request: dict[str, Label] = {}
-    after = 0
-    while True:
-        page = await labels.read(
-            model_name, start=body.start, end=body.end, after_id=after, limit=10_000
+    found = await labels.training_labels(
+        model_name, start=body.start, end=body.end, limit=MAX_TRAINING_LABELS + 1
+    )
+    if found.count > MAX_TRAINING_LABELS:
+        raise InvalidInput(
+            f"more than {MAX_TRAINING_LABELS} labels; narrow the range with start and end"
         )
-        for _id, label in page:
-            if label.entity_keys:
-                keyed.append(
-                    {
-                        **label.entity_keys,
-                        TIMESTAMP_COLUMN: label.event_time,
-                        "request_id": label.request_id,
-                        body.label_column: label.ground_truth,
-                    }
-                )
-            elif label.request_id:
-                by_request[label.request_id] = label
-        if len(keyed) + len(by_request) > MAX_TRAINING_LABELS:
-            raise InvalidInput(
-                f"more than {MAX_TRAINING_LABELS} labels; narrow the range with start and end"
-            )
-        if len(page) < 10_000:
-            break
-        after = page[-1][0]
-    logged = await _logged_rows(labels, model_name, by_request, body)
-    if not keyed and not logged:
+    logged = await _logged_rows(labels, model_name, found.by_request, body)
+    if found.keys.empty and not logged:
         raise InvalidInput(
             f"model {model_name!r} has no labels in the range keyed by entity keys or by "
             "the request id of a prediction seen on `predictions`"
@@ -335,11 +327,11 @@ async def training_set(
         gateway.resolve_features, body.features, body.feature_service
     )
     tables: list[pa.Table] = []
-    if keyed:
+    if not found.keys.empty:
         tables.append(
             await asyncio.to_thread(
-                gateway.get_historical_features,
-                entity_df=_with_timestamps(pd.DataFrame(keyed)),
+                gateway.training_frame,
+                entity_df=_entity_frame(found, body.label_column),
                 features=resolved,
                 full_feature_names=body.full_feature_names,
             )
