@@ -222,6 +222,7 @@ def test_binary_data_that_does_not_add_up_is_refused_naming_the_input(
         ("-3", "must be the length of the JSON in bytes, got '-3'"),
         ("twelve", "must be the length of the JSON in bytes, got 'twelve'"),
         ("１２", "must be the length of the JSON in bytes"),  # digits, but not ASCII
+        ("9" * 5000, "must be the length of the JSON in bytes"),  # past int()'s 4300 digits
     ],
 )
 def test_a_header_length_that_is_not_within_the_body_is_refused(header: str, message: str) -> None:

@@ -84,8 +84,9 @@ def split_body(body: bytes, header: str) -> tuple[bytes, memoryview]:
         BadRequest: The header is not a length within the body.
     """
     text = header.strip()
-    if not text.isdigit() or not text.isascii():
-        raise BadRequest(f"{HEADER} must be the length of the JSON in bytes, got {header!r}")
+    # At most 19 digits (any body's length): int() of a longer string may even refuse.
+    if not text.isdigit() or not text.isascii() or len(text) > 19:
+        raise BadRequest(f"{HEADER} must be the length of the JSON in bytes, got {header[:40]!r}")
     length = int(text)
     if length > len(body):
         raise BadRequest(f"{HEADER} is {length}, beyond the body's {len(body)} bytes")
