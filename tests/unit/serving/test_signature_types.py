@@ -292,7 +292,7 @@ def test_requested_outputs_and_the_predict_method() -> None:
 
 
 def test_string_answers_are_v2_bytes_and_probabilities_fp64() -> None:
-    answer = v2_response(
+    answer, _ = v2_response(
         model="m",
         version=1,
         request_id="r",

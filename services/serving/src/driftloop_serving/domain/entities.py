@@ -101,12 +101,26 @@ def _scalar(value: Any, what: str) -> Any:
         value = value.item()
     if value is None or (isinstance(value, float) and math.isnan(value)):
         raise BadRequest(f"{what}: an entity key is null")
-    if not isinstance(value, str | int | float | bool):
+    if not isinstance(value, str | bytes | int | float | bool):
         raise BadRequest(f"{what}: entity keys must be numbers or strings, got {value!r}")
     return value
 
 
+def _text(value: Any, what: str) -> str:
+    """A string key as is, or ``bytes`` that are UTF-8 text (a binary ``BYTES`` tensor's)."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            raise BadRequest(f"{what}: {value!r} is not UTF-8 text") from None
+    if not isinstance(value, str):
+        raise BadRequest(f"{what}: BYTES data must be strings")
+    return value
+
+
 def _flat(data: Any) -> list[Any]:
+    if isinstance(data, np.ndarray):  # a binary tensor's values (binary_tensors)
+        return list(data.reshape(-1).tolist())
     if not isinstance(data, list):
         return [data]
     out: list[Any] = []
@@ -194,8 +208,8 @@ def v2_entities(body: Any, columns: Sequence[str], *, named: bool) -> Entities |
             ):
                 raise BadRequest(f"entity key {name!r}: data is not {datatype}")
             values = [int(v) for v in values]
-        elif datatype == "BYTES" and not all(isinstance(v, str) for v in values):
-            raise BadRequest(f"entity key {name!r}: BYTES data must be strings")
+        elif datatype == "BYTES":
+            values = [_text(v, f"entity key {name!r}") for v in values]
         entities[name] = values
     return _same_length(entities)
 

@@ -24,12 +24,13 @@ with ``params.predict_method`` ``"predict_proba"`` (:func:`mlflow_predict_method
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from driftloop_serving.domain import binary_tensors
 from driftloop_serving.domain.errors import BadRequest, InputMismatch
 from driftloop_serving.domain.models import Column
 from driftloop_serving.domain.signature import Batch, RawColumn, batch_of, typed_tensor
@@ -147,8 +148,20 @@ def _flat(data: Any) -> Any:
     if isinstance(data, list):
         for item in data:
             yield from _flat(item)
+    elif isinstance(data, np.ndarray):  # a binary tensor's values (binary_tensors)
+        yield from data.reshape(-1).tolist()
     else:
         yield data
+
+
+def _no_data(name: str, tensor: dict[str, Any]) -> BadRequest:
+    parameters = tensor.get("parameters")
+    if isinstance(parameters, dict) and "binary_data_size" in parameters:
+        return BadRequest(
+            f"input {name!r}: binary_data_size is given, and the request has no "
+            f"{binary_tensors.HEADER} header saying where its JSON ends"
+        )
+    return BadRequest(f"input {name!r}: 'data' must be a list")
 
 
 def v2_matrix(body: Any, columns: Sequence[str]) -> Matrix:
@@ -173,8 +186,8 @@ def v2_matrix(body: Any, columns: Sequence[str]) -> Matrix:
                 f"input {name!r}: datatype {datatype!r} is not supported "
                 f"(use one of {', '.join(V2_NUMERIC)})"
             )
-        if not isinstance(data, list):
-            raise BadRequest(f"input {name!r}: 'data' must be a list")
+        if not isinstance(data, list | np.ndarray):
+            raise _no_data(name, tensor)
         try:
             flat: Matrix = np.asarray(data, dtype=V2_NUMERIC[datatype]).reshape(-1)
         except (TypeError, ValueError):
@@ -220,8 +233,9 @@ def v2_outputs(body: Any) -> tuple[str, ...]:
     return names or ("predict",)
 
 
-def _v2_output(name: str, array: Matrix) -> dict[str, Any]:
-    """One V2 output tensor: numbers as numbers, strings as ``BYTES`` strings."""
+def _v2_output(name: str, array: Matrix, binary: list[bytes] | None) -> dict[str, Any]:
+    """One V2 output tensor: numbers as numbers, strings as ``BYTES`` strings; when
+    ``binary`` is a list, its data is appended there instead (binary tensor extension)."""
     if array.dtype.kind == "O":  # what pandas gives: strings, or numbers in objects
         array = np.asarray(array.tolist())
     kind = array.dtype.kind
@@ -235,10 +249,15 @@ def _v2_output(name: str, array: Matrix) -> dict[str, Any]:
     else:
         output["datatype"] = "BYTES"
         output["parameters"] = {"content_type": "str"}
+    if binary is not None:
+        data = binary_tensors.encode(array, output["datatype"])
+        output.setdefault("parameters", {})["binary_data_size"] = len(data)
+        binary.append(data)
+    elif output["datatype"] == "BYTES":
         flat = array.reshape(-1).tolist()
         output["data"] = [v.decode() if isinstance(v, bytes) else str(v) for v in flat]
-        return output
-    output["data"] = array.reshape(-1).tolist()
+    else:
+        output["data"] = array.reshape(-1).tolist()
     return output
 
 
@@ -251,24 +270,32 @@ def v2_response(
     route: str,
     probabilities: Matrix | None = None,
     outputs: Sequence[str] = ("predict",),
-) -> dict[str, Any]:
+    binary: Collection[str] = (),
+) -> tuple[dict[str, Any], bytes]:
     """The V2 ``infer`` response; ``parameters`` names the version and route that answered.
 
     Args:
         outputs: The outputs asked for, in order (``predict_proba`` needs ``probabilities``).
+        binary: The outputs answered in binary (:func:`binary_tensors.binary_outputs`).
+
+    Returns:
+        The response's JSON, and the data of its binary outputs in their order (to send
+        after the JSON; empty when no output is binary).
     """
     answers = {"predict": predictions, "predict_proba": probabilities}
-    return {
+    data: list[bytes] = []
+    content = {
         "model_name": model,
         "model_version": str(version),
         "id": request_id,
         "parameters": {"route": route},
         "outputs": [
-            _v2_output(name, answer)
+            _v2_output(name, answer, data if name in binary else None)
             for name in outputs
             if (answer := answers.get(name)) is not None
         ],
     }
+    return content, b"".join(data)
 
 
 #: V2 datatypes a column of each MLflow type may be sent as.
@@ -310,8 +337,8 @@ def _v2_tensors(body: Any) -> list[_Tensor]:
                 f"input {name!r}: datatype {datatype!r} is not supported "
                 f"(use BYTES or one of {', '.join(V2_NUMERIC)})"
             )
-        if not isinstance(data, list):
-            raise BadRequest(f"input {name!r}: 'data' must be a list")
+        if not isinstance(data, list | np.ndarray):
+            raise _no_data(name, tensor)
         flat = list(_flat(data))
         if len(flat) != math.prod(shape):
             raise BadRequest(

@@ -217,8 +217,19 @@ def _binary(value: Any, b64: bool) -> bytes | None:
         return None
 
 
+def _text(value: Any) -> str | None:
+    """A string as is, or ``bytes`` that are UTF-8 text (a binary ``BYTES`` tensor's)."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            return None
+    return value if isinstance(value, str) else None
+
+
 def _datetime(value: Any) -> np.datetime64 | None:
-    if not isinstance(value, str):
+    value = _text(value)
+    if value is None:
         return None
     try:
         moment = datetime.fromisoformat(value.strip())
@@ -238,7 +249,7 @@ def _typed(value: Any, kind: str, raw: RawColumn) -> Any:
     if kind == "boolean":
         return _boolean(value, raw.text)
     if kind == "string":
-        return value if isinstance(value, str) else None
+        return _text(value)
     if kind == "binary":
         return _binary(value, raw.base64 and not raw.text)
     if kind == "datetime":
@@ -336,9 +347,9 @@ def _tensor_value(value: Any, dtype: np.dtype[Any]) -> Any:
         return value if bounds.min <= value <= bounds.max else None
     if dtype.kind == "b":
         return _boolean(value, False)
-    if dtype.kind in "US":
-        return value if isinstance(value, str) else None
-    return value if isinstance(value, str | bytes) else None  # object: strings or bytes
+    if dtype.kind == "U":
+        return _text(value)
+    return value if isinstance(value, str | bytes) else None  # S or object: strings or bytes
 
 
 def typed_tensor(column: Column, data: Any, shape: Sequence[int] | None = None) -> Array:

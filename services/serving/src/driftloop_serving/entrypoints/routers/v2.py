@@ -21,6 +21,12 @@ for the ``predict_proba`` output (``"outputs": [{"name": "predict_proba"}]``, as
 MLServer names it) when the model offers it; ``/v2/models/{name}`` says so, and which
 loader serves the model (``parameters.loader``).
 
+``infer`` takes and answers tensors in binary after the JSON as well (V2's binary tensor
+data extension, what ``tritonclient.http`` sends by default: the
+``Inference-Header-Content-Length`` header, ``binary_data_size`` on an input,
+``binary_data`` on a requested output or ``parameters.binary_data_output`` for all of
+them; see :mod:`driftloop_serving.domain.binary_tensors`).
+
 The ``infer`` routes are also served past FastAPI, by
 :mod:`driftloop_serving.entrypoints.fast_routes`.
 """
@@ -35,6 +41,7 @@ from fastapi.responses import JSONResponse
 
 from driftloop_kit.auth import READER
 from driftloop_kit.errors import DriftloopError
+from driftloop_serving.domain import binary_tensors
 from driftloop_serving.domain.entities import TYPED_ENTITIES, requested_source, v2_entities
 from driftloop_serving.domain.models import Column, Predictor
 from driftloop_serving.domain.protocols import (
@@ -70,7 +77,11 @@ def _version(value: str | None) -> int | None:
 @router.get("", dependencies=[READER])
 async def server_metadata() -> dict[str, Any]:
     """Server name, version and protocol extensions."""
-    return {"name": "driftloop-serving", "version": "0.1.0", "extensions": []}
+    return {
+        "name": "driftloop-serving",
+        "version": "0.1.0",
+        "extensions": [binary_tensors.EXTENSION],
+    }
 
 
 @router.get("/health/live", dependencies=[READER])
@@ -212,20 +223,57 @@ async def version_ready(name: str, version: str, scorer: ScorerDep) -> Response:
     return _ready(scorer, name, version)
 
 
+#: The binary extension's header as ASGI gives header names (lower case bytes).
+_SPLIT = binary_tensors.HEADER.lower().encode()
+
+
+def _split_at(request: Request) -> str | None:
+    # A scan of the ASGI headers: a fourth of ``request.headers.get``'s time, which a
+    # 1-row JSON request (without the header) would otherwise pay on every call.
+    for key, value in request.scope["headers"]:
+        if key == _SPLIT:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _read(request: Request) -> tuple[Any, memoryview | None]:
+    """The request's JSON, and the binary tensors after it (when its header says so)."""
+    raw = await request.body()
+    split = _split_at(request)
+    binary = None
+    if split is not None:
+        raw, binary = binary_tensors.split_body(raw, split)
+    try:
+        return pydantic_core.from_json(raw), binary
+    except ValueError as error:
+        raise BadRequest(f"the body is not valid JSON: {error}") from None
+
+
+def _answer(content: dict[str, Any], data: bytes, binary: bool) -> Response:
+    header = pydantic_core.to_json(content)
+    if not binary:
+        return Response(header, media_type="application/json")
+    return Response(
+        header + data,
+        media_type="application/octet-stream",
+        headers={binary_tensors.HEADER: str(len(header))},
+    )
+
+
 async def infer_request(
     request: Request, scorer: ScorerDep, name: str, version: str | None
 ) -> Response:
     """Answer an ``infer`` request (the FastAPI routes and the fast routes both call this)."""
     try:
-        body = pydantic_core.from_json(await request.body())
-    except ValueError as error:
-        return _error(400, f"the body is not valid JSON: {error}")
-    try:
+        body, binary = await _read(request)
         pinned = _version(version)
         served = scorer.resolve(name, pinned)  # 404 before looking at the body
         predictor = served.predictor
         columns = [column.name for column in predictor.columns]
+        if binary is not None:
+            binary_tensors.decode_inputs(body, binary)
         outputs = v2_outputs(body)
+        binary_outputs = binary_tensors.binary_outputs(body, outputs)
         requested = (
             requested_source(body.get("parameters"), "parameters")
             if isinstance(body, dict)
@@ -262,7 +310,7 @@ async def infer_request(
         return _error(400, str(error))
     except DriftloopError as error:
         return _error(error.status_code, error.message)
-    content = v2_response(
+    content, data = v2_response(
         model=name,
         version=answer.model.version,
         request_id=answer.request_id,
@@ -270,10 +318,11 @@ async def infer_request(
         route=answer.route,
         probabilities=answer.probabilities,
         outputs=outputs,
+        binary=binary_outputs,
     )
     if entities is not None and isinstance(source, str):
         content["parameters"]["feature_service"] = source
-    return Response(pydantic_core.to_json(content), media_type="application/json")
+    return _answer(content, data, bool(binary_outputs))
 
 
 @router.post("/models/{name}/infer", dependencies=[READER])
