@@ -187,9 +187,11 @@ class Iris(World):
         model at the whole history (its trigger's parameters say so). A burst of alerts
         starts one job (debounce); the cooldown is short so the first model does not
         hold the drift-triggered retraining back; it waits (a minute at most) for 100
-        labels of the new site's flowers first. The reference sample the monitor gets
-        is the most recent 100 training rows, so a retrained model is watched against
-        the new site's data it was trained for."""
+        labels of the new site's flowers first. A retrained model's reference sample
+        comes from the rows since the shift began, so it is watched against the new
+        site's data it was trained for. Petal length and width move together with the
+        mix of species in a window, so the monitor adjusts the columns' p-values
+        together (Benjamini-Hochberg) before two of them count as drift."""
         return {
             "apiVersion": "driftloop/v1",
             "kind": "Model",
@@ -209,7 +211,6 @@ class Iris(World):
                         "estimator": "random_forest",
                         "n_estimators": "60",
                         "random_state": "0",
-                        "reference_rows": "100",
                     },
                     "training_window_days": 1,
                     "evaluation_fraction": 0.2,
@@ -224,6 +225,7 @@ class Iris(World):
                 },
                 "monitor": {
                     "window_rows": window_rows,
+                    "multiple_testing": "benjamini_hochberg",
                     "performance_metric": "accuracy",
                     "performance_threshold": 0.8,
                     "performance_window_rows": window_rows,
