@@ -30,9 +30,15 @@ pytestmark = pytest.mark.integration
 BROKEN = JobSpec(entry_point="driftloop_trainer.no_such_module:train")
 
 
+#: A job that fails after a few seconds: the burst is decided while it runs.
+SLOW_FAILURE = JobSpec(entry_point="tests.integration.trainer.slow_failing_pipeline:train")
+REPOSITORY = Path(__file__).resolve().parents[3]
+
+
 async def test_five_drift_alerts_in_the_debounce_window_start_one_job_and_one_in_cooldown_none(
-    database_url: str, tmp_path: Path, broker: EmbeddedBroker
+    database_url: str, tmp_path: Path, broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(REPOSITORY))
     model = unique("debounced")
     policy = TriggerPolicy(debounce_seconds=300, cooldown_seconds=600, max_concurrent=5)
     async with (
@@ -40,7 +46,7 @@ async def test_five_drift_alerts_in_the_debounce_window_start_one_job_and_one_in
             home=tmp_path,
             database_url=database_url,
             bootstrap_servers=broker.bootstrap_servers,
-            models={model: ModelConfig(policy=policy, job=BROKEN)},
+            models={model: ModelConfig(policy=policy, job=SLOW_FAILURE)},
         ) as client,
         publisher(broker.bootstrap_servers) as bus,
     ):
@@ -59,7 +65,7 @@ async def test_five_drift_alerts_in_the_debounce_window_start_one_job_and_one_in
         assert all(d["job_id"] is None for d in burst[1:])
 
         job = await wait_for_job(client, job_id)
-        assert (job["status"], job["stage"]) == ("failed", "setup")
+        assert (job["status"], job["stage"]) == ("failed", "data")
 
         await bus.publish_and_wait(drift_alert(model, "w5"))
         latest = (await eventually(lambda: decisions(6), timeout=30))[0]
