@@ -126,8 +126,9 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-#: Scenarios whose loop latency includes a wait they impose (a cooldown, late labels).
-IMPOSED_WAIT = frozenset({"cooldown", "delayed"})
+#: Scenarios whose loop latency includes a wait they impose (a cooldown, late labels, a
+#: broker that hangs for 20 s).
+IMPOSED_WAIT = frozenset({"cooldown", "delayed", "outage"})
 
 
 class BenchWorld(Churn):
