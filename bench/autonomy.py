@@ -56,8 +56,8 @@ from typing import Any
 
 from _common import environment_line
 
-from driftloop_cli.demo.run import Demo, DemoOptions
-from driftloop_cli.demo.suite import LOOP_SERVICES, Suite, free_port, start_suite, wiring_env
+from driftloop_cli.demo.run import Demo, DemoOptions, world_env
+from driftloop_cli.demo.suite import LOOP_SERVICES, Suite, free_port, start_suite
 from driftloop_cli.demo.timeline import now
 from driftloop_cli.demo.world import Case, Churn
 
@@ -377,14 +377,8 @@ class Runner:
 
 
 def start(home: Path, echo: Callable[[str], None]) -> Suite:
-    from driftloop_kit.service import installed_services
-
     ports = {name: free_port() for name in LOOP_SERVICES}
-    env = wiring_env(installed_services(), ports)
-    env["DRIFTLOOP_TRAINER_MODELS"] = "{}"
-    from driftloop_cli.demo.run import _world_repo
-
-    env.update(_world_repo("churn", home))
+    env = world_env("churn", home, ports)
     return start_suite(home, env=env, broker_port=free_port(), timeout=240, echo=echo)
 
 

@@ -531,19 +531,26 @@ def report(result: dict[str, Any], started: datetime, echo: Echo) -> None:
         echo("the loop did NOT close: see the missing links above.")
 
 
-def _world_repo(repo: str, home: Path) -> dict[str, str]:
-    """The settings that make the features service serve the world's own Feast repo, as
-    it is (a copy in ``home``); none for the service's example repo."""
-    if not repo:
-        return {}
-    import shutil
-    from importlib import resources
+def world_env(world: str, home: Path, ports: dict[str, int]) -> dict[str, str]:
+    """The suite's environment for a world: every service wired on ``ports`` (defaults
+    where absent), no model declared by settings (the world's document declares it with
+    ``driftloop apply`` once the suite is up), and the world's own Feast repo, as it is (a
+    copy in ``home``), when it has one."""
+    from driftloop_kit.service import installed_services
 
-    target = home / "features-repo"
-    source = resources.files("driftloop_cli").joinpath(f"demo/repos/{repo}")
-    with resources.as_file(source) as folder:
-        shutil.copytree(folder, target, ignore=shutil.ignore_patterns("__pycache__"))
-    return {"DRIFTLOOP_FEATURES_REPO_PATH": str(target)}
+    env = wiring_env(installed_services(), ports)
+    env["DRIFTLOOP_TRAINER_MODELS"] = "{}"
+    repo = WORLDS[world].repo
+    if repo:
+        import shutil
+        from importlib import resources
+
+        target = home / "features-repo"
+        source = resources.files("driftloop_cli").joinpath(f"demo/repos/{repo}")
+        with resources.as_file(source) as folder:
+            shutil.copytree(folder, target, ignore=shutil.ignore_patterns("__pycache__"))
+        env["DRIFTLOOP_FEATURES_REPO_PATH"] = str(target)
+    return env
 
 
 def run_demo(options: DemoOptions, echo: Echo) -> int:
@@ -570,13 +577,7 @@ def run_demo(options: DemoOptions, echo: Echo) -> int:
 
         ports = {name: free_port() for name in LOOP_SERVICES}
         broker_port = free_port()
-    from driftloop_kit.service import installed_services
-
-    env = wiring_env(installed_services(), ports)
-    # No model is declared by settings: the world's model is declared by its document
-    # (`driftloop apply`) once the suite is up, and every service takes it from there.
-    env["DRIFTLOOP_TRAINER_MODELS"] = "{}"
-    env.update(_world_repo(WORLDS[options.world].repo, home))
+    env = world_env(options.world, home, ports)
     echo(
         "[   0.00s] starting the suite: broker, tracking, registry, features, monitor, "
         "trainer, serving"

@@ -125,7 +125,6 @@ def wait_for_request() -> list[str] | None:
     """A warm process: its imports done, wait for ``{"request", "answer", "log"}`` on
     stdin; its output goes to the log from then on. None when stdin closed."""
     import importlib
-    import os
 
     for module in ("mlflow.pyfunc", *WARM_UP):  # the imports are the warm-up
         importlib.import_module(module)
