@@ -15,7 +15,7 @@ from typing import Any
 from driftloop_bus.ports import OutboxPort
 from driftloop_events.envelope import CloudEvent
 from driftloop_kit.declarations import TriggerPolicy
-from driftloop_kit.errors import NotFound
+from driftloop_kit.errors import Conflict, NotFound
 from driftloop_trainer.domain import events
 from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.gate import Verdict, verdict_dict
@@ -326,15 +326,34 @@ class FakeRegistry:
         self.aliases = dict(aliases or {})
         self.moves: list[tuple[str, int, dict[str, str] | None]] = []
         self.broken = False
+        # Another decider's promotion, landing between a read and this process's move.
+        self.moved_meanwhile: int | None = None
 
     async def alias_version(self, name: str, alias: str) -> int | None:
         return self.aliases.get(alias)
 
-    async def set_alias(
-        self, name: str, alias: str, version: int, *, cause: dict[str, str] | None = None
+    async def promote(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        expected: int | None,
+        previous_alias: str | None = None,
+        cause: dict[str, str] | None = None,
     ) -> None:
         if self.broken:
             raise ConnectionError("registry unreachable")
+        if self.moved_meanwhile is not None:
+            self.aliases[alias], self.moved_meanwhile = self.moved_meanwhile, None
+        current = self.aliases.get(alias)
+        if current != expected:
+            raise Conflict(f"alias {alias!r} points to {current}, not {expected}")
+        if current == version:
+            return
+        if previous_alias is not None and current is not None:
+            self.aliases[previous_alias] = current
+            self.moves.append((previous_alias, current, cause))
         self.aliases[alias] = version
         self.moves.append((alias, version, cause))
 

@@ -237,6 +237,18 @@ async def test_a_winner_is_not_promoted_when_the_champion_moved_while_it_ran(
     assert running.registry.moves == []
 
 
+async def test_a_winner_is_not_promoted_when_another_decider_promotes_between_read_and_move(
+    tmp_path: Path,
+) -> None:
+    running = trainer(tmp_path, policy=OPEN, outcome=scored(0.97, 0.70, 4), aliases={"champion": 4})
+    running.registry.moved_meanwhile = 6
+    job = await manual_job(running)
+    assert (job["status"], job["promoted"]) == ("succeeded", False)
+    assert "not 4" in job["evaluation"]["reason"]
+    assert running.registry.aliases == {"champion": 6}
+    assert running.store.moves == []
+
+
 async def test_a_rollback_swaps_the_champion_and_previous_aliases(tmp_path: Path) -> None:
     running = trainer(tmp_path, policy=OPEN, aliases={"champion": 5, "previous": 4})
     assert await running.training.rollback(MODEL) == {

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from driftloop_kit.errors import AlreadyExists, NotFound
+from driftloop_kit.errors import AlreadyExists, Conflict, NotFound
 from driftloop_registry.adapters import search_sql
 from driftloop_registry.adapters.tables import (
     model_version_files,
@@ -523,11 +523,17 @@ class RegistryStore:
     ) -> None:
         """Point ``alias`` at version ``number`` (``new``: the alias does not exist yet)."""
         if new:
-            await session.execute(
-                insert(registered_model_aliases).values(
-                    model_id=model.id, alias=alias, version=number
+            try:
+                await session.execute(
+                    insert(registered_model_aliases).values(
+                        model_id=model.id, alias=alias, version=number
+                    )
                 )
-            )
+            except IntegrityError:
+                # Another writer created the alias since it was read as missing.
+                raise Conflict(
+                    f"alias {alias!r} of {model.name!r} was set by another writer; not moved"
+                ) from None
         else:
             await session.execute(
                 update(registered_model_aliases)

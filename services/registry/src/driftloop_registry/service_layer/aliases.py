@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from driftloop_kit.errors import NotFound
+from driftloop_kit.errors import Conflict, InvalidInput, NotFound
 from driftloop_registry.domain.events import alias_set
 from driftloop_registry.domain.model import EventRef, now_ms
 from driftloop_registry.domain.validation import validate_alias, validate_version
@@ -60,6 +60,87 @@ class Aliases:
                     user_id=user_id,
                 ),
             )
+
+    async def promote(
+        self,
+        *,
+        name: str,
+        alias: str,
+        version: str | int,
+        expected: int | None,
+        previous_alias: str | None = None,
+        cause: EventRef | None = None,
+        user_id: str | None = None,
+    ) -> int | None:
+        """Move ``alias`` to ``version`` only if it still points to ``expected``, and
+        ``previous_alias`` to the version it left, in one transaction.
+
+        The compare-and-set makes a promotion safe with several deciders: of two that
+        read the same champion, the second finds it moved and gets a conflict instead
+        of overwriting the first's promotion. ``expected`` None means the alias must
+        not exist yet. Each alias that moves publishes its ``alias.set``.
+
+        Returns:
+            The version ``alias`` pointed to before (``expected``).
+
+        Raises:
+            InvalidInput: On a bad alias name or version.
+            NotFound: If the model or version does not exist.
+            Conflict: If ``alias`` does not point to ``expected``.
+        """
+        validate_alias(alias)
+        if previous_alias is not None:
+            validate_alias(previous_alias)
+            if previous_alias == alias:
+                raise InvalidInput(f"previous_alias must differ from alias {alias!r}")
+        number = validate_version(version)
+        store = self.stores.store
+        async with self.stores.database.session() as session:
+            model = await store.model(session, name)
+            target = await store.version(session, model, number)
+            current = await store.alias_target(session, model, alias, lock=True)
+            if current != expected:
+                raise Conflict(
+                    f"alias {alias!r} of {name!r} points to "
+                    f"{'no version' if current is None else f'version {current}'}, "
+                    f"not {'no version' if expected is None else f'version {expected}'}; "
+                    "not moved"
+                )
+            if current == number:
+                return current
+            now = now_ms()
+            if previous_alias is not None and current is not None:
+                left = await store.version(session, model, current)
+                before = await store.alias_target(session, model, previous_alias, lock=True)
+                if before != current:
+                    await store.set_alias(
+                        session, model, previous_alias, current, new=before is None
+                    )
+                    await self.stores.announce(
+                        session,
+                        alias_set(
+                            left.entity,
+                            alias=previous_alias,
+                            previous=before,
+                            now=now,
+                            cause=cause,
+                            user_id=user_id,
+                        ),
+                    )
+            await store.set_alias(session, model, alias, number, new=current is None)
+            await store.update_model(session, model, now=now)
+            await self.stores.announce(
+                session,
+                alias_set(
+                    target.entity,
+                    alias=alias,
+                    previous=current,
+                    now=now,
+                    cause=cause,
+                    user_id=user_id,
+                ),
+            )
+            return current
 
     async def delete(self, *, name: str, alias: str, user_id: str | None = None) -> None:
         """Delete an alias and publish ``alias.deleted``.

@@ -6,10 +6,11 @@ from typing import Any
 
 import httpx
 
-from driftloop_kit.errors import Unavailable
+from driftloop_kit.errors import Conflict, Unavailable
 
 _ALIAS = "/api/2.0/mlflow/registered-models/alias"
 _VERSION = "/api/2.0/mlflow/model-versions/get"
+_PROMOTE = "/api/2.0/driftloop/aliases/promote"
 
 
 class RegistryClient:
@@ -55,14 +56,34 @@ class RegistryClient:
         _check(response)
         return int(response.json()["model_version"]["version"])
 
-    async def set_alias(
-        self, name: str, alias: str, version: int, *, cause: dict[str, str] | None = None
+    async def promote(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        expected: int | None,
+        previous_alias: str | None = None,
+        cause: dict[str, str] | None = None,
     ) -> None:
-        """Point ``alias`` at ``version``; ``cause`` is the event that caused the move."""
-        body: dict[str, Any] = {"name": name, "alias": alias, "version": str(version)}
+        """Move ``alias`` (and ``previous_alias``) with the registry's compare-and-set.
+
+        Raises:
+            Conflict: ``alias`` no longer points to ``expected``; nothing moved.
+        """
+        body: dict[str, Any] = {
+            "name": name,
+            "alias": alias,
+            "version": str(version),
+            "expected_version": expected,
+            "previous_alias": previous_alias,
+        }
         if cause:
             body["cause"] = cause
-        _check(await self.client.post(_ALIAS, json=body))
+        response = await self.client.post(_PROMOTE, json=body)
+        if response.status_code == 409:
+            raise Conflict(_message(response))
+        _check(response)
 
 
 class ResultEvidence:
@@ -110,6 +131,13 @@ class ResultEvidence:
         _check(response)
         metrics = response.json()["run"]["data"].get("metrics", [])
         return {str(m["key"]): float(m["value"]) for m in metrics}
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("message") or response.text)
+    except ValueError:
+        return response.text
 
 
 def _check(response: httpx.Response) -> None:

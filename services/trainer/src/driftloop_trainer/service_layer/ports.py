@@ -147,10 +147,23 @@ class AliasRegistryPort(Protocol):
     async def alias_version(self, name: str, alias: str) -> int | None:
         """The version ``alias`` names, or None when the model or alias does not exist."""
 
-    async def set_alias(
-        self, name: str, alias: str, version: int, *, cause: dict[str, str] | None = None
+    async def promote(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        expected: int | None,
+        previous_alias: str | None = None,
+        cause: dict[str, str] | None = None,
     ) -> None:
-        """Point ``alias`` at ``version``; ``cause`` is the event that caused the move."""
+        """Point ``alias`` at ``version`` and ``previous_alias`` at the version it left,
+        in one registry transaction, only if ``alias`` points to ``expected`` (None: no
+        version); ``cause`` is the event that caused the move.
+
+        Raises:
+            Conflict: ``alias`` no longer points to ``expected``; nothing moved.
+        """
 
 
 class GateScoringPort(Protocol):

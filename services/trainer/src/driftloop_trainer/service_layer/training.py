@@ -690,9 +690,14 @@ class Training:
         moves: list[dict[str, Any]] = []
         if current is not None and current != version:
             previous = await self.registry.alias_version(model, previous_alias)
-            await self.registry.set_alias(model, previous_alias, current, cause=cause)
             moves.append(_move(model, previous_alias, current, previous, "promotion"))
-        await self.registry.set_alias(model, alias, version, cause=cause)
+        try:
+            await self.registry.promote(
+                model, alias, version, expected=current, previous_alias=previous_alias, cause=cause
+            )
+        except Conflict as error:
+            # Another decider moved the champion between the read above and this move.
+            return replace(verdict, passed=False, reason=f"{error}; not promoted"), []
         moves.append(_move(model, alias, version, current, "promotion"))
         return verdict, moves
 
@@ -701,6 +706,7 @@ class Training:
 
         Raises:
             NotFound: The model has no declared job, or no previous version.
+            Conflict: The champion moved while the rollback was being made.
         """
         evaluation = self.config(model).job.evaluation
         alias, previous_alias = evaluation.alias, evaluation.previous_alias
@@ -709,10 +715,11 @@ class Training:
             if previous is None:
                 raise NotFound(f"Model {model!r} has no {previous_alias!r} version to roll back to")
             current = await self.registry.alias_version(model, alias)
-            await self.registry.set_alias(model, alias, previous)
+            await self.registry.promote(
+                model, alias, previous, expected=current, previous_alias=previous_alias
+            )
             moves = [_move(model, alias, previous, current, "rollback")]
             if current is not None and current != previous:
-                await self.registry.set_alias(model, previous_alias, current)
                 moves.append(_move(model, previous_alias, current, previous, "rollback"))
             await self.store.record_moves(moves)
         return {"model_name": model, alias: previous, previous_alias: current}

@@ -8,6 +8,7 @@ from driftloop_registry.entrypoints.routers import (
     artifacts,
     lineage,
     model_versions,
+    promotion,
     registered_models,
 )
 
@@ -16,4 +17,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     model_versions.router,
     artifacts.router,
     lineage.router,
+    promotion.router,
 )
