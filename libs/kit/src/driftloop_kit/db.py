@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "Database",
     "async_url",
+    "lock_for_transaction",
     "sqlite_path",
     "sync_url",
 ]
@@ -97,6 +99,21 @@ def sqlite_path(url: str | URL) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
+
+
+async def lock_for_transaction(session: AsyncSession, name: str) -> None:
+    """Hold the lock ``name`` until ``session``'s transaction ends, across processes.
+
+    PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of ``name``, so
+    replicas of a service sharing the database take turns on what it names (one
+    decision at a time per model, say). SQLite: nothing to do, a writer transaction
+    already excludes the others and a SQLite database has one process.
+    """
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

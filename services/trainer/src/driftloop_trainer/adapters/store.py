@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from driftloop_bus.inbox import claim
 from driftloop_bus.ports import OutboxPort
 from driftloop_events.envelope import CloudEvent
-from driftloop_kit.db import Database
+from driftloop_kit.db import Database, lock_for_transaction
 from driftloop_kit.declarations import TriggerPolicy
 from driftloop_kit.errors import NotFound
 from driftloop_trainer.adapters.tables import alias_moves, decisions, declarations, episodes, jobs
@@ -138,6 +138,9 @@ class TrainerStore:
         """
         now = now or utcnow()
         async with self.database.session() as session:
+            # Replicas on one database decide on a model one at a time: each sees the
+            # jobs, decisions and cooldowns the other recorded (one job per trigger).
+            await lock_for_transaction(session, f"trainer.decide/{trigger.model}")
             # One inbox entry per model: one features.ingested event may concern several.
             inbox_name = f"{self.consumer}/{trigger.model}"
             if event is not None and not await claim(session, consumer=inbox_name, event=event):
