@@ -5,11 +5,15 @@ files), trains and promotes v1, sends traffic and labels, shifts the inputs, and
 only when a drift alert led to a retraining, the gate promoted the new version and
 serving answered with it, with no request failing. Each link is asserted here from the
 timeline the demo read off the real topics, so a cut link fails the test by name.
+
+The suite runs with tracing on, exporting to an OTLP receiver in this process: one trace
+must follow the loop across the services, from a prediction to the hot swap of v2.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,29 +21,17 @@ from typing import Any
 
 import pytest
 
+from tests.otlp import OtlpReceiver
+
 pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.timeout(900)
 def test_a_shift_in_the_inputs_closes_the_loop_by_itself(tmp_path: Path) -> None:
     timeline = tmp_path / "timeline.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "driftloop_cli",
-            "demo",
-            "--free-ports",
-            "--home",
-            str(tmp_path / "home"),
-            "--timeline-json",
-            str(timeline),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=840,
-        check=False,
-    )
+    receiver = OtlpReceiver()
+    with receiver.running():
+        done = run_demo(tmp_path, timeline, receiver.endpoint)
     output = done.stdout[-6000:] + done.stderr[-3000:]
     assert timeline.exists(), f"the demo wrote no timeline (exit {done.returncode}):\n{output}"
     result = json.loads(timeline.read_text())
@@ -89,3 +81,55 @@ def test_a_shift_in_the_inputs_closes_the_loop_by_itself(tmp_path: Path) -> None
     assert requests["accuracy_after_shift"][str(v2)] > requests["accuracy_after_shift"][str(v1)]
     assert result["loop_latency_seconds"] > 0
     assert done.returncode == 0, output
+    assert_one_trace_follows_the_loop(receiver, v2)
+
+
+def assert_one_trace_follows_the_loop(receiver: OtlpReceiver, version: int) -> None:
+    """The swap to ``version`` descends, span by span, from a prediction's request:
+    serving's request -> the monitor's window decision -> the trainer's job -> its call
+    moving the aliases -> the registry's handling of it -> serving's consumer of
+    ``alias.set`` -> the swap."""
+    swaps = [
+        s
+        for s in receiver.named("serving.swap")
+        if s.attributes.get("driftloop.version") == version
+    ]
+    assert swaps, (
+        f"no serving.swap span for v{version}: {sorted({s.name for s in receiver.spans.values()})}"
+    )
+    chain = receiver.ancestors(swaps[0])
+    steps = [(s.service.removeprefix("driftloop-"), s.name) for s in reversed(chain)]
+    assert len({s.trace_id for s in chain}) == 1
+    path = [step for step in steps if step[1] != "POST"]  # the httpx client span
+    assert path[0] == ("serving", "POST /v2/models/{name}/infer"), steps
+    assert path[1:] == [
+        ("monitor", "monitor.window"),
+        ("trainer", "trainer.job"),
+        ("registry", "POST /api/2.0/driftloop/aliases/promote"),
+        ("serving", "registry.models process"),
+        ("serving", "serving.swap"),
+    ], steps
+
+
+def run_demo(
+    tmp_path: Path, timeline: Path, otlp_endpoint: str
+) -> subprocess.CompletedProcess[str]:
+    """``driftloop demo`` on free ports, tracing to ``otlp_endpoint``."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "driftloop_cli",
+            "demo",
+            "--free-ports",
+            "--home",
+            str(tmp_path / "home"),
+            "--timeline-json",
+            str(timeline),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=840,
+        check=False,
+        env={**os.environ, "DRIFTLOOP_OTLP_ENDPOINT": otlp_endpoint},
+    )

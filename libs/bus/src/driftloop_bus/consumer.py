@@ -29,6 +29,7 @@ from driftloop_events.catalog import spec_for
 from driftloop_events.envelope import CloudEvent, EnvelopeError, from_record
 from driftloop_events.topics import TOPICS, TopicSpec, dlq_spec
 from driftloop_kit.retry import HANDLER, RECONNECT, Backoff, GaveUp, logged
+from driftloop_kit.tracing import consuming
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,16 @@ class Dispatcher:
             for handler in handlers:
                 await handler(event)
 
-        with self._metrics(message.topic)[0].time():
+        with (
+            self._metrics(message.topic)[0].time(),
+            consuming(
+                event.type,
+                event.traceparent,
+                event.tracestate,
+                topic=message.topic,
+                event_id=event.id,
+            ),
+        ):
             try:
                 await self.retry.call(
                     run_handlers,

@@ -39,6 +39,7 @@ from driftloop_events.errors import (
     UnknownEventType,
     UnsupportedContentType,
 )
+from driftloop_events.tracing import current_trace_context
 
 __all__ = [
     "JSON",
@@ -75,6 +76,9 @@ H_TIME = "ce_time"
 H_SUBJECT = "ce_subject"
 H_DATASCHEMA = "ce_dataschema"
 H_CONTENT_TYPE = "content-type"
+#: CloudEvents' distributed tracing extension (W3C trace context of the producer's span).
+H_TRACEPARENT = "ce_traceparent"
+H_TRACESTATE = "ce_tracestate"
 
 # Event ids: 80 random bits drawn once per process, then a counter — a UUIDv8-shaped
 # string, unique across processes like a uuid4 but much cheaper to make, which matters
@@ -122,6 +126,10 @@ class CloudEvent(Generic[M]):
         subject: What the event is about within the source (``ce_subject``), e.g.
             ``"models/iris/aliases/champion"``; ``None`` when absent.
         data: The payload, the message the catalog names for ``type``.
+        traceparent: The W3C ``traceparent`` of the span the event was made in
+            (CloudEvents' distributed tracing extension); ``None`` when no trace was
+            being recorded. A consumer continues that trace.
+        tracestate: Its ``tracestate``, if any.
     """
 
     id: str
@@ -130,6 +138,8 @@ class CloudEvent(Generic[M]):
     time: datetime
     subject: str | None
     data: M
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is not UTC and self.time.utcoffset() is None:
@@ -159,6 +169,7 @@ class CloudEvent(Generic[M]):
             UnknownEventType: The message class is not in the catalog.
         """
         spec = spec_for(data)
+        traceparent, tracestate = current_trace_context()
         return cls(
             id=id if id is not None else new_event_id(),
             source=source if source is not None else spec.source,
@@ -166,6 +177,8 @@ class CloudEvent(Generic[M]):
             time=time if time is not None else datetime.now(UTC),
             subject=subject if subject is not None else spec.subject(data),
             data=data,
+            traceparent=traceparent,
+            tracestate=tracestate,
         )
 
     @property
@@ -225,6 +238,10 @@ def to_record(
     if event.subject is not None:
         headers.append((H_SUBJECT, event.subject.encode()))
     headers += encoding.tail
+    if event.traceparent:
+        headers.append((H_TRACEPARENT, event.traceparent.encode()))
+        if event.tracestate:
+            headers.append((H_TRACESTATE, event.tracestate.encode()))
     return KafkaRecord(
         topic if topic is not None else encoding.spec.topic,
         encoding.spec.key(data).encode(),
@@ -309,6 +326,8 @@ def from_record(
         time=time,
         subject=found.get(H_SUBJECT),
         data=data,
+        traceparent=found.get(H_TRACEPARENT) or None,
+        tracestate=found.get(H_TRACESTATE) or None,
     )
 
 

@@ -33,6 +33,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import BaseRoute
 
+from driftloop_kit import tracing
 from driftloop_kit.auth import (
     Authenticator,
     CredentialsClient,
@@ -145,6 +146,8 @@ def create_service_app(
             yield
 
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    tracing.set_up(settings.service_name, settings.otlp_endpoint)
+    tracing.instrument_app(app)
     app.state.settings = settings
     app.state.database = database
     app.state.readiness = readiness

@@ -215,6 +215,13 @@ class ServiceSettings(BaseSettings):
         default=None, description="Client certificate, for mutual TLS."
     )
     kafka_ssl_keyfile: str | None = Field(default=None, description="Its private key.")
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description=(
+            "OpenTelemetry collector (OTLP over HTTP, e.g. `http://collector:4318`): when set, "
+            "requests, HTTP calls and events are traced, one trace per loop across services."
+        ),
+    )
     log_level: str = Field(
         default="INFO", description="Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL."
     )

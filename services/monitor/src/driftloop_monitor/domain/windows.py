@@ -33,6 +33,8 @@ class ClosedWindow:
         rows: Input rows, column name -> value.
         closed_by: ``"rows"``, ``"time"``, ``"replaced"`` (its version stopped being
             champion) or ``"flush"``.
+        traceparent: The trace context of the window's last prediction (when tracing is
+            on): the window's decision, and the alert it may publish, continue it.
     """
 
     id: str
@@ -42,6 +44,7 @@ class ClosedWindow:
     end: datetime
     rows: list[dict[str, Any]]
     closed_by: str
+    traceparent: str | None = None
 
 
 @dataclass
@@ -53,6 +56,7 @@ class _Open:
     seconds: float = 0.0
     rows: list[dict[str, Any]] = field(default_factory=list)
     last: datetime | None = None
+    traceparent: str | None = None
 
 
 def utc_now() -> datetime:
@@ -92,6 +96,7 @@ class Windows:
         max_rows: int,
         max_seconds: float,
         now: datetime | None = None,
+        traceparent: str | None = None,
     ) -> list[ClosedWindow]:
         """Add the input rows of one prediction; return the windows this closed.
 
@@ -103,6 +108,7 @@ class Windows:
             max_rows: Rows that close a window.
             max_seconds: Event-time (and processing-time) length of a window.
             now: The clock, for a window opened by these rows (default: ``time``).
+            traceparent: The prediction's trace context, if it carries one.
         """
         closed: list[ClosedWindow] = []
         current = self._open.get(key)
@@ -121,6 +127,7 @@ class Windows:
                 self._open[key] = current
             current.rows.append(row)
             current.last = time
+            current.traceparent = traceparent
             if run_id:
                 current.run_id = run_id
             if len(current.rows) >= max_rows:
@@ -166,6 +173,7 @@ class Windows:
             end=end or _after(window),
             rows=window.rows,
             closed_by=by,
+            traceparent=window.traceparent,
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd  # type: ignore[import-untyped]
 from prometheus_client import Counter, Histogram
 
+from driftloop_kit import tracing
 from driftloop_monitor.domain import drift
 from driftloop_monitor.domain.drift import DriftDecision, ReferenceSet
 from driftloop_monitor.domain.drift_state import (
@@ -115,7 +116,16 @@ class Decisions:
         return state
 
     async def decide_window(self, window: ClosedWindow) -> dict[str, Any]:
-        """Decide one closed window, store the result, publish a state change."""
+        """Decide one closed window, store the result, publish a state change (in a span
+        that continues the trace of the window's last prediction, when tracing is on)."""
+        with tracing.span(
+            "monitor.window",
+            parent=window.traceparent,
+            attributes={"driftloop.window_id": window.id, "driftloop.rows": len(window.rows)},
+        ):
+            return await self._decide_window(window)
+
+    async def _decide_window(self, window: ClosedWindow) -> dict[str, Any]:
         key = window.key
         policy = await self.policies.get(key.model)
         reference = await self.references.get(key)

@@ -136,6 +136,7 @@ class PredictionWindows:
             max_rows=policy.rows_limit(self.window_rows),
             max_seconds=policy.seconds_limit(self.window_seconds),
             now=self.clock(),
+            traceparent=event.traceparent,
         )
         counter = self._counters.get(key.model)
         if counter is None:  # one .labels() per model, not one per event (the hot path)

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 import anyio
 from prometheus_client import Counter, Gauge
 
+from driftloop_kit import tracing
 from driftloop_serving.domain.models import (
     ModelLoadError,
     NotRegisteredYet,
@@ -130,7 +131,19 @@ class ModelManager:
         task.add_done_callback(self._tasks.discard)
 
     async def refresh(self, name: str, alias: str, version: int | None = None) -> None:
-        """Bring one slot to ``version`` (default: the alias's version in the registry)."""
+        """Bring one slot to ``version`` (default: the alias's version in the registry),
+        in a span that continues the trace of the alias move, when tracing is on."""
+        with tracing.span(
+            "serving.swap",
+            attributes={
+                "driftloop.model": name,
+                "driftloop.alias": alias,
+                "driftloop.version": version,
+            },
+        ):
+            await self._refresh(name, alias, version)
+
+    async def _refresh(self, name: str, alias: str, version: int | None) -> None:
         slot = (name, alias)
         async with self._locks[slot]:
             try:

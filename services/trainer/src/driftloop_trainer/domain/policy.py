@@ -112,6 +112,8 @@ class Trigger:
         evidence_since: For a retry after the gate refused the episode's challenger: the
             refusal's time; the retry waits for ``min_new_labels`` labels observed since
             then (new evidence), not since the onset.
+        traceparent: The trace context of the triggering event (when tracing is on): the
+            job continues that trace, even when it starts after a deferral.
     """
 
     kind: TriggerKind
@@ -130,6 +132,7 @@ class Trigger:
     onset: str = ""
     alerted_at: str = ""
     evidence_since: str = ""
+    traceparent: str = ""
 
     def needs_labels(self, policy: TriggerPolicy) -> bool:
         """Whether this trigger waits for labels first: a drift trigger for labels of the

@@ -38,7 +38,13 @@ def _iso(stamp: Any) -> str:
 
 
 def _from(event: CloudEvent[Any], **fields: Any) -> Trigger:
-    return Trigger(event_id=event.id, event_type=event.type, event_source=event.source, **fields)
+    return Trigger(
+        event_id=event.id,
+        event_type=event.type,
+        event_source=event.source,
+        traceparent=event.traceparent or "",
+        **fields,
+    )
 
 
 async def on_drift_detected(training: Training, event: CloudEvent[Any]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from driftloop_events.catalog import spec_for
 from driftloop_events.envelope import CloudEvent, new_event_id
+from driftloop_kit import tracing
 from driftloop_kit.declarations import ModelDeclaration, TriggerPolicy
 from driftloop_kit.errors import Conflict, NotFound, Unavailable
 from driftloop_trainer.domain import episodes
@@ -216,7 +217,7 @@ class Training:
             },
         )
         if job_id is not None:
-            self._spawn(job_id)
+            self._spawn(job_id, trigger.traceparent)
         return decision, job_id
 
     async def _with_drift_onset(self, trigger: Trigger) -> Trigger:
@@ -452,8 +453,8 @@ class Training:
 
     # -- jobs ----------------------------------------------------------------------
 
-    def _spawn(self, job_id: str) -> None:
-        task = asyncio.create_task(self.execute(job_id), name=f"training-job:{job_id}")
+    def _spawn(self, job_id: str, traceparent: str = "") -> None:
+        task = asyncio.create_task(self._traced(job_id, traceparent), name=f"training-job:{job_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -488,6 +489,13 @@ class Training:
             return ""
         # Valid while the job may run, and a little longer to report.
         return issue(job["id"], float(job["spec"].get("timeout_seconds", 900.0)) + 600.0)
+
+    async def _traced(self, job_id: str, traceparent: str) -> None:
+        """:meth:`execute`, in a span that continues the trigger's trace."""
+        with tracing.span(
+            "trainer.job", parent=traceparent or None, attributes={"driftloop.job_id": job_id}
+        ):
+            await self.execute(job_id)
 
     async def execute(self, job_id: str) -> None:
         """Run a queued job to its end (or hand it to the cluster)."""
