@@ -10,6 +10,10 @@ times and prints, per run and as the median, the loop latency and where it goes:
   registry, evaluation gate);
 - **swap**: ``alias.set`` → serving's first answer from the new version.
 
+With ``--traced-runs N`` (default 1), N more runs have tracing on
+(``DRIFTLOOP_OTLP_ENDPOINT`` pointing at an OTLP receiver in this process): their loop
+latency is printed beside the untraced median, with the spans received.
+
 Target: ≤ 60 s. There is no peer to run in the same run: the managed peers (SageMaker
 Model Monitor, Vertex AI Model Monitoring, a cron job around Evidently) schedule
 monitoring hourly at best, so a loop built on them waits 30 min on average for the
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from _common import environment_line, median
+
+from driftloop_kit.otlp_receiver import OtlpReceiver
 
 HOURLY_SCHEDULE_WAIT = 1800.0  # mean wait for the next run of an hourly monitoring job
 
@@ -80,8 +87,11 @@ def phases(result: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-def run_once(folder: Path) -> dict[str, Any] | None:
+def run_once(folder: Path, otlp_endpoint: str | None = None) -> dict[str, Any] | None:
     timeline = folder / "timeline.json"
+    env = dict(os.environ)
+    if otlp_endpoint:
+        env["DRIFTLOOP_OTLP_ENDPOINT"] = otlp_endpoint
     done = subprocess.run(
         [
             sys.executable,
@@ -97,6 +107,7 @@ def run_once(folder: Path) -> dict[str, Any] | None:
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if done.returncode != 0 or not timeline.exists():
         print(
@@ -111,6 +122,7 @@ def run_once(folder: Path) -> dict[str, Any] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="demo runs (each ~2-4 min)")
+    parser.add_argument("--traced-runs", type=int, default=1, help="more demo runs with tracing on")
     args = parser.parse_args()
     print(environment_line())
     found: list[dict[str, float | None]] = []
@@ -134,11 +146,36 @@ def main() -> None:
         f"  median of {len(found)}: loop {med['loop']:.1f} s (detect {med['detect']:.1f}, "
         f"trigger {med['trigger']:.1f}, train {med['train']:.1f}, swap {med['swap']:.1f})"
     )
+    traced = traced_runs(args.traced_runs)
+    if traced:
+        print(
+            f"  with tracing on (OTLP to a receiver in this process), median of {len(traced)}: "
+            f"loop {median(traced):.1f} s vs {med['loop']:.1f} s off "
+            f"({median(traced) / med['loop']:.2f}x)"
+        )
     print(
         f"loop: driftloop {med['loop']:.1f} s drift onset -> new champion answering "
         f"(target <= 60 s) | hourly monitoring schedule: {HOURLY_SCHEDULE_WAIT:.0f} s mean wait "
         f"before retraining can start | ratio {HOURLY_SCHEDULE_WAIT / med['loop']:.0f}x"
     )
+
+
+def traced_runs(runs: int) -> list[float]:
+    """Loop latencies of ``runs`` demo runs with tracing on."""
+    found: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="driftloop-bench-loop-traced-") as tmp:
+        for i in range(runs):
+            receiver = OtlpReceiver()
+            with receiver.running():
+                result = run_once(Path(tmp) / f"run-{i}", otlp_endpoint=receiver.endpoint)
+            if result is None:
+                continue
+            found.append(float(result["loop_latency_seconds"]))
+            print(
+                f"  traced run {i + 1}: loop {found[-1]:.1f} s, "
+                f"{len(receiver.spans)} spans received"
+            )
+    return found
 
 
 if __name__ == "__main__":

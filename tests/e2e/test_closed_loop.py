@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.otlp import OtlpReceiver
+from driftloop_kit.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.e2e
 

@@ -1,5 +1,6 @@
-"""An OTLP/HTTP trace receiver in the test process: where the services' exporters send
-their spans, kept in memory for assertions (a collector's receiver, nothing more).
+"""An OTLP/HTTP trace receiver in the calling process (tests, the loop benchmark): where
+the services' exporters send their spans, kept in memory (a collector's receiver, nothing
+more).
 
 It speaks the part of OTLP/HTTP the OpenTelemetry SDK's exporter uses: ``POST
 /v1/traces`` with a protobuf ``ExportTraceServiceRequest`` (gzip or not), answered
@@ -17,8 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-
-from driftloop_bus.embedded import free_port
 
 __all__ = ["OtlpReceiver", "ReceivedSpan"]
 
@@ -104,7 +103,7 @@ class OtlpReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.endpoint = f"http://127.0.0.1:{server.server_port}"
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
