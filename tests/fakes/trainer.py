@@ -20,6 +20,7 @@ from driftloop_trainer.domain import events
 from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.gate import Verdict, verdict_dict
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, JobStatus, Stage, new_job_id
+from driftloop_trainer.domain.leases import ActiveJob
 from driftloop_trainer.domain.policy import (
     Decision,
     LabelEvidence,
@@ -69,6 +70,7 @@ class FakeTrainerStore:
         event: CloudEvent[Any] | None = None,
         now: datetime | None = None,
         labels: LabelEvidence | None = None,
+        owner: str | None = None,
     ) -> tuple[Decision, str | None] | None:
         now = now or self.clock()
         if event is not None:
@@ -110,6 +112,8 @@ class FakeTrainerStore:
                 "finished_at": None,
                 "promoted": False,
                 "log_path": None,
+                "owner": owner,
+                "heartbeat_at": now,
             }
             await self._publish(
                 events.training_requested(
@@ -307,12 +311,22 @@ class FakeTrainerStore:
     async def record_moves(self, moves: list[dict[str, Any]]) -> None:
         self.moves.extend(moves)
 
-    async def interrupted(self) -> list[str]:
+    async def active_local_jobs(self) -> list[ActiveJob]:
         return [
-            job["id"]
+            ActiveJob(
+                id=job["id"],
+                owner=job.get("owner"),
+                heartbeat_at=job.get("heartbeat_at"),
+                created_at=job["created_at"],
+            )
             for job in self.jobs.values()
             if job["status"] in _ACTIVE and job["executor"] == "local"
         ]
+
+    async def renew_leases(self, job_ids: list[str], *, owner: str, now: datetime) -> None:
+        for job_id in job_ids:
+            if self.jobs[job_id].get("owner") == owner:
+                self.jobs[job_id]["heartbeat_at"] = now
 
     async def _publish(self, event: CloudEvent[Any]) -> None:
         async with self.database.session() as session:

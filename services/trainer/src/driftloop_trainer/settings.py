@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from driftloop_kit.settings import ServiceSettings
 from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
@@ -84,6 +84,15 @@ class TrainerSettings(ServiceSettings):
     consumer_group: str = Field(
         default="driftloop-trainer", description="Consumer group of the trigger consumer."
     )
+    job_lease_seconds: float = Field(
+        default=60.0,
+        ge=5,
+        le=3600,
+        description=(
+            "A replica that has not renewed its hold on a local job for this long (it "
+            "renews every `schedule_check_seconds`) is taken as gone: its job is failed."
+        ),
+    )
     schedule_check_seconds: float = Field(
         default=5.0,
         gt=0,
@@ -116,6 +125,16 @@ class TrainerSettings(ServiceSettings):
     http_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of each request to the registry."
     )
+
+    @model_validator(mode="after")
+    def _lease_outlives_renewals(self) -> TrainerSettings:
+        if self.job_lease_seconds < 3 * self.schedule_check_seconds:
+            raise ValueError(
+                f"job_lease_seconds ({self.job_lease_seconds:g}) must be at least three times "
+                f"schedule_check_seconds ({self.schedule_check_seconds:g}), how often leases "
+                "are renewed"
+            )
+        return self
 
     @property
     def python_executable(self) -> str:

@@ -25,6 +25,7 @@ from driftloop_trainer.domain import events
 from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.gate import Verdict, verdict_dict
 from driftloop_trainer.domain.jobs import JobSpec, JobStatus, Stage, new_job_id
+from driftloop_trainer.domain.leases import ActiveJob
 from driftloop_trainer.domain.policy import (
     Decision,
     LabelEvidence,
@@ -129,8 +130,10 @@ class TrainerStore:
         event: CloudEvent[Any] | None = None,
         now: datetime | None = None,
         labels: LabelEvidence | None = None,
+        owner: str | None = None,
     ) -> tuple[Decision, str | None] | None:
-        """Decide on ``trigger``, record the decision and, when it starts a job, the job.
+        """Decide on ``trigger``, record the decision and, when it starts a job, the job
+        (held by ``owner``, the process that will run it).
 
         Returns:
             The decision and the new job's id (None when suppressed); None when
@@ -183,6 +186,8 @@ class TrainerStore:
                         requested_by=trigger.requested_by,
                         created_at=now,
                         promoted=False,
+                        owner=owner,
+                        heartbeat_at=now,
                     )
                 )
                 await self.outbox.add(
@@ -607,18 +612,37 @@ class TrainerStore:
                 latest.append(found)
         return latest
 
-    async def interrupted(self) -> list[str]:
-        """Jobs left queued or running by a previous process (local jobs die with it)."""
+    async def active_local_jobs(self) -> list[ActiveJob]:
+        """Local jobs queued or running, with who holds them (to find the orphans)."""
         async with self.database.session() as session:
             rows = (
                 await session.execute(
-                    select(jobs.c.id).where(
+                    select(jobs.c.id, jobs.c.owner, jobs.c.heartbeat_at, jobs.c.created_at).where(
                         jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
                         & (jobs.c.executor == "local")
                     )
                 )
             ).all()
-        return [row.id for row in rows]
+        return [
+            ActiveJob(
+                id=row.id,
+                owner=row.owner,
+                heartbeat_at=aware(row.heartbeat_at),
+                created_at=aware(row.created_at) or utcnow(),
+            )
+            for row in rows
+        ]
+
+    async def renew_leases(self, job_ids: list[str], *, owner: str, now: datetime) -> None:
+        """``owner`` still runs ``job_ids``."""
+        if not job_ids:
+            return
+        async with self.database.session() as session:
+            await session.execute(
+                update(jobs)
+                .where(jobs.c.id.in_(job_ids) & (jobs.c.owner == owner))
+                .values(heartbeat_at=now)
+            )
 
 
 def _episode(row: Any) -> Episode:

@@ -73,6 +73,9 @@ jobs = Table(
     Column("promoted", Boolean, nullable=False, default=False),
     Column("completed_event_id", String(64), nullable=True),
     Column("log_path", Text, nullable=True),
+    # The trainer process running a local job, and when it last renewed its lease.
+    Column("owner", String(256), nullable=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
     Index("ix_jobs_model_name_created_at", "model_name", "created_at"),
     Index("ix_jobs_status", "status"),
 )

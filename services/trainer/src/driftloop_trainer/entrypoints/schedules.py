@@ -1,5 +1,6 @@
 """The trainer's clock: every ``interval`` seconds, :meth:`Training.fire_schedules` and
-:meth:`Training.retry_pending` (deferred triggers of open episodes whose wait is over).
+:meth:`Training.retry_pending` (deferred triggers of open episodes whose wait is over) and
+:meth:`Training.keep_leases` (this process's jobs held, other processes' orphans failed).
 
 A periodic driver of the use cases, as the consumer is for events. A failed check is
 logged and the next one runs on time (it is a clock, not a retry).
@@ -45,6 +46,10 @@ class ScheduleClock:
                 await self.training.retry_pending()
             except Exception:
                 log.exception("deferred triggers check failed; next in %s s", self.interval)
+            try:
+                await self.training.keep_leases()
+            except Exception:
+                log.exception("job leases check failed; next in %s s", self.interval)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

@@ -90,6 +90,7 @@ def bootstrap(settings: TrainerSettings) -> TrainerContainer:
         registry=registry,
         executor=executor_for(settings),
         endpoints=endpoints,
+        lease_seconds=settings.job_lease_seconds,
         evidence=ResultEvidence(
             registry,
             settings.tracking_url,

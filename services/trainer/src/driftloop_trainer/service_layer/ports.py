@@ -18,6 +18,7 @@ from driftloop_kit.declarations import TriggerPolicy
 from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.gate import Verdict
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, Stage
+from driftloop_trainer.domain.leases import ActiveJob
 from driftloop_trainer.domain.policy import (
     Decision,
     LabelEvidence,
@@ -49,9 +50,10 @@ class TrainerStorePort(Protocol):
         event: CloudEvent[Any] | None = None,
         now: datetime | None = None,
         labels: LabelEvidence | None = None,
+        owner: str | None = None,
     ) -> tuple[Decision, str | None] | None:
         """Decide on ``trigger`` by ``policy`` (and the labels it waits for) and record the
-        decision, and the job it starts.
+        decision, and the job it starts (held by ``owner``).
 
         Claims ``event`` in the same transaction, so a redelivery decides nothing.
 
@@ -101,8 +103,11 @@ class TrainerStorePort(Protocol):
     async def record_moves(self, moves: list[dict[str, Any]]) -> None:
         """Alias moves made outside a job (a rollback)."""
 
-    async def interrupted(self) -> list[str]:
-        """Local jobs a previous process left queued or running."""
+    async def active_local_jobs(self) -> list[ActiveJob]:
+        """Local jobs queued or running, with the process holding each."""
+
+    async def renew_leases(self, job_ids: list[str], *, owner: str, now: datetime) -> None:
+        """``owner`` still runs ``job_ids``."""
 
     async def model_state(
         self, model: str, policy: TriggerPolicy, now: datetime, *, champion_alias: str

@@ -30,6 +30,7 @@ from driftloop_trainer.domain.gate import (
     evaluate,
 )
 from driftloop_trainer.domain.jobs import JobContext, JobSpec, JobStatus, ModelConfig, Stage
+from driftloop_trainer.domain.leases import Owner, orphaned
 from driftloop_trainer.domain.policy import (
     Decision,
     LabelEvidence,
@@ -104,6 +105,7 @@ class Training:
         evidence: ResultEvidencePort | None = None,
         gate: GateScoringPort | None = None,
         labels: LabelCountPort | None = None,
+        lease_seconds: float = 60.0,
     ) -> None:
         self.evidence = evidence
         self.labels = labels
@@ -116,6 +118,9 @@ class Training:
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.owner = Owner.this_process()
+        self.lease_seconds = lease_seconds
+        self._mine: set[str] = set()  # local jobs this process runs
 
     def config(self, model: str) -> ModelConfig:
         """The model's policy and spec.
@@ -199,6 +204,7 @@ class Training:
                 event=event,
                 now=self.clock(),
                 labels=labels,
+                owner=str(self.owner),
             )
         if found is None:
             log.info("redelivered trigger ignored", extra={"event_id": event and event.id})
@@ -733,14 +739,27 @@ class Training:
         return {"model_name": model, alias: previous, previous_alias: current}
 
     async def recover(self) -> None:
-        """Fail the local jobs a previous process left behind (they died with it)."""
-        for job_id in await self.store.interrupted():
+        """Fail the local jobs whose trainer process is gone (they died with it): on one
+        trainer, every job a previous process left; with replicas, only those whose
+        owner is known dead or let its lease lapse (:mod:`driftloop_trainer.domain.leases`).
+        """
+        now = self.clock()
+        for job in await self.store.active_local_jobs():
+            if job.id in self._mine or not orphaned(
+                job, me=self.owner, now=now, lease_seconds=self.lease_seconds
+            ):
+                continue
             await self.store.mark_failed(
-                job_id,
+                job.id,
                 stage=Stage.SETUP,
-                error="the trainer stopped while the job was queued or running",
+                error="the trainer running it stopped while the job was queued or running",
                 error_type="Interrupted",
             )
+
+    async def keep_leases(self) -> None:
+        """Renew the leases of this process's jobs, and fail the orphans of others."""
+        await self.store.renew_leases(sorted(self._mine), owner=str(self.owner), now=self.clock())
+        await self.recover()
 
     async def wait_idle(self) -> None:
         """Wait for the jobs running in this process (tests, shutdown)."""
