@@ -37,7 +37,7 @@ TEST_WORKERS ?= 2
 test: install lint ## Lint, then the unit and integration tests against a real broker and databases
 	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e"
 
-test-e2e: install ## The whole loop end to end: both demo worlds, as a user runs them (about 4 minutes)
+test-e2e: install ## The whole loop end to end: both demo worlds, and iris on PostgreSQL and Redis (about 6 minutes)
 	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m e2e
 
 test-unit: install ## Run the unit tests only (no I/O)
