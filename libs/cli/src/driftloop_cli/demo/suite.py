@@ -38,14 +38,19 @@ class Suite:
 
     def stop(self, timeout: float = 30.0) -> int:
         """Ctrl-C the suite and wait for it; kills it after ``timeout``."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return _stop(self.process, timeout)
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """Ctrl-C ``driftloop up`` and wait for it; kill it after ``timeout``."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
 
 
 def start_suite(
@@ -85,8 +90,7 @@ def start_suite(
             raise SuiteError(f"driftloop up exited with code {process.returncode}:\n{tail}")
         waited = time.monotonic() - started
         if waited > timeout + 30:
-            process.send_signal(signal.SIGINT)
-            process.wait(30)
+            _stop(process)
             raise SuiteError(f"the suite was not up after {waited:.0f} s (logs in {home}/logs)")
         if waited - last_report >= 10:
             last_report = waited
