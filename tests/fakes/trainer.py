@@ -224,6 +224,8 @@ class FakeTrainerStore:
         before = dict(job)
         now = self.clock()
         job.update(status=JobStatus.RUNNING.value, started_at=now, log_path=log_path)
+        if job.get("kind") == "score":
+            return before  # a scoring job: no training.* event
         await self._publish(
             events.training_started(
                 job_id=job_id, model=job["model_name"], attempt=job["attempt"], time=now
@@ -253,6 +255,8 @@ class FakeTrainerStore:
             run_id=run_id or None,
             model_version=model_version,
         )
+        if job.get("kind") == "score":
+            return  # a scoring job: no training.* event
         await self._publish(
             events.training_failed(
                 job_id=job_id,
@@ -302,6 +306,38 @@ class FakeTrainerStore:
                 start_time=job["started_at"] or now,
                 time=now,
             )
+        )
+
+    async def create_score_job(
+        self,
+        *,
+        model: str,
+        parameters: Mapping[str, str],
+        spec: JobSpec,
+        executor: str,
+        requested_by: str,
+        now: datetime | None = None,
+    ) -> str:
+        job_id = new_job_id()
+        self.jobs[job_id] = {
+            "id": job_id,
+            "model_name": model,
+            "status": JobStatus.QUEUED.value,
+            "trigger": {"kind": "score", "reason": "batch scoring"},
+            "parameters": dict(parameters),
+            "spec": spec.model_dump(mode="json"),
+            "executor": executor,
+            "attempt": 1,
+            "requested_by": requested_by,
+            "created_at": now or self.clock(),
+            "kind": "score",
+            "result": None,
+        }
+        return job_id
+
+    async def mark_scored(self, job_id: str, *, result: Mapping[str, Any]) -> None:
+        self.jobs[job_id].update(
+            status=JobStatus.SUCCEEDED.value, finished_at=self.clock(), result=dict(result)
         )
 
     async def record_moves(self, moves: list[dict[str, Any]]) -> None:

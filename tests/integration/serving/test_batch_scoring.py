@@ -1,15 +1,17 @@
-"""``driftloop score``: a file scored with a registered model, a chunk at a time.
+"""Batch scoring: a file scored with a registered model, a chunk at a time.
 
 Through the real registry (the mlflow client registers and aliases the model) and the
-module's embedded broker: a million rows score in a process that stays under 1 GiB and
-write the model's own predictions; the prediction records reach the ``predictions``
-topic on route ``batch``, several rows each; a value that does not fit is an error
-naming its column and row, and no output is left behind.
+module's embedded broker: ``driftloop score`` scores a million rows in a process that
+stays under 1 GiB and writes the model's own predictions; the prediction records reach
+the ``predictions`` topic on route ``batch``, several rows each; a value that does not
+fit is an error naming its column and row, and no output is left behind; the same runs
+as a trainer job of kind ``score`` through its local executor.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,9 +30,12 @@ from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import from_record
 from driftloop_events.topics import TOPICS
 from driftloop_events.values import record_to_dict
+from driftloop_serving.domain.batch import BatchInputError
+from driftloop_serving.entrypoints.batch import ScoreOptions, score
 
 from ..features.conftest import read_records
 from ..stack import Stack
+from ..trainer.conftest import running_trainer, wait_for_job
 from .conftest import Models, iris_frame, register_sklearn
 
 pytestmark = pytest.mark.integration
@@ -57,7 +62,7 @@ def batch_model(serving_stack: Stack) -> Models:
     return Models(name=NAME, features=frame, first=model, second=model)
 
 
-def score(
+def score_command(
     stack: Stack, broker: EmbeddedBroker, tmp_path: Path, *args: str
 ) -> subprocess.CompletedProcess[str]:
     """``driftloop score`` against the module's registry and broker, its peak RSS printed."""
@@ -109,14 +114,13 @@ def test_a_million_rows_score_in_under_a_gibibyte_with_the_models_own_prediction
             out.write_table(pa.Table.from_pandas(part, preserve_index=False))
     output = tmp_path / "scored.parquet"
 
-    result = score(
+    result = score_command(
         serving_stack, broker, tmp_path, NAME, "--input", str(source), "--output", str(output),
         "--keep", "id", "--no-log",
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.splitlines()[0])
-    print("SUMMARY", summary, peak_rss_mib(result))
     assert summary["rows"] == total
     assert summary["version"] == 1
     assert peak_rss_mib(result) < 1024
@@ -135,6 +139,17 @@ def test_a_million_rows_score_in_under_a_gibibyte_with_the_models_own_prediction
     assert checked == total
 
 
+def options(stack: Stack, broker: EmbeddedBroker, tmp_path: Path, **given: Any) -> ScoreOptions:
+    """A run in this process against the module's registry and broker."""
+    return ScoreOptions(
+        registry_url=stack.registry_url,
+        bootstrap_servers=broker.bootstrap_servers,
+        cache=tmp_path / "models",
+        token=os.environ["MLFLOW_TRACKING_TOKEN"],
+        **given,
+    )
+
+
 async def test_batch_predictions_reach_the_topic_several_rows_a_record_on_route_batch(
     serving_stack: Stack, broker: EmbeddedBroker, batch_model: Models, tmp_path: Path
 ) -> None:
@@ -143,22 +158,23 @@ async def test_batch_predictions_reach_the_topic_several_rows_a_record_on_route_
     frame.to_csv(source, index=False)
     output = tmp_path / "scored.csv"
 
-    result = score(
-        serving_stack, broker, tmp_path, f"models:/{NAME}@champion", "--input", str(source),
-        "--output", str(output), "--keep", "id", "--chunk-rows", "700",
+    result = await score(
+        options(
+            serving_stack, broker, tmp_path, model=f"models:/{NAME}@champion",
+            input=str(source), output=str(output), keep=("id",), chunk_rows=700,
+            run_id="batch-topic",
+        )
     )  # fmt: skip
 
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout.splitlines()[0])
-    assert summary["records"] == 3  # chunks of 700 and 500 rows, records of at most 500
+    assert result.records == 3  # chunks of 700 and 500 rows, records of at most 500 rows
     expected = batch_model.first.predict(frame[COLUMNS])
     np.testing.assert_array_equal(pd.read_csv(output)["prediction"].to_numpy(), expected)
 
-    def is_batch(record: Any) -> bool:
-        return dict(record.headers).get("ce_type") == b"driftloop.serving.prediction.logged"
+    def of_this_run(record: Any) -> bool:
+        return bool(record.key.startswith(b"batch-topic-"))
 
     found = await read_records(
-        broker.bootstrap_servers, TOPICS["predictions"].name, is_batch, expected=3
+        broker.bootstrap_servers, TOPICS["predictions"].name, of_this_run, expected=3
     )
     events: list[serving_events.PredictionLogged] = [
         from_record(record.value, list(record.headers)).data for record in found
@@ -175,7 +191,7 @@ async def test_batch_predictions_reach_the_topic_several_rows_a_record_on_route_
     assert logged_inputs[0] == {c: pytest.approx(frame[c][0]) for c in COLUMNS}
 
 
-def test_a_value_that_is_not_a_number_names_its_column_and_row_and_leaves_no_output(
+async def test_a_value_that_is_not_a_number_names_its_column_and_row_and_leaves_no_output(
     serving_stack: Stack, broker: EmbeddedBroker, batch_model: Models, tmp_path: Path
 ) -> None:
     frame = rows(1_000).astype({"petal_length": object})
@@ -185,28 +201,86 @@ def test_a_value_that_is_not_a_number_names_its_column_and_row_and_leaves_no_out
     output = tmp_path / "out" / "scored.parquet"
     output.parent.mkdir()
 
-    result = score(
-        serving_stack, broker, tmp_path, NAME, "--input", str(source), "--output", str(output),
-        "--keep", "id", "--chunk-rows", "256", "--no-log",
-    )  # fmt: skip
+    with pytest.raises(BatchInputError, match="column 'petal_length', row 701: 'long' is not"):
+        await score(
+            options(
+                serving_stack, broker, tmp_path, model=NAME, input=str(source),
+                output=str(output), keep=("id",), chunk_rows=256, log=False,
+            )
+        )  # fmt: skip
 
-    assert result.returncode == 1
-    assert "column 'petal_length', row 701: 'long' is not a number" in result.stderr
     assert list(output.parent.iterdir()) == []  # neither the output nor its partial file
 
 
-def test_a_column_the_model_does_not_take_is_refused_before_anything_is_scored(
+async def test_a_column_the_model_does_not_take_is_refused_before_anything_is_scored(
     serving_stack: Stack, broker: EmbeddedBroker, batch_model: Models, tmp_path: Path
 ) -> None:
     source = tmp_path / "rows.parquet"
     rows(10).to_parquet(source, index=False)
     output = tmp_path / "scored.parquet"
 
-    result = score(
-        serving_stack, broker, tmp_path, NAME, "--input", str(source), "--output", str(output),
-        "--no-log",
-    )  # fmt: skip
+    with pytest.raises(BatchInputError, match="column 'id' of the input is not an input"):
+        await score(
+            options(
+                serving_stack, broker, tmp_path, model=NAME, input=str(source),
+                output=str(output), log=False,
+            )
+        )  # fmt: skip
 
-    assert result.returncode == 1
-    assert "column 'id' of the input is not an input of the model" in result.stderr
     assert not output.exists()
+
+
+async def test_a_scoring_job_runs_through_the_trainers_local_executor(
+    serving_stack: Stack,
+    broker: EmbeddedBroker,
+    batch_model: Models,
+    tmp_path: Path,
+    sqlite_url: str,
+) -> None:
+    data = tmp_path / "scoring"
+    data.mkdir()
+    frame = rows(3_000, seed=3)
+    frame.to_parquet(data / "in.parquet", index=False)
+    async with running_trainer(
+        home=tmp_path / "trainer",
+        database_url=sqlite_url,
+        bootstrap_servers=broker.bootstrap_servers,
+        models={},
+        registry_url=serving_stack.registry_url,
+        score_uris=[str(data)],
+        warm_process=False,
+    ) as trainer:
+        outside = await trainer.post(
+            "/jobs",
+            json={
+                "model": NAME,
+                "input_uri": str(data / ".." / "elsewhere.parquet"),
+                "output_uri": str(data / "out.parquet"),
+            },
+        )
+        submitted = await trainer.post(
+            "/jobs",
+            json={
+                "kind": "score",
+                "model": f"{NAME}/1",
+                "input_uri": f"file://{data / 'in.parquet'}",
+                "output_uri": f"file://{data / 'out.parquet'}",
+                "keep": ["id"],
+                "log": False,
+            },
+        )
+        assert submitted.status_code == 202, submitted.text
+        job = await wait_for_job(trainer, submitted.json()["job"]["id"], timeout=240)
+        logs = (await trainer.get(f"/jobs/{job['id']}/logs", params={"tail": 30})).text
+
+    assert outside.status_code == 400
+    assert "is not under a folder scoring jobs may use" in outside.json()["message"]
+    assert job["status"] == "succeeded", logs
+    assert job["kind"] == "score"
+    assert job["result"]["rows"] == 3_000
+    assert job["result"]["version"] == 1
+    scored = pd.read_parquet(data / "out.parquet")
+    np.testing.assert_array_equal(scored["id"].to_numpy(), frame["id"].to_numpy())
+    np.testing.assert_array_equal(
+        scored["prediction"].to_numpy(), batch_model.first.predict(frame[COLUMNS])
+    )

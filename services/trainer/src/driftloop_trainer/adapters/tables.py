@@ -73,6 +73,10 @@ jobs = Table(
     Column("promoted", Boolean, nullable=False, default=False),
     Column("completed_event_id", String(64), nullable=True),
     Column("log_path", Text, nullable=True),
+    # "training" (a trigger's job) or "score" (batch scoring, POST /jobs).
+    Column("kind", String(16), nullable=False, default="training", server_default="training"),
+    # What a job of kind "score" did (rows scored, records logged, output).
+    Column("result", JSON, nullable=True),
     Index("ix_jobs_model_name_created_at", "model_name", "created_at"),
     Index("ix_jobs_status", "status"),
 )

@@ -101,6 +101,22 @@ class TrainerStorePort(Protocol):
     async def record_moves(self, moves: list[dict[str, Any]]) -> None:
         """Alias moves made outside a job (a rollback)."""
 
+    async def create_score_job(
+        self,
+        *,
+        model: str,
+        parameters: Mapping[str, str],
+        spec: JobSpec,
+        executor: str,
+        requested_by: str,
+        now: datetime | None = None,
+    ) -> str:
+        """Queue a job of kind ``score`` (no ``training.*`` event); its id."""
+        ...
+
+    async def mark_scored(self, job_id: str, *, result: Mapping[str, Any]) -> None:
+        """A job of kind ``score`` succeeded with ``result``."""
+
     async def interrupted(self) -> list[str]:
         """Local jobs a previous process left queued or running."""
 
