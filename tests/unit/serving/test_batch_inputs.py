@@ -1,14 +1,18 @@
 """Batch scoring's pure part: model references, a file's columns matched with the
-signature, a chunk's values typed, errors naming the column and the file's row."""
+signature, a chunk's values typed, errors naming the column and the file's row; and its
+files (local, in ``tmp_path``): CSV read in chunks, an output in place only when
+committed."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
+from driftloop_serving.adapters.batch_files import TableSink, TableSource
 from driftloop_serving.domain.batch import (
     BatchInputError,
     ModelReference,
@@ -19,6 +23,7 @@ from driftloop_serving.domain.batch import (
 )
 from driftloop_serving.domain.models import Column, Predictor
 from driftloop_serving.domain.signature import Batch
+from driftloop_serving.entrypoints.batch import main
 
 pytestmark = pytest.mark.unit
 
@@ -120,3 +125,42 @@ def test_predictions_become_one_column_or_one_per_value(predictions: Any, names:
 def test_a_model_that_answers_another_number_of_rows_is_an_error() -> None:
     with pytest.raises(BatchInputError, match="answered 3 row"):
         output_columns(np.ones(3), 2)
+
+
+def test_an_option_out_of_bounds_is_a_usage_error_before_anything_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["iris", "--input", "in.csv", "--output", "out.csv", "--chunk-rows", "0"])
+
+    assert code == 2
+    assert "chunk rows must be from 1 to 1000000, not 0" in capsys.readouterr().err
+
+
+def test_a_csv_file_is_read_in_chunks_of_the_rows_asked_for_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b\n" + "".join(f"{i},x{i}\n" for i in range(10)))
+    source = TableSource(str(path), chunk_rows=4)
+
+    chunks = list(source)
+    source.close()
+
+    assert source.columns == ["a", "b"]
+    assert [chunk.num_rows for chunk in chunks] == [4, 4, 2]
+    assert chunks[2].column("a").to_pylist() == ["8", "9"]
+
+
+def test_an_aborted_output_leaves_nothing_and_a_committed_one_is_complete(
+    tmp_path: Path,
+) -> None:
+    table = pa.table({"prediction": [1, 2]})
+    aborted = TableSink(str(tmp_path / "a.parquet"))
+    aborted.write(table)
+    aborted.abort()
+    committed = TableSink(str(tmp_path / "b.csv"))
+    committed.write(table)
+    committed.write(table)
+
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".b.csv")) == []
+    committed.commit()
+    assert [p.name for p in tmp_path.iterdir()] == ["b.csv"]
+    assert (tmp_path / "b.csv").read_text().splitlines() == ['"prediction"', "1", "2", "1", "2"]

@@ -93,7 +93,7 @@ class TableSource:
             raise BatchInputError(f"{self.uri!r}: the header line is not CSV: {error}") from None
         if not names:
             raise BatchInputError(f"{self.uri!r} is empty: a CSV input needs a header line")
-        return [name.strip() for name in names]
+        return names
 
     def __iter__(self) -> Iterator[Any]:
         """The file's chunks (Arrow record batches), first to last."""
