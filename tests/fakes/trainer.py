@@ -185,7 +185,11 @@ class FakeTrainerStore:
     def _state(
         self, model: str, policy: TriggerPolicy, now: datetime, *, champion_alias: str
     ) -> ModelState:
-        jobs = [job for job in self.jobs.values() if job["model_name"] == model]
+        jobs = [
+            job
+            for job in self.jobs.values()
+            if job["model_name"] == model and job.get("kind") != "score"  # as the store
+        ]
         last_started = max((job["created_at"] for job in jobs), default=None)
         finished = [job["finished_at"] for job in jobs if job["finished_at"] is not None]
         since = now - timedelta(seconds=policy.dedup_seconds)
@@ -330,6 +334,7 @@ class FakeTrainerStore:
             "attempt": 1,
             "requested_by": requested_by,
             "created_at": now or self.clock(),
+            "finished_at": None,
             "kind": "score",
             "result": None,
         }

@@ -11,17 +11,21 @@ import pytest
 from driftloop_kit.errors import InvalidInput
 from driftloop_trainer.domain.jobs import (
     SCORE_ENTRY_POINT,
+    JobContext,
     JobKind,
+    JobSpec,
     ModelConfig,
     ScoreRequest,
     allowed_uri,
 )
+from driftloop_trainer.entrypoints.job import run
 from driftloop_trainer.service_layer.training import Endpoints, Training
 from tests.fakes.common import FakeOutbox
 from tests.fakes.trainer import FakeExecutor, FakeRegistry, FakeTrainerStore
 
 pytestmark = pytest.mark.unit
 
+HERE = "tests.unit.trainer.test_trainer_scoring_jobs"
 SCORED = {"ok": True, "result": {"rows": 10, "version": 2, "output_uri": "/data/out.csv"}}
 
 
@@ -113,3 +117,48 @@ async def test_a_failed_scoring_job_keeps_its_error(tmp_path: Path) -> None:
     assert job["status"] == "failed"
     assert job["error"] == "column 'a', row 3: null"
     assert store.outbox.events == []  # type: ignore[attr-defined]  # no training.failed
+
+
+def scores(context: JobContext) -> dict[str, Any]:
+    return {"rows": 7, "output_uri": context.parameters["output_uri"]}
+
+
+def bad_column(context: JobContext) -> dict[str, Any]:
+    raise ValueError("column 'a', row 3: null, and the model takes a number")
+
+
+def score_context(entry_point: str, tmp_path: Path) -> JobContext:
+    return JobContext(
+        job_id="job-1",
+        model_name="iris",
+        parameters={"output_uri": "/data/out.csv"},
+        spec=JobSpec(entry_point=entry_point),
+        trigger={},
+        tracking_url="",
+        registry_url="",
+        features_url="",
+        experiment_name="",
+        work_dir=str(tmp_path),
+        kind=JobKind.SCORE.value,
+    )
+
+
+def test_the_job_process_keeps_what_a_scoring_entry_point_returns(tmp_path: Path) -> None:
+    outcome = run(score_context(f"{HERE}:scores", tmp_path))
+
+    assert outcome == {"ok": True, "result": {"rows": 7, "output_uri": "/data/out.csv"}}
+
+
+def test_a_scoring_that_fails_fails_the_data_stage_with_its_message(tmp_path: Path) -> None:
+    outcome = run(score_context(f"{HERE}:bad_column", tmp_path))
+
+    assert (outcome["stage"], outcome["error"]) == (
+        "data",
+        "column 'a', row 3: null, and the model takes a number",
+    )
+
+
+def test_a_scoring_context_survives_its_json_form(tmp_path: Path) -> None:
+    context = score_context(f"{HERE}:scores", tmp_path)
+
+    assert JobContext.from_json(context.to_json()).kind == "score"

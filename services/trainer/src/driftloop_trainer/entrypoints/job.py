@@ -64,10 +64,10 @@ def run(context: JobContext) -> dict[str, Any]:
                 f"entry point {context.spec.entry_point!r} cannot be loaded: {error}",
                 error_type=type(error).__name__,
             ) from error
-        output = function(context)
+        output: Any = function(context)
         if context.kind == JobKind.SCORE:
             # A scoring entry point returns what it did, as JSON (rows, output ...).
-            return {"ok": True, "result": dict(output)}  # type: ignore[call-overload]
+            return {"ok": True, "result": dict(output)}
         return {"ok": True, **asdict(output)}
     except StageFailed as failed:
         traceback.print_exc()
