@@ -189,7 +189,11 @@ class FakeTrainerStore:
     def _state(
         self, model: str, policy: TriggerPolicy, now: datetime, *, champion_alias: str
     ) -> ModelState:
-        jobs = [job for job in self.jobs.values() if job["model_name"] == model]
+        jobs = [
+            job
+            for job in self.jobs.values()
+            if job["model_name"] == model and job.get("kind") != "score"  # as the store
+        ]
         last_started = max((job["created_at"] for job in jobs), default=None)
         finished = [job["finished_at"] for job in jobs if job["finished_at"] is not None]
         since = now - timedelta(seconds=policy.dedup_seconds)
@@ -228,6 +232,8 @@ class FakeTrainerStore:
         before = dict(job)
         now = self.clock()
         job.update(status=JobStatus.RUNNING.value, started_at=now, log_path=log_path)
+        if job.get("kind") == "score":
+            return before  # a scoring job: no training.* event
         await self._publish(
             events.training_started(
                 job_id=job_id, model=job["model_name"], attempt=job["attempt"], time=now
@@ -257,6 +263,8 @@ class FakeTrainerStore:
             run_id=run_id or None,
             model_version=model_version,
         )
+        if job.get("kind") == "score":
+            return  # a scoring job: no training.* event
         await self._publish(
             events.training_failed(
                 job_id=job_id,
@@ -308,6 +316,39 @@ class FakeTrainerStore:
             )
         )
 
+    async def create_score_job(
+        self,
+        *,
+        model: str,
+        parameters: Mapping[str, str],
+        spec: JobSpec,
+        executor: str,
+        requested_by: str,
+        now: datetime | None = None,
+    ) -> str:
+        job_id = new_job_id()
+        self.jobs[job_id] = {
+            "id": job_id,
+            "model_name": model,
+            "status": JobStatus.QUEUED.value,
+            "trigger": {"kind": "score", "reason": "batch scoring"},
+            "parameters": dict(parameters),
+            "spec": spec.model_dump(mode="json"),
+            "executor": executor,
+            "attempt": 1,
+            "requested_by": requested_by,
+            "created_at": now or self.clock(),
+            "finished_at": None,
+            "kind": "score",
+            "result": None,
+        }
+        return job_id
+
+    async def mark_scored(self, job_id: str, *, result: Mapping[str, Any]) -> None:
+        self.jobs[job_id].update(
+            status=JobStatus.SUCCEEDED.value, finished_at=self.clock(), result=dict(result)
+        )
+
     async def record_moves(self, moves: list[dict[str, Any]]) -> None:
         self.moves.extend(moves)
 
@@ -325,8 +366,7 @@ class FakeTrainerStore:
 
     async def renew_leases(self, job_ids: list[str], *, owner: str, now: datetime) -> None:
         for job_id in job_ids:
-            if self.jobs[job_id].get("owner") == owner:
-                self.jobs[job_id]["heartbeat_at"] = now
+            self.jobs[job_id].update(owner=owner, heartbeat_at=now)
 
     async def _publish(self, event: CloudEvent[Any]) -> None:
         async with self.database.session() as session:

@@ -463,6 +463,77 @@ def apply(
         _fail(str(exc))
 
 
+@app.command()
+def score(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="NAME, NAME@ALIAS or NAME/VERSION (models:/ forms too); default alias champion.",
+            metavar="MODEL[@ALIAS]",
+        ),
+    ],
+    *,
+    input_path: Annotated[
+        Path, typer.Option("--input", help="The rows to score: a .parquet or .csv file.")
+    ],
+    output_path: Annotated[
+        Path, typer.Option("--output", help="Where the predictions go: .parquet or .csv.")
+    ],
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not log the predictions to the broker.")
+    ] = False,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(help="An input column copied to the output (an id), not given the model."),
+    ] = None,
+    chunk_rows: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Rows read, scored and written at a time.")
+    ] = 65_536,
+    unpickle: Annotated[
+        bool, typer.Option("--unpickle", help="Allow a pickled or pyfunc model (runs its code).")
+    ] = False,
+    registry_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DRIFTLOOP_REGISTRY_URL",
+            help="The registry (default: from <home>/up.json, else http://127.0.0.1:5001).",
+        ),
+    ] = None,
+    bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DRIFTLOOP_KAFKA_BOOTSTRAP_SERVERS",
+            help="The broker of the predictions topic (default: from <home>/up.json).",
+        ),
+    ] = None,
+    home: Annotated[Path, _HOME_OPTION] = Path(".driftloop"),
+) -> None:
+    """Score a file with a registered model, a chunk at a time, as serving would: the
+    model's files checked against the registry, inputs typed by its signature, every
+    prediction logged to the predictions topic (route batch) for the monitor. A value
+    that does not fit is an error naming its column and row, and no output is left."""
+    from driftloop_cli.score import ScoreCall, ScoringUnavailable, run_score
+
+    call = ScoreCall(
+        model=model,
+        input=input_path,
+        output=output_path,
+        home=home,
+        registry_url=registry_url,
+        bootstrap_servers=bootstrap_servers,
+        log=not no_log,
+        keep=tuple(keep or ()),
+        chunk_rows=chunk_rows,
+        unpickle=unpickle,
+    )
+    try:
+        code = run_score(call)
+    except ScoringUnavailable as exc:
+        _fail(str(exc))
+    if code:
+        raise typer.Exit(code)
+
+
 @app.command("init-pipeline")
 def init_pipeline(
     name: Annotated[

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from driftloop_kit.settings import ServiceSettings
-from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
+from driftloop_trainer.domain.jobs import SCORE_ENTRY_POINT, JobSpec, ModelConfig
 
 
 def _demo_models() -> dict[str, ModelConfig]:
@@ -122,6 +122,21 @@ class TrainerSettings(ServiceSettings):
             "its evaluation stage."
         ),
     )
+    score_uris: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Where jobs of kind `score` (`POST /jobs`) may read their input and write their "
+            "output: folders or URI prefixes (`/data/scoring`, `s3://bucket/scoring`); a "
+            "job naming a file elsewhere is refused. Default: `<home>/trainer/scoring`."
+        ),
+    )
+    score_entry_point: str = Field(
+        default=SCORE_ENTRY_POINT,
+        description=(
+            "The entry point of jobs of kind `score`: serving's batch scoring (the jobs' "
+            "environment or image must have driftloop-serving installed)."
+        ),
+    )
     http_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of each request to the registry."
     )
@@ -140,6 +155,11 @@ class TrainerSettings(ServiceSettings):
     def python_executable(self) -> str:
         """The interpreter local jobs run with."""
         return self.python or sys.executable
+
+    @property
+    def score_bases(self) -> list[str]:
+        """Where jobs of kind ``score`` may read and write."""
+        return self.score_uris or [str(self.data_dir / "scoring")]
 
     @property
     def jobs_path(self) -> Path:

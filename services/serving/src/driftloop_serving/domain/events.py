@@ -40,6 +40,7 @@ ROUTES = {
     "champion": serving.ROUTE_CHAMPION,
     "canary": serving.ROUTE_CANARY,
     "shadow": serving.ROUTE_SHADOW,
+    "batch": serving.ROUTE_BATCH,
 }
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

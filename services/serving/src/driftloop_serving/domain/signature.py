@@ -262,8 +262,10 @@ def _rows(rows: list[int]) -> str:
     return shown + (f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else "")
 
 
-def typed_column(column: Column, raw: RawColumn) -> Array:
+def typed_column(column: Column, raw: RawColumn, *, first_row: int = 0) -> Array:
     """The values of ``raw`` as ``column``'s type, one per row.
+
+    ``first_row`` is the number of the first value's row in errors (a chunk of a file).
 
     A null in an optional column stays a null: NaN in a number column (an integer
     column with nulls becomes floating point, as in pandas), ``None`` otherwise,
@@ -279,13 +281,13 @@ def typed_column(column: Column, raw: RawColumn) -> Array:
     for row, value in enumerate(raw.values):
         if _is_null(value) or (raw.text and value == ""):
             if column.required:
-                nulls.append(row)
+                nulls.append(first_row + row)
             values.append(None)
             continue
         typed = _typed(value, kind, raw)
         if typed is None:
             raise InputMismatch(
-                f"column {column.name!r}, row {row}: {value!r} is not {_article(kind)}"
+                f"column {column.name!r}, row {first_row + row}: {value!r} is not {_article(kind)}"
             )
         values.append(typed)
     if nulls:
@@ -397,12 +399,15 @@ def typed_tensor(column: Column, data: Any, shape: Sequence[int] | None = None) 
 # -- a whole request ---------------------------------------------------------------------
 
 
-def batch_of(raw: Mapping[str, RawColumn], columns: Sequence[Column]) -> Batch:
+def batch_of(
+    raw: Mapping[str, RawColumn], columns: Sequence[Column], *, first_row: int = 0
+) -> Batch:
     """The typed batch of a request's columns, checked against the signature.
 
     Args:
         raw: The request's columns by name.
         columns: The signature's columns.
+        first_row: The number of the first row in errors (a chunk of a file).
 
     Raises:
         InputMismatch: A column the model does not take, a required column missing,
@@ -428,7 +433,9 @@ def batch_of(raw: Mapping[str, RawColumn], columns: Sequence[Column]) -> Batch:
     if not rows:
         raise InputMismatch("no rows to score")
     typed = {
-        column.name: typed_column(column, raw.get(column.name) or RawColumn([None] * rows))
+        column.name: typed_column(
+            column, raw.get(column.name) or RawColumn([None] * rows), first_row=first_row
+        )
         for column in columns
     }
     return Batch(columns=typed, rows=rows)

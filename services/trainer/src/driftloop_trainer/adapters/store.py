@@ -24,7 +24,7 @@ from driftloop_trainer.adapters.tables import alias_moves, decisions, declaratio
 from driftloop_trainer.domain import events
 from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.gate import Verdict, verdict_dict
-from driftloop_trainer.domain.jobs import JobSpec, JobStatus, Stage, new_job_id
+from driftloop_trainer.domain.jobs import JobKind, JobSpec, JobStatus, Stage, new_job_id
 from driftloop_trainer.domain.leases import ActiveJob
 from driftloop_trainer.domain.policy import (
     Decision,
@@ -101,6 +101,8 @@ def job_view(row: Any) -> dict[str, Any]:
         "evaluation": row.evaluation,
         "promoted": bool(row.promoted),
         "spec": row.spec,
+        "kind": row.kind,
+        "result": row.result,
     }
 
 
@@ -301,22 +303,29 @@ class TrainerStore:
         *,
         champion_alias: str,
     ) -> ModelState:
+        # Scoring jobs neither count as running trainings nor start a cooldown.
+        training_jobs = jobs.c.kind == JobKind.TRAINING.value
         active = await session.scalar(
             select(func.count())
             .select_from(jobs)
             .where(
                 (jobs.c.model_name == model)
+                & training_jobs
                 & jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
             )
         )
         last_started = aware(
             await session.scalar(
-                select(func.max(jobs.c.created_at)).where(jobs.c.model_name == model)
+                select(func.max(jobs.c.created_at)).where(
+                    (jobs.c.model_name == model) & training_jobs
+                )
             )
         )
         last_finished = aware(
             await session.scalar(
-                select(func.max(jobs.c.finished_at)).where(jobs.c.model_name == model)
+                select(func.max(jobs.c.finished_at)).where(
+                    (jobs.c.model_name == model) & training_jobs
+                )
             )
         )
         since = now - timedelta(seconds=policy.dedup_seconds)
@@ -402,6 +411,8 @@ class TrainerStore:
                 .where(jobs.c.id == job_id)
                 .values(status=JobStatus.RUNNING.value, started_at=now, log_path=log_path)
             )
+            if row.kind != JobKind.TRAINING.value:
+                return job_view(row)  # a scoring job: no training.* event
             await self.outbox.add(
                 session,
                 events.training_started(
@@ -439,6 +450,8 @@ class TrainerStore:
                     evaluation=dict(evaluation) if evaluation else None,
                 )
             )
+            if row.kind != JobKind.TRAINING.value:
+                return  # a scoring job: no training.* event
             await self.outbox.add(
                 session,
                 events.training_failed(
@@ -503,6 +516,50 @@ class TrainerStore:
                     start_time=aware(row.started_at) or now,
                     time=now,
                 ),
+            )
+
+    async def create_score_job(
+        self,
+        *,
+        model: str,
+        parameters: Mapping[str, str],
+        spec: JobSpec,
+        executor: str,
+        requested_by: str,
+        now: datetime | None = None,
+    ) -> str:
+        """Queue a job of kind ``score``; its id. It publishes no ``training.*`` event."""
+        job_id = new_job_id()
+        async with self.database.session() as session:
+            await session.execute(
+                insert(jobs).values(
+                    id=job_id,
+                    model_name=model,
+                    status=JobStatus.QUEUED.value,
+                    trigger={"kind": JobKind.SCORE.value, "reason": "batch scoring"},
+                    parameters=dict(parameters),
+                    spec=spec.model_dump(mode="json"),
+                    executor=executor,
+                    attempt=1,
+                    requested_by=requested_by,
+                    created_at=now or utcnow(),
+                    promoted=False,
+                    kind=JobKind.SCORE.value,
+                )
+            )
+        return job_id
+
+    async def mark_scored(self, job_id: str, *, result: Mapping[str, Any]) -> None:
+        """A job of kind ``score`` succeeded: what it did is its ``result``."""
+        async with self.database.session() as session:
+            await session.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(
+                    status=JobStatus.SUCCEEDED.value,
+                    finished_at=utcnow(),
+                    result=dict(result),
+                )
             )
 
     async def record_moves(self, moves: list[dict[str, Any]]) -> None:
@@ -634,14 +691,12 @@ class TrainerStore:
         ]
 
     async def renew_leases(self, job_ids: list[str], *, owner: str, now: datetime) -> None:
-        """``owner`` still runs ``job_ids``."""
+        """``owner`` runs ``job_ids`` (and still does)."""
         if not job_ids:
             return
         async with self.database.session() as session:
             await session.execute(
-                update(jobs)
-                .where(jobs.c.id.in_(job_ids) & (jobs.c.owner == owner))
-                .values(heartbeat_at=now)
+                update(jobs).where(jobs.c.id.in_(job_ids)).values(owner=owner, heartbeat_at=now)
             )
 
 

@@ -76,6 +76,10 @@ jobs = Table(
     # The trainer process running a local job, and when it last renewed its lease.
     Column("owner", String(256), nullable=True),
     Column("heartbeat_at", DateTime(timezone=True), nullable=True),
+    # "training" (a trigger's job) or "score" (batch scoring, POST /jobs).
+    Column("kind", String(16), nullable=False, default="training", server_default="training"),
+    # What a job of kind "score" did (rows scored, records logged, output).
+    Column("result", JSON, nullable=True),
     Index("ix_jobs_model_name_created_at", "model_name", "created_at"),
     Index("ix_jobs_status", "status"),
 )

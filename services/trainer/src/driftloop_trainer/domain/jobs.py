@@ -11,12 +11,13 @@ outcome in ``result.json`` (or posts it to ``DRIFTLOOP_TRAINER_REPORT_URL``).
 from __future__ import annotations
 
 import enum
+import posixpath
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from driftloop_kit.declarations import (
     EvaluationPolicy,
@@ -53,6 +54,89 @@ class JobStatus(enum.StrEnum):
     def active(self) -> bool:
         """Queued or running."""
         return self in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class JobKind(enum.StrEnum):
+    """What a job does."""
+
+    #: Train, register, evaluate and maybe promote a version (a trigger's job).
+    TRAINING = "training"
+    #: Score a file with a registered version (``POST /jobs``): batch scoring.
+    SCORE = "score"
+
+
+#: The entry point of a job of kind ``score`` (serving's batch scoring; the job's
+#: environment or image must have driftloop-serving installed).
+SCORE_ENTRY_POINT = "driftloop_serving.entrypoints.batch:score_job"
+
+
+class ScoreRequest(BaseModel):
+    """Body of ``POST /jobs`` for a job of kind ``score``: a file scored with a
+    registered model, as ``driftloop score`` does, by the trainer's executor.
+
+    Attributes:
+        kind: ``score``.
+        model: ``NAME``, ``NAME@ALIAS`` or ``NAME/VERSION`` (MLflow's ``models:/``
+            forms too); the alias defaults to ``champion``.
+        input_uri: The Parquet or CSV file to score, under one of the trainer's
+            ``score_uris``.
+        output_uri: Where the predictions are written, under one of ``score_uris``.
+        log: Log the predictions to the ``predictions`` topic (route ``batch``).
+        keep: Input columns copied to the output, not given to the model.
+        chunk_rows: Rows read, scored and written at a time.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["score"] = "score"
+    model: str = Field(min_length=1, max_length=300, examples=["iris-classifier@champion"])
+    input_uri: str = Field(min_length=1, max_length=2048, examples=["file:///data/in.parquet"])
+    output_uri: str = Field(min_length=1, max_length=2048, examples=["file:///data/out.parquet"])
+    log: bool = True
+    keep: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=50
+    )
+    chunk_rows: int = Field(default=65_536, ge=1, le=1_000_000)
+
+    @property
+    def model_name(self) -> str:
+        """The registered model the reference names."""
+        body = self.model.removeprefix("models:/")
+        if "@" in body:
+            return body.rpartition("@")[0]
+        name, _, number = body.rpartition("/")
+        return name if name and number.isdigit() else body
+
+    def parameters(self, bootstrap_servers: str) -> dict[str, str]:
+        """The job's parameters, as its entry point reads them."""
+        return {
+            "model": self.model,
+            "input_uri": self.input_uri,
+            "output_uri": self.output_uri,
+            "log": "true" if self.log else "false",
+            "keep": ",".join(self.keep),
+            "chunk_rows": str(self.chunk_rows),
+            "bootstrap_servers": bootstrap_servers,
+        }
+
+
+def allowed_uri(uri: str, bases: Sequence[str]) -> bool:
+    """Whether ``uri`` lies under one of ``bases`` (after resolving ``..``): a job opens
+    only files a configured base trusts."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        scheme, rest = "file", uri
+    if scheme == "file" and not rest.startswith("/"):
+        return False
+    path = posixpath.normpath(rest)
+    for base in bases:
+        base_scheme, base_sep, base_rest = base.partition("://")
+        if not base_sep:
+            base_scheme, base_rest = "file", base
+        root = posixpath.normpath(base_rest)
+        if base_scheme == scheme and (path == root or path.startswith(root.rstrip("/") + "/")):
+            return True
+    return False
 
 
 class Stage(enum.StrEnum):
@@ -144,6 +228,8 @@ class JobContext:
         work_dir: The job's folder (context, logs, result, scratch files).
         token: The job's own credential (a ``writer`` token valid for this job only,
             needed to report its result); the job sends it to the suite's services.
+        kind: ``training``, or ``score`` (the entry point scores a file and returns
+            what it did as JSON).
     """
 
     job_id: str
@@ -157,6 +243,7 @@ class JobContext:
     experiment_name: str
     work_dir: str
     token: str = field(default="", repr=False)
+    kind: str = JobKind.TRAINING.value
 
     def headers(self) -> dict[str, str]:
         """The ``Authorization`` header of the job's calls to the suite's services."""

@@ -8,6 +8,10 @@ where and why it failed, as ``result.json`` in the job's folder and as the last 
 of its output (``DRIFTLOOP_RESULT {...}``); a job run by a cluster also posts it to
 the trainer (``DRIFTLOOP_TRAINER_REPORT_URL``).
 
+A job of kind ``score`` calls the batch scoring entry point instead
+(:data:`~driftloop_trainer.domain.jobs.SCORE_ENTRY_POINT`), which returns what it did as
+JSON, kept as the job's ``result``.
+
 An entry point returns a :class:`~driftloop_trainer.domain.jobs.TrainingOutput` and
 raises :class:`~driftloop_trainer.domain.jobs.StageFailed` to say in which stage it
 failed; any other exception counts as a failure of the training stage.
@@ -32,6 +36,7 @@ from driftloop_trainer.domain.jobs import (
     RESULT_FILE,
     RESULT_PREFIX,
     JobContext,
+    JobKind,
     Stage,
     StageFailed,
     TrainingOutput,
@@ -59,7 +64,10 @@ def run(context: JobContext) -> dict[str, Any]:
                 f"entry point {context.spec.entry_point!r} cannot be loaded: {error}",
                 error_type=type(error).__name__,
             ) from error
-        output = function(context)
+        output: Any = function(context)
+        if context.kind == JobKind.SCORE:
+            # A scoring entry point returns what it did, as JSON (rows, output ...).
+            return {"ok": True, "result": dict(output)}
         return {"ok": True, **asdict(output)}
     except StageFailed as failed:
         traceback.print_exc()
@@ -73,7 +81,8 @@ def run(context: JobContext) -> dict[str, Any]:
         traceback.print_exc()
         return {
             "ok": False,
-            "stage": Stage.TRAINING.value,
+            # A scoring that failed failed on its data (the message names column and row).
+            "stage": Stage.DATA.value if context.kind == JobKind.SCORE else Stage.TRAINING.value,
             "error": f"{error}",
             "error_type": type(error).__name__,
         }

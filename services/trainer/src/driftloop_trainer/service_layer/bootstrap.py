@@ -83,6 +83,9 @@ def bootstrap(settings: TrainerSettings) -> TrainerContainer:
         experiment_name=settings.experiment_name,
         jobs_path=settings.jobs_path,
         job_token=job_tokens(settings),
+        kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
+        score_bases=tuple(settings.score_bases),
+        score_entry_point=settings.score_entry_point,
     )
     training = Training(
         models=settings.models,

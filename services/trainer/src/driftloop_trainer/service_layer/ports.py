@@ -109,6 +109,22 @@ class TrainerStorePort(Protocol):
     async def renew_leases(self, job_ids: list[str], *, owner: str, now: datetime) -> None:
         """``owner`` still runs ``job_ids``."""
 
+    async def create_score_job(
+        self,
+        *,
+        model: str,
+        parameters: Mapping[str, str],
+        spec: JobSpec,
+        executor: str,
+        requested_by: str,
+        now: datetime | None = None,
+    ) -> str:
+        """Queue a job of kind ``score`` (no ``training.*`` event); its id."""
+        ...
+
+    async def mark_scored(self, job_id: str, *, result: Mapping[str, Any]) -> None:
+        """A job of kind ``score`` succeeded with ``result``."""
+
     async def model_state(
         self, model: str, policy: TriggerPolicy, now: datetime, *, champion_alias: str
     ) -> ModelState:

@@ -18,7 +18,7 @@ from driftloop_events.catalog import spec_for
 from driftloop_events.envelope import CloudEvent, new_event_id
 from driftloop_kit import tracing
 from driftloop_kit.declarations import ModelDeclaration, TriggerPolicy
-from driftloop_kit.errors import Conflict, NotFound, Unavailable
+from driftloop_kit.errors import Conflict, InvalidInput, NotFound, Unavailable
 from driftloop_trainer.domain import episodes
 from driftloop_trainer.domain.episodes import Episode
 from driftloop_trainer.domain.events import COMPLETED_TYPE, training_escalated
@@ -29,7 +29,17 @@ from driftloop_trainer.domain.gate import (
     Verdict,
     evaluate,
 )
-from driftloop_trainer.domain.jobs import JobContext, JobSpec, JobStatus, ModelConfig, Stage
+from driftloop_trainer.domain.jobs import (
+    SCORE_ENTRY_POINT,
+    JobContext,
+    JobKind,
+    JobSpec,
+    JobStatus,
+    ModelConfig,
+    ScoreRequest,
+    Stage,
+    allowed_uri,
+)
 from driftloop_trainer.domain.leases import Owner, orphaned
 from driftloop_trainer.domain.policy import (
     Decision,
@@ -71,6 +81,12 @@ class Endpoints:
     jobs_path: Path
     #: Issues a job's own token: ``(job_id, ttl_seconds) -> token`` (none: no token).
     job_token: Callable[[str, float], str] | None = None
+    #: The Kafka cluster scoring jobs log their predictions to.
+    kafka_bootstrap_servers: str = ""
+    #: Where scoring jobs may read and write (folders or URI prefixes).
+    score_bases: tuple[str, ...] = ()
+    #: The entry point of scoring jobs.
+    score_entry_point: str = SCORE_ENTRY_POINT
 
 
 class Training:
@@ -459,8 +475,44 @@ class Training:
 
     # -- jobs ----------------------------------------------------------------------
 
+    async def submit_score(self, request: ScoreRequest, *, by: str) -> str:
+        """Queue and start a job of kind ``score``: the file scored by the same executor
+        as training jobs (a local process, or a cluster's Job). Its id.
+
+        The model's declared job spec gives its image and timeout (the defaults for a
+        model without one).
+
+        Raises:
+            InvalidInput: The input or the output lies outside the configured
+                ``score_uris``.
+        """
+        bases = self.endpoints.score_bases
+        for what, uri in (("input_uri", request.input_uri), ("output_uri", request.output_uri)):
+            if not allowed_uri(uri, bases):
+                raise InvalidInput(
+                    f"{what} {uri!r} is not under a folder scoring jobs may use "
+                    f"({', '.join(bases) or 'none configured'}: the trainer's score_uris)"
+                )
+        model = request.model_name
+        declared = self.models.get(model)
+        base = declared.job if declared is not None else JobSpec()
+        spec = base.model_copy(update={"entry_point": self.endpoints.score_entry_point})
+        job_id = await self.store.create_score_job(
+            model=model,
+            parameters=request.parameters(self.endpoints.kafka_bootstrap_servers),
+            spec=spec,
+            executor=self.executor.name,
+            requested_by=by,
+            now=self.clock(),
+        )
+        log.info("scoring job queued", extra={"model": model, "job_id": job_id, "by": by})
+        self._spawn(job_id)
+        return job_id
+
     def _spawn(self, job_id: str, traceparent: str = "") -> None:
+        self._mine.add(job_id)
         task = asyncio.create_task(self._traced(job_id, traceparent), name=f"training-job:{job_id}")
+        task.add_done_callback(lambda _: self._mine.discard(job_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -487,6 +539,7 @@ class Training:
             experiment_name=self.endpoints.experiment_name,
             work_dir=str(self.endpoints.jobs_path / job["id"]),
             token=self._job_token(job),
+            kind=str(job.get("kind") or JobKind.TRAINING.value),
         )
 
     def _job_token(self, job: Mapping[str, Any]) -> str:
@@ -547,6 +600,13 @@ class Training:
                 error=str(outcome.get("error", "")),
                 error_type=str(outcome.get("error_type", "")),
                 run_id=str(outcome.get("run_id") or ""),
+            )
+            return await self.store.get_job(job_id)
+        if job.get("kind") == JobKind.SCORE.value:
+            # A scoring registers nothing: no evidence to check, no gate, no promotion.
+            result = outcome.get("result")
+            await self.store.mark_scored(
+                job_id, result=dict(result) if isinstance(result, Mapping) else {}
             )
             return await self.store.get_job(job_id)
         model = job["model_name"]

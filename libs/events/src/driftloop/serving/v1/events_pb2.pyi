@@ -17,10 +17,12 @@ class Route(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ROUTE_CHAMPION: _ClassVar[Route]
     ROUTE_CANARY: _ClassVar[Route]
     ROUTE_SHADOW: _ClassVar[Route]
+    ROUTE_BATCH: _ClassVar[Route]
 ROUTE_UNSPECIFIED: Route
 ROUTE_CHAMPION: Route
 ROUTE_CANARY: Route
 ROUTE_SHADOW: Route
+ROUTE_BATCH: Route
 
 class PredictionLogged(_message.Message):
     __slots__ = ("request_id", "model", "alias", "route", "inputs", "outputs", "latency_ms", "request_time")

@@ -1,4 +1,5 @@
-"""Training jobs and trigger decisions: status, logs, and results reported by a cluster."""
+"""Jobs (training, and batch scoring submitted with ``POST /jobs``) and trigger decisions:
+status, logs, and results reported by a cluster."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
-from driftloop_kit.auth import JOB, READER
+from driftloop_kit.auth import DEPLOYER, JOB, READER, CallerDep
+from driftloop_trainer.domain.jobs import ScoreRequest
 from driftloop_trainer.entrypoints.deps import StoreDep, TrainingDep
 
 router = APIRouter(tags=["jobs"])
@@ -22,6 +24,22 @@ async def list_jobs(
 ) -> dict[str, Any]:
     """Jobs, latest first; filter by model and status (queued, running, succeeded, failed)."""
     return {"jobs": await store.list_jobs(model=model, status=status, limit=limit)}
+
+
+@router.post("/jobs", status_code=202, dependencies=[DEPLOYER])
+async def submit_job(
+    body: ScoreRequest, training: TrainingDep, store: StoreDep, caller: CallerDep
+) -> JSONResponse:
+    """Submit a job of kind `score`: a Parquet or CSV file scored with a registered model
+    (`NAME@ALIAS`, default alias champion, or `NAME/VERSION`) by the executor that runs
+    training jobs, a chunk at a time, its predictions logged to the predictions topic
+    (route batch) unless `log` is false. Input and output must lie under the trainer's
+    `score_uris`. 202 with the job; its status, and its `result` (rows scored, records
+    logged) once it succeeded, at `GET /jobs/{id}`."""
+    job_id = await training.submit_score(body, by=caller.subject)
+    job = await store.get_job(job_id)
+    job.pop("log_path", None)
+    return JSONResponse({"job": job}, status_code=202)
 
 
 @router.get("/jobs/{job_id}", dependencies=[READER])
