@@ -12,29 +12,24 @@ must follow the loop across the services, from a prediction to the hot swap of v
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from driftloop_kit.otlp_receiver import OtlpReceiver
+from tests.e2e.demo import run_demo
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.timeout(900)
 def test_a_shift_in_the_inputs_closes_the_loop_by_itself(tmp_path: Path) -> None:
-    timeline = tmp_path / "timeline.json"
     receiver = OtlpReceiver()
     with receiver.running():
-        done = run_demo(tmp_path, timeline, receiver.endpoint)
-    output = done.stdout[-6000:] + done.stderr[-3000:]
-    assert timeline.exists(), f"the demo wrote no timeline (exit {done.returncode}):\n{output}"
-    result = json.loads(timeline.read_text())
+        done = run_demo(tmp_path, env={"DRIFTLOOP_OTLP_ENDPOINT": receiver.endpoint})
+    output = done.output
+    result = done.result()
     events = result["timeline"]
 
     def first(kind: str, **facts: object) -> dict[str, Any]:
@@ -109,27 +104,3 @@ def assert_one_trace_follows_the_loop(receiver: OtlpReceiver, version: int) -> N
         ("serving", "registry.models process"),
         ("serving", "serving.swap"),
     ], steps
-
-
-def run_demo(
-    tmp_path: Path, timeline: Path, otlp_endpoint: str
-) -> subprocess.CompletedProcess[str]:
-    """``driftloop demo`` on free ports, tracing to ``otlp_endpoint``."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "driftloop_cli",
-            "demo",
-            "--free-ports",
-            "--home",
-            str(tmp_path / "home"),
-            "--timeline-json",
-            str(timeline),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=840,
-        check=False,
-        env={**os.environ, "DRIFTLOOP_OTLP_ENDPOINT": otlp_endpoint},
-    )

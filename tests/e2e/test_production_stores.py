@@ -9,10 +9,6 @@ default would fail it.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +16,8 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+
+from tests.e2e.demo import run_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -37,33 +35,13 @@ def test_the_loop_closes_on_postgresql_and_redis(
     online = redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
     redis.Redis.from_url(online).flushdb()
     env = {
-        **os.environ,
         **{f"DRIFTLOOP_{s.upper()}_DATABASE_URL": url for s, url in databases.items()},
         "DRIFTLOOP_FEATURES_ONLINE_STORE_URL": online,
         "DRIFTLOOP_FEATURES_OFFLINE_STORE_URL": offline,
     }
-    timeline = tmp_path / "timeline.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "driftloop_cli",
-            "demo",
-            "--free-ports",
-            "--home",
-            str(tmp_path / "home"),
-            "--timeline-json",
-            str(timeline),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=840,
-        check=False,
-        env=env,
-    )
-    output = done.stdout[-6000:] + done.stderr[-3000:]
-    assert done.returncode == 0, output
-    result = json.loads(timeline.read_text())
+    done = run_demo(tmp_path, env=env)
+    assert done.returncode == 0, done.output
+    result = done.result()
     v1, v2 = result["first_version"], result["new_version"]
     assert v2 > v1
     assert result["requests"]["failed"] == 0

@@ -9,13 +9,12 @@ from and their time range, and no service process replaced on the way.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.demo import run_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -24,29 +23,9 @@ pytestmark = pytest.mark.e2e
 def test_the_churn_world_closes_the_loop_from_a_declared_model_and_rest_labels(
     tmp_path: Path,
 ) -> None:
-    timeline = tmp_path / "timeline.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "driftloop_cli",
-            "demo",
-            "--world",
-            "churn",
-            "--free-ports",
-            "--home",
-            str(tmp_path / "home"),
-            "--timeline-json",
-            str(timeline),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=840,
-        check=False,
-    )
-    output = done.stdout[-6000:] + done.stderr[-3000:]
-    assert timeline.exists(), f"the demo wrote no timeline (exit {done.returncode}):\n{output}"
-    result = json.loads(timeline.read_text())
+    done = run_demo(tmp_path, world="churn")
+    output = done.output
+    result = done.result()
     assert result["world"] == "churn"
     assert result["model"] == "churn-classifier"
     v1, v2 = result["first_version"], result["new_version"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from driftloop_kit.errors import Conflict, InvalidInput, NotFound
 from driftloop_registry.domain.events import alias_set
-from driftloop_registry.domain.model import EventRef, now_ms
+from driftloop_registry.domain.model import EventRef, StoredModel, StoredVersion, now_ms
 from driftloop_registry.domain.validation import validate_alias, validate_version
 from driftloop_registry.service_layer.stores import Stores
 
@@ -46,20 +48,9 @@ class Aliases:
             previous = await store.alias_target(session, model, alias, lock=True)
             if previous == number:
                 return
-            await store.set_alias(session, model, alias, number, new=previous is None)
             now = now_ms()
+            await self._move(session, model, alias, target, previous, now, cause, user_id)
             await store.update_model(session, model, now=now)
-            await self.stores.announce(
-                session,
-                alias_set(
-                    target.entity,
-                    alias=alias,
-                    previous=previous,
-                    now=now,
-                    cause=cause,
-                    user_id=user_id,
-                ),
-            )
 
     async def promote(
         self,
@@ -113,34 +104,39 @@ class Aliases:
                 left = await store.version(session, model, current)
                 before = await store.alias_target(session, model, previous_alias, lock=True)
                 if before != current:
-                    await store.set_alias(
-                        session, model, previous_alias, current, new=before is None
+                    await self._move(
+                        session, model, previous_alias, left, before, now, cause, user_id
                     )
-                    await self.stores.announce(
-                        session,
-                        alias_set(
-                            left.entity,
-                            alias=previous_alias,
-                            previous=before,
-                            now=now,
-                            cause=cause,
-                            user_id=user_id,
-                        ),
-                    )
-            await store.set_alias(session, model, alias, number, new=current is None)
+            await self._move(session, model, alias, target, current, now, cause, user_id)
             await store.update_model(session, model, now=now)
-            await self.stores.announce(
-                session,
-                alias_set(
-                    target.entity,
-                    alias=alias,
-                    previous=current,
-                    now=now,
-                    cause=cause,
-                    user_id=user_id,
-                ),
-            )
             return current
+
+    async def _move(  # noqa: PLR0917 - the parts of one move, in one place
+        self,
+        session: AsyncSession,
+        model: StoredModel,
+        alias: str,
+        target: StoredVersion,
+        previous: int | None,
+        now: int,
+        cause: EventRef | None,
+        user_id: str | None,
+    ) -> None:
+        """Point ``alias`` at ``target`` (from ``previous``) and stage its ``alias.set``."""
+        await self.stores.store.set_alias(
+            session, model, alias, target.number, new=previous is None
+        )
+        await self.stores.announce(
+            session,
+            alias_set(
+                target.entity,
+                alias=alias,
+                previous=previous,
+                now=now,
+                cause=cause,
+                user_id=user_id,
+            ),
+        )
 
     async def delete(self, *, name: str, alias: str, user_id: str | None = None) -> None:
         """Delete an alias and publish ``alias.deleted``.
