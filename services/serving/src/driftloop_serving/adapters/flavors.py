@@ -305,7 +305,15 @@ def _pyfunc(folder: Path, flavor: dict[str, Any], rules: LoadRules, typed: bool)
     names = [column.name for column in columns] or None
     types = {column.name: _NUMERIC.get(column.type) for column in columns}
 
+    kinds = set(types.values())
+    # Every column of one numeric type (20 doubles, say): one conversion of the matrix,
+    # one block in the frame, instead of a pandas assignment per column (2/3 of a 1-row
+    # call's time, measured with cProfile on a 20-double pyfunc model).
+    uniform = kinds.pop() if len(kinds) == 1 and None not in kinds else None
+
     def frame(matrix: np.ndarray[Any, Any]) -> Any:
+        if uniform is not None:
+            return pd.DataFrame(np.asarray(matrix, dtype=uniform), columns=names, copy=False)
         found = pd.DataFrame(matrix, columns=names, copy=False)
         for name, numeric in types.items():
             if numeric is not None:  # the signature's own type: mlflow checks it
