@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import yaml
 
+from driftloop_serving.adapters.pyfunc_direct import direct_predict, has_nan
 from driftloop_serving.adapters.sklearn_linear import Predict, linear_predict
 from driftloop_serving.domain.models import ModelLoadError, Predictor
 from driftloop_serving.domain.signature import (
@@ -320,8 +321,15 @@ def _pyfunc(folder: Path, flavor: dict[str, Any], rules: LoadRules, typed: bool)
                 found[name] = found[name].astype(numeric)
         return found
 
+    direct = direct_predict(model, columns) if uniform is not None else None
+
+    def predict(matrix: np.ndarray[Any, Any]) -> Any:
+        if direct is not None and not has_nan(matrix):
+            return np.asarray(direct(frame(matrix)))
+        return np.asarray(model.predict(frame(matrix)))
+
     return _Loaded(
-        predict=lambda matrix: np.asarray(model.predict(frame(matrix))),
+        predict=predict,
         loader="mlflow.pyfunc",
         predict_proba=(lambda matrix: raw.predict_proba(frame(matrix))) if offers_proba else None,
         classes=_classes(raw),
