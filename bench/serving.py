@@ -25,6 +25,13 @@ Usage::
 It prints every run, the medians, the ratios, and one summary line; it never fails on
 a time. Targets (issue 6): driftloop >= 2,500 req/s with p99 <= 10 ms, >= 10x mlflow's
 throughput and >= 5x MLServer's.
+
+Then (issue 20, ``pyfunc_section``; ``--only pyfunc`` runs it alone): a custom
+``mlflow.pyfunc.PythonModel`` with no fast path on driftloop, ``mlflow models serve``
+and MLServer's MLflow runtime (``mlserver-mlflow`` 1.7.1, its own environment), 8
+connections (target >= 3x MLServer's req/s at equal or better p99); and the same model
+on driftloop with micro-batching off and on at 32 connections
+(``--connections-batching``; target >= 2x throughput with p99 <= 20 ms).
 """
 
 from __future__ import annotations
@@ -884,7 +891,12 @@ def pyfunc_section(
     code, signature = save_pyfunc(workdir, frame)
     register_pyfunc(code, signature, [PYFUNC_MODEL, PYFUNC_BATCHED])
     folder = workdir / "pyfunc-model"
-    mlflow.pyfunc.save_model(str(folder), python_model=str(code), signature=signature)
+    mlflow.pyfunc.save_model(
+        str(folder),
+        python_model=str(code),
+        signature=signature,
+        pip_requirements=["mlflow", "numpy"],
+    )
     print(
         f"\npyfunc model ({PYFUNC_MODEL}: a custom PythonModel from code, no fast path) "
         f"registered twice; {PYFUNC_BATCHED} with batching {json.dumps(BATCHING)}",
