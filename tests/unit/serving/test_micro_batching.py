@@ -213,3 +213,49 @@ def test_a_model_document_turns_batching_on_and_bounds_it(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="max_batch_size"):
         ModelDeclaration.model_validate(document)
     assert "max_batch_time" in json.dumps(ModelDeclaration.model_json_schema())
+
+
+class ChampionAndChallenger:
+    """Two versions of ``m`` (a ``ServedModelsPort``): the champion answers ``a``, the
+    challenger ``2 a``; each keeps its call sizes."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[int]] = {"champion": [], "challenger": []}
+        self.models = {alias: self._model(alias, n) for n, alias in enumerate(self.calls, 1)}
+
+    def _model(self, alias: str, factor: int) -> ServedModel:
+        def predict(matrix: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+            self.calls[alias].append(len(matrix))
+            return np.asarray(matrix[:, 0] * factor)
+
+        predictor = Predictor(flavor="sklearn", columns=(Column("a", "double"),), predict=predict)
+        return ServedModel(
+            name="m", version=factor, run_id="r" * 32, alias=alias, predictor=predictor
+        )
+
+    def get(self, name: str, alias: str) -> ServedModel | None:
+        return self.models.get(alias)
+
+
+async def test_a_shadow_scores_the_batch_too_and_logs_a_record_per_request(
+    tmp_path: Path,
+) -> None:
+    settings = ServingSettings.model_validate(
+        {"home": tmp_path, "models": "m", "traffic": {"m": {"shadow": True}}, "batching": ON}
+    )
+    models, log = ChampionAndChallenger(), FakePredictionLog()
+    scorer = Scorer(settings, models, log)
+    answers = await asyncio.gather(
+        *(scorer.infer("m", np.array([[float(i)]]), request_id=f"r{i}") for i in range(6))
+    )
+    events = [from_record(r.value, r.headers).data for r in log.records]
+
+    assert [a.predictions.tolist() for a in answers] == [[float(i)] for i in range(6)]
+    assert models.calls == {"champion": [6], "challenger": [6]}
+    shadowed = {
+        e.request_id: e.outputs[0].fields["prediction"].double_value
+        for e in events
+        if e.route == serving.ROUTE_SHADOW
+    }
+    assert shadowed == {f"r{i}": 2.0 * i for i in range(6)}
+    assert len(events) == 12
