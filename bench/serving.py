@@ -25,6 +25,13 @@ Usage::
 It prints every run, the medians, the ratios, and one summary line; it never fails on
 a time. Targets (issue 6): driftloop >= 2,500 req/s with p99 <= 10 ms, >= 10x mlflow's
 throughput and >= 5x MLServer's.
+
+Then (issue 20, ``pyfunc_section``; ``--only pyfunc`` runs it alone): a custom
+``mlflow.pyfunc.PythonModel`` with no fast path on driftloop, ``mlflow models serve``
+and MLServer's MLflow runtime (``mlserver-mlflow`` 1.7.1, its own environment), 8
+connections (target >= 3x MLServer's req/s at equal or better p99); and the same model
+on driftloop with micro-batching off and on at 32 connections
+(``--connections-batching``; target >= 2x throughput with p99 <= 20 ms).
 """
 
 from __future__ import annotations
@@ -394,6 +401,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of warm-up per side")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--connections-batching", type=int, default=32, help="connections, batching on vs off"
+    )
+    parser.add_argument(
+        "--only",
+        choices=["all", "sklearn", "pyfunc"],
+        default="all",
+        help="run only the sklearn figures, or only the pyfunc and micro-batching ones",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin to cores")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     return parser.parse_args(argv)
@@ -486,6 +502,17 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
             model, frame, f"http://127.0.0.1:{tracking_port}", f"http://127.0.0.1:{registry_port}"
         )
         print(f"registered {MODEL_NAME} version {version} @champion in the driftloop registry")
+        pyfunc = {
+            "args": args,
+            "stack": stack,
+            "workdir": workdir,
+            "shared": shared,
+            "registry_port": registry_port,
+            "auth": auth,
+        }
+        if args.only == "pyfunc":
+            pyfunc_section(**pyfunc)
+            return
         serving = _driftloop(
             "serving",
             serving_port,
@@ -599,6 +626,8 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
             f"{ours_requests:,} measured requests (spilled {spilled:.0f}, dropped {dropped:.0f})"
         )
         report(targets, args.rounds)
+        if args.only == "all":
+            pyfunc_section(**pyfunc)
 
 
 def report(targets: dict[str, Target], rounds: int) -> None:
@@ -652,6 +681,357 @@ def report(targets: dict[str, Target], rounds: int) -> None:
         )
         + f" | vs MLServer {vs_mlserver:.2f}x (target >= {TARGET_VS_MLSERVER:g}x)"
         + f" | {rounds} rounds"
+    )
+
+
+# --- a pyfunc-only model, and micro-batching ------------------------------------------
+#
+# A custom ``mlflow.pyfunc.PythonModel`` (no fast path: every server loads it with
+# ``mlflow.pyfunc.load_model``) saved as MLflow's "model from code", so the same file
+# loads in each server's own MLflow without a pickle: on driftloop (through its registry),
+# ``mlflow models serve`` and MLServer's MLflow runtime (mlserver-mlflow). Then the same
+# model on driftloop with micro-batching off and on, at 32 connections: a pyfunc call
+# costs the same for 1 row as for 32 (MLflow's schema check and pandas), so merging
+# concurrent requests is where batching pays.
+
+PYFUNC_MODEL = "bench-pyfunc"
+PYFUNC_BATCHED = "bench-pyfunc-batched"
+MLSERVER_MLFLOW_VENV = BENCH_DIR / "mlserver-mlflow-venv"
+TARGET_PYFUNC_VS_MLSERVER = 3.0
+TARGET_BATCHING = 2.0
+TARGET_BATCHING_P99_MS = 20.0
+BATCHING = {"max_batch_size": 32, "max_batch_time": 0.002}
+
+PYFUNC_CODE = """
+import mlflow.pyfunc
+import numpy as np
+from mlflow.models import set_model
+
+WEIGHTS = np.array([1.0, 0.5, -1.0] + [0.0] * 17)
+
+
+class LinearRule(mlflow.pyfunc.PythonModel):
+    # The same rule as the sklearn model's labels, in numpy: a custom model.
+    def predict(self, context, model_input, params=None):
+        return (np.asarray(model_input, dtype=np.float64) @ WEIGHTS > 0).astype(np.int64)
+
+
+set_model(LinearRule())
+"""
+
+
+def pyfunc_rule(frame: Any) -> list[int]:
+    """What the pyfunc model answers, computed here."""
+    import numpy as np
+
+    weights = np.array([1.0, 0.5, -1.0] + [0.0] * (N_FEATURES - 3))
+    return [int(x) for x in (frame.to_numpy() @ weights > 0)]
+
+
+def save_pyfunc(workdir: Path, frame: Any) -> tuple[Path, Any]:
+    """The model's code file and its signature (20 doubles in, a long out)."""
+    import numpy as np
+    from mlflow.models import infer_signature
+
+    code = workdir / "pyfunc_model.py"
+    code.write_text(PYFUNC_CODE)
+    return code, infer_signature(frame, np.zeros(len(frame), dtype=np.int64))
+
+
+def register_pyfunc(code: Path, signature: Any, names: Sequence[str]) -> None:
+    """Log the pyfunc model once per name (tracking and registry URIs already set)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    for name in names:
+        with mlflow.start_run():
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(code),
+                signature=signature,
+                registered_model_name=name,
+                pip_requirements=["mlflow", "numpy"],
+            )
+        MlflowClient().set_registered_model_alias(
+            name, "champion", str(info.registered_model_version)
+        )
+
+
+def mlserver_mlflow_server(bin_dir: Path, workdir: Path, folder: Path, core: int | None) -> Any:
+    """MLServer's MLflow runtime on the saved pyfunc folder, ``parallel_workers: 0``."""
+    root = workdir / "mlserver-pyfunc"
+    (root / PYFUNC_MODEL).mkdir(parents=True)
+    shutil.copytree(folder, root / PYFUNC_MODEL / "model")
+    port = free_port()
+    (root / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "http_port": port,
+                "grpc_port": free_port(),
+                "metrics_port": free_port(),
+                "parallel_workers": 0,
+            }
+        )
+    )
+    (root / PYFUNC_MODEL / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": PYFUNC_MODEL,
+                "implementation": "mlserver_mlflow.MLflowRuntime",
+                "parameters": {"uri": "./model", "version": "1"},
+            }
+        )
+    )
+    return ServerProcess(
+        name="mlserver mlflow",
+        command=[str(bin_dir / "mlserver"), "start", str(root)],
+        ready_url=f"http://127.0.0.1:{port}/v2/models/{PYFUNC_MODEL}/ready",
+        env={**_clean_env(), "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"},
+        cwd=root,
+        log_path=workdir / "mlserver-pyfunc.log",
+        core=core,
+    )
+
+
+def mlflow_pyfunc_server(bin_dir: Path, workdir: Path, folder: Path, core: int | None) -> Any:
+    """``mlflow models serve`` on the saved pyfunc folder, 1 worker."""
+    port = free_port()
+    return ServerProcess(
+        name="mlflow pyfunc",
+        command=[
+            str(bin_dir / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            str(folder),
+            "--env-manager",
+            "local",
+            "--workers",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        ready_url=f"http://127.0.0.1:{port}/ping",
+        env={**_clean_env(), "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"},
+        cwd=workdir,
+        log_path=workdir / "mlflow-pyfunc.log",
+        core=core,
+    )
+
+
+def v2_columns_body(rows: Any) -> str:
+    """V2 ``infer`` with one FP64 input per column, decoded as a DataFrame (``pd``)."""
+    return json.dumps(
+        {
+            "parameters": {"content_type": "pd"},
+            "inputs": [
+                {
+                    "name": column,
+                    "shape": [len(rows)],
+                    "datatype": "FP64",
+                    "data": rows[column].tolist(),
+                }
+                for column in rows.columns
+            ],
+        }
+    )
+
+
+def _measure(
+    targets: Sequence[Target], *, args: argparse.Namespace, connections: int, workdir: Path
+) -> None:
+    """Warm up every target, then ``args.rounds`` rounds in order (A B A B ...)."""
+    for target in targets:
+        wrk(target, seconds=args.warmup, connections=connections, workdir=workdir)
+    for round_no in range(1, args.rounds + 1):
+        for target in targets:
+            figures = wrk(target, seconds=args.duration, connections=connections, workdir=workdir)
+            target.runs.append(figures)
+            print(
+                f"  round {round_no} {target.name:<30} {figures['rps']:8,.0f} req/s  "
+                f"p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:7.2f} ms  "
+                f"errors {figures['errors']:.0f}",
+                flush=True,
+            )
+
+
+def _ratios(ours: Target, peer: Target) -> str:
+    return ", ".join(
+        f"{o['rps'] / p['rps']:.1f}x" if p["rps"] else "n/a"
+        for o, p in zip(ours.runs, peer.runs, strict=True)
+    )
+
+
+def pyfunc_section(
+    *,
+    args: argparse.Namespace,
+    stack: ExitStack,
+    workdir: Path,
+    shared: dict[str, str],
+    registry_port: int,
+    auth: dict[str, str],
+) -> None:
+    """The pyfunc model on driftloop, mlflow and MLServer; then micro-batching off vs on."""
+    import mlflow
+
+    server_core = None if args.no_pin else SERVER_CORE
+    mlflow_bin = ensure_venv(
+        MLFLOW_VENV, f"mlflow=={MLFLOW_VERSION}", distribution="mlflow", version=MLFLOW_VERSION
+    )
+    mlserver_bin = ensure_venv(
+        MLSERVER_MLFLOW_VENV,
+        f"mlserver=={MLSERVER_VERSION} mlserver-mlflow=={MLSERVER_VERSION}",
+        distribution="mlserver-mlflow",
+        version=MLSERVER_VERSION,
+    )
+    frame = features(200)
+    code, signature = save_pyfunc(workdir, frame)
+    register_pyfunc(code, signature, [PYFUNC_MODEL, PYFUNC_BATCHED])
+    folder = workdir / "pyfunc-model"
+    mlflow.pyfunc.save_model(
+        str(folder),
+        python_model=str(code),
+        signature=signature,
+        pip_requirements=["mlflow", "numpy"],
+    )
+    print(
+        f"\npyfunc model ({PYFUNC_MODEL}: a custom PythonModel from code, no fast path) "
+        f"registered twice; {PYFUNC_BATCHED} with batching {json.dumps(BATCHING)}",
+        flush=True,
+    )
+    port = free_port()
+    serving = _driftloop(
+        "serving",
+        port,
+        {
+            **shared,
+            "DRIFTLOOP_SERVING_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
+            "DRIFTLOOP_SERVING_MODELS": f"{PYFUNC_MODEL},{PYFUNC_BATCHED}",
+            "DRIFTLOOP_SERVING_UNPICKLE_MODELS": json.dumps([PYFUNC_MODEL, PYFUNC_BATCHED]),
+            "DRIFTLOOP_SERVING_BATCHING": json.dumps({PYFUNC_BATCHED: BATCHING}),
+        },
+        workdir / "serving-pyfunc.log",
+        server_core,
+    )
+    stack.callback(serving.stop)
+    serving.start(timeout=180)
+    peer_mlflow = mlflow_pyfunc_server(mlflow_bin, workdir, folder, server_core)
+    stack.callback(peer_mlflow.stop)
+    peer_mlflow.start(timeout=180)
+    peer_mlserver = mlserver_mlflow_server(mlserver_bin, workdir, folder, server_core)
+    stack.callback(peer_mlserver.stop)
+    peer_mlserver.start(timeout=180)
+    time.sleep(5.0)  # let the servers go idle (BENCHMARKS.md)
+
+    row = features(1, seed=1)
+    ours = f"http://127.0.0.1:{port}"
+    mlserver_url = f"{base_url(peer_mlserver)}/v2/models/{PYFUNC_MODEL}/infer"
+    targets = [
+        Target(
+            "mlflow pyfunc /invocations",
+            f"{base_url(peer_mlflow)}/invocations",
+            mlflow_body(row),
+            peer_mlflow,
+        ),
+        Target(
+            "driftloop pyfunc /invocations",
+            f"{ours}/invocations?model={PYFUNC_MODEL}",
+            mlflow_body(row),
+            serving,
+            auth,
+        ),
+        Target("MLServer mlflow V2", mlserver_url, v2_columns_body(row), peer_mlserver),
+        Target(
+            "driftloop pyfunc V2",
+            f"{ours}/v2/models/{PYFUNC_MODEL}/infer",
+            v2_columns_body(row),
+            serving,
+            auth,
+        ),
+    ]
+    check = features(20, seed=2)
+    expected = pyfunc_rule(check)
+    for target in targets:
+        body = mlflow_body(check) if "invocations" in target.url else v2_columns_body(check)
+        got = [int(x) for x in predictions_of(post(target.url, body, target.headers))]
+        same = "same answers" if got == expected else "DIFFERENT answers"
+        print(f"  {target.name}: {same} as the rule in process (20 rows)")
+    print(
+        f"{args.rounds} rounds, {args.duration:g} s per run, {args.connections} connections, "
+        "order: " + ", ".join(t.name for t in targets),
+        flush=True,
+    )
+    _measure(targets, args=args, connections=args.connections, workdir=workdir)
+    peer_mlflow.stop()
+    peer_mlserver.stop()
+
+    batched = [
+        Target(
+            "driftloop pyfunc V2, batching off",
+            f"{ours}/v2/models/{PYFUNC_MODEL}/infer",
+            v2_columns_body(row),
+            serving,
+            auth,
+        ),
+        Target(
+            "driftloop pyfunc V2, batching on",
+            f"{ours}/v2/models/{PYFUNC_BATCHED}/infer",
+            v2_columns_body(row),
+            serving,
+            auth,
+        ),
+    ]
+    print(f"\nmicro-batching off vs on, {args.connections_batching} connections", flush=True)
+    batches_before = metric(ours, "driftloop_serving_batch_size_count")
+    _measure(batched, args=args, connections=args.connections_batching, workdir=workdir)
+    batches = metric(ours, "driftloop_serving_batch_size_count") - batches_before
+    rows = metric(ours, "driftloop_serving_batch_size_sum")
+    report_pyfunc(targets, batched, calls=batches, rows=rows, args=args)
+
+
+def report_pyfunc(
+    targets: Sequence[Target],
+    batched: Sequence[Target],
+    *,
+    calls: float,
+    rows: float,
+    args: argparse.Namespace,
+) -> None:
+    """Medians, per-round ratios and the two summary lines."""
+    mlflow_t, ours_mlflow, mlserver, ours_v2 = targets
+    off, on = batched
+    print("\nmedians over the rounds:")
+    for target in [*targets, *batched]:
+        print(f"  {target.name:<34} {_fmt(target)}  errors {target.errors}")
+    print(
+        f"per-round ratios: driftloop / MLServer (V2) {_ratios(ours_v2, mlserver)}; "
+        f"driftloop / mlflow (/invocations) {_ratios(ours_mlflow, mlflow_t)}; "
+        f"batching on / off {_ratios(on, off)}"
+    )
+    if calls:
+        print(f"batching on: {rows / calls:.1f} rows per call of the model on average")
+    print(
+        summary_line(
+            "serving pyfunc",
+            ours=f"V2 {_fmt(ours_v2)}, /invocations {_fmt(ours_mlflow)}",
+            peer=f"MLServer mlflow {_fmt(mlserver)} | mlflow {_fmt(mlflow_t)}",
+            ratio=ours_v2.rps / mlserver.rps if mlserver.rps else float("nan"),
+            target=f">= {TARGET_PYFUNC_VS_MLSERVER:g}x MLServer at equal or better p99",
+        )
+        + f" | vs mlflow {ours_mlflow.rps / mlflow_t.rps:.1f}x | {args.rounds} rounds"
+    )
+    print(
+        summary_line(
+            "serving micro-batching",
+            ours=f"on {_fmt(on)}",
+            peer=f"off {_fmt(off)}",
+            ratio=on.rps / off.rps if off.rps else float("nan"),
+            target=f">= {TARGET_BATCHING:g}x with p99 <= {TARGET_BATCHING_P99_MS:g} ms",
+        )
+        + f" | {args.connections_batching} connections, {args.rounds} rounds"
     )
 
 

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "API_VERSION",
     "KIND",
+    "BatchingPolicy",
     "EvaluationPolicy",
     "FeaturesSpec",
     "GuardrailSpec",
@@ -241,6 +242,30 @@ class TrafficPolicy(BaseModel):
     canary_percent: float = Field(default=0.0, ge=0, le=100)
     shadow: bool = False
     challenger_alias: str = "challenger"
+
+
+class BatchingPolicy(BaseModel):
+    """Adaptive micro-batching of one model's requests (off by default).
+
+    Concurrent requests that arrive within ``max_batch_time`` of the first are scored
+    with one call of the model, as MLServer's adaptive batching (same two settings) and
+    Triton's dynamic batcher do; each request keeps its own answer, error and
+    prediction record.
+
+    Attributes:
+        max_batch_size: Most rows scored in one call; 1 (the default) turns batching off.
+        max_batch_time: Seconds the first request of a batch waits for others at most.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_batch_size: int = Field(default=1, ge=1, le=4096)
+    max_batch_time: float = Field(default=0.002, gt=0, le=1.0)
+
+    @property
+    def enabled(self) -> bool:
+        """Requests are merged (more than one row fits a batch)."""
+        return self.max_batch_size > 1
 
 
 # -- monitor -----------------------------------------------------------------------
@@ -452,10 +477,12 @@ class ServingSpec(TrafficPolicy):
             traffic policy sends it requests).
         feature_service: A feature service, or a list of ``view:feature`` references;
             unset: the model's ``features``.
+        batching: Adaptive micro-batching of concurrent requests (off by default).
     """
 
     enabled: bool = True
     feature_service: str | list[str] | None = None
+    batching: BatchingPolicy = Field(default_factory=BatchingPolicy)
 
 
 class ModelSpec(BaseModel):

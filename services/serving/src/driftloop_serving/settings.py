@@ -7,10 +7,10 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
-from driftloop_kit.declarations import TrafficPolicy
+from driftloop_kit.declarations import BatchingPolicy, TrafficPolicy
 from driftloop_kit.settings import ServiceSettings
 
-__all__ = ["ServingSettings", "TrafficPolicy"]
+__all__ = ["BatchingPolicy", "ServingSettings", "TrafficPolicy"]
 
 
 class ServingSettings(ServiceSettings):
@@ -82,6 +82,15 @@ class ServingSettings(ServiceSettings):
             'or `{"iris": {"shadow": true}}`.'
         ),
     )
+    batching: dict[str, BatchingPolicy] = Field(
+        default_factory=dict,
+        description=(
+            "Adaptive micro-batching per model, as JSON: "
+            '`{"iris": {"max_batch_size": 32, "max_batch_time": 0.002}}` (concurrent requests '
+            "within `max_batch_time` seconds are scored in one call of the model, up to "
+            "`max_batch_size` rows; off for a model not named)."
+        ),
+    )
     reconcile_interval_seconds: float = Field(
         default=30.0,
         gt=0,
@@ -130,3 +139,7 @@ class ServingSettings(ServiceSettings):
     def policy(self, model: str) -> TrafficPolicy:
         """The traffic policy of ``model`` (champion only when none is set)."""
         return self.traffic.get(model) or TrafficPolicy()
+
+    def batching_of(self, model: str) -> BatchingPolicy:
+        """The micro-batching policy of ``model`` (off when none is set)."""
+        return self.batching.get(model) or BatchingPolicy()

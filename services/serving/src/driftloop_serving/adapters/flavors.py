@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import yaml
 
+from driftloop_serving.adapters.pyfunc_direct import direct_predict, has_nan
 from driftloop_serving.adapters.sklearn_linear import Predict, linear_predict
 from driftloop_serving.domain.models import ModelLoadError, Predictor
 from driftloop_serving.domain.signature import (
@@ -305,15 +306,30 @@ def _pyfunc(folder: Path, flavor: dict[str, Any], rules: LoadRules, typed: bool)
     names = [column.name for column in columns] or None
     types = {column.name: _NUMERIC.get(column.type) for column in columns}
 
+    kinds = set(types.values())
+    # Every column of one numeric type (20 doubles, say): one conversion of the matrix,
+    # one block in the frame, instead of a pandas assignment per column (2/3 of a 1-row
+    # call's time, measured with cProfile on a 20-double pyfunc model).
+    uniform = kinds.pop() if len(kinds) == 1 and None not in kinds else None
+
     def frame(matrix: np.ndarray[Any, Any]) -> Any:
+        if uniform is not None:
+            return pd.DataFrame(np.asarray(matrix, dtype=uniform), columns=names, copy=False)
         found = pd.DataFrame(matrix, columns=names, copy=False)
         for name, numeric in types.items():
             if numeric is not None:  # the signature's own type: mlflow checks it
                 found[name] = found[name].astype(numeric)
         return found
 
+    direct = direct_predict(model, columns) if uniform is not None else None
+
+    def predict(matrix: np.ndarray[Any, Any]) -> Any:
+        if direct is not None and not has_nan(matrix):
+            return np.asarray(direct(frame(matrix)))
+        return np.asarray(model.predict(frame(matrix)))
+
     return _Loaded(
-        predict=lambda matrix: np.asarray(model.predict(frame(matrix))),
+        predict=predict,
         loader="mlflow.pyfunc",
         predict_proba=(lambda matrix: raw.predict_proba(frame(matrix))) if offers_proba else None,
         classes=_classes(raw),

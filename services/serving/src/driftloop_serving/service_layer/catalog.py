@@ -12,9 +12,9 @@ and challenger, and where a keyed request's features come from. The
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from driftloop_kit.declarations import ModelDeclaration, TrafficPolicy
+from driftloop_kit.declarations import BatchingPolicy, ModelDeclaration, TrafficPolicy
 from driftloop_serving.domain.entities import FeatureSource
 from driftloop_serving.domain.models import Slot
 from driftloop_serving.service_layer.ports import SlotsPort
@@ -23,6 +23,8 @@ from driftloop_serving.settings import ServingSettings
 __all__ = ["Catalog", "Served"]
 
 log = logging.getLogger(__name__)
+
+_NO_BATCHING = BatchingPolicy()
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,13 @@ class Served:
         feature_source: Where a keyed request's features come from (None: requests
             carry their features).
         revision: The revision of the model's document; 0 for the settings' models.
+        batching: Whether (and how) concurrent requests are scored in one call.
     """
 
     traffic: TrafficPolicy
     feature_source: FeatureSource | None = None
     revision: int = 0
+    batching: BatchingPolicy = field(default_factory=BatchingPolicy)
 
 
 class Catalog:
@@ -53,7 +57,11 @@ class Catalog:
         self.alias = settings.alias
         self.slots = slots
         self._served: dict[str, Served] = {
-            name: Served(settings.policy(name), settings.feature_services.get(name))
+            name: Served(
+                settings.policy(name),
+                settings.feature_services.get(name),
+                batching=settings.batching_of(name),
+            )
             for name in settings.model_names
         }
 
@@ -69,6 +77,11 @@ class Catalog:
         """The traffic policy of ``name`` (champion only for a model not served)."""
         found = self._served.get(name)
         return found.traffic if found is not None else TrafficPolicy()
+
+    def batching(self, name: str) -> BatchingPolicy:
+        """The micro-batching policy of ``name`` (off for a model not served)."""
+        found = self._served.get(name)
+        return found.batching if found is not None else _NO_BATCHING
 
     def feature_source(self, name: str) -> FeatureSource | None:
         """Where ``name``'s keyed requests get their features."""
@@ -102,7 +115,9 @@ class Catalog:
             traffic = TrafficPolicy.model_validate(
                 spec.serving.model_dump(include=set(TrafficPolicy.model_fields))
             )
-            self._served[name] = Served(traffic, spec.serving_features(), revision)
+            self._served[name] = Served(
+                traffic, spec.serving_features(), revision, batching=spec.serving.batching
+            )
         else:
             self._served.pop(name, None)
         after = self._slots_of(name)

@@ -25,6 +25,7 @@ from driftloop_serving.domain.entities import Entities, FeatureSource, feature_m
 from driftloop_serving.domain.events import PredictionEvents
 from driftloop_serving.domain.models import ServedModel
 from driftloop_serving.domain.signature import Batch
+from driftloop_serving.service_layer.batching import MicroBatcher
 from driftloop_serving.service_layer.catalog import Catalog
 from driftloop_serving.service_layer.ports import (
     FeaturesPort,
@@ -100,6 +101,19 @@ def _refused(model: ServedModel, inputs: Any, error: Exception) -> DriftloopErro
     )
 
 
+@dataclass(frozen=True)
+class _Scored:
+    """A request's answer from its model, before it is counted and logged."""
+
+    name: str
+    model: ServedModel
+    route: str
+    matrix: np.ndarray[Any, Any] | Batch
+    predictions: np.ndarray[Any, Any]
+    probabilities: np.ndarray[Any, Any] | None
+    started: float
+
+
 class Scorer:
     """Answers scoring requests with the served models and logs every answer.
 
@@ -126,6 +140,7 @@ class Scorer:
         self.log = log
         self.features = features
         self._random = random.Random()
+        self._batcher = MicroBatcher(self._predict)
         self._events = PredictionEvents()
         # Per served model, worked out once: its metric children (prometheus' labels()
         # is a dictionary look-up and a lock on every call).
@@ -245,14 +260,79 @@ class Scorer:
             InvalidInput: Too many rows, no ``predict_proba``, or inputs the model
                 refused (:class:`ModelRefused`); nothing is logged.
         """
+        self._check_rows(matrix)
+        started = time.perf_counter()
+        model, route, challenger = self._route(name, version)
+        predictions, proba = self._predict(model, matrix, probabilities)
+        shadow = None
+        if challenger is not None:
+            shadow_started = time.perf_counter()
+            shadowed = np.asarray(challenger.predictor.predict(matrix))
+            shadow = (challenger, shadowed, time.perf_counter() - shadow_started)
+        return self._answered(
+            _Scored(name, model, route, matrix, predictions, proba, started),
+            request_id=request_id,
+            entities=entities,
+            feature_names=feature_names,
+            shadow=shadow,
+        )
+
+    async def infer(
+        self,
+        name: str,
+        matrix: np.ndarray[Any, Any] | Batch,
+        *,
+        version: int | None = None,
+        request_id: str | None = None,
+        entities: Entities | None = None,
+        feature_names: Sequence[str] | None = None,
+        probabilities: bool = False,
+    ) -> Answer:
+        """:meth:`score`, in a micro-batch with concurrent requests when the model's
+        ``batching`` policy is on (:mod:`~driftloop_serving.service_layer.batching`).
+
+        The request keeps its own answer, error and prediction record. Requests with
+        entity keys are scored alone (their records carry their own feature names).
+        """
+        batching = self.catalog.batching(name)
+        if not batching.enabled or entities is not None:
+            return self.score(
+                name,
+                matrix,
+                version=version,
+                request_id=request_id,
+                entities=entities,
+                feature_names=feature_names,
+                probabilities=probabilities,
+            )
+        self._check_rows(matrix)
+        started = time.perf_counter()
+        model, route, challenger = self._route(name, version)
+        predictions, proba = await self._batcher.submit(
+            model, matrix, policy=batching, probabilities=probabilities
+        )
+        shadow = None
+        if challenger is not None:
+            shadow_started = time.perf_counter()
+            shadowed, _ = await self._batcher.submit(challenger, matrix, policy=batching)
+            shadow = (challenger, shadowed, time.perf_counter() - shadow_started)
+        return self._answered(
+            _Scored(name, model, route, matrix, predictions, proba, started),
+            request_id=request_id,
+            entities=None,
+            feature_names=feature_names,
+            shadow=shadow,
+        )
+
+    def _check_rows(self, matrix: np.ndarray[Any, Any] | Batch) -> None:
         if len(matrix) > self.settings.max_rows_per_request:
             raise InvalidInput(
                 f"{len(matrix)} rows in one request; at most {self.settings.max_rows_per_request} "
                 "(DRIFTLOOP_SERVING_MAX_ROWS_PER_REQUEST)"
             )
-        started = time.perf_counter()
-        # 32 random hex digits, like uuid4().hex (which is slower to make).
-        request_id = request_id or os.urandom(16).hex()
+
+    def _route(self, name: str, version: int | None) -> tuple[ServedModel, str, ServedModel | None]:
+        """The version that answers, its route, and the challenger that shadows it."""
         model, route = self.resolve(name, version), "champion"
         policy = self.catalog.policy(name)
         challenger = (
@@ -265,15 +345,35 @@ class Scorer:
             and policy.canary_percent
             and self._random.random() * 100 < policy.canary_percent
         ):
-            model, route = challenger, "canary"
+            return challenger, "canary", None
+        return model, route, challenger if policy.shadow else None
+
+    def _predict(
+        self, model: ServedModel, inputs: np.ndarray[Any, Any] | Batch, probabilities: bool
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
         try:
-            predictions = np.asarray(model.predictor.predict(matrix))
-            proba = self._probabilities(model, matrix) if probabilities else None
+            predictions = np.asarray(model.predictor.predict(inputs))
+            proba = self._probabilities(model, inputs) if probabilities else None
         except DriftloopError:
             raise
         except Exception as error:
-            raise _refused(model, matrix, error) from error
-        elapsed = time.perf_counter() - started
+            raise _refused(model, inputs, error) from error
+        return predictions, proba
+
+    def _answered(
+        self,
+        scored: _Scored,
+        *,
+        request_id: str | None,
+        entities: Entities | None,
+        feature_names: Sequence[str] | None,
+        shadow: tuple[ServedModel, np.ndarray[Any, Any], float] | None,
+    ) -> Answer:
+        """Count and log a scored request (and its shadow's answer); its answer."""
+        name, model, route = scored.name, scored.model, scored.route
+        # 32 random hex digits, like uuid4().hex (which is slower to make).
+        request_id = request_id or os.urandom(16).hex()
+        elapsed = time.perf_counter() - scored.started
         self._latency_of(name).observe(elapsed)
         self._requests_of(name, route).inc()
         self.log.record(
@@ -281,24 +381,22 @@ class Scorer:
                 model=model,
                 route=route,
                 request_id=request_id,
-                matrix=matrix,
-                predictions=predictions,
+                matrix=scored.matrix,
+                predictions=scored.predictions,
                 elapsed=elapsed,
                 entities=entities,
                 feature_names=feature_names,
             )
         )
-        if challenger is not None and policy.shadow and route == "champion":
-            shadow_started = time.perf_counter()
-            shadowed = np.asarray(challenger.predictor.predict(matrix))
-            shadow_elapsed = time.perf_counter() - shadow_started
+        if shadow is not None:
+            challenger, shadowed, shadow_elapsed = shadow
             self._requests_of(name, "shadow").inc()
             self.log.record(
                 self._events.logged(
                     model=challenger,
                     route="shadow",
                     request_id=request_id,
-                    matrix=matrix,
+                    matrix=scored.matrix,
                     predictions=shadowed,
                     elapsed=shadow_elapsed,
                     entities=entities,
@@ -308,9 +406,9 @@ class Scorer:
         return Answer(
             model=model,
             route=route,
-            predictions=predictions,
+            predictions=scored.predictions,
             request_id=request_id,
-            probabilities=proba,
+            probabilities=scored.probabilities,
         )
 
     @staticmethod

@@ -112,14 +112,14 @@ async def invocations_request(request: Request, scorer: ScorerDep, name: str | N
                 if predictor.typed
                 else mlflow_matrix(body, columns)
             )
-            answer = scorer.score(name, inputs, probabilities=proba)
+            answer = await scorer.infer(name, inputs, probabilities=proba)
         elif predictor.typed:
             raise BadRequest(TYPED_ENTITIES)
         else:
             matrix, feature_names = await scorer.online_matrix(
                 name, source=source, entities=entities, columns=columns
             )
-            answer = scorer.score(
+            answer = await scorer.infer(
                 name,
                 matrix,
                 entities=entities,

@@ -295,7 +295,7 @@ async def infer_request(
                 name, source=source, entities=entities, columns=columns
             )
         request_id = str(body.get("id") or "") or None
-        answer = scorer.score(
+        answer = await scorer.infer(
             name,
             matrix,
             version=pinned,
