@@ -68,18 +68,46 @@ def check_rows(rows: Sequence[MutableMapping[str, Any]], kinds: ColumnKinds) -> 
     Raises:
         MistypedRow: Naming the row, the column, its kind and the value.
     """
+    groups = _grouped(kinds)
     for index, row in enumerate(rows):
-        for name, kind in kinds.items():
-            value = row.get(name)
-            if type(value) in _ACCEPTED[kind]:
-                continue
-            if kind == "bool" and type(value) in (int, float) and value in (0, 1):
-                row[name] = bool(value)
-                continue
-            raise MistypedRow(
-                f"input row {index}: column {name!r} holds {kind} values, "
-                f"not {type(value).__name__} {_shown(value)}"
-            )
+        get = row.get
+        for kind, names, accepted in groups:
+            # One set of the value types per kind: the hot path of every prediction.
+            if not accepted.issuperset(map(type, map(get, names))):
+                _check_one(index, row, kind, names)
+
+
+def _check_one(
+    index: int, row: MutableMapping[str, Any], kind: str, names: tuple[str, ...]
+) -> None:
+    for name in names:
+        value = row.get(name)
+        if type(value) in _ACCEPTED[kind]:
+            continue
+        if kind == "bool" and type(value) in (int, float) and value in (0, 1):
+            row[name] = bool(value)
+            continue
+        raise MistypedRow(
+            f"input row {index}: column {name!r} holds {kind} values, "
+            f"not {type(value).__name__} {_shown(value)}"
+        )
+
+
+_Groups = list[tuple[str, tuple[str, ...], frozenset[type]]]
+#: The last kinds grouped (a reference's kinds are one object, asked for again and again).
+_last: list[tuple[ColumnKinds, _Groups]] = []
+
+
+def _grouped(kinds: ColumnKinds) -> _Groups:
+    if _last and _last[0][0] is kinds:
+        return _last[0][1]
+    groups = [
+        (kind, tuple(name for name, k in kinds.items() if k == kind), accepted)
+        for kind, accepted in _ACCEPTED.items()
+        if kind in kinds.values()
+    ]
+    _last[:] = [(kinds, groups)]
+    return groups
 
 
 def _shown(value: Any) -> str:
