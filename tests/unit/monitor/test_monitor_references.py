@@ -23,7 +23,9 @@ from driftloop_monitor.adapters.references import (
     UriTemplateSource,
     reference_source,
     resolve_location,
+    signature_types,
 )
+from driftloop_monitor.domain.drift import make_reference
 from driftloop_monitor.settings import MonitorSettings
 from tests.fakes.monitor import FakeSource, FakeStore, fake_monitor
 
@@ -338,6 +340,49 @@ async def test_a_tagged_artifact_that_is_not_there_is_no_reference_data() -> Non
     servers = FakeServers(version=a_version(), run=a_run(reference=PROXIED))
     assert await fetch(servers) is None
     assert servers.requests[-1].url == PROXY_URL
+
+
+MLMODEL = """\
+flavors:
+  python_function:
+    loader_module: mlflow.sklearn
+signature:
+  inputs: '[{"type": "string", "name": "zip", "required": true}, {"type": "double",
+    "name": "x0", "required": true}]'
+  outputs: '[{"type": "string", "required": true}]'
+"""
+
+
+async def test_the_signatures_string_columns_are_strings_whatever_the_csv_says() -> None:
+    sample = frame(40, seed=3).assign(zip=[2139, 10001, None, 94105] * 10)  # a gap: floats
+    servers = FakeServers(
+        version=a_version(),
+        run=a_run(reference=PROXIED),
+        files={
+            PROXY_URL: csv_bytes(sample),
+            f"{REGISTRY}/api/2.0/mlflow-artifacts/artifacts/k3y/MLmodel": MLMODEL.encode(),
+        },
+    )
+    found = await fetch(servers)
+    assert found is not None
+    data = found[0]
+
+    assert data["zip"].tolist()[:2] == ["2139", "10001"]
+    assert pd.isna(data["zip"][2])
+    assert data["zip"][3] == "94105"
+    reference = make_reference(data)
+    assert reference.column_types["zip"] == "cat"
+    assert reference.value_kinds["zip"] == "string"
+    assert reference.value_kinds["x0"] == "number"
+    # The sample was the last thing read; the signature before it.
+    assert servers.requests[-1].url == PROXY_URL
+
+
+def test_a_signature_that_is_not_a_column_signature_gives_no_types() -> None:
+    assert signature_types(MLMODEL) == {"zip": "string", "x0": "double"}
+    assert signature_types('signature:\n  inputs: \'[{"type": "tensor"}]\'\n') == {}
+    assert signature_types(": not yaml [") == {}
+    assert signature_types("flavors: {}\n") == {}
 
 
 @pytest.mark.parametrize("failing", ["/model-versions/get", "/runs/get", "/mlflow-artifacts/"])

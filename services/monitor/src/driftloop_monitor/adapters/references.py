@@ -22,6 +22,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import io
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 import pandas as pd  # type: ignore[import-untyped]
+import yaml
 
 from driftloop_kit.artifacts import clean_path
 from driftloop_kit.errors import InvalidInput
@@ -181,6 +183,11 @@ class _Reader:
             )
         return response
 
+    async def get_text(self, url: str) -> str | None:
+        """The body of ``GET url`` as text; None for a 404."""
+        response = await self._get(url)
+        return None if response is None else response.text
+
     async def read(self, target: str | Path) -> pd.DataFrame | None:
         """The data at an HTTP(S) URL or a local path; None when it does not exist."""
         if isinstance(target, Path):
@@ -262,6 +269,10 @@ class LineageSource(ReferenceSource):
     reason), and a download stops at ``max_bytes``.
 
     CSV unless the data is Parquet (by its name, the server's content type or its bytes).
+    The columns the version's signature (its ``MLmodel`` file in the registry) declares
+    ``string`` are read as strings (:func:`typed_by_signature`): a CSV sample's zip codes
+    are not numbers to the monitor when the model takes them as strings, and the
+    predictions' typed records fit them.
 
     Args:
         registry_url: Base URL of the registry, e.g. ``http://127.0.0.1:5001``.
@@ -324,6 +335,7 @@ class LineageSource(ReferenceSource):
             return None
         target = await self.target(location, model=model, version=version, run=run)
         allowed(target, self.allowed_bases, location=location)
+        signature = await self.signature(model=model, version=version)
         data = await self._reader.read(target)
         if data is None:
             log.warning(
@@ -331,7 +343,21 @@ class LineageSource(ReferenceSource):
                 extra={"model": model, "version": version, "location": location},
             )
             return None
-        return data, location
+        return typed_by_signature(data, signature), location
+
+    async def signature(self, *, model: str, version: int) -> dict[str, str]:
+        """Column -> type (``string``, ``long``...) of the version's MLflow signature;
+        empty when the version has no ``MLmodel`` file or no column signature.
+
+        Raises:
+            ReferenceFetchError: The registry did not answer.
+        """
+        try:
+            url = await self._version_file("MLmodel", model=model, version=version)
+        except UnusableLocation:
+            return {}
+        text = await self._reader.get_text(url)
+        return signature_types(text) if text else {}
 
     async def _run(self, run_id: str) -> dict[str, Any] | None:
         """The run as tracking's ``runs/get`` returns it; None if tracking has no such run."""
@@ -444,6 +470,45 @@ def resolve_location(location: str, *, tracking_url: str) -> str | Path:
         f"{location!r}: the monitor reads mlflow-artifacts:, runs:, http(s):, file: and "
         f"local paths, not {scheme}:"
     )
+
+
+def signature_types(mlmodel: str) -> dict[str, str]:
+    """Column -> type of an ``MLmodel`` file's input signature (MLflow ``ColSpec``s);
+    empty for a tensor signature, no signature, or a file that does not parse."""
+    try:
+        document = yaml.safe_load(mlmodel)
+        specs = json.loads(((document or {}).get("signature") or {}).get("inputs") or "[]")
+    except (yaml.YAMLError, ValueError, AttributeError, TypeError):
+        return {}
+    if not isinstance(specs, list):
+        return {}
+    return {
+        str(spec["name"]): str(spec.get("type", ""))
+        for spec in specs
+        if isinstance(spec, dict) and spec.get("name") and isinstance(spec.get("type"), str)
+    }
+
+
+def typed_by_signature(data: pd.DataFrame, signature: dict[str, str]) -> pd.DataFrame:
+    """``data`` with the signature's ``string`` columns as strings (missing values kept).
+
+    A CSV reader makes ``02139`` a number; the model takes it as a string, serving logs it
+    as one, and the monitor must test it as a category of strings.
+    """
+    wanted = [c for c, kind in signature.items() if kind == "string" and c in data.columns]
+    if not wanted:
+        return data
+    data = data.copy()
+    for column in wanted:
+        data[column] = data[column].map(_text, na_action="ignore").astype(object)
+    return data
+
+
+def _text(value: Any) -> str:
+    # A CSV column of whole numbers with a gap is read as floats: 2139.0 was "2139".
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _pairs(items: Any) -> dict[str, str]:

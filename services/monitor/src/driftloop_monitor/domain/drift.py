@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
+from driftloop_monitor.domain import columns as column_kinds
 from driftloop_monitor.domain import stattests
 from driftloop_monitor.domain.policy import MonitorPolicy
 
@@ -122,6 +123,16 @@ class ReferenceSet:
     digest: str
     source: str = "upload"
     _cleaned: dict[str, pd.Series] = field(default_factory=dict, compare=False, repr=False)
+    _kinds: list[dict[str, str]] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def value_kinds(self) -> column_kinds.ColumnKinds:
+        """Tested column -> the kind of value a window's row must hold there
+        (``"number"``, ``"string"``, ``"bool"``; columns of other values are not checked)."""
+        if not self._kinds:  # computed once per reference, not per prediction
+            found = {c: column_kinds.value_kind(self.data[c]) for c in self.column_types}
+            self._kinds.append({c: kind for c, kind in found.items() if kind is not None})
+        return self._kinds[0]
 
     def cleaned(self, column: str) -> pd.Series:
         """The column as the tests see it (cleaned once, not per window)."""
@@ -141,12 +152,19 @@ def infer_column_types(
 ) -> dict[str, str]:
     """Column types as Evidently infers them (``infer_column_type``), with overrides.
 
-    Columns Evidently's drift preset does not test (datetime, lists, unknown) are left out.
+    A column of strings or booleans is categorical (``"cat"``) however many distinct
+    values it has (:func:`~driftloop_monitor.domain.columns.categorical`); the
+    overrides (the policy's ``column_types``) come first. Columns Evidently's drift preset
+    does not test (datetime, lists, unknown) are left out.
     """
     types: dict[str, str] = {}
     for column in data.columns:
         name = str(column)
-        kind = (overrides or {}).get(name) or stattests.infer_column_type(data[column])
+        kind = (overrides or {}).get(name) or (
+            "cat"
+            if column_kinds.categorical(data[column])
+            else stattests.infer_column_type(data[column])
+        )
         if kind in DRIFT_TYPES:
             types[name] = kind
     return types

@@ -106,6 +106,7 @@ class Monitor:
                 window_rows=window_rows,
                 window_seconds=window_seconds,
                 clock=clock,
+                kinds=references.value_kinds,
             ),
             labels=LabelJoin(
                 waiting=waiting, policies=policies, enqueue=worker.enqueue, label_ttl=label_ttl

@@ -1,5 +1,9 @@
 """Predictions into windows: each version's input rows fill tumbling windows.
 
+Rows keep their values' types (strings, booleans, integers, doubles); a row whose value
+does not fit the kind of its column in the version's reference data makes the whole
+record malformed (it goes to the dead-letter topic, none of its rows into a window).
+
 A closed window goes to the :class:`~driftloop_monitor.service_layer.worker.Worker`
 queue; the queue is bounded, so a slow worker slows the stream down.
 """
@@ -16,6 +20,7 @@ from driftloop.common.v1.common_pb2 import Record
 from driftloop.serving.v1 import events_pb2 as serving_events
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.values import value_to_python
+from driftloop_monitor.domain.columns import ColumnKinds, MistypedRow, check_rows
 from driftloop_monitor.domain.windows import ClosedWindow, VersionKey, Windows, utc_now
 from driftloop_monitor.service_layer.policies import Policies
 
@@ -95,6 +100,8 @@ class PredictionWindows:
         window_rows: Default rows per window.
         window_seconds: Default seconds per window.
         clock: Returns now (tests pass a fake one).
+        kinds: The kinds of a version's columns (from its reference data), None when
+            unknown: rows are then taken as they come.
     """
 
     def __init__(
@@ -105,9 +112,11 @@ class PredictionWindows:
         window_rows: int = 1000,
         window_seconds: float = 3600.0,
         clock: Callable[[], datetime] = utc_now,
+        kinds: Callable[[VersionKey], Awaitable[ColumnKinds | None]] | None = None,
     ) -> None:
         self.policies = policies
         self.enqueue = enqueue
+        self.kinds = kinds
         self.window_rows = window_rows
         self.window_seconds = window_seconds
         self.clock = clock
@@ -118,7 +127,8 @@ class PredictionWindows:
         """Add a prediction's input rows to its version's window.
 
         Raises:
-            MalformedRecord: No model, no version or no inputs.
+            MalformedRecord: No model, no version or no inputs, or a value that does not
+                fit its column.
         """
         p = event.data
         if not p.model.name or p.model.version <= 0:
@@ -127,6 +137,12 @@ class PredictionWindows:
             raise MalformedRecord("prediction without inputs")
         rows = [row(record) for record in p.inputs]
         key = VersionKey(p.model.name, p.model.version)
+        kinds = await self.kinds(key) if self.kinds is not None else None
+        if kinds:
+            try:
+                check_rows(rows, kinds)
+            except MistypedRow as error:
+                raise MalformedRecord(str(error)) from None
         policy = await self.policies.get(key.model)
         closed = self.windows.add(
             key,

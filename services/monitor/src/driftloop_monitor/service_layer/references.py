@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import pandas as pd  # type: ignore[import-untyped]
 
@@ -11,6 +12,7 @@ from driftloop.registry.v1 import events_pb2 as registry_events
 from driftloop_events.envelope import CloudEvent
 from driftloop_kit.errors import InvalidInput
 from driftloop_monitor.domain import drift
+from driftloop_monitor.domain.columns import ColumnKinds
 from driftloop_monitor.domain.drift import ReferenceSet
 from driftloop_monitor.domain.policy import MonitorPolicy
 from driftloop_monitor.domain.windows import VersionKey
@@ -27,12 +29,30 @@ class References:
     Args:
         store: Where reference data is kept.
         source: Where a new champion's sample comes from.
+        kinds_ttl: Seconds the kinds of a version's columns (:meth:`value_kinds`, asked
+            for every prediction) are used before the reference is looked at again.
     """
 
-    def __init__(self, *, store: MonitorStorePort, source: ReferenceSourcePort) -> None:
+    def __init__(
+        self, *, store: MonitorStorePort, source: ReferenceSourcePort, kinds_ttl: float = 5.0
+    ) -> None:
         self.store = store
         self.source = source
+        self.kinds_ttl = kinds_ttl
         self._cached: dict[VersionKey, ReferenceSet] = {}
+        self._kinds: dict[VersionKey, tuple[float, ColumnKinds | None]] = {}
+
+    async def value_kinds(self, key: VersionKey) -> ColumnKinds | None:
+        """The kind of value each tested column of the version's reference holds (None
+        without reference data), read at most every ``kinds_ttl`` seconds."""
+        cached = self._kinds.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self.kinds_ttl:
+            return cached[1]
+        reference = await self.get(key)
+        kinds = None if reference is None else reference.value_kinds
+        self._kinds[key] = (now, kinds)
+        return kinds
 
     async def get(self, key: VersionKey) -> ReferenceSet | None:
         """The version's reference data, cached while its digest stays the same."""
@@ -67,6 +87,7 @@ class References:
             raise InvalidInput("no column of the reference data can be tested for drift")
         await self.store.put_reference(model, version, reference)
         self._cached.pop(VersionKey(model, version), None)
+        self._kinds.pop(VersionKey(model, version), None)
         return reference
 
     async def on_alias_set(self, event: CloudEvent[registry_events.AliasSet]) -> None:
@@ -90,8 +111,12 @@ class References:
             )
             return
         data, location = fetched
-        reference = await asyncio.to_thread(drift.make_reference, data, source=location)
+        policy = await self.store.get_policy(moved.name) or MonitorPolicy()
+        reference = await asyncio.to_thread(
+            drift.make_reference, data, overrides=policy.column_types, source=location
+        )
         await self.store.put_reference(moved.name, moved.version, reference)
+        self._kinds.pop(VersionKey(moved.name, moved.version), None)
         log.info(
             "reference data loaded",
             extra={"model": moved.name, "version": moved.version, "source": location},
