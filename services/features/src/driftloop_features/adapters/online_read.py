@@ -255,13 +255,31 @@ def _sqlite_read(
     for key, feature, blob, raw_ts in cursor.fetchall():
         entry = by_key.get(key)
         values = entry[1] if entry is not None else {}
-        values[feature] = _value_to_native(ValueProto.FromString(blob))
+        native = _NATIVE.get(blob, _MISS)
+        if native is _MISS:
+            native = _native(blob)
+        values[feature] = native
         stamp = stamps.get(raw_ts)
         if stamp is None:
             stamp = stamps[raw_ts] = _sqlite_stamp(raw_ts)
         # As Feast: the entity's time is the last row's.
         by_key[key] = (stamp, values)
     return [by_key.get(key) for key in keys]
+
+
+_MISS = object()
+#: Stored value bytes -> their JSON-native value (scalars only: a list is never shared).
+_NATIVE: dict[bytes, Any] = {}
+_MAX_NATIVE = 262_144
+
+
+def _native(blob: bytes) -> Any:
+    native = _value_to_native(ValueProto.FromString(blob))
+    if not isinstance(native, list):
+        if len(_NATIVE) >= _MAX_NATIVE:
+            _NATIVE.clear()
+        _NATIVE[blob] = native
+    return native
 
 
 def _sqlite_stamp(raw: str | None) -> str:
