@@ -34,9 +34,9 @@ from feast.value_type import ValueType
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from driftloop_bus.embedded import port_accepts
 from driftloop_features.adapters import online_read
 from driftloop_features.adapters.online_json import online_response_dict
-from driftloop_bus.embedded import port_accepts
 from tests.conftest import REDIS_HOST, REDIS_PORT, require_or_skip
 
 pytestmark = pytest.mark.integration
@@ -83,9 +83,7 @@ def _views(extra_feature: bool = False) -> tuple[list[Any], FeatureService]:
         ],
         source=push,
     )
-    service = FeatureService(
-        name="svc", features=[stats[["f0", "f2"]], recent.with_name("latest")]
-    )
+    service = FeatureService(name="svc", features=[stats[["f0", "f2"]], recent.with_name("latest")])
     return [driver, site, source, push, stats, recent, pair, service], service
 
 

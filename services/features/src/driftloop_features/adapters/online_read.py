@@ -169,7 +169,9 @@ def read_online(
         if read.sql is not None:
             found = _sqlite_read(request.online, store.config, read.sql, keys.serialized)
         else:
-            rows = request.online.online_read(store.config, read.view, keys.protos, list(read.features))
+            rows = request.online.online_read(
+                store.config, read.view, keys.protos, list(read.features)
+            )
             found = _found(rows)
         _append_view(read, found, keys.row_slot, request.names, request.results)
     return request.body()
