@@ -160,7 +160,7 @@ def redis_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeatureSto
     try:
         yield store
     finally:
-        store.teardown()
+        store.teardown()  # type: ignore[no-untyped-call]
 
 
 STORES = ["sqlite_store", "redis_store"]
