@@ -1,7 +1,8 @@
 """Pins of the features service's reaches past Feast's public API (Feast 0.67.0).
 
 Each shortcut module (``adapters/feast_internals.py``, ``adapters/online_write.py``,
-``adapters/online_json.py``, ``adapters/postgres_offline.py``) was checked against
+``adapters/online_json.py``, ``adapters/online_read.py``,
+``adapters/postgres_offline.py``) was checked against
 this Feast version. When Feast is upgraded these tests fail first: re-check the
 modules against the new Feast and update the pin.
 """
@@ -121,3 +122,16 @@ def test_online_plan_protos_equal_feasts_own_conversion_of_the_same_rows() -> No
 
 def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
+
+
+def test_the_private_feast_names_the_online_read_uses_still_exist() -> None:
+    # adapters/online_read.py; its answers are compared with Feast's own
+    # get_online_features in tests/integration/features/test_features_online_read.py.
+    from feast import utils
+    from feast.infra.online_stores import sqlite
+
+    context = inspect.signature(utils._get_cached_request_context).parameters
+    assert list(context) == ["registry", "project", "features", "full_feature_names"], RECHECK
+    assert callable(getattr(sqlite, "_table_id", None)), RECHECK
+    assert sqlite._quote_id('a"b') == '"a""b"', RECHECK
+    assert callable(getattr(SqliteOnlineStore, "_get_conn", None)), RECHECK

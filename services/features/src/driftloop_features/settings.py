@@ -69,6 +69,13 @@ class FeaturesSettings(ServiceSettings):
     apply_on_startup: bool = Field(
         default=True, description="Apply the Feast repo when the service starts."
     )
+    online_fast_path: bool = Field(
+        default=True,
+        description=(
+            "Answer plain online reads with driftloop's read path (same answers as Feast's "
+            "`get_online_features`, at the store's speed); false: Feast's own path."
+        ),
+    )
     ingest_enabled: bool = Field(
         default=True, description="Consume `features.ingest` and push its rows to the stores."
     )

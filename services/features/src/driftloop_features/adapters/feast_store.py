@@ -44,6 +44,7 @@ from feast.value_type import ValueType
 
 from driftloop_features.adapters import (
     feast_internals,
+    online_read,
     point_in_time,
     postgres_offline,
     sources,
@@ -296,6 +297,11 @@ class FeastGateway:
         """Online feature values in the JSON shape of ``feast serve``."""
         _check_entities(entities)
         with feast_errors():
+            plan = self._read_plan(
+                features, entities, full_feature_names, include_feature_view_version_metadata
+            )
+            if plan is not None:
+                return online_read.read_online(self.store, plan, entities)
             response = self.store.get_online_features(
                 features=features,
                 entity_rows=entities,
@@ -327,6 +333,11 @@ class FeastGateway:
             )
         _check_entities(entities)
         with feast_errors():
+            plan = self._read_plan(
+                features, entities, full_feature_names, include_feature_view_version_metadata
+            )
+            if plan is not None:
+                return await online_read.read_online_async(store, plan, entities)
             response = await store.get_online_features_async(
                 features=features,
                 entity_rows=entities,
@@ -334,6 +345,20 @@ class FeastGateway:
                 include_feature_view_version_metadata=include_feature_view_version_metadata,
             )
             return online_response_dict(response.proto)
+
+    def _read_plan(
+        self,
+        features: list[str] | FeatureService,
+        entities: Mapping[str, Sequence[Any]],
+        full_feature_names: bool,
+        version_metadata: bool,
+    ) -> online_read.ReadPlan | None:
+        """The fast read's plan (:mod:`.online_read`), None for Feast's own path."""
+        if version_metadata or not self.settings.online_fast_path:
+            return None
+        return online_read.read_plan(
+            self.store, features, list(entities), full_feature_names=full_feature_names
+        )
 
     def push(self, push_source_name: str, df: pd.DataFrame, to: str) -> None:
         """Push ``df`` to ``push_source_name`` (``online``, ``offline`` or both)."""

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from driftloop_features.adapters.feast_store import FeastGateway
 from driftloop_features.entrypoints.consumers import HANDLERS, LABEL_HANDLERS, label_consumer
+from driftloop_features.entrypoints.fast_routes import FAST_ROUTES
 from driftloop_features.entrypoints.ingest import ingest_engine
 from driftloop_features.entrypoints.routers import ROUTERS
 from driftloop_features.service_layer.bootstrap import bootstrap
@@ -51,6 +52,7 @@ def create_app(settings: FeaturesSettings) -> FastAPI:
             "`features.materialized` on `features.events`."
         ),
         routers=ROUTERS,
+        fast_routes=FAST_ROUTES,
         resources=resources,
         checks={**container.bus.checks, "feast": feast.check},
         database=container.database,

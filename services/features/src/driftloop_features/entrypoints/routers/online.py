@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import pandas as pd  # type: ignore[import-untyped]
+import pydantic_core
 from dateutil import parser  # type: ignore[import-untyped]
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
@@ -91,7 +92,8 @@ async def get_online_features(body: GetOnlineFeaturesRequest, gateway: GatewayDe
         full_feature_names=body.full_feature_names,
         include_feature_view_version_metadata=body.include_feature_view_version_metadata,
     )
-    return JSONResponse(result)
+    # pydantic-core's encoder: several times faster than json.dumps on 1,000 values.
+    return Response(pydantic_core.to_json(result), media_type="application/json")
 
 
 @router.post("/push", summary="Push rows to a push source", dependencies=[WRITER])
