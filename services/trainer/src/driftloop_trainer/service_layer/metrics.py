@@ -25,9 +25,23 @@ def record_finished(job: Mapping[str, Any]) -> None:
     """Count one finished job and observe its duration (when it has both times)."""
     model, status = str(job["model_name"]), str(job["status"])
     JOBS_FINISHED.labels(model, status, str(bool(job.get("promoted"))).lower()).inc()
-    started, finished = job.get("started_at"), job.get("finished_at")
-    if started and finished:
-        seconds = (
-            datetime.fromisoformat(finished) - datetime.fromisoformat(started)
-        ).total_seconds()
-        JOB_SECONDS.labels(model, status).observe(max(seconds, 0.0))
+    started, finished = _when(job.get("started_at")), _when(job.get("finished_at"))
+    if started is None or finished is None:
+        return
+    try:
+        seconds = (finished - started).total_seconds()
+    except TypeError:  # one naive, one aware: no duration rather than a failed job
+        return
+    JOB_SECONDS.labels(model, status).observe(max(seconds, 0.0))
+
+
+def _when(value: object) -> datetime | None:
+    """A job's time as the store gives it (ISO text, or a datetime), None if absent."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
