@@ -7,6 +7,7 @@ exercise the real plugin path before any real service exists.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -26,6 +27,8 @@ class FakeSettings(ServiceSettings):
     default_port: ClassVar[int] = 18999
 
     fail_startup: bool = False
+    #: Seconds after start-up at which the process dies hard (a crash loop under `up`).
+    crash_after_seconds: float | None = None
 
 
 def create_app(settings: FakeSettings) -> FastAPI:
@@ -43,6 +46,8 @@ def create_app(settings: FakeSettings) -> FastAPI:
             "pid": os.getpid(),
         }
         (settings.home / "fakesvc.started.json").write_text(json.dumps(started))
+        if settings.crash_after_seconds is not None:
+            asyncio.get_running_loop().call_later(settings.crash_after_seconds, os._exit, 9)
         yield
         # Proves the lifespan shutdown ran, i.e. the stop was graceful.
         (settings.home / "fakesvc.stopped").write_text("clean")

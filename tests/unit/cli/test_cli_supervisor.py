@@ -16,6 +16,7 @@ import pytest
 from driftloop_cli.supervisor import (
     ChildFailedError,
     ChildSpec,
+    RestartPolicy,
     StopRequestedError,
     Supervisor,
     log_tail,
@@ -228,7 +229,8 @@ def test_a_child_that_never_becomes_ready_fails_after_its_timeout(
     assert not _alive(pid)
 
 
-def test_watch_fails_when_a_running_child_dies(supervisor: Supervisor, tmp_path: Path) -> None:
+def test_watch_fails_when_the_only_child_dies_and_restarts_are_off(tmp_path: Path) -> None:
+    supervisor = Supervisor(poll_interval=0.02, restart=RestartPolicy(max_restarts=0))
     ready = tmp_path / "ready"
     short = ChildSpec(
         name="short",
@@ -237,8 +239,105 @@ def test_watch_fails_when_a_running_child_dies(supervisor: Supervisor, tmp_path:
     )
     supervisor.start(short)
 
-    with pytest.raises(ChildFailedError, match="short exited unexpectedly with code 0"):
+    with pytest.raises(ChildFailedError, match="short exited with code 0; nothing is left"):
         supervisor.watch()
+    supervisor.stop()
+
+
+def _sleeper(name: str, tmp_path: Path) -> ChildSpec:
+    """A child that writes its pid to NAME.pid (its readiness) and sleeps."""
+    pid_file = tmp_path / f"{name}.pid"
+
+    def ready() -> bool:
+        return pid_file.exists() and pid_file.read_text() != ""
+
+    code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    return ChildSpec(name=name, argv=_python(code), ready=ready, log_path=tmp_path / f"{name}.log")
+
+
+def _watch_in_background(supervisor: Supervisor) -> threading.Thread:
+    thread = threading.Thread(target=supervisor.watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_killed_child_is_restarted_counted_and_logged_while_the_others_run_on(
+    tmp_path: Path,
+) -> None:
+    told: list[tuple[str, str]] = []
+    supervisor = Supervisor(
+        poll_interval=0.02,
+        restart=RestartPolicy(initial_delay=0.1),
+        notify=lambda name, what: told.append((name, what)),
+    )
+    supervisor.start_many([_sleeper("one", tmp_path), _sleeper("two", tmp_path)])
+    before = supervisor.pids
+    thread = _watch_in_background(supervisor)
+    try:
+        (tmp_path / "one.pid").write_text("")
+        os.kill(before["one"], signal.SIGKILL)
+
+        assert _wait_until(
+            lambda: (
+                supervisor.states["one"]["state"] == "running"
+                and supervisor.pids["one"] != before["one"]
+            )
+        )
+        assert supervisor.states["one"]["restarts"] == 1
+        assert supervisor.pids["two"] == before["two"]
+        assert _alive(supervisor.pids["one"])
+        assert ("one", "exited on SIGKILL; restarting in 0.1s") in told
+        assert "--- restarted by driftloop up ---" in (tmp_path / "one.log").read_text()
+    finally:
+        supervisor.request_stop()
+        thread.join(10)
+        supervisor.stop()
+
+
+def test_a_crash_loop_is_given_up_on_with_a_message_and_the_others_keep_running(
+    tmp_path: Path,
+) -> None:
+    told: list[tuple[str, str]] = []
+    supervisor = Supervisor(
+        poll_interval=0.02,
+        restart=RestartPolicy(initial_delay=0.05, max_restarts=2, window=60),
+        notify=lambda name, what: told.append((name, what)),
+    )
+    ready = tmp_path / "crashy.ready"
+    crashy = ChildSpec(
+        name="crashy",
+        # Ready at once, then dies: every start crashes again.
+        argv=_python(
+            f"import sys, time; open({str(ready)!r}, 'w').close(); time.sleep(0.2); sys.exit(3)"
+        ),
+        ready=_exists(ready),
+    )
+    supervisor.start_many([crashy, _sleeper("steady", tmp_path)])
+    steady = supervisor.pids["steady"]
+    thread = _watch_in_background(supervisor)
+    try:
+        assert _wait_until(lambda: supervisor.states["crashy"]["state"] == "gave up")
+        assert supervisor.states["crashy"]["restarts"] == 2
+        assert told[-1][0] == "crashy"
+        assert "gave up after 3 crashes within 60s" in told[-1][1]
+        assert thread.is_alive()
+        assert supervisor.pids["steady"] == steady
+        assert _alive(steady)
+    finally:
+        supervisor.request_stop()
+        thread.join(10)
+        supervisor.stop()
+
+
+def test_the_restart_delay_doubles_up_to_its_bound() -> None:
+    policy = RestartPolicy(initial_delay=1.0, max_delay=5.0)
+
+    assert [policy.delay(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 5.0]
+
+
+def test_a_restart_policy_with_a_negative_bound_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_restarts must be >= 0"):
+        RestartPolicy(max_restarts=-1)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])

@@ -99,6 +99,28 @@ async def test_drift_is_detected_once_then_cleared_when_the_data_returns(
     assert not store.states[("iris", 3)].drifted
 
 
+async def test_each_tested_window_sets_the_drift_score_of_every_column(
+    parts: tuple[Monitor, FakeStore, FakeOutbox, FakeSource],
+) -> None:
+    from prometheus_client import REGISTRY
+
+    monitor, store, _, _ = parts
+    store.references[("iris", 3)] = make_reference(frame(800, seed=2))
+
+    await send(monitor, "iris", 3, frame(WINDOW, seed=4, shifted=["x0"]))
+
+    columns = store.drift_results[-1]["columns"]
+    scores = {
+        c["column"]: REGISTRY.get_sample_value(
+            "driftloop_monitor_drift_score",
+            {"model": "iris", "column": c["column"], "stattest": c["stattest"]},
+        )
+        for c in columns
+    }
+    assert "x0" in scores
+    assert scores == {c["column"]: c["score"] for c in columns}
+
+
 async def test_a_quiet_window_gets_its_full_report_on_request(
     parts: tuple[Monitor, FakeStore, FakeOutbox, FakeSource],
 ) -> None:

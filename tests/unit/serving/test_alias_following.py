@@ -85,6 +85,26 @@ async def test_alias_set_swaps_in_the_new_version_once_it_loaded(
     assert loader.loaded[-1] == fake_registry.folder / "iris" / "3"
 
 
+async def test_each_load_of_a_version_is_timed_per_model_and_alias(
+    world: tuple[FakeRegistry, FakeLoader, ModelManager],
+) -> None:
+    from prometheus_client import REGISTRY
+
+    fake_registry, _, models = world
+    labels = {"model": "iris", "alias": "champion"}
+    before = REGISTRY.get_sample_value("driftloop_serving_model_load_seconds_count", labels) or 0
+    await models.reconcile()
+    fake_registry.register("iris", 3)
+
+    await on_alias_set(
+        models, CloudEvent.new(registry.AliasSet(name="iris", alias="champion", version=3))
+    )
+    await settled(models)
+
+    after = REGISTRY.get_sample_value("driftloop_serving_model_load_seconds_count", labels)
+    assert after == before + 2
+
+
 async def test_a_version_that_fails_to_load_is_never_swapped_in(
     world: tuple[FakeRegistry, FakeLoader, ModelManager],
 ) -> None:

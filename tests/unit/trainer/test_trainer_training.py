@@ -213,6 +213,33 @@ async def test_a_job_that_wins_the_gate_moves_the_champion_alias(tmp_path: Path)
     ]
 
 
+async def test_a_finished_job_is_counted_by_outcome_and_its_duration_observed(
+    tmp_path: Path,
+) -> None:
+    running = trainer(tmp_path, policy=OPEN, outcome=scored(0.97, 0.70, 4), aliases={"champion": 4})
+    before = _jobs_metric(MODEL, "succeeded")
+
+    await manual_job(running)
+
+    after = _jobs_metric(MODEL, "succeeded")
+    assert after[0] == before[0] + 1
+    assert after[1] == before[1] + 1
+
+
+def _jobs_metric(model: str, status: str) -> tuple[float, float]:
+    """(finished jobs promoted, duration observations) of ``model`` with ``status``."""
+    from prometheus_client import REGISTRY
+
+    finished = REGISTRY.get_sample_value(
+        "driftloop_trainer_jobs_finished_total",
+        {"model": model, "status": status, "promoted": "true"},
+    )
+    observed = REGISTRY.get_sample_value(
+        "driftloop_trainer_job_duration_seconds_count", {"model": model, "status": status}
+    )
+    return (finished or 0.0, observed or 0.0)
+
+
 async def test_a_job_that_loses_the_gate_does_not_move_the_champion_alias(
     tmp_path: Path,
 ) -> None:

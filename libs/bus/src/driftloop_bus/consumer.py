@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from google.protobuf.message import Message
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from driftloop_bus.deadletter import DeadLetters, Delivered
 from driftloop_bus.publisher import Publisher
@@ -61,6 +61,11 @@ EVENTS_HANDLED = Counter(
 )
 HANDLE_SECONDS = Histogram(
     "driftloop_event_handle_seconds", "Time spent in handlers per event.", ["group", "topic"]
+)
+CONSUMER_LAG = Gauge(
+    "driftloop_consumer_lag",
+    "Records on a partition not yet handled by this consumer group (high water - next offset).",
+    ["group", "topic", "partition"],
 )
 
 
@@ -227,6 +232,8 @@ class ConsumerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending: dict[TopicPartition, int] = {}
+        # Next offset to handle per partition (for the lag), kept across commits.
+        self._next: dict[TopicPartition, int] = {}
         self._assigned = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -285,8 +292,21 @@ class ConsumerRunner:
                 for record in records:
                     await self.dispatcher.handle(delivered(record))
                     self._pending[tp] = record.offset + 1
+                    self._next[tp] = record.offset + 1
+            self._report_lag(consumer)
             if self._pending:
                 await self._commit(consumer)
+
+    def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Set the lag of each assigned partition whose high water the last fetch told."""
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            position = self._next.get(tp)
+            if highwater is None or position is None:
+                continue
+            CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(
+                max(highwater - position, 0)
+            )
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         if not self._pending:

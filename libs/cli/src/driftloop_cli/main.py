@@ -125,6 +125,10 @@ def run(
 
 @app.command()
 def up(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[SERVICE]...", help="Start only these services (as --only)."),
+    ] = None,
     *,
     home: Annotated[
         Path,
@@ -165,18 +169,74 @@ def up(
             ),
         ),
     ] = False,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            "-d",
+            help="Run in the background; then driftloop status, logs and down.",
+        ),
+    ] = False,
+    max_restarts: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=1000,
+            help="Crashes of one service within --restart-window after which it is left "
+            "stopped (the others keep running); 0 never restarts.",
+        ),
+    ] = 5,
+    restart_delay: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=60.0,
+            help="Seconds before a crashed service is restarted; doubles with each crash "
+            "within the window, up to 30 s.",
+        ),
+    ] = 1.0,
+    restart_window: Annotated[
+        float, typer.Option(min=1.0, max=86400.0, help="Seconds over which crashes count.")
+    ] = 120.0,
 ) -> None:
-    """Start the broker and every installed service; Ctrl-C stops them all."""
+    """Start the broker and every installed service (or those named); Ctrl-C stops them all.
+
+    A service that crashes is restarted after a backoff (as compose's `restart:
+    unless-stopped`), the restart logged and counted; one that keeps crashing is left
+    stopped with a message while the others keep running.
+    """
+    import sys
+
+    from driftloop_cli.supervisor import RestartPolicy
     from driftloop_cli.up import UpError, run_up
 
     installed = _installed()
-    if only:
-        names = [n.strip() for item in only for n in item.split(",") if n.strip()]
-        definitions = _resolve(names, installed)
+    chosen = [*(names or []), *(only or [])]
+    if chosen:
+        wanted = [n.strip() for item in chosen for n in item.split(",") if n.strip()]
+        definitions = _resolve(wanted, installed)
         # Start in the suite's order whatever the order on the command line.
         definitions = [d for d in installed.values() if d in definitions]
     else:
         definitions = list(installed.values())
+    if detach:
+        from driftloop_cli.control import detach as run_detached
+
+        argv = [arg for arg in sys.argv[1:] if arg not in ("--detach", "-d")]
+        argv = argv[argv.index("up") + 1 :] if "up" in argv else argv
+        try:
+            code = run_detached(home=home, argv=argv, echo=typer.echo)
+        except UpError as exc:
+            _fail(str(exc))
+        if code:
+            raise typer.Exit(code)
+        return
+    restart = RestartPolicy(
+        initial_delay=restart_delay,
+        max_delay=max(30.0, restart_delay),
+        max_restarts=max_restarts,
+        window=restart_window,
+    )
     try:
         code = run_up(
             home=home,
@@ -188,11 +248,84 @@ def up(
             echo=typer.echo,
             echo_err=lambda line: typer.echo(line, err=True),
             free_ports=free_ports,
+            restart=restart,
         )
     except UpError as exc:
         _fail(str(exc))
     if code:
         raise typer.Exit(code)
+
+
+_UP_HOME = typer.Option(envvar="DRIFTLOOP_HOME", help="Home of the suite `driftloop up` runs.")
+
+
+@app.command()
+def status(
+    home: Annotated[Path, _UP_HOME] = Path(".driftloop"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Show each child of the running suite: pid, state, restarts, health (/healthz), URL.
+
+    Exits 1 when no suite runs with this home.
+    """
+    import dataclasses
+    import json
+
+    from driftloop_cli.control import NotRunningError, format_status
+    from driftloop_cli.control import status as read_status
+
+    try:
+        rows = read_status(home)
+    except NotRunningError as exc:
+        _fail(str(exc))
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(dataclasses.asdict(row)))
+        return
+    typer.echo(format_status(rows))
+
+
+@app.command()
+def logs(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[SERVICE]...", help="Whose logs (all when omitted)."),
+    ] = None,
+    *,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the suite stops.")
+    ] = False,
+    tail: Annotated[
+        int | None,
+        typer.Option("--tail", "-n", min=0, max=1_000_000, help="Only the last N lines of each."),
+    ] = None,
+    home: Annotated[Path, _UP_HOME] = Path(".driftloop"),
+) -> None:
+    """Print the logs of the suite's services (and broker, and a detached `up`)."""
+    from driftloop_cli.control import print_logs
+
+    try:
+        print_logs(home, names or [], tail=tail, follow=follow, echo=typer.echo)
+    except KeyError as exc:
+        _fail(str(exc.args[0]), EXIT_USAGE)
+
+
+@app.command()
+def down(
+    home: Annotated[Path, _UP_HOME] = Path(".driftloop"),
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=3600.0,
+            help="Seconds for a graceful stop before everything still alive is killed.",
+        ),
+    ] = 30.0,
+) -> None:
+    """Stop the suite `driftloop up` runs with this home (gracefully, then by force)."""
+    from driftloop_cli.control import down as stop_suite
+
+    stop_suite(home, timeout=timeout, echo=typer.echo)
 
 
 @app.command()

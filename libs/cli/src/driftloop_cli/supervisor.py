@@ -6,6 +6,12 @@ SIGTERM, then SIGKILL after a grace period. Each child runs in its own process
 group, so a Ctrl-C in the terminal reaches only the supervisor, which then stops
 the children in order (services before the broker they talk to) and also reaches
 any grandchildren a service may have spawned.
+
+Once started, a child that exits on its own is restarted as compose's
+``restart: unless-stopped`` would, after a backoff that doubles with each crash
+(:class:`RestartPolicy`); the others keep running. A child that crashes
+``max_restarts`` times within ``window`` seconds is given up on (left stopped) with
+a message, and the others still keep running.
 """
 
 from __future__ import annotations
@@ -48,6 +54,40 @@ class ChildSpec:
     startup_timeout: float | None = None
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When a crashed child is started again, and when it is given up on.
+
+    Attributes:
+        initial_delay: Seconds before the first restart; each further crash within
+            ``window`` doubles it, up to ``max_delay``.
+        max_delay: Longest wait before a restart.
+        max_restarts: Crashes within ``window`` after which the child is given up on
+            (0 never restarts; the child's exit is then final).
+        window: Seconds over which crashes are counted; a child that stays up this
+            long starts again from ``initial_delay``.
+    """
+
+    initial_delay: float = 1.0
+    max_delay: float = 30.0
+    max_restarts: int = 5
+    window: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.initial_delay < 0 or self.max_delay < self.initial_delay:
+            raise ValueError("restart delays must be >= 0 and max_delay >= initial_delay")
+        if self.max_restarts < 0 or self.window <= 0:
+            raise ValueError("max_restarts must be >= 0 and window > 0")
+
+    def delay(self, recent_crashes: int) -> float:
+        """Seconds to wait before restarting after the ``recent_crashes``-th crash."""
+        return float(min(self.max_delay, self.initial_delay * 2 ** max(recent_crashes - 1, 0)))
+
+
+#: What the supervisor tells its owner: (child name, what happened, in a sentence).
+Notify = Callable[[str, str], None]
+
+
 class ChildFailedError(RuntimeError):
     """A child exited, or did not become ready in time.
 
@@ -72,6 +112,13 @@ class StopRequestedError(Exception):
 class _Child:
     spec: ChildSpec
     proc: subprocess.Popen[bytes]
+    #: running, starting (restarted, not ready yet), backoff (waiting to restart), gave up.
+    state: str = "running"
+    restarts: int = 0
+    crashes: deque[float] = field(default_factory=deque)
+    restart_at: float = 0.0
+    started_at: float = 0.0
+    last_exit: str = ""
 
 
 @dataclass
@@ -87,6 +134,10 @@ class Supervisor:
     startup_timeout: float = 60.0
     grace: float = 10.0
     poll_interval: float = 0.1
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    #: Called on every restart, give-up and recovery; and after the pids change.
+    notify: Notify | None = None
+    on_change: Callable[[], None] | None = None
     _children: list[_Child] = field(default_factory=list, init=False, repr=False)
     # A plain flag, not a threading.Event: Event.set() from a signal handler deadlocks
     # when the signal lands while the main thread holds the Event's lock in wait().
@@ -97,6 +148,18 @@ class Supervisor:
     def pids(self) -> dict[str, int]:
         """Process ids of the started children, by name, in start order."""
         return {child.spec.name: child.proc.pid for child in self._children}
+
+    @property
+    def states(self) -> dict[str, dict[str, object]]:
+        """Each child's pid, state (running, starting, backoff, gave up) and restarts."""
+        return {
+            child.spec.name: {
+                "pid": child.proc.pid,
+                "state": child.state,
+                "restarts": child.restarts,
+            }
+            for child in self._children
+        }
 
     @property
     def stop_requested(self) -> bool:
@@ -198,20 +261,90 @@ class Supervisor:
         return {child.spec.name: child.proc.pid for child in self._children if child.spec in specs}
 
     def watch(self) -> None:
-        """Block until a stop is requested.
+        """Keep the children running until a stop is requested.
+
+        A child that exits is restarted after the policy's backoff; one that crashes
+        too often is given up on. Either way the others keep running.
 
         Raises:
-            ChildFailedError: A child exited on its own first.
+            ChildFailedError: Every child has been given up on (nothing is left to run).
         """
         while not self._stopped_within(self.poll_interval):
             for child in self._children:
-                code = child.proc.poll()
-                if code is not None:
-                    raise ChildFailedError(
-                        child.spec.name,
-                        f"exited unexpectedly with code {code}",
-                        log_tail(child.spec.log_path),
-                    )
+                self._tend(child)
+            if self._children and all(c.state == "gave up" for c in self._children):
+                last = max(self._children, key=lambda c: c.crashes[-1] if c.crashes else 0.0)
+                raise ChildFailedError(
+                    last.spec.name,
+                    f"{last.last_exit}; nothing is left running",
+                    log_tail(last.spec.log_path),
+                )
+
+    def _tend(self, child: _Child) -> None:
+        """One look at one child: notice a crash, restart it when due, see it ready."""
+        now = time.monotonic()
+        name = child.spec.name
+        if child.state == "gave up":
+            return
+        if child.state == "backoff":
+            if now >= child.restart_at:
+                child.proc = self._spawn(child.spec, append=True)
+                child.restarts += 1
+                child.state = "starting"
+                child.started_at = now
+                self._tell(name, f"restarted (pid {child.proc.pid}, restart {child.restarts})")
+                self._changed()
+            return
+        code = child.proc.poll()
+        if code is None:
+            if child.state == "starting":
+                if child.spec.ready():
+                    child.state = "running"
+                    self._tell(name, f"is ready again after restart {child.restarts}")
+                    self._changed()
+                elif now - child.started_at >= self._timeout(child.spec):
+                    # Hung on start-up: counts as a crash, like exiting would.
+                    _signal_group(child.proc.pid, signal.SIGKILL)
+                    child.proc.wait()
+                    self._crashed(child, f"was not ready within {self._timeout(child.spec):g}s")
+            return
+        self._crashed(child, f"exited {_describe_exit(code)}")
+
+    def _crashed(self, child: _Child, how: str) -> None:
+        now = time.monotonic()
+        policy = self.restart
+        child.crashes.append(now)
+        child.last_exit = how
+        while child.crashes and now - child.crashes[0] > policy.window:
+            child.crashes.popleft()
+        recent = len(child.crashes)
+        if recent > policy.max_restarts:
+            child.state = "gave up"
+            if policy.max_restarts == 0:
+                self._tell(child.spec.name, how)
+            else:
+                self._tell(
+                    child.spec.name,
+                    f"{how}; gave up after {recent} crashes within {policy.window:g}s "
+                    f"(the others keep running; see its log: {child.spec.log_path})",
+                )
+        else:
+            delay = policy.delay(recent)
+            child.state = "backoff"
+            child.restart_at = now + delay
+            self._tell(child.spec.name, f"{how}; restarting in {delay:g}s")
+        self._changed()
+
+    def _timeout(self, spec: ChildSpec) -> float:
+        return spec.startup_timeout if spec.startup_timeout is not None else self.startup_timeout
+
+    def _tell(self, name: str, message: str) -> None:
+        if self.notify is not None:
+            self.notify(name, message)
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def _stopped_within(self, seconds: float) -> bool:
         """Sleep up to ``seconds`` in short steps; whether a stop was requested."""
@@ -239,7 +372,7 @@ class Supervisor:
             codes[child.spec.name] = self._stop_child(child)
         return codes
 
-    def _spawn(self, spec: ChildSpec) -> subprocess.Popen[bytes]:
+    def _spawn(self, spec: ChildSpec, *, append: bool = False) -> subprocess.Popen[bytes]:
         env = dict(spec.env) if spec.env is not None else None
         if spec.log_path is None:
             return subprocess.Popen(
@@ -247,7 +380,11 @@ class Supervisor:
             )
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         # The child keeps its own copy of the descriptor; ours can close right away.
-        with spec.log_path.open("wb") as log:
+        # A restart appends, so the crash that caused it stays in the log.
+        with spec.log_path.open("ab" if append else "wb") as log:
+            if append:
+                log.write(b"--- restarted by driftloop up ---\n")
+                log.flush()
             return subprocess.Popen(
                 list(spec.argv),
                 stdin=subprocess.DEVNULL,
@@ -269,6 +406,13 @@ class Supervisor:
                 return proc.wait()
             time.sleep(min(self.poll_interval, 0.05))
         return proc.returncode
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"on {signal.Signals(-code).name}"
+    return f"with code {code}"
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -8,6 +8,7 @@ import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,13 @@ import httpx
 
 from driftloop_cli.credentials import ADMIN_TOKEN_FILE, ensure_admin_token, secret_key
 from driftloop_cli.serve import http_url, port_is_free
-from driftloop_cli.supervisor import ChildFailedError, ChildSpec, StopRequestedError, Supervisor
+from driftloop_cli.supervisor import (
+    ChildFailedError,
+    ChildSpec,
+    RestartPolicy,
+    StopRequestedError,
+    Supervisor,
+)
 
 if TYPE_CHECKING:
     from driftloop_kit.service import ServiceDefinition
@@ -211,6 +218,7 @@ def run_up(
     echo: Echo,
     echo_err: Echo,
     free_ports: bool = False,
+    restart: RestartPolicy | None = None,
 ) -> int:
     """Start the broker (unless given one) and the services; block until stopped.
 
@@ -226,6 +234,7 @@ def run_up(
         free_ports: Start the broker and the services on free ports (``broker_port`` and
             the services' port settings are ignored) and wire each service's URLs of
             the others to them.
+        restart: How a crashed child is restarted and when it is given up on.
 
     Returns:
         The exit code: 0 after a requested stop, 1 if something failed.
@@ -291,7 +300,10 @@ def run_up(
     echo(f"calls need a token: export MLFLOW_TRACKING_TOKEN=$(cat {admin})")
     echo("  (driftloop token create --role reader|writer|deployer|admin makes others)")
     suite = _Suite(home=home, broker=broker, endpoints=endpoints, echo=echo, echo_err=echo_err)
-    return suite.run(Supervisor(startup_timeout=startup_timeout, grace=grace), specs)
+    supervisor = Supervisor(
+        startup_timeout=startup_timeout, grace=grace, restart=restart or RestartPolicy()
+    )
+    return suite.run(supervisor, specs)
 
 
 @dataclass
@@ -310,6 +322,7 @@ class _Suite:
 
     def run(self, supervisor: Supervisor, specs: Sequence[ChildSpec]) -> int:
         code = 0
+        supervisor.notify = self._notify
         with supervisor.handle_signals():
             try:
                 where = {"broker": self.broker} | {e.name: e.url for e in self.endpoints}
@@ -321,7 +334,9 @@ class _Suite:
                 if first:
                     supervisor.start(first[0])
                 supervisor.start_many([s for s in specs if s.name != "broker"])
-                self._announce(supervisor.pids)
+                self._announce(supervisor)
+                # From here on a crash restarts the child; up.json follows every change.
+                supervisor.on_change = lambda: self._write(supervisor)
                 supervisor.watch()
             except StopRequestedError:
                 pass
@@ -336,21 +351,35 @@ class _Suite:
         self.echo("stopped")
         return code
 
-    def _announce(self, pids: Mapping[str, int]) -> None:
+    def _write(self, supervisor: Supervisor) -> None:
         logs = self.home / "logs"
+        where = {"broker": self.broker} | {e.name: e.url for e in self.endpoints}
+        children = {
+            name: {**state, "url": where.get(name, ""), "log": str(logs / f"{name}.log")}
+            for name, state in supervisor.states.items()
+        }
         state = {
             "broker": self.broker,
             "services": {e.name: e.url for e in self.endpoints},
             "pid": os.getpid(),
-            "pids": dict(pids),
+            "pids": supervisor.pids,
+            "children": children,
             "home": str(self.home),
             "logs": str(logs),
         }
         write_state(self.up_file, state)
+
+    def _announce(self, supervisor: Supervisor) -> None:
+        logs = self.home / "logs"
+        self._write(supervisor)
         rows = [("broker", self.broker)] + [(e.name, e.url) for e in self.endpoints]
         self.echo(f"driftloop is up (home {self.home}, logs in {logs}):")
         self.echo(format_table(rows))
         self.echo("press Ctrl-C to stop")
+
+    def _notify(self, name: str, message: str) -> None:
+        stamp = datetime.now(UTC).strftime("%H:%M:%S")
+        self.echo_err(f"{stamp} {name} {message}")
 
     def _report(self, exc: ChildFailedError) -> None:
         self.echo_err(f"error: {exc.name} {exc.reason}")

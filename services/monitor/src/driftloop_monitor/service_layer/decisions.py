@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from driftloop_kit import tracing
 from driftloop_monitor.domain import drift
@@ -50,6 +50,16 @@ UNREFERENCED = Counter(
     "driftloop_monitor_unreferenced_rows_total",
     "Prediction rows of versions without reference data (counted, not tested).",
     ["model", "version"],
+)
+DRIFT_SCORE = Gauge(
+    "driftloop_monitor_drift_score",
+    "Last window's drift score per column (a p-value or a distance; see the stattest).",
+    ["model", "column", "stattest"],
+)
+DRIFT_SHARE = Gauge(
+    "driftloop_monitor_drift_share",
+    "Share of drifted columns in the last tested window.",
+    ["model"],
 )
 DECISION_SECONDS = Histogram(
     "driftloop_monitor_drift_decision_seconds", "Time of one window's drift decision."
@@ -142,6 +152,9 @@ class Decisions:
             )
             decision = decided
             status = "drift" if decided.dataset_drift else "tested"
+            DRIFT_SHARE.labels(key.model).set(decided.share)
+            for column in decided.columns:
+                DRIFT_SCORE.labels(key.model, column.column, column.stattest).set(column.score)
         WINDOWS.labels(key.model, status).inc()
 
         link_id = new_report_id("rep")

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Iterable, Sequence
 
 import anyio
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from driftloop_kit import tracing
 from driftloop_serving.domain.models import (
@@ -47,6 +47,12 @@ LOAD_FAILURES = Counter(
     ["model", "alias"],
 )
 SWAPS = Counter("driftloop_serving_model_swaps_total", "Versions swapped in.", ["model", "alias"])
+LOAD_SECONDS = Histogram(
+    "driftloop_serving_model_load_seconds",
+    "Time to download and load one model version (before it is swapped in).",
+    ["model", "alias"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
 
 
 def served_slots(settings: ServingSettings) -> list[Slot]:
@@ -182,10 +188,11 @@ class ModelManager:
             )
 
     async def _load(self, info: VersionInfo, alias: str) -> ServedModel:
-        folder = await self.registry.download(info)
-        predictor = await anyio.to_thread.run_sync(
-            functools.partial(self.loader, folder, model=info.name)
-        )
+        with LOAD_SECONDS.labels(info.name, alias).time():
+            folder = await self.registry.download(info)
+            predictor = await anyio.to_thread.run_sync(
+                functools.partial(self.loader, folder, model=info.name)
+            )
         return ServedModel(
             name=info.name,
             version=info.version,

@@ -53,6 +53,7 @@ from driftloop_trainer.domain.policy import (
     trigger_from_dict,
 )
 from driftloop_trainer.domain.schedule import due
+from driftloop_trainer.service_layer.metrics import record_finished
 from driftloop_trainer.service_layer.ports import (
     AliasRegistryPort,
     ExecutorPort,
@@ -590,6 +591,11 @@ class Training:
             NotFound: No such job.
             Conflict: The job has finished already.
         """
+        job = await self._finish(job_id, outcome)
+        record_finished(job)
+        return job
+
+    async def _finish(self, job_id: str, outcome: Mapping[str, Any]) -> dict[str, Any]:
         job = await self.store.get_job(job_id)
         if not JobStatus(job["status"]).active:
             raise Conflict(f"Training job {job_id!r} has finished already ({job['status']})")
