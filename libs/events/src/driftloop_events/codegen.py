@@ -211,8 +211,7 @@ def _expected(proto_dir: Path, target: Target) -> dict[str, bytes]:
 
 def _diff(out_dir: Path, expected: dict[str, bytes], namespace: str = _NAMESPACE) -> Drift:
     actual = {
-        path.relative_to(out_dir).as_posix(): path
-        for path in _generated_files(out_dir, namespace)
+        path.relative_to(out_dir).as_posix(): path for path in _generated_files(out_dir, namespace)
     }
     return Drift(
         stale=tuple(
@@ -255,9 +254,9 @@ def generate(
     expected = _expected(proto_dir, target)
     drift = _diff(out_dir, expected, target.namespace)
     for name in (*drift.stale, *drift.missing):
-        target = out_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(expected[name])
+        path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(expected[name])
     for name in drift.extra:
         (out_dir / name).unlink()
     return drift
