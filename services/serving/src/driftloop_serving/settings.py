@@ -18,6 +18,7 @@ class ServingSettings(ServiceSettings):
 
     service_name: ClassVar[str] = "serving"
     default_port: ClassVar[int] = 8080  # KServe's and MLServer's HTTP port
+    other_port_fields: ClassVar[tuple[str, ...]] = ("grpc_port",)
 
     grpc_enabled: bool = Field(
         default=True,
@@ -125,6 +126,10 @@ class ServingSettings(ServiceSettings):
     def model_names(self) -> list[str]:
         """The served model names."""
         return [name for name in self.models.split(",") if name]
+
+    def other_ports(self) -> dict[str, int]:
+        """The V2 gRPC port, when it is served."""
+        return super().other_ports() if self.grpc_enabled else {}
 
     @property
     def spill_path(self) -> Path:
