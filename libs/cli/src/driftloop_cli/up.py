@@ -326,6 +326,9 @@ class _Suite:
                 where = {"broker": self.broker} | {e.name: e.url for e in self.endpoints}
                 for spec in specs:
                     self.echo(f"starting {spec.name} on {where[spec.name]}")
+                for endpoint in self.endpoints:
+                    for field, port in endpoint.other_ports:
+                        self.echo(f"  {endpoint.name} {field}: {endpoint.host}:{port}")
                 # The broker first: every service connects to it on start-up. The
                 # services need nothing of each other to start, so they start together.
                 first = [s for s in specs if s.name == "broker"]
