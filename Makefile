@@ -46,7 +46,7 @@ test-unit: install ## Run the unit tests only (no I/O)
 test-integration: install ## Run the integration tests only (real broker, SQLite, PostgreSQL, Redis)
 	@$(BIN)/pytest -m integration
 
-lint: install ## ruff (lint + format check), mypy (code and tests), import boundaries, generated code current
+lint: install ## ruff (lint + format check), mypy (code and tests), import boundaries, generated code (events, V2 gRPC) current
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy libs $(wildcard services/*/src) tests
@@ -58,7 +58,7 @@ fmt: install ## Format the code and apply safe lint fixes
 	@$(BIN)/ruff check --fix .
 	@$(BIN)/ruff format .
 
-proto: install ## Generate the Python code of the event contract (proto/) with grpcio-tools
+proto: install ## Generate the Python code of the event contract and of serving's V2 gRPC protocol (proto/) with grpcio-tools
 	@$(BIN)/python -m driftloop_events.codegen
 
 bench: bench-bus bench-features bench-tracking bench-monitor bench-serving bench-loop bench-autonomy ## Run every benchmark (driftloop vs its peer, same run)

@@ -13,6 +13,12 @@ The same scikit-learn model (LogisticRegression, 20 features, fitted on a DataFr
   registered with the mlflow client, alias ``champion``), prediction logging on to an
   embedded tansu broker; measured on both protocols, with the peer's request body.
 
+And driftloop's own V2 over gRPC against its V2 REST (:func:`grpc_vs_rest`): the same
+server, the same model and row, the same concurrency, one closed-loop Python client for
+both (asyncio on uvloop, a prepared request sent again and again: ``grpc.aio`` on one
+channel with the ``ModelInferRequest`` ``tritonclient.grpc`` sends, raw HTTP/1.1
+keep-alive connections with REST's JSON body), rounds alternating REST and gRPC.
+
 Each peer is installed from PyPI into its own virtual environment under
 ``.driftloop/bench/``. Servers run under ``taskset -c 0``; this process, ``wrk`` and the
 broker, tracking and registry (idle while measuring) under ``taskset -c 1``.
@@ -21,6 +27,7 @@ Usage::
 
     .venv/bin/python bench/serving.py [--rounds 3] [--duration 10] [--warmup 5]
                                       [--connections 8] [--keep] [--no-pin]
+                                      [--grpc-only]
 
 It prints every run, the medians, the ratios, and one summary line; it never fails on
 a time. Targets (issue 6): driftloop >= 2,500 req/s with p99 <= 10 ms, >= 10x mlflow's
@@ -37,6 +44,7 @@ on driftloop with micro-batching off and on at 32 connections
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import http.client
 import json
@@ -63,6 +71,7 @@ from _common import (
     environment_line,
     free_port,
     median,
+    percentile,
     pin_this_process,
     summary_line,
     taskset_prefix,
@@ -412,6 +421,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin to cores")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--grpc-only",
+        action="store_true",
+        help="only driftloop's V2 gRPC vs its V2 REST (no peer is installed or started)",
+    )
     return parser.parse_args(argv)
 
 
@@ -438,22 +452,23 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     server_core = None if args.no_pin else SERVER_CORE
     side_core = None if args.no_pin else LOADGEN_CORE
-    if shutil.which("wrk") is None:
+    if shutil.which("wrk") is None and not args.grpc_only:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     print("serving benchmark: 1-row LogisticRegression (20 features), wrk, one worker each")
     print(environment_line())
     started = time.perf_counter()
-    mlflow_bin = ensure_venv(
-        MLFLOW_VENV, f"mlflow=={MLFLOW_VERSION}", distribution="mlflow", version=MLFLOW_VERSION
-    )
-    mlserver_bin = ensure_venv(
-        MLSERVER_VENV,
-        f"mlserver=={MLSERVER_VERSION} mlserver-sklearn=={MLSERVER_VERSION}",
-        distribution="mlserver",
-        version=MLSERVER_VERSION,
-    )
-    took = time.perf_counter() - started
-    print(f"peers: {mlflow_bin / 'mlflow'}, {mlserver_bin / 'mlserver'} ({took:.0f} s)")
+    if not args.grpc_only:  # --grpc-only: no peer
+        mlflow_bin = ensure_venv(
+            MLFLOW_VENV, f"mlflow=={MLFLOW_VERSION}", distribution="mlflow", version=MLFLOW_VERSION
+        )
+        mlserver_bin = ensure_venv(
+            MLSERVER_VENV,
+            f"mlserver=={MLSERVER_VERSION} mlserver-sklearn=={MLSERVER_VERSION}",
+            distribution="mlserver",
+            version=MLSERVER_VERSION,
+        )
+        took = time.perf_counter() - started
+        print(f"peers: {mlflow_bin / 'mlflow'}, {mlserver_bin / 'mlserver'} ({took:.0f} s)")
     print(
         f"wrk and this process: {pinned}; servers under test: "
         f"{' '.join(taskset_prefix(server_core)) or 'not pinned'}; broker, tracking and "
@@ -477,8 +492,11 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
         shared = {
             "DRIFTLOOP_HOME": str(home),
             "DRIFTLOOP_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            # Every serving's V2 gRPC server on a free port (two servings, one 8081).
+            "DRIFTLOOP_SERVING_GRPC_PORT": "0",
         }
         tracking_port, registry_port, serving_port = free_port(), free_port(), free_port()
+        grpc_port = free_port()
         tracking = _driftloop(
             "tracking", tracking_port, shared, workdir / "tracking.log", side_core
         )
@@ -520,6 +538,7 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
                 **shared,
                 "DRIFTLOOP_SERVING_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
                 "DRIFTLOOP_SERVING_MODELS": MODEL_NAME,
+                "DRIFTLOOP_SERVING_GRPC_PORT": str(grpc_port),
                 # Default logging (INFO, JSON): an access line per request, as the
                 # peers' default logging also writes.
             },
@@ -528,6 +547,11 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
         )
         stack.callback(serving.stop)
         serving.start()
+        if args.grpc_only:
+            grpc_vs_rest(
+                args, model=model, http_port=serving_port, grpc_port=grpc_port, token=token
+            )
+            return
         # The same with authentication off, for its cost; idle while the others run.
         open_port = free_port()
         serving_open = _driftloop(
@@ -626,6 +650,7 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
             f"{ours_requests:,} measured requests (spilled {spilled:.0f}, dropped {dropped:.0f})"
         )
         report(targets, args.rounds)
+        grpc_vs_rest(args, model=model, http_port=serving_port, grpc_port=grpc_port, token=token)
         if args.only == "all":
             pyfunc_section(**pyfunc)
 
@@ -1032,6 +1057,199 @@ def report_pyfunc(
             target=f">= {TARGET_BATCHING:g}x with p99 <= {TARGET_BATCHING_P99_MS:g} ms",
         )
         + f" | {args.connections_batching} connections, {args.rounds} rounds"
+    )
+
+
+# --- V2 gRPC vs REST on driftloop ---------------------------------------------------------
+
+GRPC_INFER = "/inference.GRPCInferenceService/ModelInfer"
+
+
+def grpc_infer_request(rows: Any) -> bytes:
+    """The ``ModelInferRequest`` ``tritonclient.grpc`` sends for ``rows``: one FP64 input of
+    shape [rows, 20], its values in ``raw_input_contents``."""
+    import numpy as np
+    from tritonclient.grpc import service_pb2  # type: ignore[import-untyped]
+
+    request = service_pb2.ModelInferRequest(model_name=MODEL_NAME)
+    request.inputs.add(name="input-0", datatype="FP64", shape=list(rows.shape))
+    request.raw_input_contents.append(np.ascontiguousarray(rows.to_numpy(), "<f8").tobytes())
+    return bytes(request.SerializeToString())
+
+
+def http_request(port: int, path: str, body: str, headers: dict[str, str]) -> bytes:
+    """A keep-alive HTTP/1.1 POST of ``body`` (JSON), ready to send as it is."""
+    data = body.encode()
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(data)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+
+
+async def _grpc_caller(
+    channel: Any, request: bytes, metadata: Any, deadline: float, latencies: list[float]
+) -> int:
+    import grpc
+
+    # No serializers: the prepared bytes go out, the answer's bytes come back.
+    call = channel.unary_unary(GRPC_INFER)
+    errors = 0
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        try:
+            await call(request, metadata=metadata, timeout=10)
+        except grpc.RpcError:
+            errors += 1
+            continue
+        latencies.append(time.perf_counter() - started)
+    return errors
+
+
+async def _http_caller(port: int, request: bytes, deadline: float, latencies: list[float]) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    errors = 0
+    try:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            found = re.search(rb"(?i)content-length: *(\d+)", head)
+            await reader.readexactly(int(found.group(1)) if found else 0)
+            if not head.startswith(b"HTTP/1.1 200"):
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - started)
+    finally:
+        writer.close()
+    return errors
+
+
+def closed_loop(
+    kind: str, *, port: int, request: bytes, token: str, seconds: float, connections: int
+) -> dict[str, float]:
+    """``connections`` callers sending ``request`` back to back for ``seconds``, over gRPC
+    (one channel) or HTTP/1.1 (one connection each): req/s, p50, p99 (ms), errors."""
+    import grpc
+    import uvloop
+
+    async def run() -> dict[str, float]:
+        latencies: list[float] = []
+        deadline = time.perf_counter() + seconds
+        started = time.perf_counter()
+        if kind == "grpc":
+            metadata = (("authorization", f"Bearer {token}"),)
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                errors = await asyncio.gather(
+                    *(
+                        _grpc_caller(channel, request, metadata, deadline, latencies)
+                        for _ in range(connections)
+                    )
+                )
+        else:
+            errors = await asyncio.gather(
+                *(_http_caller(port, request, deadline, latencies) for _ in range(connections))
+            )
+        took = time.perf_counter() - started
+        return {
+            "requests": len(latencies),
+            "rps": len(latencies) / took,
+            "p50": percentile(latencies, 50) * 1000,
+            "p99": percentile(latencies, 99) * 1000,
+            "errors": sum(errors),
+        }
+
+    return dict(uvloop.run(run()))
+
+
+def grpc_vs_rest(
+    args: argparse.Namespace, *, model: Any, http_port: int, grpc_port: int, token: str
+) -> None:
+    """driftloop's V2 over gRPC vs its V2 REST: same server, model, row and concurrency."""
+    import tritonclient.grpc as triton  # type: ignore[import-untyped]
+
+    check = features(20, seed=2)
+    expected = model.predict(check).tolist()
+    client = triton.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+    matrix = triton.InferInput("input-0", list(check.shape), "FP64")
+    matrix.set_data_from_numpy(check.to_numpy())
+    answer = client.infer(MODEL_NAME, [matrix], headers={"authorization": f"Bearer {token}"})
+    rest = predictions_of(
+        post(
+            f"http://127.0.0.1:{http_port}/v2/models/{MODEL_NAME}/infer",
+            v2_body(check),
+            {"Authorization": f"Bearer {token}"},
+        )
+    )
+    same = answer.as_numpy("predict").tolist() == expected == rest
+    client.close()
+    print(
+        f"\nV2 gRPC vs REST on driftloop (port {grpc_port} vs {http_port}): tritonclient.grpc "
+        f"and REST give {'the same' if same else 'DIFFERENT'} answers as the model in process "
+        "(20 rows)"
+    )
+    row = features(1, seed=1)
+    requests = {
+        "rest": http_request(
+            http_port,
+            f"/v2/models/{MODEL_NAME}/infer",
+            v2_body(row),
+            {"Authorization": f"Bearer {token}"},
+        ),
+        "grpc": grpc_infer_request(row),
+    }
+    ports = {"rest": http_port, "grpc": grpc_port}
+
+    def once(kind: str, seconds: float) -> dict[str, float]:
+        return closed_loop(
+            kind,
+            port=ports[kind],
+            request=requests[kind],
+            token=token,
+            seconds=seconds,
+            connections=args.connections,
+        )
+
+    for kind in ("rest", "grpc"):
+        once(kind, args.warmup)
+    runs: dict[str, list[dict[str, float]]] = {"rest": [], "grpc": []}
+    print(
+        f"{args.rounds} rounds, {args.duration:g} s per run, {args.connections} callers, "
+        "one Python client (asyncio, uvloop) for both; order: REST, gRPC",
+        flush=True,
+    )
+    for round_no in range(1, args.rounds + 1):
+        for kind in ("rest", "grpc"):
+            figures = once(kind, args.duration)
+            runs[kind].append(figures)
+            print(
+                f"  round {round_no} V2 {kind.upper():<5} {figures['rps']:8,.0f} req/s  "
+                f"p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:7.2f} ms  "
+                f"errors {figures['errors']:.0f}",
+                flush=True,
+            )
+
+    def fmt(kind: str) -> str:
+        rps = median([r["rps"] for r in runs[kind]])
+        p50 = median([r["p50"] for r in runs[kind]])
+        p99 = median([r["p99"] for r in runs[kind]])
+        errors = sum(r["errors"] for r in runs[kind])
+        return f"{rps:,.0f} req/s p50 {p50:.1f} ms p99 {p99:.1f} ms errors {errors:.0f}"
+
+    ratios = [g["rps"] / r["rps"] for r, g in zip(runs["rest"], runs["grpc"], strict=True)]
+    ratio = median([r["rps"] for r in runs["grpc"]]) / median([r["rps"] for r in runs["rest"]])
+    print("per-round throughput ratios, gRPC / REST: " + ", ".join(f"{x:.2f}x" for x in ratios))
+    print(
+        summary_line(
+            "serving V2 gRPC vs REST",
+            ours=f"gRPC {fmt('grpc')}",
+            peer=f"REST {fmt('rest')}",
+            ratio=ratio,
+        )
+        + f" | {args.connections} callers | {args.rounds} rounds"
     )
 
 

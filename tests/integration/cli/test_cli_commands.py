@@ -204,6 +204,8 @@ def test_up_runs_the_broker_and_every_installed_service_and_stops_all_on_sigint(
     installed = installed_services()
     for definition in installed.values():
         env[definition.settings_cls.env_name("port")] = str(free_port())
+        for other in definition.settings_cls.other_port_fields:  # serving's gRPC port
+            env[definition.settings_cls.env_name(other)] = str(free_port())
     broker_port = free_port()
     home = Path(env["DRIFTLOOP_HOME"])
 

@@ -126,7 +126,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
             models={},
         )
         serving = ServingSettings(
-            **common, port=free_port(), registry_url=stack.registry_url, models=""
+            **common, port=free_port(), grpc_port=0, registry_url=stack.registry_url, models=""
         )
         monitor = MonitorSettings(
             **common,

@@ -99,8 +99,9 @@ def iris_models(serving_stack: Stack) -> Models:
 def serving_settings(
     stack: Stack, home: Path, bootstrap_servers: str, **overrides: Any
 ) -> ServingSettings:
-    """Settings of a serving instance in front of ``stack`` on a free port."""
-    options: dict[str, Any] = {"reconcile_interval_seconds": 2, **overrides}
+    """Settings of a serving instance in front of ``stack`` on a free port (its V2 gRPC
+    server on any free port, unless ``grpc_port`` is given)."""
+    options: dict[str, Any] = {"reconcile_interval_seconds": 2, "grpc_port": 0, **overrides}
     return ServingSettings(
         home=home,
         kafka_bootstrap_servers=bootstrap_servers,

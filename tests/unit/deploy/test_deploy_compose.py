@@ -158,7 +158,7 @@ def test_each_service_starts_from_its_compose_environment(
     assert settings.kafka_bootstrap_servers == "kafka:9092"
     assert settings.secret_key.get_secret_value() == TEST_SECRETS["DRIFTLOOP_SECRET_KEY"]
     published = {int(p.split(":")[-1]) for p in services()[name]["ports"]}
-    assert published == {settings.port}
+    assert published == {settings.port, *settings.other_ports().values()}
     assert str(settings.home) in {v.split(":", 1)[1] for v in services()[name]["volumes"]}
     assert loopback_settings(settings) == {}, "a container reaches no peer on loopback"
 

@@ -237,13 +237,23 @@ def test_every_service_has_a_deployment_a_service_and_a_config_map(overlay: str)
     )
 
 
+def expected_ports(cls: Any) -> dict[str, int]:
+    """The ports a service listens on by their name in the manifests: ``http``, and
+    ``grpc`` for serving's ``grpc_port`` (its other ports, by default)."""
+    others = {
+        field.removesuffix("_port"): cls.model_fields[field].default
+        for field in cls.other_port_fields
+    }
+    return {"http": cls.default_port, **others}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_probes_ask_healthz_and_readyz_on_the_port_the_service_listens_on(overlay: str) -> None:
     kustomization = rendered(overlay)
     for name, cls in settings_classes().items():
         main = container(kustomization.find("Deployment", name))
         ports = {p["name"]: p["containerPort"] for p in main["ports"]}
-        assert ports == {"http": cls.default_port}, name
+        assert ports == expected_ports(cls), name
         assert config_data(kustomization, name)[cls.env_name("port")] == str(cls.default_port)
         probes = {kind: main[kind]["httpGet"] for kind in ("startupProbe", "livenessProbe")}
         probes["readinessProbe"] = main["readinessProbe"]["httpGet"]
@@ -268,9 +278,9 @@ def test_each_service_selects_the_pods_of_its_deployment_only(overlay: str) -> N
             if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
         ]
         assert selected == [name]
-        (port,) = service["spec"]["ports"]
-        assert port["port"] == cls.default_port
-        assert port["targetPort"] in {
+        ports = {port["name"]: port for port in service["spec"]["ports"]}
+        assert {n: port["port"] for n, port in ports.items()} == expected_ports(cls)
+        assert {port["targetPort"] for port in ports.values()} <= {
             p["name"] for p in container(kustomization.find("Deployment", name))["ports"]
         }
     for deployment in deployments:

@@ -45,6 +45,8 @@ class Endpoint:
     name: str
     host: str
     port: int
+    #: The other ports it listens on, by setting (serving's ``grpc_port``).
+    other_ports: tuple[tuple[str, int], ...] = ()
 
     @property
     def url(self) -> str:
@@ -112,6 +114,9 @@ def wiring_env(
         settings = definition.settings_cls
         if name in ports:
             env[settings.env_name("port")] = str(ports[name])
+            # Its other ports (serving's gRPC port) on whatever port is free when it binds.
+            for other_port in settings.other_port_fields:
+                env[settings.env_name(other_port)] = "0"
         for other, port in ports.items():
             field = settings.model_fields.get(f"{other}_url")
             if field is not None and str(field.default).startswith("http://127.0.0.1:"):
@@ -132,8 +137,10 @@ def service_endpoints(
         given: dict[str, Any] = {"home": home, "kafka_bootstrap_servers": bootstrap_servers}
         if ports and definition.name in ports:
             given["port"] = ports[definition.name]
+            given |= dict.fromkeys(definition.settings_cls.other_port_fields, 0)
         settings = definition.settings_cls(**given)
-        endpoints.append(Endpoint(definition.name, settings.host, settings.port))
+        others = tuple(settings.other_ports().items())
+        endpoints.append(Endpoint(definition.name, settings.host, settings.port, others))
     return endpoints
 
 
@@ -153,26 +160,23 @@ def service_spec(
     )
 
 
-def check_ports(claims: Sequence[tuple[str, str, int]]) -> None:
+def check_ports(claims: Sequence[tuple[str, str, int, str]]) -> None:
     """Refuse to start when a port is taken or claimed twice.
 
     Args:
-        claims: ``(owner, host, port)`` for the broker and every service.
+        claims: ``(owner, host, port, how to move it)`` for the broker and every port of
+            every service (its variable, e.g. ``DRIFTLOOP_SERVING_GRPC_PORT``).
 
     Raises:
         UpError: Naming the owner, the port and how to move it.
     """
     seen: dict[int, str] = {}
-    for owner, host, port in claims:
+    for owner, host, port, mover in claims:
         if port in seen:
             raise UpError(f"{owner} and {seen[port]} are both configured for port {port}")
         seen[port] = owner
         if not port_is_free(host, port):
-            hint = (
-                "use --broker-port"
-                if owner == "broker"
-                else f"set DRIFTLOOP_{owner.upper()}_PORT to another port"
-            )
+            hint = "use --broker-port" if owner == "broker" else f"set {mover} to another port"
             raise UpError(
                 f"port {port} on {host} (for {owner}) is already in use; stop what listens "
                 f"there or {hint}"
@@ -256,9 +260,16 @@ def run_up(
     if not own_broker and not any(_reachable(addr) for addr in broker.split(",")):
         raise UpError(f"no Kafka broker accepts connections at {broker}")
     endpoints = service_endpoints(definitions, home=home, bootstrap_servers=broker, ports=ports)
-    claims = [(e.name, e.host, e.port) for e in endpoints]
+    settings_of = {d.name: d.settings_cls for d in definitions}
+    claims = []
+    for e in endpoints:
+        claims.append((e.name, e.host, e.port, settings_of[e.name].env_name("port")))
+        claims += [
+            (f"{e.name} ({field})", e.host, port, settings_of[e.name].env_name(field))
+            for field, port in e.other_ports
+        ]
     if own_broker:
-        claims.insert(0, ("broker", BROKER_HOST, broker_port))
+        claims.insert(0, ("broker", BROKER_HOST, broker_port, "--broker-port"))
     check_ports(claims)
 
     specs = []
@@ -328,6 +339,9 @@ class _Suite:
                 where = {"broker": self.broker} | {e.name: e.url for e in self.endpoints}
                 for spec in specs:
                     self.echo(f"starting {spec.name} on {where[spec.name]}")
+                for endpoint in self.endpoints:
+                    for field, port in endpoint.other_ports:
+                        self.echo(f"  {endpoint.name} {field}: {endpoint.host}:{port}")
                 # The broker first: every service connects to it on start-up. The
                 # services need nothing of each other to start, so they start together.
                 first = [s for s in specs if s.name == "broker"]

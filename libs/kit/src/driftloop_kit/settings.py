@@ -156,6 +156,9 @@ class ServiceSettings(BaseSettings):
     service_name: ClassVar[str] = "service"
     #: Port used when ``DRIFTLOOP_<SERVICE>_PORT`` is not set.
     default_port: ClassVar[int] = 8000
+    #: Settings of the other TCP ports the service listens on (0: any free port), which
+    #: ``driftloop up`` checks and moves with ``port`` (serving's ``grpc_port``).
+    other_port_fields: ClassVar[tuple[str, ...]] = ()
 
     # Settings carry secrets and DSNs with passwords: keep them out of error messages.
     model_config = SettingsConfigDict(
@@ -370,6 +373,10 @@ class ServiceSettings(BaseSettings):
     def env_name(cls, field: str) -> str:
         """Name of the service-specific variable of ``field``, e.g. ``DRIFTLOOP_TRACKING_PORT``."""
         return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+    def other_ports(self) -> dict[str, int]:
+        """The other ports the service listens on, by setting (those set to 0 left out)."""
+        return {field: port for field in self.other_port_fields if (port := getattr(self, field))}
 
     @classmethod
     def shared_env_name(cls, field: str) -> str | None:

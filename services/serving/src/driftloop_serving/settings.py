@@ -18,7 +18,24 @@ class ServingSettings(ServiceSettings):
 
     service_name: ClassVar[str] = "serving"
     default_port: ClassVar[int] = 8080  # KServe's and MLServer's HTTP port
+    other_port_fields: ClassVar[tuple[str, ...]] = ("grpc_port",)
 
+    grpc_enabled: bool = Field(
+        default=True,
+        description=(
+            "Serve KServe's V2 inference protocol over gRPC too (`GRPCInferenceService`: "
+            "what `tritonclient.grpc` and KServe's client call), on `grpc_port`."
+        ),
+    )
+    grpc_port: int = Field(
+        default=8081,
+        ge=0,
+        le=65535,
+        description=(
+            "TCP port of the V2 gRPC server (KServe's and MLServer's gRPC port), on the same "
+            "host as HTTP; 0 takes a free port (logged at start-up)."
+        ),
+    )
     registry_url: str = Field(
         default="http://127.0.0.1:5001",
         description="Base URL of the registry service, where models are loaded from.",
@@ -118,6 +135,10 @@ class ServingSettings(ServiceSettings):
     def model_names(self) -> list[str]:
         """The served model names."""
         return [name for name in self.models.split(",") if name]
+
+    def other_ports(self) -> dict[str, int]:
+        """The V2 gRPC port, when it is served."""
+        return super().other_ports() if self.grpc_enabled else {}
 
     @property
     def spill_path(self) -> Path:

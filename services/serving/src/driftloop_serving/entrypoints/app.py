@@ -1,9 +1,11 @@
 """The serving service's HTTP app: ``create_app(settings)`` and its plug-in definition.
 
 ``create_app`` only wires: :func:`~driftloop_serving.service_layer.bootstrap.bootstrap`
-builds the dependencies, the routers (and their fast routes) answer requests, and the
-alias consumer (:mod:`driftloop_serving.entrypoints.consumers`) keeps the served
-models in step with the registry.
+builds the dependencies, the routers (and their fast routes) answer requests, the V2
+gRPC server (:mod:`driftloop_serving.entrypoints.grpc_v2`, on its own port) answers
+with the same scorer, and the alias consumer
+(:mod:`driftloop_serving.entrypoints.consumers`) keeps the served models in step with
+the registry.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from driftloop_serving.entrypoints.consumers import (
     declarations_consumer,
 )
 from driftloop_serving.entrypoints.fast_routes import FAST_ROUTES
+from driftloop_serving.entrypoints.grpc_v2 import GrpcServer
 from driftloop_serving.entrypoints.routers import ROUTERS
 from driftloop_serving.entrypoints.routers.v2 import v2_error_body
 from driftloop_serving.service_layer.bootstrap import bootstrap
@@ -69,6 +72,8 @@ def create_app(settings: ServingSettings) -> FastAPI:
     consumer = alias_consumer(container)
     documents = declarations_consumer(container)
     catch_up = CatchUp(consumer, models)
+    # Started once the models and the consumers are, stopped before them.
+    grpc_server = GrpcServer(settings, container.scorer) if settings.grpc_enabled else None
     app = create_service_app(
         settings=settings,
         title="driftloop serving",
@@ -91,6 +96,8 @@ def create_app(settings: ServingSettings) -> FastAPI:
         ],
         checks={"models": _models_loaded(settings, models, container.catalog)},
         fast_routes=FAST_ROUTES,
+        on_startup=[grpc_server.start] if grpc_server else [],
+        on_shutdown=[grpc_server.stop] if grpc_server else [],
         # The V2 protocol's routes answer its own error body, a denial included.
         error_formats={"/v2/": v2_error_body},
     )

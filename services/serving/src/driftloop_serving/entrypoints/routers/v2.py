@@ -33,6 +33,7 @@ The ``infer`` routes are also served past FastAPI, by
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pydantic_core
@@ -52,7 +53,7 @@ from driftloop_serving.domain.protocols import (
     v2_response,
 )
 from driftloop_serving.entrypoints.deps import ScorerDep
-from driftloop_serving.service_layer.scoring import UnknownModel
+from driftloop_serving.service_layer.scoring import Answer, Scorer, UnknownModel
 
 router = APIRouter(prefix="/v2", tags=["V2 inference protocol"])
 
@@ -152,13 +153,14 @@ def _outputs(predictor: Predictor) -> list[dict[str, Any]]:
     return outputs
 
 
-def _metadata(scorer: ScorerDep, name: str, version: str | None) -> Response:
-    try:
-        model = scorer.resolve(name, _version(version))
-    except UnknownModel as error:
-        return _error(404, str(error))
-    except BadRequest as error:
-        return _error(400, str(error))
+def model_metadata_of(scorer: Scorer, name: str, version: str | None) -> dict[str, Any]:
+    """V2's model metadata of ``name`` (or one loaded version), as REST and gRPC answer it.
+
+    Raises:
+        UnknownModel: The model is not served, or the version not loaded.
+        BadRequest: The version is not a positive integer.
+    """
+    model = scorer.resolve(name, _version(version))
     predictor = model.predictor
     served = scorer.catalog.get(name)
     # Which loader serves the version (a fast path, or mlflow.pyfunc), and whether its
@@ -176,17 +178,24 @@ def _metadata(scorer: ScorerDep, name: str, version: str | None) -> Response:
             "challenger_alias": served.traffic.challenger_alias,
             "document_revision": served.revision,
         }
-    return JSONResponse(
-        {
-            "name": name,
-            "versions": [str(v) for v in scorer.versions(name)],
-            "platform": predictor.flavor,
-            "inputs": [_input(c) for c in predictor.columns]
-            or [{"name": "input-0", "datatype": "FP64", "shape": [-1, -1]}],
-            "outputs": _outputs(predictor),
-            "parameters": parameters,
-        }
-    )
+    return {
+        "name": name,
+        "versions": [str(v) for v in scorer.versions(name)],
+        "platform": predictor.flavor,
+        "inputs": [_input(c) for c in predictor.columns]
+        or [{"name": "input-0", "datatype": "FP64", "shape": [-1, -1]}],
+        "outputs": _outputs(predictor),
+        "parameters": parameters,
+    }
+
+
+def _metadata(scorer: ScorerDep, name: str, version: str | None) -> Response:
+    try:
+        return JSONResponse(model_metadata_of(scorer, name, version))
+    except UnknownModel as error:
+        return _error(404, str(error))
+    except BadRequest as error:
+        return _error(400, str(error))
 
 
 @router.get("/models/{name}", dependencies=[READER])
@@ -260,56 +269,85 @@ def _answer(content: dict[str, Any], data: bytes, binary: bool) -> Response:
     )
 
 
+@dataclass(frozen=True)
+class Inferred:
+    """A scored V2 request: the answer, and how the request asked for it.
+
+    Attributes:
+        outputs: The outputs asked for, in order.
+        binary: Those to answer in binary (REST's binary tensor extension).
+        feature_service: The feature service the inputs' entity keys were read from.
+    """
+
+    answer: Answer
+    outputs: tuple[str, ...]
+    binary: frozenset[str]
+    feature_service: str | None
+
+
+async def infer_body(
+    scorer: Scorer, name: str, version: str | None, body: Any, binary: memoryview | None
+) -> Inferred:
+    """Score a V2 ``infer`` request's body (and its binary tensors): what REST's and gRPC's
+    ``infer`` share.
+
+    Raises:
+        UnknownModel: The model is not served, or the version not loaded.
+        BadRequest: The request cannot be read, or does not fit the model.
+        DriftloopError: Anything else the scorer refuses (with its status).
+    """
+    pinned = _version(version)
+    served = scorer.resolve(name, pinned)  # 404 before looking at the body
+    predictor = served.predictor
+    columns = [column.name for column in predictor.columns]
+    if binary is not None:
+        binary_tensors.decode_inputs(body, binary)
+    outputs = v2_outputs(body)
+    binary_outputs = binary_tensors.binary_outputs(body, outputs)
+    requested = (
+        requested_source(body.get("parameters"), "parameters") if isinstance(body, dict) else None
+    )
+    source = scorer.feature_source(name, requested)
+    entities = (
+        v2_entities(body, columns, named=requested is not None) if source is not None else None
+    )
+    if source is None or entities is None:
+        matrix = v2_batch(body, predictor.columns) if predictor.typed else v2_matrix(body, columns)
+        feature_names = None
+    elif predictor.typed:
+        raise BadRequest(TYPED_ENTITIES)
+    else:
+        matrix, feature_names = await scorer.online_matrix(
+            name, source=source, entities=entities, columns=columns
+        )
+    request_id = str(body.get("id") or "") or None
+    answer = await scorer.infer(
+        name,
+        matrix,
+        version=pinned,
+        request_id=request_id,
+        entities=entities,
+        feature_names=feature_names,
+        probabilities="predict_proba" in outputs,
+    )
+    feature_service = source if entities is not None and isinstance(source, str) else None
+    return Inferred(answer, outputs, binary_outputs, feature_service)
+
+
 async def infer_request(
     request: Request, scorer: ScorerDep, name: str, version: str | None
 ) -> Response:
     """Answer an ``infer`` request (the FastAPI routes and the fast routes both call this)."""
     try:
         body, binary = await _read(request)
-        pinned = _version(version)
-        served = scorer.resolve(name, pinned)  # 404 before looking at the body
-        predictor = served.predictor
-        columns = [column.name for column in predictor.columns]
-        if binary is not None:
-            binary_tensors.decode_inputs(body, binary)
-        outputs = v2_outputs(body)
-        binary_outputs = binary_tensors.binary_outputs(body, outputs)
-        requested = (
-            requested_source(body.get("parameters"), "parameters")
-            if isinstance(body, dict)
-            else None
-        )
-        source = scorer.feature_source(name, requested)
-        entities = (
-            v2_entities(body, columns, named=requested is not None) if source is not None else None
-        )
-        if source is None or entities is None:
-            matrix = (
-                v2_batch(body, predictor.columns) if predictor.typed else v2_matrix(body, columns)
-            )
-            feature_names = None
-        elif predictor.typed:
-            raise BadRequest(TYPED_ENTITIES)
-        else:
-            matrix, feature_names = await scorer.online_matrix(
-                name, source=source, entities=entities, columns=columns
-            )
-        request_id = str(body.get("id") or "") or None
-        answer = await scorer.infer(
-            name,
-            matrix,
-            version=pinned,
-            request_id=request_id,
-            entities=entities,
-            feature_names=feature_names,
-            probabilities="predict_proba" in outputs,
-        )
+        inferred = await infer_body(scorer, name, version, body, binary)
     except UnknownModel as error:
         return _error(404, str(error))
     except BadRequest as error:
         return _error(400, str(error))
     except DriftloopError as error:
         return _error(error.status_code, error.message)
+    answer = inferred.answer
     content, data = v2_response(
         model=name,
         version=answer.model.version,
@@ -317,12 +355,12 @@ async def infer_request(
         predictions=answer.predictions,
         route=answer.route,
         probabilities=answer.probabilities,
-        outputs=outputs,
-        binary=binary_outputs,
+        outputs=inferred.outputs,
+        binary=inferred.binary,
     )
-    if entities is not None and isinstance(source, str):
-        content["parameters"]["feature_service"] = source
-    return _answer(content, data, bool(binary_outputs))
+    if inferred.feature_service is not None:
+        content["parameters"]["feature_service"] = inferred.feature_service
+    return _answer(content, data, bool(inferred.binary))
 
 
 @router.post("/models/{name}/infer", dependencies=[READER])
