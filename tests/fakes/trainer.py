@@ -384,6 +384,9 @@ class FakeExecutor:
     def log_path(self, context: JobContext) -> Path:
         return Path(context.work_dir) / "job.log"
 
+    async def follow(self, context: JobContext) -> dict[str, Any] | None:
+        return await self.run(context)
+
     async def run(self, context: JobContext) -> dict[str, Any] | None:
         self.contexts.append(context)
         return self.outcome

@@ -604,6 +604,18 @@ class TrainerStore:
                 latest.append(found)
         return latest
 
+    async def adoptable(self) -> list[str]:
+        """Jobs left running by a previous process on an executor they outlive (a cluster)."""
+        async with self.database.session() as session:
+            rows = (
+                await session.execute(
+                    select(jobs.c.id).where(
+                        (jobs.c.status == JobStatus.RUNNING.value) & (jobs.c.executor != "local")
+                    )
+                )
+            ).all()
+        return [row.id for row in rows]
+
     async def interrupted(self) -> list[str]:
         """Jobs left queued or running by a previous process (local jobs die with it)."""
         async with self.database.session() as session:

@@ -211,6 +211,9 @@ class ExecutorPort(Protocol):
     async def run(self, context: JobContext) -> dict[str, Any] | None:
         """Run the job to its end; its outcome, or None when it reports back later."""
 
+    async def follow(self, context: JobContext) -> dict[str, Any] | None:
+        """Follow a job a previous process started, as :meth:`run` would."""
+
     async def start(self) -> None:
         """Prepare for jobs (the service is starting)."""
 

@@ -452,8 +452,10 @@ class Training:
 
     # -- jobs ----------------------------------------------------------------------
 
-    def _spawn(self, job_id: str) -> None:
-        task = asyncio.create_task(self.execute(job_id), name=f"training-job:{job_id}")
+    def _spawn(self, job_id: str, *, adopt: bool = False) -> None:
+        task = asyncio.create_task(
+            self.execute(job_id, adopt=adopt), name=f"training-job:{job_id}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -489,13 +491,19 @@ class Training:
         # Valid while the job may run, and a little longer to report.
         return issue(job["id"], float(job["spec"].get("timeout_seconds", 900.0)) + 600.0)
 
-    async def execute(self, job_id: str) -> None:
-        """Run a queued job to its end (or hand it to the cluster)."""
+    async def execute(self, job_id: str, *, adopt: bool = False) -> None:
+        """Run a queued job to its end, or, with ``adopt``, follow the running job a
+        previous process started on the cluster."""
         try:
             job = await self.store.get_job(job_id)
             context = self.context(job)
-            await self.store.mark_running(job_id, log_path=str(self.executor.log_path(context)))
-            outcome = await self.executor.run(context)
+            if adopt:
+                outcome = await self.executor.follow(context)
+            else:
+                await self.store.mark_running(
+                    job_id, log_path=str(self.executor.log_path(context))
+                )
+                outcome = await self.executor.run(context)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -726,6 +734,8 @@ class Training:
                 error="the trainer stopped while the job was queued or running",
                 error_type="Interrupted",
             )
+        for job_id in await self.store.adoptable():
+            self._spawn(job_id, adopt=True)
 
     async def wait_idle(self) -> None:
         """Wait for the jobs running in this process (tests, shutdown)."""
