@@ -314,6 +314,13 @@ class FakeTrainerStore:
             if job["status"] in _ACTIVE and job["executor"] == "local"
         ]
 
+    async def adoptable(self) -> list[str]:
+        return [
+            job["id"]
+            for job in self.jobs.values()
+            if job["status"] == "running" and job["executor"] != "local"
+        ]
+
     async def _publish(self, event: CloudEvent[Any]) -> None:
         async with self.database.session() as session:
             await self.outbox.add(session, event)

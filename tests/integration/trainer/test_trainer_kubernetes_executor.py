@@ -44,6 +44,7 @@ class FakeApi:
     deletes: list[dict[str, str]] = field(default_factory=list)
     logs: dict[str, str] = field(default_factory=dict)
     version: int = 1
+    job_created: asyncio.Event = field(default_factory=asyncio.Event)
 
     def set_condition(self, name: str, kind: str) -> None:
         """What the Job controller does when the Job ends."""
@@ -78,6 +79,7 @@ def api_app(state: FakeApi) -> FastAPI:
         body["metadata"]["namespace"] = namespace
         body["status"] = {}
         state.jobs[body["metadata"]["name"]] = body
+        state.job_created.set()
         return JSONResponse(body, status_code=201)
 
     @app.get(jobs_path)
@@ -111,7 +113,7 @@ def api_app(state: FakeApi) -> FastAPI:
         return JSONResponse(state.jobs.pop(name))
 
     @app.get("/api/v1/namespaces/{namespace}/pods")
-    async def list_pods(namespace: str, labelSelector: str = "") -> JSONResponse:  # noqa: N803
+    async def list_pods(namespace: str, labelSelector: str = "") -> JSONResponse:
         name = labelSelector.removeprefix("job-name=")
         items = [
             {"metadata": {"name": f"{name}-x1", "namespace": namespace}}
@@ -121,7 +123,7 @@ def api_app(state: FakeApi) -> FastAPI:
         return JSONResponse({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items})
 
     @app.get("/api/v1/namespaces/{namespace}/pods/{name}/log")
-    async def pod_log(name: str, tailLines: int = 0) -> PlainTextResponse:  # noqa: N803
+    async def pod_log(name: str, tailLines: int = 0) -> PlainTextResponse:
         lines = state.logs.get(name.removesuffix("-x1"), "").splitlines(keepends=True)
         return PlainTextResponse("".join(lines[-tailLines:] if tailLines else lines))
 
@@ -136,7 +138,9 @@ async def api() -> AsyncIterator[tuple[FakeApi, str]]:
         uvicorn.Config(api_app(state), host="127.0.0.1", port=port, log_config=None)
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    for _ in range(1000):  # a few seconds at most
+        if server.started:
+            break
         await asyncio.sleep(0.01)
     yield state, f"http://127.0.0.1:{port}"
     server.should_exit = True
@@ -175,8 +179,7 @@ NAME = "train-job-7d1c2b9a04ef"
 
 
 async def until_created(state: FakeApi) -> None:
-    while NAME not in state.jobs:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(state.job_created.wait(), 10)
 
 
 async def test_a_job_becomes_a_restricted_valid_job_and_succeeds_with_its_log_tail(

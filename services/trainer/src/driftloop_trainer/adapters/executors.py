@@ -13,10 +13,9 @@ import asyncio
 import contextlib
 import json
 import os
-from pathlib import Path
-from typing import Any
-
 from http import HTTPStatus
+from pathlib import Path
+from typing import Any, cast
 
 from lightkube import ApiError, AsyncClient
 from lightkube.resources.batch_v1 import Job
@@ -50,9 +49,7 @@ class Executor(abc.ABC):
 
     async def follow(self, context: JobContext) -> dict[str, Any] | None:
         """Follow a job a previous process started; a process's jobs died with it."""
-        return _failure(
-            Stage.SETUP, "the trainer stopped while the job was running", "Interrupted"
-        )
+        return _failure(Stage.SETUP, "the trainer stopped while the job was running", "Interrupted")
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Prepare for jobs (the service is starting)."""
@@ -186,7 +183,7 @@ class KubernetesExecutor(Executor):
 
     name = "kubernetes"
 
-    def __init__(  # noqa: PLR0913 - keyword-only settings
+    def __init__(
         self,
         *,
         namespace: str,
@@ -232,7 +229,7 @@ class KubernetesExecutor(Executor):
         """Create the Job and follow it to its end."""
         await asyncio.to_thread(Path(context.work_dir).mkdir, parents=True, exist_ok=True)
         body = Job.from_dict(self.manifest(context))
-        await self.client.create(body, namespace=self.namespace)
+        await self.client.create(cast(Job, body))
         await self._log(context, f"Kubernetes Job {job_name(context.job_id)} created\n")
         return await self.follow(context)
 
@@ -297,11 +294,12 @@ class KubernetesExecutor(Executor):
 
     async def _attach_log(self, context: JobContext) -> None:
         """Append the tail of the Job's pod log to the job's log file."""
-        selector = {"job-name": job_name(context.job_id)}
+        selector: dict[str, Any] = {"job-name": job_name(context.job_id)}
         try:
             lines = []
             async for pod in self.client.list(Pod, namespace=self.namespace, labels=selector):
-                assert pod.metadata is not None and pod.metadata.name is not None
+                if pod.metadata is None or pod.metadata.name is None:
+                    continue
                 async for line in self.client.log(
                     pod.metadata.name, namespace=self.namespace, tail_lines=self.log_tail_lines
                 ):

@@ -19,7 +19,7 @@ def dns_label(text: str, *, limit: int = 63) -> str:
 
 
 #: Labels of every training Job, by which a restarted trainer finds its Jobs.
-JOB_SELECTOR = {"app.kubernetes.io/name": "driftloop-training"}
+JOB_SELECTOR: dict[str, Any] = {"app.kubernetes.io/name": "driftloop-training"}
 #: The job id, unchanged (a label holds only its DNS form).
 JOB_ID_ANNOTATION = "driftloop.io/job-id"
 

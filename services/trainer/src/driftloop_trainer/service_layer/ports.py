@@ -104,6 +104,9 @@ class TrainerStorePort(Protocol):
     async def interrupted(self) -> list[str]:
         """Local jobs a previous process left queued or running."""
 
+    async def adoptable(self) -> list[str]:
+        """Jobs a previous process left running on an executor they outlive."""
+
     async def model_state(
         self, model: str, policy: TriggerPolicy, now: datetime, *, champion_alias: str
     ) -> ModelState:

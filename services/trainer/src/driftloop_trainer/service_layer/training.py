@@ -453,9 +453,7 @@ class Training:
     # -- jobs ----------------------------------------------------------------------
 
     def _spawn(self, job_id: str, *, adopt: bool = False) -> None:
-        task = asyncio.create_task(
-            self.execute(job_id, adopt=adopt), name=f"training-job:{job_id}"
-        )
+        task = asyncio.create_task(self.execute(job_id, adopt=adopt), name=f"training-job:{job_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -500,9 +498,7 @@ class Training:
             if adopt:
                 outcome = await self.executor.follow(context)
             else:
-                await self.store.mark_running(
-                    job_id, log_path=str(self.executor.log_path(context))
-                )
+                await self.store.mark_running(job_id, log_path=str(self.executor.log_path(context)))
                 outcome = await self.executor.run(context)
         except asyncio.CancelledError:
             raise
