@@ -384,7 +384,8 @@ class FakeExecutor:
 
     name = "local"
 
-    def __init__(self, outcome: dict[str, Any]) -> None:
+    def __init__(self, outcome: dict[str, Any] | None, *, name: str = "local") -> None:
+        self.name = name
         self.outcome = outcome
         self.contexts: list[JobContext] = []
 

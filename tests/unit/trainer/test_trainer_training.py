@@ -734,3 +734,23 @@ async def test_an_episode_waiting_when_its_versions_labels_are_found_suspect_is_
         running.clock.advance(10)
         assert await tick(running) == []
     assert len(running.store.decisions) == decided  # held once, not re-decided each tick
+
+
+async def test_a_restarted_trainer_follows_the_cluster_job_it_left_running_to_its_end(
+    tmp_path: Path,
+) -> None:
+    first = trainer(tmp_path, policy=TriggerPolicy(max_concurrent=1))
+    first.training.executor = FakeExecutor(None, name="kubernetes")  # reports later
+    job = await manual_job(first)
+    assert job["status"] == "running"
+    # A new process on the same store: the Job still runs on the cluster.
+    follower = FakeExecutor(FAILED, name="kubernetes")
+    first.training.executor = follower
+
+    await first.training.recover()
+    await first.training.wait_idle()
+
+    assert [c.job_id for c in follower.contexts] == [job["id"]]
+    after = await first.store.get_job(job["id"])
+    assert after["status"] == "failed"
+    assert first.events()[-1] == "failed"
