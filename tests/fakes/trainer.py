@@ -352,17 +352,26 @@ class FakeTrainerStore:
     async def record_moves(self, moves: list[dict[str, Any]]) -> None:
         self.moves.extend(moves)
 
-    async def active_local_jobs(self) -> list[ActiveJob]:
+    async def active_jobs(self) -> list[ActiveJob]:
         return [
             ActiveJob(
                 id=job["id"],
                 owner=job.get("owner"),
                 heartbeat_at=job.get("heartbeat_at"),
                 created_at=job["created_at"],
+                local=job["executor"] == "local",
             )
             for job in self.jobs.values()
-            if job["status"] in _ACTIVE and job["executor"] == "local"
+            if (job["status"] in _ACTIVE and job["executor"] == "local")
+            or (job["status"] == "running" and job["executor"] != "local")
         ]
+
+    async def claim(self, job: ActiveJob, *, owner: str, now: datetime) -> bool:
+        found = self.jobs[job.id]
+        if (found.get("owner"), found.get("heartbeat_at")) != (job.owner, job.heartbeat_at):
+            return False
+        found.update(owner=owner, heartbeat_at=now)
+        return True
 
     async def renew_leases(self, job_ids: list[str], *, owner: str, now: datetime) -> None:
         for job_id in job_ids:
@@ -450,12 +459,16 @@ class FakeExecutor:
 
     name = "local"
 
-    def __init__(self, outcome: dict[str, Any]) -> None:
+    def __init__(self, outcome: dict[str, Any] | None, *, name: str = "local") -> None:
+        self.name = name
         self.outcome = outcome
         self.contexts: list[JobContext] = []
 
     def log_path(self, context: JobContext) -> Path:
         return Path(context.work_dir) / "job.log"
+
+    async def follow(self, context: JobContext) -> dict[str, Any] | None:
+        return await self.run(context)
 
     async def run(self, context: JobContext) -> dict[str, Any] | None:
         self.contexts.append(context)

@@ -124,3 +124,40 @@ async def test_a_replica_fails_another_replicas_job_only_once_its_lease_lapsed(
     finally:
         for database in databases:
             await database.dispose()
+
+
+async def test_of_two_replicas_taking_over_a_lapsed_job_exactly_one_gets_it(
+    postgres_databases: Callable[[], str],
+) -> None:
+    url = postgres_databases()
+    await upgrade_async(url, MIGRATIONS)
+    databases = [Database(url) for _ in range(2)]
+    try:
+        stores = [
+            TrainerStore(database=database, outbox=Outbox(), consumer="trainer")
+            for database in databases
+        ]
+        then = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+        found = await stores[0].decide(
+            trigger=Trigger(kind=TriggerKind.MANUAL, model="churn", window="w"),
+            policy=POLICY,
+            spec=JobSpec(),
+            executor="kubernetes",
+            now=then,
+            owner="trainer-gone/7/dead",
+        )
+        assert found is not None
+        assert found[1] is not None
+        await stores[0].mark_running(found[1], log_path="job.log")
+        (job,) = await stores[0].active_jobs()
+        assert not job.local
+        claims = await asyncio.gather(
+            *(
+                store.claim(job, owner=f"trainer-{n}/1/aaaa", now=then + timedelta(minutes=5))
+                for n, store in enumerate(stores)
+            )
+        )
+        assert sorted(claims) == [False, True]
+    finally:
+        for database in databases:
+            await database.dispose()

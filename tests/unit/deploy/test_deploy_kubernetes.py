@@ -157,6 +157,9 @@ def test_every_manifest_is_valid_against_the_kubernetes_json_schema(
         "HorizontalPodAutoscaler",
         "CronJob",
         "PersistentVolumeClaim",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
     } <= checked
 
 
@@ -373,7 +376,9 @@ def test_pods_run_unprivileged_without_service_links(overlay: str) -> None:
         assert pod["securityContext"]["runAsUser"] != 0, where
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
         assert pod["enableServiceLinks"] is False, where
-        assert pod["automountServiceAccountToken"] is False, where
+        # Only the trainer holds an API token, for its namespaced Role on Jobs.
+        trainer = pod.get("serviceAccountName") == "driftloop-trainer"
+        assert pod["automountServiceAccountToken"] is trainer, where
         main = container(workload)
         assert main["securityContext"] == {
             "allowPrivilegeEscalation": False,
@@ -657,3 +662,31 @@ def test_production_pins_images_sets_limits_and_refuses_placeholder_secrets() ->
     assert all(replicas[n] >= 2 for n in ("tracking", "registry", "features", "monitor"))
     assert replicas["trainer"] == 1
     assert kustomization.find("Deployment", "trainer")["spec"]["strategy"] == {"type": "Recreate"}
+
+
+@pytest.mark.parametrize("overlay", list(OVERLAYS))
+def test_the_trainer_may_run_its_jobs_in_its_namespace_and_nothing_more(overlay: str) -> None:
+    kustomization = rendered(overlay)
+    assert kustomization.of_kind("ClusterRole") == []
+    assert kustomization.of_kind("ClusterRoleBinding") == []
+    (role,) = kustomization.of_kind("Role")
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    # What the kubernetes executor calls: Jobs created, watched, listed by label,
+    # deleted; their pods listed by label and their logs read.
+    jobs = {("batch", "jobs", verb) for verb in ("create", "get", "list", "watch", "delete")}
+    assert granted == jobs | {("", "pods", "get"), ("", "pods", "list"), ("", "pods/log", "get")}
+    (binding,) = kustomization.of_kind("RoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    (deployment,) = [
+        d for d in kustomization.of_kind("Deployment") if d["metadata"]["name"] == "trainer"
+    ]
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account, "namespace": "driftloop"}
+    ]

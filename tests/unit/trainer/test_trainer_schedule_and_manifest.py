@@ -79,12 +79,6 @@ def test_a_broken_manifest_is_refused_by_the_schema(tmp_path: Path) -> None:
         kubernetes_validate.validate(manifest, "1.30", strict=True)
 
 
-def test_the_manifest_written_for_a_job_loads_back_as_yaml(tmp_path: Path) -> None:
-    path = KubernetesExecutor(namespace="ml").write_manifest(context(tmp_path))
-    loaded = yaml.safe_load(path.read_text())
-    kubernetes_validate.validate(loaded, "1.30", strict=True)
-
-
 def test_dns_labels_are_lowercase_alphanumerics_and_dashes() -> None:
     assert dns_label("Iris_Classifier/v2") == "iris-classifier-v2"
     assert len(dns_label("x" * 100)) == 63

@@ -19,6 +19,7 @@ from driftloop_bus.consumer import bind
 from driftloop_events.envelope import CloudEvent
 from driftloop_kit.declarations import TriggerPolicy
 from driftloop_trainer.domain.jobs import ModelConfig
+from driftloop_trainer.domain.leases import Owner
 from driftloop_trainer.domain.policy import Trigger, TriggerKind
 from driftloop_trainer.entrypoints.consumers import HANDLERS
 from driftloop_trainer.service_layer.training import Endpoints, Training
@@ -773,3 +774,25 @@ async def test_an_episode_waiting_when_its_versions_labels_are_found_suspect_is_
         running.clock.advance(10)
         assert await tick(running) == []
     assert len(running.store.decisions) == decided  # held once, not re-decided each tick
+
+
+async def test_a_restarted_trainer_follows_the_cluster_job_it_left_running_to_its_end(
+    tmp_path: Path,
+) -> None:
+    first = trainer(tmp_path, policy=TriggerPolicy(max_concurrent=1))
+    first.training.executor = FakeExecutor(None, name="kubernetes")  # reports later
+    job = await manual_job(first)
+    assert job["status"] == "running"
+    # A new process on the same store (this host, a new process): the Job still runs on
+    # the cluster.
+    follower = FakeExecutor(FAILED, name="kubernetes")
+    first.training.executor = follower
+    first.training.owner = Owner.this_process()
+
+    await first.training.recover()
+    await first.training.wait_idle()
+
+    assert [c.job_id for c in follower.contexts] == [job["id"]]
+    after = await first.store.get_job(job["id"])
+    assert after["status"] == "failed"
+    assert first.events()[-1] == "failed"

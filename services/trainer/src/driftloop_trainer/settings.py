@@ -63,8 +63,8 @@ class TrainerSettings(ServiceSettings):
     executor: Literal["local", "kubernetes"] = Field(
         default="local",
         description=(
-            "How jobs run: `local` subprocesses, or `kubernetes` (a batch/v1 Job manifest "
-            "is written to the job's folder for a cluster to run)."
+            "How jobs run: `local` subprocesses, or `kubernetes` (a batch/v1 Job created "
+            "through the Kubernetes API, in-cluster config or a kubeconfig, and watched)."
         ),
     )
     python: str = Field(
@@ -80,6 +80,22 @@ class TrainerSettings(ServiceSettings):
     )
     kubernetes_namespace: str = Field(
         default="driftloop", description="Namespace of the Kubernetes Jobs."
+    )
+    kubernetes_cpu: str = Field(
+        default="1",
+        pattern=r"^[0-9]+(\.[0-9]+|m)?$",
+        description="CPU request and limit of a Kubernetes Job's pod (e.g. `1`, `500m`).",
+    )
+    kubernetes_memory: str = Field(
+        default="2Gi",
+        pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|K|M|G|T)?$",
+        description="Memory request and limit of a Kubernetes Job's pod (e.g. `2Gi`).",
+    )
+    kubernetes_log_tail_lines: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Lines of a Kubernetes Job's pod log appended to the job's log when it ends.",
     )
     consumer_group: str = Field(
         default="driftloop-trainer", description="Consumer group of the trigger consumer."

@@ -2,9 +2,8 @@
 
 - :class:`LocalExecutor` (default): a subprocess of the service's interpreter;
   its output goes to the job's log file and its outcome is read from ``result.json``.
-- :class:`KubernetesExecutor`: writes the ``batch/v1`` Job manifest to the job's
-  folder for a cluster to run; the pod reports its outcome back with
-  ``POST /jobs/{id}/result``.
+- :class:`KubernetesExecutor`: creates a ``batch/v1`` Job through the Kubernetes
+  API and watches it; the pod reports its outcome back with ``POST /jobs/{id}/result``.
 """
 
 from __future__ import annotations
@@ -14,17 +13,25 @@ import asyncio
 import contextlib
 import json
 import os
+from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import yaml
+from lightkube import ApiError, AsyncClient
+from lightkube.resources.batch_v1 import Job
+from lightkube.resources.core_v1 import Pod
+from lightkube.types import CascadeType
 
-from driftloop_trainer.adapters.kubernetes import job_manifest
+from driftloop_trainer.adapters.kubernetes import (
+    JOB_ID_ANNOTATION,
+    JOB_SELECTOR,
+    job_manifest,
+    job_name,
+)
 from driftloop_trainer.adapters.warm import WarmProcess
 from driftloop_trainer.domain.jobs import CONTEXT_FILE, JOB_MODULE, RESULT_FILE, JobContext, Stage
 
 LOG_FILE = "job.log"
-MANIFEST_FILE = "job.yaml"
 
 
 class Executor(abc.ABC):
@@ -39,6 +46,10 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     async def run(self, context: JobContext) -> dict[str, Any] | None:
         """Run the job to its end; its outcome, or None when it reports back later."""
+
+    async def follow(self, context: JobContext) -> dict[str, Any] | None:
+        """Follow a job a previous process started; a process's jobs died with it."""
+        return _failure(Stage.SETUP, "the trainer stopped while the job was running", "Interrupted")
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Prepare for jobs (the service is starting)."""
@@ -146,18 +157,59 @@ class LocalExecutor(Executor):
 
 
 class KubernetesExecutor(Executor):
-    """Writes the Job manifest a cluster runs; the pod reports its result over HTTP.
+    """Runs each job as a ``batch/v1`` Job through the Kubernetes API and follows it.
+
+    The client is lightkube's ``AsyncClient``: maintained, asyncio-native on httpx
+    (the services' HTTP client), typed ``batch/v1`` models, in-cluster config or a
+    kubeconfig found the usual way (``KubeConfig.from_env``), watches that reconnect.
+    kubernetes_asyncio is generated code on aiohttp; kr8s has no typed models.
+
+    The pod reports its result with ``POST /jobs/{id}/result``; this executor
+    watches the Job until it ends, so a Job that fails, or stays silent past the
+    job's ``timeout_seconds``, fails the job (the latter's Job is deleted), and the
+    pod's log tail is appended to the job's log file. :meth:`cancel` deletes the
+    Job with foreground propagation (its pods go first). A trainer that stops
+    leaves its Jobs running: the next one finds them by label (:meth:`running`)
+    and follows them (:meth:`follow`).
 
     Args:
         namespace: Namespace of the Jobs.
         env: Environment of the pod (service URLs, the report URL).
+        client: The API client; default one from the environment's config.
+        cpu: CPU request of the pod.
+        memory: Memory request and limit of the pod.
+        log_tail_lines: Lines of the pod's log kept with the job.
     """
 
     name = "kubernetes"
 
-    def __init__(self, *, namespace: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        env: dict[str, str] | None = None,
+        client: AsyncClient | None = None,
+        cpu: str = "1",
+        memory: str = "2Gi",
+        log_tail_lines: int = 100,
+    ) -> None:
         self.namespace = namespace
         self.env = env or {}
+        self._client = client
+        self.cpu = cpu
+        self.memory = memory
+        self.log_tail_lines = log_tail_lines
+
+    @property
+    def client(self) -> AsyncClient:
+        """The API client (created on first use)."""
+        if self._client is None:
+            self._client = AsyncClient(namespace=self.namespace, field_manager="driftloop-trainer")
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
 
     def manifest(self, context: JobContext) -> dict[str, Any]:
         """The ``batch/v1`` Job of ``context``."""
@@ -169,20 +221,99 @@ class KubernetesExecutor(Executor):
             namespace=self.namespace,
             timeout_seconds=context.spec.timeout_seconds,
             env=self.env,
+            cpu=self.cpu,
+            memory=self.memory,
         )
 
-    async def run(self, context: JobContext) -> None:
-        await asyncio.to_thread(self.write_manifest, context)
+    async def run(self, context: JobContext) -> dict[str, Any] | None:
+        """Create the Job and follow it to its end."""
+        await asyncio.to_thread(Path(context.work_dir).mkdir, parents=True, exist_ok=True)
+        body = Job.from_dict(self.manifest(context))
+        await self.client.create(cast(Job, body))
+        await self._log(context, f"Kubernetes Job {job_name(context.job_id)} created\n")
+        return await self.follow(context)
 
-    def write_manifest(self, context: JobContext) -> Path:
-        """Write the Job manifest to the job's folder; its path."""
-        folder = Path(context.work_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / MANIFEST_FILE
-        path.write_text(yaml.safe_dump(self.manifest(context), sort_keys=False))
-        with self.log_path(context).open("a") as log:
-            log.write(f"Kubernetes Job manifest written to {path}\n")
-        return path
+    async def follow(self, context: JobContext) -> dict[str, Any] | None:
+        """Watch the job's Job to its end: None when it succeeded (its pod reported),
+        else the failure; a Job silent past the timeout is deleted."""
+        name = job_name(context.job_id)
+        try:
+            state = await asyncio.wait_for(self._watch(name), context.spec.timeout_seconds)
+        except TimeoutError:
+            await self._attach_log(context)
+            await self.delete(name)
+            return _failure(
+                Stage.TRAINING,
+                f"the Job ran longer than {context.spec.timeout_seconds:g} s and was deleted",
+                "TimeoutError",
+            )
+        await self._attach_log(context)
+        if state == "Complete":
+            return None
+        if state == "Gone":
+            return _failure(Stage.SETUP, f"the Job {name} was deleted", "JobDeleted")
+        return _failure(Stage.TRAINING, f"the Job {name} failed", "JobFailed")
+
+    async def _watch(self, name: str) -> str:
+        watch = self.client.watch(
+            Job, namespace=self.namespace, fields={"metadata.name": name}, server_timeout=60
+        )
+        async for kind, job in watch:
+            if kind == "DELETED":
+                return "Gone"
+            for condition in (job.status.conditions if job.status else None) or []:
+                if condition.status == "True" and condition.type in ("Complete", "Failed"):
+                    return condition.type
+        return "Gone"  # pragma: no cover - the watch reconnects until cancelled
+
+    async def cancel(self, job_id: str) -> None:
+        """Cancel a job: delete its Job and pods."""
+        await self.delete(job_name(job_id))
+
+    async def delete(self, name: str) -> None:
+        """Delete a Job and its pods (foreground propagation); a gone Job is fine."""
+        try:
+            await self.client.delete(
+                Job, name, namespace=self.namespace, cascade=CascadeType.FOREGROUND
+            )
+        except ApiError as error:
+            if error.status.code != HTTPStatus.NOT_FOUND:
+                raise
+
+    async def running(self) -> list[str]:
+        """The job ids of this namespace's unfinished training Jobs (by label)."""
+        found = []
+        async for job in self.client.list(Job, namespace=self.namespace, labels=JOB_SELECTOR):
+            conditions = (job.status.conditions if job.status else None) or []
+            if any(c.status == "True" and c.type in ("Complete", "Failed") for c in conditions):
+                continue
+            annotations = (job.metadata.annotations if job.metadata else None) or {}
+            if JOB_ID_ANNOTATION in annotations:
+                found.append(annotations[JOB_ID_ANNOTATION])
+        return found
+
+    async def _attach_log(self, context: JobContext) -> None:
+        """Append the tail of the Job's pod log to the job's log file."""
+        selector: dict[str, Any] = {"job-name": job_name(context.job_id)}
+        try:
+            lines = []
+            async for pod in self.client.list(Pod, namespace=self.namespace, labels=selector):
+                if pod.metadata is None or pod.metadata.name is None:
+                    continue
+                async for line in self.client.log(
+                    pod.metadata.name, namespace=self.namespace, tail_lines=self.log_tail_lines
+                ):
+                    lines.append(line)
+        except ApiError as error:
+            lines = [f"(the pod log could not be read: {error.status.message})\n"]
+        await self._log(context, "".join(lines))
+
+    async def _log(self, context: JobContext, text: str) -> None:
+        def append() -> None:
+            with self.log_path(context).open("a") as log:
+                log.write(text)
+
+        await asyncio.to_thread(append)
 
 
 def _prepare(folder: Path, context: JobContext) -> None:

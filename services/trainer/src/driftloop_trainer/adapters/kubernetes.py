@@ -18,6 +18,17 @@ def dns_label(text: str, *, limit: int = 63) -> str:
     return label or "job"
 
 
+#: Labels of every training Job, by which a restarted trainer finds its Jobs.
+JOB_SELECTOR: dict[str, Any] = {"app.kubernetes.io/name": "driftloop-training"}
+#: The job id, unchanged (a label holds only its DNS form).
+JOB_ID_ANNOTATION = "driftloop.io/job-id"
+
+
+def job_name(job_id: str) -> str:
+    """The Job's name for a job id."""
+    return dns_label(f"train-{job_id}")
+
+
 #: The pod's security context: the services' own (deploy/k8s/base), which the
 #: namespace's Pod Security ``restricted`` level admits.
 POD_SECURITY_CONTEXT: dict[str, Any] = {
@@ -54,7 +65,7 @@ def job_manifest(
     travels as an environment variable, so the pod needs no volume.
     """
     labels = {
-        "app.kubernetes.io/name": "driftloop-training",
+        **JOB_SELECTOR,
         "app.kubernetes.io/part-of": "driftloop",
         "driftloop.io/job-id": dns_label(job_id),
         "driftloop.io/model": dns_label(model_name),
@@ -65,10 +76,10 @@ def job_manifest(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": dns_label(f"train-{job_id}"),
+            "name": job_name(job_id),
             "namespace": namespace,
             "labels": labels,
-            "annotations": {"driftloop.io/model-name": model_name},
+            "annotations": {"driftloop.io/model-name": model_name, JOB_ID_ANNOTATION: job_id},
         },
         "spec": {
             "backoffLimit": 0,
@@ -89,7 +100,7 @@ def job_manifest(
                             "env": variables,
                             "resources": {
                                 "requests": {"cpu": cpu, "memory": memory},
-                                "limits": {"memory": memory},
+                                "limits": {"cpu": cpu, "memory": memory},
                             },
                             "securityContext": CONTAINER_SECURITY_CONTEXT,
                             "volumeMounts": [

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import CursorResult, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop_bus.inbox import claim
@@ -42,6 +42,10 @@ from driftloop_trainer.domain.policy import (
 def utcnow() -> datetime:
     """Now, timezone-aware."""
     return datetime.now(UTC)
+
+
+_RUNNING = JobStatus.RUNNING.value
+_ACTIVE = [JobStatus.QUEUED.value, _RUNNING]
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -669,14 +673,27 @@ class TrainerStore:
                 latest.append(found)
         return latest
 
-    async def active_local_jobs(self) -> list[ActiveJob]:
-        """Local jobs queued or running, with who holds them (to find the orphans)."""
+    async def active_jobs(self) -> list[ActiveJob]:
+        """Jobs some trainer process holds: local ones queued or running, and those
+        running on an executor they outlive (a cluster), with who holds each."""
         async with self.database.session() as session:
             rows = (
                 await session.execute(
-                    select(jobs.c.id, jobs.c.owner, jobs.c.heartbeat_at, jobs.c.created_at).where(
-                        jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
-                        & (jobs.c.executor == "local")
+                    select(
+                        jobs.c.id,
+                        jobs.c.executor,
+                        jobs.c.owner,
+                        jobs.c.heartbeat_at,
+                        jobs.c.created_at,
+                    ).where(
+                        (
+                            jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
+                            & (jobs.c.executor == "local")
+                        )
+                        | (
+                            (jobs.c.status == JobStatus.RUNNING.value)
+                            & (jobs.c.executor != "local")
+                        )
                     )
                 )
             ).all()
@@ -686,9 +703,29 @@ class TrainerStore:
                 owner=row.owner,
                 heartbeat_at=aware(row.heartbeat_at),
                 created_at=aware(row.created_at) or utcnow(),
+                local=row.executor == "local",
             )
             for row in rows
         ]
+
+    async def claim(self, job: ActiveJob, *, owner: str, now: datetime) -> bool:
+        """Take ``job`` over from its owner, unless another process took it since it was
+        read (compare-and-set on its owner and last renewal); whether this one did."""
+        async with self.database.session() as session:
+            found = await session.execute(
+                update(jobs)
+                .where(
+                    (jobs.c.id == job.id)
+                    & (jobs.c.owner.is_(None) if job.owner is None else jobs.c.owner == job.owner)
+                    & (
+                        jobs.c.heartbeat_at.is_(None)
+                        if job.heartbeat_at is None
+                        else jobs.c.heartbeat_at == job.heartbeat_at
+                    )
+                )
+                .values(owner=owner, heartbeat_at=now)
+            )
+            return bool(cast(CursorResult[Any], found).rowcount)
 
     async def renew_leases(self, job_ids: list[str], *, owner: str, now: datetime) -> None:
         """``owner`` runs ``job_ids`` (and still does)."""

@@ -1,4 +1,4 @@
-"""Who runs a local job: the trainer process that started it holds a lease on it.
+"""Who runs a job: the trainer process that started (or adopted) it holds a lease on it.
 
 A local job runs in a child of one trainer process and dies with it. With one trainer,
 every job left queued or running at start-up is such an orphan. With replicas on one
@@ -47,12 +47,14 @@ class Owner:
 
 @dataclass(frozen=True)
 class ActiveJob:
-    """A local job the store has as queued or running."""
+    """A job some trainer process holds: a local one queued or running, or one running
+    on a cluster (``local`` False), which outlives the process that started it."""
 
     id: str
     owner: str | None
     heartbeat_at: datetime | None
     created_at: datetime
+    local: bool = True
 
 
 def pid_alive(pid: int) -> bool:

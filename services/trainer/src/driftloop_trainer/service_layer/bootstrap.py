@@ -44,7 +44,11 @@ def executor_for(settings: TrainerSettings) -> ExecutorPort:
     if settings.executor == "kubernetes":
         # A pod reports its outcome back to this service.
         return KubernetesExecutor(
-            namespace=settings.kubernetes_namespace, env={REPORT_URL_ENV: settings.base_url}
+            namespace=settings.kubernetes_namespace,
+            env={REPORT_URL_ENV: settings.base_url},
+            cpu=settings.kubernetes_cpu,
+            memory=settings.kubernetes_memory,
+            log_tail_lines=settings.kubernetes_log_tail_lines,
         )
     return LocalExecutor(
         settings.python_executable,

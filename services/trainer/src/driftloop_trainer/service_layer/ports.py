@@ -103,8 +103,11 @@ class TrainerStorePort(Protocol):
     async def record_moves(self, moves: list[dict[str, Any]]) -> None:
         """Alias moves made outside a job (a rollback)."""
 
-    async def active_local_jobs(self) -> list[ActiveJob]:
-        """Local jobs queued or running, with the process holding each."""
+    async def active_jobs(self) -> list[ActiveJob]:
+        """Local jobs queued or running and cluster jobs running, with who holds each."""
+
+    async def claim(self, job: ActiveJob, *, owner: str, now: datetime) -> bool:
+        """Take ``job`` over unless another process did since it was read."""
 
     async def renew_leases(self, job_ids: list[str], *, owner: str, now: datetime) -> None:
         """``owner`` still runs ``job_ids``."""
@@ -244,6 +247,9 @@ class ExecutorPort(Protocol):
 
     async def run(self, context: JobContext) -> dict[str, Any] | None:
         """Run the job to its end; its outcome, or None when it reports back later."""
+
+    async def follow(self, context: JobContext) -> dict[str, Any] | None:
+        """Follow a job a previous process started, as :meth:`run` would."""
 
     async def start(self) -> None:
         """Prepare for jobs (the service is starting)."""

@@ -510,9 +510,11 @@ class Training:
         self._spawn(job_id)
         return job_id
 
-    def _spawn(self, job_id: str, traceparent: str = "") -> None:
+    def _spawn(self, job_id: str, traceparent: str = "", *, adopt: bool = False) -> None:
         self._mine.add(job_id)
-        task = asyncio.create_task(self._traced(job_id, traceparent), name=f"training-job:{job_id}")
+        task = asyncio.create_task(
+            self._traced(job_id, traceparent, adopt=adopt), name=f"training-job:{job_id}"
+        )
         task.add_done_callback(lambda _: self._mine.discard(job_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -550,20 +552,24 @@ class Training:
         # Valid while the job may run, and a little longer to report.
         return issue(job["id"], float(job["spec"].get("timeout_seconds", 900.0)) + 600.0)
 
-    async def _traced(self, job_id: str, traceparent: str) -> None:
+    async def _traced(self, job_id: str, traceparent: str, *, adopt: bool = False) -> None:
         """:meth:`execute`, in a span that continues the trigger's trace."""
         with tracing.span(
             "trainer.job", parent=traceparent or None, attributes={"driftloop.job_id": job_id}
         ):
-            await self.execute(job_id)
+            await self.execute(job_id, adopt=adopt)
 
-    async def execute(self, job_id: str) -> None:
-        """Run a queued job to its end (or hand it to the cluster)."""
+    async def execute(self, job_id: str, *, adopt: bool = False) -> None:
+        """Run a queued job to its end, or, with ``adopt``, follow the running job another
+        process started on the cluster."""
         try:
             job = await self.store.get_job(job_id)
             context = self.context(job)
-            await self.store.mark_running(job_id, log_path=str(self.executor.log_path(context)))
-            outcome = await self.executor.run(context)
+            if adopt:
+                outcome = await self.executor.follow(context)
+            else:
+                await self.store.mark_running(job_id, log_path=str(self.executor.log_path(context)))
+                outcome = await self.executor.run(context)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -805,22 +811,32 @@ class Training:
         return {"model_name": model, alias: previous, previous_alias: current}
 
     async def recover(self) -> None:
-        """Fail the local jobs whose trainer process is gone (they died with it): on one
-        trainer, every job a previous process left; with replicas, only those whose
-        owner is known dead or let its lease lapse (:mod:`driftloop_trainer.domain.leases`).
+        """Take over the jobs whose trainer process is gone: a local job died with it and
+        is failed; a job on a cluster outlives it and is followed from now on. On one
+        trainer, that is every job a previous process left; with replicas, only those
+        whose owner is known dead or let its lease lapse
+        (:mod:`driftloop_trainer.domain.leases`), each taken by one replica (a claim that
+        compares and sets the owner).
         """
         now = self.clock()
-        for job in await self.store.active_local_jobs():
+        me = str(self.owner)
+        for job in await self.store.active_jobs():
             if job.id in self._mine or not orphaned(
                 job, me=self.owner, now=now, lease_seconds=self.lease_seconds
             ):
                 continue
-            await self.store.mark_failed(
-                job.id,
-                stage=Stage.SETUP,
-                error="the trainer running it stopped while the job was queued or running",
-                error_type="Interrupted",
-            )
+            if not await self.store.claim(job, owner=me, now=now):
+                continue  # another replica took it first
+            if job.local:
+                await self.store.mark_failed(
+                    job.id,
+                    stage=Stage.SETUP,
+                    error="the trainer running it stopped while the job was queued or running",
+                    error_type="Interrupted",
+                )
+            else:
+                log.info("following a job another trainer started", extra={"job_id": job.id})
+                self._spawn(job.id, adopt=True)
 
     async def keep_leases(self) -> None:
         """Renew the leases of this process's jobs, and fail the orphans of others."""
@@ -836,8 +852,8 @@ class Training:
         """Take up the stored model documents; fail what a previous process left behind;
         get the executor ready."""
         await self.load_declarations()
-        await self.recover()
         await self.executor.start()
+        await self.recover()
         if self.gate is not None:
             await self.gate.start()
 
