@@ -31,7 +31,7 @@ import pytest
 
 from tests.conftest import require_or_skip
 
-pytestmark = pytest.mark.deploy
+pytestmark = [pytest.mark.deploy, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = os.environ.get("DRIFTLOOP_DEPLOY_PROJECT", "driftloop-test")

@@ -67,7 +67,12 @@ def base_url_of(
     if not reached:
         reached = _checked("Host", host, _HOST)
     prefix = _first(forwarded_prefix)
-    prefix = _checked("X-Forwarded-Prefix", prefix, _PREFIX) if prefix else root_path
+    if prefix:
+        _checked("X-Forwarded-Prefix", prefix, _PREFIX)
+        if any(part in (".", "..") for part in prefix.split("/")):
+            raise InvalidInput(f"X-Forwarded-Prefix {prefix[:64]!r} is not valid")
+    else:
+        prefix = root_path
     return f"{proto}://{reached}{prefix.rstrip('/')}"
 
 
