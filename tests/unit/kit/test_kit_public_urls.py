@@ -90,4 +90,3 @@ def test_the_dependency_follows_the_request_unless_public_url_is_set() -> None:
     assert pinned.get("/where", headers={"X-Forwarded-Host": "other"}).json() == {
         "base": "https://public.example.com/ml"
     }
-
