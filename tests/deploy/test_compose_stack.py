@@ -67,8 +67,17 @@ class Stack:
         argv = ["docker", "compose", "-p", PROJECT, "--env-file", str(self.env_file)]
         for name in COMPOSE_FILES:
             argv += ["-f", str(ROOT / name)]
+        # The shell's variables outrank the env file in compose: the test session's own
+        # DRIFTLOOP_* (its fixtures' key) must not reach the stack.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLOOP_")}
         done = subprocess.run(
-            [*argv, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+            [*argv, *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=env,
         )
         if check and done.returncode != 0:
             raise AssertionError(f"docker compose {' '.join(args)}: {done.stderr[-3000:]}")
