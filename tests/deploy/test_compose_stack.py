@@ -251,7 +251,7 @@ client.set_registered_model_alias("deploy-test-model", "staging", version)
 uri = client.get_model_version_download_uri("deploy-test-model", version)
 loaded = mlflow.pyfunc.load_model("models:/deploy-test-model@staging")
 print(uri)
-print(list(loaded.predict(X)))
+print([int(p) for p in loaded.predict(X)])
 print(run.info.run_id)
 """
     )
