@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
 PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: help install test test-e2e test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving bench-loop bench-autonomy up broker demo config clean
+.PHONY: help install test test-e2e test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving bench-loop bench-autonomy up broker demo config clean test-deploy
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "driftloop targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,10 +35,17 @@ TEST_WORKERS ?= 2
 # `make test` (what .ci/run calls) runs the lint first: a change that breaks a layer
 # boundary or a type fails the run as a broken test does.
 test: install lint ## Lint, then the unit and integration tests against a real broker and databases
-	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e"
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e and not deploy"
 
 test-e2e: install ## The whole loop end to end: both demo worlds, and iris on PostgreSQL and Redis (about 6 minutes)
 	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m e2e
+
+test-deploy: install ## The compose stack for real: Docker engine, images from Debian's mirror, the loop from the host (deploy/README.md)
+	@deploy/testing/engine.sh; code=$$?; \
+	  if [ $$code -eq 3 ]; then DRIFTLOOP_TEST_DEPLOY=1 $(BIN)/pytest -m deploy tests/deploy; exit $$?; fi; \
+	  [ $$code -eq 0 ] || exit $$code
+	@deploy/testing/build.sh
+	@DRIFTLOOP_TEST_DEPLOY=1 $(BIN)/pytest -m deploy tests/deploy -s -p no:cacheprovider
 
 test-unit: install ## Run the unit tests only (no I/O)
 	@$(BIN)/pytest -m unit

@@ -283,3 +283,48 @@ def test_rename_describe_tag_stage_and_delete_work_as_in_mlflow(mlflow_at: Stack
     assert [v.version for v in client.search_model_versions(f"name = '{renamed}'")] == ["3", "1"]
     client.delete_registered_model(renamed)
     assert client.search_model_versions(f"name = '{renamed}'") == []
+
+
+def test_download_uris_name_the_registry_as_each_client_reached_it(mlflow_at: Stack) -> None:
+    name = unique("forwarded")
+    features, labels = iris()
+    log_and_register(name, LogisticRegression(max_iter=200).fit(features, labels))
+    url = f"{mlflow_at.registry_url}{VERSIONS}/get-download-uri"
+    params = {"name": name, "version": "1"}
+
+    def uri(**headers: str) -> httpx.Response:
+        return httpx.get(url, params=params, headers={**auth_headers(), **headers})
+
+    direct = uri().json()["artifact_uri"]
+    key = direct.rsplit("/", 1)[1]
+    # No public_url: the host and port the client called (127.0.0.1 here; in compose
+    # registry:5001 for serving, 127.0.0.1:5001 for the host).
+    assert direct == f"mlflow-artifacts://{mlflow_at.registry_url.split('://')[1]}/{key}"
+    assert (
+        uri(Host="registry:5001").json()["artifact_uri"]
+        == f"mlflow-artifacts://registry:5001/{key}"
+    )
+    # Behind a proxy: its host, scheme and prefix, as the artifact proxy's own URL.
+    behind = uri(
+        **{
+            "X-Forwarded-Host": "models.example.com, proxy.internal",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Prefix": "/ml/",
+        }
+    ).json()["artifact_uri"]
+    assert behind == f"https://models.example.com/ml/api/2.0/mlflow-artifacts/artifacts/{key}"
+    assert uri(**{"X-Forwarded-Host": "models.example.com:8443"}).json()["artifact_uri"] == (
+        f"mlflow-artifacts://models.example.com:8443/{key}"
+    )
+    # A forwarded value that is not what it names is refused, not echoed into the URI.
+    for header, value in (
+        ("X-Forwarded-Host", "evil.example/x?"),
+        ("X-Forwarded-Proto", "javascript"),
+        ("X-Forwarded-Prefix", "/a/../b"),
+        ("X-Forwarded-Prefix", "//evil.example"),
+    ):
+        refused = uri(**{header: value})
+        assert refused.status_code == 400, (header, value, refused.text)
+        assert header in refused.json()["message"]
+    # The mlflow client follows the prefixed form too (its HTTP artifact repository).
+    assert (Path(mlflow.artifacts.download_artifacts(direct)) / "MLmodel").exists()

@@ -772,6 +772,16 @@ def demo(
             "a new market; categorical columns, labels seconds late)."
         ),
     ] = "iris",
+    attach: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Drive a suite that already runs instead of starting one: a JSON file "
+            '{"broker": "host:port", "services": {"tracking": url, ...}} '
+            "(deploy/compose.suite.json: the compose stack's published ports). Set "
+            "DRIFTLOOP_TOKEN to an admin token of that suite.",
+        ),
+    ] = None,
 ) -> None:
     """Run the closed loop end to end on embedded defaults; exit 0 only if it closed.
 
@@ -790,6 +800,7 @@ def demo(
         timeline_json=timeline_json,
         keep_running=keep_running,
         world=world,
+        attach=attach,
     )
     code = run_demo(options, echo=typer.echo)
     if code:

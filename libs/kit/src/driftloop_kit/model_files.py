@@ -18,7 +18,15 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
-__all__ = ["API", "ARTIFACTS", "DownloadError", "download_version", "intact", "version_files"]
+__all__ = [
+    "API",
+    "ARTIFACTS",
+    "DownloadError",
+    "download_version",
+    "intact",
+    "storage_key_of",
+    "version_files",
+]
 
 #: The MLflow REST API of the registry.
 API = "/api/2.0/mlflow"
@@ -28,6 +36,19 @@ ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
 class DownloadError(Exception):
     """A file could not be downloaded, or it is not the file that was registered."""
+
+
+def storage_key_of(download_uri: str) -> str:
+    """The storage key in a registry download URI (empty if it names none).
+
+    ``mlflow-artifacts://<host:port>/<key>``, or the artifact proxy's URL
+    ``http(s)://<host>[/prefix]/api/2.0/mlflow-artifacts/artifacts/<key>`` that the
+    registry hands out when it is reached under a path prefix or over https.
+    """
+    path = urlsplit(download_uri).path
+    if ARTIFACTS + "/" in path:
+        path = path.split(ARTIFACTS + "/", 1)[1]
+    return path.strip("/")
 
 
 def message(response: httpx.Response) -> str:
@@ -80,7 +101,7 @@ async def download_version(
         raise DownloadError(f"registry unreachable: {error}") from None
     if response.status_code >= 400:
         raise DownloadError(f"registry answered {response.status_code}: {message(response)}")
-    storage_key = urlsplit(response.json()["artifact_uri"]).path.strip("/")
+    storage_key = storage_key_of(response.json()["artifact_uri"])
     staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
     try:
         for path, expected in files.items():

@@ -33,7 +33,14 @@ from typing import Any
 import httpx
 
 from driftloop_cli.credentials import ADMIN_TOKEN_FILE, auth_header
-from driftloop_cli.demo.suite import Suite, SuiteError, free_port, start_suite, wiring_env
+from driftloop_cli.demo.suite import (
+    Suite,
+    SuiteError,
+    attach_suite,
+    free_port,
+    start_suite,
+    wiring_env,
+)
 from driftloop_cli.demo.timeline import Entry, Timeline, now
 from driftloop_cli.demo.world import WORLDS, Case, World, world_named
 
@@ -62,6 +69,9 @@ class DemoOptions:
         timeline_json: Where to write the timeline and the figures as JSON.
         keep_running: Leave the suite running at the end (Ctrl-C stops it).
         world: Which world plays (``iris`` or ``churn``).
+        attach: A running suite to drive instead of starting one: a JSON file of
+            ``driftloop up``'s form (``deploy/compose.suite.json`` for the compose
+            stack). Its services take the world's model from ``driftloop apply``.
     """
 
     home: Path = Path(".driftloop/demo")
@@ -75,6 +85,7 @@ class DemoOptions:
     timeline_json: Path | None = None
     keep_running: bool = False
     world: str = "iris"
+    attach: Path | None = None
 
 
 @dataclass
@@ -566,6 +577,8 @@ def run_demo(options: DemoOptions, echo: Echo) -> int:
     if options.world not in WORLDS:
         echo(f"error: no world {options.world!r}; the worlds are {', '.join(WORLDS)}")
         return 2
+    if options.attach is not None:
+        return _run_attached(options, options.attach, started, echo)
     echo(
         f"driftloop demo --world {options.world}: the closed loop on embedded defaults "
         f"(state and logs in {home})"
@@ -608,7 +621,7 @@ def run_demo(options: DemoOptions, echo: Echo) -> int:
         if options.timeline_json:
             options.timeline_json.write_text(json.dumps(result, indent=2))
         code = 0 if result["closed"] else 1
-        if options.keep_running:
+        if options.keep_running and suite.process is not None:
             echo(f"the suite keeps running ({suite.urls}); Ctrl-C stops it")
             with contextlib.suppress(KeyboardInterrupt):
                 suite.process.wait()
@@ -616,3 +629,28 @@ def run_demo(options: DemoOptions, echo: Echo) -> int:
     finally:
         echo("stopping the suite")
         suite.stop()
+
+
+def _run_attached(options: DemoOptions, description: Path, started: datetime, echo: Echo) -> int:
+    """The demo against a suite that already runs: nothing started, nothing stopped."""
+    echo(
+        f"driftloop demo --world {options.world} --attach {description}: the closed loop "
+        f"on a running suite (the demo's files in {options.home})"
+    )
+    try:
+        suite = attach_suite(options.home, description, timeout=options.startup_timeout)
+    except SuiteError as error:
+        echo(f"error: {error}")
+        return 1
+    echo(f"[{(now() - started).total_seconds():7.2f}s] the suite answers: {suite.urls}")
+    demo = Demo(suite, options, echo)
+    demo.started = started
+    try:
+        result = asyncio.run(demo.run())
+    except DemoFailed as error:
+        echo(f"error: {error}")
+        return 1
+    report(result, started, echo)
+    if options.timeline_json:
+        options.timeline_json.write_text(json.dumps(result, indent=2))
+    return 0 if result["closed"] else 1

@@ -17,7 +17,15 @@ import httpx
 from driftloop_cli.up import free_port, wiring_env
 from driftloop_kit.service import installed_services
 
-__all__ = ["LOOP_SERVICES", "Suite", "SuiteError", "free_port", "start_suite", "wiring_env"]
+__all__ = [
+    "LOOP_SERVICES",
+    "Suite",
+    "SuiteError",
+    "attach_suite",
+    "free_port",
+    "start_suite",
+    "wiring_env",
+]
 
 #: Every service the loop needs.
 LOOP_SERVICES = ("tracking", "registry", "features", "monitor", "trainer", "serving")
@@ -29,15 +37,21 @@ class SuiteError(RuntimeError):
 
 @dataclass
 class Suite:
-    """A running ``driftloop up``: where everything listens, and how to stop it."""
+    """A running ``driftloop up``: where everything listens, and how to stop it.
+
+    ``process`` is None for a suite the demo attached to (:func:`attach_suite`): the
+    demo neither started it nor stops it.
+    """
 
     home: Path
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
     broker: str
     urls: dict[str, str]
 
     def stop(self, timeout: float = 30.0) -> int:
         """Ctrl-C the suite and wait for it; kills it after ``timeout``."""
+        if self.process is None:
+            return 0
         return _stop(self.process, timeout)
 
 
@@ -98,6 +112,34 @@ def start_suite(
         time.sleep(0.5)
     info = json.loads(up_file.read_text())
     return Suite(home=home, process=process, broker=info["broker"], urls=info["services"])
+
+
+def attach_suite(home: Path, description: Path, *, timeout: float) -> Suite:
+    """A suite that already runs (a compose deployment, a cluster), described by a JSON
+    file of ``driftloop up``'s form: ``{"broker": "host:port", "services": {name: url}}``.
+    Waits (bounded by ``timeout``) until every service of the loop is ready.
+
+    Raises:
+        SuiteError: The file is not such a description, or a service is not ready.
+    """
+    try:
+        info = json.loads(description.read_text())
+        broker = info["broker"]
+        urls = {name: str(info["services"][name]).rstrip("/") for name in LOOP_SERVICES}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SuiteError(
+            f"{description} does not describe a suite ({error!r}): it needs "
+            f'"broker" and "services" with {", ".join(LOOP_SERVICES)}'
+        ) from None
+    if not isinstance(broker, str) or not broker:
+        raise SuiteError(f'{description}: "broker" must be "host:port"')
+    deadline = time.monotonic() + timeout
+    for name, url in urls.items():
+        # Serving is ready once it has a champion: the demo makes the first one.
+        path = "/healthz" if name == "serving" else "/readyz"
+        if not wait_ready(f"{url}{path}", max(deadline - time.monotonic(), 1.0)):
+            raise SuiteError(f"{name} at {url} was not ready within {timeout:.0f} s")
+    return Suite(home=home, process=None, broker=broker, urls=urls)
 
 
 def _pending(home: Path) -> str:

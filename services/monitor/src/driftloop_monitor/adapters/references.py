@@ -34,6 +34,7 @@ import yaml
 
 from driftloop_kit.artifacts import clean_path
 from driftloop_kit.errors import InvalidInput
+from driftloop_kit.model_files import storage_key_of
 
 log = logging.getLogger(__name__)
 
@@ -418,7 +419,7 @@ class LineageSource(ReferenceSource):
             {"name": model, "version": str(version)},
         )
         uri = str((body or {}).get("artifact_uri") or "")
-        storage_key = urlsplit(uri).path.strip("/") if uri.startswith("mlflow-artifacts:") else ""
+        storage_key = storage_key_of(uri) if uri.startswith(("mlflow-artifacts:", "http")) else ""
         if not storage_key:
             raise UnusableLocation(
                 f"the registry gives no file location for {model!r} version {version} "

@@ -68,9 +68,10 @@ class Reports:
         self.policies = policies
         self.base_url = base_url.rstrip("/")
 
-    def url(self, report_id: str) -> str:
-        """Where clients read report ``report_id``."""
-        return f"{self.base_url}/reports/{report_id}"
+    def url(self, report_id: str, *, base_url: str | None = None) -> str:
+        """Where clients read report ``report_id``: under ``base_url`` (where the asking
+        client reached the monitor), by default the configured one (links in events)."""
+        return f"{(base_url or self.base_url).rstrip('/')}/reports/{report_id}"
 
     async def for_window(self, window: str) -> str:
         """Make (or find) the full Evidently report of a decided window; return its id.

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop_events.envelope import CloudEvent
 from driftloop_kit.errors import NotFound
+from driftloop_kit.model_files import ARTIFACTS
 from driftloop_registry.domain.events import DESCRIPTION_CHANGED, TAGS_CHANGED, version_updated
 from driftloop_registry.domain.model import (
     ModelFile,
@@ -94,15 +95,30 @@ class ModelVersions:
             versions = await self.stores.store.model_versions(session, keys[: search.max_results])
         return versions, search.next_page_token(has_more)
 
-    async def download_uri(self, name: str, version: str | int) -> str:
-        """Where the mlflow client downloads a version's files: this registry."""
+    async def download_uri(
+        self, name: str, version: str | int, *, base_url: str | None = None
+    ) -> str:
+        """Where the mlflow client downloads a version's files: this registry.
+
+        ``base_url`` is where the asking client reached the registry (see
+        :mod:`driftloop_kit.public_urls`); by default the configured ``base_url``.
+        """
         async with self.stores.database.session() as session:
             stored = await self.stored(session, name, version=version)
-        return self.download_uri_of(stored.storage_key)
+        return self.download_uri_of(stored.storage_key, base_url=base_url)
 
-    def download_uri_of(self, storage_key: str) -> str:
-        """The ``mlflow-artifacts://`` URI of a version's files in this registry."""
-        return f"mlflow-artifacts://{urlsplit(self.base_url).netloc}/{storage_key}"
+    def download_uri_of(self, storage_key: str, *, base_url: str | None = None) -> str:
+        """The URI of a version's files in this registry, as reached at ``base_url``.
+
+        ``mlflow-artifacts://<host:port>/<key>``, which the mlflow client resolves to
+        this registry's artifact proxy; when the registry sits under a path prefix or
+        behind https (which that form cannot say), the proxy's own
+        ``<base>/api/2.0/mlflow-artifacts/artifacts/<key>`` URL.
+        """
+        parts = urlsplit((base_url or self.base_url).rstrip("/"))
+        if parts.path or parts.scheme == "https":
+            return f"{parts.scheme}://{parts.netloc}{parts.path}{ARTIFACTS}/{storage_key}"
+        return f"mlflow-artifacts://{parts.netloc}/{storage_key}"
 
     async def stored_file(self, storage_key: str, path: str) -> ModelFile | None:
         """The recorded checksum of one file of a version, if it is one."""

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from driftloop_kit.auth import READER, WRITER
 from driftloop_kit.errors import NotFound
+from driftloop_kit.public_urls import PublicBaseUrlDep
 from driftloop_monitor.entrypoints.deps import MonitorDep, StoreDep
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -41,9 +42,11 @@ class ReportLink(BaseModel):
     summary="Make (or find) the Evidently report of a window",
     dependencies=[WRITER],
 )
-async def request_report(body: ReportRequest, monitor: MonitorDep) -> ReportLink:
+async def request_report(
+    body: ReportRequest, monitor: MonitorDep, base_url: PublicBaseUrlDep
+) -> ReportLink:
     report_id = await monitor.reports.for_window(body.window_id)
-    base = monitor.reports.url(report_id)
+    base = monitor.reports.url(report_id, base_url=base_url)
     return ReportLink(report_id=report_id, url=base, json_url=f"{base}/json")
 
 

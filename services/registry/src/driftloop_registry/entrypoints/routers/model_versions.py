@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from driftloop_kit.auth import DEPLOYER, READER, WRITER, CallerDep
+from driftloop_kit.public_urls import PublicBaseUrlDep
 from driftloop_kit.responses import MlflowJSONResponse
 from driftloop_registry.domain.model import Model, Tag
 from driftloop_registry.domain.search import version_search
@@ -137,9 +138,11 @@ async def search(
 
 
 @router.get("/get-download-uri", dependencies=[READER])
-async def get_download_uri(name: str, version: str, versions: VersionsDep) -> dict[str, Any]:
-    """Where the version's files are served, checked, by this registry."""
-    return {"artifact_uri": await versions.download_uri(name, version)}
+async def get_download_uri(
+    name: str, version: str, versions: VersionsDep, base_url: PublicBaseUrlDep
+) -> dict[str, Any]:
+    """Where the version's files are served, checked, by this registry, as the caller reached it."""
+    return {"artifact_uri": await versions.download_uri(name, version, base_url=base_url)}
 
 
 @router.post("/set-tag", dependencies=[WRITER])
