@@ -30,6 +30,10 @@ os.environ["MLFLOW_TRACKING_TOKEN"] = TokenSigner(os.environ["DRIFTLOOP_SECRET_K
     subject="tests", role=Role.ADMIN, ttl_seconds=7 * 86_400
 )
 
+# Serving's V2 gRPC server listens on 8081 by default: tests start many servings at once
+# (two xdist workers, subprocesses), each on a free gRPC port unless a test says otherwise.
+os.environ.setdefault("DRIFTLOOP_SERVING_GRPC_PORT", "0")
+
 # Property tests assert what is generated, not how fast: on a loaded 2-core CI machine
 # Hypothesis' timing checks (deadline, too_slow) fail tests whose behaviour is right.
 settings.register_profile("driftloop", deadline=None, suppress_health_check=[HealthCheck.too_slow])

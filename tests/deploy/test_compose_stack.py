@@ -420,7 +420,9 @@ def test_down_and_up_keep_runs_versions_aliases_and_drift_history(stack: Stack) 
         return {"run": run, "aliases": aliases, "drift": len(drift)}
 
     before = facts()
-    assert before["aliases"].get("champion") == stack.figures["new_version"]
+    # The loop's new version, or a later one (the restart checks' traffic may have
+    # closed the loop once more).
+    assert int(before["aliases"]["champion"]) >= int(stack.figures["new_version"])
     assert before["drift"] > 0
     stack.compose("down")
     stack.compose("up", "--detach", "--no-build")

@@ -178,7 +178,7 @@ async def test_a_label_keyed_by_a_request_id_alone_gets_the_inputs_its_predictio
             rows = [dict(zip(answer["columns"], row, strict=True)) for row in answer["data"]]
             return rows if len(rows) == 3 else None
 
-        rows = await eventually(training_set, timeout=30)
+        rows = await eventually(training_set, timeout=90)  # a loaded CI machine
 
     got = sorted((str(r["request_id"]), r["species"], r["sepal_length"]) for r in rows)
     assert got == sorted(

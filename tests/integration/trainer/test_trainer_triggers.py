@@ -19,10 +19,12 @@ from driftloop_events.envelope import CloudEvent
 from driftloop_kit.auth import Role
 from driftloop_kit.declarations import TriggerPolicy
 from driftloop_kit.testing import auth_headers
+from driftloop_trainer.adapters.kubernetes import JOB_ID_ANNOTATION, dns_label
 from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
 from tests.fakes.common import unique
 
 from .conftest import drift_alert, eventually, publisher, running_trainer, wait_for_job
+from .test_trainer_kubernetes_executor import FakeApi, api  # noqa: F401 - api: the fixture
 
 pytestmark = pytest.mark.integration
 
@@ -202,8 +204,29 @@ async def test_a_manual_request_is_decided_by_the_policy_and_unknown_models_are_
 
 
 async def test_new_data_past_its_threshold_and_a_performance_alert_start_jobs_a_cluster_reports(
-    sqlite_url: str, tmp_path: Path, broker: EmbeddedBroker
+    sqlite_url: str,
+    tmp_path: Path,
+    broker: EmbeddedBroker,
+    api: tuple[FakeApi, str],  # noqa: F811 - the imported fixture
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The cluster is the in-process stand-in of the Kubernetes API (not a cluster), found
+    # through a kubeconfig as the trainer finds a real one.
+    state, url = api
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "stand-in", "cluster": {"server": url}}],
+                "users": [{"name": "trainer", "user": {"token": "t"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "stand-in", "user": "trainer"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     model = unique("clustered")
     policy = TriggerPolicy(
         debounce_seconds=0, cooldown_seconds=0, max_concurrent=5, new_data_rows=500
@@ -262,7 +285,7 @@ async def test_new_data_past_its_threshold_and_a_performance_alert_start_jobs_a_
         assert performance["event"]["id"] == degraded.id
         assert "accuracy 0.7000 crossed 0.9000" in performance["reason"]
 
-        # The Kubernetes executor leaves a valid Job manifest; the pod reports back.
+        # The Kubernetes executor created a valid Job through the API; the pod reports back.
         job_id = new_data[1]["job_id"]
 
         async def running() -> dict[str, Any] | None:
@@ -270,7 +293,11 @@ async def test_new_data_past_its_threshold_and_a_performance_alert_start_jobs_a_
             return job if job["status"] == "running" else None
 
         await eventually(running, timeout=30)
-        manifest = yaml.safe_load((tmp_path / "trainer" / "jobs" / job_id / "job.yaml").read_text())
+        (manifest,) = [
+            body
+            for body in state.created
+            if body["metadata"].get("annotations", {}).get(JOB_ID_ANNOTATION) == dns_label(job_id)
+        ]
         kubernetes_validate.validate(manifest, "1.30", strict=True)
         env = {
             e["name"]: e["value"]

@@ -14,7 +14,10 @@ from driftloop_serving.settings import ServingSettings
 pytestmark = pytest.mark.unit
 
 
-def test_serving_claims_its_grpc_port_beside_its_http_port(tmp_path: Path) -> None:
+def test_serving_claims_its_grpc_port_beside_its_http_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DRIFTLOOP_SERVING_GRPC_PORT", raising=False)  # its default, 8081
     # Its definition without its app (whose imports take seconds).
     serving = ServiceDefinition("serving", ServingSettings, create_app=lambda _: None)  # type: ignore[arg-type,return-value]
 
