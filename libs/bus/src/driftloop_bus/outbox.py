@@ -16,14 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import delete, event, func, insert, select, text
+from sqlalchemy import delete, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop_bus.publisher import Publisher
 from driftloop_bus.tables import outbox
 from driftloop_bus.tasks import cancel_and_wait
 from driftloop_events.envelope import PROTOBUF, CloudEvent, KafkaRecord, to_record
-from driftloop_kit.db import Database
+from driftloop_kit.db import Database, lock_for_transaction
 from driftloop_kit.retry import RECONNECT, Backoff, logged
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,6 @@ OUTBOX_PENDING = Gauge(
 OUTBOX_ERRORS = Counter(
     "driftloop_outbox_publish_errors_total", "Relay passes that failed to publish.", ["service"]
 )
-
-# Any constant works: replicas of one service share a database and must agree on it.
-_RELAY_LOCK_ID = 0x0D12_F7_100
 
 
 class Outbox:
@@ -179,7 +176,8 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish up to ``batch_size`` rows and delete them; return how many were published."""
         async with self.database.session() as session:
-            if not await _take_relay_lock(session):
+            # One relay per database at a time, so rows of one key are published in order.
+            if not await lock_for_transaction(session, "bus.outbox-relay", wait=False):
                 return 0  # another replica is relaying; it keeps the order
             rows = (
                 await session.execute(
@@ -198,18 +196,3 @@ class OutboxRelay:
             await session.execute(delete(outbox).where(outbox.c.id.in_([row.id for row in rows])))
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
-
-
-async def _take_relay_lock(session: AsyncSession) -> bool:
-    """One relay per database at a time, so rows of one key are published in order.
-
-    PostgreSQL: a transaction-scoped advisory lock, released at commit. SQLite
-    serialises writers by itself and is used by one process.
-    """
-    connection = await session.connection()
-    if connection.dialect.name != "postgresql":
-        return True
-    result = await session.execute(
-        text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _RELAY_LOCK_ID}
-    )
-    return bool(result.scalar_one())

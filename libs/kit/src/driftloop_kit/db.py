@@ -101,19 +101,24 @@ def sqlite_path(url: str | URL) -> Path | None:
     return Path(parsed.database)
 
 
-async def lock_for_transaction(session: AsyncSession, name: str) -> None:
-    """Hold the lock ``name`` until ``session``'s transaction ends, across processes.
+async def lock_for_transaction(session: AsyncSession, name: str, *, wait: bool = True) -> bool:
+    """Hold the lock ``name`` until ``session``'s transaction ends, across processes;
+    whether it is held (always, when ``wait``; without waiting, only if it was free).
 
     PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of ``name``, so
     replicas of a service sharing the database take turns on what it names (one
-    decision at a time per model, say). SQLite: nothing to do, a writer transaction
-    already excludes the others and a SQLite database has one process.
+    decision at a time per model, one outbox relay). SQLite: nothing to do, a writer
+    transaction already excludes the others and a SQLite database has one process.
     """
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
-        return
+        return True
     key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    if wait:
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        return True
+    taken = await session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key})
+    return bool(taken.scalar_one())
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -21,7 +21,8 @@ carries a trace context.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from fastapi import FastAPI
@@ -29,7 +30,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, Tracer
 
 from driftloop_events.tracing import context_of
 
@@ -38,7 +39,10 @@ __all__ = ["consuming", "enabled", "instrument_app", "set_up", "span"]
 #: Routes that answer probes and scrapes: not worth a span each.
 EXCLUDED_URLS = "healthz,readyz,metrics"
 
-_state: dict[str, Any] = {"provider": None}
+_state: dict[str, Any] = {"provider": None, "tracer": None}
+
+#: What :func:`consuming` and :func:`span` give when tracing is off (reusable).
+_OFF: AbstractContextManager[None] = contextlib.nullcontext()
 
 
 def enabled() -> bool:
@@ -78,6 +82,7 @@ def set_up(
 
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     _state["provider"] = provider
+    _state["tracer"] = provider.get_tracer("driftloop")
     return provider
 
 
@@ -99,7 +104,6 @@ def instrument_app(app: FastAPI) -> None:
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=EXCLUDED_URLS)
 
 
-@contextlib.contextmanager
 def consuming(
     event_type: str,
     traceparent: str | None,
@@ -107,14 +111,14 @@ def consuming(
     *,
     topic: str = "",
     event_id: str = "",
-) -> Iterator[Span | None]:
+) -> AbstractContextManager[Span | None]:
     """A consumer span for handling an event, child of the span that made it (when the
-    event carries a ``traceparent``); nothing when tracing is off."""
-    if _state["provider"] is None:
-        yield None
-        return
-    tracer = trace.get_tracer("driftloop")
-    with tracer.start_as_current_span(
+    event carries a ``traceparent``); nothing when tracing is off (every consumed event
+    passes here: off, it costs one look at the state)."""
+    tracer: Tracer | None = _state["tracer"]
+    if tracer is None:
+        return _OFF
+    return tracer.start_as_current_span(
         f"{topic or event_type} process",
         context=context_of(traceparent, tracestate),
         kind=SpanKind.CONSUMER,
@@ -125,14 +129,12 @@ def consuming(
             "cloudevents.event_type": event_type,
             "cloudevents.event_id": event_id,
         },
-    ) as current:
-        yield current
+    )
 
 
-@contextlib.contextmanager
 def span(
     name: str, *, parent: str | None = None, attributes: Mapping[str, Any] | None = None
-) -> Iterator[Span | None]:
+) -> AbstractContextManager[Span | None]:
     """A span of this service's own work (a window's decision, a job, a hot swap);
     nothing when tracing is off.
 
@@ -143,14 +145,11 @@ def span(
             default the current span is the parent.
         attributes: Span attributes (None values are left out).
     """
-    if _state["provider"] is None:
-        yield None
-        return
-    tracer = trace.get_tracer("driftloop")
-    context = context_of(parent) if parent else None
-    with tracer.start_as_current_span(
+    tracer: Tracer | None = _state["tracer"]
+    if tracer is None:
+        return _OFF
+    return tracer.start_as_current_span(
         name,
-        context=context,
+        context=context_of(parent) if parent else None,
         attributes={k: v for k, v in (attributes or {}).items() if v is not None},
-    ) as current:
-        yield current
+    )
