@@ -405,6 +405,22 @@ def test_a_restarted_dependency_loses_no_prediction(stack: Stack, restarted: str
     assert seen - before == answered
 
 
+def _loop_at_rest(stack: Stack, timeout: float = 300) -> None:
+    """Wait until the model has no queued or running job for 15 s in a row."""
+    deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
+    with httpx.Client(timeout=10, trust_env=False, headers=stack.headers()) as client:
+        while time.monotonic() < deadline:
+            jobs = client.get(f"{URLS['trainer']}/jobs", params={"model": MODEL}).json()["jobs"]
+            busy = any(job["status"] in {"queued", "running"} for job in jobs)
+            now = time.monotonic()
+            quiet_since = None if busy else (quiet_since or now)
+            if quiet_since is not None and now - quiet_since >= 15:
+                return
+            time.sleep(2)
+    pytest.fail(f"the trainer still had a job of {MODEL} after {timeout:.0f} s")
+
+
 def test_down_and_up_keep_runs_versions_aliases_and_drift_history(stack: Stack) -> None:
     def facts() -> dict[str, Any]:
         with httpx.Client(timeout=30, trust_env=False, headers=stack.headers()) as client:
@@ -415,16 +431,41 @@ def test_down_and_up_keep_runs_versions_aliases_and_drift_history(stack: Stack) 
             model = client.get(
                 f"{URLS['registry']}/api/2.0/mlflow/registered-models/get", params={"name": MODEL}
             ).json()["registered_model"]
-            drift = client.get(f"{URLS['monitor']}/models/{MODEL}/drift").json()
-        aliases = {a["alias"]: a["version"] for a in model.get("aliases", [])}
-        return {"run": run, "aliases": aliases, "drift": len(drift)}
+            versions = client.get(
+                f"{URLS['registry']}/api/2.0/mlflow/model-versions/search",
+                params={"filter": f"name='{MODEL}'", "max_results": 1000},
+            ).json()["model_versions"]
+            moves = client.get(f"{URLS['trainer']}/models/{MODEL}/alias-moves").json()
+            drift = client.get(
+                f"{URLS['monitor']}/models/{MODEL}/drift", params={"limit": 1000}
+            ).json()
+        return {
+            "run": run,
+            "aliases": {a["alias"]: a["version"] for a in model.get("aliases", [])},
+            "versions": {(v["version"], v["run_id"]) for v in versions},
+            # Latest first: what was recorded before is the tail of what is recorded after.
+            "moves": moves["alias_moves"],
+            "drift": [(d["id"], d["dataset_drift"]) for d in drift],
+        }
 
+    # A drift episode the restart checks' traffic opened may still be retraining: a job
+    # cut by `down` is the orphan rule's business, not this test's.
+    _loop_at_rest(stack)
     before = facts()
-    # The loop's new version, or a later one (the restart checks' traffic may have
-    # closed the loop once more).
     assert int(before["aliases"]["champion"]) >= int(stack.figures["new_version"])
-    assert before["drift"] > 0
+    assert before["drift"]
     stack.compose("down")
     stack.compose("up", "--detach", "--no-build")
     stack.wait_healthy(HEALTHY_WITHIN)
-    assert facts() == before
+    after = facts()
+    assert after["run"] == before["run"]
+    assert before["versions"] <= after["versions"]
+    assert after["moves"][len(after["moves"]) - len(before["moves"]) :] == before["moves"]
+    assert after["drift"][len(after["drift"]) - len(before["drift"]) :] == before["drift"]
+    # The aliases are the ones before, unless the trainer recorded a move since (a deferred
+    # trigger of the same episode may retrain once the suite is back).
+    if after["moves"] == before["moves"]:
+        assert after["aliases"] == before["aliases"]
+    else:
+        champion_moves = [m for m in after["moves"] if m["alias"] == "champion"]
+        assert after["aliases"]["champion"] == str(champion_moves[0]["version"])
