@@ -378,24 +378,24 @@ def _send(stack: Stack, count: int, tag: str) -> int:
     [
         pytest.param(
             "postgres",
-            # Measured 2026-12-04: 80 answered, 210 counted (records counted twice after
-            # the restart, or the loop's own traffic still arriving): open, see the report.
-            marks=pytest.mark.xfail(reason="monitor count off after a PostgreSQL restart"),
+            # Measured 2026-12-04 once under load (~10): 80 answered, 210 counted; quiet, and
+            # in CI since: 80 of 80. Open until the monitor's replay after a failed commit is
+            # shown idempotent in containers.
+            marks=pytest.mark.xfail(reason="monitor count off once after a PostgreSQL restart"),
         ),
-        pytest.param(
-            "kafka",
-            # Measured: 80 answered, 40 counted: the stand-in broker keeps its topics in
-            # memory, so records not yet consumed when it restarts are gone.
-            marks=pytest.mark.xfail(
-                reason="the in-memory stand-in broker loses unconsumed records"
-            ),
-        ),
+        "kafka",
     ],
 )
 def test_a_restarted_dependency_loses_no_prediction(stack: Stack, restarted: str) -> None:
     # The loop's own traffic is counted first: only this test's requests move it after.
     before = _settled_count(stack)
     answered = _send(stack, 40, f"{restarted}-before")
+    if restarted == "kafka":
+        # The stand-in broker keeps its topics in memory (Apache Kafka keeps them on disk):
+        # records still unconsumed when it restarts would be gone with it, a loss of the
+        # stand-in, not of driftloop. What driftloop answers for is what it sends while the
+        # broker is away, so the records before the restart are consumed first.
+        _settled_count(stack)
     stack.compose("restart", restarted)
     answered += _send(stack, 40, f"{restarted}-after")
     stack.wait_healthy(240)
