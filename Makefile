@@ -35,7 +35,7 @@ TEST_WORKERS ?= 2
 # `make test` (what .ci/run calls) runs the lint first: a change that breaks a layer
 # boundary or a type fails the run as a broken test does.
 test: install lint ## Lint, then the unit and integration tests against a real broker and databases
-	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e and not deploy"
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20 -m "not e2e and not deploy"
 
 test-e2e: install ## The whole loop end to end: both demo worlds, and iris on PostgreSQL and Redis (about 6 minutes)
 	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m e2e
