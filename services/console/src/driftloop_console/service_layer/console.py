@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from driftloop_console.adapters.upstream import Upstreams
+from driftloop_console.domain.actions import Action
 from driftloop_console.domain.drift import drift_chart
 from driftloop_console.domain.lineage import layout, lineage_nodes
 from driftloop_console.domain.loop import AliasView, Cause, alias_views, cause_of_job
@@ -23,7 +24,7 @@ from driftloop_console.domain.serving import (
 from driftloop_console.domain.values import Page, Panel
 from driftloop_console.service_layer.panels import gather_panels, panel
 
-__all__ = ["Console", "ModelCard", "Pages"]
+__all__ = ["Console", "ModelCard", "Pages", "send_action"]
 
 MLFLOW = "/api/2.0/mlflow"
 
@@ -551,3 +552,20 @@ def run_row(run: dict[str, Any]) -> dict[str, Any]:
         "params": {p["key"]: p.get("value") for p in data.get("params") or []},
         "tags": {t["key"]: t.get("value") for t in data.get("tags") or []},
     }
+
+
+async def send_action(upstreams: Upstreams, action: Action, credential: str | None) -> Any:
+    """Send a confirmed action upstream with the viewer's credential; its JSON answer.
+
+    Raises:
+        UpstreamError: The upstream refused it (a 403 for a role too low) or did not answer.
+    """
+    response = await upstreams.request(
+        action.service, action.method, action.path, credential=credential, json=action.body
+    )
+    if not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError:
+        return {"answer": response.text[:300]}
