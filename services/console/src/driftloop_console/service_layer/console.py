@@ -27,6 +27,10 @@ from driftloop_console.service_layer.panels import gather_panels, panel
 __all__ = ["Console", "ModelCard", "Pages", "send_action"]
 
 MLFLOW = "/api/2.0/mlflow"
+#: Alias moves read per model card.
+CARD_MOVES = 20
+#: Metrics charted in a comparison (each a history call per run).
+MAX_METRICS = 8
 
 
 def q(value: str) -> str:
@@ -140,7 +144,10 @@ class Console:
         name = str(model.get("name"))
         parts = await gather_panels(
             {
-                "moves": self._trainer(credential, f"/models/{q(name)}/alias-moves"),
+                # The latest moves say what moved each alias now set (a few aliases).
+                "moves": self._trainer(
+                    credential, f"/models/{q(name)}/alias-moves", limit=CARD_MOVES
+                ),
                 "decision": self._trainer(credential, "/decisions", model=name, limit=1),
                 "running": self._trainer(
                     credential, "/jobs", model=name, status="running", limit=1
@@ -217,7 +224,9 @@ class Pages(Console):
                         "order_by": "version_number DESC",
                     },
                 ),
-                "moves": self._trainer(credential, f"/models/{q(name)}/alias-moves"),
+                "moves": self._trainer(
+                    credential, f"/models/{q(name)}/alias-moves", limit=2 * size
+                ),
                 "policy": self._trainer(credential, f"/models/{q(name)}"),
                 "decisions": self._trainer(credential, "/decisions", model=name, limit=size),
                 "jobs": self._trainer(credential, "/jobs", model=name, limit=min(200, 4 * size)),
@@ -333,6 +342,13 @@ class Pages(Console):
             "monitor", f"/reports/{q(report_id)}", credential=credential
         )
 
+    async def report_of_window(self, credential: str | None, window_id: str) -> str:
+        """The id of a window's report, made by the monitor if it has none yet."""
+        response = await self.upstreams.request(
+            "monitor", "POST", "/reports", credential=credential, json={"window_id": window_id}
+        )
+        return str(response.json()["report_id"])
+
     # -- jobs ----------------------------------------------------------------------
 
     async def job(self, credential: str | None, job_id: str, *, tail: int) -> dict[str, Any]:
@@ -432,7 +448,7 @@ class Pages(Console):
         found = await asyncio.gather(*(self.run(credential, r) for r in run_ids))
         rows = [f["row"] for f in found if f["row"]]
         errors = [f["run"].error for f in found if not f["run"].ok]
-        keys = sorted({k for r in rows for k in r["metrics"]})[:12]
+        keys = sorted({k for r in rows for k in r["metrics"]})[:MAX_METRICS]
         histories = await gather_panels(
             {
                 f"{r['run_id']}\x00{k}": self.upstreams.get_json(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from driftloop_console.adapters.upstream import UpstreamError
 from driftloop_console.entrypoints.deps import ConsoleDep, CredentialDep, FeedDep, PageDep
@@ -84,6 +85,21 @@ async def drift_page(
     the share of drifted columns, performance once labels joined, the reports."""
     found = await console.drift(credential, name, version=version, before_id=before_id)
     return render(request, "drift.html", found)
+
+
+@router.get("/window-report", dependencies=[READER], summary="The report of a window")
+async def window_report(
+    console: ConsoleDep,
+    credential: CredentialDep,
+    window_id: Annotated[str, Query(min_length=1, max_length=300, pattern=r"^[\w.:/@+-]+$")],
+) -> RedirectResponse:
+    """The monitor makes (or finds) the window's Evidently report, then the page shows it.
+    Making one is the monitor's `writer` call, made with the viewer's credential."""
+    try:
+        report_id = await console.report_of_window(credential, window_id)
+    except UpstreamError as error:
+        raise DriftloopError(str(error), status_code=error.status or 502) from None
+    return RedirectResponse(f"/reports/{quote(report_id, safe='')}", status_code=303)
 
 
 @router.get("/reports/{report_id}", dependencies=[READER], summary="A window's report")
