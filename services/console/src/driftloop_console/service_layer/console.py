@@ -29,6 +29,8 @@ __all__ = ["Console", "ModelCard", "Pages", "send_action"]
 MLFLOW = "/api/2.0/mlflow"
 #: Alias moves read per model card.
 CARD_MOVES = 20
+#: Decisions read per model card, to find the latest on a drift alert.
+CARD_DECISIONS = 10
 #: Metrics charted in a comparison (each a history call per run).
 MAX_METRICS = 8
 
@@ -148,7 +150,9 @@ class Console:
                 "moves": self._trainer(
                     credential, f"/models/{q(name)}/alias-moves", limit=CARD_MOVES
                 ),
-                "decision": self._trainer(credential, "/decisions", model=name, limit=1),
+                "decision": self._trainer(
+                    credential, "/decisions", model=name, limit=CARD_DECISIONS
+                ),
                 "running": self._trainer(
                     credential, "/jobs", model=name, status="running", limit=1
                 ),
@@ -185,9 +189,19 @@ class Console:
             aliases=aliases,
             cause=cause,
             cause_job=cause_job,
-            last_decision=_first(decision, "decisions"),
+            last_decision=_last_drift_decision(decision),
             running_job=_first(running, "jobs"),
         )
+
+
+def _last_drift_decision(found: Panel[Any]) -> Panel[dict[str, Any] | None]:
+    """The latest decision on a drift (or performance) alert among the latest few; the
+    latest decision of any kind when none of them was on an alert."""
+    if not found.ok:
+        return Panel(error=found.error, denied=found.denied)
+    rows = (found.value or {}).get("decisions") or []
+    alerts = [d for d in rows if d.get("kind") in ("drift", "performance")]
+    return Panel(value=(alerts or rows or [None])[0])
 
 
 def _first(found: Panel[Any], key: str) -> Panel[dict[str, Any] | None]:
