@@ -23,6 +23,7 @@ PageToken = Annotated[str | None, Query(max_length=2048, description="Next page'
 MAX_COMPARED = 10
 MAX_POINTS = 1000
 RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+REPORT_SANDBOX = "sandbox allow-scripts allow-popups allow-downloads"
 
 
 @router.get("/", dependencies=[READER], summary="The loop overview")
@@ -111,7 +112,9 @@ async def report_page(
         page = await console.report(credential, report_id)
     except UpstreamError as error:
         raise DriftloopError(str(error), status_code=error.status or 502) from None
-    return HTMLResponse(page)
+    # Another service's HTML, scripts included: run it in an opaque origin, where it can
+    # neither send the viewer's cookie nor post a form the console would accept.
+    return HTMLResponse(page, headers={"Content-Security-Policy": REPORT_SANDBOX})
 
 
 @router.get("/jobs/{job_id}", dependencies=[READER], summary="A job")
