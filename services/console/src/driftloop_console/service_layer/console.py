@@ -258,6 +258,20 @@ class Pages(Console):
             for job in (parts["jobs"].value or {}).get("jobs", []):
                 if job.get("model_version") is not None:
                     jobs_by_version.setdefault(str(job["model_version"]), job)
+        if versions.ok and versions.value is not None:
+            # Older versions than the latest jobs: each one's own job, by the id it records.
+            missing = {
+                str(v.get("version")): job_id
+                for v in versions.value.items
+                if str(v.get("version")) not in jobs_by_version and (job_id := _job_of_version(v))
+            }
+            found = await gather_panels(
+                {v: self._trainer(credential, f"/jobs/{q(j)}") for v, j in missing.items()}
+            )
+            for version, job in found.items():
+                record = (job.value or {}).get("job") if job.ok else None
+                if record:
+                    jobs_by_version[version] = record
         moves = parts["moves"]
         return {
             "name": name,
