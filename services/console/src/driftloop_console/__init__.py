@@ -1,0 +1,1 @@
+"""driftloop console: server-rendered pages over the other services' REST APIs and topics."""

@@ -1,0 +1,116 @@
+"""Request and error rates by model version, from serving's Prometheus ``/metrics``.
+
+Serving counts requests by model and route (the alias that answered:
+``driftloop_serving_requests_total{model, route}``) and says which version each alias
+holds (``driftloop_serving_model_version{model, alias}``); errors are counted by HTTP
+status on the inference routes (``http_requests_total``), for all models together.
+A rate needs two scrapes: :func:`rates` compares the current one with the previous.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+__all__ = ["ServingSample", "VersionTraffic", "parse_metrics", "rates"]
+
+_INFERENCE_ROUTES = ("/v2/models/", "/invocations", "/models/")
+
+
+@dataclass(frozen=True)
+class ServingSample:
+    """One scrape of serving's counters.
+
+    Attributes:
+        at: When it was taken (epoch seconds).
+        requests: Requests answered, by ``(model, alias)``.
+        versions: The version each ``(model, alias)`` holds.
+        inference_total: Inference calls, every status.
+        inference_errors: Inference calls answered with a status of 500 or more.
+    """
+
+    at: float
+    requests: dict[tuple[str, str], float] = field(default_factory=dict)
+    versions: dict[tuple[str, str], str] = field(default_factory=dict)
+    inference_total: float = 0.0
+    inference_errors: float = 0.0
+
+
+@dataclass(frozen=True)
+class VersionTraffic:
+    """What one version of a model serves.
+
+    Attributes:
+        model: Model name.
+        alias: The alias (route) it serves under.
+        version: The version the alias holds.
+        requests: Requests answered since serving started.
+        rate: Requests per second since the previous scrape (None on the first).
+    """
+
+    model: str
+    alias: str
+    version: str | None
+    requests: float
+    rate: float | None
+
+
+def parse_metrics(text: str, *, at: float) -> ServingSample:
+    """The counters the console shows, out of serving's exposition text."""
+    requests: dict[tuple[str, str], float] = {}
+    versions: dict[tuple[str, str], str] = {}
+    total = errors = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "driftloop_serving_requests_total":
+                key = (labels.get("model", ""), labels.get("route", ""))
+                requests[key] = requests.get(key, 0.0) + sample.value
+            elif sample.name == "driftloop_serving_model_version":
+                versions[(labels.get("model", ""), labels.get("alias", ""))] = f"{sample.value:g}"
+            elif sample.name == "http_requests_total" and labels.get("route", "").startswith(
+                _INFERENCE_ROUTES
+            ):
+                total += sample.value
+                if labels.get("status", "").startswith("5"):
+                    errors += sample.value
+    return ServingSample(
+        at=at, requests=requests, versions=versions, inference_total=total, inference_errors=errors
+    )
+
+
+def rates(
+    current: ServingSample, previous: ServingSample | None, *, model: str
+) -> list[VersionTraffic]:
+    """Traffic of each alias of ``model``, with its rate since ``previous`` when there is one."""
+    elapsed = current.at - previous.at if previous is not None else 0.0
+    found = []
+    aliases = {alias for (name, alias) in (*current.requests, *current.versions) if name == model}
+    for alias in sorted(aliases):
+        count = current.requests.get((model, alias), 0.0)
+        rate = None
+        if previous is not None and elapsed > 0:
+            before = previous.requests.get((model, alias), 0.0)
+            rate = max(count - before, 0.0) / elapsed
+        found.append(
+            VersionTraffic(
+                model=model,
+                alias=alias,
+                version=current.versions.get((model, alias)),
+                requests=count,
+                rate=rate,
+            )
+        )
+    return found
+
+
+def error_ratio(current: ServingSample, previous: ServingSample | None) -> float | None:
+    """Share of inference calls that failed (5xx): since ``previous``, else since start."""
+    total, errors = current.inference_total, current.inference_errors
+    if previous is not None:
+        total -= previous.inference_total
+        errors -= previous.inference_errors
+    if total <= 0:
+        return None
+    return max(errors, 0.0) / total

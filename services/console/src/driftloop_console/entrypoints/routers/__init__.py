@@ -1,0 +1,9 @@
+"""The console's routers."""
+
+from __future__ import annotations
+
+from driftloop_console.entrypoints.routers import events, pages, session, static
+
+ROUTERS = [session.router, static.router, events.router, pages.router]
+
+__all__ = ["ROUTERS"]
