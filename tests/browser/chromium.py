@@ -85,7 +85,7 @@ def launch(playwright: Playwright, user_data_dir: Path) -> BrowserContext:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:80] or "page"
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:80] or "overview"
 
 
 @dataclass
@@ -138,6 +138,26 @@ class RecordedPage:
             self.problems.append(
                 f"request failed: {response.request.method} {response.url}: {response.status}"
             )
+
+    def login(self, token: str) -> None:
+        """Log in as the console's login form does: the token in its HttpOnly cookie."""
+        from driftloop_console.entrypoints.session import COOKIE
+
+        self.page.context.add_cookies(
+            [
+                {
+                    "name": COOKIE,
+                    "value": token,
+                    "url": self.base_url,
+                    "httpOnly": True,
+                    "sameSite": "Strict",
+                }
+            ]
+        )
+
+    def expect_failure(self, url_pattern: str) -> None:
+        """Failures of requests whose URL matches ``url_pattern`` are the test's to check."""
+        self.expected_failures.append(re.compile(url_pattern))
 
     def visit(self, path: str) -> Page:
         """Open ``path`` of the console, wait until its requests settle, and keep a

@@ -17,8 +17,8 @@ from tests.conftest import require_or_skip
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
 
-#: Opens a console page: ``open_console(base_url, token)``.
-OpenConsole = Callable[..., RecordedPage]
+#: Opens a page of the console at a base URL: ``open_console(base_url)``.
+OpenConsole = Callable[[str], RecordedPage]
 
 
 @pytest.fixture(scope="session")
@@ -46,10 +46,9 @@ def open_console(chromium: BrowserContext, request: pytest.FixtureRequest) -> It
     page logged a console error, threw, or saw a request fail, and prints where the
     screenshots are."""
     opened: list[RecordedPage] = []
+    chromium.clear_cookies()  # each test logs in (or not) for itself
 
-    def open_page(base_url: str, *, token: str | None = None) -> RecordedPage:
-        if token is not None:
-            chromium.set_extra_http_headers({"Authorization": f"Bearer {token}"})
+    def open_page(base_url: str) -> RecordedPage:
         recorded = RecordedPage(chromium.new_page(), base_url, request.node.name)
         opened.append(recorded)
         return recorded
@@ -59,7 +58,6 @@ def open_console(chromium: BrowserContext, request: pytest.FixtureRequest) -> It
     shots = [shot for page in opened for shot in page.screenshots]
     for page in opened:
         page.page.close()
-    chromium.set_extra_http_headers({})
     if shots:
         print(f"screenshots of {request.node.name}: {ARTIFACTS}/ ({len(shots)} files)")
     assert not problems, "the console's pages went wrong in the browser:\n" + "\n".join(problems)
