@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from driftloop_console.adapters.feed import EventFeed
-from driftloop_console.service_layer.console import Console
+from driftloop_console.service_layer.console import Pages
 
 __all__ = ["ConsoleDep", "CredentialDep", "FeedDep", "PageDep"]
 
 
-def get_console(request: Request) -> Console:
-    """The app's :class:`Console`."""
-    console: Console = request.app.state.console
+def get_console(request: Request) -> Pages:
+    """The app's :class:`Pages`."""
+    console: Pages = request.app.state.console
     return console
 
 
@@ -30,7 +30,7 @@ def get_credential(request: Request) -> str | None:
     return request.headers.get("authorization")
 
 
-ConsoleDep = Annotated[Console, Depends(get_console)]
+ConsoleDep = Annotated[Pages, Depends(get_console)]
 FeedDep = Annotated[EventFeed | None, Depends(get_feed)]
 CredentialDep = Annotated[str | None, Depends(get_credential)]
 #: A 1-based page number of a list (bounded: the upstreams are asked for one page).

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from driftloop_console.domain.values import iso_utc
+from driftloop_kit.auth import Role
 
 __all__ = ["STATIC_DIR", "render", "templates"]
 
@@ -84,8 +85,11 @@ def render(
 ) -> HTMLResponse:
     """Render page ``name`` with ``context`` and what every page shows (the viewer)."""
     state = request.app.state
+    viewer = request.scope.get("driftloop.principal")
     base = {
-        "viewer": request.scope.get("driftloop.principal"),
+        "viewer": viewer,
+        # Only a role that the upstreams let act sees the actions (all of them: off).
+        "can_act": viewer is not None and viewer.role >= Role.DEPLOYER,
         "auth_on": state.authenticator.enabled,
         "actions_enabled": state.settings.actions_enabled,
     }

@@ -9,7 +9,7 @@ import httpx
 from driftloop_bus.security import configure
 from driftloop_console.adapters.feed import EventFeed
 from driftloop_console.adapters.upstream import Upstreams
-from driftloop_console.service_layer.console import Console
+from driftloop_console.service_layer.console import Pages
 from driftloop_console.settings import ConsoleSettings
 
 __all__ = ["Container", "bootstrap"]
@@ -20,7 +20,7 @@ class Container:
     """The console's parts."""
 
     upstreams: Upstreams
-    console: Console
+    console: Pages
     feed: EventFeed | None
 
 
@@ -45,6 +45,6 @@ def bootstrap(
         feed = EventFeed(settings.kafka_bootstrap_servers, buffer=settings.event_feed_buffer)
     return Container(
         upstreams=upstreams,
-        console=Console(upstreams, page_size=settings.page_size),
+        console=Pages(upstreams, page_size=settings.page_size),
         feed=feed,
     )

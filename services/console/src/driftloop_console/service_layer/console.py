@@ -10,6 +10,9 @@ from typing import Any
 from urllib.parse import quote
 
 from driftloop_console.adapters.upstream import Upstreams
+from driftloop_console.domain.actions import Action
+from driftloop_console.domain.drift import drift_chart
+from driftloop_console.domain.lineage import layout, lineage_nodes
 from driftloop_console.domain.loop import AliasView, Cause, alias_views, cause_of_job
 from driftloop_console.domain.serving import (
     ServingSample,
@@ -18,10 +21,10 @@ from driftloop_console.domain.serving import (
     parse_metrics,
     rates,
 )
-from driftloop_console.domain.values import Panel
+from driftloop_console.domain.values import Page, Panel
 from driftloop_console.service_layer.panels import gather_panels, panel
 
-__all__ = ["Console", "ModelCard"]
+__all__ = ["Console", "ModelCard", "Pages", "send_action"]
 
 MLFLOW = "/api/2.0/mlflow"
 
@@ -185,3 +188,384 @@ def _first(found: Panel[Any], key: str) -> Panel[dict[str, Any] | None]:
         return Panel(error=found.error, denied=found.denied)
     rows = (found.value or {}).get(key) or []
     return Panel(value=rows[0] if rows else None)
+
+
+class Pages(Console):
+    """The pages beyond the overview."""
+
+    # -- model ---------------------------------------------------------------------
+
+    async def model(self, credential: str | None, name: str, *, page: int) -> dict[str, Any]:
+        """A model: versions (a page) with the gate's figures, alias history, policy,
+        recent decisions."""
+        size = self.page_size
+        parts = await gather_panels(
+            {
+                "registered": self.upstreams.get_json(
+                    "registry",
+                    f"{MLFLOW}/registered-models/get",
+                    credential=credential,
+                    params={"name": name},
+                ),
+                "versions": self.upstreams.get_json(
+                    "registry",
+                    f"{MLFLOW}/model-versions/search",
+                    credential=credential,
+                    params={
+                        "filter": f"name='{_quote_filter(name)}'",
+                        "max_results": page * size + 1,
+                        "order_by": "version_number DESC",
+                    },
+                ),
+                "moves": self._trainer(credential, f"/models/{q(name)}/alias-moves"),
+                "policy": self._trainer(credential, f"/models/{q(name)}"),
+                "decisions": self._trainer(credential, "/decisions", model=name, limit=size),
+                "jobs": self._trainer(credential, "/jobs", model=name, limit=min(200, 4 * size)),
+                "monitor_policy": self.upstreams.get_json(
+                    "monitor", f"/policies/{q(name)}", credential=credential
+                ),
+            }
+        )
+        versions = Panel[Page[dict[str, Any]]](error=parts["versions"].error)
+        if parts["versions"].ok:
+            rows = list((parts["versions"].value or {}).get("model_versions", []))
+            versions = Panel(value=Page.of(rows, number=page, size=size))
+        jobs_by_version: dict[str, dict[str, Any]] = {}
+        if parts["jobs"].ok:
+            for job in (parts["jobs"].value or {}).get("jobs", []):
+                if job.get("model_version") is not None:
+                    jobs_by_version.setdefault(str(job["model_version"]), job)
+        moves = parts["moves"]
+        return {
+            "name": name,
+            "registered": _value(parts["registered"], "registered_model"),
+            "versions": versions,
+            "jobs_by_version": jobs_by_version,
+            "jobs": parts["jobs"],
+            "moves": _value(moves, "alias_moves"),
+            "policy": parts["policy"],
+            "decisions": _value(parts["decisions"], "decisions"),
+            "monitor_policy": parts["monitor_policy"],
+        }
+
+    async def version(self, credential: str | None, name: str, version: str) -> dict[str, Any]:
+        """One version: the registry's record, its job and gate, the monitor's counters."""
+        parts = await gather_panels(
+            {
+                "version": self.upstreams.get_json(
+                    "registry",
+                    f"{MLFLOW}/model-versions/get",
+                    credential=credential,
+                    params={"name": name, "version": version},
+                ),
+                "counters": self.upstreams.get_json(
+                    "monitor", f"/models/{q(name)}/versions", credential=credential
+                ),
+            }
+        )
+        found = _value(parts["version"], "model_version")
+        job: Panel[Any] = Panel(value=None)
+        record = found.value or {}
+        job_id = _job_of_version(record)
+        if job_id:
+            job = _value(await panel(self._trainer(credential, f"/jobs/{q(job_id)}")), "job")
+        counters = parts["counters"]
+        mine: Panel[Any] = counters
+        if counters.ok:
+            mine = Panel(
+                value=next(
+                    (c for c in counters.value or [] if str(c.get("version")) == str(version)),
+                    None,
+                )
+            )
+        return {"name": name, "number": version, "version": found, "job": job, "counters": mine}
+
+    # -- drift ---------------------------------------------------------------------
+
+    async def drift(
+        self,
+        credential: str | None,
+        name: str,
+        *,
+        version: int | None,
+        before_id: int | None,
+    ) -> dict[str, Any]:
+        """A page of drift windows (newest first from ``before_id``), and performance."""
+        size = max(self.page_size, 50)
+        parts = await gather_panels(
+            {
+                "drift": self.upstreams.get_json(
+                    "monitor",
+                    f"/models/{q(name)}/drift",
+                    credential=credential,
+                    params={"version": version, "limit": size + 1, "before_id": before_id},
+                ),
+                "performance": self.upstreams.get_json(
+                    "monitor",
+                    f"/models/{q(name)}/performance",
+                    credential=credential,
+                    params={"version": version, "limit": self.page_size},
+                ),
+                "counters": self.upstreams.get_json(
+                    "monitor", f"/models/{q(name)}/versions", credential=credential
+                ),
+            }
+        )
+        history = parts["drift"]
+        rows: list[dict[str, Any]] = list(history.value or []) if history.ok else []
+        has_older = len(rows) > size
+        rows = rows[:size]
+        return {
+            "name": name,
+            "version": version,
+            "history": history,
+            "rows": rows,
+            "chart": drift_chart(rows),
+            "older_than": rows[-1]["id"] if has_older and rows else None,
+            "before_id": before_id,
+            "performance": parts["performance"],
+            "counters": parts["counters"],
+        }
+
+    async def report(self, credential: str | None, report_id: str) -> str:
+        """A window's report as the monitor renders it (Evidently's HTML)."""
+        return await self.upstreams.get_text(
+            "monitor", f"/reports/{q(report_id)}", credential=credential
+        )
+
+    # -- jobs ----------------------------------------------------------------------
+
+    async def job(self, credential: str | None, job_id: str, *, tail: int) -> dict[str, Any]:
+        """A job: stages, logs, its run, its version, the gate."""
+        parts = await gather_panels(
+            {
+                "job": self._trainer(credential, f"/jobs/{q(job_id)}"),
+                "logs": self.upstreams.get_text(
+                    "trainer",
+                    f"/jobs/{q(job_id)}/logs",
+                    credential=credential,
+                    params={"tail": tail},
+                ),
+            }
+        )
+        job = _value(parts["job"], "job")
+        record = job.value or {}
+        return {
+            "job_id": job_id,
+            "job": job,
+            "logs": parts["logs"],
+            "tail": tail,
+            "stages": job_stages(record),
+            "cause": cause_of_job(record) if record else None,
+        }
+
+    # -- runs ----------------------------------------------------------------------
+
+    async def experiments(self, credential: str | None, *, page_token: str | None) -> Any:
+        """A page of experiments."""
+        return await panel(
+            self.upstreams.get_json(
+                "tracking",
+                f"{MLFLOW}/experiments/search",
+                credential=credential,
+                params={"max_results": self.page_size, "page_token": page_token or None},
+            )
+        )
+
+    async def runs(
+        self,
+        credential: str | None,
+        experiment_id: str,
+        *,
+        filter_string: str,
+        page_token: str | None,
+    ) -> dict[str, Any]:
+        """A page of an experiment's runs matching ``filter_string`` (tracking's grammar)."""
+        body = {
+            "experiment_ids": [experiment_id],
+            "filter": filter_string,
+            "max_results": self.page_size,
+            "order_by": ["attributes.start_time DESC"],
+            "page_token": page_token or None,
+        }
+        parts = await gather_panels(
+            {
+                "experiment": self.upstreams.get_json(
+                    "tracking",
+                    f"{MLFLOW}/experiments/get",
+                    credential=credential,
+                    params={"experiment_id": experiment_id},
+                ),
+                "runs": self._post_json("tracking", f"{MLFLOW}/runs/search", credential, body),
+            }
+        )
+        runs = parts["runs"]
+        rows = [run_row(r) for r in (runs.value or {}).get("runs", [])] if runs.ok else []
+        metric_keys = sorted({k for r in rows for k in r["metrics"]})[:8]
+        param_keys = sorted({k for r in rows for k in r["params"]})[:6]
+        return {
+            "experiment_id": experiment_id,
+            "experiment": _value(parts["experiment"], "experiment"),
+            "runs": runs,
+            "rows": rows,
+            "metric_keys": metric_keys,
+            "param_keys": param_keys,
+            "filter": filter_string,
+            "next_token": (runs.value or {}).get("next_page_token") if runs.ok else None,
+            "page_token": page_token,
+        }
+
+    async def run(self, credential: str | None, run_id: str) -> dict[str, Any]:
+        """One run: info, metrics, params, tags."""
+        found = await panel(
+            self.upstreams.get_json(
+                "tracking", f"{MLFLOW}/runs/get", credential=credential, params={"run_id": run_id}
+            )
+        )
+        run = _value(found, "run")
+        return {"run_id": run_id, "run": run, "row": run_row(run.value) if run.value else None}
+
+    async def compare(
+        self, credential: str | None, run_ids: list[str], *, max_points: int
+    ) -> dict[str, Any]:
+        """Runs side by side, and each shared metric's history by step."""
+        found = await asyncio.gather(*(self.run(credential, r) for r in run_ids))
+        rows = [f["row"] for f in found if f["row"]]
+        errors = [f["run"].error for f in found if not f["run"].ok]
+        keys = sorted({k for r in rows for k in r["metrics"]})[:12]
+        histories = await gather_panels(
+            {
+                f"{r['run_id']}\x00{k}": self.upstreams.get_json(
+                    "tracking",
+                    f"{MLFLOW}/metrics/get-history",
+                    credential=credential,
+                    params={"run_id": r["run_id"], "metric_key": k, "max_results": max_points},
+                )
+                for r in rows
+                for k in keys
+                if k in r["metrics"]
+            }
+        )
+        series: dict[str, list[dict[str, Any]]] = {k: [] for k in keys}
+        for handle, history in histories.items():
+            run_id, key = handle.split("\x00")
+            if not history.ok:
+                errors.append(history.error or "")
+                continue
+            points = sorted(
+                (
+                    (m.get("step", 0), m.get("value"))
+                    for m in (history.value or {}).get("metrics", [])
+                ),
+                key=lambda p: p[0],
+            )
+            series[key].append(
+                {"run_id": run_id, "points": [{"x": s, "y": v} for s, v in points[:max_points]]}
+            )
+        return {"run_ids": run_ids, "rows": rows, "keys": keys, "series": series, "errors": errors}
+
+    # -- lineage -------------------------------------------------------------------
+
+    async def lineage(
+        self, credential: str | None, name: str, *, version: str | None
+    ) -> dict[str, Any]:
+        """A version's chain (the champion's by default) from the registry's lineage API."""
+        params = (
+            {"name": name, "version": version} if version else {"name": name, "alias": "champion"}
+        )
+        found = await panel(
+            self.upstreams.get_json(
+                "registry", "/api/2.0/driftloop/lineage", credential=credential, params=params
+            )
+        )
+        chain = found.value or {}
+        nodes = lineage_nodes(chain) if found.ok else []
+        return {
+            "name": name,
+            "version": chain.get("version") or version,
+            "aliases": chain.get("aliases") or [],
+            "lineage": found,
+            "placed": layout(nodes),
+            "nodes": nodes,
+        }
+
+    # -- writes (actions) ----------------------------------------------------------
+
+    async def _post_json(
+        self, service: str, path: str, credential: str | None, body: Any, method: str = "POST"
+    ) -> Any:
+        response = await self.upstreams.request(
+            service, method, path, credential=credential, json=body
+        )
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:
+            return {"answer": response.text[:300]}
+
+
+def _quote_filter(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _value(found: Panel[Any], key: str) -> Panel[Any]:
+    if not found.ok:
+        return found
+    return Panel(value=(found.value or {}).get(key))
+
+
+def _job_of_version(record: dict[str, Any]) -> str | None:
+    user = str(record.get("user_id") or "")
+    if user.startswith("job:"):
+        return user[4:]
+    for tag in record.get("tags") or []:
+        if tag.get("key") in ("driftloop.training_job_id", "driftloop.job_id"):
+            return str(tag.get("value"))
+    return None
+
+
+def job_stages(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stages of a job with their times: requested, started, finished (or failed)."""
+    stages = [
+        {"name": "requested", "at": job.get("created_at")},
+        {"name": "started", "at": job.get("started_at")},
+    ]
+    end = "failed" if job.get("status") == "failed" else "finished"
+    stages.append({"name": end, "at": job.get("finished_at")})
+    return stages
+
+
+def run_row(run: dict[str, Any]) -> dict[str, Any]:
+    """A run as a table row: info, metrics and params as dicts."""
+    info = run.get("info") or {}
+    data = run.get("data") or {}
+    return {
+        "run_id": info.get("run_id") or info.get("run_uuid"),
+        "name": info.get("run_name") or "",
+        "experiment_id": info.get("experiment_id"),
+        "status": info.get("status"),
+        "user": info.get("user_id"),
+        "start_time": info.get("start_time"),
+        "end_time": info.get("end_time"),
+        "metrics": {m["key"]: m.get("value") for m in data.get("metrics") or []},
+        "params": {p["key"]: p.get("value") for p in data.get("params") or []},
+        "tags": {t["key"]: t.get("value") for t in data.get("tags") or []},
+    }
+
+
+async def send_action(upstreams: Upstreams, action: Action, credential: str | None) -> Any:
+    """Send a confirmed action upstream with the viewer's credential; its JSON answer.
+
+    Raises:
+        UpstreamError: The upstream refused it (a 403 for a role too low) or did not answer.
+    """
+    response = await upstreams.request(
+        action.service, action.method, action.path, credential=credential, json=action.body
+    )
+    if not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError:
+        return {"answer": response.text[:300]}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from driftloop_console.entrypoints.routers import events, pages, session, static
+from driftloop_console.entrypoints.routers import actions, events, pages, session, static
 
-ROUTERS = [session.router, static.router, events.router, pages.router]
+ROUTERS = [session.router, static.router, events.router, pages.router, actions.router]
 
 __all__ = ["ROUTERS"]
