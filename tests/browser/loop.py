@@ -22,7 +22,7 @@ from typing import Any
 from driftloop_bus.embedded import free_port
 from driftloop_cli.credentials import ADMIN_TOKEN_FILE
 
-__all__ = ["ClosedLoop", "start_closed_loop"]
+__all__ = ["ClosedLoop", "attach_closed_loop", "start_closed_loop"]
 
 #: Seconds the demo has to close its loop (its own bounds: 240 s to start, 240 s to close).
 DEMO_TIMEOUT = 600.0
@@ -34,7 +34,8 @@ class ClosedLoop:
 
     #: The demo's folder: its output (demo.log), its timeline, the suite's home (suite/).
     home: Path
-    process: subprocess.Popen[bytes]
+    #: The demo's process; None for a loop this run attached to (and leaves running).
+    process: subprocess.Popen[bytes] | None
     urls: dict[str, str] = field(default_factory=dict)
     broker: str = ""
     #: The admin token ``driftloop up`` made.
@@ -61,7 +62,7 @@ class ClosedLoop:
 
     def stop(self, timeout: float = 60.0) -> None:
         """Ctrl-C the demo (which stops its suite) and wait; kill it after ``timeout``."""
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout)
@@ -113,12 +114,32 @@ def start_closed_loop(home: Path) -> ClosedLoop:
         time.sleep(0.5)
     time.sleep(0.2)  # the demo writes the file in one call; let it finish
     loop.seconds = time.monotonic() - started
-    loop.result = json.loads(timeline.read_text())
-    info = json.loads((suite_home / "up.json").read_text())
-    loop.urls = {name: str(url).rstrip("/") for name, url in info["services"].items()}
-    loop.broker = info["broker"]
-    loop.token = (suite_home / ADMIN_TOKEN_FILE).read_text().strip()
+    _read(loop)
     if not loop.result.get("closed"):
         loop.stop()
         raise AssertionError(f"the demo's loop did not close:\n{loop.output()}")
     return loop
+
+
+def attach_closed_loop(home: Path) -> ClosedLoop:
+    """A loop :func:`start_closed_loop` left running in ``home`` (by another process):
+    ``DRIFTLOOP_BROWSER_LOOP=home`` lets the browser tests be rerun against it in seconds
+    while a page is being worked on. Nothing is stopped at the end."""
+    loop = ClosedLoop(home, None)
+    _read(loop)
+    return loop
+
+
+def _read(loop: ClosedLoop) -> None:
+    loop.result = json.loads((loop.home / "timeline.json").read_text())
+    suite_home = loop.home / "suite"
+    info = json.loads((suite_home / "up.json").read_text())
+    loop.urls = {name: str(url).rstrip("/") for name, url in info["services"].items()}
+    loop.broker = info["broker"]
+    loop.token = (suite_home / ADMIN_TOKEN_FILE).read_text().strip()
+
+
+if __name__ == "__main__":
+    # python -m tests.browser.loop HOME: start a loop, print its folder, leave it running.
+    started = start_closed_loop(Path(sys.argv[1]).resolve())
+    print(f"the loop closed in {started.seconds:.0f} s; DRIFTLOOP_BROWSER_LOOP={started.home}")

@@ -176,6 +176,11 @@ def test_a_down_trainer_monitor_and_serving_show_on_their_panels_and_the_rest_wo
     page.get_by_role("link", name=MODEL).first.click()
     page.wait_for_load_state("load")
     assert page.url.endswith(f"/models/{MODEL}")
+    # There too: the registry's versions are listed, the trainer's panels say it is down.
+    assert page.get_by_role("link", name=f"v{half_up.champion}").first.is_visible()
+    errors = page.get_by_test_id("panel-error").all_inner_texts()
+    assert errors, "the model page shows no down upstream"
+    assert all(" did not answer" in error for error in errors), errors
     console.screenshot("model-page-upstreams-down")
 
 
