@@ -24,6 +24,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "monitor": 8006,
     "trainer": 8008,
     "serving": 8080,
+    "console": 8090,
 }
 
 #: Seconds one probe may take; below the HEALTHCHECK timeout.

@@ -36,6 +36,8 @@ pytestmark = pytest.mark.unit
 
 INFRASTRUCTURE = ("kafka", "postgres", "redis")
 ONE_SHOT = ("kafka-topics",)
+#: Services that own no database (the console reads the others).
+WITHOUT_DATABASE = ("console",)
 INIT_SCRIPT = DEPLOY / "postgres" / "init-databases.sh"
 HEALTHCHECK_IN_IMAGE = "/opt/driftloop/healthcheck.py"
 
@@ -119,8 +121,11 @@ def test_every_dependency_waits_until_it_is_healthy_or_done() -> None:
     except CycleError as exc:  # pragma: no cover - the assertion reports it
         pytest.fail(f"depends_on has a cycle: {exc.args[1]}")
     for name in SERVICE_NAMES:
-        assert {"postgres", "kafka-topics"} <= graph[name], name
+        needed = {"kafka-topics"} if name in WITHOUT_DATABASE else {"postgres", "kafka-topics"}
+        assert needed <= graph[name], name
         assert order.index("kafka") < order.index(name)
+    for name in WITHOUT_DATABASE:
+        assert "postgres" not in graph[name], f"{name} has no database to wait for"
     assert "redis" in graph["features"]
     assert {"registry", "features"} <= graph["serving"]
 
@@ -154,7 +159,8 @@ def test_each_service_starts_from_its_compose_environment(
     settings = cls()
     assert settings.environment == "production"
     assert settings.host == "0.0.0.0"
-    assert settings.database_url.startswith("postgresql")
+    if name not in WITHOUT_DATABASE:
+        assert settings.database_url.startswith("postgresql")
     assert settings.kafka_bootstrap_servers == "kafka:9092"
     assert settings.secret_key.get_secret_value() == TEST_SECRETS["DRIFTLOOP_SECRET_KEY"]
     published = {int(p.split(":")[-1]) for p in services()[name]["ports"]}
@@ -195,6 +201,7 @@ def database_urls() -> dict[str, list[str]]:
     return {
         name: [v for k, v in environment(name).items() if v.startswith("postgresql")]
         for name in SERVICE_NAMES
+        if name not in WITHOUT_DATABASE
     }
 
 

@@ -630,7 +630,11 @@ def test_network_policies_deny_by_default_and_allow_the_flows_the_suite_needs(
     # Nothing else between the suite's pods: e.g. serving never calls tracking, a
     # training job never calls the monitor, and nothing calls into serving's pods.
     everyone = [*SERVICE_NAMES, TRAINING]
-    ports = {service: port for _, service, port in flows} | {"monitor": 8006, "serving": 8080}
+    ports = {service: port for _, service, port in flows} | {
+        "monitor": 8006,
+        "serving": 8080,
+        "console": 8090,
+    }
     for caller in everyone:
         for service in SERVICE_NAMES:
             if (caller, service, ports[service]) in flows or caller == service:

@@ -26,7 +26,7 @@ def handler_tables(definitions: Iterable[ServiceDefinition]) -> str:
     for definition in definitions:
         out.append(f"### {definition.name}\n")
         if not definition.handlers:
-            out.append("Consumes nothing (it only publishes).\n")
+            out.append("Handles no event.\n")
             continue
         out.append("| event type | topic | handler | what it does |")
         out.append("|---|---|---|---|")

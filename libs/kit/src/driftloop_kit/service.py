@@ -32,6 +32,7 @@ SERVICE_NAMES: tuple[str, ...] = (
     "monitor",
     "trainer",
     "serving",
+    "console",
 )
 
 

@@ -16,7 +16,9 @@ from urllib.parse import quote
 
 __all__ = ["ACTIONS", "Action", "ActionRefused", "parse_action"]
 
-_NAME = re.compile(r"^[\w.@/-]{1,256}$")
+#: A model name: any text without control characters (MLflow allows spaces, slashes...);
+#: it is quoted into the upstream's path.
+_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
 _ALIAS = re.compile(r"^[A-Za-z_][\w-]{0,62}$")
 _WINDOW = re.compile(r"^[\w.:/@+-]{1,300}$")
 #: Largest policy document accepted from the form.
