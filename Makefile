@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
 PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: help install test test-e2e test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving bench-loop bench-autonomy up broker demo config clean test-deploy
+.PHONY: help install test test-e2e test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving bench-loop bench-autonomy bench-console up broker demo config clean test-deploy
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "driftloop targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,9 +35,11 @@ TEST_WORKERS ?= 2
 # `make test` (what .ci/run calls) runs the lint first: a change that breaks a layer
 # boundary or a type fails the run as a broken test does.
 test: install lint ## Lint, then the unit and integration tests against a real broker and databases
+	@tests/browser/chromium.sh || echo "==> the browser tests will skip (or fail under DRIFTLOOP_REQUIRE_SERVICES=1)"
 	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20 -m "not e2e and not deploy"
 
 test-e2e: install ## The whole loop end to end: both demo worlds, and iris on PostgreSQL and Redis (about 6 minutes)
+	@tests/browser/chromium.sh || echo "==> the browser tests will skip (or fail under DRIFTLOOP_REQUIRE_SERVICES=1)"
 	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m e2e
 
 test-deploy: install ## The compose stack for real: Docker engine, images from Debian's mirror, the loop from the host (deploy/README.md)
@@ -68,7 +70,7 @@ fmt: install ## Format the code and apply safe lint fixes
 proto: install ## Generate the Python code of the event contract and of serving's V2 gRPC protocol (proto/) with grpcio-tools
 	@$(BIN)/python -m driftloop_events.codegen
 
-bench: bench-bus bench-features bench-tracking bench-monitor bench-serving bench-loop bench-autonomy ## Run every benchmark (driftloop vs its peer, same run)
+bench: bench-bus bench-features bench-tracking bench-monitor bench-serving bench-loop bench-autonomy bench-console ## Run every benchmark (driftloop vs its peer, same run)
 
 bench-bus: install ## Bus: events/s through driftloop's publisher vs raw aiokafka
 	@$(BIN)/python bench/bus.py
@@ -91,6 +93,9 @@ bench-loop: install ## Loop latency: drift onset -> first answer from the new ch
 
 bench-autonomy: install ## Judgment of the loop: alerts, retrains, promotions per scenario (stationary, shift, flapping, poisoned labels, ...)
 	@$(BIN)/python bench/autonomy.py
+
+bench-console: install ## Console: each page's server time (p50/p99) with 1,000 versions, 10,000 drift windows and 10,000 runs seeded, against 300 ms
+	@$(BIN)/python bench/console.py
 
 broker: install ## Run the embedded Kafka-compatible broker on 127.0.0.1:9092
 	@$(BIN)/driftloop broker
