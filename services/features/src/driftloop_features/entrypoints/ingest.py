@@ -25,14 +25,18 @@ from collections.abc import Iterable
 from typing import Any
 
 import faust
+from google.protobuf.message import DecodeError
 
+from driftloop.features.v1 import events_pb2 as features
 from driftloop_bus.consumer import ConsumerRunner, Dispatcher, bind, delivered
 from driftloop_bus.deadletter import Delivered
 from driftloop_bus.streams import faust_app, from_faust
 from driftloop_bus.tasks import cancel_and_wait
 from driftloop_bus.topics import ensure_topics
+from driftloop_events.catalog import spec_for
+from driftloop_events.envelope import protobuf_spec
 from driftloop_events.topics import TOPICS, dlq_spec
-from driftloop_features.entrypoints.consumers import HANDLERS
+from driftloop_features.entrypoints.consumers import FETCH_MAX_WAIT_MS, HANDLERS
 from driftloop_features.service_layer.bootstrap import FeaturesContainer
 from driftloop_features.service_layer.ingestion import (
     YIELD_EVERY,
@@ -48,11 +52,19 @@ log = logging.getLogger(__name__)
 
 INGEST_TOPIC = "features.ingest"
 
+_ROW_SPEC = spec_for(features.FeatureRow)
+_ROW_FROM_BYTES = features.FeatureRow.FromString
+
 
 class IngestBatches:
     """Decodes and dispatches the records of a batch, then has its rows ingested.
 
-    The per-batch extension of the bus ``Dispatcher``: each record is decoded by
+    The per-batch extension of the bus ``Dispatcher``. A protobuf ``FeatureRow`` whose
+    CloudEvents headers the envelope accepts as they are
+    (:func:`~driftloop_events.envelope.protobuf_spec`) skips the rest of the envelope
+    and the handler table: its payload is parsed and its row kept, which is all that
+    ``on_feature_row`` does (a ``CloudEvent`` per row cost more than the row's
+    validation). Any other record is decoded by
     :meth:`Dispatcher.decode` (which dead-letters one that does not decode) and its
     event handed to the Dispatcher's handlers (``HANDLERS``, which only collect rows);
     events of other types are ignored. The retrying and dead-lettering that matter
@@ -94,6 +106,14 @@ class IngestBatches:
         for index, record in enumerate(records):
             if index and not index % YIELD_EVERY:
                 await asyncio.sleep(0)  # let online reads in between
+            value = record.value
+            if value is not None and protobuf_spec(record.headers) is _ROW_SPEC:
+                # The envelope's checks passed: the payload alone is left to decode.
+                try:
+                    rows.add_row(record, _ROW_FROM_BYTES(value))
+                    continue
+                except DecodeError:
+                    pass  # the Dispatcher dead-letters it, with why
             event = await dispatcher.decode(record)
             if event is None:
                 continue  # dead-lettered by the Dispatcher
@@ -129,6 +149,9 @@ class BusIngest(ConsumerRunner):
             consumer_options={
                 "session_timeout_ms": session_ms,
                 "heartbeat_interval_ms": min(3000, session_ms // 3),
+                # As the label consumer: a backlog is not read in half-second pauses
+                # while the broker holds the fetch of partitions already at their end.
+                "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
             },
         )
         self.batch_size = settings.ingest_batch_size
