@@ -69,6 +69,7 @@ from _common import (
 
 REPO = Path(__file__).resolve().parent.parent
 FEAST_VERSION = "0.67.0"
+REDIS_PY = "7.4.1"  # the redis client of driftloop's environment, for feast serve's
 FEAST_VENV = REPO / ".driftloop" / "bench" / "feast-venv"
 N_FEATURES = 10
 PUSH_SOURCE = "driver_stats_push"
@@ -546,6 +547,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     unknown = sorted(set(stores) - {"sqlite", "redis"})
     if unknown:
         raise SystemExit(f"unknown online store(s): {', '.join(unknown)}")
+    if "redis" in stores:  # feast serve's Redis store needs Feast's redis extra
+        ensure_venv(FEAST_VENV, f"redis=={REDIS_PY}", distribution="redis", version=REDIS_PY)
     lines: list[str] = []
     for online in stores:
         print(f"\n=== online store: {online}", flush=True)

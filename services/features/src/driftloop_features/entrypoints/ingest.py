@@ -42,6 +42,7 @@ from driftloop_features.service_layer.ingestion import (
     YIELD_EVERY,
     Ingestion,
     IngestReport,
+    Received,
     RowBatch,
 )
 from driftloop_kit.retry import RECONNECT, logged
@@ -101,6 +102,16 @@ class IngestBatches:
 
     async def ingest(self, records: Iterable[Delivered]) -> IngestReport:
         """Dispatch ``records`` (their rows are collected) and write the rows collected."""
+        return await self.write(await self.collect(records))
+
+    async def write(self, received: list[Received]) -> IngestReport:
+        """Write the rows of one batch (validated, pushed, dead-lettered, watermarked)."""
+        report = await self.ingestion.ingest(received)
+        self.count += 1
+        return report
+
+    async def collect(self, records: Iterable[Delivered]) -> list[Received]:
+        """Decode ``records`` and dispatch their events; the rows collected."""
         rows, dispatcher, table = self.rows, self.dispatcher, self.dispatcher.table
         rows.take()  # rows of a batch cut short (stopped): uncommitted, so read again
         for index, record in enumerate(records):
@@ -120,9 +131,7 @@ class IngestBatches:
             rows.arrived(record)
             for handler in table.get(event.type, ()):  # another type on the topic: none
                 await handler(event)
-        report = await self.ingestion.ingest(rows.take())
-        self.count += 1
-        return report
+        return rows.take()
 
 
 class BusIngest(ConsumerRunner):
@@ -157,6 +166,9 @@ class BusIngest(ConsumerRunner):
         self.batch_size = settings.ingest_batch_size
         self.wait_ms = int(settings.ingest_batch_seconds * 1000)
         self.batches = IngestBatches.of(container, self.dispatcher)
+        #: The batch being written, and the offsets to commit once it is.
+        self._in_flight: tuple[asyncio.Task[IngestReport], dict[Any, int]] | None = None
+        self._failed: Exception | None = None
 
     @property
     def started(self) -> asyncio.Event:
@@ -171,18 +183,53 @@ class BusIngest(ConsumerRunner):
         consumer = self._consumer
         if consumer is None:
             raise RuntimeError("consumer is not connected")
-        while True:
-            polled = await consumer.getmany(timeout_ms=self.wait_ms, max_records=self.batch_size)
-            if consumer.assignment():
-                self._assigned.set()
-            if not polled:
-                continue
-            await self.batches.ingest(
-                delivered(record) for records in polled.values() for record in records
-            )
-            for tp, records in polled.items():
-                self._pending[tp] = records[-1].offset + 1
-            await self._commit(consumer)
+        try:
+            while True:
+                polled = await consumer.getmany(
+                    timeout_ms=self.wait_ms, max_records=self.batch_size
+                )
+                if consumer.assignment():
+                    self._assigned.set()
+                if not polled:
+                    await self._commit(consumer)  # the batch in flight, if any
+                    continue
+                # Batch N+1 is decoded while batch N is written (its store round trips
+                # and SQLite's statements leave the loop free); N's offsets are
+                # committed once it is written, before N+1 is written.
+                received = await self.batches.collect(
+                    delivered(record) for records in polled.values() for record in records
+                )
+                await self._commit(consumer)
+                offsets = {tp: records[-1].offset + 1 for tp, records in polled.items()}
+                self._in_flight = (asyncio.create_task(self.batches.write(received)), offsets)
+        finally:
+            # Stopped: the batch in flight is not committed, so it is read again.
+            in_flight, self._in_flight = self._in_flight, None
+            if in_flight is not None:
+                await cancel_and_wait(in_flight[0])
+
+    async def _commit(self, consumer: Any) -> None:
+        """Wait for the batch in flight to be written, then commit what was written.
+
+        Also called on a rebalance, before the partitions move: a batch is never
+        committed before it is written, and one that failed stops the consumer (its
+        offsets are not committed; the next member reads it again).
+        """
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            task, offsets = in_flight
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                self._in_flight = in_flight  # stopping: _run's exit cancels it
+                raise
+            except Exception as error:
+                self._failed = error
+                raise
+            self._pending.update(offsets)
+        if self._failed is not None:
+            raise self._failed
+        await super()._commit(consumer)
 
 
 class FaustIngest:
