@@ -168,7 +168,7 @@ async def test_a_batch_is_committed_only_once_written_while_the_next_is_read(
     def slow_store(push_source: str, rows: Any) -> int:
         entered.set()
         release.wait(timeout=30)
-        return original(push_source, rows)
+        return int(original(push_source, rows))
 
     bootstrap = sqlite_server.settings.kafka_bootstrap_servers
     checker = AIOKafkaConsumer(

@@ -20,6 +20,7 @@ Two engines do this, chosen by the shared ``stream_engine`` setting:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -206,7 +207,9 @@ class BusIngest(ConsumerRunner):
             # Stopped: the batch in flight is not committed, so it is read again.
             in_flight, self._in_flight = self._in_flight, None
             if in_flight is not None:
-                await cancel_and_wait(in_flight[0])
+                in_flight[0].cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await in_flight[0]
 
     async def _commit(self, consumer: Any) -> None:
         """Wait for the batch in flight to be written, then commit what was written.
