@@ -7,12 +7,14 @@ replaces that with, per consumed batch and feature view:
 
 - :meth:`OnlinePlan.latest`: only the latest row of each entity of the batch is kept
   (the online store keeps one value per entity; a tie of event times goes to the later
-  row, as Feast's SQLite store's last write);
+  row, as Feast's SQLite store's last write. Feast's Redis store keeps the first of two
+  rows of one entity with the same event time in a batch: the one place where this
+  writes something else, as the plan did before the writer);
 - :class:`OnlineWriter` (SQLite and Redis, the stores driftloop deploys) writes them
   with what Feast's own ``online_write_batch`` of those stores writes, byte for byte,
   without building a protobuf message per value: each entity key is serialized once
   with Feast's ``serialize_entity_key`` (and kept, bounded, for the next batches), each
-  value is serialized through one reused ``Value`` message per type, and
+  value is serialized through one reused ``Value`` message per feature, and
 
   - on SQLite (``SqliteOnlineStore.online_write_batch``): the same upsert statement on
     Feast's table (``_table_id``) through the store's own connection, as one
@@ -30,8 +32,8 @@ Private Feast names used (checked against Feast 0.67.0, pinned by
 ``tests/unit/features/test_features_feast_pins.py``): the SQLite store's ``_get_conn``
 and ``feast.infra.online_stores.sqlite._table_id`` / ``_quote_id``; the Redis store's
 ``_get_client``, ``feast.infra.online_stores.helpers._mmh3`` and the key layout of
-``helpers._redis_key``. What is
-written is read back through Feast's own ``get_online_features`` in
+``helpers._redis_key``. What is written is read back through Feast's own
+``get_online_features``, and the stored bytes compared with Feast's own write, in
 ``tests/integration/features/test_features_online_write.py``.
 """
 
