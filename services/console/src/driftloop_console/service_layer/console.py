@@ -29,6 +29,8 @@ __all__ = ["Console", "ModelCard", "Pages", "send_action"]
 MLFLOW = "/api/2.0/mlflow"
 #: Alias moves read per model card.
 CARD_MOVES = 20
+#: Most rows an upstream list gives at once (the trainer's and MLflow's bound).
+UPSTREAM_MAX_ROWS = 1000
 #: Decisions read per model card, to find the latest on a drift alert.
 CARD_DECISIONS = 10
 #: Metrics charted in a comparison (each a history call per run).
@@ -216,7 +218,9 @@ class Pages(Console):
 
     # -- model ---------------------------------------------------------------------
 
-    async def model(self, credential: str | None, name: str, *, page: int) -> dict[str, Any]:
+    async def model(
+        self, credential: str | None, name: str, *, page: int, history_page: int = 1
+    ) -> dict[str, Any]:
         """A model: versions (a page) with the gate's figures, alias history, policy,
         recent decisions."""
         size = self.page_size
@@ -234,15 +238,19 @@ class Pages(Console):
                     credential=credential,
                     params={
                         "filter": f"name='{_quote_filter(name)}'",
-                        "max_results": page * size + 1,
+                        "max_results": _bounded(page * size + 1),
                         "order_by": "version_number DESC",
                     },
                 ),
                 "moves": self._trainer(
-                    credential, f"/models/{q(name)}/alias-moves", limit=2 * size
+                    credential,
+                    f"/models/{q(name)}/alias-moves",
+                    limit=_bounded(history_page * size + 1),
                 ),
                 "policy": self._trainer(credential, f"/models/{q(name)}"),
-                "decisions": self._trainer(credential, "/decisions", model=name, limit=size),
+                "decisions": self._trainer(
+                    credential, "/decisions", model=name, limit=_bounded(history_page * size + 1)
+                ),
                 "jobs": self._trainer(credential, "/jobs", model=name, limit=min(200, 4 * size)),
                 "monitor_policy": self.upstreams.get_json(
                     "monitor", f"/policies/{q(name)}", credential=credential
@@ -279,9 +287,10 @@ class Pages(Console):
             "versions": versions,
             "jobs_by_version": jobs_by_version,
             "jobs": parts["jobs"],
-            "moves": _value(moves, "alias_moves"),
+            "moves": _paged(_value(moves, "alias_moves"), history_page, size),
             "policy": parts["policy"],
-            "decisions": _value(parts["decisions"], "decisions"),
+            "decisions": _paged(_value(parts["decisions"], "decisions"), history_page, size),
+            "history_page": history_page,
             "monitor_policy": parts["monitor_policy"],
         }
 
@@ -547,6 +556,17 @@ class Pages(Console):
             return response.json()
         except ValueError:
             return {"answer": response.text[:300]}
+
+
+def _bounded(rows: int) -> int:
+    """Rows asked of an upstream list: the upstreams answer at most 1000 at once."""
+    return min(rows, UPSTREAM_MAX_ROWS)
+
+
+def _paged(found: Panel[Any], number: int, size: int) -> Panel[Any]:
+    if not found.ok:
+        return found
+    return Panel(value=Page.of(list(found.value or []), number=number, size=size))
 
 
 def _quote_filter(value: str) -> str:

@@ -51,10 +51,17 @@ Id = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-
 
 @router.get("/models/{name}", dependencies=[READER], summary="A model")
 async def model_page(
-    request: Request, name: Name, console: ConsoleDep, credential: CredentialDep, page: PageDep = 1
+    *,
+    request: Request,
+    name: Name,
+    console: ConsoleDep,
+    credential: CredentialDep,
+    page: PageDep = 1,
+    history_page: PageDep = 1,
 ) -> HTMLResponse:
-    """Versions with the gate's figures, the alias history, the trigger policy, decisions."""
-    found = await console.model(credential, name, page=page)
+    """Versions with the gate's figures, the alias history, the trigger policy, decisions
+    (`page` pages the versions, `history_page` the alias moves and the decisions)."""
+    found = await console.model(credential, name, page=page, history_page=history_page)
     return render(request, "model.html", found)
 
 
