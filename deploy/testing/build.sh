@@ -31,7 +31,7 @@ for target in postgres redis kafka; do
     esac
     build -f deploy/testing/standins.Dockerfile --target "${target}" -t "${image}" .
 done
-for service in tracking registry features monitor trainer serving; do
+for service in tracking registry features monitor trainer serving console; do
     build -f deploy/Dockerfile --build-arg "SERVICE=${service}" -t "driftloop/${service}:${TAG}" .
 done
 # The one-shot topic creator of docker-compose.yml is the tracking image

@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.deploy, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = os.environ.get("DRIFTLOOP_DEPLOY_PROJECT", "driftloop-test")
 COMPOSE_FILES = ("docker-compose.yml", "deploy/testing/compose.standins.yml")
-SERVICES = ("tracking", "registry", "features", "monitor", "trainer", "serving")
+SERVICES = ("tracking", "registry", "features", "monitor", "trainer", "serving", "console")
 IMAGES = (*(f"driftloop/{s}:latest" for s in SERVICES), "driftloop-standin/postgres:15")
 URLS = {
     "tracking": "http://127.0.0.1:5000",
@@ -45,6 +45,7 @@ URLS = {
     "monitor": "http://127.0.0.1:8006",
     "trainer": "http://127.0.0.1:8008",
     "serving": "http://127.0.0.1:8080",
+    "console": "http://127.0.0.1:8090",
 }
 MODEL = "iris-classifier"
 CLI = (sys.executable, "-m", "driftloop_cli")

@@ -172,6 +172,10 @@ async def test_a_worse_challenger_is_not_promoted_and_a_better_one_is_with_alias
             ("rollback", "previous", 3),
             ("rollback", "champion", 1),
         ]
+        latest = await client.get(f"/models/{model}/alias-moves", params={"limit": 1})
+        assert [(m["action"], m["alias"]) for m in latest.json()["alias_moves"]] == [
+            ("rollback", "previous")
+        ]
 
 
 async def test_a_failing_job_publishes_training_failed_and_moves_no_alias(

@@ -237,3 +237,32 @@ def test_a_form_that_describes_no_sendable_action_is_refused_with_the_reason(
 ) -> None:
     with pytest.raises(ActionRefused, match=message):
         parse_action(kind, form)
+
+
+def test_a_feed_line_names_its_event_briefly_and_links_the_model_it_is_about() -> None:
+    from driftloop_console.domain.events import feed_event
+    from driftloop_events.catalog import spec_for
+    from driftloop_events.envelope import CloudEvent
+
+    alias_set = spec_for("driftloop.registry.alias.set")
+    line = feed_event(CloudEvent.new(alias_set.example()), topic="registry.models")
+    assert line.type == "alias.set"
+    assert line.model == alias_set.example().name
+    assert line.time.endswith("Z")
+    assert len(line.summary) <= 240
+    run_created = spec_for("driftloop.tracking.run.created")
+    run_line = feed_event(CloudEvent.new(run_created.example()), topic="tracking.runs")
+    assert run_line.type == "run.created"
+    assert run_line.model == ""  # a run's name is no model
+
+
+def test_driftloop_up_wires_the_console_to_every_service_it_reads() -> None:
+    from driftloop_cli.up import wiring_env
+    from driftloop_kit.service import SERVICE_NAMES, load_service
+
+    ports = {name: 20_000 + index for index, name in enumerate(SERVICE_NAMES)}
+    env = wiring_env({"console": load_service("console")}, ports)
+    assert env["DRIFTLOOP_CONSOLE_PORT"] == str(ports["console"])
+    for upstream in ("tracking", "registry", "trainer", "monitor", "serving"):
+        variable = f"DRIFTLOOP_CONSOLE_{upstream.upper()}_URL"
+        assert env[variable] == f"http://127.0.0.1:{ports[upstream]}"

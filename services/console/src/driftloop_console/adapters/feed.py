@@ -37,6 +37,7 @@ FEED_TOPICS = (
 
 _QUEUE_SIZE = 100
 _RETRY_SECONDS = 2.0
+_ASSIGNMENT_POLLS = 300
 
 
 class EventFeed:
@@ -94,9 +95,7 @@ class EventFeed:
             )
             try:
                 await consumer.start()
-                # Position every partition at its end now: events published from here on
-                # are shown, none before (latest offsets, nothing replayed).
-                await consumer.seek_to_end()
+                await self._position_at_the_end(consumer)
                 self.assigned.set()
                 self.error = None
                 async for record in consumer:
@@ -111,6 +110,20 @@ class EventFeed:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
             await asyncio.sleep(_RETRY_SECONDS)
+
+    @staticmethod
+    async def _position_at_the_end(consumer: Any) -> None:
+        """Every partition at its end, known: events published from now on are shown,
+        none before (latest offsets, nothing replayed)."""
+        for _ in range(_ASSIGNMENT_POLLS):
+            if consumer.assignment():
+                break
+            await asyncio.sleep(0.1)
+        partitions = list(consumer.assignment())
+        if partitions:
+            await consumer.seek_to_end(*partitions)
+            for partition in partitions:  # resolves the end offsets now, not on the first fetch
+                await consumer.position(partition)
 
     @staticmethod
     def _decode(record: Any) -> FeedEvent:

@@ -52,7 +52,9 @@ def feed_event(event: Any, *, topic: str) -> FeedEvent:
         payload = MessageToDict(event.data, preserving_proto_field_name=True)
     except (TypeError, AttributeError):
         payload = {}
-    model = payload.get("model") or payload.get("model_name") or payload.get("name") or ""
+    model = payload.get("model") or payload.get("model_name") or ""
+    if not model and topic == "registry.models":  # the registry's payloads name the model `name`
+        model = payload.get("name") or ""
     summary = json.dumps(payload, separators=(",", ":"), default=str)
     if len(summary) > SUMMARY_CHARS:
         summary = summary[: SUMMARY_CHARS - 1] + "…"

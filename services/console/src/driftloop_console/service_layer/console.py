@@ -27,6 +27,14 @@ from driftloop_console.service_layer.panels import gather_panels, panel
 __all__ = ["Console", "ModelCard", "Pages", "send_action"]
 
 MLFLOW = "/api/2.0/mlflow"
+#: Alias moves read per model card.
+CARD_MOVES = 20
+#: Most rows an upstream list gives at once (the trainer's and MLflow's bound).
+UPSTREAM_MAX_ROWS = 1000
+#: Decisions read per model card, to find the latest on a drift alert.
+CARD_DECISIONS = 10
+#: Metrics charted in a comparison (each a history call per run).
+MAX_METRICS = 8
 
 
 def q(value: str) -> str:
@@ -140,8 +148,13 @@ class Console:
         name = str(model.get("name"))
         parts = await gather_panels(
             {
-                "moves": self._trainer(credential, f"/models/{q(name)}/alias-moves"),
-                "decision": self._trainer(credential, "/decisions", model=name, limit=1),
+                # The latest moves say what moved each alias now set (a few aliases).
+                "moves": self._trainer(
+                    credential, f"/models/{q(name)}/alias-moves", limit=CARD_MOVES
+                ),
+                "decision": self._trainer(
+                    credential, "/decisions", model=name, limit=CARD_DECISIONS
+                ),
                 "running": self._trainer(
                     credential, "/jobs", model=name, status="running", limit=1
                 ),
@@ -178,9 +191,19 @@ class Console:
             aliases=aliases,
             cause=cause,
             cause_job=cause_job,
-            last_decision=_first(decision, "decisions"),
+            last_decision=_last_drift_decision(decision),
             running_job=_first(running, "jobs"),
         )
+
+
+def _last_drift_decision(found: Panel[Any]) -> Panel[dict[str, Any] | None]:
+    """The latest decision on a drift (or performance) alert among the latest few; the
+    latest decision of any kind when none of them was on an alert."""
+    if not found.ok:
+        return Panel(error=found.error, denied=found.denied)
+    rows = (found.value or {}).get("decisions") or []
+    alerts = [d for d in rows if d.get("kind") in ("drift", "performance")]
+    return Panel(value=(alerts or rows or [None])[0])
 
 
 def _first(found: Panel[Any], key: str) -> Panel[dict[str, Any] | None]:
@@ -195,7 +218,9 @@ class Pages(Console):
 
     # -- model ---------------------------------------------------------------------
 
-    async def model(self, credential: str | None, name: str, *, page: int) -> dict[str, Any]:
+    async def model(
+        self, credential: str | None, name: str, *, page: int, history_page: int = 1
+    ) -> dict[str, Any]:
         """A model: versions (a page) with the gate's figures, alias history, policy,
         recent decisions."""
         size = self.page_size
@@ -213,13 +238,19 @@ class Pages(Console):
                     credential=credential,
                     params={
                         "filter": f"name='{_quote_filter(name)}'",
-                        "max_results": page * size + 1,
+                        "max_results": _bounded(page * size + 1),
                         "order_by": "version_number DESC",
                     },
                 ),
-                "moves": self._trainer(credential, f"/models/{q(name)}/alias-moves"),
+                "moves": self._trainer(
+                    credential,
+                    f"/models/{q(name)}/alias-moves",
+                    limit=_bounded(history_page * size + 1),
+                ),
                 "policy": self._trainer(credential, f"/models/{q(name)}"),
-                "decisions": self._trainer(credential, "/decisions", model=name, limit=size),
+                "decisions": self._trainer(
+                    credential, "/decisions", model=name, limit=_bounded(history_page * size + 1)
+                ),
                 "jobs": self._trainer(credential, "/jobs", model=name, limit=min(200, 4 * size)),
                 "monitor_policy": self.upstreams.get_json(
                     "monitor", f"/policies/{q(name)}", credential=credential
@@ -235,6 +266,20 @@ class Pages(Console):
             for job in (parts["jobs"].value or {}).get("jobs", []):
                 if job.get("model_version") is not None:
                     jobs_by_version.setdefault(str(job["model_version"]), job)
+        if versions.ok and versions.value is not None:
+            # Older versions than the latest jobs: each one's own job, by the id it records.
+            missing = {
+                str(v.get("version")): job_id
+                for v in versions.value.items
+                if str(v.get("version")) not in jobs_by_version and (job_id := _job_of_version(v))
+            }
+            found = await gather_panels(
+                {v: self._trainer(credential, f"/jobs/{q(j)}") for v, j in missing.items()}
+            )
+            for version, job in found.items():
+                record = (job.value or {}).get("job") if job.ok else None
+                if record:
+                    jobs_by_version[version] = record
         moves = parts["moves"]
         return {
             "name": name,
@@ -242,9 +287,10 @@ class Pages(Console):
             "versions": versions,
             "jobs_by_version": jobs_by_version,
             "jobs": parts["jobs"],
-            "moves": _value(moves, "alias_moves"),
+            "moves": _paged(_value(moves, "alias_moves"), history_page, size),
             "policy": parts["policy"],
-            "decisions": _value(parts["decisions"], "decisions"),
+            "decisions": _paged(_value(parts["decisions"], "decisions"), history_page, size),
+            "history_page": history_page,
             "monitor_policy": parts["monitor_policy"],
         }
 
@@ -332,6 +378,13 @@ class Pages(Console):
         return await self.upstreams.get_text(
             "monitor", f"/reports/{q(report_id)}", credential=credential
         )
+
+    async def report_of_window(self, credential: str | None, window_id: str) -> str:
+        """The id of a window's report, made by the monitor if it has none yet."""
+        response = await self.upstreams.request(
+            "monitor", "POST", "/reports", credential=credential, json={"window_id": window_id}
+        )
+        return str(response.json()["report_id"])
 
     # -- jobs ----------------------------------------------------------------------
 
@@ -432,7 +485,7 @@ class Pages(Console):
         found = await asyncio.gather(*(self.run(credential, r) for r in run_ids))
         rows = [f["row"] for f in found if f["row"]]
         errors = [f["run"].error for f in found if not f["run"].ok]
-        keys = sorted({k for r in rows for k in r["metrics"]})[:12]
+        keys = sorted({k for r in rows for k in r["metrics"]})[:MAX_METRICS]
         histories = await gather_panels(
             {
                 f"{r['run_id']}\x00{k}": self.upstreams.get_json(
@@ -503,6 +556,17 @@ class Pages(Console):
             return response.json()
         except ValueError:
             return {"answer": response.text[:300]}
+
+
+def _bounded(rows: int) -> int:
+    """Rows asked of an upstream list: the upstreams answer at most 1000 at once."""
+    return min(rows, UPSTREAM_MAX_ROWS)
+
+
+def _paged(found: Panel[Any], number: int, size: int) -> Panel[Any]:
+    if not found.ok:
+        return found
+    return Panel(value=Page.of(list(found.value or []), number=number, size=size))
 
 
 def _quote_filter(value: str) -> str:

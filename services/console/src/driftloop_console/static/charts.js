@@ -72,7 +72,15 @@
         maintainAspectRatio: false,
         interaction: { mode: "nearest", intersect: false },
         scales: {
-          y: { type: positive ? "logarithmic" : "linear", title: { display: true, text: "score" } },
+          y: {
+            type: positive ? "logarithmic" : "linear",
+            title: { display: true, text: "score" },
+            ticks: { callback: function (value) {
+              var number = Number(value);
+              return number !== 0 && (Math.abs(number) < 0.001 || Math.abs(number) >= 1e4)
+                ? number.toExponential(0) : String(number);
+            } }
+          },
           x: { ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 8 } }
         },
         plugins: {

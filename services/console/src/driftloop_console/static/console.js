@@ -43,7 +43,13 @@
       item.appendChild(document.createTextNode(" "));
       item.appendChild(text("span", event.type, "tag"));
       item.appendChild(document.createTextNode(" "));
-      item.appendChild(text("span", event.subject, "subject"));
+      if (event.model) {
+        var link = text("a", event.subject || event.model, "subject");
+        link.href = "/models/" + encodeURIComponent(event.model);
+        item.appendChild(link);
+      } else {
+        item.appendChild(text("span", event.subject, "subject"));
+      }
       item.appendChild(text("div", event.summary, "muted summary"));
       list.insertBefore(item, list.firstChild);
       while (list.children.length > most) { list.removeChild(list.lastChild); }

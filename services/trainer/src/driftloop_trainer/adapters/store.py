@@ -573,16 +573,17 @@ class TrainerStore:
             for move in moves:
                 await session.execute(insert(alias_moves).values(**move, moved_at=now))
 
-    async def list_moves(self, model: str) -> list[dict[str, Any]]:
-        """A model's alias moves made by the trainer, latest first."""
+    async def list_moves(self, model: str, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """A model's alias moves made by the trainer, latest first (the ``limit`` latest)."""
+        query = (
+            select(alias_moves)
+            .where(alias_moves.c.model_name == model)
+            .order_by(alias_moves.c.id.desc())
+        )
+        if limit is not None:
+            query = query.limit(limit)
         async with self.database.session() as session:
-            rows = (
-                await session.execute(
-                    select(alias_moves)
-                    .where(alias_moves.c.model_name == model)
-                    .order_by(alias_moves.c.id.desc())
-                )
-            ).all()
+            rows = (await session.execute(query)).all()
         return [
             {
                 "alias": r.alias,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from driftloop_console.adapters.upstream import UpstreamError
 from driftloop_console.entrypoints.deps import ConsoleDep, CredentialDep, FeedDep, PageDep
@@ -22,6 +23,7 @@ PageToken = Annotated[str | None, Query(max_length=2048, description="Next page'
 MAX_COMPARED = 10
 MAX_POINTS = 1000
 RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+REPORT_SANDBOX = "sandbox allow-scripts allow-popups allow-downloads"
 
 
 @router.get("/", dependencies=[READER], summary="The loop overview")
@@ -49,10 +51,17 @@ Id = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-
 
 @router.get("/models/{name}", dependencies=[READER], summary="A model")
 async def model_page(
-    request: Request, name: Name, console: ConsoleDep, credential: CredentialDep, page: PageDep = 1
+    *,
+    request: Request,
+    name: Name,
+    console: ConsoleDep,
+    credential: CredentialDep,
+    page: PageDep = 1,
+    history_page: PageDep = 1,
 ) -> HTMLResponse:
-    """Versions with the gate's figures, the alias history, the trigger policy, decisions."""
-    found = await console.model(credential, name, page=page)
+    """Versions with the gate's figures, the alias history, the trigger policy, decisions
+    (`page` pages the versions, `history_page` the alias moves and the decisions)."""
+    found = await console.model(credential, name, page=page, history_page=history_page)
     return render(request, "model.html", found)
 
 
@@ -86,6 +95,21 @@ async def drift_page(
     return render(request, "drift.html", found)
 
 
+@router.get("/window-report", dependencies=[READER], summary="The report of a window")
+async def window_report(
+    console: ConsoleDep,
+    credential: CredentialDep,
+    window_id: Annotated[str, Query(min_length=1, max_length=300, pattern=r"^[\w.:/@+-]+$")],
+) -> RedirectResponse:
+    """The monitor makes (or finds) the window's Evidently report, then the page shows it.
+    Making one is the monitor's `writer` call, made with the viewer's credential."""
+    try:
+        report_id = await console.report_of_window(credential, window_id)
+    except UpstreamError as error:
+        raise DriftloopError(str(error), status_code=error.status or 502) from None
+    return RedirectResponse(f"/reports/{quote(report_id, safe='')}", status_code=303)
+
+
 @router.get("/reports/{report_id}", dependencies=[READER], summary="A window's report")
 async def report_page(
     report_id: Id, console: ConsoleDep, credential: CredentialDep
@@ -95,7 +119,9 @@ async def report_page(
         page = await console.report(credential, report_id)
     except UpstreamError as error:
         raise DriftloopError(str(error), status_code=error.status or 502) from None
-    return HTMLResponse(page)
+    # Another service's HTML, scripts included: run it in an opaque origin, where it can
+    # neither send the viewer's cookie nor post a form the console would accept.
+    return HTMLResponse(page, headers={"Content-Security-Policy": REPORT_SANDBOX})
 
 
 @router.get("/jobs/{job_id}", dependencies=[READER], summary="A job")

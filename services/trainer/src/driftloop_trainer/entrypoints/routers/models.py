@@ -3,9 +3,9 @@ manual training, rollback."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -120,6 +120,10 @@ async def rollback(name: str, training: TrainingDep) -> dict[str, Any]:
 
 
 @router.get("/{name}/alias-moves", dependencies=[READER])
-async def alias_moves(name: str, store: StoreDep) -> dict[str, Any]:
+async def alias_moves(
+    name: str,
+    store: StoreDep,
+    limit: Annotated[int | None, Query(ge=1, le=10_000, description="The latest N only.")] = None,
+) -> dict[str, Any]:
     """Alias moves the trainer made for the model (promotions, rollbacks), latest first."""
-    return {"alias_moves": await store.list_moves(name)}
+    return {"alias_moves": await store.list_moves(name, limit=limit)}
