@@ -1,7 +1,8 @@
 """Features benchmark: online retrieval through driftloop features vs Feast, and Kafka ingestion.
 
 Online retrieval (``POST /get-online-features``, 1 entity x 10 features and 100 entities x
-10 features), on one SQLite online store and one registry, through:
+10 features), on one online store (SQLite, or Redis with ``--stores redis``; both with
+``--stores sqlite,redis``, one after the other) and one registry, through:
 
 - driftloop: ``driftloop run features`` (one uvicorn worker, pinned to core 0);
 - peer: ``feast serve`` 0.67.0 from its own virtual environment (one gunicorn worker,
@@ -23,7 +24,8 @@ Kafka, decoding, validation or the service around it.
 Usage::
 
     .venv/bin/python bench/features.py [--requests 2000] [--rounds 3] [--rows 50000]
-                                       [--entities 1000] [--no-pin] [--keep]
+                                       [--entities 1000] [--stores sqlite,redis]
+                                       [--only all|online|ingestion] [--no-pin] [--keep]
 
 It prints figures and summary lines; it never fails on a time.
 """
@@ -67,6 +69,7 @@ from _common import (
 
 REPO = Path(__file__).resolve().parent.parent
 FEAST_VERSION = "0.67.0"
+REDIS_PY = "7.4.1"  # the redis client of driftloop's environment, for feast serve's
 FEAST_VENV = REPO / ".driftloop" / "bench" / "feast-venv"
 N_FEATURES = 10
 PUSH_SOURCE = "driver_stats_push"
@@ -119,13 +122,17 @@ def _server_env() -> dict[str, str]:
 AUTH: dict[str, str] = {}
 
 
-def driftloop_server(workdir: Path, repo: Path, bootstrap: str, core: int | None) -> ServerProcess:
-    """``driftloop run features`` on the bench repo (SQLite online, Parquet offline), with
-    authentication on (the default): requests carry an admin token signed with its key."""
+def driftloop_server(
+    workdir: Path, repo: Path, bootstrap: str, core: int | None, online_url: str | None = None
+) -> ServerProcess:
+    """``driftloop run features`` on the bench repo (SQLite online unless ``online_url``
+    names Redis; Parquet offline), with authentication on (the default): requests carry
+    an admin token signed with its key."""
     port = free_port()
     AUTH["Authorization"] = f"Bearer {admin_token(workdir / 'home')}"
     env = {
         **_server_env(),
+        **({"DRIFTLOOP_FEATURES_ONLINE_STORE_URL": online_url} if online_url else {}),
         "DRIFTLOOP_HOME": str(workdir / "home"),
         "DRIFTLOOP_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "DRIFTLOOP_FEATURES_REPO_PATH": str(repo),
@@ -348,6 +355,7 @@ async def produce_and_wait(
     from aiokafka import AIOKafkaProducer
 
     before = ingested_total(server)
+    cpu_before = server.cpu_seconds()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
@@ -364,7 +372,12 @@ async def produce_and_wait(
             raise RuntimeError(f"rows not ingested within {timeout:.0f} s")
         await asyncio.sleep(0.1)
     elapsed = time.perf_counter() - started
-    print(f"    produced in {produced:.2f} s, ingested in {elapsed:.2f} s", flush=True)
+    cpu = server.cpu_seconds() - cpu_before
+    print(
+        f"    produced in {produced:.2f} s, ingested in {elapsed:.2f} s; the service's CPU "
+        f"{cpu:.2f} s ({cpu / len(records) * 1e6:.0f} us per row)",
+        flush=True,
+    )
     return len(records) / elapsed
 
 
@@ -430,7 +443,9 @@ def summary(case: OnlineCase) -> str:
                 f"Feast in process p50 {_ms(case.in_process.p50)} p99 {_ms(case.in_process.p99)}"
             ),
             ratio=ratio,
-            target=f"driftloop p99 <= {P99_TARGET_MS:g} ms" if case.name == "1x10" else None,
+            target=(
+                f"driftloop p99 <= {P99_TARGET_MS:g} ms" if case.name.startswith("1x10") else None
+            ),
         )
         + " (ratio = feast serve p50 / driftloop p50)"
     )
@@ -451,6 +466,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--entities", type=int, default=1000, help="entities in the store")
     parser.add_argument("--rows", type=int, default=50_000, help="rows per ingestion round")
+    parser.add_argument(
+        "--stores",
+        default="sqlite",
+        help="online stores to run on, comma-separated: sqlite, redis (default: sqlite)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/13",
+        help="the Redis online store for --stores redis (its keys are overwritten)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["all", "online", "ingestion"],
+        default="all",
+        help="run only the online retrieval or only the ingestion part",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin to cores")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     return parser.parse_args(argv)
@@ -512,7 +543,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"load generator and Feast in process: this process, {pinned}; servers: "
         f"{' '.join(taskset_prefix(server_core)) or 'not pinned'}, one worker each"
     )
+    stores = [name.strip() for name in args.stores.split(",") if name.strip()]
+    unknown = sorted(set(stores) - {"sqlite", "redis"})
+    if unknown:
+        raise SystemExit(f"unknown online store(s): {', '.join(unknown)}")
+    if "redis" in stores:  # feast serve's Redis store needs Feast's redis extra
+        ensure_venv(FEAST_VENV, f"redis=={REDIS_PY}", distribution="redis", version=REDIS_PY)
+    lines: list[str] = []
+    for online in stores:
+        print(f"\n=== online store: {online}", flush=True)
+        lines += run_store(args, online, bin_dir, server_core)
+    print()
+    for line in lines:
+        print(line)
 
+
+def run_store(
+    args: argparse.Namespace, online: str, bin_dir: Path, server_core: int | None
+) -> list[str]:
+    """Every part of the benchmark on one online store; its summary lines."""
     from driftloop_bus.embedded import EmbeddedBroker
 
     @dataclass
@@ -522,46 +571,53 @@ def main(argv: Sequence[str] | None = None) -> None:
         def command(self) -> list[str]:
             return [*taskset_prefix(self.core), *super().command()]
 
+    online_url = args.redis_url if online == "redis" else None
     with _workdir(args.keep) as workdir, ExitStack() as stack:
         repo = workdir / "repo"
         repo.mkdir()
         (repo / "bench_repo.py").write_text(BENCH_REPO)
         # The broker shares the load generator's core: the service's core is for the service.
         broker = stack.enter_context(PinnedBroker(core=None if args.no_pin else LOADGEN_CORE))
-        ours = driftloop_server(workdir, repo, broker.bootstrap_servers, server_core)
+        ours = driftloop_server(workdir, repo, broker.bootstrap_servers, server_core, online_url)
         stack.callback(ours.stop)
         ours.start(timeout=180)
         print(f"driftloop features: {ours.ready_url} ({' '.join(ours.full_command[:4])} ...)")
         seed_online(ours, args.entities)
-        peer = feast_server(bin_dir, workdir, repo, server_core)
-        stack.callback(peer.stop)
-        peer.start(timeout=180)
-        print(f"feast serve: {peer.ready_url}", flush=True)
 
         from feast import FeatureStore
 
         store = FeatureStore(repo_path=str(repo))
-        cases = [
-            OnlineCase("1x10", [7]),
-            OnlineCase("100x10", list(range(100, 200))),
-        ]
-        for case in cases:
-            # 100-entity reads take ~10x longer: a quarter of the requests keeps the run short.
-            requests = args.requests if len(case.entities) == 1 else max(100, args.requests // 4)
-            print(f"\nonline {case.name}: {args.rounds} rounds x {requests} requests per side")
-            run_online_case(
-                case,
-                peer=peer,
-                ours=ours,
-                store=store,
-                rounds=args.rounds,
-                requests=requests,
-                warmup=args.warmup,
-            )
-        peer.stop()  # the ingestion rounds do not need it
-
-        ours_rates, peer_rates = run_ingestion(args, store, broker.bootstrap_servers, ours)
-        print_report(cases, ours_rates, peer_rates)
+        cases: list[OnlineCase] = []
+        if args.only in ("all", "online"):
+            peer = feast_server(bin_dir, workdir, repo, server_core)
+            stack.callback(peer.stop)
+            peer.start(timeout=180)
+            print(f"feast serve: {peer.ready_url}", flush=True)
+            cases = [
+                OnlineCase(f"1x10 {online}", [7]),
+                OnlineCase(f"100x10 {online}", list(range(100, 200))),
+            ]
+            for case in cases:
+                # 100-entity reads take ~10x longer: a quarter of the requests keeps it short.
+                requests = (
+                    args.requests if len(case.entities) == 1 else max(100, args.requests // 4)
+                )
+                print(f"\nonline {case.name}: {args.rounds} rounds x {requests} requests per side")
+                run_online_case(
+                    case,
+                    peer=peer,
+                    ours=ours,
+                    store=store,
+                    rounds=args.rounds,
+                    requests=requests,
+                    warmup=args.warmup,
+                )
+            peer.stop()  # the ingestion rounds do not need it
+        ours_rates: list[float] = []
+        peer_rates: list[float] = []
+        if args.only in ("all", "ingestion"):
+            ours_rates, peer_rates = run_ingestion(args, store, broker.bootstrap_servers, ours)
+        return print_report(cases, ours_rates, peer_rates, online)
 
 
 def run_ingestion(
@@ -585,28 +641,32 @@ def run_ingestion(
 
 
 def print_report(
-    cases: Sequence[OnlineCase], ours_rates: Sequence[float], peer_rates: Sequence[float]
-) -> None:
-    """Every figure, then the summary lines."""
+    cases: Sequence[OnlineCase],
+    ours_rates: Sequence[float],
+    peer_rates: Sequence[float],
+    online: str,
+) -> list[str]:
+    """Every figure of one online store; its summary lines (printed at the end)."""
     print()
     for case in cases:
         print_case(case)
-    print("\ningestion rows/s:")
+    lines = [summary(case) for case in cases]
+    if not ours_rates:
+        return lines
+    print(f"\ningestion rows/s ({online}):")
     print(f"  driftloop Kafka -> online store  {', '.join(f'{r:,.0f}' for r in ours_rates)}")
     print(f"  Feast push in process (no Kafka) {', '.join(f'{r:,.0f}' for r in peer_rates)}")
-    print()
-    for case in cases:
-        print(summary(case))
     ours_rate, peer_rate = median(ours_rates), median(peer_rates)
-    print(
+    lines.append(
         summary_line(
-            "features ingestion",
+            f"features ingestion {online}",
             ours=f"{ours_rate:,.0f} rows/s (Kafka -> online store)",
             peer=f"Feast push in process {peer_rate:,.0f} rows/s",
             ratio=ours_rate / peer_rate if peer_rate else float("nan"),
             target=f"driftloop >= {INGEST_TARGET:,} rows/s",
         )
     )
+    return lines
 
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@ store within seconds, bad rows go to the DLQ with the reason, watermarks are pub
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -144,6 +147,76 @@ async def test_an_undecodable_record_is_dead_lettered_and_the_agent_keeps_going(
         return values["sepal_length"] == [7.7]
 
     await eventually(arrived, timeout=10)
+
+
+async def _quiet(committed: Any, value: int) -> bool:
+    await asyncio.sleep(0.5)
+    return bool(await committed() == value)
+
+
+async def test_a_batch_is_committed_only_once_written_while_the_next_is_read(
+    sqlite_server: RunningServer,
+) -> None:
+    """The batch consumer reads the next batch while one is written (bus engine), but
+    commits a batch's offsets only after its rows are in the store."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    gateway = sqlite_server.app.state.gateway
+    entered, release = threading.Event(), threading.Event()
+    original = gateway.write_online_rows
+
+    def slow_store(push_source: str, rows: Any) -> int:
+        entered.set()
+        release.wait(timeout=30)
+        return int(original(push_source, rows))
+
+    bootstrap = sqlite_server.settings.kafka_bootstrap_servers
+    checker = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=sqlite_server.settings.ingest_group
+    )
+    await checker.start()
+
+    async def committed() -> int:
+        partitions = checker.partitions_for_topic("features.ingest") or set()
+        offsets = [
+            await checker.committed(TopicPartition("features.ingest", p)) for p in partitions
+        ]
+        return sum(offset or 0 for offset in offsets)
+
+    first, second = new_flower_ids(2)
+    gateway.write_online_rows = slow_store
+    try:
+        await checker.topics()  # the topic's partitions
+        before = await committed()
+        for _ in range(40):  # earlier tests' last commits may still be landing (<= ~30 s)
+            settled = await committed()
+            if settled == before and await _quiet(committed, before):
+                break
+            before = settled
+        else:
+            pytest.fail("the ingest group's committed offsets never settled")
+        await produce(bootstrap, [feature_row(first, datetime.now(UTC), values=measurements(1.1))])
+        assert await asyncio.to_thread(entered.wait, 15), "the row never reached the store"
+        await produce(bootstrap, [feature_row(second, datetime.now(UTC), values=measurements(2.2))])
+        await asyncio.sleep(1.0)  # the second row is read meanwhile
+        assert await committed() == before, "a batch was committed before it was written"
+    finally:
+        release.set()
+        gateway.write_online_rows = original
+
+    async def both_written() -> bool:
+        values = await online_values(sqlite_server.url, [first, second], FEATURES)
+        return values["sepal_length"] == [1.1, 2.2]
+
+    await eventually(both_written, timeout=15)
+
+    async def both_committed() -> bool:
+        return await committed() == before + 2
+
+    try:
+        await eventually(both_committed, timeout=15)
+    finally:
+        await checker.stop()
 
 
 async def test_ingested_watermarks_name_the_push_source_rows_and_latest_event_time(

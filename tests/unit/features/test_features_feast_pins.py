@@ -135,3 +135,27 @@ def test_the_private_feast_names_the_online_read_uses_still_exist() -> None:
     assert callable(getattr(sqlite, "_table_id", None)), RECHECK
     assert sqlite._quote_id('a"b') == '"a""b"', RECHECK
     assert callable(getattr(SqliteOnlineStore, "_get_conn", None)), RECHECK
+
+
+def test_the_private_feast_names_the_online_write_uses_still_exist() -> None:
+    # adapters/online_write.py writes what these stores' online_write_batch writes; the
+    # stored rows and hashes are compared with Feast's own write in
+    # tests/integration/features/test_features_online_write.py.
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.infra.online_stores import helpers, redis, sqlite
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    assert callable(getattr(sqlite, "_table_id", None)), RECHECK
+    assert callable(getattr(redis.RedisOnlineStore, "_get_client", None)), RECHECK
+    sqlite_write = inspect.getsource(SqliteOnlineStore.online_write_batch)
+    assert "ON CONFLICT(entity_key, feature_name) DO UPDATE SET" in sqlite_write, RECHECK
+    assert "extract_text_and_num" in sqlite_write, RECHECK
+    redis_write = inspect.getsource(redis.RedisOnlineStore.online_write_batch)
+    assert 'f_key = _mmh3(f"{feature_view}:{feature_name}")' in redis_write, RECHECK
+    assert "new_total_nanos <= latest_seen_nanos" in redis_write, RECHECK
+    key = EntityKey(join_keys=["id"], entity_values=[Value(int64_val=7)])
+    assert callable(getattr(helpers, "_mmh3", None)), RECHECK
+    redis_key = getattr(helpers, "_redis_key", None)
+    assert callable(redis_key), RECHECK
+    assert redis_key("p", key, 3) == serialize_entity_key(key, 3) + b"p", RECHECK

@@ -623,6 +623,11 @@ def run_demo(options: DemoOptions, echo: Echo) -> int:
         code = 0 if result["closed"] else 1
         if options.keep_running and suite.process is not None:
             echo(f"the suite keeps running ({suite.urls}); Ctrl-C stops it")
+            if "console" in suite.urls:
+                echo(
+                    f"open the console at {suite.urls['console']} and log in with the token "
+                    f"in {home / ADMIN_TOKEN_FILE}"
+                )
             with contextlib.suppress(KeyboardInterrupt):
                 suite.process.wait()
         return code

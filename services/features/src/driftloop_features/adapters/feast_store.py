@@ -55,7 +55,7 @@ from driftloop_features.adapters.feast_config import (
     write_feature_store_yaml,
 )
 from driftloop_features.adapters.online_json import online_response_dict
-from driftloop_features.adapters.online_write import OnlinePlan
+from driftloop_features.adapters.online_write import EntityKeys, OnlinePlan, OnlineWriter
 from driftloop_features.domain.rows import ColumnSpec, Kind, PushSourceSchema
 from driftloop_features.settings import FeaturesSettings
 from driftloop_kit.errors import InvalidInput, NotFound
@@ -128,6 +128,7 @@ class FeastGateway:
         # Writes share Feast's one SQLite connection: one writer at a time, so that two
         # threads never interleave their statements in one transaction.
         self._write_lock = threading.RLock()
+        self._entity_keys: EntityKeys | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -378,10 +379,12 @@ class FeastGateway:
         """Write validated rows straight to the online store of the push source's views.
 
         What ``push(..., to=ONLINE)`` does, without the DataFrame -> Arrow -> protobuf
-        round trip (the shortcut of :mod:`.online_write`): the rows (plain values,
-        checked against the push schema) become Feast's protobuf values directly, and
-        only the latest row of each entity in the batch is written, since the online
-        store keeps one value per entity. Views with column types this path does not
+        round trip (the shortcut of :mod:`.online_write`): only the latest row of each
+        entity in the batch is written, since the online store keeps one value per
+        entity; on SQLite and Redis the rows (plain values, checked against the push
+        schema) are written as Feast's own store would write them, in one batched
+        statement or pipeline, elsewhere they become Feast's protobufs for the
+        provider's ``online_write_batch``. Views with column types this path does not
         convert go through ``push``.
 
         Returns:
@@ -401,11 +404,22 @@ class FeastGateway:
                     store.write_to_online_store(view.name, frame, allow_registry_cache=True)
                 written += len(rows)
                 continue
+            if OnlineWriter.covers(provider.online_store, store.config):
+                with feast_errors(), self._write_lock:
+                    written += self._online_writer(provider).write(view, plan, rows)
+                continue
             data = plan.protos(rows)
             with feast_errors(), self._write_lock:
                 provider.online_write_batch(store.config, view, data, progress=None)
             written += len(data)
         return written
+
+    def _online_writer(self, provider: Any) -> OnlineWriter:
+        config = self.store.config
+        keys = self._entity_keys
+        if keys is None or keys.version != config.entity_key_serialization_version:
+            keys = self._entity_keys = EntityKeys(config.entity_key_serialization_version)
+        return OnlineWriter(provider.online_store, config, keys)
 
     def _views_of(self, push_source_name: str) -> list[FeatureView]:
         views = self._push_views.get(push_source_name)

@@ -98,6 +98,11 @@ class PushSourceSchema:
         return {c.name: c for c in (*self.entity_columns, *self.feature_columns)}
 
     @cached_property
+    def feature_reads(self) -> tuple[tuple[str, str | None, ColumnSpec], ...]:
+        """(name, Value kind read as it is, spec) of each feature column, for validation."""
+        return tuple((c.name, c.direct, c) for c in self.feature_columns)
+
+    @cached_property
     def frame_columns(self) -> list[str]:
         """Every column of the frame pushed to Feast, in order."""
         names = [c.name for c in (*self.entity_columns, *self.feature_columns)]
@@ -162,17 +167,17 @@ def validate_row(
             raise RowRejected(f"entity column {spec.name!r} is missing or null")
         found += 1
         values[spec.name] = convert_value(spec, value)
-    for spec in schema.feature_columns:
-        value = given.get(spec.name)
+    for name, direct, spec in schema.feature_reads:
+        value = given.get(name)
         if value is None:
-            values[spec.name] = None
+            values[name] = None
             continue
         found += 1
         kind = value.WhichOneof("kind")
-        if kind is not None and kind == spec.direct:
-            values[spec.name] = getattr(value, kind)
+        if kind is not None and kind == direct:
+            values[name] = getattr(value, kind)
         else:
-            values[spec.name] = convert_value(spec, value)
+            values[name] = convert_value(spec, value)
     if found != len(given):
         _check_unknown(schema, given)
     values[schema.timestamp_field] = event_time

@@ -20,24 +20,30 @@ Two engines do this, chosen by the shared ``stream_engine`` setting:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 import faust
+from google.protobuf.message import DecodeError
 
+from driftloop.features.v1 import events_pb2 as features
 from driftloop_bus.consumer import ConsumerRunner, Dispatcher, bind, delivered
 from driftloop_bus.deadletter import Delivered
 from driftloop_bus.streams import faust_app, from_faust
 from driftloop_bus.tasks import cancel_and_wait
 from driftloop_bus.topics import ensure_topics
+from driftloop_events.catalog import spec_for
+from driftloop_events.envelope import protobuf_spec
 from driftloop_events.topics import TOPICS, dlq_spec
-from driftloop_features.entrypoints.consumers import HANDLERS
+from driftloop_features.entrypoints.consumers import FETCH_MAX_WAIT_MS, HANDLERS
 from driftloop_features.service_layer.bootstrap import FeaturesContainer
 from driftloop_features.service_layer.ingestion import (
     YIELD_EVERY,
     Ingestion,
     IngestReport,
+    Received,
     RowBatch,
 )
 from driftloop_kit.retry import RECONNECT, logged
@@ -48,11 +54,19 @@ log = logging.getLogger(__name__)
 
 INGEST_TOPIC = "features.ingest"
 
+_ROW_SPEC = spec_for(features.FeatureRow)
+_ROW_FROM_BYTES = features.FeatureRow.FromString
+
 
 class IngestBatches:
     """Decodes and dispatches the records of a batch, then has its rows ingested.
 
-    The per-batch extension of the bus ``Dispatcher``: each record is decoded by
+    The per-batch extension of the bus ``Dispatcher``. A protobuf ``FeatureRow`` whose
+    CloudEvents headers the envelope accepts as they are
+    (:func:`~driftloop_events.envelope.protobuf_spec`) skips the rest of the envelope
+    and the handler table: its payload is parsed and its row kept, which is all that
+    ``on_feature_row`` does (a ``CloudEvent`` per row cost more than the row's
+    validation). Any other record is decoded by
     :meth:`Dispatcher.decode` (which dead-letters one that does not decode) and its
     event handed to the Dispatcher's handlers (``HANDLERS``, which only collect rows);
     events of other types are ignored. The retrying and dead-lettering that matter
@@ -89,20 +103,36 @@ class IngestBatches:
 
     async def ingest(self, records: Iterable[Delivered]) -> IngestReport:
         """Dispatch ``records`` (their rows are collected) and write the rows collected."""
+        return await self.write(await self.collect(records))
+
+    async def write(self, received: list[Received]) -> IngestReport:
+        """Write the rows of one batch (validated, pushed, dead-lettered, watermarked)."""
+        report = await self.ingestion.ingest(received)
+        self.count += 1
+        return report
+
+    async def collect(self, records: Iterable[Delivered]) -> list[Received]:
+        """Decode ``records`` and dispatch their events; the rows collected."""
         rows, dispatcher, table = self.rows, self.dispatcher, self.dispatcher.table
         rows.take()  # rows of a batch cut short (stopped): uncommitted, so read again
         for index, record in enumerate(records):
             if index and not index % YIELD_EVERY:
                 await asyncio.sleep(0)  # let online reads in between
+            value = record.value
+            if value is not None and protobuf_spec(record.headers) is _ROW_SPEC:
+                # The envelope's checks passed: the payload alone is left to decode.
+                try:
+                    rows.add_row(record, _ROW_FROM_BYTES(value))
+                    continue
+                except DecodeError:
+                    pass  # the Dispatcher dead-letters it, with why
             event = await dispatcher.decode(record)
             if event is None:
                 continue  # dead-lettered by the Dispatcher
             rows.arrived(record)
             for handler in table.get(event.type, ()):  # another type on the topic: none
                 await handler(event)
-        report = await self.ingestion.ingest(rows.take())
-        self.count += 1
-        return report
+        return rows.take()
 
 
 class BusIngest(ConsumerRunner):
@@ -129,11 +159,17 @@ class BusIngest(ConsumerRunner):
             consumer_options={
                 "session_timeout_ms": session_ms,
                 "heartbeat_interval_ms": min(3000, session_ms // 3),
+                # As the label consumer: a backlog is not read in half-second pauses
+                # while the broker holds the fetch of partitions already at their end.
+                "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
             },
         )
         self.batch_size = settings.ingest_batch_size
         self.wait_ms = int(settings.ingest_batch_seconds * 1000)
         self.batches = IngestBatches.of(container, self.dispatcher)
+        #: The batch being written, and the offsets to commit once it is.
+        self._in_flight: tuple[asyncio.Task[IngestReport], dict[Any, int]] | None = None
+        self._failed: Exception | None = None
 
     @property
     def started(self) -> asyncio.Event:
@@ -148,18 +184,55 @@ class BusIngest(ConsumerRunner):
         consumer = self._consumer
         if consumer is None:
             raise RuntimeError("consumer is not connected")
-        while True:
-            polled = await consumer.getmany(timeout_ms=self.wait_ms, max_records=self.batch_size)
-            if consumer.assignment():
-                self._assigned.set()
-            if not polled:
-                continue
-            await self.batches.ingest(
-                delivered(record) for records in polled.values() for record in records
-            )
-            for tp, records in polled.items():
-                self._pending[tp] = records[-1].offset + 1
-            await self._commit(consumer)
+        try:
+            while True:
+                polled = await consumer.getmany(
+                    timeout_ms=self.wait_ms, max_records=self.batch_size
+                )
+                if consumer.assignment():
+                    self._assigned.set()
+                if not polled:
+                    await self._commit(consumer)  # the batch in flight, if any
+                    continue
+                # Batch N+1 is decoded while batch N is written (its store round trips
+                # and SQLite's statements leave the loop free); N's offsets are
+                # committed once it is written, before N+1 is written.
+                received = await self.batches.collect(
+                    delivered(record) for records in polled.values() for record in records
+                )
+                await self._commit(consumer)
+                offsets = {tp: records[-1].offset + 1 for tp, records in polled.items()}
+                self._in_flight = (asyncio.create_task(self.batches.write(received)), offsets)
+        finally:
+            # Stopped: the batch in flight is not committed, so it is read again.
+            in_flight, self._in_flight = self._in_flight, None
+            if in_flight is not None:
+                in_flight[0].cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await in_flight[0]
+
+    async def _commit(self, consumer: Any) -> None:
+        """Wait for the batch in flight to be written, then commit what was written.
+
+        Also called on a rebalance, before the partitions move: a batch is never
+        committed before it is written, and one that failed stops the consumer (its
+        offsets are not committed; the next member reads it again).
+        """
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            task, offsets = in_flight
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                self._in_flight = in_flight  # stopping: _run's exit cancels it
+                raise
+            except Exception as error:
+                self._failed = error
+                raise
+            self._pending.update(offsets)
+        if self._failed is not None:
+            raise self._failed
+        await super()._commit(consumer)
 
 
 class FaustIngest:
