@@ -107,7 +107,7 @@ class MonitorSettings(ServiceSettings):
             "database with each batch, before its offsets commit, and taken over by the "
             "partition's next owner after a restart or a rebalance) or `faust` "
             "(faust-streaming agents; label joins in a faust table, open windows in memory "
-            "only, about a third of `bus`'s rate)."
+            "only, about a quarter of `bus`'s rate)."
         ),
     )
     consumer_group: str = Field(
