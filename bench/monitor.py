@@ -2,13 +2,15 @@
 
 Two parts, each printing figures next to its peer's from the same run:
 
-- **stream**: prediction records with 20 features (one row, one output each) are put on
-  ``predictions`` of a fresh embedded tansu broker; then, alternated, a raw aiokafka
-  consumer reads them all (the peer: the cost of the records alone, no work) and one
-  ``driftloop run monitor`` process (pinned to core 0; the broker and this process on
-  core 1) consumes them: windows of 1000 rows decided against a 5,000-row reference,
-  single-row predictions kept for their labels. Its rate is read from its ``/metrics``
-  (``driftloop_monitor_prediction_rows_total``) from the first to the last record.
+- **stream**: prediction records with 20 features (one row, one output each) of 6 models
+  (keyed by model, 3 in partitions 0-2 of ``predictions``, 3 in 3-5) are produced into a
+  fresh embedded tansu broker once 1, then 2, ``driftloop run monitor`` processes of the
+  default (durable) engine have joined one consumer group over one SQLite database
+  (replica 0 on core 0, replica 1 on core 1) and gone idle. Windows of 1000 rows are
+  decided against a 5,000-row reference; single-row predictions are stored for their
+  labels. Rates are read from the processes' ``/metrics`` from the first record produced:
+  until every row is in a stored window, and until every window is decided. The peer: a
+  raw aiokafka consumer group reading the same records and doing nothing.
 - **decision**: one drift decision for a 1000x20 window against a 5,000-row reference
   (driftloop: Evidently's per-column stattests, ``decide()``), next to Evidently's own
   ``DataDriftPreset`` report on the same window (the peer, evidently 0.7.23 installed by
@@ -33,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -467,8 +470,9 @@ class StreamRun:
     per_replica: list[float]
 
 
-def monitor_rate(urls: list[str], count: int, timeout: float = 600.0) -> StreamRun:
-    """Rates from the first row counted: until all ``count`` rows are in (stored) windows,
+def monitor_rate(urls: list[str], count: int, started: float, timeout: float = 600.0) -> StreamRun:
+    """Rates from ``started`` (the first record produced; the producer runs beside the
+    clock, so these are lower bounds): until all ``count`` rows are in (stored) windows,
     and until the ``count // 1000`` full windows are decided and stored."""
     rows_metric = "driftloop_monitor_prediction_rows_total"
     windows_metric = "driftloop_monitor_windows_total"
@@ -481,18 +485,21 @@ def monitor_rate(urls: list[str], count: int, timeout: float = 600.0) -> StreamR
         seen_each = [_counter(url, rows_metric) for url in urls]
         seen = sum(seen_each)
         now = time.perf_counter()
-        if seen > 0 and first_seen is None:
-            first_seen, start_count = now, seen
+        if first_seen is None:
+            first_seen, start_count = started, 1.0  # the one record produced beforehand
         if seen >= count and stored_at is None:
             stored_at, per_replica = now, seen_each
-        if stored_at is not None:
-            windows = sum(_counter(url, windows_metric) for url in urls)
-            if windows >= count // 1000:
-                decided_at = time.perf_counter()
-                break
+        windows = sum(_counter(url, windows_metric) for url in urls)
+        if windows >= count // 1000:
+            decided_at = time.perf_counter()
+            break
         time.sleep(0.05)
-    if first_seen is None or stored_at is None or decided_at is None or stored_at == first_seen:
-        raise RuntimeError("the monitor did not consume every record in time")
+    if first_seen is None or decided_at is None:
+        raise RuntimeError("the monitor did not decide every window in time")
+    if stored_at is None:
+        # A rebalance moved stored rows between replicas: they are loaded, not counted again.
+        print("  (a rebalance during the run: 'stored' is taken when the windows were decided)")
+        stored_at, per_replica = decided_at, seen_each
     decisions = sum(
         _counter(u, "driftloop_monitor_drift_decision_seconds_count", labels=False) for u in urls
     )
@@ -523,12 +530,12 @@ def bench_stream(events: int, rounds: int, engine: str, replica_counts: list[int
     peer: list[float] = []
     runs: dict[int, list[StreamRun]] = {n: [] for n in replica_counts}
     for round_no in range(1, rounds + 1):
-        broker = EmbeddedBroker()
-        broker.start()
-        try:
-            asyncio.run(prefill(broker.bootstrap_servers, load[:1]))  # topics exist
-            line = f"  round {round_no}:"
-            for replicas in replica_counts:
+        line = f"  round {round_no}:"
+        for replicas in replica_counts:
+            broker = EmbeddedBroker()  # a fresh one: a new group reads from the earliest
+            broker.start()
+            try:
+                asyncio.run(prefill(broker.bootstrap_servers, load[:1]))  # topics exist
                 with (
                     tempfile.TemporaryDirectory() as tmp,
                     monitor_processes(
@@ -539,21 +546,30 @@ def bench_stream(events: int, rounds: int, engine: str, replica_counts: list[int
                         models=models,
                     ) as urls,
                 ):
-                    # Records arrive once every replica has its partitions.
-                    asyncio.run(prefill(broker.bootstrap_servers, load[1:]))
-                    run = monitor_rate(urls, events)
-                runs[replicas].append(run)
-                each = "/".join(f"{r:.0f}" for r in run.per_replica)
-                line += (
-                    f" | {replicas} replica(s): stored {run.stored_rate:6.0f} ev/s "
-                    f"(per replica {each}), decided {run.decided_rate:6.0f} ev/s, "
-                    f"{run.windows:.0f} windows, {run.decision_ms:.0f} ms/decision"
-                )
-            peer.append(asyncio.run(raw_consume(broker.bootstrap_servers, events)))
-            line += f" | raw aiokafka {peer[-1]:6.0f} rec/s"
-            print(line, flush=True)
-        finally:
-            broker.stop()
+                    # Records arrive once every replica has its partitions; the clock
+                    # watches while they are produced.
+                    producer = threading.Thread(
+                        target=asyncio.run, args=(prefill(broker.bootstrap_servers, load[1:]),)
+                    )
+                    started = time.perf_counter()
+                    producer.start()
+                    try:
+                        run = monitor_rate(urls, events, started)
+                    finally:
+                        producer.join()
+                if replicas == replica_counts[-1]:
+                    peer.append(asyncio.run(raw_consume(broker.bootstrap_servers, events)))
+            finally:
+                broker.stop()
+            runs[replicas].append(run)
+            each = "/".join(f"{r:.0f}" for r in run.per_replica)
+            line += (
+                f" | {replicas} replica(s): stored {run.stored_rate:6.0f} ev/s "
+                f"(per replica {each}), decided {run.decided_rate:6.0f} ev/s, "
+                f"{run.windows:.0f} windows, {run.decision_ms:.0f} ms/decision"
+            )
+        line += f" | raw aiokafka {peer[-1]:6.0f} rec/s"
+        print(line, flush=True)
     for replicas in replica_counts:
         stored = median([r.stored_rate for r in runs[replicas]])
         per = median([min(r.per_replica) for r in runs[replicas]])
