@@ -31,6 +31,7 @@ class FakeStore:
         self.drift_results: list[dict[str, Any]] = []
         self.performance_results: list[dict[str, Any]] = []
         self.reports: dict[str, dict[str, Any]] = {}
+        self.forgotten: list[str] = []
         self._database = FakeDatabase()
 
     @asynccontextmanager
@@ -96,6 +97,13 @@ class FakeStore:
         for result in self.drift_results:
             if result["window_id"] == window_id:
                 result["report_id"] = report_id
+
+    async def decided(self, *, kind: str, window_id: str) -> bool:
+        results = self.drift_results if kind == "drift" else self.performance_results
+        return any(r["window_id"] == window_id for r in results)
+
+    async def forget_window(self, session: AsyncSession, *, window_id: str) -> None:
+        self.forgotten.append(window_id)
 
 
 class FakeFiles:

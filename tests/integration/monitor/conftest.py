@@ -115,9 +115,8 @@ async def read_all(bootstrap_servers: str, topic: str, timeout: float = 10.0) ->
 def monitor_settings(
     *, database_url: str, tmp_path: Path, broker: EmbeddedBroker, **overrides: Any
 ) -> MonitorSettings:
-    """Settings of a test's monitor: faust on SQLite, bus on PostgreSQL, its own group."""
+    """Settings of a test's monitor (the default durable engine), its own group."""
     return MonitorSettings(
-        stream_engine="faust" if database_url.startswith("sqlite") else "bus",
         home=tmp_path / "home",
         database_url=database_url,
         kafka_bootstrap_servers=broker.bootstrap_servers,
@@ -162,10 +161,9 @@ async def monitor_running(settings: MonitorSettings) -> AsyncIterator[RunningMon
 async def running_monitor(
     database_url: str, tmp_path: Path, broker: EmbeddedBroker
 ) -> AsyncIterator[RunningMonitor]:
-    """The monitor on SQLite with the faust engine, on PostgreSQL with the bus engine.
+    """The monitor with its default (durable) engine, on SQLite and on PostgreSQL.
 
-    Each engine and each database runs every scenario once (pairwise, to keep the tier
-    quick); each test has its own consumer group. Reference data of new champions comes
+    Each test has its own consumer group. Reference data of new champions comes
     from a URI template over ``<tmp_path>/refs``.
     """
     settings = monitor_settings(

@@ -122,7 +122,8 @@ async def test_typed_records_from_serving_drift_on_a_string_column_and_a_mistype
 
         async def dead() -> list[Any] | None:
             found = await read_all(service.bootstrap_servers, dlq_topic("predictions"))
-            mine = [r for r in found if r.key == mistyped.encode()]
+            # Keyed by model: the mistyped one is the record with its request id.
+            mine = [r for r in found if r.key == model.encode() and mistyped.encode() in r.value]
             return mine or None
 
         (dead_letter,) = await eventually(dead, timeout=40)

@@ -173,7 +173,9 @@ async def test_batch_predictions_reach_the_topic_several_rows_a_record_on_route_
     np.testing.assert_array_equal(pd.read_csv(output)["prediction"].to_numpy(), expected)
 
     def of_this_run(record: Any) -> bool:
-        return bool(record.key.startswith(b"batch-topic-"))
+        # Records are keyed by model; the request ids name the run.
+        event = from_record(record.value, list(record.headers))
+        return bool(event.data.request_id.startswith("batch-topic-"))
 
     found = await read_records(
         broker.bootstrap_servers, TOPICS["predictions"].name, of_this_run, expected=3

@@ -663,7 +663,8 @@ _SPECS: tuple[EventSpec[Any], ...] = (
         message=serving.PredictionLogged,
         topic="predictions",
         source="/driftloop/serving",
-        key=lambda m: m.request_id,
+        # The model: one consumer (a monitor replica) owns all windows of a model.
+        key=lambda m: m.model.name,
         subject=lambda m: _model_subject(m.model.name, m.model.version),
         example=_prediction_logged,
     ),
@@ -672,7 +673,8 @@ _SPECS: tuple[EventSpec[Any], ...] = (
         message=monitor.LabelRecorded,
         topic="labels",
         source="/driftloop/monitor",
-        key=lambda m: m.request_id,
+        # As its prediction's (same partition count): the label meets it in one consumer.
+        key=lambda m: m.model_name or m.request_id,
         subject=lambda m: f"predictions/{_seg(m.request_id)}",
         example=_label_recorded,
     ),

@@ -93,13 +93,16 @@ TOPICS: Mapping[str, TopicSpec] = _topics(
         name="predictions",
         partitions=6,
         retention_ms=3 * _DAY_MS,
-        description="Every prediction request and answer from serving; key request id.",
+        description="Every prediction request and answer from serving; key model name.",
     ),
     TopicSpec(
         name="labels",
         partitions=6,
         retention_ms=3 * _DAY_MS,
-        description="Ground truth for earlier predictions (label.recorded); key request id.",
+        description=(
+            "Ground truth for earlier predictions (label.recorded); key model name (the "
+            "request id when a label names no model)."
+        ),
     ),
     TopicSpec(
         name="monitor.alerts",

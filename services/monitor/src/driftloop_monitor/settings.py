@@ -13,10 +13,10 @@ from driftloop_kit.settings import ServiceSettings
 class MonitorSettings(ServiceSettings):
     """The monitor service: prediction windows, reference data, drift and performance alerts.
 
-    The kit's ``public_url`` / ``base_url`` prefix the report links of alerts; its
-    ``stream_engine`` picks the stream engine (``faust``: the label join in a faust table
-    that survives restarts; ``bus``: the bus's batch consumer, predictions waiting for
-    their labels in memory).
+    The kit's ``public_url`` / ``base_url`` prefix the report links of alerts;
+    ``stream_engine`` picks the stream engine (``bus``, the default: the bus's batch
+    consumer with its state in the monitor's database; ``faust``: the label join in a
+    faust table, open windows in memory).
     """
 
     service_name: ClassVar[str] = "monitor"
@@ -97,6 +97,17 @@ class MonitorSettings(ServiceSettings):
             "For the `template` reference source: a URL or path with `{model}`, `{version}`, "
             "`{run_id}` placeholders, CSV or Parquet "
             "(e.g. `http://tracking:5000/get-artifact?run_uuid={run_id}&path=reference.parquet`)."
+        ),
+    )
+    stream_engine: Literal["faust", "bus"] = Field(
+        default="bus",
+        description=(
+            "The monitor's stream engine: `bus` (batches of the bus's consumer group; open "
+            "windows and predictions waiting for their labels are stored in the monitor's "
+            "database with each batch, before its offsets commit, and taken over by the "
+            "partition's next owner after a restart or a rebalance) or `faust` "
+            "(faust-streaming agents; label joins in a faust table, open windows in memory "
+            "only, about a quarter of `bus`'s rate)."
         ),
     )
     consumer_group: str = Field(

@@ -8,21 +8,32 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop_kit.db import Database
 from driftloop_monitor.adapters.tables import (
     drift_results,
+    pending_labels,
     performance_results,
     policies,
     references,
     reports,
+    stream_offsets,
     version_state,
+    window_rows,
 )
 from driftloop_monitor.domain.drift import ReferenceSet, from_parquet, to_parquet
 from driftloop_monitor.domain.drift_state import VersionState
 from driftloop_monitor.domain.policy import MonitorPolicy
+
+#: A prediction joined with its label: the truth and its performance window.
+_JOIN = (
+    update(pending_labels)
+    .where(pending_labels.c.event_id == bindparam("b_event_id"))
+    .values(truth=bindparam("b_truth"), perf_window=bindparam("b_perf"))
+)
 
 
 @dataclass(frozen=True)
@@ -313,6 +324,110 @@ class MonitorStore:
                 )
             ).first()
         return None if row is None else dict(row._mapping)
+
+    async def decided(self, *, kind: str, window_id: str) -> bool:
+        """Whether a ``drift`` or ``performance`` window's result is stored."""
+        table = drift_results if kind == "drift" else performance_results
+        async with self.session() as session:
+            found = await session.scalar(
+                select(table.c.id).where(table.c.window_id == window_id).limit(1)
+            )
+        return found is not None
+
+    async def forget_window(self, session: AsyncSession, *, window_id: str) -> None:
+        """Delete the stored rows of a decided window (drift or performance)."""
+        await session.execute(delete(window_rows).where(window_rows.c.window_id == window_id))
+        await session.execute(
+            delete(pending_labels).where(pending_labels.c.perf_window == window_id)
+        )
+
+    # -- stream state (the durable engine) --------------------------------------------
+
+    async def store_batch(
+        self,
+        *,
+        rows: list[dict[str, Any]],
+        pending: list[dict[str, Any]],
+        joined: list[dict[str, Any]],
+        group: str,
+        offsets: dict[tuple[str, int], int],
+    ) -> None:
+        """Write one consumed batch's state and its next offsets in one transaction.
+
+        One ``executemany`` per table (``rows`` of open windows, ``pending`` predictions,
+        ``joined`` ones); a row already stored (a batch consumed again) is left as it is.
+        """
+        async with self.session() as session:
+            connection = await session.connection()
+            if rows:
+                await connection.execute(self._insert_new(window_rows), rows)
+            if pending:
+                await connection.execute(self._insert_new(pending_labels), pending)
+            if joined:
+                await connection.execute(_JOIN, joined)
+            if offsets:
+                await connection.execute(
+                    self._upsert_offsets(),
+                    [
+                        {"group_id": group, "topic": t, "partition": p, "next_offset": o}
+                        for (t, p), o in offsets.items()
+                    ],
+                )
+
+    async def stream_state(
+        self, *, group: str, partitions: list[int]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[tuple[str, int], int]]:
+        """The stored rows of open windows and the waiting or joined predictions of
+        ``partitions`` (oldest first), and the group's next offsets of every topic."""
+        async with self.session() as session:
+            rows = (
+                await session.execute(
+                    select(window_rows)
+                    .where(window_rows.c.partition.in_(partitions))
+                    .order_by(window_rows.c.time, window_rows.c.event_id, window_rows.c.idx)
+                )
+            ).all()
+            pending = (
+                await session.execute(
+                    select(pending_labels)
+                    .where(pending_labels.c.partition.in_(partitions))
+                    .order_by(pending_labels.c.time)
+                )
+            ).all()
+            offsets = (
+                await session.execute(
+                    select(stream_offsets).where(stream_offsets.c.group_id == group)
+                )
+            ).all()
+        return (
+            [dict(r._mapping) for r in rows],
+            [dict(r._mapping) for r in pending],
+            {(o.topic, o.partition): o.next_offset for o in offsets},
+        )
+
+    async def expire_pending(self, now: float) -> int:
+        """Delete predictions whose wait for a label is over; how many."""
+        async with self.session() as session:
+            result = await session.execute(
+                delete(pending_labels).where(
+                    pending_labels.c.perf_window.is_(None), pending_labels.c.expires <= now
+                )
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def _insert_new(self, table: Any) -> Any:
+        dialect = self.database.engine.dialect.name
+        module = postgresql if dialect == "postgresql" else sqlite
+        return module.insert(table).on_conflict_do_nothing()
+
+    def _upsert_offsets(self) -> Any:
+        dialect = self.database.engine.dialect.name
+        module = postgresql if dialect == "postgresql" else sqlite
+        statement = module.insert(stream_offsets)
+        return statement.on_conflict_do_update(
+            index_elements=["group_id", "topic", "partition"],
+            set_={"next_offset": statement.excluded.next_offset},
+        )
 
     async def drift_history(
         self,

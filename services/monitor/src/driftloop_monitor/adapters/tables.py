@@ -140,5 +140,59 @@ version_state = _Table(
     PrimaryKeyConstraint("model_name", "version", name="pk_monitor_version_state"),
 )
 
+#: The input rows of open windows (and of closed ones not decided yet), one per row of a
+#: prediction: what the stream engine writes per consumed batch and reloads when it is
+#: given a partition. A window's rows are deleted in the transaction that decides it.
+window_rows = _Table(
+    "monitor_window_rows",
+    metadata,
+    Column("event_id", String(64), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("window_id", String(400), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("model_name", String(256), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("time", Float, nullable=False),  # the prediction's event time, epoch seconds
+    Column("seen", Float, nullable=False),  # when the monitor took it, epoch seconds
+    Column("row", JSON, nullable=False),
+    Column("traceparent", String(64), nullable=True),
+    PrimaryKeyConstraint("event_id", "idx", name="pk_monitor_window_rows"),
+    Index("ix_monitor_window_rows_partition", "partition"),
+    Index("ix_monitor_window_rows_window", "window_id"),
+)
+
+#: Single-row predictions waiting for their label (``truth`` null), and those joined with
+#: it whose performance window (``perf_window``) is not decided yet.
+pending_labels = _Table(
+    "monitor_pending_labels",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("request_id", String(256), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("model_name", String(256), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("prediction", JSON, nullable=False),
+    Column("time", Float, nullable=False),
+    Column("expires", Float, nullable=False),
+    Column("truth", JSON, nullable=True),
+    Column("perf_window", String(400), nullable=True),
+    Index("ix_monitor_pending_labels_partition", "partition"),
+    Index("ix_monitor_pending_labels_window", "perf_window"),
+)
+
+#: Next offset per partition whose records' state is in the tables above, written in the
+#: same transaction as that state: a new owner of the partition starts there.
+stream_offsets = _Table(
+    "monitor_stream_offsets",
+    metadata,
+    Column("group_id", String(256), nullable=False),
+    Column("topic", String(256), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("next_offset", BigInteger, nullable=False),
+    PrimaryKeyConstraint("group_id", "topic", "partition", name="pk_monitor_stream_offsets"),
+)
+
 #: Every table the monitor's migrations create.
 ALL_METADATA = (metadata, bus_tables.metadata)

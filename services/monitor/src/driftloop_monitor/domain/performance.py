@@ -76,6 +76,8 @@ class PerformanceWindow:
         truth: The labels, in join order.
         predicted: The predictions they were joined with.
         last: Time of the latest prediction.
+        id: The window's id when it is stored (derived from its first prediction, so a
+            window rebuilt after a restart keeps it); None: one is made when it is decided.
     """
 
     start: datetime
@@ -83,6 +85,7 @@ class PerformanceWindow:
     truth: list[Any] = field(default_factory=list)
     predicted: list[Any] = field(default_factory=list)
     last: datetime | None = None
+    id: str | None = None
 
     def add(self, truth: Any, predicted: Any, at: datetime) -> None:
         """Add one prediction (made at ``at``) joined with its label."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class ClosedWindow:
 
 @dataclass
 class _Open:
+    id: str
     start: datetime
     deadline: datetime
     run_id: str
@@ -64,10 +66,16 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def window_id(key: VersionKey, start: datetime) -> str:
-    """A window id, unique per model version even for windows starting at the same instant."""
+def window_id(key: VersionKey, start: datetime, seed: str | None = None) -> str:
+    """A window id, unique per model version even for windows starting at the same instant.
+
+    With ``seed`` (the id of the window's first prediction) the id is the same each time
+    the same rows make the window, so a window rebuilt from stored rows after a restart or
+    a rebalance is recognised as the one decided before; without it, a random suffix.
+    """
     stamp = start.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    return f"{key.model}/{key.version}/{stamp}-{secrets.token_hex(3)}"
+    suffix = hashlib.sha1(seed.encode()).hexdigest()[:6] if seed else secrets.token_hex(3)
+    return f"{key.model}/{key.version}/{stamp}-{suffix}"
 
 
 class Windows:
@@ -97,6 +105,8 @@ class Windows:
         max_seconds: float,
         now: datetime | None = None,
         traceparent: str | None = None,
+        seed: str | None = None,
+        placed: list[str] | None = None,
     ) -> list[ClosedWindow]:
         """Add the input rows of one prediction; return the windows this closed.
 
@@ -109,15 +119,21 @@ class Windows:
             max_seconds: Event-time (and processing-time) length of a window.
             now: The clock, for a window opened by these rows (default: ``time``).
             traceparent: The prediction's trace context, if it carries one.
+            seed: The prediction's id: a window it opens gets an id derived from it
+                (:func:`window_id`).
+            placed: Receives the id of the window each row went into, in order.
         """
         closed: list[ClosedWindow] = []
         current = self._open.get(key)
         if current is not None and time >= current.deadline:
             closed.append(self._close(key, current, "time", end=current.deadline))
             current = None
-        for row in rows:
+        for index, row in enumerate(rows):
             if current is None:
+                # A prediction whose rows open two windows seeds the second by row index.
+                suffix = f"{seed}:{index}" if seed and index else seed
                 current = _Open(
+                    id=window_id(key, time, suffix),
                     start=time,
                     deadline=time + timedelta(seconds=max_seconds),
                     run_id=run_id,
@@ -126,6 +142,8 @@ class Windows:
                 )
                 self._open[key] = current
             current.rows.append(row)
+            if placed is not None:
+                placed.append(current.id)
             current.last = time
             current.traceparent = traceparent
             if run_id:
@@ -133,6 +151,45 @@ class Windows:
             if len(current.rows) >= max_rows:
                 closed.append(self._close(key, current, "rows"))
                 current = None
+        return closed
+
+    def restore(
+        self,
+        key: VersionKey,
+        *,
+        window_id: str,
+        run_id: str,
+        times: list[datetime],
+        rows: list[dict[str, Any]],
+        opened: datetime,
+        seconds: float,
+        full: bool,
+        traceparent: str | None = None,
+    ) -> list[ClosedWindow]:
+        """Put back a window from its stored rows (in time order); return what it closes.
+
+        Windows of one version are restored oldest first: a window restored while an older
+        one of its version is open closes that one (by time: it closed when the newer one
+        opened), and a ``full`` window is closed at once (by rows).
+        """
+        closed: list[ClosedWindow] = []
+        current = self._open.get(key)
+        if current is not None:
+            closed.append(self._close(key, current, "time", end=min(current.deadline, times[0])))
+        window = _Open(
+            id=window_id,
+            start=times[0],
+            deadline=times[0] + timedelta(seconds=seconds),
+            run_id=run_id,
+            opened=opened,
+            seconds=seconds,
+            rows=list(rows),
+            last=times[-1],
+            traceparent=traceparent,
+        )
+        self._open[key] = window
+        if full:
+            closed.append(self._close(key, window, "rows"))
         return closed
 
     def expired(self, now: datetime, grace: float = 0.0) -> list[ClosedWindow]:
@@ -166,7 +223,7 @@ class Windows:
     ) -> ClosedWindow:
         del self._open[key]
         return ClosedWindow(
-            id=window_id(key, window.start),
+            id=window.id,
             key=key,
             run_id=window.run_id,
             start=window.start,

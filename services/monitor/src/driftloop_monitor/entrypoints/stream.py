@@ -5,15 +5,17 @@ Both engines dispatch through the bus ``Dispatcher`` (decoding, retries, dead le
 start the use cases' worker, and run the clock that closes windows by time; the
 ``stream_engine`` setting picks one:
 
-- ``faust`` (:class:`FaustMonitorStream`, the default): a faust-streaming app with one
-  agent per topic; predictions wait for their label in the app's faust table
+- ``bus`` (:class:`BusMonitorStream`, the default): an aiokafka consumer group in
+  batches, with a range assignment so a member gets the same partitions of
+  ``predictions`` and ``labels``; open windows' rows and predictions waiting for their
+  label are stored in the monitor's database per batch, before the batch's offsets
+  commit, and loaded by the partition's next owner after a restart or a rebalance.
+- ``faust`` (:class:`FaustMonitorStream`): a faust-streaming app with one agent per
+  topic; predictions wait for their label in the app's faust table
   (:class:`~driftloop_monitor.adapters.waiting.TableWaiting`), recovered from its
-  changelog after a restart.
-- ``bus`` (:class:`BusMonitorStream`): the bus's consumer group (aiokafka, batches), with
-  a range assignment so a member gets the same partitions of ``predictions`` and
-  ``labels``; predictions wait for their label in memory. faust handles each record
-  through several tasks and queues; this engine is for more events per second (figures
-  in ``bench/README.md``).
+  changelog after a restart, but open windows live in memory (a restart loses their
+  rows). Kept for deployments that run their stream processing in faust; about a third
+  of the durable engine's rate (``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -22,22 +24,28 @@ import abc
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.structs import OffsetAndMetadata
 
-from driftloop_bus.consumer import ConsumerRunner, Dispatcher, bind
+from driftloop_bus.consumer import Dispatcher, bind, delivered
 from driftloop_bus.deadletter import DeadLetters
 from driftloop_bus.publisher import Publisher
+from driftloop_bus.security import client_options
 from driftloop_bus.streams import faust_app, from_faust
 from driftloop_bus.tasks import cancel_and_wait
 from driftloop_bus.topics import ensure_topics
 from driftloop_events.topics import TOPICS, dlq_spec
 from driftloop_kit.retry import HANDLER, RECONNECT, Backoff, logged
+from driftloop_monitor.adapters.store import MonitorStore
 from driftloop_monitor.adapters.waiting import TableWaiting
 from driftloop_monitor.entrypoints.consumers import HANDLERS
 from driftloop_monitor.service_layer.bootstrap import MonitorContainer
+from driftloop_monitor.service_layer.journal import StateJournal
 from driftloop_monitor.service_layer.monitor import Monitor
 
 __all__ = ["BusMonitorStream", "FaustMonitorStream", "MonitorStream", "monitor_stream"]
@@ -57,6 +65,9 @@ CONSUMED = ("predictions", "labels", "registry.models", "trainer.models")
 class MonitorStream(abc.ABC):
     """What both engines share: the handlers, the window clock, the lifecycle.
 
+    The clock closes windows by time every second, in its own task unless the engine
+    ``ticks_itself`` between its batches.
+
     Args:
         monitor: The use cases (the handlers' dependency).
         publisher: Dead letters go through it.
@@ -64,6 +75,8 @@ class MonitorStream(abc.ABC):
         group: Consumer group (and faust app id).
         retry: Attempts before a failing record is dead-lettered.
     """
+
+    ticks_itself = False
 
     def __init__(
         self,
@@ -80,6 +93,7 @@ class MonitorStream(abc.ABC):
         self.group = group
         self.retry = retry
         self.handlers = bind(HANDLERS, monitor)
+        self.ticks_itself = type(self).ticks_itself
         self.started = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -89,7 +103,8 @@ class MonitorStream(abc.ABC):
         await self.monitor.start()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="monitor-stream")
-            self._ticker = asyncio.create_task(self._tick(), name="monitor-ticker")
+            if not self.ticks_itself:
+                self._ticker = asyncio.create_task(self._tick(), name="monitor-ticker")
 
     async def _run(self) -> None:
         specs = [TOPICS[t] for t in CONSUMED]
@@ -215,36 +230,181 @@ class FaustMonitorStream(MonitorStream):
 
 
 class BusMonitorStream(MonitorStream):
-    """The bus engine: one consumer group over the three topics, a range assignment.
+    """The durable engine (the default): one consumer group over the four topics, batches.
+
+    Each batch from ``getmany`` is handled record by record in memory; then the state it
+    changed (rows of open windows, predictions waiting for their label, joins) and its next
+    offsets are written in one transaction (:meth:`MonitorStore.store_batch`); then the
+    offsets are committed to Kafka, and only then do the windows the batch closed go to the
+    worker, whose decision deletes their rows. A replica killed at any point leaves a
+    state and an offset that agree: the next owner of its partitions loads that state and
+    consumes from that offset, so no row is counted twice and no window is lost; a window
+    decided already is recognised by its id (derived from its first prediction) and not
+    decided again.
+
+    Records are keyed by model name (``predictions``, and ``labels`` that name their
+    model) and a range assignment gives one member the same partitions of both topics:
+    every window and label join of a model has one owner. On a rebalance the old owner
+    stores its batch, lets the worker decide what is queued and commits (revoke); the new
+    owner loads the partitions' state from the database (assign).
 
     Args:
+        store: The monitor's tables (the stream state among them).
+        journal: The use cases' notes of what a batch changed.
         consumer_options: Any other ``AIOKafkaConsumer`` setting.
     """
 
-    def __init__(self, *, consumer_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    ticks_itself = True
+
+    def __init__(
+        self,
+        *,
+        store: MonitorStore,
+        journal: StateJournal,
+        consumer_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self.runner = ConsumerRunner(
-            bootstrap_servers=self.bootstrap_servers,
-            group_id=self.group,
+        self.store = store
+        self.journal = journal
+        self.dispatcher = Dispatcher(
             handlers=self.handlers,
-            publisher=self.publisher,
-            topics=list(CONSUMED),
+            dead_letters=DeadLetters(self.publisher, group=self.group),
             retry=self.retry,
-            max_poll_records=1000,
-            consumer_options={
-                # The same partition numbers of predictions and labels to one member.
-                "partition_assignment_strategy": (RangePartitionAssignor,),
-                **(consumer_options or {}),
-            },
         )
+        self.consumer_options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "group_id": self.group,
+            "client_id": self.group,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "max_poll_records": 1000,
+            # The same partition numbers of predictions and labels to one member.
+            "partition_assignment_strategy": (RangePartitionAssignor,),
+            **client_options(),
+            **(consumer_options or {}),
+        }
+        self._consumer: AIOKafkaConsumer | None = None
+        # Held while a batch is handled and stored, and by the rebalance callbacks.
+        self._lock = asyncio.Lock()
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._next_tick = 0.0
+        self._next_expiry = 0.0
+        self.partitions: set[int] = set()
 
     async def _consume(self) -> None:
-        await self.runner.start()
-        await self.runner.wait_assigned(timeout=120)
-        self.started.set()
+        consumer = AIOKafkaConsumer(**self.consumer_options)
+        consumer.subscribe(list(CONSUMED), listener=_Handover(self))
+        self._consumer = consumer  # before the first assignment, which seeks with it
+        try:
+            await consumer.start()
+        except BaseException:
+            self._consumer = None
+            await consumer.stop()
+            raise
+        while True:
+            batches = await consumer.getmany(timeout_ms=500)
+            if consumer.assignment():
+                self.started.set()
+            async with self._lock:
+                await self._handle(batches)
+                await self._store_and_commit(consumer)
+                await self._tick_if_due()
+
+    async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        # Predictions before labels: a label fetched with its prediction finds it waiting.
+        for tp, records in sorted(batches.items(), key=lambda item: item[0].topic != "predictions"):
+            for record in records:
+                self.journal.partition = record.partition
+                await self.dispatcher.handle(delivered(record))
+                self._uncommitted[tp] = record.offset + 1
+
+    async def _store_and_commit(self, consumer: AIOKafkaConsumer) -> None:
+        """The batch's state and offsets in one transaction, then Kafka's commit, then its
+        closed windows to the worker."""
+        changes = self.journal.take()
+        offsets = {(tp.topic, tp.partition): o for tp, o in self._uncommitted.items()}
+        if changes or offsets:
+            await self.store.store_batch(
+                rows=changes.rows,
+                pending=changes.pending,
+                joined=changes.joined,
+                group=self.group,
+                offsets=offsets,
+            )
+        if self._uncommitted:
+            commit = {tp: OffsetAndMetadata(o, "") for tp, o in self._uncommitted.items()}
+            self._uncommitted = {}
+            with contextlib.suppress(Exception):  # the stored offsets are the ones that count
+                await consumer.commit(commit)
+        await self.journal.release()
+
+    async def _tick_if_due(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_tick:
+            self._next_tick = now + 1.0
+            await self.monitor.windows.tick()
+            await self.journal.release()
+        if now >= self._next_expiry:
+            self._next_expiry = now + 60.0
+            await self.store.expire_pending(time.time())
+
+    async def revoked(self) -> None:
+        """Partitions leave: store what was handled, decide what is queued, forget."""
+        async with self._lock:
+            if self._consumer is not None:
+                await self._store_and_commit(self._consumer)
+            with contextlib.suppress(TimeoutError):
+                await self.monitor.drain(timeout=60)
+            self.monitor.reset()
+            self.partitions = set()
+
+    async def assigned(self, assigned: list[TopicPartition]) -> None:
+        """Partitions arrive: load their state, start at their stored offsets."""
+        async with self._lock:
+            self.monitor.reset()
+            partitions = {tp.partition for tp in assigned if tp.topic == "predictions"}
+            rows, pending, offsets = await self.store.stream_state(
+                group=self.group, partitions=sorted(partitions)
+            )
+            await self.monitor.restore(rows=rows, pending=pending)
+            self.partitions = partitions
+            consumer = self._consumer
+            for tp in assigned:
+                stored = offsets.get((tp.topic, tp.partition))
+                if consumer is not None and stored is not None:
+                    consumer.seek(tp, stored)
+            log.info(
+                "monitor partitions assigned",
+                extra={"partitions": sorted(self.partitions), "rows": len(rows)},
+            )
 
     async def _stop_consuming(self) -> None:
-        await self.runner.stop()
+        consumer, self._consumer = self._consumer, None
+        if consumer is None:
+            return
+        # The task was cancelled, maybe inside a batch: that batch is consumed again.
+        self.journal.discard()
+        self._uncommitted = {}
+        with contextlib.suppress(TimeoutError):
+            await self.monitor.drain(timeout=30)
+        await consumer.stop()
+
+
+class _Handover(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands windows and label joins over when partitions move between replicas."""
+
+    def __init__(self, stream: BusMonitorStream) -> None:
+        self.stream = stream
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        try:
+            await self.stream.revoked()
+        except Exception:
+            log.exception("storing the monitor's state on a rebalance failed")
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self.stream.assigned(assigned)
 
 
 def monitor_stream(container: MonitorContainer, **options: Any) -> MonitorStream:
@@ -268,4 +428,11 @@ def monitor_stream(container: MonitorContainer, **options: Any) -> MonitorStream
             data_dir=settings.data_dir / "faust",
             faust_options=options,
         )
-    return BusMonitorStream(**common, consumer_options=options or None)
+    if container.monitor.journal is None:
+        raise RuntimeError("the durable engine needs the use cases wired with a journal")
+    return BusMonitorStream(
+        **common,
+        store=container.store,
+        journal=container.monitor.journal,
+        consumer_options=options or None,
+    )

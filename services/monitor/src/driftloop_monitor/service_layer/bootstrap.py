@@ -16,6 +16,7 @@ from driftloop_monitor.adapters.references import ReferenceSource, reference_sou
 from driftloop_monitor.adapters.reports import ReportFiles
 from driftloop_monitor.adapters.store import MonitorStore
 from driftloop_monitor.adapters.waiting import MemoryWaiting, TableWaiting
+from driftloop_monitor.service_layer.journal import StateJournal
 from driftloop_monitor.service_layer.monitor import Monitor
 from driftloop_monitor.settings import MonitorSettings
 
@@ -55,11 +56,14 @@ def bootstrap(settings: MonitorSettings) -> MonitorContainer:
         auth=ServiceAuth.for_service(settings, Role.READER),
     )
     waiting: TableWaiting | MemoryWaiting
+    journal: StateJournal | None = None
     if settings.stream_engine == "faust":
-        # predictions and labels share the request id key and the partition count.
+        # predictions and labels share the model name key and the partition count.
         waiting = TableWaiting(partitions=TOPICS["predictions"].partitions)
     else:
+        # The durable engine: memory in front, the batch's changes stored by the engine.
         waiting = MemoryWaiting()
+        journal = StateJournal()
     monitor = Monitor.wire(
         store=store,
         outbox=bus.outbox,
@@ -70,6 +74,7 @@ def bootstrap(settings: MonitorSettings) -> MonitorContainer:
         window_rows=settings.window_rows,
         window_seconds=settings.window_seconds,
         label_ttl=settings.label_ttl_seconds,
+        journal=journal,
     )
     return MonitorContainer(
         settings=settings,

@@ -125,9 +125,13 @@ class Decisions:
             self._states[key] = state
         return state
 
-    async def decide_window(self, window: ClosedWindow) -> dict[str, Any]:
+    async def decide_window(self, window: ClosedWindow) -> dict[str, Any] | None:
         """Decide one closed window, store the result, publish a state change (in a span
-        that continues the trace of the window's last prediction, when tracing is on)."""
+        that continues the trace of the window's last prediction, when tracing is on).
+
+        Its stored rows are deleted with the result; a window already decided (rebuilt
+        from stored rows after a restart or a rebalance) is not decided again (None).
+        """
         with tracing.span(
             "monitor.window",
             parent=window.traceparent,
@@ -135,8 +139,13 @@ class Decisions:
         ):
             return await self._decide_window(window)
 
-    async def _decide_window(self, window: ClosedWindow) -> dict[str, Any]:
+    async def _decide_window(self, window: ClosedWindow) -> dict[str, Any] | None:
         key = window.key
+        if await self.store.decided(kind="drift", window_id=window.id):
+            # A window rebuilt from stored rows whose decision was stored meanwhile.
+            async with self.store.session() as session:
+                await self.store.forget_window(session, window_id=window.id)
+            return None
         policy = await self.policies.get(key.model)
         reference = await self.references.get(key)
         decision: DriftDecision | None = None
@@ -215,6 +224,7 @@ class Decisions:
                     has_html=True,
                 )
             await self.store.save_state(session, state=step.state)
+            await self.store.forget_window(session, window_id=window.id)
             if step.events:
                 await self.outbox.add(session, *step.events)
         self._states[key] = step.state
@@ -238,7 +248,11 @@ class Decisions:
                 log.warning(
                     "performance metric failed", extra={"model": str(key), "error": str(error)}
                 )
-        wid = window_id(key, window.start)
+        wid = window.id or window_id(key, window.start)
+        if window.id is not None and await self.store.decided(kind="performance", window_id=wid):
+            async with self.store.session() as session:
+                await self.store.forget_window(session, window_id=wid)
+            return
         end = (window.last or window.start) + timedelta(microseconds=1)
         link_id = new_report_id("perf")
         step = after_performance(
@@ -262,6 +276,8 @@ class Decisions:
         report_id = link_id if result is not None and result.degraded else None
         async with self.store.session() as session:
             await self.store.save_state(session, state=state)
+            if window.id is not None:
+                await self.store.forget_window(session, window_id=window.id)
             if result is not None:
                 if report_id is not None:
                     await self.store.add_report(

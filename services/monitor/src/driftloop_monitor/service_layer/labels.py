@@ -22,7 +22,8 @@ from driftloop.serving.v1 import events_pb2 as serving_events
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.values import value_to_python
 from driftloop_monitor.domain.performance import PerformanceJob, PerformanceWindow
-from driftloop_monitor.domain.windows import VersionKey
+from driftloop_monitor.domain.windows import VersionKey, window_id
+from driftloop_monitor.service_layer.journal import StateJournal
 from driftloop_monitor.service_layer.policies import Policies
 from driftloop_monitor.service_layer.ports import WaitingPredictionsPort
 from driftloop_monitor.service_layer.predictions import MalformedRecord, joinable
@@ -44,6 +45,8 @@ class LabelJoin:
         policies: Each model's performance window size.
         enqueue: Hands a full performance window to the worker.
         label_ttl: Seconds a prediction waits for its label.
+        journal: Where waiting and joined predictions are noted for the durable stream
+            engine (None: they live in ``waiting`` only).
     """
 
     def __init__(
@@ -53,7 +56,9 @@ class LabelJoin:
         policies: Policies,
         enqueue: Callable[[PerformanceJob], Awaitable[None]],
         label_ttl: float = 86_400.0,
+        journal: StateJournal | None = None,
     ) -> None:
+        self.journal = journal
         self.waiting = waiting
         self.policies = policies
         self.enqueue = enqueue
@@ -73,8 +78,22 @@ class LabelJoin:
             # Expiry runs on the clock from when the prediction was seen, so replayed
             # predictions with old event times still wait for their labels.
             expires = time.time() + self.label_ttl
-            self.waiting.put(key, [*waiting, {**entry, "expires": expires}])
+            self.waiting.put(key, [*waiting, {**entry, "expires": expires, "id": event.id}])
             self._expiry.append((expires, key))
+            if self.journal is not None:
+                self.journal.changes.pending.append(
+                    {
+                        "event_id": event.id,
+                        "request_id": event.data.request_id,
+                        "partition": self.journal.partition,
+                        "model_name": entry["model"],
+                        "version": entry["version"],
+                        "run_id": entry["run_id"],
+                        "prediction": entry["prediction"],
+                        "time": entry["time"],
+                        "expires": expires,
+                    }
+                )
         self._expire()
 
     async def on_label(self, event: CloudEvent[monitor_events.LabelRecorded]) -> int:
@@ -106,8 +125,15 @@ class LabelJoin:
         at = datetime.fromtimestamp(float(entry["time"]), UTC)
         window = self._performance.get(key)
         if window is None:
-            window = self._performance[key] = PerformanceWindow(start=at, run_id=entry["run_id"])
+            seed = entry.get("id") if self.journal is not None else None
+            window = self._performance[key] = PerformanceWindow(
+                start=at, run_id=entry["run_id"], id=window_id(key, at, seed) if seed else None
+            )
         window.add(truth, entry["prediction"], at)
+        if self.journal is not None:
+            self.journal.changes.joined.append(
+                {"b_event_id": entry.get("id"), "b_truth": truth, "b_perf": window.id}
+            )
         policy = await self.policies.get(key.model)
         if len(window.truth) >= policy.performance_window_rows:
             await self.enqueue(PerformanceJob(key, self._performance.pop(key)))
@@ -116,6 +142,47 @@ class LabelJoin:
         """Hand every performance window to the worker now (tests)."""
         for key in list(self._performance):
             await self.enqueue(PerformanceJob(key, self._performance.pop(key)))
+
+    async def restore(self, stored: list[dict[str, Any]]) -> list[PerformanceJob]:
+        """Put back stored predictions (``monitor_pending_labels``): waiting ones wait
+        again, joined ones fill their performance window; return the full windows."""
+        windows: dict[str, tuple[VersionKey, PerformanceWindow]] = {}
+        for found in sorted(stored, key=lambda r: r["time"]):
+            key = VersionKey(found["model_name"], int(found["version"]))
+            at = datetime.fromtimestamp(float(found["time"]), UTC)
+            if found["perf_window"] is None:
+                entry = {
+                    "model": key.model,
+                    "version": key.version,
+                    "run_id": found["run_id"],
+                    "prediction": found["prediction"],
+                    "time": found["time"],
+                    "expires": found["expires"],
+                    "id": found["event_id"],
+                }
+                request = found["request_id"].encode()
+                self.waiting.put(request, [*self.waiting.get(request), entry])
+                self._expiry.append((found["expires"], request))
+                continue
+            wid = found["perf_window"]
+            if wid not in windows:
+                windows[wid] = (key, PerformanceWindow(start=at, run_id=found["run_id"], id=wid))
+            windows[wid][1].add(found["truth"], found["prediction"], at)
+        full: list[PerformanceJob] = []
+        for key, window in windows.values():
+            policy = await self.policies.get(key.model)
+            if len(window.truth) >= policy.performance_window_rows or key in self._performance:
+                full.append(PerformanceJob(key, window))
+            else:
+                self._performance[key] = window
+        return full
+
+    def reset(self) -> None:
+        """Forget what waits in memory (its partitions went to another replica)."""
+        for _, key in self._expiry:
+            self.waiting.drop(key)
+        self._expiry.clear()
+        self._performance.clear()
 
     def _expire(self, limit: int = 100) -> None:
         now = time.time()

@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from driftloop_monitor.domain.windows import utc_now
 from driftloop_monitor.service_layer.decisions import Decisions
+from driftloop_monitor.service_layer.journal import StateJournal
 from driftloop_monitor.service_layer.labels import LabelJoin
 from driftloop_monitor.service_layer.policies import Policies
 from driftloop_monitor.service_layer.ports import (
@@ -45,6 +47,8 @@ class Monitor:
     windows: PredictionWindows
     labels: LabelJoin
     files: ReportFilesPort
+    #: The batch's state changes, for the durable stream engine (None: memory only).
+    journal: StateJournal | None = None
 
     @classmethod
     def wire(
@@ -62,6 +66,7 @@ class Monitor:
         clock: Callable[[], datetime] = utc_now,
         policy_ttl: float = 2.0,
         queue_size: int = 32,
+        journal: StateJournal | None = None,
     ) -> Monitor:
         """Build the use cases over the given ports.
 
@@ -78,6 +83,8 @@ class Monitor:
             clock: Returns now (tests pass a fake one).
             policy_ttl: Seconds a cached policy is used before it is read again.
             queue_size: Closed windows waiting for the worker at most.
+            journal: With the durable stream engine: the use cases note their changes
+                in it, and closed windows reach the worker through it once stored.
         """
         policies = Policies(store, ttl=policy_ttl)
         references = References(store=store, source=source)
@@ -94,6 +101,10 @@ class Monitor:
             clock=clock,
         )
         worker = Worker(decisions, queue_size=queue_size)
+        enqueue = worker.enqueue
+        if journal is not None:
+            journal.enqueue = worker.enqueue
+            enqueue = journal.defer
         return cls(
             policies=policies,
             references=references,
@@ -102,16 +113,22 @@ class Monitor:
             worker=worker,
             windows=PredictionWindows(
                 policies=policies,
-                enqueue=worker.enqueue,
+                enqueue=enqueue,
                 window_rows=window_rows,
                 window_seconds=window_seconds,
                 clock=clock,
                 kinds=references.value_kinds,
+                journal=journal,
             ),
             labels=LabelJoin(
-                waiting=waiting, policies=policies, enqueue=worker.enqueue, label_ttl=label_ttl
+                waiting=waiting,
+                policies=policies,
+                enqueue=enqueue,
+                label_ttl=label_ttl,
+                journal=journal,
             ),
             files=files,
+            journal=journal,
         )
 
     async def start(self) -> None:
@@ -130,6 +147,23 @@ class Monitor:
         """Close every open window and performance window now (tests)."""
         await self.windows.flush()
         await self.labels.flush()
+
+    async def restore(self, *, rows: list[dict[str, Any]], pending: list[dict[str, Any]]) -> None:
+        """Rebuild the stream state of partitions this replica was given, from what was
+        stored; windows that were closed but not decided go to the worker."""
+        for window in await self.windows.restore(rows):
+            await self.worker.enqueue(window)
+        for job in await self.labels.restore(pending):
+            await self.worker.enqueue(job)
+
+    def reset(self) -> None:
+        """Forget the in-memory stream state (partitions moved); versions' states are
+        read again, since another replica may have decided their windows meanwhile."""
+        self.windows.reset()
+        self.labels.reset()
+        self.decisions.forget_states()
+        if self.journal is not None:
+            self.journal.discard()
 
     def open_windows(self) -> dict[str, int]:
         """Rows waiting in each version's open window."""

@@ -88,6 +88,12 @@ class MonitorStorePort(Protocol):
     async def attach_report(self, session: AsyncSession, *, window_id: str, report_id: str) -> None:
         """Point a drift result at a report made later (on request)."""
 
+    async def decided(self, *, kind: str, window_id: str) -> bool:
+        """Whether a ``drift`` or ``performance`` window's result is stored."""
+
+    async def forget_window(self, session: AsyncSession, *, window_id: str) -> None:
+        """Delete the stored rows of a decided window (drift or performance)."""
+
 
 class ReferenceSourcePort(Protocol):
     """Finds the training sample of a model version that became champion."""

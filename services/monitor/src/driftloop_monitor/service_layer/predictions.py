@@ -22,6 +22,7 @@ from driftloop_events.envelope import CloudEvent
 from driftloop_events.values import value_to_python
 from driftloop_monitor.domain.columns import ColumnKinds, MistypedRow, check_rows
 from driftloop_monitor.domain.windows import ClosedWindow, VersionKey, Windows, utc_now
+from driftloop_monitor.service_layer.journal import StateJournal
 from driftloop_monitor.service_layer.policies import Policies
 
 __all__ = [
@@ -102,6 +103,8 @@ class PredictionWindows:
         clock: Returns now (tests pass a fake one).
         kinds: The kinds of a version's columns (from its reference data), None when
             unknown: rows are then taken as they come.
+        journal: Where the rows added are noted for the durable stream engine (None:
+            windows live in memory only).
     """
 
     def __init__(
@@ -113,8 +116,10 @@ class PredictionWindows:
         window_seconds: float = 3600.0,
         clock: Callable[[], datetime] = utc_now,
         kinds: Callable[[VersionKey], Awaitable[ColumnKinds | None]] | None = None,
+        journal: StateJournal | None = None,
     ) -> None:
         self.policies = policies
+        self.journal = journal
         self.enqueue = enqueue
         self.kinds = kinds
         self.window_rows = window_rows
@@ -144,16 +149,39 @@ class PredictionWindows:
             except MistypedRow as error:
                 raise MalformedRecord(str(error)) from None
         policy = await self.policies.get(key.model)
+        placed: list[str] | None = [] if self.journal is not None else None
+        at = request_time(event)
+        now = self.clock()
         closed = self.windows.add(
             key,
             run_id=p.model.run_id,
-            time=request_time(event),
+            time=at,
             rows=rows,
             max_rows=policy.rows_limit(self.window_rows),
             max_seconds=policy.seconds_limit(self.window_seconds),
-            now=self.clock(),
+            now=now,
             traceparent=event.traceparent,
+            seed=event.id,
+            placed=placed,
         )
+        if self.journal is not None and placed is not None:
+            partition, stamp, seen = self.journal.partition, at.timestamp(), now.timestamp()
+            self.journal.changes.rows.extend(
+                {
+                    "event_id": event.id,
+                    "idx": index,
+                    "window_id": window,
+                    "partition": partition,
+                    "model_name": key.model,
+                    "version": key.version,
+                    "run_id": p.model.run_id,
+                    "time": stamp,
+                    "seen": seen,
+                    "row": values,
+                    "traceparent": event.traceparent,
+                }
+                for index, (window, values) in enumerate(zip(placed, rows, strict=True))
+            )
         counter = self._counters.get(key.model)
         if counter is None:  # one .labels() per model, not one per event (the hot path)
             counter = self._counters[key.model] = PREDICTIONS.labels(key.model)
@@ -177,6 +205,36 @@ class PredictionWindows:
         """Close every open window now (tests)."""
         for window in self.windows.flush():
             await self.enqueue(window)
+
+    async def restore(self, stored: list[dict[str, Any]]) -> list[ClosedWindow]:
+        """Rebuild the windows of stored rows (``monitor_window_rows``, in time order);
+        return those already closed but not decided (full ones, or past their time)."""
+        by_window: dict[str, list[dict[str, Any]]] = {}
+        for stored_row in stored:
+            by_window.setdefault(stored_row["window_id"], []).append(stored_row)
+        closed: list[ClosedWindow] = []
+        for wid, window_rows in sorted(by_window.items(), key=lambda item: item[1][0]["time"]):
+            first = window_rows[0]
+            key = VersionKey(first["model_name"], int(first["version"]))
+            policy = await self.policies.get(key.model)
+            max_rows = policy.rows_limit(self.window_rows)
+            seconds = policy.seconds_limit(self.window_seconds)
+            closed += self.windows.restore(
+                key,
+                window_id=wid,
+                run_id=window_rows[-1]["run_id"],
+                times=[datetime.fromtimestamp(r["time"], UTC) for r in window_rows],
+                rows=[r["row"] for r in window_rows],
+                opened=datetime.fromtimestamp(min(r["seen"] for r in window_rows), UTC),
+                seconds=seconds,
+                full=len(window_rows) >= max_rows,
+                traceparent=window_rows[-1]["traceparent"],
+            )
+        return closed
+
+    def reset(self) -> None:
+        """Forget every open window (its partitions went to another replica)."""
+        self.windows = Windows()
 
     def open_windows(self) -> dict[str, int]:
         """Rows waiting in each version's open window."""
