@@ -133,6 +133,11 @@ async def test_a_persistent_drift_that_began_in_cooldown_gets_one_job_after_the_
         await wait_for_job(client, retrained[0]["id"])
         await asyncio.sleep(policy.cooldown_seconds + 2)
         assert len((await client.get("/jobs", params={"model": model})).json()["jobs"]) == 2
+        # Many jobs by id in one call (the console's page of versions), and a bounded list.
+        by_id = await client.get("/jobs", params={"id": [retrained[0]["id"], "no-such-job"]})
+        assert [j["id"] for j in by_id.json()["jobs"]] == [retrained[0]["id"]]
+        too_many = await client.get("/jobs", params={"id": [f"j{i}" for i in range(101)]})
+        assert too_many.status_code == 400
 
 
 async def test_a_redelivered_drift_alert_starts_no_second_job(

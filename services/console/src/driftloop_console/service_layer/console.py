@@ -273,13 +273,20 @@ class Pages(Console):
                 for v in versions.value.items
                 if str(v.get("version")) not in jobs_by_version and (job_id := _job_of_version(v))
             }
-            found = await gather_panels(
-                {v: self._trainer(credential, f"/jobs/{q(j)}") for v, j in missing.items()}
-            )
-            for version, job in found.items():
-                record = (job.value or {}).get("job") if job.ok else None
-                if record:
-                    jobs_by_version[version] = record
+            if missing:
+                # One call for the page's older jobs, however many versions it shows.
+                found = await gather_panels(
+                    {
+                        "jobs": self._trainer(
+                            credential, "/jobs", id=sorted(set(missing.values())), limit=1000
+                        )
+                    }
+                )
+                records = (found["jobs"].value or {}).get("jobs", []) if found["jobs"].ok else []
+                by_id = {str(record.get("id")): record for record in records}
+                for version, job_id in missing.items():
+                    if job_id in by_id:
+                        jobs_by_version[version] = by_id[job_id]
         moves = parts["moves"]
         return {
             "name": name,

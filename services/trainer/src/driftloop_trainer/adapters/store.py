@@ -7,7 +7,7 @@ when there is one, so a redelivered event neither decides nor starts again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -394,14 +394,21 @@ class TrainerStore:
         return found
 
     async def list_jobs(
-        self, *, model: str | None = None, status: str | None = None, limit: int = 100
+        self,
+        *,
+        model: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        ids: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Latest jobs first."""
+        """Latest jobs first; ``ids`` keeps only those jobs."""
         query = select(jobs).order_by(jobs.c.created_at.desc()).limit(limit)
         if model:
             query = query.where(jobs.c.model_name == model)
         if status:
             query = query.where(jobs.c.status == status)
+        if ids is not None:
+            query = query.where(jobs.c.id.in_(list(ids)))
         async with self.database.session() as session:
             return [job_view(row) for row in (await session.execute(query)).all()]
 

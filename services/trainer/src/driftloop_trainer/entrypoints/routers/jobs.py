@@ -20,10 +20,18 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 
 @router.get("/jobs", dependencies=[READER])
 async def list_jobs(
-    store: StoreDep, model: str | None = None, status: str | None = None, limit: Limit = 100
+    store: StoreDep,
+    model: str | None = None,
+    status: str | None = None,
+    limit: Limit = 100,
+    job_id: Annotated[
+        list[str] | None,
+        Query(alias="id", max_length=100, description="Only these jobs (at most 100 ids)."),
+    ] = None,
 ) -> dict[str, Any]:
-    """Jobs, latest first; filter by model and status (queued, running, succeeded, failed)."""
-    return {"jobs": await store.list_jobs(model=model, status=status, limit=limit)}
+    """Jobs, latest first; filter by model, status (queued, running, succeeded, failed)
+    and ids (`?id=A&id=B`: many jobs in one call, as a page of versions needs)."""
+    return {"jobs": await store.list_jobs(model=model, status=status, limit=limit, ids=job_id)}
 
 
 @router.post("/jobs", status_code=202, dependencies=[DEPLOYER])
