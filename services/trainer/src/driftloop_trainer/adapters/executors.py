@@ -29,7 +29,14 @@ from driftloop_trainer.adapters.kubernetes import (
     job_name,
 )
 from driftloop_trainer.adapters.warm import WarmProcess
-from driftloop_trainer.domain.jobs import CONTEXT_FILE, JOB_MODULE, RESULT_FILE, JobContext, Stage
+from driftloop_trainer.domain.jobs import (
+    CONTEXT_FILE,
+    JOB_MODULE,
+    PARENT_ENV,
+    RESULT_FILE,
+    JobContext,
+    Stage,
+)
 
 LOG_FILE = "job.log"
 
@@ -103,7 +110,9 @@ class LocalExecutor(Executor):
         self._running: dict[str, asyncio.subprocess.Process] = {}
 
     def _environment(self) -> dict[str, str]:
-        return {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        # The job dies with this process, even on SIGKILL (the job's main: die_with_parent).
+        parent = {PARENT_ENV: str(os.getpid())}
+        return {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", **parent}
 
     async def start(self) -> None:
         """Warm a process for the first job."""
