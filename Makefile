@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
 PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: help install test test-e2e test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving bench-loop bench-autonomy bench-console up broker demo config clean test-deploy
+.PHONY: help install test test-e2e test-chaos test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving bench-loop bench-autonomy bench-console up broker demo config clean test-deploy
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "driftloop targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,7 +40,10 @@ test: install lint ## Lint, then the unit and integration tests against a real b
 
 test-e2e: install ## The whole loop end to end: both demo worlds, and iris on PostgreSQL and Redis (about 6 minutes)
 	@tests/browser/chromium.sh || echo "==> the browser tests will skip (or fail under DRIFTLOOP_REQUIRE_SERVICES=1)"
-	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m e2e
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m e2e --ignore=tests/chaos
+
+test-chaos: install ## The loop while each service is killed (kill -9) once and the broker stops for 30 s (about 5 minutes)
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m e2e tests/chaos
 
 test-deploy: install ## The compose stack for real: Docker engine, images from Debian's mirror, the loop from the host (deploy/README.md)
 	@deploy/testing/engine.sh; code=$$?; \

@@ -470,6 +470,9 @@ class FakeExecutor:
     async def follow(self, context: JobContext) -> dict[str, Any] | None:
         return await self.run(context)
 
+    async def cancel(self, job_id: str) -> bool:
+        return False
+
     async def run(self, context: JobContext) -> dict[str, Any] | None:
         self.contexts.append(context)
         return self.outcome

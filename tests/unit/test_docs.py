@@ -55,9 +55,10 @@ def test_ci_runs_the_readme_test_command_then_the_longer_suite_it_names() -> Non
     readme = (ROOT / "README.md").read_text()
     assert "make test " in readme
     assert "`make test-e2e`" in readme
+    assert "`make test-chaos`" in readme
     assert "`make test-deploy`" in readme
     commands = re.findall(r"^(?:exec )?make [\w -]+$", ci, re.M)
-    assert commands == ["exec make lint test test-e2e test-deploy"]
+    assert commands == ["exec make lint test test-e2e test-chaos test-deploy"]
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test: install lint ", makefile, re.M), "make test runs the lint first"
     assert "DRIFTLOOP_REQUIRE_SERVICES=1" in ci

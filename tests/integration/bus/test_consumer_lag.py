@@ -56,13 +56,16 @@ async def test_lag_counts_the_records_not_yet_handled_and_falls_to_zero(
     await runner.start()
     try:
         await eventually(lambda: _equals(lag(), 6.0), timeout=60)
+        # Not caught up while records it was given at start wait (a readiness check).
+        assert runner.caught_up is False
         release.set()
         await eventually(lambda: _equals(lag(), 0.0), timeout=60)
+        await eventually(lambda: _equals(runner.caught_up, True), timeout=10)
     finally:
         await runner.stop()
         await publisher.stop()
     assert handled == list(range(1, 11))
 
 
-async def _equals(value: float | None, expected: float) -> bool:
+async def _equals(value: float | bool | None, expected: float | bool) -> bool:
     return value == expected

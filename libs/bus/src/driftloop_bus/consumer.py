@@ -235,6 +235,16 @@ class ConsumerRunner:
         # Next offset to handle per partition (for the lag), kept across commits.
         self._next: dict[TopicPartition, int] = {}
         self._assigned = asyncio.Event()
+        # The end offsets of the first assignment, until this consumer has read up to them.
+        self._catch_up_to: dict[TopicPartition, int] | None = None
+        self._caught_up = asyncio.Event()
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether this consumer has handled every record its partitions held when it was
+        first given them (a readiness check: a consumer of compacted state, as model
+        documents, is not ready before it has read that state)."""
+        return self._caught_up.is_set()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -296,6 +306,17 @@ class ConsumerRunner:
             self._report_lag(consumer)
             if self._pending:
                 await self._commit(consumer)
+            if not self._caught_up.is_set() and consumer.assignment():
+                await self._check_caught_up(consumer)
+
+    async def _check_caught_up(self, consumer: AIOKafkaConsumer) -> None:
+        assignment = consumer.assignment()
+        if self._catch_up_to is None:
+            self._catch_up_to = await consumer.end_offsets(list(assignment))
+        for tp, end in self._catch_up_to.items():
+            if tp in assignment and await consumer.position(tp) < end:
+                return
+        self._caught_up.set()
 
     def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Set the lag of each assigned partition whose high water the last fetch told."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from driftloop_bus.consumer import ConsumerRunner
 from driftloop_bus.publisher import Publisher
 from driftloop_kit.app import create_service_app
 from driftloop_kit.errors import Unavailable
@@ -47,10 +48,16 @@ class _Stopping:
         await self.publisher.stop()
 
 
-def _models_loaded(settings: ServingSettings, models: ModelManager, catalog: Catalog) -> Check:
-    """Ready when every served model has its champion loaded (the errors say why not)."""
+def _models_loaded(
+    settings: ServingSettings, models: ModelManager, catalog: Catalog, documents: ConsumerRunner
+) -> Check:
+    """Ready when the model documents are read (``trainer.models`` up to where it was at
+    start: a restarted serving knows no model before) and every served model has its
+    champion loaded (the errors say why not)."""
 
     async def check() -> None:
+        if not documents.caught_up:
+            raise Unavailable("the model documents (trainer.models) are not read yet")
         missing = [
             f"{name}@{settings.alias}"
             for name in catalog.names()
@@ -94,7 +101,7 @@ def create_app(settings: ServingSettings) -> FastAPI:
             documents,
             catch_up,
         ],
-        checks={"models": _models_loaded(settings, models, container.catalog)},
+        checks={"models": _models_loaded(settings, models, container.catalog, documents)},
         fast_routes=FAST_ROUTES,
         on_startup=[grpc_server.start] if grpc_server else [],
         on_shutdown=[grpc_server.stop] if grpc_server else [],

@@ -29,7 +29,14 @@ from driftloop_trainer.adapters.kubernetes import (
     job_name,
 )
 from driftloop_trainer.adapters.warm import WarmProcess
-from driftloop_trainer.domain.jobs import CONTEXT_FILE, JOB_MODULE, RESULT_FILE, JobContext, Stage
+from driftloop_trainer.domain.jobs import (
+    CONTEXT_FILE,
+    JOB_MODULE,
+    PARENT_ENV,
+    RESULT_FILE,
+    JobContext,
+    Stage,
+)
 
 LOG_FILE = "job.log"
 
@@ -50,6 +57,10 @@ class Executor(abc.ABC):
     async def follow(self, context: JobContext) -> dict[str, Any] | None:
         """Follow a job a previous process started; a process's jobs died with it."""
         return _failure(Stage.SETUP, "the trainer stopped while the job was running", "Interrupted")
+
+    async def cancel(self, job_id: str) -> bool:
+        """Stop the job's run; whether this executor had it to stop."""
+        return False
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Prepare for jobs (the service is starting)."""
@@ -95,9 +106,13 @@ class LocalExecutor(Executor):
             environment=self._environment,
             enabled=warm,
         )
+        #: The job processes running now, by job id (what :meth:`cancel` stops).
+        self._running: dict[str, asyncio.subprocess.Process] = {}
 
     def _environment(self) -> dict[str, str]:
-        return {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        # The job dies with this process, even on SIGKILL (the job's main: die_with_parent).
+        parent = {PARENT_ENV: str(os.getpid())}
+        return {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", **parent}
 
     async def start(self) -> None:
         """Warm a process for the first job."""
@@ -127,6 +142,7 @@ class LocalExecutor(Executor):
         folder = Path(context.work_dir)
         await asyncio.to_thread(_prepare, folder, context)
         process = await self._process(folder, self.log_path(context))
+        self._running[context.job_id] = process
         code: int | None
         try:
             code = await asyncio.wait_for(process.wait(), context.spec.timeout_seconds)
@@ -140,6 +156,8 @@ class LocalExecutor(Executor):
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             raise
+        finally:
+            self._running.pop(context.job_id, None)
         # The next warm process starts once this job is done, not competing with it.
         await self.spare.start()
         if code is None:
@@ -154,6 +172,15 @@ class LocalExecutor(Executor):
         return _failure(
             Stage.SETUP, f"the job exited with status {code} and left no result", "JobCrashed"
         )
+
+    async def cancel(self, job_id: str) -> bool:
+        """Terminate the job's process (SIGTERM); False when it does not run here."""
+        process = self._running.get(job_id)
+        if process is None or process.returncode is not None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        return True
 
 
 class KubernetesExecutor(Executor):
@@ -266,9 +293,10 @@ class KubernetesExecutor(Executor):
                     return condition.type
         return "Gone"  # pragma: no cover - the watch reconnects until cancelled
 
-    async def cancel(self, job_id: str) -> None:
-        """Cancel a job: delete its Job and pods."""
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a job: delete its Job and pods (any replica can: the Job is the cluster's)."""
         await self.delete(job_name(job_id))
+        return True
 
     async def delete(self, name: str) -> None:
         """Delete a Job and its pods (foreground propagation); a gone Job is fine."""

@@ -40,6 +40,8 @@ RESULT_PREFIX = "DRIFTLOOP_RESULT "
 CONTEXT_ENV = "DRIFTLOOP_TRAINER_JOB"
 #: Where a job run by a cluster posts its outcome (the trainer's base URL).
 REPORT_URL_ENV = "DRIFTLOOP_TRAINER_REPORT_URL"
+#: The pid of the trainer process that started a local job: the job dies with it.
+PARENT_ENV = "DRIFTLOOP_TRAINER_JOB_PARENT"
 
 
 class JobStatus(enum.StrEnum):

@@ -32,6 +32,7 @@ from typing import Any
 from driftloop_kit.retry import REPORT, GaveUp
 from driftloop_trainer.domain.jobs import (
     CONTEXT_ENV,
+    PARENT_ENV,
     REPORT_URL_ENV,
     RESULT_FILE,
     RESULT_PREFIX,
@@ -42,7 +43,36 @@ from driftloop_trainer.domain.jobs import (
     TrainingOutput,
 )
 
-__all__ = ["load_entry_point", "main", "report", "run", "wait_for_job", "warm_up"]
+__all__ = [
+    "die_with_parent",
+    "load_entry_point",
+    "main",
+    "report",
+    "run",
+    "wait_for_job",
+    "warm_up",
+]
+
+#: prctl(2) option: the signal this process gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """End with the trainer that started this local job, even when it was killed with
+    SIGKILL (Linux ``PR_SET_PDEATHSIG``): its job is failed by the lease rule then, and
+    no orphan goes on training and registering a version that no gate judges. Nothing
+    happens without :data:`PARENT_ENV` (a Kubernetes pod outlives the trainer) or off Linux.
+    """
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdigit() or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() != int(parent):  # the trainer was gone before the prctl
+        os._exit(1)
 
 
 def load_entry_point(text: str) -> Callable[[JobContext], TrainingOutput]:
@@ -125,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     ``--warm ENTRY_POINT...`` imports first, then waits for its job on stdin.
     """
     args = sys.argv[1:] if argv is None else argv
+    die_with_parent()
     if args and args[0] == "--warm":
         warm_up(args[1:])
         waited = wait_for_job()

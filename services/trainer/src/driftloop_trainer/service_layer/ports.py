@@ -251,6 +251,9 @@ class ExecutorPort(Protocol):
     async def follow(self, context: JobContext) -> dict[str, Any] | None:
         """Follow a job a previous process started, as :meth:`run` would."""
 
+    async def cancel(self, job_id: str) -> bool:
+        """Stop the job's run (a process, a cluster's Job); whether there was one to stop."""
+
     async def start(self) -> None:
         """Prepare for jobs (the service is starting)."""
 

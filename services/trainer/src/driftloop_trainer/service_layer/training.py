@@ -138,6 +138,7 @@ class Training:
         self.owner = Owner.this_process()
         self.lease_seconds = lease_seconds
         self._mine: set[str] = set()  # local jobs this process runs
+        self._cancelled: set[str] = set()  # jobs cancelled here: their outcome is moot
 
     def config(self, model: str) -> ModelConfig:
         """The model's policy and spec.
@@ -564,6 +565,8 @@ class Training:
         process started on the cluster."""
         try:
             job = await self.store.get_job(job_id)
+            if not JobStatus(job["status"]).active:
+                return  # cancelled before it started
             context = self.context(job)
             if adopt:
                 outcome = await self.executor.follow(context)
@@ -586,9 +589,40 @@ class Training:
             await self.finish(job_id, outcome)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as error:
+            if isinstance(error, Conflict) and job_id in self._cancelled:
+                # Cancelled while it ran: the job was failed then; its end changes nothing.
+                self._cancelled.discard(job_id)
+                return
             # Left running in the store: the next start of the service fails it.
             log.exception("job outcome could not be recorded", extra={"job_id": job_id})
+
+    async def cancel(self, job_id: str, *, by: str) -> tuple[dict[str, Any], bool]:
+        """Cancel a queued or running job: fail it (``Cancelled``, ``training.failed``),
+        then have the executor stop its run: a local process is terminated, a cluster's
+        Job deleted with its pods (foreground propagation). A result the job reports
+        afterwards is refused (the job has finished). The job and whether a run was
+        stopped: a local job of another trainer replica keeps running to its end there,
+        its outcome refused.
+
+        Raises:
+            NotFound: No such job.
+            Conflict: The job has finished already.
+        """
+        job = await self.store.get_job(job_id)
+        status = JobStatus(job["status"])
+        if not status.active:
+            raise Conflict(f"Job {job_id!r} has finished already ({job['status']})")
+        self._cancelled.add(job_id)
+        await self.store.mark_failed(
+            job_id,
+            stage=Stage.TRAINING if status is JobStatus.RUNNING else Stage.SETUP,
+            error=f"cancelled by {by}",
+            error_type="Cancelled",
+        )
+        stopped = await self.executor.cancel(job_id)
+        log.info("job cancelled", extra={"job_id": job_id, "by": by, "stopped": stopped})
+        return await self.store.get_job(job_id), stopped
 
     async def finish(self, job_id: str, outcome: Mapping[str, Any]) -> dict[str, Any]:
         """Apply a job's outcome: fail it, or evaluate, promote and complete it.

@@ -69,6 +69,18 @@ async def get_logs(job_id: str, store: StoreDep, tail: Limit | None = None) -> s
     return "\n".join(text.splitlines()[-tail:]) + "\n" if tail else text
 
 
+@router.post("/jobs/{job_id}/cancel", dependencies=[DEPLOYER])
+async def cancel_job(job_id: str, training: TrainingDep, caller: CallerDep) -> dict[str, Any]:
+    """Cancel a queued or running job: it fails with error type `Cancelled` and its run
+    is stopped by the executor (a local process terminated; a Kubernetes Job deleted
+    with its pods, foreground propagation). `stopped` says whether a run was stopped
+    (false for a local job another trainer replica runs: it runs to its end there and
+    its result is refused). 404 for no such job, 409 for a finished one."""
+    job, stopped = await training.cancel(job_id, by=caller.subject)
+    job.pop("log_path", None)
+    return {"job": job, "stopped": stopped}
+
+
 @router.post("/jobs/{job_id}/result", dependencies=[JOB])
 async def report_result(
     job_id: str, outcome: dict[str, Any], training: TrainingDep
