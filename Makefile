@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 SYNCED := $(VENV)/.synced
 PYPROJECTS := pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
-.PHONY: help install test test-e2e test-chaos test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving bench-loop bench-autonomy bench-console up broker demo config clean test-deploy
+.PHONY: help install test test-e2e test-chaos test-unit test-integration lint fmt proto bench bench-bus bench-monitor bench-features bench-tracking bench-serving bench-loop bench-autonomy bench-console bench-keyed up broker demo config clean test-deploy
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "; printf "driftloop targets:\n"} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,7 +73,7 @@ fmt: install ## Format the code and apply safe lint fixes
 proto: install ## Generate the Python code of the event contract and of serving's V2 gRPC protocol (proto/) with grpcio-tools
 	@$(BIN)/python -m driftloop_events.codegen
 
-bench: bench-bus bench-features bench-tracking bench-monitor bench-serving bench-loop bench-autonomy bench-console ## Run every benchmark (driftloop vs its peer, same run)
+bench: bench-bus bench-features bench-tracking bench-monitor bench-serving bench-keyed bench-loop bench-autonomy bench-console ## Run every benchmark (driftloop vs its peer, same run)
 
 bench-bus: install ## Bus: events/s through driftloop's publisher vs raw aiokafka
 	@$(BIN)/python bench/bus.py
@@ -90,6 +90,9 @@ bench-monitor: install ## Monitor: events/s through one monitor; a drift decisio
 
 bench-serving: install ## Serving: 1-row sklearn req/s and p99 vs mlflow models serve 3.17.2 and MLServer 1.7.1 (wrk)
 	@$(BIN)/python bench/serving.py
+
+bench-keyed: install ## Keyed prediction: entity key -> serving -> features -> model, p50/p99 vs inline features and feast serve + mlflow models serve
+	@$(BIN)/python bench/keyed.py
 
 bench-loop: install ## Loop latency: drift onset -> first answer from the new champion (the demo, 3 runs)
 	@$(BIN)/python bench/loop.py
