@@ -252,3 +252,34 @@ async def test_health_metadata_and_readiness_endpoints(
         ).status_code == 404
         assert (await client.get("/readyz")).status_code == 200
         assert "driftloop_serving_requests_total" in (await client.get("/metrics")).text
+
+
+async def test_a_request_the_version_fails_to_score_is_counted_against_its_route(
+    url: str, iris_models: Models
+) -> None:
+    """What the console's error share by version reads: the model raised on the inputs."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async def failures(client: httpx.AsyncClient) -> float:
+        text = (await client.get("/metrics")).text
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "driftloop_serving_request_failures_total"
+            and sample.labels == {"model": iris_models.name, "route": "champion"}
+        )
+
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url) as client:
+        before = await failures(client)
+        refused = await client.post(
+            f"/invocations?model={iris_models.name}", json={"instances": [[1, None, 3, 4]]}
+        )
+        answered = await client.post(
+            f"/invocations?model={iris_models.name}", json={"instances": [[1, 2, 3, 4]]}
+        )
+        after = await failures(client)
+    assert refused.status_code == 400
+    assert "sepal_width" in refused.json()["message"]
+    assert answered.status_code == 200
+    assert after - before == 1

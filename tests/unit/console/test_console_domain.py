@@ -107,6 +107,8 @@ METRICS = """\
 driftloop_serving_requests_total{model="iris",route="champion"} 100.0
 driftloop_serving_requests_total{model="iris",route="challenger"} 10.0
 driftloop_serving_requests_total{model="other",route="champion"} 7.0
+# TYPE driftloop_serving_request_failures_total counter
+driftloop_serving_request_failures_total{model="iris",route="challenger"} 2.0
 # TYPE driftloop_serving_model_version gauge
 driftloop_serving_model_version{alias="champion",model="iris"} 2.0
 driftloop_serving_model_version{alias="challenger",model="iris"} 3.0
@@ -131,6 +133,25 @@ def test_traffic_by_version_and_its_rate_come_from_two_scrapes_of_servings_count
     # Only inference routes count; /healthz's 500s are not errors of predictions.
     assert error_ratio(before, None) == pytest.approx(5 / 110)
     assert error_ratio(after, before) is None  # no inference call between the two
+
+
+def test_each_version_has_its_own_error_share_from_servings_failure_counter() -> None:
+    before = parse_metrics(METRICS, at=100.0)
+    first = {t.alias: t for t in rates(before, None, model="iris")}
+    # Since start: the challenger (v3) answered 10 and failed to score 2; v2 failed none.
+    assert first["challenger"].failures == 2.0
+    assert first["challenger"].error_share == pytest.approx(2 / 12)
+    assert first["champion"].error_share == 0.0
+    after = parse_metrics(
+        METRICS.replace('route="challenger"} 2.0', 'route="challenger"} 6.0').replace(
+            'route="challenger"} 10.0', 'route="challenger"} 14.0'
+        ),
+        at=110.0,
+    )
+    later = {t.alias: t for t in rates(after, before, model="iris")}
+    # Between the two looks: 4 answered and 4 failed.
+    assert later["challenger"].error_share == pytest.approx(0.5)
+    assert later["champion"].error_share is None  # no request between the two looks
 
 
 def window(window_id: int, columns: list[tuple[str, float, bool]]) -> dict[str, object]:

@@ -39,6 +39,11 @@ __all__ = ["Answer", "ModelRefused", "Scorer", "UnknownModel"]
 REQUESTS = Counter(
     "driftloop_serving_requests_total", "Scored requests by model and route.", ["model", "route"]
 )
+FAILURES = Counter(
+    "driftloop_serving_request_failures_total",
+    "Requests the routed version failed to score (the model raised), by model and route.",
+    ["model", "route"],
+)
 LATENCY = Histogram(
     "driftloop_serving_predict_seconds",
     "Time to score a request (model only).",
@@ -263,11 +268,19 @@ class Scorer:
         self._check_rows(matrix)
         started = time.perf_counter()
         model, route, challenger = self._route(name, version)
-        predictions, proba = self._predict(model, matrix, probabilities)
+        try:
+            predictions, proba = self._predict(model, matrix, probabilities)
+        except Exception:
+            FAILURES.labels(name, route).inc()
+            raise
         shadow = None
         if challenger is not None:
             shadow_started = time.perf_counter()
-            shadowed = np.asarray(challenger.predictor.predict(matrix))
+            try:
+                shadowed = np.asarray(challenger.predictor.predict(matrix))
+            except Exception:
+                FAILURES.labels(name, "shadow").inc()
+                raise
             shadow = (challenger, shadowed, time.perf_counter() - shadow_started)
         return self._answered(
             _Scored(name, model, route, matrix, predictions, proba, started),
@@ -308,13 +321,21 @@ class Scorer:
         self._check_rows(matrix)
         started = time.perf_counter()
         model, route, challenger = self._route(name, version)
-        predictions, proba = await self._batcher.submit(
-            model, matrix, policy=batching, probabilities=probabilities
-        )
+        try:
+            predictions, proba = await self._batcher.submit(
+                model, matrix, policy=batching, probabilities=probabilities
+            )
+        except Exception:
+            FAILURES.labels(name, route).inc()
+            raise
         shadow = None
         if challenger is not None:
             shadow_started = time.perf_counter()
-            shadowed, _ = await self._batcher.submit(challenger, matrix, policy=batching)
+            try:
+                shadowed, _ = await self._batcher.submit(challenger, matrix, policy=batching)
+            except Exception:
+                FAILURES.labels(name, "shadow").inc()
+                raise
             shadow = (challenger, shadowed, time.perf_counter() - shadow_started)
         return self._answered(
             _Scored(name, model, route, matrix, predictions, proba, started),
