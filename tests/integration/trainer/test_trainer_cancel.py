@@ -24,7 +24,11 @@ from tests.fakes.common import unique
 
 from .conftest import eventually, running_trainer
 from .sleeping_pipeline import PID_FILE
-from .test_trainer_kubernetes_executor import FakeApi, api  # noqa: F401 - api: the fixture
+from .test_trainer_kubernetes_executor import (  # noqa: F401 - api: the fixture
+    FakeApi,
+    api,
+    stand_in_kubeconfig,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -110,18 +114,7 @@ async def test_cancelling_a_kubernetes_job_deletes_the_job_with_foreground_propa
 ) -> None:
     state, url = api
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "stand-in", "cluster": {"server": url}}],
-                "users": [{"name": "trainer", "user": {"token": "t"}}],
-                "contexts": [{"name": "c", "context": {"cluster": "stand-in", "user": "trainer"}}],
-                "current-context": "c",
-            }
-        )
-    )
+    kubeconfig.write_text(yaml.safe_dump(stand_in_kubeconfig(url)))
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     model = unique("cancelled-k8s")
     spec = JobSpec(image="ghcr.io/acme/trainer:1")

@@ -147,13 +147,20 @@ async def api() -> AsyncIterator[tuple[FakeApi, str]]:
     await task
 
 
-def executor(url: str) -> KubernetesExecutor:
-    kubeconfig = {
+def stand_in_kubeconfig(url: str) -> dict[str, Any]:
+    """A kubeconfig whose one cluster is the API stand-in at ``url`` (not a cluster)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
         "clusters": [{"name": "stand-in", "cluster": {"server": url}}],
         "users": [{"name": "trainer", "user": {"token": "t"}}],
         "contexts": [{"name": "c", "context": {"cluster": "stand-in", "user": "trainer"}}],
         "current-context": "c",
     }
+
+
+def executor(url: str) -> KubernetesExecutor:
+    kubeconfig = stand_in_kubeconfig(url)
     client = AsyncClient(config=KubeConfig.from_dict(kubeconfig), namespace=NAMESPACE)
     return KubernetesExecutor(
         namespace=NAMESPACE, client=client, cpu="500m", memory="1Gi", log_tail_lines=2

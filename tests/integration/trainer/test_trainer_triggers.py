@@ -24,7 +24,11 @@ from driftloop_trainer.domain.jobs import JobSpec, ModelConfig
 from tests.fakes.common import unique
 
 from .conftest import drift_alert, eventually, publisher, running_trainer, wait_for_job
-from .test_trainer_kubernetes_executor import FakeApi, api  # noqa: F401 - api: the fixture
+from .test_trainer_kubernetes_executor import (  # noqa: F401 - api: the fixture
+    FakeApi,
+    api,
+    stand_in_kubeconfig,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -219,18 +223,7 @@ async def test_new_data_past_its_threshold_and_a_performance_alert_start_jobs_a_
     # through a kubeconfig as the trainer finds a real one.
     state, url = api
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "stand-in", "cluster": {"server": url}}],
-                "users": [{"name": "trainer", "user": {"token": "t"}}],
-                "contexts": [{"name": "c", "context": {"cluster": "stand-in", "user": "trainer"}}],
-                "current-context": "c",
-            }
-        )
-    )
+    kubeconfig.write_text(yaml.safe_dump(stand_in_kubeconfig(url)))
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     model = unique("clustered")
     policy = TriggerPolicy(
