@@ -63,27 +63,6 @@ def train() -> tuple[Any, Any]:
     return LogisticRegression(max_iter=500).fit(frame, labels), frame
 
 
-def register(model: Any, frame: Any, tracking_url: str, registry_url: str) -> str:
-    """Log and register ``model`` as ``bench-keyed`` @champion."""
-    import mlflow
-    from mlflow import MlflowClient
-    from mlflow.models import infer_signature
-
-    mlflow.set_tracking_uri(tracking_url)
-    mlflow.set_registry_uri(registry_url)
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            registered_model_name=KEYED_MODEL,
-            signature=infer_signature(frame, model.predict(frame)),
-            pip_requirements=["scikit-learn", "skops"],
-        )
-    version = str(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(KEYED_MODEL, "champion", version)
-    return version
-
-
 class Client:
     """One keep-alive connection; ``post`` returns the parsed JSON answer."""
 
@@ -191,8 +170,12 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
         )
         stack.callback(registry.stop)
         registry.start()
-        register(
-            model, frame, f"http://127.0.0.1:{tracking_port}", f"http://127.0.0.1:{registry_port}"
+        sb.register_model(
+            model,
+            frame,
+            f"http://127.0.0.1:{tracking_port}",
+            f"http://127.0.0.1:{registry_port}",
+            name=KEYED_MODEL,
         )
         serving = sb._driftloop(
             "serving",

@@ -168,8 +168,11 @@ def _driftloop(service: str, port: int, env: dict[str, str], log: Path, core: in
     )
 
 
-def register_model(model: Any, frame: Any, tracking_url: str, registry_url: str) -> str:
-    """Log ``model`` (MLflow 3 defaults: skops, signature) and register it; set ``champion``."""
+def register_model(
+    model: Any, frame: Any, tracking_url: str, registry_url: str, *, name: str = MODEL_NAME
+) -> str:
+    """Log ``model`` (MLflow 3 defaults: skops, signature) and register it as ``name``;
+    set ``champion``."""
     import mlflow
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
@@ -180,12 +183,12 @@ def register_model(model: Any, frame: Any, tracking_url: str, registry_url: str)
         info = mlflow.sklearn.log_model(
             model,
             name="model",
-            registered_model_name=MODEL_NAME,
+            registered_model_name=name,
             signature=infer_signature(frame, model.predict(frame)),
             pip_requirements=["scikit-learn", "skops"],
         )
     version = str(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", version)
+    MlflowClient().set_registered_model_alias(name, "champion", version)
     return version
 
 
