@@ -21,9 +21,14 @@ if TYPE_CHECKING:
 OpenConsole = Callable[[str], RecordedPage]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[BrowserContext]:
-    """Headless Chromium with a fresh profile, for the session (one per xdist worker)."""
+    """Headless Chromium with a fresh profile, for one test module.
+
+    Not for the session: Playwright's sync API keeps an event loop running in the
+    worker's main thread until it stops, and every later test of that xdist worker that
+    runs a loop of its own (``asyncio.run``, pytest-asyncio) would then fail with
+    "Runner.run() cannot be called from a running event loop"."""
     missing = chromium_missing()
     require_or_skip("Chromium", missing is None, missing or "")
     from playwright.sync_api import sync_playwright
