@@ -169,7 +169,13 @@ async def test_a_version_that_cannot_load_is_refused_and_the_old_one_keeps_answe
             answer = await http.post(f"/v2/models/{name}/infer", json=infer_body())
             assert answer.status_code == 200
             assert answer.json()["model_version"] == "1"
-            assert (await http.get("/readyz")).status_code == 200
+
+            # Ready (the old version answers), once the model documents are read too: a
+            # group join on the embedded broker can take seconds.
+            async def ready() -> bool:
+                return (await http.get("/readyz")).status_code == 200
+
+            await eventually(ready, timeout=60)
             metrics = (await http.get("/metrics")).text
             assert (
                 f'driftloop_serving_model_load_failures_total{{alias="champion",model="{name}"}}'
