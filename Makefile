@@ -38,7 +38,7 @@ test: install lint ## Lint, then the unit and integration tests against a real b
 	@tests/browser/chromium.sh || echo "==> the browser tests will skip (or fail under DRIFTLOOP_REQUIRE_SERVICES=1)"
 	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20 -m "not e2e and not deploy"
 
-test-e2e: install ## The whole loop end to end: both demo worlds, and iris on PostgreSQL and Redis (about 6 minutes)
+test-e2e: install ## The whole loop end to end: both demo worlds, iris on PostgreSQL and Redis, the console in a browser, driftloop up with the whole suite (about 12 minutes)
 	@tests/browser/chromium.sh || echo "==> the browser tests will skip (or fail under DRIFTLOOP_REQUIRE_SERVICES=1)"
 	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m e2e --ignore=tests/chaos
 

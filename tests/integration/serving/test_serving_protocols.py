@@ -66,8 +66,11 @@ def served(
 
 
 async def ready(url: str) -> bool:
+    """V2's ready, and the service's: the model documents read (a group join away)."""
     async with httpx.AsyncClient(headers=auth_headers()) as client:
-        return (await client.get(f"{url}/v2/health/ready")).status_code == 200
+        if (await client.get(f"{url}/v2/health/ready")).status_code != 200:
+            return False
+        return (await client.get(f"{url}/readyz")).status_code == 200
 
 
 @pytest.fixture
