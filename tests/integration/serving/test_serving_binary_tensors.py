@@ -18,17 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import mlflow
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import pytest
 import tritonclient.http as triton  # type: ignore[import-untyped]
 from mlflow import MlflowClient
-from mlflow.models import infer_signature
-from sklearn.compose import ColumnTransformer  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
-from sklearn.preprocessing import OneHotEncoder, StandardScaler  # type: ignore[import-untyped]
 from tritonclient.utils import InferenceServerException  # type: ignore[import-untyped]
 
 from driftloop.serving.v1 import events_pb2 as serving_events
@@ -40,7 +36,13 @@ from driftloop_kit.testing import ServedApp, auth_headers
 from ..features.conftest import read_records
 from ..stack import Stack
 from .conftest import iris_frame, register_sklearn, serving_settings, start_serving
-from .test_serving_typed_models import Labeller, customers, prediction_of
+from .test_serving_typed_models import (
+    Labeller,
+    city_pipeline,
+    customers,
+    prediction_of,
+    register_labeller,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -67,34 +69,10 @@ def registered(serving_stack: Stack) -> Registered:
 
     frame = customers(300, seed=3)
     labels = np.where((frame["city"] == "Oslo") | (frame["visits"] > 12), "buy", "skip")
-    pipeline = Pipeline(
-        [
-            (
-                "prepare",
-                ColumnTransformer(
-                    [
-                        ("city", OneHotEncoder(handle_unknown="ignore"), ["city"]),
-                        ("numbers", StandardScaler(), ["income", "visits"]),
-                    ]
-                ),
-            ),
-            ("classify", LogisticRegression(max_iter=500)),
-        ]
-    ).fit(frame, labels)
+    pipeline = city_pipeline(frame, labels)
     register_sklearn(PIPELINE, pipeline, frame)
 
-    labeller_frame = frame.assign(member=frame["visits"] > 10)
-    labeller = Labeller()
-    with mlflow.start_run():
-        mlflow.pyfunc.log_model(
-            name="model",
-            python_model=labeller,
-            registered_model_name=LABELLER,
-            signature=infer_signature(
-                labeller_frame, labeller.predict(None, labeller_frame.head(3))
-            ),
-            pip_requirements=["mlflow-skinny", "pandas"],
-        )
+    labeller_frame, labeller = register_labeller(LABELLER, frame)
     client = MlflowClient()
     for name in (FLOATS, PIPELINE, LABELLER):
         client.set_registered_model_alias(name, "champion", "1")

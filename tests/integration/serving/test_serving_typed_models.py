@@ -77,6 +77,41 @@ def customers(rows: int, seed: int = 0) -> pd.DataFrame:
     )
 
 
+def city_pipeline(frame: pd.DataFrame, labels: Any) -> Pipeline:
+    """A scikit-learn Pipeline over the string city and two numbers, fitted."""
+    return Pipeline(
+        [
+            (
+                "prepare",
+                ColumnTransformer(
+                    [
+                        ("city", OneHotEncoder(handle_unknown="ignore"), ["city"]),
+                        ("numbers", StandardScaler(), ["income", "visits"]),
+                    ]
+                ),
+            ),
+            ("classify", LogisticRegression(max_iter=500)),
+        ]
+    ).fit(frame, labels)
+
+
+def register_labeller(name: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, Labeller]:
+    """Register a :class:`Labeller` as ``name`` (pyfunc); its input frame and itself."""
+    labeller_frame = frame.assign(member=frame["visits"] > 10)
+    labeller = Labeller()
+    with mlflow.start_run():
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=labeller,
+            registered_model_name=name,
+            signature=infer_signature(
+                labeller_frame, labeller.predict(None, labeller_frame.head(3))
+            ),
+            pip_requirements=["mlflow-skinny", "pandas"],
+        )
+    return labeller_frame, labeller
+
+
 @dataclass
 class Registered:
     """The module's registered models, and what each answers in process."""
@@ -93,20 +128,7 @@ class Registered:
 def registered(serving_stack: Stack) -> Registered:
     frame = customers(300)
     labels = np.where((frame["city"] == "Oslo") | (frame["income"] > 55), "buy", "skip")
-    pipeline = Pipeline(
-        [
-            (
-                "prepare",
-                ColumnTransformer(
-                    [
-                        ("city", OneHotEncoder(handle_unknown="ignore"), ["city"]),
-                        ("numbers", StandardScaler(), ["income", "visits"]),
-                    ]
-                ),
-            ),
-            ("classify", LogisticRegression(max_iter=500)),
-        ]
-    ).fit(frame, labels)
+    pipeline = city_pipeline(frame, labels)
     with mlflow.start_run():
         mlflow.sklearn.log_model(
             pipeline,
@@ -116,18 +138,7 @@ def registered(serving_stack: Stack) -> Registered:
             pip_requirements=["scikit-learn", "skops"],
         )
 
-    labeller_frame = frame.assign(member=frame["visits"] > 10)
-    labeller = Labeller()
-    with mlflow.start_run():
-        mlflow.pyfunc.log_model(
-            name="model",
-            python_model=labeller,
-            registered_model_name=LABELLER,
-            signature=infer_signature(
-                labeller_frame, labeller.predict(None, labeller_frame.head(3))
-            ),
-            pip_requirements=["mlflow-skinny", "pandas"],
-        )
+    labeller_frame, labeller = register_labeller(LABELLER, frame)
 
     rng = np.random.default_rng(1)
     iris = pd.DataFrame(rng.normal(size=(300, 4)), columns=["a", "b", "c", "d"]).round(4)
