@@ -237,8 +237,32 @@ def mlserver_server(bin_dir: Path, workdir: Path, model: Any, core: int | None) 
     folder = workdir / "mlserver"
     (folder / MODEL_NAME).mkdir(parents=True)
     joblib.dump(model, folder / MODEL_NAME / "model.joblib")
+    return _mlserver(
+        bin_dir,
+        folder,
+        model=MODEL_NAME,
+        implementation="mlserver_sklearn.SKLearnModel",
+        uri="./model.joblib",
+        log_path=workdir / "mlserver.log",
+        core=core,
+        label="mlserver",
+    )
+
+
+def _mlserver(
+    bin_dir: Path,
+    root: Path,
+    *,
+    model: str,
+    implementation: str,
+    uri: str,
+    log_path: Path,
+    core: int | None,
+    label: str,
+) -> Any:
+    """MLServer serving ``root/model`` with ``implementation``, ``parallel_workers: 0``."""
     port = free_port()
-    (folder / "settings.json").write_text(
+    (root / "settings.json").write_text(
         json.dumps(
             {
                 "host": "127.0.0.1",
@@ -249,22 +273,22 @@ def mlserver_server(bin_dir: Path, workdir: Path, model: Any, core: int | None) 
             }
         )
     )
-    (folder / MODEL_NAME / "model-settings.json").write_text(
+    (root / model / "model-settings.json").write_text(
         json.dumps(
             {
-                "name": MODEL_NAME,
-                "implementation": "mlserver_sklearn.SKLearnModel",
-                "parameters": {"uri": "./model.joblib", "version": "1"},
+                "name": model,
+                "implementation": implementation,
+                "parameters": {"uri": uri, "version": "1"},
             }
         )
     )
     return ServerProcess(
-        name="mlserver",
-        command=[str(bin_dir / "mlserver"), "start", str(folder)],
-        ready_url=f"http://127.0.0.1:{port}/v2/models/{MODEL_NAME}/ready",
+        name=label,
+        command=[str(bin_dir / "mlserver"), "start", str(root)],
+        ready_url=f"http://127.0.0.1:{port}/v2/models/{model}/ready",
         env={**_clean_env(), "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"},
-        cwd=folder,
-        log_path=workdir / "mlserver.log",
+        cwd=root,
+        log_path=log_path,
         core=core,
     )
 
@@ -790,35 +814,15 @@ def mlserver_mlflow_server(bin_dir: Path, workdir: Path, folder: Path, core: int
     root = workdir / "mlserver-pyfunc"
     (root / PYFUNC_MODEL).mkdir(parents=True)
     shutil.copytree(folder, root / PYFUNC_MODEL / "model")
-    port = free_port()
-    (root / "settings.json").write_text(
-        json.dumps(
-            {
-                "host": "127.0.0.1",
-                "http_port": port,
-                "grpc_port": free_port(),
-                "metrics_port": free_port(),
-                "parallel_workers": 0,
-            }
-        )
-    )
-    (root / PYFUNC_MODEL / "model-settings.json").write_text(
-        json.dumps(
-            {
-                "name": PYFUNC_MODEL,
-                "implementation": "mlserver_mlflow.MLflowRuntime",
-                "parameters": {"uri": "./model", "version": "1"},
-            }
-        )
-    )
-    return ServerProcess(
-        name="mlserver mlflow",
-        command=[str(bin_dir / "mlserver"), "start", str(root)],
-        ready_url=f"http://127.0.0.1:{port}/v2/models/{PYFUNC_MODEL}/ready",
-        env={**_clean_env(), "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"},
-        cwd=root,
+    return _mlserver(
+        bin_dir,
+        root,
+        model=PYFUNC_MODEL,
+        implementation="mlserver_mlflow.MLflowRuntime",
+        uri="./model",
         log_path=workdir / "mlserver-pyfunc.log",
         core=core,
+        label="mlserver mlflow",
     )
 
 
