@@ -47,3 +47,16 @@ def test_a_taken_grpc_port_is_refused_naming_its_variable() -> None:
         refused.value
     )
     assert "set DRIFTLOOP_SERVING_GRPC_PORT to another port" in str(refused.value)
+
+
+def test_the_demo_on_free_ports_moves_every_service_the_suite_starts(tmp_path: Path) -> None:
+    # Two demos side by side (the e2e worlds under xdist) met on the console's 8090 when
+    # only the loop's six services were moved.
+    from driftloop_cli.demo.run import free_suite_ports, world_env
+    from driftloop_kit.service import installed_names
+
+    env = world_env("iris", tmp_path, free_suite_ports())
+
+    unmoved = [name for name in installed_names() if f"DRIFTLOOP_{name.upper()}_PORT" not in env]
+    assert unmoved == []
+    assert "console" in installed_names()

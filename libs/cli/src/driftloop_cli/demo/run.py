@@ -542,6 +542,14 @@ def report(result: dict[str, Any], started: datetime, echo: Echo) -> None:
         echo("the loop did NOT close: see the missing links above.")
 
 
+def free_suite_ports() -> dict[str, int]:
+    """A free port for every service ``driftloop up`` starts (the console too, not only
+    the loop's six): two demos side by side (tests, CI) must not meet on a default port."""
+    from driftloop_kit.service import installed_services
+
+    return {name: free_port() for name in installed_services()}
+
+
 def world_env(world: str, home: Path, ports: dict[str, int]) -> dict[str, str]:
     """The suite's environment for a world: every service wired on ``ports`` (defaults
     where absent), no model declared by settings (the world's document declares it with
@@ -586,9 +594,7 @@ def run_demo(options: DemoOptions, echo: Echo) -> int:
     ports: dict[str, int] = {}
     broker_port = 9092
     if options.free_ports:
-        from driftloop_cli.demo.suite import LOOP_SERVICES
-
-        ports = {name: free_port() for name in LOOP_SERVICES}
+        ports = free_suite_ports()
         broker_port = free_port()
     env = world_env(options.world, home, ports)
     echo(
