@@ -230,3 +230,32 @@ async def test_two_replicas_split_the_models_and_one_stopping_loses_and_doubles_
             assert [w["rows"] for w in await _results(a, model, "drift")] == [30], model
             assert [p["rows"] for p in await _results(a, model, "performance")] == [10], model
         assert (await _stored(a, *models))[0] == 0  # every decided window's rows are gone
+
+
+async def test_offsets_stored_past_the_logs_end_read_the_new_log_from_its_start(
+    database_url: str, tmp_path: Path, broker: EmbeddedBroker
+) -> None:
+    # A broker that lost its log (a recreated topic; the deploy test's in-memory stand-in
+    # restarted) numbers records from 0 again, below the offsets the monitor stored.
+    settings = monitor_settings(database_url=database_url, tmp_path=tmp_path, broker=broker)
+    later = settings.model_copy(update={"consumer_group": f"{settings.consumer_group}-later"})
+    model = f"recreated-{uuid.uuid4().hex[:8]}"
+    async with monitor_running(settings) as first:
+        stream = first.stream
+        assert isinstance(stream, BusMonitorStream)
+        past_the_end = {
+            (topic, p): 10**9 for topic in ("predictions", "labels") for p in range(PARTITIONS)
+        }
+        await stream.store.store_batch(
+            rows=[], pending=[], joined=[], group=later.consumer_group, offsets=past_the_end
+        )
+
+    async with monitor_running(later) as second:
+        response = await second.client.put(f"/policies/{model}", json=_policy(40, 20))
+        assert response.status_code == 200, response.text
+        await second.predict(model, 1, _rows(5, seed=3), outputs=[{"prediction": "dog"}] * 5)
+
+        async def consumed() -> bool:
+            return (await _stored(second, model))[0] == 5
+
+        await eventually(consumed, timeout=30)

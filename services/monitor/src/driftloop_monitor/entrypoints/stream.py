@@ -291,6 +291,8 @@ class BusMonitorStream(MonitorStream):
         self._next_tick = 0.0
         self._next_expiry = 0.0
         self.partitions: set[int] = set()
+        #: Partitions started at a stored offset the log's end has not been compared with.
+        self._unverified: dict[TopicPartition, int] = {}
 
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(**self.consumer_options)
@@ -307,9 +309,31 @@ class BusMonitorStream(MonitorStream):
             if consumer.assignment():
                 self.started.set()
             async with self._lock:
+                if self._unverified:
+                    await self._restart_recreated_logs(consumer)
                 await self._handle(batches)
                 await self._store_and_commit(consumer)
                 await self._tick_if_due()
+
+    async def _restart_recreated_logs(self, consumer: AIOKafkaConsumer) -> None:
+        """Read a partition from its log's start when the offset stored for it is past the
+        log's end: the topic was recreated (a broker that lost its log numbers records from
+        0 again). Apache Kafka answers such a fetch "offset out of range" and the consumer's
+        reset rule applies; a broker that answers it with no records (the embedded one)
+        would have the monitor wait there until the new log caught up with the old one.
+        The end is the high watermark of the first fetch after the assignment: the
+        embedded broker's ListOffsets counts batches, not records."""
+        for tp, stored in list(self._unverified.items()):
+            end = consumer.highwater(tp)
+            if end is None:
+                continue  # not fetched yet
+            del self._unverified[tp]
+            if stored > end:
+                log.warning(
+                    "monitor's stored offset is past the log's end: reading from its start",
+                    extra={"partition": f"{tp.topic}-{tp.partition}", "stored": stored, "end": end},
+                )
+                await consumer.seek_to_beginning(tp)
 
     async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
         # Predictions before labels: a label fetched with its prediction finds it waiting.
@@ -358,6 +382,7 @@ class BusMonitorStream(MonitorStream):
                 await self.monitor.drain(timeout=60)
             self.monitor.reset()
             self.partitions = set()
+            self._unverified = {}
 
     async def assigned(self, assigned: list[TopicPartition]) -> None:
         """Partitions arrive: load their state, start at their stored offsets."""
@@ -370,10 +395,12 @@ class BusMonitorStream(MonitorStream):
             await self.monitor.restore(rows=rows, pending=pending)
             self.partitions = partitions
             consumer = self._consumer
+            self._unverified = {}
             for tp in assigned:
                 stored = offsets.get((tp.topic, tp.partition))
                 if consumer is not None and stored is not None:
                     consumer.seek(tp, stored)
+                    self._unverified[tp] = stored
             log.info(
                 "monitor partitions assigned",
                 extra={"partitions": sorted(self.partitions), "rows": len(rows)},
