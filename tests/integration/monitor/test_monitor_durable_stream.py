@@ -3,19 +3,26 @@ and move with their partitions between replicas; no window is decided twice."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import uuid
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
+from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from driftloop.common.v1.common_pb2 import Value
 from driftloop.monitor.v1 import events_pb2 as monitor_events
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.topics import TOPICS
+from driftloop_monitor.adapters.tables import window_rows
 from driftloop_monitor.entrypoints.stream import BusMonitorStream
 
 from ...unit.monitor.data import frame
@@ -259,3 +266,53 @@ async def test_offsets_stored_past_the_logs_end_read_the_new_log_from_its_start(
             return (await _stored(second, model))[0] == 5
 
         await eventually(consumed, timeout=30)
+
+
+@asynccontextmanager
+async def _database_away(database_url: str) -> AsyncIterator[None]:
+    """The monitor's writes fail while inside: SQLite's file is locked past the busy
+    timeout (5 s); on PostgreSQL a lock holds the monitor's write, and its connections
+    are terminated on the way out, as a restart does."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        lock = sqlite3.connect(str(url.database), isolation_level=None)
+        try:
+            lock.execute("BEGIN EXCLUSIVE")
+            yield
+            lock.execute("COMMIT")
+        finally:
+            lock.close()
+        return
+    plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    async with await psycopg.AsyncConnection.connect(plain) as holder:
+        await holder.execute(
+            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                sql.Identifier(window_rows.name)
+            )
+        )
+        yield
+        await holder.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+async def test_a_database_outage_holds_the_batch_until_the_database_is_back(
+    database_url: str, tmp_path: Path, broker: EmbeddedBroker
+) -> None:
+    settings = monitor_settings(database_url=database_url, tmp_path=tmp_path, broker=broker)
+    model = f"outage-{uuid.uuid4().hex[:8]}"
+    async with monitor_running(settings) as service:
+        response = await service.client.put(f"/policies/{model}", json=_policy(40, 20))
+        assert response.status_code == 200, response.text
+        async with _database_away(database_url):
+            await service.predict(model, 1, _rows(10, seed=4), outputs=[{"prediction": "dog"}] * 10)
+            await asyncio.sleep(7)  # the batch's write fails (or hangs until terminated)
+        # Consuming went on after the outage: the batch during it and the one after it.
+        await service.predict(model, 1, _rows(5, seed=5), outputs=[{"prediction": "dog"}] * 5)
+
+        async def stored() -> bool:
+            return (await _stored(service, model))[:2] == (15, 15)
+
+        await eventually(stored, timeout=60)
+        assert service.monitor.open_windows()[f"{model}/1"] == 15

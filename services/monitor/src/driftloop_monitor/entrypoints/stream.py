@@ -349,12 +349,18 @@ class BusMonitorStream(MonitorStream):
         changes = self.journal.take()
         offsets = {(tp.topic, tp.partition): o for tp, o in self._uncommitted.items()}
         if changes or offsets:
-            await self.store.store_batch(
-                rows=changes.rows,
-                pending=changes.pending,
-                joined=changes.joined,
-                group=self.group,
-                offsets=offsets,
+            # The database away (a restart, a failover) holds the batch here, its state in
+            # hand, until it is back: nothing after it is consumed, nothing is lost, and
+            # what was stored of it is left as it is when it is written again.
+            await RECONNECT.call(
+                lambda: self.store.store_batch(
+                    rows=changes.rows,
+                    pending=changes.pending,
+                    joined=changes.joined,
+                    group=self.group,
+                    offsets=offsets,
+                ),
+                on_retry=logged(log, "monitor cannot store a consumed batch; retrying"),
             )
         if self._uncommitted:
             commit = {tp: OffsetAndMetadata(o, "") for tp, o in self._uncommitted.items()}
@@ -365,13 +371,16 @@ class BusMonitorStream(MonitorStream):
 
     async def _tick_if_due(self) -> None:
         now = time.monotonic()
-        if now >= self._next_tick:
-            self._next_tick = now + 1.0
-            await self.monitor.windows.tick()
-            await self.journal.release()
-        if now >= self._next_expiry:
-            self._next_expiry = now + 60.0
-            await self.store.expire_pending(time.time())
+        try:
+            if now >= self._next_tick:
+                self._next_tick = now + 1.0
+                await self.monitor.windows.tick()
+                await self.journal.release()
+            if now >= self._next_expiry:
+                self._next_expiry = now + 60.0
+                await self.store.expire_pending(time.time())
+        except Exception:  # the next tick tries again; consuming goes on
+            log.exception("closing windows by time or expiring waiting predictions failed")
 
     async def revoked(self) -> None:
         """Partitions leave: store what was handled, decide what is queued, forget."""
