@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
+from pathlib import Path
 
 import pytest
 from aiokafka.structs import ConsumerRecord
+from sqlalchemy import create_engine, text
 
 from driftloop.registry.v1 import events_pb2 as registry
 from driftloop_bus.consumer import ConsumerRunner
@@ -91,3 +94,63 @@ def _delivered(record: ConsumerRecord[bytes, bytes]) -> Delivered:
 
 async def _at_least(items: list[int], count: int) -> bool:
     return len(items) >= count
+
+
+async def test_an_event_whose_database_is_away_waits_for_it_and_is_not_dead_lettered(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    # The handler writes to a SQLite file another writer holds longer than the handler's
+    # retries last: a dependency away, not a bad event.
+    database = tmp_path / "held.db"
+    with sqlite3.connect(database) as setup:
+        setup.execute("CREATE TABLE seen (version INTEGER)")
+    engine = create_engine(f"sqlite:///{database}", connect_args={"timeout": 0.05})
+    topic = f"test.outage.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(broker.bootstrap_servers, [TopicSpec(topic, 1, 3_600_000, "test")])
+    publisher = Publisher(broker.bootstrap_servers)
+    await publisher.start()
+    attempts: list[int] = []
+
+    async def on_alias_set(event: CloudEvent[registry.AliasSet]) -> None:
+        attempts.append(event.data.version)
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO seen VALUES (:v)"), {"v": event.data.version})
+
+    runner = ConsumerRunner(
+        bootstrap_servers=broker.bootstrap_servers,
+        group_id=f"outage-{uuid.uuid4().hex[:8]}",
+        handlers={registry.AliasSet: [on_alias_set]},
+        publisher=publisher,
+        topics=[topic],
+        retry=Backoff(attempts=3, initial=0.01),
+    )
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        for version in (1, 2):
+            record = to_record(
+                CloudEvent.new(registry.AliasSet(name="m", alias="champion", version=version)),
+                topic=topic,
+            )
+            await (await publisher.send_record(record))
+        await runner.start()
+        await eventually(lambda: _at_least(attempts, 5), timeout=60)
+        holder.execute("COMMIT")
+
+        def written() -> list[int]:
+            with engine.connect() as connection:
+                return [row[0] for row in connection.execute(text("SELECT version FROM seen"))]
+
+        async def both_written() -> bool:
+            return written() == [1, 2]
+
+        await eventually(both_written, timeout=60)
+    finally:
+        holder.close()
+        await runner.stop()
+        await publisher.stop()
+        engine.dispose()
+
+    assert attempts.count(1) >= 5, "the event was tried past the handler's three attempts"
+    dead = await read_topic(broker.bootstrap_servers, dlq_topic(topic), expected=1, timeout=5)
+    assert dead == []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from typing import Any
 
 import pytest
 
-from driftloop_kit.retry import HANDLER, RECONNECT, REPORT, Backoff, GaveUp
+from driftloop_kit.retry import HANDLER, RECONNECT, REPORT, Backoff, GaveUp, is_outage
 
 pytestmark = pytest.mark.unit
 
@@ -97,3 +98,34 @@ def test_the_blocking_variant_keeps_the_same_promises() -> None:
 def test_a_schedule_that_makes_no_sense_is_refused(changes: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"backoff|attempts"):
         Backoff(**changes)
+
+
+async def test_retry_if_tries_outages_again_and_ends_at_the_first_other_error() -> None:
+    errors: list[Exception] = [ConnectionError("away"), ConnectionError("away"), KeyError("bug")]
+    calls = 0
+
+    async def work() -> str:
+        nonlocal calls
+        calls += 1
+        raise errors[calls - 1]
+
+    with pytest.raises(GaveUp) as gave_up:
+        await FAST.call(work, retry_if=is_outage)
+
+    assert calls == 3
+    assert isinstance(gave_up.value.last, KeyError)
+    assert gave_up.value.attempts == 3
+
+
+def test_an_outage_is_a_dependency_away_not_a_bug() -> None:
+    from sqlalchemy import exc
+
+    locked = exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+    no_table = exc.OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: x"))
+
+    assert [is_outage(e) for e in (locked, no_table, ConnectionRefusedError(), ValueError())] == [
+        True,
+        False,
+        True,
+        False,
+    ]

@@ -28,7 +28,7 @@ from driftloop_bus.topics import ensure_topics
 from driftloop_events.catalog import spec_for
 from driftloop_events.envelope import CloudEvent, EnvelopeError, from_record
 from driftloop_events.topics import TOPICS, TopicSpec, dlq_spec
-from driftloop_kit.retry import HANDLER, RECONNECT, Backoff, GaveUp, logged
+from driftloop_kit.retry import HANDLER, RECONNECT, Backoff, GaveUp, is_outage, logged
 from driftloop_kit.tracing import consuming
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,28 @@ class Dispatcher:
                     ),
                 )
             except GaveUp as failure:
-                await self._dead_letter(message, failure.last, attempts=failure.attempts)
+                error, attempts = failure.last, failure.attempts
+                if is_outage(error):
+                    # A database or a service away is no fault of the event: it waits
+                    # (its partition with it) until they are back, never dead-lettered
+                    # for it, as a consumer waits for its broker.
+                    try:
+                        await RECONNECT.call(
+                            run_handlers,
+                            retry_if=is_outage,
+                            on_retry=logged(
+                                log,
+                                "a dependency of the handler is away; the event waits",
+                                event_id=event.id,
+                                type=event.type,
+                            ),
+                        )
+                    except GaveUp as still:
+                        error, attempts = still.last, attempts + still.attempts
+                    else:
+                        self._metrics(message.topic)[1].inc()
+                        return
+                await self._dead_letter(message, error, attempts=attempts)
             else:
                 self._metrics(message.topic)[1].inc()
 

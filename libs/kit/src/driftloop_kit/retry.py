@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import tenacity
 
-__all__ = ["HANDLER", "RECONNECT", "REPORT", "Backoff", "GaveUp", "logged"]
+__all__ = ["HANDLER", "RECONNECT", "REPORT", "Backoff", "GaveUp", "is_outage", "logged"]
 
 T = TypeVar("T")
 
@@ -70,7 +71,12 @@ class Backoff:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         return min(self.initial * self.multiplier ** (attempt - 1), self.maximum)
 
-    def _tenacity(self, on_retry: OnRetry | None, first: int) -> dict[str, Any]:
+    def _tenacity(
+        self,
+        on_retry: OnRetry | None,
+        first: int,
+        retry_if: Callable[[BaseException], bool] | None = None,
+    ) -> dict[str, Any]:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             if on_retry is not None and error is not None:
@@ -86,7 +92,9 @@ class Backoff:
             "stop": stop,
             "wait": wait,
             # CancelledError and KeyboardInterrupt are BaseExceptions: never retried.
-            "retry": tenacity.retry_if_exception_type(Exception),
+            "retry": tenacity.retry_if_exception(
+                lambda e: isinstance(e, Exception) and (retry_if is None or retry_if(e))
+            ),
             "before_sleep": before_sleep,
             "reraise": False,
         }
@@ -96,28 +104,39 @@ class Backoff:
         fn: Callable[[], Awaitable[T]],
         *,
         on_retry: OnRetry | None = None,
+        retry_if: Callable[[BaseException], bool] | None = None,
     ) -> T:
         """Await ``fn()`` until it succeeds, pausing by this schedule between failures.
 
+        Args:
+            fn: What is tried.
+            on_retry: Called before each pause.
+            retry_if: Which errors are tried again (all by default); another one ends
+                the calls at once.
+
         Raises:
-            GaveUp: ``attempts`` calls failed; the last error is its ``__cause__``.
+            GaveUp: ``attempts`` calls failed, or one failed with an error ``retry_if``
+                refuses; the last error is its ``__cause__``.
         """
         try:
             return await fn()
         except Exception as error:
-            if self.attempts == 1:
+            if self.attempts == 1 or (retry_if is not None and not retry_if(error)):
                 raise GaveUp(1, error) from error
             if on_retry is not None:
                 on_retry(error, 1)
             first_error = error
         await asyncio.sleep(self.delay(1))
+        retrying = tenacity.AsyncRetrying(**self._tenacity(on_retry, 1, retry_if))
         try:
-            async for attempt in tenacity.AsyncRetrying(**self._tenacity(on_retry, 1)):
+            async for attempt in retrying:
                 with attempt:
                     return await fn()
         except tenacity.RetryError as error:
             last = error.last_attempt.exception() or first_error
             raise GaveUp(error.last_attempt.attempt_number + 1, last) from last
+        except Exception as error:  # one that retry_if refused
+            raise GaveUp(retrying.statistics.get("attempt_number", 1) + 1, error) from error
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
     def call_sync(self, fn: Callable[[], T], *, on_retry: OnRetry | None = None) -> T:
@@ -131,6 +150,37 @@ class Backoff:
             assert last is not None
             raise GaveUp(error.last_attempt.attempt_number, last) from last
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+
+
+#: What SQLite says when its file is away or held by another writer.
+_SQLITE_AWAY = ("locked", "busy", "unable to open", "disk I/O")
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` says something the work needs is away (a database restarting or
+    locked, a service or a broker not answering), rather than that the work is wrong:
+    such work waits for it instead of being given up on (dead-lettered)."""
+    import httpx
+    from sqlalchemy import exc
+
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, exc.OperationalError):
+        if isinstance(error.orig, sqlite3.Error):
+            # SQLite says OperationalError of a missing table or bad SQL too: a bug, not
+            # an outage. What passes is a lock held too long or a file not there.
+            return any(word in str(error.orig) for word in _SQLITE_AWAY)
+        return True  # PostgreSQL: connection refused, lost, the server shutting down
+    return isinstance(
+        error,
+        (
+            exc.InterfaceError,
+            exc.TimeoutError,  # no pooled connection in time
+            ConnectionError,
+            TimeoutError,
+            httpx.TransportError,
+        ),
+    )
 
 
 def logged(logger: logging.Logger, message: str, **extra: Any) -> OnRetry:
