@@ -163,7 +163,9 @@ def test_zero_false_and_empty_values_are_kept_as_values_not_nulls() -> None:
 
 
 def test_a_null_feature_value_is_a_null_and_a_wrong_kind_is_still_rejected() -> None:
-    null = validate_row(_row(flower_id=Value(int64_value=1), site=Value(null_value=0)), SCHEMAS)
+    null = validate_row(
+        _row(flower_id=Value(int64_value=1), site=Value(null_value="NULL_VALUE")), SCHEMAS
+    )
     assert null.values["site"] is None
     with pytest.raises(RowRejected, match="'site' expects string, got float"):
         validate_row(_row(flower_id=Value(int64_value=1), site=Value(double_value=2.5)), SCHEMAS)

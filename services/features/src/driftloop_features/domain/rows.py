@@ -168,7 +168,7 @@ def validate_row(
     for spec in schema.entity_columns:
         value = given.get(spec.name)
         kind = None if value is None else value.WhichOneof("kind")
-        if kind is None or kind == "null_value":
+        if value is None or kind is None or kind == "null_value":
             _check_unknown(schema, given)
             raise RowRejected(f"entity column {spec.name!r} is missing or null")
         found += 1
