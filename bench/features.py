@@ -21,11 +21,22 @@ Feast has no Kafka ingestion of its own; its figure is ``FeatureStore.push`` of 
 rows as 2,000-row DataFrames in process, to the same online store: the write without
 Kafka, decoding, validation or the service around it.
 
+Ingestion ceiling (``--only ceiling``; also in ``all``): after the Kafka rounds, the parts
+of the pipeline one at a time, in this process moved to the service's core (the service
+idle), on the records the rounds left on ``features.ingest``: (a) a raw aiokafka consumer
+reading the topic from its start with no work (the service's fetch options, and larger
+fetches), (b) decoding those records into validated rows (``protobuf_spec``,
+``FeatureRow.FromString``, ``validate_row``, as the service's batch path), (c) writing
+those rows to the online store with no Kafka, in the service's 2,000-row batches,
+through driftloop's writer (``FeastGateway.write_online_rows``) and through Feast's own
+``online_write_batch`` (its protobufs built by ``OnlinePlan.protos``). The slowest
+necessary part bounds the pipeline; each rate is printed beside the pipeline's.
+
 Usage::
 
     .venv/bin/python bench/features.py [--requests 2000] [--rounds 3] [--rows 50000]
                                        [--entities 1000] [--stores sqlite,redis]
-                                       [--only all|online|ingestion] [--no-pin] [--keep]
+                                       [--only all|online|ingestion|ceiling] [--no-pin] [--keep]
 
 It prints figures and summary lines; it never fails on a time.
 """
@@ -77,6 +88,8 @@ VIEW = "driver_stats"
 FEATURES = [f"{VIEW}:f{i}" for i in range(N_FEATURES)]
 P99_TARGET_MS = 2.0  # issue 24: 1x10 p99 <= 2 ms over HTTP
 INGEST_TARGET = 50_000  # issue 24: Kafka -> online >= 50,000 rows/s
+INGEST_TOPIC = "features.ingest"
+PRODUCE_BATCH_BYTES = 256 * 1024  # a producer batch (under the 1 MB request size)
 
 BENCH_REPO = f'''"""Benchmark repo: one entity, one push source, {N_FEATURES} features."""
 
@@ -353,16 +366,41 @@ async def produce_and_wait(
 ) -> float:
     """Produce ``records`` with a plain aiokafka producer; rows/s until all are ingested."""
     from aiokafka import AIOKafkaProducer
+    from aiokafka.partitioner import DefaultPartitioner
 
     before = ingested_total(server)
     cpu_before = server.cpu_seconds()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=PRODUCE_BATCH_BYTES
+    )
     await producer.start()
     try:
-        started = time.perf_counter()
+        # The load generator must outrun the service: one ``send`` per record (~50 us of
+        # Python each on the shared core) capped the figure near 20,000 rows/s. Records
+        # go in batches per partition (``create_batch``/``send_batch``), each to the
+        # partition aiokafka's default partitioner gives its key, chosen before the clock.
+        topic = records[0].topic
+        partitions = sorted(await producer.partitions_for(topic))
+        partitioner = DefaultPartitioner()
+        by_partition: dict[int, list[Any]] = {}
         for record in records:
-            await producer.send(record.topic, record.value, key=record.key, headers=record.headers)
-        await producer.flush()
+            part = partitioner(record.key, partitions, partitions)
+            by_partition.setdefault(part, []).append(record)
+        started = time.perf_counter()
+        sent = []
+        for part, chunk in by_partition.items():
+            batch = producer.create_batch()
+            for record in chunk:
+                fields = {"key": record.key, "value": record.value, "headers": record.headers}
+                if batch.append(timestamp=None, **fields) is None:  # full: send it
+                    batch.close()
+                    sent.append(await producer.send_batch(batch, topic, partition=part))
+                    batch = producer.create_batch()
+                    if batch.append(timestamp=None, **fields) is None:
+                        raise RuntimeError("a record larger than a producer batch")
+            batch.close()
+            sent.append(await producer.send_batch(batch, topic, partition=part))
+        await asyncio.gather(*sent)
     finally:
         await producer.stop()
     produced = time.perf_counter() - started
@@ -402,6 +440,176 @@ def feast_push_rate(store: Any, rows: Sequence[Any], batch_size: int = 2000) -> 
     for frame in frames:
         store.push(PUSH_SOURCE, frame, to=PushMode.ONLINE)
     return len(rows) / (time.perf_counter() - started)
+
+
+# --- ingestion ceiling ----------------------------------------------------------------
+
+#: The service's batch (``ingest_batch_size``) and fetch wait (``FETCH_MAX_WAIT_MS``).
+SERVICE_BATCH = 2000
+SERVICE_FETCH_WAIT_MS = 100
+
+
+@dataclass
+class Ceiling:
+    """Rates (records or rows per second) of each part of the pipeline alone."""
+
+    records: int = 0
+    consume: float = 0.0
+    consume_large: float = 0.0
+    decode: float = 0.0
+    write_ours: float = 0.0
+    write_feast: float = 0.0
+    kept: int = 0
+
+
+async def consume_rate(bootstrap: str, **options: Any) -> tuple[float, list[Any]]:
+    """Records/s of a raw aiokafka consumer reading ``features.ingest`` from its start to
+    its end offsets, doing nothing with them; and the records."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from driftloop_events.topics import TOPICS
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **options)
+    await consumer.start()
+    try:
+        # Every partition of the topic (the catalog's count: metadata may lag behind it).
+        parts = [TopicPartition(INGEST_TOPIC, p) for p in range(TOPICS[INGEST_TOPIC].partitions)]
+        consumer.assign(parts)
+        ends = await consumer.end_offsets(parts)
+        await consumer.seek_to_beginning(*parts)
+        records: list[Any] = []
+        batch = options.get("max_poll_records") or SERVICE_BATCH
+        started = time.perf_counter()
+        # Until every partition is read to its end (offsets need not be contiguous).
+        left = {tp for tp in parts if ends[tp] > 0}
+        while left:
+            if time.perf_counter() - started > 300:
+                raise RuntimeError(f"{INGEST_TOPIC} not read to its end in 300 s")
+            polled = await consumer.getmany(*left, timeout_ms=1000, max_records=batch)
+            for got in polled.values():
+                records.extend(got)
+            left = {tp for tp in left if await consumer.position(tp) < ends[tp]}
+        elapsed = time.perf_counter() - started
+    finally:
+        await consumer.stop()
+    return len(records) / elapsed, records
+
+
+def decode_rows(records: Sequence[Any], schemas: Any) -> list[dict[str, Any]]:
+    """The service's batch decoding of ``records``: validated rows (values by column)."""
+    from driftloop.features.v1 import events_pb2 as features
+    from driftloop_bus.consumer import delivered
+    from driftloop_events.catalog import spec_for
+    from driftloop_events.envelope import protobuf_spec
+    from driftloop_features.domain.rows import validate_row
+
+    spec = spec_for(features.FeatureRow)
+    parse = features.FeatureRow.FromString
+    now = datetime.now(UTC)
+    rows = []
+    for record in records:
+        item = delivered(record)
+        if item.value is None or protobuf_spec(item.headers) is not spec:
+            raise RuntimeError("a bench record the service's fast path would not take")
+        rows.append(validate_row(parse(item.value), schemas, now=now).values)
+    return rows
+
+
+def run_ceiling(
+    workdir: Path, repo: Path, online_url: str | None, bootstrap: str, core: int | None
+) -> Ceiling:
+    """Each part of the Kafka -> online pipeline alone, in this process on ``core``."""
+    from driftloop_features.adapters import feast_internals
+    from driftloop_features.adapters.feast_store import FeastGateway
+    from driftloop_features.adapters.online_write import OnlinePlan
+    from driftloop_features.settings import FeaturesSettings
+
+    fields: dict[str, Any] = {"home": workdir / "home", "repo_path": repo}
+    if online_url:
+        fields["online_store_url"] = online_url
+    gateway = FeastGateway(FeaturesSettings(**fields))
+    gateway.tune_online_store()  # as the service does at start (SQLite: WAL, NORMAL)
+    schemas = gateway.push_schemas
+    view = gateway.store.get_feature_view(VIEW)
+    plan = OnlinePlan.of(view)
+    assert plan is not None
+    provider = feast_internals.provider(gateway.store)
+    before = os.sched_getaffinity(0)
+    if core is not None:
+        os.sched_setaffinity(0, {core})  # the service's core; the service is idle
+    result = Ceiling()
+    try:
+        result.consume, records = asyncio.run(
+            consume_rate(
+                bootstrap,
+                max_poll_records=SERVICE_BATCH,
+                fetch_max_wait_ms=SERVICE_FETCH_WAIT_MS,
+            )
+        )
+        result.records = len(records)
+        result.consume_large, _ = asyncio.run(
+            consume_rate(
+                bootstrap,
+                max_poll_records=20_000,
+                fetch_max_wait_ms=SERVICE_FETCH_WAIT_MS,
+                max_partition_fetch_bytes=16 * 1024 * 1024,
+                fetch_max_bytes=64 * 1024 * 1024,
+            )
+        )
+        started = time.perf_counter()
+        rows = decode_rows(records, schemas)
+        result.decode = len(rows) / (time.perf_counter() - started)
+        del records
+        chunks = [rows[i : i + SERVICE_BATCH] for i in range(0, len(rows), SERVICE_BATCH)]
+        started = time.perf_counter()
+        for chunk in chunks:
+            result.kept += gateway.write_online_rows(PUSH_SOURCE, chunk)
+        result.write_ours = len(rows) / (time.perf_counter() - started)
+        config = gateway.store.config
+        started = time.perf_counter()
+        for chunk in chunks:
+            provider.online_write_batch(config, view, plan.protos(chunk), progress=None)
+        result.write_feast = len(rows) / (time.perf_counter() - started)
+    finally:
+        os.sched_setaffinity(0, before)
+        gateway.close()
+    return result
+
+
+def print_ceiling(ceiling: Ceiling, pipeline: Sequence[float], online: str) -> str:
+    """The ceiling figures beside the pipeline's; its summary line."""
+    pipeline_rate = median(pipeline) if pipeline else float("nan")
+    per_batch = ceiling.kept / max(1, -(-ceiling.records // SERVICE_BATCH))
+    print(
+        f"\ningestion ceiling ({online}; {ceiling.records:,} records, in process, each part alone):"
+    )
+    parts = [
+        (f"(a) raw aiokafka consume, max_poll_records {SERVICE_BATCH}", ceiling.consume),
+        ("(a') raw aiokafka consume, 20,000 records / 16 MB fetches", ceiling.consume_large),
+        ("(b) decode + validate to rows (no Kafka, no store)", ceiling.decode),
+        (
+            f"(c) driftloop online write ({online}, {per_batch:,.0f} entities kept per batch)",
+            ceiling.write_ours,
+        ),
+        (f"(c') Feast online_write_batch ({online}, same rows)", ceiling.write_feast),
+    ]
+    for label, rate in parts:
+        print(
+            f"  {label:<66} {rate:>10,.0f} /s  ({1e6 / rate if rate else float('nan'):.1f} us each)"
+        )
+    # Parts in series on one core: their times per row add up.
+    serial = 1 / sum(1 / r for r in (ceiling.consume, ceiling.decode, ceiling.write_ours) if r)
+    for label, rate in (
+        ("(a)+(b)+(c) in series on one core (times per row added)", serial),
+        ("the pipeline, Kafka -> online store (median of the rounds above)", pipeline_rate),
+    ):
+        print(f"  {label:<66} {rate:>10,.0f} /s")
+    return (
+        f"features ingestion ceiling {online}: consume {ceiling.consume:,.0f} | decode "
+        f"{ceiling.decode:,.0f} | write {ceiling.write_ours:,.0f} (Feast's "
+        f"{ceiling.write_feast:,.0f}) | in series {serial:,.0f} | pipeline {pipeline_rate:,.0f} "
+        f"rows/s (the service runs them in series on one core; target {INGEST_TARGET:,})"
+    )
 
 
 # --- report ---------------------------------------------------------------------------
@@ -478,9 +686,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["all", "online", "ingestion"],
+        choices=["all", "online", "ingestion", "ceiling"],
         default="all",
-        help="run only the online retrieval or only the ingestion part",
+        help=(
+            "run only the online retrieval, only the ingestion rounds, or the ingestion "
+            "rounds and the ceiling of each of their parts"
+        ),
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin to cores")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -615,9 +826,14 @@ def run_store(
             peer.stop()  # the ingestion rounds do not need it
         ours_rates: list[float] = []
         peer_rates: list[float] = []
-        if args.only in ("all", "ingestion"):
+        if args.only in ("all", "ingestion", "ceiling"):
             ours_rates, peer_rates = run_ingestion(args, store, broker.bootstrap_servers, ours)
-        return print_report(cases, ours_rates, peer_rates, online)
+        lines = print_report(cases, ours_rates, peer_rates, online)
+        if args.only in ("all", "ceiling"):
+            core = None if args.no_pin else server_core
+            ceiling = run_ceiling(workdir, repo, online_url, broker.bootstrap_servers, core)
+            lines.append(print_ceiling(ceiling, ours_rates, online))
+        return lines
 
 
 def run_ingestion(

@@ -144,3 +144,52 @@ def test_batches_group_rows_per_push_source_and_mode_and_track_event_time_bounds
         T0 + timedelta(minutes=1),
         T0 + timedelta(minutes=9),
     )
+
+
+def test_zero_false_and_empty_values_are_kept_as_values_not_nulls() -> None:
+    row = _row(
+        flower_id=Value(int64_value=0),
+        sepal_length=Value(double_value=0.0),
+        site=Value(string_value=""),
+        is_wild=Value(bool_value=False),
+    )
+    values = validate_row(row, SCHEMAS).values
+    assert (values["flower_id"], values["sepal_length"], values["site"], values["is_wild"]) == (
+        0,
+        0.0,
+        "",
+        False,
+    )
+
+
+def test_a_null_feature_value_is_a_null_and_a_wrong_kind_is_still_rejected() -> None:
+    null = validate_row(
+        _row(flower_id=Value(int64_value=1), site=Value(null_value="NULL_VALUE")), SCHEMAS
+    )
+    assert null.values["site"] is None
+    with pytest.raises(RowRejected, match="'site' expects string, got float"):
+        validate_row(_row(flower_id=Value(int64_value=1), site=Value(double_value=2.5)), SCHEMAS)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [(1_700_000_000, 999_999_999), (0, 0), (-1, 1_500), (-62_135_596_800, 0), (253_402_300_799, 1)],
+)
+def test_event_and_created_times_are_what_protobuf_converts(seconds: int, nanos: int) -> None:
+    row = _row(flower_id=Value(int64_value=1))
+    row.event_time.seconds, row.event_time.nanos = seconds, nanos
+    row.create_time.seconds, row.create_time.nanos = seconds, nanos
+    valid = validate_row(row, SCHEMAS)
+    expected = row.event_time.ToDatetime(tzinfo=UTC)
+    assert (valid.event_time, valid.values["event_timestamp"], valid.values["created"]) == (
+        expected,
+        expected,
+        expected,
+    )
+
+
+def test_an_event_time_out_of_protobufs_range_fails_as_protobuf_fails() -> None:
+    row = _row(flower_id=Value(int64_value=1))
+    row.event_time.seconds = 253_402_300_800  # year 10000
+    with pytest.raises(ValueError, match="Timestamp"):
+        validate_row(row, SCHEMAS)

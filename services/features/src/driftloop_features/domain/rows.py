@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from driftloop.common.v1.common_pb2 import Value
 from driftloop.features.v1 import events_pb2 as features
@@ -116,9 +118,12 @@ class RowRejected(ValueError):
     """A row does not fit its push source; the message says why."""
 
 
-@dataclass(frozen=True)
-class ValidRow:
-    """A row that passed validation, as plain Python values keyed by frame column."""
+class ValidRow(NamedTuple):
+    """A row that passed validation, as plain Python values keyed by frame column.
+
+    A named tuple: one is made per ingested row, and a frozen dataclass cost five times
+    as much to build.
+    """
 
     push_source: str
     mode: int
@@ -156,37 +161,60 @@ def validate_row(
         raise RowRejected(f"unknown push source {row.push_source!r} (known: {known})")
     if not row.HasField("event_time"):
         raise RowRejected("event_time is missing")
-    event_time = row.event_time.ToDatetime(tzinfo=UTC)
+    event_time = _utc(row.event_time)
     given = row.values
     values: dict[str, Any] = {}
     found = 0
     for spec in schema.entity_columns:
         value = given.get(spec.name)
-        if value is None or value.WhichOneof("kind") in (None, "null_value"):
+        kind = None if value is None else value.WhichOneof("kind")
+        if value is None or kind is None or kind == "null_value":
             _check_unknown(schema, given)
             raise RowRejected(f"entity column {spec.name!r} is missing or null")
         found += 1
-        values[spec.name] = convert_value(spec, value)
+        values[spec.name] = (
+            getattr(value, kind) if kind == spec.direct else _scalar_or_list(spec, kind, value)
+        )
     for name, direct, spec in schema.feature_reads:
         value = given.get(name)
         if value is None:
             values[name] = None
             continue
         found += 1
-        kind = value.WhichOneof("kind")
-        if kind is not None and kind == direct:
-            values[name] = getattr(value, kind)
-        else:
-            values[name] = convert_value(spec, value)
+        if direct is not None:
+            # A value other than zero, false or empty can only be of the kind read (one
+            # ``oneof``): one attribute read instead of ``WhichOneof`` and a read.
+            read = getattr(value, direct)
+            if read or value.HasField(direct):
+                values[name] = read
+                continue
+        values[name] = convert_value(spec, value)
     if found != len(given):
         _check_unknown(schema, given)
     values[schema.timestamp_field] = event_time
     if schema.created_field:
-        created = row.create_time.ToDatetime(tzinfo=UTC) if row.HasField("create_time") else None
+        created = _utc(row.create_time) if row.HasField("create_time") else None
         values[schema.created_field] = created or now or datetime.now(UTC)
     # Unspecified means both stores, so that nothing is lost.
     mode = int(row.to) or features.PUSH_MODE_ONLINE_AND_OFFLINE
     return ValidRow(push_source=schema.name, mode=mode, values=values, event_time=event_time)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The range of a valid ``Timestamp`` (0001-01-01 to 9999-12-31), as protobuf checks it.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+
+
+def _utc(stamp: Timestamp) -> datetime:
+    """``stamp.ToDatetime(tzinfo=UTC)``: the same datetime, a third cheaper per row.
+
+    A timestamp out of protobuf's valid range goes through ``ToDatetime`` itself, which
+    raises what it raises.
+    """
+    seconds, nanos = stamp.seconds, stamp.nanos
+    if _MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000:
+        return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+    return stamp.ToDatetime(tzinfo=UTC)
 
 
 def _check_unknown(schema: PushSourceSchema, given: Mapping[str, Value]) -> None:
@@ -209,6 +237,11 @@ def convert_value(spec: ColumnSpec, value: Value) -> Any:
         return None
     if kind == spec.direct:
         return getattr(value, kind)
+    return _scalar_or_list(spec, kind, value)
+
+
+def _scalar_or_list(spec: ColumnSpec, kind: str, value: Value) -> Any:
+    """:func:`convert_value` of a value whose kind is set and not read as it is."""
     if spec.is_list:
         if kind != "list_value":
             raise RowRejected(_wrong(spec, kind))
