@@ -370,13 +370,6 @@ def test_each_process_is_killed_once_and_supervision_brings_it_back(scenario: Sc
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(
-    strict=False,
-    reason="with the faust engine (the default until 2026-12-04) a monitor restarted after "
-    "kill -9 never finished recovering its pending-labels table, so no drift alert followed "
-    "the shift; with the durable bus engine, the default now, it closed once (17:08 UTC): "
-    "strict after a second run",
-)
 def test_the_loop_still_closes(scenario: Scenario) -> None:
     result = scenario.result
     monitor = next(o for o in scenario.demo.chaos.outages if o.name == "monitor")
