@@ -374,29 +374,12 @@ def _send(stack: Stack, count: int, tag: str) -> int:
     return answered
 
 
-@pytest.mark.parametrize(
-    "restarted",
-    [
-        pytest.param(
-            "postgres",
-            # Measured 2026-12-04 once under load (~10): 80 answered, 210 counted; quiet, and
-            # in CI since: 80 of 80. Open until the monitor's replay after a failed commit is
-            # shown idempotent in containers.
-            marks=pytest.mark.xfail(reason="monitor count off once after a PostgreSQL restart"),
-        ),
-        pytest.param(
-            "kafka",
-            # Measured 2026-12-04 17:01: 80 answered, 40 counted. The stand-in broker comes
-            # back empty, its offsets from 0 again; the monitor resumes at the offsets it
-            # stored (past the new log's end) and skips what came after. Apache Kafka's
-            # offsets never go back; a monitor that checks a stored offset against the
-            # log's end would survive a recreated topic too: open.
-            marks=pytest.mark.xfail(
-                reason="the monitor's stored offsets outlive the stand-in's log"
-            ),
-        ),
-    ],
-)
+# PostgreSQL: the monitor holds a batch whose write failed and writes it again once the
+# database is back (it used to end its stream; once, under load, it counted 210 of 80).
+# Kafka: the stand-in comes back empty, its offsets from 0; the monitor reads a partition
+# whose stored offset is past the new log's end from its start (it used to wait there:
+# 80 answered, 40 counted).
+@pytest.mark.parametrize("restarted", ["postgres", "kafka"])
 def test_a_restarted_dependency_loses_no_prediction(stack: Stack, restarted: str) -> None:
     # The loop's own traffic is counted first: only this test's requests move it after.
     before = _settled_count(stack)
