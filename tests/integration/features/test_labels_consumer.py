@@ -69,6 +69,8 @@ async def test_a_json_label_on_the_topic_is_stored_once_and_a_malformed_one_dead
     (dead,) = await read_records(servers, dlq_topic("labels"), ours, expected=1, timeout=60)
     reason = dict(dead.headers)["dlq.error"].decode()
     assert "request_id or entity_keys" in reason
+    # Dead-lettered at once: a wrong label is wrong on the next try too.
+    assert dict(dead.headers)["dlq.attempts"] == b"1"
     assert (await stored()) == labels
 
 

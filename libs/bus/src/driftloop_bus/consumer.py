@@ -28,6 +28,7 @@ from driftloop_bus.topics import ensure_topics
 from driftloop_events.catalog import spec_for
 from driftloop_events.envelope import CloudEvent, EnvelopeError, from_record
 from driftloop_events.topics import TOPICS, TopicSpec, dlq_spec
+from driftloop_kit.errors import InvalidInput
 from driftloop_kit.retry import HANDLER, RECONNECT, Backoff, GaveUp, is_outage, logged
 from driftloop_kit.tracing import consuming
 
@@ -88,6 +89,10 @@ def delivered(record: ConsumerRecord[bytes, bytes]) -> Delivered:
         value=record.value,
         headers=list(record.headers),
     )
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    return not isinstance(error, InvalidInput)
 
 
 class Dispatcher:
@@ -155,6 +160,8 @@ class Dispatcher:
             try:
                 await self.retry.call(
                     run_handlers,
+                    # An event its handler finds wrong is wrong on the next try too.
+                    retry_if=_worth_retrying,
                     on_retry=logged(
                         log, "handler failed; retrying", event_id=event.id, type=event.type
                     ),

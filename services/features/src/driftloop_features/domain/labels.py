@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 from driftloop.monitor.v1 import events_pb2 as monitor
 from driftloop_events.values import make_value
+from driftloop_kit.errors import InvalidInput
 
 __all__ = [
     "MAX_KEY_CHARS",
@@ -51,8 +52,9 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 _quoted = json.encoder.encode_basestring_ascii  # how json.dumps writes a string
 
 
-class LabelRejected(ValueError):
-    """A label that cannot be stored, with the reason (a 4xx, or the DLQ)."""
+class LabelRejected(InvalidInput, ValueError):
+    """A label that cannot be stored, with the reason (a 4xx, or the DLQ at once: a
+    consumer does not try a wrong label again)."""
 
 
 def _beyond_int64(value: object) -> bool:
