@@ -19,7 +19,7 @@ from pathlib import Path
 import mlflow.pyfunc
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serving import features, save_pyfunc
+from serving import features, save_pyfunc, save_pyfunc_folder
 
 CALLS = 2000
 
@@ -28,13 +28,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp())
     frame = features(200)
     code, signature = save_pyfunc(work, frame)
-    mlflow.pyfunc.save_model(
-        str(work / "model"),
-        python_model=str(code),
-        signature=signature,
-        pip_requirements=["mlflow", "numpy"],
-    )
-    model = mlflow.pyfunc.load_model(str(work / "model"))
+    folder = save_pyfunc_folder(work / "model", code, signature)
+    model = mlflow.pyfunc.load_model(str(folder))
     inner = model._model_impl.python_model
     for rows in (1, 20):
         batch = frame.iloc[:rows]

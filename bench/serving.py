@@ -780,6 +780,19 @@ def pyfunc_rule(frame: Any) -> list[int]:
     return [int(x) for x in (frame.to_numpy() @ weights > 0)]
 
 
+def save_pyfunc_folder(folder: Path, code: Path, signature: Any) -> Path:
+    """The pyfunc model saved as an MLflow model folder (what mlflow and MLServer load)."""
+    import mlflow
+
+    mlflow.pyfunc.save_model(
+        str(folder),
+        python_model=str(code),
+        signature=signature,
+        pip_requirements=["mlflow", "numpy"],
+    )
+    return folder
+
+
 def save_pyfunc(workdir: Path, frame: Any) -> tuple[Path, Any]:
     """The model's code file and its signature (20 doubles in, a long out)."""
     import numpy as np
@@ -907,7 +920,6 @@ def pyfunc_section(
     auth: dict[str, str],
 ) -> None:
     """The pyfunc model on driftloop, mlflow and MLServer; then micro-batching off vs on."""
-    import mlflow
 
     server_core = None if args.no_pin else SERVER_CORE
     mlflow_bin = ensure_venv(
@@ -922,13 +934,7 @@ def pyfunc_section(
     frame = features(200)
     code, signature = save_pyfunc(workdir, frame)
     register_pyfunc(code, signature, [PYFUNC_MODEL, PYFUNC_BATCHED])
-    folder = workdir / "pyfunc-model"
-    mlflow.pyfunc.save_model(
-        str(folder),
-        python_model=str(code),
-        signature=signature,
-        pip_requirements=["mlflow", "numpy"],
-    )
+    folder = save_pyfunc_folder(workdir / "pyfunc-model", code, signature)
     print(
         f"\npyfunc model ({PYFUNC_MODEL}: a custom PythonModel from code, no fast path) "
         f"registered twice; {PYFUNC_BATCHED} with batching {json.dumps(BATCHING)}",
