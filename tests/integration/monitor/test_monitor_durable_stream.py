@@ -44,6 +44,18 @@ def _policy(window: int, performance: int) -> dict[str, Any]:
     }
 
 
+async def _put_policy(service: RunningMonitor, model: str, window: int, performance: int) -> None:
+    response = await service.client.put(f"/policies/{model}", json=_policy(window, performance))
+    assert response.status_code == 200, response.text
+
+
+async def _predict(service: RunningMonitor, model: str, count: int, *, seed: int) -> list[str]:
+    """``count`` predictions of version 1 of ``model``, each answered "dog"; their ids."""
+    return await service.predict(
+        model, 1, _rows(count, seed=seed), outputs=[{"prediction": "dog"}] * count
+    )
+
+
 async def _label(service: RunningMonitor, model: str, request_id: str) -> None:
     label = monitor_events.LabelRecorded(
         request_id=request_id, model_name=model, ground_truth=Value(string_value="dog")
@@ -82,9 +94,8 @@ async def test_a_restarted_monitor_finishes_the_open_window_and_the_label_joins_
     settings = monitor_settings(database_url=database_url, tmp_path=tmp_path, broker=broker)
     model = f"restart-{uuid.uuid4().hex[:8]}"
     async with monitor_running(settings) as first:
-        response = await first.client.put(f"/policies/{model}", json=_policy(40, 20))
-        assert response.status_code == 200, response.text
-        ids = await first.predict(model, 1, _rows(25, seed=1), outputs=[{"prediction": "dog"}] * 25)
+        await _put_policy(first, model, 40, 20)
+        ids = await _predict(first, model, 25, seed=1)
 
         async def predicted() -> bool:
             return (await _stored(first, model))[0] == 25
@@ -102,9 +113,7 @@ async def test_a_restarted_monitor_finishes_the_open_window_and_the_label_joins_
 
     async with monitor_running(settings) as second:
         assert await _stored(second, model) == (25, 15, 10)
-        more = await second.predict(
-            model, 1, _rows(15, seed=2), outputs=[{"prediction": "dog"}] * 15
-        )
+        more = await _predict(second, model, 15, seed=2)
 
         async def predicted_again() -> bool:
             return bool(await _results(second, model, "drift"))
@@ -174,11 +183,8 @@ async def test_two_replicas_split_the_models_and_one_stopping_loses_and_doubles_
         await eventually(split, timeout=60)
         ids: dict[str, list[str]] = {}
         for model in models:
-            response = await a.client.put(f"/policies/{model}", json=_policy(30, 10))
-            assert response.status_code == 200, response.text
-            ids[model] = await a.predict(
-                model, 1, _rows(20, seed=3), outputs=[{"prediction": "dog"}] * 20
-            )
+            await _put_policy(a, model, 30, 10)
+            ids[model] = await _predict(a, model, 20, seed=3)
 
         async def predicted() -> bool:
             return (await _stored(a, *models))[0] == 20 * len(models)
@@ -213,7 +219,7 @@ async def test_two_replicas_split_the_models_and_one_stopping_loses_and_doubles_
         await eventually(alone, timeout=60)
         assert mine <= set(a.monitor.open_windows())
         for model in models:
-            await a.predict(model, 1, _rows(10, seed=4), outputs=[{"prediction": "dog"}] * 10)
+            await _predict(a, model, 10, seed=4)
 
         async def windows_decided() -> bool:
             return all([await _results(a, model, "drift") for model in models])
@@ -258,9 +264,8 @@ async def test_offsets_stored_past_the_logs_end_read_the_new_log_from_its_start(
         )
 
     async with monitor_running(later) as second:
-        response = await second.client.put(f"/policies/{model}", json=_policy(40, 20))
-        assert response.status_code == 200, response.text
-        await second.predict(model, 1, _rows(5, seed=3), outputs=[{"prediction": "dog"}] * 5)
+        await _put_policy(second, model, 40, 20)
+        await _predict(second, model, 5, seed=3)
 
         async def consumed() -> bool:
             return (await _stored(second, model))[0] == 5
@@ -303,13 +308,12 @@ async def test_a_database_outage_holds_the_batch_until_the_database_is_back(
     settings = monitor_settings(database_url=database_url, tmp_path=tmp_path, broker=broker)
     model = f"outage-{uuid.uuid4().hex[:8]}"
     async with monitor_running(settings) as service:
-        response = await service.client.put(f"/policies/{model}", json=_policy(40, 20))
-        assert response.status_code == 200, response.text
+        await _put_policy(service, model, 40, 20)
         async with _database_away(database_url):
-            await service.predict(model, 1, _rows(10, seed=4), outputs=[{"prediction": "dog"}] * 10)
+            await _predict(service, model, 10, seed=4)
             await asyncio.sleep(7)  # the batch's write fails (or hangs until terminated)
         # Consuming went on after the outage: the batch during it and the one after it.
-        await service.predict(model, 1, _rows(5, seed=5), outputs=[{"prediction": "dog"}] * 5)
+        await _predict(service, model, 5, seed=5)
 
         async def stored() -> bool:
             return (await _stored(service, model))[:2] == (15, 15)
