@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -25,13 +26,43 @@ from .helpers import eventually, read_topic, undecodable_alias_set
 pytestmark = pytest.mark.integration
 
 
-async def test_poison_messages_go_to_the_dlq_and_the_next_good_message_is_handled(
-    broker: EmbeddedBroker,
-) -> None:
-    topic = f"test.poison.{uuid.uuid4().hex[:8]}"
+async def _topic_and_publisher(broker: EmbeddedBroker, name: str) -> tuple[str, Publisher]:
+    """A fresh one-partition topic and a started publisher."""
+    topic = f"test.{name}.{uuid.uuid4().hex[:8]}"
     await ensure_topics(broker.bootstrap_servers, [TopicSpec(topic, 1, 3_600_000, "test")])
     publisher = Publisher(broker.bootstrap_servers)
     await publisher.start()
+    return topic, publisher
+
+
+def _runner(
+    broker: EmbeddedBroker,
+    publisher: Publisher,
+    topic: str,
+    handler: Callable[[CloudEvent[registry.AliasSet]], Awaitable[None]],
+) -> ConsumerRunner:
+    """A consumer of ``topic`` in a group of its own, three quick tries per event."""
+    return ConsumerRunner(
+        bootstrap_servers=broker.bootstrap_servers,
+        group_id=f"dlq-test-{uuid.uuid4().hex[:8]}",
+        handlers={registry.AliasSet: [handler]},
+        publisher=publisher,
+        topics=[topic],
+        retry=Backoff(attempts=3, initial=0.01),
+    )
+
+
+def _alias_set(topic: str, version: int) -> KafkaRecord:
+    return to_record(
+        CloudEvent.new(registry.AliasSet(name="m", alias="champion", version=version)),
+        topic=topic,
+    )
+
+
+async def test_poison_messages_go_to_the_dlq_and_the_next_good_message_is_handled(
+    broker: EmbeddedBroker,
+) -> None:
+    topic, publisher = await _topic_and_publisher(broker, "poison")
     handled: list[int] = []
     attempts: dict[int, int] = {}
 
@@ -41,24 +72,12 @@ async def test_poison_messages_go_to_the_dlq_and_the_next_good_message_is_handle
             raise ValueError("version 13 is unlucky")
         handled.append(event.data.version)
 
-    runner = ConsumerRunner(
-        bootstrap_servers=broker.bootstrap_servers,
-        group_id=f"poison-{uuid.uuid4().hex[:8]}",
-        handlers={registry.AliasSet: [on_alias_set]},
-        publisher=publisher,
-        topics=[topic],
-        retry=Backoff(attempts=3, initial=0.01),
-    )
-
-    def alias(version: int) -> KafkaRecord:
-        return to_record(
-            CloudEvent.new(registry.AliasSet(name="m", alias="champion", version=version)),
-            topic=topic,
-        )
+    runner = _runner(broker, publisher, topic, on_alias_set)
 
     undecodable = undecodable_alias_set(topic, b"m")
     no_type = KafkaRecord(topic=topic, key=b"m", value=b"{}", headers=[("ce_id", b"bad-2")])
-    for record in (alias(1), undecodable, alias(2), no_type, alias(13), alias(3)):
+    good = [_alias_set(topic, version) for version in (1, 2, 13, 3)]
+    for record in (good[0], undecodable, good[1], no_type, good[2], good[3]):
         await (await publisher.send_record(record))
 
     await runner.start()
@@ -105,10 +124,7 @@ async def test_an_event_whose_database_is_away_waits_for_it_and_is_not_dead_lett
     with sqlite3.connect(database) as setup:
         setup.execute("CREATE TABLE seen (version INTEGER)")
     engine = create_engine(f"sqlite:///{database}", connect_args={"timeout": 0.05})
-    topic = f"test.outage.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(broker.bootstrap_servers, [TopicSpec(topic, 1, 3_600_000, "test")])
-    publisher = Publisher(broker.bootstrap_servers)
-    await publisher.start()
+    topic, publisher = await _topic_and_publisher(broker, "outage")
     attempts: list[int] = []
 
     async def on_alias_set(event: CloudEvent[registry.AliasSet]) -> None:
@@ -116,23 +132,12 @@ async def test_an_event_whose_database_is_away_waits_for_it_and_is_not_dead_lett
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO seen VALUES (:v)"), {"v": event.data.version})
 
-    runner = ConsumerRunner(
-        bootstrap_servers=broker.bootstrap_servers,
-        group_id=f"outage-{uuid.uuid4().hex[:8]}",
-        handlers={registry.AliasSet: [on_alias_set]},
-        publisher=publisher,
-        topics=[topic],
-        retry=Backoff(attempts=3, initial=0.01),
-    )
+    runner = _runner(broker, publisher, topic, on_alias_set)
     holder = sqlite3.connect(database, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
         for version in (1, 2):
-            record = to_record(
-                CloudEvent.new(registry.AliasSet(name="m", alias="champion", version=version)),
-                topic=topic,
-            )
-            await (await publisher.send_record(record))
+            await (await publisher.send_record(_alias_set(topic, version)))
         await runner.start()
         await eventually(lambda: _at_least(attempts, 5), timeout=60)
         holder.execute("COMMIT")
