@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 from sklearn.datasets import load_iris  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
 
 from driftloop_bus.embedded import EmbeddedBroker, free_port
 from driftloop_kit.testing import ServedApp
@@ -40,7 +41,7 @@ def iris_frame() -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
     return frame, labels.to_numpy()
 
 
-def register_sklearn(name: str, model: LogisticRegression, frame: pd.DataFrame) -> str:
+def register_sklearn(name: str, model: LogisticRegression | Pipeline, frame: pd.DataFrame) -> str:
     """Log ``model`` with MLflow 3 defaults (skops, signature) and register it; its version."""
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(

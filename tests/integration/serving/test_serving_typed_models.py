@@ -40,7 +40,7 @@ from driftloop_kit.testing import ServedApp, auth_headers
 from ..bus.helpers import eventually
 from ..features.conftest import read_records
 from ..stack import Stack
-from .conftest import serving_settings, start_serving
+from .conftest import register_sklearn, serving_settings, start_serving
 
 pytestmark = pytest.mark.integration
 
@@ -129,14 +129,7 @@ def registered(serving_stack: Stack) -> Registered:
     frame = customers(300)
     labels = np.where((frame["city"] == "Oslo") | (frame["income"] > 55), "buy", "skip")
     pipeline = city_pipeline(frame, labels)
-    with mlflow.start_run():
-        mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            registered_model_name=PIPELINE,
-            signature=infer_signature(frame, pipeline.predict(frame)),
-            pip_requirements=["scikit-learn", "skops"],
-        )
+    register_sklearn(PIPELINE, pipeline, frame)
 
     labeller_frame, labeller = register_labeller(LABELLER, frame)
 
