@@ -1,13 +1,17 @@
 """The prediction log: every answer to the ``predictions`` topic, never in a request's way.
 
-A request only appends an encoded record to an in-memory queue (no I/O, no
-await). A background task sends the queue in batches and waits for the broker's
-acknowledgement. While the broker is slow or absent, records beyond the memory
-buffer, and every batch that could not be sent, go to files in the spill folder;
-when the broker is back, the files are sent oldest first and deleted. Delivery
-is at least once (a batch that timed out may have arrived): consumers
-deduplicate on the event id. Only a record that can be neither sent nor written
-to disk is dropped, and counted.
+A request appends its encoded record to an in-memory queue and one line to the
+journal, a file in the spill folder (one ``write`` to the page cache: no flush, no
+await), before it is answered. A background task takes the queue with its journal
+segment, sends the records in batches, waits for the broker's acknowledgement and
+deletes the segment. So a process killed outright (``kill -9``, the OOM killer) loses
+no answered request's record: its next start finds the segments it held and sends
+them as spill files. While the broker is slow or absent, the segment of records
+beyond the memory buffer, and of every generation that could not be sent, becomes a
+spill file; when the broker is back, the files are sent oldest first and deleted.
+Delivery is at least once (a batch that timed out may have arrived, a segment sent
+in part is sent whole again): consumers deduplicate on the event id. Only a record
+that can be neither sent nor written to disk is dropped, and counted.
 
 Nothing a request sends can wedge the sender: a record larger than a topic record may
 be (``max_record_bytes``) is refused at once and counted (``refused``); the memory
@@ -22,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import json
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -92,6 +98,103 @@ def _load(text: str) -> list[KafkaRecord]:
     return records
 
 
+#: A journal segment taken for sending: its descriptor (holding the lock), path, records.
+_Segment = tuple[int, Path, int]
+
+
+class _Journal:
+    """The records a process has queued and not yet sent, one line each on disk.
+
+    The open segment is ``<name>.open`` in the spill folder, locked (``flock``) by the
+    process that writes it, so a segment found unlocked belongs to a process that is
+    gone. :meth:`take` hands the current segment to the sender and starts a new one;
+    :meth:`seal` turns a segment into a spill file (``<name>.jsonl``), :meth:`drop`
+    deletes a sent one.
+    """
+
+    def __init__(self, folder: Path, name: Callable[[], str]) -> None:
+        self.folder = folder
+        self._name = name
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._lines = 0
+        #: The last error met writing, reported once until a write succeeds again.
+        self._broken: OSError | None = None
+
+    def write(self, line: bytes) -> bool:
+        """Append one record's line; ``False`` (logged once) when the disk refuses it."""
+        try:
+            if self._fd is None:
+                self._open()
+            assert self._fd is not None
+            os.write(self._fd, line)
+        except OSError as error:
+            if self._broken is None:
+                log.error("prediction log: journal not written (%s); records wait in memory", error)
+            self._broken = error
+            return False
+        self._broken = None
+        self._lines += 1
+        return True
+
+    def take(self) -> _Segment | None:
+        """The current segment (its descriptor, path and record count), closed to writes."""
+        if self._fd is None or self._path is None:
+            return None
+        taken = (self._fd, self._path, self._lines)
+        self._fd, self._path, self._lines = None, None, 0
+        return taken
+
+    def seal(self, segment: _Segment) -> int:
+        """Make a taken segment a spill file; the records it holds."""
+        fd, path, lines = segment
+        path.rename(path.with_suffix(".jsonl"))
+        os.close(fd)
+        return lines
+
+    @staticmethod
+    def drop(segment: _Segment) -> None:
+        """Delete a taken segment whose records were all acknowledged."""
+        fd, path, _ = segment
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+    def adopt_orphans(self) -> int:
+        """Seal the segments of processes that are gone (unlocked); how many."""
+        adopted = 0
+        for path in sorted(self.folder.glob("*.open")):
+            if path == self._path:
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)  # a live process writes it
+                continue
+            path.rename(path.with_suffix(".jsonl"))
+            os.close(fd)
+            adopted += 1
+        return adopted
+
+    def close(self) -> None:
+        """Close the open segment: deleted if empty, else left for the next start to send."""
+        if self._fd is not None and self._path is not None:
+            if self._lines == 0:
+                self._path.unlink(missing_ok=True)
+            os.close(self._fd)
+        self._fd, self._path, self._lines = None, None, 0
+
+    def _open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{self._name()}.open"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._fd, self._path, self._lines = fd, path, 0
+
+
 class PredictionLog:
     """Buffers, batches, sends and spills prediction records.
 
@@ -131,6 +234,7 @@ class PredictionLog:
         self._publisher: Publisher | None = None
         self._task: asyncio.Task[None] | None = None
         self._spill_seq = 0
+        self._journal = _Journal(spill_dir, self._file_name)
 
     # -- the request path ------------------------------------------------------------
 
@@ -147,6 +251,7 @@ class PredictionLog:
             return
         if len(self._queue) >= self.max_buffer:
             self._spill_queue()  # the bound holds whatever the sender is doing
+        self._journal.write(_dump([record]).encode())
         self._queue.append(record)
         if len(self._queue) >= self.batch_size:
             self._wake.set()
@@ -156,6 +261,13 @@ class PredictionLog:
     async def start(self) -> None:
         """Start sending in the background (a missing broker is waited for, not raised)."""
         self.spill_dir.mkdir(parents=True, exist_ok=True)
+        adopted = self._journal.adopt_orphans()
+        if adopted:
+            log.warning(
+                "prediction log: %d journal segment(s) of a process that stopped without "
+                "sending them; they are sent as spill files",
+                adopted,
+            )
         SPILLED_FILES.set(len(self._spill_files()))
         if self._task is None:
             self._task = asyncio.create_task(self._run())
@@ -170,10 +282,9 @@ class PredictionLog:
         if self._queue and self._publisher is not None:
             with contextlib.suppress(Exception):
                 await self._send_queue()
-        if self._queue:
-            self._spill(list(self._queue))
-            self._queue.clear()
+        self._spill_queue()
         await self._disconnect()
+        self._journal.close()
 
     @property
     def pending(self) -> int:
@@ -239,27 +350,50 @@ class PredictionLog:
 
     async def _send_queue(self) -> None:
         while self._queue:
-            batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+            # The queue and its journal segment are taken together (no await between):
+            # what requests append meanwhile goes to the next generation.
+            records = list(self._queue)
+            self._queue.clear()
+            segment = self._journal.take()
             try:
-                await self._send(batch)
+                for start in range(0, len(records), self.batch_size):
+                    await self._send(records[start : start + self.batch_size])
             except BaseException:
-                self._spill(batch)
+                self._spill_generation(records, segment)
                 raise
+            if segment is not None:
+                _Journal.drop(segment)
 
     def _spill_queue(self) -> None:
         if self._queue:
-            batch = list(self._queue)
+            records = list(self._queue)
             self._queue.clear()
-            self._spill(batch)
+            self._spill_generation(records, self._journal.take())
+
+    def _spill_generation(self, records: list[KafkaRecord], segment: _Segment | None) -> None:
+        """Keep unsent records on disk: their journal segment when it holds them all."""
+        if segment is not None and segment[2] == len(records):
+            with contextlib.suppress(OSError):
+                _SPILLED.inc(self._journal.seal(segment))
+                SPILLED_FILES.inc()
+                return
+        self._spill(records)  # some were not journaled (the disk refused): write them now
+        if segment is not None:
+            with contextlib.suppress(OSError):
+                _Journal.drop(segment)
 
     # -- spill files -------------------------------------------------------------------
 
     def _spill_files(self) -> list[Path]:
         return sorted(self.spill_dir.glob("*.jsonl"))
 
-    def _spill(self, records: list[KafkaRecord]) -> None:
+    def _file_name(self) -> str:
+        """A new spill or journal file's name: files sort in the order they were made."""
         self._spill_seq += 1
-        name = f"{time.time_ns():020d}-{self._spill_seq:06d}"
+        return f"{time.time_ns():020d}-{self._spill_seq:06d}"
+
+    def _spill(self, records: list[KafkaRecord]) -> None:
+        name = self._file_name()
         temp = self.spill_dir / f".{name}.tmp"
         try:
             temp.write_text(_dump(records))
