@@ -381,13 +381,6 @@ def test_the_loop_still_closes(scenario: Scenario) -> None:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(
-    strict=False,
-    reason="measured 2026-12-04 20:10 UTC: 9 of 6,730 answered requests had no record on "
-    "the topic (nine in a row, demo-iris-612..620); it passed in the two runs before. "
-    "Suspect: records serving answered just before its kill -9, not yet in its spill file. "
-    "Open (issue 21)",
-)
 def test_no_prediction_record_is_lost(scenario: Scenario) -> None:
     answered, logged = scenario.demo.answered, scenario.logged
     missing = sorted(answered - set(logged))
