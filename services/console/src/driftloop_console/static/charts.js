@@ -42,19 +42,35 @@
     }
   };
 
+  // A p-value of a large window can be 1e-90; a log axis over 90 decades draws nothing
+  // readable (Chart.js gives up on it), so scores below FLOOR are drawn at FLOOR and
+  // the tooltip tells the true value.
+  var FLOOR = 1e-12;
+
   function driftChart() {
     var canvas = document.getElementById("drift-chart");
     var found = data("drift-data");
     if (!canvas || !found || !window.Chart) { return; }
     var thresholds = {};
     var positive = true;
+    var lowest = Infinity;
+    var highest = -Infinity;
+    found.columns.forEach(function (column) {
+      column.scores.concat(column.thresholds).forEach(function (s) {
+        if (s === null) { return; }
+        if (s <= 0) { positive = false; }
+        lowest = Math.min(lowest, s);
+        highest = Math.max(highest, s);
+      });
+    });
+    var clamp = function (s) { return s === null || !positive ? s : Math.max(s, FLOOR); };
     var datasets = found.columns.map(function (column, index) {
       var colour = PALETTE[index % PALETTE.length];
       column.thresholds.forEach(function (t) { if (t !== null) { thresholds[t] = true; } });
-      column.scores.forEach(function (s) { if (s !== null && s <= 0) { positive = false; } });
       return {
         label: column.name + (column.drifted ? " (drifted)" : ""),
-        data: column.scores,
+        data: column.scores.map(clamp),
+        scores: column.scores,
         borderColor: colour,
         backgroundColor: colour,
         borderWidth: column.drifted ? 3 : 1.5,
@@ -66,7 +82,12 @@
     });
     var chart = new window.Chart(canvas, {
       type: "line",
-      data: { labels: found.labels, datasets: datasets },
+      // Each window by its version and end, in the viewer's time zone.
+      data: { labels: found.windows.map(function (w) {
+        return "v" + w.version + " · " + new Date(w.end).toLocaleString(undefined, {
+          month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit"
+        });
+      }), datasets: datasets },
       options: {
         animation: false,
         maintainAspectRatio: false,
@@ -74,7 +95,11 @@
         scales: {
           y: {
             type: positive ? "logarithmic" : "linear",
-            title: { display: true, text: "score" },
+            min: positive && isFinite(lowest)
+              ? Math.pow(10, Math.floor(Math.log10(Math.max(lowest, FLOOR)))) : undefined,
+            max: positive && isFinite(highest)
+              ? Math.pow(10, Math.ceil(Math.log10(highest))) : undefined,
+            title: { display: true, text: positive ? "score (log scale)" : "score" },
             ticks: { callback: function (value) {
               var number = Number(value);
               return number !== 0 && (Math.abs(number) < 0.001 || Math.abs(number) >= 1e4)
@@ -85,6 +110,10 @@
         },
         plugins: {
           legend: { position: "bottom" },
+          tooltip: { callbacks: { label: function (item) {
+            var score = item.dataset.scores[item.dataIndex];
+            return item.dataset.label + ": " + (score === null ? "none" : score.toPrecision(4));
+          } } },
           thresholdLines: { values: Object.keys(thresholds).map(Number) }
         }
       },
