@@ -17,6 +17,15 @@
       element.textContent = format.format(instant);
       element.setAttribute("data-local", "true");
     }
+    // The same for the instants drawn in a picture (the lineage's SVG text).
+    var drawn = (root || document).querySelectorAll("text[data-datetime]:not([data-local])");
+    for (var j = 0; j < drawn.length; j++) {
+      var label = drawn[j];
+      var when = new Date(label.getAttribute("data-datetime"));
+      if (isNaN(when.getTime())) { continue; }
+      label.textContent = format.format(when);
+      label.setAttribute("data-local", "true");
+    }
   }
   window.driftloopLocalTimes = localTimes;
 
