@@ -13,6 +13,9 @@ Online retrieval (``POST /get-online-features``, 1 entity x 10 features and 100 
 
 Requests go one at a time over one keep-alive connection (``http.client``), so the
 figures are latencies, not queueing; peer and driftloop alternate, rounds x requests each.
+Each side's CPU time per request is printed too (the server's processes, user + system;
+this process's for Feast in process), with the load average: on a shared machine it
+compares across runs better than a latency.
 
 Kafka ingestion: rows (10 features, ``PUSH_MODE_ONLINE``) produced by a plain aiokafka
 producer to ``features.ingest`` as fast as it can; the clock runs from the first send to
@@ -215,6 +218,8 @@ class Latencies:
     round_p50: list[float] = field(default_factory=list)
     round_p99: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    #: CPU seconds of the server (of this process, for Feast in process) meanwhile.
+    cpu: float = 0.0
     errors: int = 0
     first_error: str = ""
 
@@ -233,6 +238,11 @@ class Latencies:
         """Requests per second, one at a time."""
         return len(self.ms) / self.seconds if self.seconds else float("nan")
 
+    @property
+    def cpu_ms(self) -> float:
+        """CPU time per request (ms): steadier than a latency on a shared machine."""
+        return self.cpu / len(self.ms) * 1000 if self.ms else float("nan")
+
 
 def http_round(server: ServerProcess, body: bytes, count: int, samples: Latencies) -> float:
     """``count`` requests one after the other on one keep-alive connection; return p50."""
@@ -240,6 +250,7 @@ def http_round(server: ServerProcess, body: bytes, count: int, samples: Latencie
     conn = http.client.HTTPConnection(host, port, timeout=30)
     headers = {"content-type": "application/json", **AUTH}
     batch: list[float] = []
+    cpu_before = server.cpu_seconds()
     started = time.perf_counter()
     try:
         for _ in range(count):
@@ -256,6 +267,7 @@ def http_round(server: ServerProcess, body: bytes, count: int, samples: Latencie
     finally:
         conn.close()
     samples.seconds += time.perf_counter() - started
+    samples.cpu += server.cpu_seconds() - cpu_before
     samples.ms.extend(batch)
     samples.round_p50.append(percentile(batch, 50))
     samples.round_p99.append(percentile(batch, 99))
@@ -265,12 +277,14 @@ def http_round(server: ServerProcess, body: bytes, count: int, samples: Latencie
 def in_process_round(store: Any, entities: list[int], count: int, samples: Latencies) -> float:
     """``count`` calls of Feast's ``get_online_features`` in this process; return p50."""
     batch: list[float] = []
+    cpu_before = time.process_time()
     started = time.perf_counter()
     for _ in range(count):
         t0 = time.perf_counter()
         store.get_online_features(features=FEATURES, entity_rows={"driver_id": entities}).to_dict()
         batch.append((time.perf_counter() - t0) * 1000)
     samples.seconds += time.perf_counter() - started
+    samples.cpu += time.process_time() - cpu_before
     samples.ms.extend(batch)
     samples.round_p50.append(percentile(batch, 50))
     samples.round_p99.append(percentile(batch, 99))
@@ -621,7 +635,11 @@ def _ms(value: float) -> str:
 
 def print_case(case: OnlineCase) -> None:
     """The figures of one online case."""
-    print(f"\nonline {case.name} ({len(case.entities)} entities x {N_FEATURES} features):")
+    load = " / ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(
+        f"\nonline {case.name} ({len(case.entities)} entities x {N_FEATURES} features; "
+        f"load average {load} at the end):"
+    )
     for label, samples in (
         (f"feast serve {FEAST_VERSION}", case.peer),
         ("driftloop features", case.ours),
@@ -630,7 +648,7 @@ def print_case(case: OnlineCase) -> None:
         print(
             f"  {label:<22} p50 {_ms(samples.p50):>10}  p99 {_ms(samples.p99):>10}  "
             f"(median of round p99s {_ms(median(samples.round_p99))})  "
-            f"{samples.rps:8.0f} req/s  errors {samples.errors}"
+            f"{samples.rps:8.0f} req/s  CPU {samples.cpu_ms:.2f} ms/req  errors {samples.errors}"
             + (f" ({samples.first_error})" if samples.first_error else "")
         )
     print(

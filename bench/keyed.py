@@ -12,6 +12,10 @@ server, sequential, after warm-up):
   the client).
 
 Target: the keyed request costs at most 1.5 ms more than the inline one at p50.
+Beside the latencies, each side prints the CPU time per request of each server it
+used (user + system, every thread; background work such as the features service
+keeping each prediction's inputs included), and the load average before and after:
+on a shared machine the CPU figures compare better than the latencies.
 Reuses bench/features.py (the Feast repo, driftloop features, feast serve) and
 bench/serving.py (tracking, registry, serving, mlflow models serve).
 
@@ -81,24 +85,37 @@ class Client:
 
 @dataclass
 class Side:
-    """One way of scoring, its latencies (ms)."""
+    """One way of scoring, its latencies (ms) and each server's CPU per request (ms)."""
 
     name: str
     latencies: list[float]
+    cpu: dict[str, float]
 
     def p(self, q: float) -> float:
         return percentile(self.latencies, q)
 
 
-def timed(call: Any, count: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
+def timed(name: str, call: Any, servers: dict[str, Any], args: argparse.Namespace) -> Side:
+    """``call`` ``args.warmup`` times, then ``args.requests`` times timed; the CPU time
+    ``servers`` (name -> :class:`ServerProcess`) used meanwhile, per request."""
+    for _ in range(args.warmup):
         call()
+    before = {server: process.cpu_seconds() for server, process in servers.items()}
     out = []
-    for _ in range(count):
+    for _ in range(args.requests):
         start = time.perf_counter()
         call()
         out.append((time.perf_counter() - start) * 1000)
-    return out
+    cpu = {
+        server: (process.cpu_seconds() - before[server]) / args.requests * 1000
+        for server, process in servers.items()
+    }
+    return Side(name, out, cpu)
+
+
+def load_average() -> str:
+    """``uptime``'s load averages (1, 5, 15 minutes)."""
+    return " / ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -228,19 +245,20 @@ def main(argv: Sequence[str] | None = None) -> None:  # noqa: PLR0915 - one stra
         if chained()["predictions"] != inline_answer["predictions"]:
             raise SystemExit("feast + mlflow answered differently")
         print(f"{args.requests} requests per side after {args.warmup} warm-up, sequential")
+        print(f"load average before: {load_average()}")
+        driftloop = {"serving": serving, "features": feats}
         sides = [
-            Side(
-                "keyed",
-                timed(lambda: ours.post("/invocations", keyed_body), args.requests, args.warmup),
-            ),
-            Side(
-                "inline",
-                timed(lambda: ours.post("/invocations", inline_body), args.requests, args.warmup),
-            ),
-            Side("feast+mlflow", timed(chained, args.requests, args.warmup)),
+            timed("keyed", lambda: ours.post("/invocations", keyed_body), driftloop, args),
+            timed("inline", lambda: ours.post("/invocations", inline_body), driftloop, args),
+            timed("feast+mlflow", chained, {"feast": feast, "mlflow": mlflow}, args),
         ]
+        print(f"load average after: {load_average()}")
     for side in sides:
-        print(f"  {side.name:13s} p50 {side.p(50):6.2f} ms  p99 {side.p(99):6.2f} ms")
+        cpu = ", ".join(f"{server} {ms:.2f}" for server, ms in side.cpu.items())
+        print(
+            f"  {side.name:13s} p50 {side.p(50):6.2f} ms  p99 {side.p(99):6.2f} ms  "
+            f"CPU per request: {cpu} ms"
+        )
     keyed, inline, peer = sides
     extra = keyed.p(50) - inline.p(50)
     verdict = "met" if extra <= TARGET_EXTRA_MS else "not met"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 from driftloop_events.envelope import KafkaRecord
@@ -103,3 +105,81 @@ class FakeLoader:
             raise ModelLoadError(f"version {version} is broken")
         self.loaded.append(folder)
         return self.make(version)
+
+
+class CannedHTTPServer:
+    """An HTTP/1.1 server on loopback that answers each request with ``answer(request)``.
+
+    ``answer`` gets the request's head and body and returns the raw answer bytes (an
+    ``HTTP/1.0`` answer is followed by the close of the connection), or ``None`` to close
+    the connection without answering, or ``...`` to never answer.
+    Stands in for the features service where a test needs an answer it cannot give
+    (a failure, a close at the wrong time). Keeps every request and counts connections.
+    """
+
+    def __init__(self, answer: Callable[[bytes, bytes], bytes | EllipsisType | None]) -> None:
+        self.answer = answer
+        self.requests: list[tuple[bytes, bytes]] = []
+        self.connections = 0
+        self.most_open = 0  # connections open at once, at most
+        self._open = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    async def __aenter__(self) -> CannedHTTPServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._open += 1
+        self.most_open = max(self.most_open, self._open)
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                body = await reader.readexactly(length)
+                self.requests.append((head, body))
+                answer = self.answer(head, body)
+                if answer is ...:
+                    await asyncio.Event().wait()
+                if not isinstance(answer, bytes):
+                    break
+                writer.write(answer)
+                await writer.drain()
+                if answer.startswith(b"HTTP/1.0"):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._open -= 1
+            writer.close()
+
+
+def http_answer(status: int, body: bytes, *, content_type: str = "application/json") -> bytes:
+    """The raw bytes of an HTTP/1.1 answer with a ``Content-Length``."""
+    return (
+        f"HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body

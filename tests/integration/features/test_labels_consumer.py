@@ -1,9 +1,14 @@
 """Labels on the ``labels`` topic, as a producer in any language sends them (a JSON
 CloudEvent in Kafka's binary mode, docs/examples/send-label.sh), are stored once;
-one that cannot be stored goes to ``labels.dlq`` with the reason."""
+one that cannot be stored goes to ``labels.dlq`` with the reason. Predictions on
+``predictions`` are kept a batch per fetch, not one or two at a time."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import statistics
+import time
 import uuid
 
 import httpx
@@ -137,3 +142,71 @@ async def test_protobuf_labels_are_stored_once_and_bad_ones_dead_lettered_with_t
     for event_id, reason in reasons.items():
         assert reason in got[event_id], (event_id, got[event_id])
     assert (await stored()) == labels
+
+
+async def test_predictions_sent_over_half_a_second_are_kept_in_a_few_transactions(
+    sqlite_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each fetch the label consumer gets is one transaction in the label store; answered
+    # at its first record, a fetch held one or two predictions sent 10 ms apart (about
+    # 0.5 ms of CPU each on the service answering online reads). The broker holds it
+    # until FETCH_MIN_BYTES or FETCH_MAX_WAIT_MS: one transaction per 100 ms or more
+    # (on a loaded machine, more; answered at once they came every 20-40 ms here).
+    from driftloop.common.v1.common_pb2 import ModelRef
+    from driftloop.serving.v1 import events_pb2 as serving
+    from driftloop_bus.publisher import Publisher
+    from driftloop_events.envelope import CloudEvent
+    from driftloop_events.topics import TOPICS
+    from driftloop_events.values import make_record
+
+    model = f"iris-{uuid.uuid4().hex[:8]}"
+    labels = sqlite_server.app.state.labels
+    kept_by_call: list[int] = []
+    called_at: list[float] = []
+    record_predictions = labels.record_predictions
+
+    async def counted(events: list[CloudEvent[serving.PredictionLogged]]) -> int:
+        kept = int(await record_predictions(events))  # stored: it did not raise
+        ours = sum(event.data.model.name == model for event in events)
+        if ours:
+            kept_by_call.append(ours)
+            called_at.append(time.monotonic())
+        return kept
+
+    monkeypatch.setattr(labels, "record_predictions", counted)
+
+    def prediction(request_id: str) -> CloudEvent[serving.PredictionLogged]:
+        logged = serving.PredictionLogged(
+            request_id=request_id,
+            model=ModelRef(name=model, version=1),
+            inputs=[make_record({"f0": 1.0})],
+            outputs=[make_record({"prediction": 1})],
+        )
+        return CloudEvent.new(logged)
+
+    async def kept(count: int) -> bool | None:
+        return sum(kept_by_call) == count or None
+
+    ids = [f"req-{uuid.uuid4().hex[:10]}" for _ in range(40)]
+    publisher = Publisher(
+        sqlite_server.settings.kafka_bootstrap_servers, topics=[TOPICS["predictions"]]
+    )
+    await publisher.start()
+    try:
+        # One first, so that the consumer has joined its group before the others are sent.
+        await publisher.publish(prediction("req-first"))
+        await publisher.flush()
+        await eventually(lambda: kept(1), timeout=60)
+        kept_by_call.clear()
+        called_at.clear()
+        for request_id in ids:
+            await publisher.publish(prediction(request_id))
+            await publisher.flush()
+            await asyncio.sleep(0.012)  # the pace of predictions, not a wait for a result
+    finally:
+        await publisher.stop()
+
+    await eventually(lambda: kept(len(ids)), timeout=60)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(called_at)]
+    assert len(gaps) >= 3, kept_by_call  # the 40 were sent over more than 300 ms
+    assert statistics.median(gaps) >= 0.07, (gaps, kept_by_call)

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import socket
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pydantic
 import pytest
 
 from driftloop.serving.v1 import events_pb2 as serving
 from driftloop_events.envelope import from_record
+from driftloop_kit.auth import Role, ServiceAuth, TokenSigner
 from driftloop_kit.errors import DriftloopError
 from driftloop_serving.adapters.features import FeaturesClient
 from driftloop_serving.domain.models import Column, Predictor, ServedModel
 from driftloop_serving.service_layer.scoring import Scorer
 from driftloop_serving.settings import ServingSettings
-from tests.fakes.serving import FakePredictionLog, FakeServedModels
+from tests.fakes.serving import (
+    CannedHTTPServer,
+    FakePredictionLog,
+    FakeServedModels,
+    http_answer,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -33,67 +39,67 @@ ANSWER = {
 }
 
 
-def client(handler: Callable[[httpx.Request], httpx.Response]) -> FeaturesClient:
-    return FeaturesClient(
-        "http://features:6566/", timeout=0.5, transport=httpx.MockTransport(handler)
-    )
+def answering(status: int, body: Any) -> CannedHTTPServer:
+    """A server answering every request with ``status`` and ``body`` (JSON, or bytes)."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return CannedHTTPServer(lambda head, sent: http_answer(status, raw))
 
 
 async def test_a_lookup_sends_the_feature_service_or_references_with_full_names() -> None:
-    sent: list[dict[str, Any]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url == "http://features:6566/get-online-features"
-        sent.append(json.loads(request.content))
-        return httpx.Response(200, json=ANSWER)
-
-    features = client(handler)
-    assert await features.get_online_features(source="fs", entities={"flower_id": [7]}) == ANSWER
-    await features.get_online_features(source=["iris:a"], entities={"flower_id": [7]})
-    await features.stop()
-    assert sent == [
+    auth = ServiceAuth(TokenSigner("k" * 32), subject="service:serving", role=Role.READER)
+    async with answering(200, ANSWER) as server:
+        features = FeaturesClient(server.url + "/", timeout=2, auth=auth)
+        first = await features.get_online_features(source="fs", entities={"flower_id": [7]})
+        await features.get_online_features(source=["iris:a"], entities={"flower_id": [7]})
+        await features.stop()
+    assert first == ANSWER
+    assert [json.loads(body) for _, body in server.requests] == [
         {"entities": {"flower_id": [7]}, "full_feature_names": True, "feature_service": "fs"},
         {"entities": {"flower_id": [7]}, "full_feature_names": True, "features": ["iris:a"]},
     ]
+    head = server.requests[0][0].decode()
+    assert head.startswith("POST /get-online-features HTTP/1.1\r\n")
+    assert f"\r\nAuthorization: Bearer {auth.token}\r\n" in head
+    assert "\r\nContent-Type: application/json\r\n" in head
+    assert server.connections == 1  # kept alive between the lookups
 
 
-def _raise(error: Exception) -> Callable[[httpx.Request], httpx.Response]:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise error
-
-    return handler
+def _unused_port() -> int:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        return int(unused.getsockname()[1])
 
 
 @pytest.mark.parametrize(
-    ("handler", "status", "message"),
+    ("server", "status", "message"),
     [
+        (CannedHTTPServer(lambda head, body: ...), 503, "did not answer within 0.5s"),
+        (None, 503, "is unreachable: "),
         (
-            _raise(httpx.ReadTimeout("slow")),
-            503,
-            "at http://features:6566 did not answer within 0.5s",
-        ),
-        (_raise(httpx.ConnectError("refused")), 503, "unreachable: refused"),
-        (
-            lambda r: httpx.Response(
-                404, json={"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no fs"}
-            ),
+            answering(404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no fs"}),
             404,
             "feature service 'fs': no fs",
         ),
-        (lambda r: httpx.Response(400, json={"message": "bad key"}), 400, "bad key"),
-        (lambda r: httpx.Response(500, text="boom"), 502, "failed (500): boom"),
-        (lambda r: httpx.Response(200, text="not json"), 502, "invalid JSON"),
-        (lambda r: httpx.Response(200, json=[1]), 502, "not an object"),
+        (answering(400, {"message": "bad key"}), 400, "bad key"),
+        (answering(500, b"boom"), 502, "failed (500): boom"),
+        (answering(200, b"not json"), 502, "invalid JSON"),
+        (answering(200, [1]), 502, "not an object"),
     ],
     ids=["timeout", "refused", "unknown-service", "refused-keys", "failing", "garbage", "list"],
 )
 async def test_failures_become_errors_whose_status_says_whose_fault_it_is(
-    handler: Callable[[httpx.Request], httpx.Response], status: int, message: str
+    server: CannedHTTPServer | None, status: int, message: str
 ) -> None:
-    features = client(handler)
-    with pytest.raises(DriftloopError) as raised:
-        await features.get_online_features(source="fs", entities={"flower_id": [7]})
-    await features.stop()
+    async with contextlib.AsyncExitStack() as stack:
+        url = (
+            (await stack.enter_async_context(server)).url
+            if server is not None
+            else f"http://127.0.0.1:{_unused_port()}"
+        )
+        features = FeaturesClient(url, timeout=0.5)
+        with pytest.raises(DriftloopError) as raised:
+            await features.get_online_features(source="fs", entities={"flower_id": [7]})
+        await features.stop()
     assert raised.value.status_code == status
     assert message in raised.value.message
 
@@ -109,16 +115,16 @@ async def test_the_record_of_an_entity_request_holds_the_features_and_the_keys(
     model = ServedModel(name="m", version=3, run_id="r" * 32, alias="champion", predictor=predictor)
     log = FakePredictionLog()
     settings = ServingSettings(home=tmp_path, models="m", feature_services={"m": "fs"})
-    features = client(lambda r: httpx.Response(200, json=ANSWER))
-    scorer = Scorer(settings, FakeServedModels(model), log, features)
     entities: dict[str, list[Any]] = {"flower_id": [7, 8]}
-
-    source = scorer.feature_source("m", None)
-    matrix, names = await scorer.online_matrix(
-        "m", source="fs", entities=entities, columns=["b", "a"]
-    )
-    answer = scorer.score("m", matrix, entities=entities, feature_names=names)
-    await features.stop()
+    async with answering(200, ANSWER) as server:
+        features = FeaturesClient(server.url, timeout=2)
+        scorer = Scorer(settings, FakeServedModels(model), log, features)
+        source = scorer.feature_source("m", None)
+        matrix, names = await scorer.online_matrix(
+            "m", source="fs", entities=entities, columns=["b", "a"]
+        )
+        answer = scorer.score("m", matrix, entities=entities, feature_names=names)
+        await features.stop()
 
     assert source == "fs"
     assert scorer.feature_source("m", "other") == "other"

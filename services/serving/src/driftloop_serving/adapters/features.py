@@ -1,7 +1,9 @@
-"""The features service's online API (``feast serve``'s ``/get-online-features``), over httpx.
+"""The features service's online API (``feast serve``'s ``/get-online-features``).
 
-One connection pool for the app's life. Failures become the kit's errors, so a
-request that sent entity keys gets a status that says whose fault it is: the
+One pool of keep-alive connections for the app's life
+(:mod:`~driftloop_serving.adapters.keepalive`: a keyed prediction pays for this call,
+and httpx cost more CPU than the lookup itself). Failures become the kit's errors, so
+a request that sent entity keys gets a status that says whose fault it is: the
 features service unreachable or too slow (503) or failing (502), an unknown
 feature service (404), entity keys it refuses (400).
 """
@@ -11,23 +13,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 import pydantic_core
 
+from driftloop_kit.auth import ServiceAuth
 from driftloop_kit.errors import InvalidInput, NotFound, Unavailable
+from driftloop_serving.adapters.keepalive import KeepAliveClient, Reply
 from driftloop_serving.domain.entities import BadFeatureAnswer, Entities, FeatureSource, describe
 
+_JSON = {"Content-Type": "application/json"}
 
-def _message(response: httpx.Response) -> str:
+
+def _message(reply: Reply) -> str:
+    text = reply.body.decode(errors="replace").strip()
     try:
-        body = response.json()
+        body = pydantic_core.from_json(reply.body)
     except ValueError:
-        return response.text.strip() or f"HTTP {response.status_code}"
+        return text or f"HTTP {reply.status}"
     if isinstance(body, dict):
         for key in ("message", "detail", "error"):
             if body.get(key):
                 return str(body[key])
-    return response.text.strip()
+    return text
 
 
 class FeaturesClient:
@@ -38,22 +44,14 @@ class FeaturesClient:
     Args:
         base_url: The features service's URL.
         timeout: Seconds a lookup may take, connection included.
-        transport: An httpx transport (tests may pass an ASGI one).
+        auth: This service's credential, sent with every lookup.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float,
-        transport: httpx.AsyncBaseTransport | None = None,
-        auth: httpx.Auth | None = None,
-    ) -> None:
+    def __init__(self, base_url: str, *, timeout: float, auth: ServiceAuth | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, transport=transport, auth=auth
-        )
+        self.auth = auth
+        self._client = KeepAliveClient(self.base_url, timeout=timeout)
 
     async def start(self) -> None:
         """Nothing to open: connections are made on first use."""
@@ -78,32 +76,31 @@ class FeaturesClient:
             body["feature_service"] = source
         else:
             body["features"] = source
+        headers = _JSON if self.auth is None else {**_JSON, **self.auth.headers()}
         try:
-            response = await self._client.post(
-                "/get-online-features",
-                content=pydantic_core.to_json(body),
-                headers={"content-type": "application/json"},
+            reply = await self._client.post(
+                "/get-online-features", pydantic_core.to_json(body), headers
             )
-        except httpx.TimeoutException:
+        except TimeoutError:
             raise Unavailable(
                 f"the features service at {self.base_url} did not answer within {self.timeout:g}s"
             ) from None
-        except httpx.HTTPError as error:
+        except OSError as error:
             raise Unavailable(
                 f"the features service at {self.base_url} is unreachable: "
                 f"{error or type(error).__name__}"
             ) from None
-        status = response.status_code
+        status = reply.status
         if status == 404:
-            raise NotFound(f"{describe(source)}: {_message(response)}")
+            raise NotFound(f"{describe(source)}: {_message(reply)}")
         if 400 <= status < 500:
             raise InvalidInput(
-                f"the features service refused the entity keys ({status}): {_message(response)}"
+                f"the features service refused the entity keys ({status}): {_message(reply)}"
             )
         if status >= 500:
-            raise BadFeatureAnswer(f"the features service failed ({status}): {_message(response)}")
+            raise BadFeatureAnswer(f"the features service failed ({status}): {_message(reply)}")
         try:
-            answer = pydantic_core.from_json(response.content)
+            answer = pydantic_core.from_json(reply.body)
         except ValueError as error:
             raise BadFeatureAnswer(f"the features service answered invalid JSON: {error}") from None
         if not isinstance(answer, dict):
