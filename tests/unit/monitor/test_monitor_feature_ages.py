@@ -13,6 +13,7 @@ from driftloop.serving.v1 import events_pb2 as serving
 from driftloop_events.envelope import CloudEvent, from_record, to_record
 from driftloop_events.values import make_record
 from driftloop_monitor.entrypoints.consumers import on_prediction
+from driftloop_monitor.service_layer.feature_ages import ROWS_OBSERVED, observe_feature_ages
 from driftloop_monitor.service_layer.monitor import Monitor
 from tests.fakes.monitor import fake_monitor
 
@@ -46,8 +47,8 @@ def keyed(model: str, *, times: bool) -> CloudEvent[serving.PredictionLogged]:
         request_id="req-1",
         model=ModelRef(name=model, version=1, run_id="f" * 32),
         inputs=[
-            make_record({"a": 1.0, "b": 2.0, "flower_id": 7}),
-            make_record({"a": 3.0, "b": 4.0, "flower_id": 8}),
+            make_record({"a": 1.0, "b": 2.0, "c": 0.5, "flower_id": 7}),
+            make_record({"a": 3.0, "b": 4.0, "c": 0.5, "flower_id": 8}),
         ],
         outputs=[make_record({"prediction": 0}), make_record({"prediction": 1})],
         request_time=ASKED,
@@ -55,8 +56,14 @@ def keyed(model: str, *, times: bool) -> CloudEvent[serving.PredictionLogged]:
     if times:
         logged.feature_times.extend(
             [
-                make_record({"a": ASKED - timedelta(minutes=5), "b": ASKED - timedelta(hours=1)}),
-                make_record({"a": ASKED - timedelta(seconds=30), "b": None}),
+                make_record(
+                    {
+                        "a": ASKED - timedelta(minutes=5),
+                        "b": ASKED - timedelta(hours=1),
+                        "c": ASKED - timedelta(hours=1),  # b's view: the same write
+                    }
+                ),
+                make_record({"a": ASKED - timedelta(seconds=30), "b": None, "c": None}),
             ]
         )
     record = to_record(CloudEvent.new(logged))
@@ -69,7 +76,8 @@ async def test_a_keyed_record_observes_the_age_of_each_feature_read(monitor: Mon
     await on_prediction(monitor, keyed("aged", times=True))
 
     count, total = ages("aged")
-    # Three times, one null (no fresh value in the store): three ages, 5 min + 1 h + 30 s.
+    # Six times: two nulls (no fresh value in the store), two of one write in one row:
+    # three ages, 5 min + 1 h + 30 s.
     assert count - before[0] == 3
     assert total - before[1] == pytest.approx(300 + 3600 + 30)
     assert monitor.windows.open_windows() == {"aged/1": 2}
@@ -92,7 +100,21 @@ async def test_a_feature_stamped_after_the_request_is_age_zero(monitor: Monitor)
     )
     del event.data.feature_times[1:]
     del event.data.feature_times[0].fields["b"]
+    del event.data.feature_times[0].fields["c"]
 
     await on_prediction(monitor, event)
 
     assert ages("skewed") == (1.0, 0.0)
+
+
+def test_only_the_first_rows_of_a_large_record_are_observed() -> None:
+    event = keyed("large", times=True)
+    first = event.data.feature_times[0]
+    del event.data.feature_times[:]
+    event.data.feature_times.extend([first] * (ROWS_OBSERVED + 4))
+
+    observed = observe_feature_ages(event)
+
+    # Two distinct times per row (a, and b with c), on the first ROWS_OBSERVED rows.
+    assert observed == 2 * ROWS_OBSERVED
+    assert ages("large")[0] == 2 * ROWS_OBSERVED
