@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,12 +12,14 @@ import httpx
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import pytest
+import tritonclient.grpc as triton  # type: ignore[import-untyped]
 
 from driftloop.serving.v1 import events_pb2 as serving_events
-from driftloop_bus.embedded import EmbeddedBroker
+from driftloop_bus.embedded import EmbeddedBroker, free_port
 from driftloop_events.envelope import from_record
 from driftloop_events.errors import EnvelopeError
 from driftloop_events.topics import TOPICS
+from driftloop_kit.auth import Role
 from driftloop_kit.testing import ServedApp, auth_headers
 
 from ..bus.helpers import eventually
@@ -109,12 +112,20 @@ def flowers(features_server: RunningServer, iris_models: Models) -> Flowers:
 
 
 @pytest.fixture(scope="module")
+def grpc_port() -> int:
+    """Where the served app's V2 gRPC server listens."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
 def served(
     serving_stack: Stack,
     iris_models: Models,
     features_server: RunningServer,
     tmp_path_factory: pytest.TempPathFactory,
     broker: EmbeddedBroker,
+    *,
+    grpc_port: int,
 ) -> Iterator[ServedApp]:
     settings = serving_settings(
         serving_stack,
@@ -124,6 +135,7 @@ def served(
         features_url=features_server.url,
         feature_services={iris_models.name: "iris_classifier"},
         features_timeout_seconds=5,
+        grpc_port=grpc_port,
     )
     server = start_serving(settings)
     try:
@@ -281,6 +293,33 @@ async def test_keyed_answers_and_records_carry_the_event_times_the_store_holds(
             {k: v.timestamp_value.ToDatetime(tzinfo=UTC) for k, v in row.fields.items()}
             for row in event.feature_times
         ] == [dict.fromkeys(COLUMNS, written[ids.index(flower)]) for flower in rows]
+
+
+async def test_a_keyed_grpc_answer_carries_the_event_times_as_json_in_a_parameter(
+    url: str,
+    iris_models: Models,
+    features_server: RunningServer,
+    grpc_port: int,
+) -> None:
+    ids = new_flower_ids(2)
+    written = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    await asyncio.to_thread(
+        push, features_server.url, ids, iris_models.features.to_numpy()[[0, 60]], [written] * 2
+    )
+    tensor = triton.InferInput("flower_id", [2], "INT64")
+    tensor.set_data_from_numpy(np.array(ids, dtype=np.int64))
+    headers = {key.lower(): value for key, value in auth_headers(Role.READER).items()}
+    client = triton.InferenceServerClient(url=f"127.0.0.1:{grpc_port}")
+    try:
+        result = await asyncio.to_thread(client.infer, iris_models.name, [tensor], headers=headers)
+    finally:
+        client.close()
+    parameters = result.get_response().parameters
+    assert parameters["feature_service"].string_param == "iris_classifier"
+    assert (
+        json.loads(parameters["feature_event_times"].string_param)
+        == [dict.fromkeys(COLUMNS, f"{written:%Y-%m-%dT%H:%M:%S}Z")] * 2
+    )
 
 
 async def test_unknown_entities_and_feature_services_are_4xx_naming_them(
