@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,12 +12,14 @@ import httpx
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import pytest
+import tritonclient.grpc as triton  # type: ignore[import-untyped]
 
 from driftloop.serving.v1 import events_pb2 as serving_events
-from driftloop_bus.embedded import EmbeddedBroker
+from driftloop_bus.embedded import EmbeddedBroker, free_port
 from driftloop_events.envelope import from_record
 from driftloop_events.errors import EnvelopeError
 from driftloop_events.topics import TOPICS
+from driftloop_kit.auth import Role
 from driftloop_kit.testing import ServedApp, auth_headers
 
 from ..bus.helpers import eventually
@@ -40,14 +43,21 @@ def start_features(broker: EmbeddedBroker, home: Any) -> RunningServer:
     return server
 
 
-def push(url: str, flowers: list[int], rows: np.ndarray[Any, Any]) -> None:
-    """``POST /push`` one iris row per flower to the online store."""
+def push(
+    url: str,
+    flowers: list[int],
+    rows: np.ndarray[Any, Any],
+    times: list[datetime] | None = None,
+) -> None:
+    """``POST /push`` one iris row per flower to the online store (event time: a second
+    ago, or ``times``, one per flower)."""
     now = datetime.now(UTC) - timedelta(seconds=1)
+    stamps = [t.isoformat() for t in times] if times else [now.isoformat()] * len(flowers)
     df: dict[str, list[Any]] = {"flower_id": flowers}
     df.update({c: rows[:, i].tolist() for i, c in enumerate(COLUMNS)})
     df.update(
         site=["lab"] * len(flowers),
-        event_timestamp=[now.isoformat()] * len(flowers),
+        event_timestamp=stamps,
         created=[now.isoformat()] * len(flowers),
     )
     response = httpx.post(
@@ -102,12 +112,20 @@ def flowers(features_server: RunningServer, iris_models: Models) -> Flowers:
 
 
 @pytest.fixture(scope="module")
+def grpc_port() -> int:
+    """Where the served app's V2 gRPC server listens."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
 def served(
     serving_stack: Stack,
     iris_models: Models,
     features_server: RunningServer,
     tmp_path_factory: pytest.TempPathFactory,
     broker: EmbeddedBroker,
+    *,
+    grpc_port: int,
 ) -> Iterator[ServedApp]:
     settings = serving_settings(
         serving_stack,
@@ -117,6 +135,7 @@ def served(
         features_url=features_server.url,
         feature_services={iris_models.name: "iris_classifier"},
         features_timeout_seconds=5,
+        grpc_port=grpc_port,
     )
     server = start_serving(settings)
     try:
@@ -178,9 +197,13 @@ async def test_entity_keys_over_both_protocols_score_the_online_features(
         assert response.status_code == 200, body
         assert body["outputs"][0]["data"] == expected
         assert body["parameters"]["feature_service"] == "iris_classifier"
-    for response in (records, split, csv, plain):
+    for response in (records, split, csv):
         assert response.status_code == 200, response.text
-        assert response.json() == {"predictions": expected}
+        assert response.json()["predictions"] == expected
+        assert len(response.json()["feature_event_times"]) == len(expected)
+    # The plain-feature path answers exactly MLflow's shape.
+    assert plain.status_code == 200, plain.text
+    assert plain.json() == {"predictions": expected}
 
 
 async def test_the_prediction_log_holds_the_features_used_and_the_entity_keys(
@@ -218,6 +241,85 @@ async def test_the_prediction_log_holds_the_features_used_and_the_entity_keys(
     assert [row.fields["flower_id"].WhichOneof("kind") for row in logged.inputs] == [
         "int64_value"
     ] * 3
+
+
+async def test_keyed_answers_and_records_carry_the_event_times_the_store_holds(
+    url: str,
+    iris_models: Models,
+    features_server: RunningServer,
+    broker: EmbeddedBroker,
+) -> None:
+    name = iris_models.name
+    ids = new_flower_ids(2)
+    # Two flowers written at known times, days and hours apart (within the view's TTL;
+    # whole seconds: the SQLite online store keeps its event times to the second).
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    written = [base, base + timedelta(hours=5, seconds=7)]
+    await asyncio.to_thread(
+        push, features_server.url, ids, iris_models.features.to_numpy()[[0, 120]], written
+    )
+    expected_times = [dict.fromkeys(COLUMNS, f"{t:%Y-%m-%dT%H:%M:%S}Z") for t in written]
+    request_id = f"feature-times-{ids[0]}"
+    async with httpx.AsyncClient(headers=auth_headers(), base_url=url, timeout=30) as client:
+        v2 = await client.post(f"/v2/models/{name}/infer", json=v2_keys(ids, id=request_id))
+        mlflow_ = await client.post(
+            f"/invocations?model={name}",
+            json={"dataframe_records": [{"flower_id": i} for i in reversed(ids)]},
+        )
+    assert v2.status_code == 200, v2.text
+    assert v2.json()["parameters"]["feature_event_times"] == expected_times
+    assert mlflow_.status_code == 200, mlflow_.text
+    assert mlflow_.json()["feature_event_times"] == expected_times[::-1]
+
+    def ours(record: Any) -> bool:
+        try:
+            event = from_record(record.value, list(record.headers))
+        except EnvelopeError:  # another test's poison record on the shared broker
+            return False
+        inputs = (
+            event.data.inputs if isinstance(event.data, serving_events.PredictionLogged) else []
+        )
+        return bool(inputs) and inputs[0].fields["flower_id"].int64_value in ids
+
+    records = await read_records(
+        broker.bootstrap_servers, TOPICS["predictions"].name, ours, expected=2, timeout=30
+    )
+    assert len(records) == 2
+    logged = [from_record(r.value, list(r.headers)).data for r in records]
+    by_request = {event.request_id == request_id: event for event in logged}
+    for event, rows in ((by_request[True], ids), (by_request[False], ids[::-1])):
+        assert [row.fields["flower_id"].int64_value for row in event.inputs] == rows
+        assert [
+            {k: v.timestamp_value.ToDatetime(tzinfo=UTC) for k, v in row.fields.items()}
+            for row in event.feature_times
+        ] == [dict.fromkeys(COLUMNS, written[ids.index(flower)]) for flower in rows]
+
+
+async def test_a_keyed_grpc_answer_carries_the_event_times_as_json_in_a_parameter(
+    url: str,
+    iris_models: Models,
+    features_server: RunningServer,
+    grpc_port: int,
+) -> None:
+    ids = new_flower_ids(2)
+    written = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    await asyncio.to_thread(
+        push, features_server.url, ids, iris_models.features.to_numpy()[[0, 60]], [written] * 2
+    )
+    tensor = triton.InferInput("flower_id", [2], "INT64")
+    tensor.set_data_from_numpy(np.array(ids, dtype=np.int64))
+    headers = {key.lower(): value for key, value in auth_headers(Role.READER).items()}
+    client = triton.InferenceServerClient(url=f"127.0.0.1:{grpc_port}")
+    try:
+        result = await asyncio.to_thread(client.infer, iris_models.name, [tensor], headers=headers)
+    finally:
+        client.close()
+    parameters = result.get_response().parameters
+    assert parameters["feature_service"].string_param == "iris_classifier"
+    assert (
+        json.loads(parameters["feature_event_times"].string_param)
+        == [dict.fromkeys(COLUMNS, f"{written:%Y-%m-%dT%H:%M:%S}Z")] * 2
+    )
 
 
 async def test_unknown_entities_and_feature_services_are_4xx_naming_them(

@@ -166,7 +166,7 @@ def test_features_come_back_in_the_signature_order_whatever_the_answer_order() -
             "iris__sepal_width": [3.5, 2.9],
         }
     )
-    matrix, names = feature_matrix(
+    matrix, names, _ = feature_matrix(
         body, columns=COLUMNS, entities={"flower_id": [1, 2]}, source="fs"
     )
     assert names == tuple(COLUMNS)
@@ -177,7 +177,7 @@ def test_features_come_back_in_the_signature_order_whatever_the_answer_order() -
 def test_a_column_given_by_two_views_must_be_named_in_full() -> None:
     body = answer({"flower_id": [1], "a__x": [1.0], "b__x": [2.0]})
     entities = {"flower_id": [1]}
-    matrix, _ = feature_matrix(body, columns=["b__x"], entities=entities, source="fs")
+    matrix, _, _ = feature_matrix(body, columns=["b__x"], entities=entities, source="fs")
     assert matrix.tolist() == [[2.0]]
     with pytest.raises(InvalidInput, match="'x' is ambiguous in feature service 'fs'"):
         feature_matrix(body, columns=["x"], entities=entities, source="fs")
@@ -187,9 +187,37 @@ def test_a_column_given_by_two_views_must_be_named_in_full() -> None:
 
 def test_without_a_signature_every_feature_is_used_in_the_answer_order() -> None:
     body = answer({"flower_id": [1], "iris__b": [2.0], "iris__a": [1.0]})
-    matrix, names = feature_matrix(body, columns=[], entities={"flower_id": [1]}, source=["x:y"])
+    matrix, names, _ = feature_matrix(body, columns=[], entities={"flower_id": [1]}, source=["x:y"])
     assert names == ("b", "a")
     assert matrix.tolist() == [[2.0, 1.0]]
+
+
+def test_each_row_keeps_its_features_event_times_in_the_matrix_order() -> None:
+    body = answer({"flower_id": [1, 2], "iris__b": [2.0, 4.0], "iris__a": [1.0, 3.0]})
+    body["results"][1]["event_timestamps"] = ["2026-01-02T03:04:05Z", "2026-01-02T03:04:06Z"]
+    body["results"][2]["event_timestamps"] = ["2026-01-01T00:00:00.500Z", "2026-01-01T00:00:01Z"]
+
+    found = feature_matrix(body, columns=["a", "b"], entities={"flower_id": [1, 2]}, source="fs")
+
+    assert found.times == [
+        ["2026-01-01T00:00:00.500Z", "2026-01-02T03:04:05Z"],
+        ["2026-01-01T00:00:01Z", "2026-01-02T03:04:06Z"],
+    ]
+    assert found.times_by_name()[1] == {"a": "2026-01-01T00:00:01Z", "b": "2026-01-02T03:04:06Z"}
+
+
+def test_a_feature_not_present_or_an_answer_without_event_times_has_null_times() -> None:
+    # Feast leaves event_timestamps out of some answers; a status other than PRESENT
+    # (here INVALID, with a value) means the store held no fresh value: no time.
+    body = answer(
+        {"flower_id": [1, 2], "iris__a": [1.0, 3.0], "iris__b": [2.0, 4.0]},
+        {"iris__a": ["PRESENT", "INVALID"]},
+    )
+    body["results"][1]["event_timestamps"] = ["2026-01-02T03:04:05Z", "1970-01-01T00:00:00Z"]
+
+    found = feature_matrix(body, columns=["a", "b"], entities={"flower_id": [1, 2]}, source="fs")
+
+    assert found.times == [["2026-01-02T03:04:05Z", None], [None, None]]
 
 
 def test_entities_without_fresh_features_are_404_naming_each_of_them() -> None:

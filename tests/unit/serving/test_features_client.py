@@ -33,8 +33,16 @@ ANSWER = {
     "metadata": {"feature_names": ["flower_id", "iris__a", "iris__b"]},
     "results": [
         {"values": [7, 8], "statuses": ["PRESENT"] * 2},
-        {"values": [1.0, 3.0], "statuses": ["PRESENT"] * 2},
-        {"values": [2.0, 4.0], "statuses": ["PRESENT"] * 2},
+        {
+            "values": [1.0, 3.0],
+            "statuses": ["PRESENT"] * 2,
+            "event_timestamps": ["2026-01-02T03:04:05Z", "2026-01-02T03:04:06.250Z"],
+        },
+        {
+            "values": [2.0, 4.0],
+            "statuses": ["PRESENT"] * 2,
+            "event_timestamps": ["2026-01-01T00:00:00Z", "2026-01-02T03:04:06.250Z"],
+        },
     ],
 }
 
@@ -104,7 +112,7 @@ async def test_failures_become_errors_whose_status_says_whose_fault_it_is(
     assert message in raised.value.message
 
 
-async def test_the_record_of_an_entity_request_holds_the_features_and_the_keys(
+async def test_the_record_of_an_entity_request_holds_the_features_keys_and_event_times(
     tmp_path: Path,
 ) -> None:
     predictor = Predictor(
@@ -120,10 +128,14 @@ async def test_the_record_of_an_entity_request_holds_the_features_and_the_keys(
         features = FeaturesClient(server.url, timeout=2)
         scorer = Scorer(settings, FakeServedModels(model), log, features)
         source = scorer.feature_source("m", None)
-        matrix, names = await scorer.online_matrix(
-            "m", source="fs", entities=entities, columns=["b", "a"]
+        online = await scorer.online_matrix("m", source="fs", entities=entities, columns=["b", "a"])
+        answer = scorer.score(
+            "m",
+            online.matrix,
+            entities=entities,
+            feature_names=online.names,
+            feature_times=online.times,
         )
-        answer = scorer.score("m", matrix, entities=entities, feature_names=names)
         await features.stop()
 
     assert source == "fs"
@@ -136,6 +148,13 @@ async def test_the_record_of_an_entity_request_holds_the_features_and_the_keys(
         {k: getattr(v, v.WhichOneof("kind")) for k, v in row.fields.items()} for row in event.inputs
     ] == [{"b": 2.0, "a": 1.0, "flower_id": 7}, {"b": 4.0, "a": 3.0, "flower_id": 8}]
     assert event.inputs[0].fields["flower_id"].WhichOneof("kind") == "int64_value"
+    assert [
+        {k: v.timestamp_value.ToJsonString() for k, v in row.fields.items()}
+        for row in event.feature_times
+    ] == [
+        {"b": "2026-01-01T00:00:00Z", "a": "2026-01-02T03:04:05Z"},
+        {"b": "2026-01-02T03:04:06.250Z", "a": "2026-01-02T03:04:06.250Z"},
+    ]
 
 
 async def test_without_a_features_client_an_entity_request_is_503(tmp_path: Path) -> None:

@@ -79,3 +79,23 @@ def test_outputs_keep_their_types(tmp_path: Path) -> None:
     score.score("m", np.ones((1, 1)))
     event = from_record(log.records[0].value, log.records[0].headers).data
     assert event.outputs[0].fields["prediction"].string_value == "yes"
+
+
+def test_feature_times_are_logged_only_for_features_read_from_the_store(
+    tmp_path: Path,
+) -> None:
+    score, log = scorer(tmp_path, ["a", "b"], lambda m: np.zeros(len(m)))
+    score.score("m", np.ones((1, 2)))
+    score.score(
+        "m",
+        np.ones((2, 2)),
+        entities={"flower_id": [7, 8]},
+        feature_names=["a", "b"],
+        feature_times=[["2026-01-02T03:04:05.5Z", None], ["2026-01-02T03:04:05.5Z", None]],
+    )
+    inline, keyed = (from_record(r.value, r.headers).data for r in log.records)
+    assert len(inline.feature_times) == 0
+    assert len(keyed.feature_times) == 2
+    for row in keyed.feature_times:
+        assert row.fields["a"].timestamp_value.ToJsonString() == "2026-01-02T03:04:05.500Z"
+        assert row.fields["b"].WhichOneof("kind") == "null_value"

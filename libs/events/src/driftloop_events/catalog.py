@@ -367,11 +367,11 @@ def _training_failed() -> trainer.TrainingFailed:
 
 
 def _prediction_logged() -> serving.PredictionLogged:
-    inputs: list[Record] = [
-        make_record(
-            {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-        )
-    ]
+    # A keyed request: the features of flower 1042 read from the feature store, with
+    # their event times (the store's row for it was written 25 minutes before).
+    features = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+    inputs: list[Record] = [make_record({**features, "flower_id": 1042})]
+    written = _T0 + timedelta(minutes=5)
     return serving.PredictionLogged(
         request_id="req-5b0e6c1f",
         model=ModelRef(name=_MODEL, version=3, run_id=_OLD_RUN_ID),
@@ -381,6 +381,7 @@ def _prediction_logged() -> serving.PredictionLogged:
         outputs=[make_record({"label": "setosa", "probability": 0.97})],
         latency_ms=3.2,
         request_time=_T0 + timedelta(minutes=30, milliseconds=123),
+        feature_times=[make_record(dict.fromkeys(features, written))],
     )
 
 

@@ -19,19 +19,22 @@ from driftloop_bus.consumer import HandlerTable
 from driftloop_events.envelope import CloudEvent
 from driftloop_kit.declarations import ModelDeclaration
 from driftloop_monitor.domain.windows import VersionKey
+from driftloop_monitor.service_layer.feature_ages import observe_feature_ages
 from driftloop_monitor.service_layer.monitor import Monitor
 
 __all__ = ["HANDLERS", "on_alias_set", "on_label", "on_model_declared", "on_prediction"]
 
 
 async def on_prediction(monitor: Monitor, event: CloudEvent[Any]) -> None:
-    """A served prediction: its input rows into the version's window; it waits for its label.
+    """A served prediction: its input rows into the version's window; it waits for its label;
+    the age of the features a keyed prediction read is observed.
 
-    One handler for both (not two in the table): this runs for every record of the
+    One handler for all (not three in the table): this runs for every record of the
     stream's busiest topic.
     """
     await monitor.windows.on_prediction(event)
     monitor.labels.remember(event)
+    observe_feature_ages(event)
 
 
 async def on_label(monitor: Monitor, event: CloudEvent[Any]) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -297,19 +297,50 @@ def _entity(entities: Entities, row: int) -> str:
     return ", ".join(f"{key}={values[row]!r}" for key, values in entities.items())
 
 
-def _answer_columns(answer: Any, rows: int) -> dict[str, tuple[list[Any], list[str]]]:
-    """Feature name -> (values, statuses), from ``feast serve``'s JSON."""
+class OnlineFeatures(NamedTuple):
+    """The features read for a request's entities, as the model sees them.
+
+    Attributes:
+        matrix: One row per entity, one column per feature.
+        names: The matrix's column names.
+        times: Per row, each feature's event time (RFC 3339 UTC text, as the store
+            answered it) in ``names``' order; ``None`` where the feature's status is
+            not ``PRESENT`` (the store holds no fresh value).
+    """
+
+    matrix: Matrix
+    names: tuple[str, ...]
+    times: list[list[str | None]]
+
+    def times_by_name(self) -> list[dict[str, str | None]]:
+        """Per row, feature name -> event time (what an answer carries)."""
+        return [dict(zip(self.names, row, strict=True)) for row in self.times]
+
+
+def _answer_columns(
+    answer: Any, rows: int
+) -> dict[str, tuple[list[Any], list[str], list[str | None]]]:
+    """Feature name -> (values, statuses, event times), from ``feast serve``'s JSON.
+
+    An event time is ``None`` where the status is not ``PRESENT``, or when the answer
+    carries none (Feast leaves ``event_timestamps`` out of some answers).
+    """
     try:
         names = answer["metadata"]["feature_names"]
         results = answer["results"]
         if len(names) != len(results):
             raise ValueError("feature_names and results differ in length")
-        found: dict[str, tuple[list[Any], list[str]]] = {}
+        found: dict[str, tuple[list[Any], list[str], list[str | None]]] = {}
         for name, result in zip(names, results, strict=True):
-            values, statuses = list(result["values"]), list(result["statuses"])
-            if len(values) != rows or len(statuses) != rows:
+            values, statuses = list(result["values"]), [str(s) for s in result["statuses"]]
+            stamps = result.get("event_timestamps") or [None] * rows
+            if len(values) != rows or len(statuses) != rows or len(stamps) != rows:
                 raise ValueError(f"{name}: {len(values)} values for {rows} entity rows")
-            found[str(name)] = (values, [str(s) for s in statuses])
+            times = [
+                str(stamp) if status == "PRESENT" and stamp is not None else None
+                for stamp, status in zip(stamps, statuses, strict=True)
+            ]
+            found[str(name)] = (values, statuses, times)
     except (KeyError, TypeError, ValueError) as error:
         raise BadFeatureAnswer(
             f"the features service answered an unexpected body: {error}"
@@ -348,7 +379,7 @@ def _pick(
 
 
 def _refuse_missing(
-    features: Mapping[str, tuple[list[Any], list[str]]],
+    features: Mapping[str, tuple[list[Any], list[str], list[str | None]]],
     picked: Sequence[str],
     entities: Entities,
     source: FeatureSource,
@@ -377,8 +408,9 @@ def feature_matrix(
     columns: Sequence[str],
     entities: Entities,
     source: FeatureSource,
-) -> tuple[Matrix, tuple[str, ...]]:
-    """The feature matrix of ``entities``, from a ``/get-online-features`` answer.
+) -> OnlineFeatures:
+    """The feature matrix of ``entities`` and the features' event times, from a
+    ``/get-online-features`` answer.
 
     The answer's features are matched to ``columns`` by Feast's full name
     (``view__feature``) or, when only one view gives it, the feature's own name.
@@ -391,7 +423,7 @@ def feature_matrix(
         source: Where the features came from, for messages.
 
     Returns:
-        The matrix (one row per entity) and its column names.
+        The matrix (one row per entity), its column names and the features' event times.
 
     Raises:
         UnknownEntity: Some entities have no online features, or only expired ones.
@@ -408,7 +440,8 @@ def feature_matrix(
     _refuse_missing(features, picked, entities, source)
     matrix = np.empty((rows, len(picked)), dtype=np.float64)
     for index, (column, name) in enumerate(zip(names, picked, strict=True)):
-        for row, (value, status) in enumerate(zip(*features[name], strict=True)):
+        values, statuses, _ = features[name]
+        for row, (value, status) in enumerate(zip(values, statuses, strict=True)):
             if (
                 value is None
                 or status == "NULL_VALUE"
@@ -423,4 +456,6 @@ def feature_matrix(
                     f"feature {column!r} of {_entity(entities, row)} is not a number: {value!r}"
                 )
             matrix[row, index] = value
-    return matrix, names
+    columns_times = [features[name][2] for name in picked]
+    times = [list(row_times) for row_times in zip(*columns_times, strict=True)]
+    return OnlineFeatures(matrix, names, times)

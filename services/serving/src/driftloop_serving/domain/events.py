@@ -3,7 +3,9 @@
 A record holds the request's features (by the model's column names, or the names
 they were read under for entity keys, or ``f0``, ``f1`` ...), the entity keys when
 the features were read for them, and the outputs (``prediction``, or
-``prediction_0``, ``prediction_1`` ... for a row of several values).
+``prediction_0``, ``prediction_1`` ... for a row of several values). A record of
+features read for entity keys also holds each feature's event time in the store
+(``feature_times``, one record per row, null where the store held no fresh value).
 
 Values keep their type: a float matrix's are doubles (encoded by
 :mod:`~driftloop_serving.domain.record_wire`); a typed
@@ -70,9 +72,12 @@ class PredictionEvents:
         elapsed: float,
         entities: Entities | None = None,
         feature_names: Sequence[str] | None = None,
+        feature_times: Sequence[Sequence[str | None]] | None = None,
     ) -> KafkaRecord:
         """The record of one answer by ``model`` on ``route`` (a key of :data:`ROUTES`),
-        for the float matrix or the typed batch it answered."""
+        for the float matrix or the typed batch it answered (and, for features read for
+        entity keys, their event times: RFC 3339 text per row, in ``feature_names``'
+        order)."""
         micros = time.time_ns() // 1000
         seconds, fraction = divmod(micros, 1_000_000)
         event = serving.PredictionLogged(
@@ -103,6 +108,8 @@ class PredictionEvents:
                         _set(output.fields[f"prediction_{index}"], item)
                 else:
                     _set(output.fields["prediction"], answer)
+            if feature_times and feature_names:
+                _add_times(event, feature_names, feature_times)
         now = _EPOCH + timedelta(microseconds=micros)
         return to_record(CloudEvent.new(event, time=now))
 
@@ -150,6 +157,37 @@ def _set(value: common.Value, item: Any) -> None:
         value.CopyFrom(make_value([_plain(v) for v in item]))
     else:
         value.string_value = str(item)
+
+
+_STAMPS: dict[str, common.Value] = {}
+_MAX_STAMPS = 65_536
+
+
+def _stamp(text: str | None) -> common.Value:
+    """An RFC 3339 time as a ``timestamp_value`` (null for ``None``); parsed once per
+    distinct text (the rows of a request mostly share a few event times)."""
+    if text is None:
+        return _NULL
+    value = _STAMPS.get(text)
+    if value is None:
+        value = common.Value()
+        value.timestamp_value.FromJsonString(text)
+        if len(_STAMPS) >= _MAX_STAMPS:
+            _STAMPS.clear()
+        _STAMPS[text] = value
+    return value
+
+
+def _add_times(
+    event: serving.PredictionLogged,
+    names: Sequence[str],
+    times: Sequence[Sequence[str | None]],
+) -> None:
+    """One ``feature_times`` record per row: each feature's event time by its name."""
+    for row in times:
+        fields = event.feature_times.add().fields
+        for name, text in zip(names, row, strict=True):
+            fields[name].CopyFrom(_stamp(text))
 
 
 def _add_output(event: serving.PredictionLogged, answer: Any) -> None:

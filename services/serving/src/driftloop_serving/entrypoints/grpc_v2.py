@@ -230,6 +230,8 @@ class InferenceServicer:
         )
         if inferred.feature_service is not None:
             content["parameters"]["feature_service"] = inferred.feature_service
+        if inferred.feature_times is not None:  # JSON in a string_param
+            content["parameters"]["feature_event_times"] = inferred.feature_times
         return grpc_tensors.infer_response(content, data)
 
     @rpc(Role.DEPLOYER)

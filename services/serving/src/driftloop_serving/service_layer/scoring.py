@@ -4,8 +4,8 @@ The prediction record (:mod:`driftloop_serving.domain.events`) is built and queu
 here, after the answer is computed;
 queueing is a memory append, so logging never slows a request down. A request that
 sends entity keys instead of features has its features read from the features
-service first (:meth:`Scorer.online_matrix`); its record holds the features used
-and the entity keys.
+service first (:meth:`Scorer.online_matrix`); its record holds the features used,
+the entity keys and the features' event times.
 """
 
 from __future__ import annotations
@@ -21,7 +21,12 @@ import numpy as np
 from prometheus_client import Counter, Histogram
 
 from driftloop_kit.errors import DriftloopError, InvalidInput, Unavailable
-from driftloop_serving.domain.entities import Entities, FeatureSource, feature_matrix
+from driftloop_serving.domain.entities import (
+    Entities,
+    FeatureSource,
+    OnlineFeatures,
+    feature_matrix,
+)
 from driftloop_serving.domain.events import PredictionEvents
 from driftloop_serving.domain.models import ServedModel
 from driftloop_serving.domain.signature import Batch
@@ -213,12 +218,12 @@ class Scorer:
         source: FeatureSource,
         entities: Entities,
         columns: Sequence[str],
-    ) -> tuple[np.ndarray[Any, Any], tuple[str, ...]]:
+    ) -> OnlineFeatures:
         """The feature matrix of ``entities``, read from the features service.
 
         Returns:
             The matrix, in ``columns``' order (or the source's when ``columns`` is
-            empty), and its column names.
+            empty), its column names and the features' event times.
 
         Raises:
             DriftloopError: Unavailable (503) or failing (502) features service,
@@ -246,6 +251,7 @@ class Scorer:
         request_id: str | None = None,
         entities: Entities | None = None,
         feature_names: Sequence[str] | None = None,
+        feature_times: Sequence[Sequence[str | None]] | None = None,
         probabilities: bool = False,
     ) -> Answer:
         """Predict with the version the policy picks; log the answer (and a shadow's).
@@ -258,6 +264,7 @@ class Scorer:
             request_id: The client's request id (default: a random one).
             entities: The entity keys the features were read for, logged with them.
             feature_names: The matrix's column names, when read for entity keys.
+            feature_times: Per row, those features' event times (logged with them).
             probabilities: Answer the class probabilities too (``predict_proba``).
 
         Raises:
@@ -287,6 +294,7 @@ class Scorer:
             request_id=request_id,
             entities=entities,
             feature_names=feature_names,
+            feature_times=feature_times,
             shadow=shadow,
         )
 
@@ -299,6 +307,7 @@ class Scorer:
         request_id: str | None = None,
         entities: Entities | None = None,
         feature_names: Sequence[str] | None = None,
+        feature_times: Sequence[Sequence[str | None]] | None = None,
         probabilities: bool = False,
     ) -> Answer:
         """:meth:`score`, in a micro-batch with concurrent requests when the model's
@@ -316,6 +325,7 @@ class Scorer:
                 request_id=request_id,
                 entities=entities,
                 feature_names=feature_names,
+                feature_times=feature_times,
                 probabilities=probabilities,
             )
         self._check_rows(matrix)
@@ -342,6 +352,7 @@ class Scorer:
             request_id=request_id,
             entities=None,
             feature_names=feature_names,
+            feature_times=None,
             shadow=shadow,
         )
 
@@ -388,6 +399,7 @@ class Scorer:
         request_id: str | None,
         entities: Entities | None,
         feature_names: Sequence[str] | None,
+        feature_times: Sequence[Sequence[str | None]] | None,
         shadow: tuple[ServedModel, np.ndarray[Any, Any], float] | None,
     ) -> Answer:
         """Count and log a scored request (and its shadow's answer); its answer."""
@@ -407,6 +419,7 @@ class Scorer:
                 elapsed=elapsed,
                 entities=entities,
                 feature_names=feature_names,
+                feature_times=feature_times,
             )
         )
         if shadow is not None:
@@ -422,6 +435,7 @@ class Scorer:
                     elapsed=shadow_elapsed,
                     entities=entities,
                     feature_names=feature_names,
+                    feature_times=feature_times,
                 )
             )
         return Answer(

@@ -26,15 +26,15 @@ from driftloop.common.v1 import common_pb2 as driftloop_dot_common_dot_v1_dot_co
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!driftloop/serving/v1/events.proto\x12\x14\x64riftloop.serving.v1\x1a driftloop/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x02\n\x10PredictionLogged\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x05model\x18\x02 \x01(\x0b\x32\x1d.driftloop.common.v1.ModelRef\x12\r\n\x05\x61lias\x18\x03 \x01(\t\x12*\n\x05route\x18\x04 \x01(\x0e\x32\x1b.driftloop.serving.v1.Route\x12+\n\x06inputs\x18\x05 \x03(\x0b\x32\x1b.driftloop.common.v1.Record\x12,\n\x07outputs\x18\x06 \x03(\x0b\x32\x1b.driftloop.common.v1.Record\x12\x12\n\nlatency_ms\x18\x07 \x01(\x01\x12\x30\n\x0crequest_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*g\n\x05Route\x12\x15\n\x11ROUTE_UNSPECIFIED\x10\x00\x12\x12\n\x0eROUTE_CHAMPION\x10\x01\x12\x10\n\x0cROUTE_CANARY\x10\x02\x12\x10\n\x0cROUTE_SHADOW\x10\x03\x12\x0f\n\x0bROUTE_BATCH\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!driftloop/serving/v1/events.proto\x12\x14\x64riftloop.serving.v1\x1a driftloop/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x02\n\x10PredictionLogged\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x05model\x18\x02 \x01(\x0b\x32\x1d.driftloop.common.v1.ModelRef\x12\r\n\x05\x61lias\x18\x03 \x01(\t\x12*\n\x05route\x18\x04 \x01(\x0e\x32\x1b.driftloop.serving.v1.Route\x12+\n\x06inputs\x18\x05 \x03(\x0b\x32\x1b.driftloop.common.v1.Record\x12,\n\x07outputs\x18\x06 \x03(\x0b\x32\x1b.driftloop.common.v1.Record\x12\x12\n\nlatency_ms\x18\x07 \x01(\x01\x12\x30\n\x0crequest_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\rfeature_times\x18\t \x03(\x0b\x32\x1b.driftloop.common.v1.Record*g\n\x05Route\x12\x15\n\x11ROUTE_UNSPECIFIED\x10\x00\x12\x12\n\x0eROUTE_CHAMPION\x10\x01\x12\x10\n\x0cROUTE_CANARY\x10\x02\x12\x10\n\x0cROUTE_SHADOW\x10\x03\x12\x0f\n\x0bROUTE_BATCH\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'driftloop.serving.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROUTE']._serialized_start=433
-  _globals['_ROUTE']._serialized_end=536
+  _globals['_ROUTE']._serialized_start=485
+  _globals['_ROUTE']._serialized_end=588
   _globals['_PREDICTIONLOGGED']._serialized_start=127
-  _globals['_PREDICTIONLOGGED']._serialized_end=431
+  _globals['_PREDICTIONLOGGED']._serialized_end=483
 # @@protoc_insertion_point(module_scope)

@@ -25,7 +25,7 @@ ROUTE_SHADOW: Route
 ROUTE_BATCH: Route
 
 class PredictionLogged(_message.Message):
-    __slots__ = ("request_id", "model", "alias", "route", "inputs", "outputs", "latency_ms", "request_time")
+    __slots__ = ("request_id", "model", "alias", "route", "inputs", "outputs", "latency_ms", "request_time", "feature_times")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,7 @@ class PredictionLogged(_message.Message):
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_TIME_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_TIMES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     model: _common_pb2.ModelRef
     alias: str
@@ -42,4 +43,5 @@ class PredictionLogged(_message.Message):
     outputs: _containers.RepeatedCompositeFieldContainer[_common_pb2.Record]
     latency_ms: float
     request_time: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., alias: _Optional[str] = ..., route: _Optional[_Union[Route, str]] = ..., inputs: _Optional[_Iterable[_Union[_common_pb2.Record, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.Record, _Mapping]]] = ..., latency_ms: _Optional[float] = ..., request_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    feature_times: _containers.RepeatedCompositeFieldContainer[_common_pb2.Record]
+    def __init__(self, request_id: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., alias: _Optional[str] = ..., route: _Optional[_Union[Route, str]] = ..., inputs: _Optional[_Iterable[_Union[_common_pb2.Record, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[_common_pb2.Record, _Mapping]]] = ..., latency_ms: _Optional[float] = ..., request_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature_times: _Optional[_Iterable[_Union[_common_pb2.Record, _Mapping]]] = ...) -> None: ...

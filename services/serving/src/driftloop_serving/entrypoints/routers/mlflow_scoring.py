@@ -23,7 +23,15 @@ from the features service (see :mod:`driftloop_serving.domain.entities`)::
      "params": {"feature_service": "iris_classifier"}}
 
 ``params`` may be left out when the model has a feature service in the
-``feature_services`` setting.
+``feature_services`` setting. The answer then also holds, per row, each feature's
+event time in the store (RFC 3339 UTC, ``null`` where it held no fresh value)::
+
+    {"predictions": ["setosa", "virginica"],
+     "feature_event_times": [{"sepal_length": "2025-03-01T12:00:00Z", ...}, ...]}
+
+a key beside ``predictions``, as MLflow's own servers add one (its stdin server's
+``id``); MLflow's clients read ``predictions`` and ignore the rest
+(``mlflow.deployments.PredictionsResponse``).
 
 The ``/invocations`` routes are also served past FastAPI, by
 :mod:`driftloop_serving.entrypoints.fast_routes`.
@@ -77,6 +85,7 @@ async def version() -> Response:
 async def invocations_request(request: Request, scorer: ScorerDep, name: str | None) -> Response:
     """Answer an ``/invocations`` request (the FastAPI routes and the fast routes call this)."""
     names = scorer.names()
+    times: list[dict[str, str | None]] | None = None
     if name is None:
         if len(names) != 1:
             return _error(
@@ -88,15 +97,7 @@ async def invocations_request(request: Request, scorer: ScorerDep, name: str | N
     try:
         predictor = scorer.resolve(name, None).predictor
         columns = [column.name for column in predictor.columns]
-        raw = await request.body()
-        csv = request.headers.get("content-type", "").startswith("text/csv")
-        if csv:
-            body = {"dataframe_split": _csv(raw, text=predictor.typed)}
-        else:
-            try:
-                body = pydantic_core.from_json(raw)
-            except ValueError as error:
-                raise BadRequest(f"the body is not valid JSON: {error}") from None
+        body, csv = await _body(request, typed=predictor.typed)
         params = body.get("params") if isinstance(body, dict) else None
         proba = params is not None and mlflow_predict_method(params) == "predict_proba"
         requested = requested_source(params, "params")
@@ -116,16 +117,18 @@ async def invocations_request(request: Request, scorer: ScorerDep, name: str | N
         elif predictor.typed:
             raise BadRequest(TYPED_ENTITIES)
         else:
-            matrix, feature_names = await scorer.online_matrix(
+            online = await scorer.online_matrix(
                 name, source=source, entities=entities, columns=columns
             )
             answer = await scorer.infer(
                 name,
-                matrix,
+                online.matrix,
                 entities=entities,
-                feature_names=feature_names,
+                feature_names=online.names,
+                feature_times=online.times,
                 probabilities=proba,
             )
+            times = online.times_by_name()
     except UnknownModel as error:
         return _error(404, "RESOURCE_DOES_NOT_EXIST", str(error))
     except InputMismatch as error:
@@ -136,11 +139,25 @@ async def invocations_request(request: Request, scorer: ScorerDep, name: str | N
         return _error(error.status_code, error.error_code, error.message)
     predictions = answer.probabilities if proba else answer.predictions
     assert predictions is not None  # the scorer answers the probabilities it was asked for
+    content: dict[str, Any] = {"predictions": _plain(predictions)}
+    if times is not None:
+        content["feature_event_times"] = times
     return Response(
-        pydantic_core.to_json({"predictions": _plain(predictions)}),
+        pydantic_core.to_json(content),
         media_type="application/json",
         headers={"X-Model-Version": str(answer.model.version), "X-Route": answer.route},
     )
+
+
+async def _body(request: Request, *, typed: bool) -> tuple[Any, bool]:
+    """The request's body (a CSV body as ``dataframe_split``), and whether it was CSV."""
+    raw = await request.body()
+    if request.headers.get("content-type", "").startswith("text/csv"):
+        return {"dataframe_split": _csv(raw, text=typed)}, True
+    try:
+        return pydantic_core.from_json(raw), False
+    except ValueError as error:
+        raise BadRequest(f"the body is not valid JSON: {error}") from None
 
 
 def _csv(raw: bytes, *, text: bool) -> dict[str, Any]:

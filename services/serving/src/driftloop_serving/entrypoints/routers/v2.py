@@ -12,7 +12,11 @@ the features service (see :mod:`driftloop_serving.domain.entities`)::
 
 ``parameters`` may be left out when the model has a feature service in the
 ``feature_services`` setting; the response's ``parameters.feature_service`` then
-names the one used.
+names the one used. The response's ``parameters.feature_event_times`` holds, per row,
+each feature's event time in the store (RFC 3339 UTC, ``null`` where it held no
+fresh value), e.g. ``[{"sepal_length": "2025-03-01T12:00:00Z", ...}, ...]``: the
+extension point V2 gives a response, which clients that do not know the key ignore
+(over gRPC it is the same JSON in a ``string_param``, as a parameter holds scalars).
 
 Inputs are typed by the model's signature (INT32/INT64/FP32/FP64/BOOL, ``BYTES`` for
 strings, datetimes and, with ``parameters.content_type`` ``"base64"``, binary); a value
@@ -277,12 +281,15 @@ class Inferred:
         outputs: The outputs asked for, in order.
         binary: Those to answer in binary (REST's binary tensor extension).
         feature_service: The feature service the inputs' entity keys were read from.
+        feature_times: Per row, the event time of each feature read for the entity
+            keys, by feature name (None when the request carried its features).
     """
 
     answer: Answer
     outputs: tuple[str, ...]
     binary: frozenset[str]
     feature_service: str | None
+    feature_times: list[dict[str, str | None]] | None = None
 
 
 async def infer_body(
@@ -311,15 +318,14 @@ async def infer_body(
     entities = (
         v2_entities(body, columns, named=requested is not None) if source is not None else None
     )
+    online = None
     if source is None or entities is None:
         matrix = v2_batch(body, predictor.columns) if predictor.typed else v2_matrix(body, columns)
-        feature_names = None
     elif predictor.typed:
         raise BadRequest(TYPED_ENTITIES)
     else:
-        matrix, feature_names = await scorer.online_matrix(
-            name, source=source, entities=entities, columns=columns
-        )
+        online = await scorer.online_matrix(name, source=source, entities=entities, columns=columns)
+        matrix = online.matrix
     request_id = str(body.get("id") or "") or None
     answer = await scorer.infer(
         name,
@@ -327,11 +333,13 @@ async def infer_body(
         version=pinned,
         request_id=request_id,
         entities=entities,
-        feature_names=feature_names,
+        feature_names=online.names if online else None,
+        feature_times=online.times if online else None,
         probabilities="predict_proba" in outputs,
     )
     feature_service = source if entities is not None and isinstance(source, str) else None
-    return Inferred(answer, outputs, binary_outputs, feature_service)
+    times = online.times_by_name() if online else None
+    return Inferred(answer, outputs, binary_outputs, feature_service, times)
 
 
 async def infer_request(
@@ -360,6 +368,8 @@ async def infer_request(
     )
     if inferred.feature_service is not None:
         content["parameters"]["feature_service"] = inferred.feature_service
+    if inferred.feature_times is not None:
+        content["parameters"]["feature_event_times"] = inferred.feature_times
     return _answer(content, data, bool(inferred.binary))
 
 
