@@ -200,6 +200,66 @@ def feast_server(bin_dir: Path, workdir: Path, repo: Path, core: int | None) -> 
     )
 
 
+#: The floor of one HTTP request on the service's stack: an ASGI app that answers every
+#: POST with the bytes driftloop's service answered, under uvicorn as the service runs it
+#: (uvloop, httptools, one worker, no access log). No routing, middleware, auth or read.
+BARE_APP = """
+import sys
+import uvicorn
+
+ANSWER = open(sys.argv[2], "rb").read()
+HEAD = [(b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": HEAD})
+    await send({"type": "http.response.body", "body": ANSWER})
+
+
+uvicorn.run(
+    app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
+    lifespan="off", access_log=False, log_level="warning",
+)
+"""
+
+
+def bare_server(workdir: Path, answer: bytes, core: int | None) -> ServerProcess:
+    """The HTTP floor: :data:`BARE_APP` answering ``answer`` to every request."""
+    port = free_port()
+    script, body = workdir / "bare_app.py", workdir / "bare_answer.json"
+    script.write_text(BARE_APP)
+    body.write_bytes(answer)
+    return ServerProcess(
+        name="bare uvicorn",
+        command=[sys.executable, str(script), str(port), str(body)],
+        ready_url=f"http://127.0.0.1:{port}/get-online-features",
+        env=_server_env(),
+        cwd=workdir,
+        log_path=workdir / "bare-server.log",
+        core=core,
+    )
+
+
+def answer_of(server: ServerProcess, body: bytes) -> bytes:
+    """The service's answer to ``body`` (what the bare server will send back)."""
+    host, port = url_of(server)
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        conn.request(
+            "POST",
+            "/get-online-features",
+            body=body,
+            headers={"content-type": "application/json", **AUTH},
+        )
+        return conn.getresponse().read()
+    finally:
+        conn.close()
+
+
 def url_of(server: ServerProcess) -> tuple[str, int]:
     """Host and port of a server from its readiness URL."""
     match = re.match(r"http://([^:/]+):(\d+)/", server.ready_url)
@@ -300,6 +360,8 @@ class OnlineCase:
     peer: Latencies = field(default_factory=Latencies)
     ours: Latencies = field(default_factory=Latencies)
     in_process: Latencies = field(default_factory=Latencies)
+    #: The bare server's answers of the same bytes (1x10 only): HTTP on this stack alone.
+    bare: Latencies = field(default_factory=Latencies)
     pair_ratios: list[float] = field(default_factory=list)
 
     @property
@@ -316,8 +378,10 @@ def run_online_case(
     rounds: int,
     requests: int,
     warmup: int,
+    bare: ServerProcess | None = None,
 ) -> None:
-    """Warm up, then alternate feast serve and driftloop ``rounds`` times."""
+    """Warm up, then alternate feast serve and driftloop ``rounds`` times (and, given
+    ``bare``, measure the HTTP floor after each round)."""
     body = case.body
     for server in (peer, ours):
         http_round(server, body, warmup, Latencies())
@@ -338,6 +402,10 @@ def run_online_case(
     ]
     for _ in range(rounds):
         in_process_round(store, case.entities, requests, case.in_process)
+    if bare is not None:
+        http_round(bare, body, warmup, Latencies())
+        for _ in range(rounds):
+            http_round(bare, body, requests, case.bare)
 
 
 # --- ingestion ------------------------------------------------------------------------
@@ -655,6 +723,16 @@ def print_case(case: OnlineCase) -> None:
         "  per-round p50 ratios feast serve / driftloop: "
         + ", ".join(f"{r:.2f}" for r in case.pair_ratios)
     )
+    if case.bare.ms:
+        floor = case.bare.p50 + case.in_process.p50
+        print(
+            f"  HTTP floor: bare uvicorn p50 {_ms(case.bare.p50)} p99 {_ms(case.bare.p99)} "
+            f"(CPU {case.bare.cpu_ms:.2f} ms/req) + Feast's read in process p50 "
+            f"{_ms(case.in_process.p50)} = {_ms(floor)}; targets at p50: <= 2x Feast in "
+            f"process = {_ms(2 * case.in_process.p50)}, >= 3x feast serve = "
+            f"{_ms(case.peer.p50 / 3)}; driftloop {_ms(case.ours.p50)}, "
+            f"{case.ours.p50 - floor:+.2f} ms over the floor"
+        )
 
 
 def summary(case: OnlineCase) -> str:
@@ -826,6 +904,9 @@ def run_store(
                 OnlineCase(f"1x10 {online}", [7]),
                 OnlineCase(f"100x10 {online}", list(range(100, 200))),
             ]
+            bare = bare_server(workdir, answer_of(ours, cases[0].body), server_core)
+            stack.callback(bare.stop)
+            bare.start(timeout=60)
             for case in cases:
                 # 100-entity reads take ~10x longer: a quarter of the requests keeps it short.
                 requests = (
@@ -840,8 +921,10 @@ def run_store(
                     rounds=args.rounds,
                     requests=requests,
                     warmup=args.warmup,
+                    bare=bare if len(case.entities) == 1 else None,
                 )
             peer.stop()  # the ingestion rounds do not need it
+            bare.stop()
         ours_rates: list[float] = []
         peer_rates: list[float] = []
         if args.only in ("all", "ingestion", "ceiling"):
