@@ -186,6 +186,7 @@ label_joins = _Table(
     "monitor_label_joins",
     metadata,
     Column("event_id", String(64), primary_key=True),
+    Column("request_id", String(256), nullable=False),
     Column("partition", Integer, nullable=False),
     Column("model_name", String(256), nullable=False),
     Column("version", BigInteger, nullable=False),

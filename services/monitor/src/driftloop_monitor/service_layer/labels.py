@@ -103,14 +103,14 @@ class LabelJoin:
         for entry in self.waiting.get(key):
             if label.model_name and entry["model"] != label.model_name:
                 continue
-            await self._add(entry, truth)
+            await self._add(entry, truth, label.request_id)
             joined += 1
         LABELS.labels("joined" if joined else "unmatched").inc()
         if joined:
             self.waiting.drop(key)
         return joined
 
-    async def _add(self, entry: dict[str, Any], truth: Any) -> None:
+    async def _add(self, entry: dict[str, Any], truth: Any, request_id: str) -> None:
         key = VersionKey(entry["model"], int(entry["version"]))
         at = datetime.fromtimestamp(float(entry["time"]), UTC)
         window = self._performance.get(key)
@@ -124,6 +124,7 @@ class LabelJoin:
             self.journal.changes.joined.append(
                 {
                     "event_id": entry["id"],
+                    "request_id": request_id,
                     "partition": entry.get("partition", self.journal.partition),
                     "model_name": key.model,
                     "version": key.version,

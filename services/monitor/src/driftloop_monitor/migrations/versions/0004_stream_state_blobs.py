@@ -74,6 +74,7 @@ _batches = sa.table(
 _joins = sa.table(
     "monitor_label_joins",
     sa.column("event_id", sa.String),
+    sa.column("request_id", sa.String),
     sa.column("partition", sa.Integer),
     sa.column("model_name", sa.String),
     sa.column("version", sa.BigInteger),
@@ -119,6 +120,7 @@ def upgrade() -> None:
     op.create_table(
         "monitor_label_joins",
         sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("request_id", sa.String(length=256), nullable=False),
         sa.Column("partition", sa.Integer(), nullable=False),
         sa.Column("model_name", sa.String(length=256), nullable=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
@@ -209,6 +211,7 @@ def _pending_to_batches_and_joins() -> None:
     joined = [
         {
             "event_id": p.event_id,
+            "request_id": p.request_id,
             "partition": p.partition,
             "model_name": p.model_name,
             "version": p.version,
@@ -335,7 +338,7 @@ def _batches_and_joins_to_pending() -> None:
     values += [
         {
             "event_id": j.event_id,
-            "request_id": "",
+            "request_id": j.request_id,
             "partition": j.partition,
             "model_name": j.model_name,
             "version": j.version,
