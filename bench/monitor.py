@@ -335,9 +335,14 @@ async def raw_consume(bootstrap: str, count: int) -> float:
         await consumer.stop()
 
 
-def _counter(url: str, name: str, *, labels: bool = True) -> float:
+def _metrics(url: str) -> str:
     with urllib.request.urlopen(f"{url}/metrics", timeout=60) as response:
-        text = response.read().decode()
+        text: str = response.read().decode()
+    return text
+
+
+def _counter(text: str, name: str, *, labels: bool = True) -> float:
+    """The sum of a metric's samples in a ``/metrics`` page."""
     total = 0.0
     pattern = rf"^{name}\{{[^}}]*\}} ([0-9.e+]+)$" if labels else rf"^{name} ([0-9.e+]+)$"
     for match in re.finditer(pattern, text, re.MULTILINE):
@@ -504,14 +509,16 @@ def monitor_rate(
     windows = 0.0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        seen_each = [_counter(url, rows_metric) for url in urls]
+        # One page per replica per look: each look costs the monitor CPU time.
+        pages = [_metrics(url) for url in urls]
+        seen_each = [_counter(page, rows_metric) for page in pages]
         seen = sum(seen_each)
         now = time.perf_counter()
         if first_seen is None:
             first_seen, start_count = started, 1.0  # the one record produced beforehand
         if seen >= count and stored_at is None:
             stored_at, per_replica, cpu_stored = now, seen_each, cpu()
-        windows = sum(_counter(url, windows_metric) for url in urls)
+        windows = sum(_counter(page, windows_metric) for page in pages)
         if windows >= count // 1000:
             decided_at, cpu_decided = time.perf_counter(), cpu()
             break
@@ -522,11 +529,12 @@ def monitor_rate(
         # A rebalance moved stored rows between replicas: they are loaded, not counted again.
         print("  (a rebalance during the run: 'stored' is taken when the windows were decided)")
         stored_at, per_replica, cpu_stored = decided_at, seen_each, cpu_decided
+    pages = [_metrics(url) for url in urls]
     decisions = sum(
-        _counter(u, "driftloop_monitor_drift_decision_seconds_count", labels=False) for u in urls
+        _counter(p, "driftloop_monitor_drift_decision_seconds_count", labels=False) for p in pages
     )
     seconds = sum(
-        _counter(u, "driftloop_monitor_drift_decision_seconds_sum", labels=False) for u in urls
+        _counter(p, "driftloop_monitor_drift_decision_seconds_sum", labels=False) for p in pages
     )
     taken = stored_at - first_seen
     return StreamRun(
