@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from driftloop.common.v1.common_pb2 import Value
 from driftloop.monitor.v1 import events_pb2 as monitor_events
 from driftloop_events.envelope import CloudEvent
 from driftloop_kit.db import Database, sync_url
-from driftloop_kit.migrations import upgrade
+from driftloop_kit.migrations import alembic_config, upgrade
 from driftloop_monitor.adapters.store import MonitorStore
 from driftloop_monitor.adapters.tables import ALL_METADATA
 from driftloop_monitor.domain.windows import VersionKey
@@ -135,3 +136,36 @@ async def test_stream_state_of_the_previous_layout_is_loaded_after_the_upgrade(
         request_id="req-2", model_name="iris", ground_truth=Value(double_value=0.25)
     )
     assert await monitor.labels.on_label(CloudEvent.new(label)) == 1
+
+
+async def test_a_downgrade_below_0004_gives_the_state_back_in_the_previous_layout(
+    empty_database_url: str,
+) -> None:
+    upgrade(empty_database_url, MIGRATIONS, revision="0003")
+    _write_previous_layout(empty_database_url)
+    upgrade(empty_database_url, MIGRATIONS)
+
+    command.downgrade(alembic_config(empty_database_url, MIGRATIONS), "0003")
+
+    engine = sa.create_engine(sync_url(empty_database_url))
+    try:
+        with engine.connect() as connection:
+            metadata = sa.MetaData()
+            rows = sa.Table("monitor_window_rows", metadata, autoload_with=connection)
+            pending = sa.Table("monitor_pending_labels", metadata, autoload_with=connection)
+            back = connection.execute(
+                sa.select(rows.c.window_id, rows.c.row).order_by(
+                    rows.c.time, rows.c.event_id, rows.c.idx
+                )
+            ).all()
+            waiting = connection.execute(
+                sa.select(pending.c.event_id, pending.c.request_id, pending.c.perf_window)
+            ).all()
+    finally:
+        engine.dispose()
+    assert back == [(WINDOW_ID, row) for row in ROWS]
+    assert sorted(waiting) == [
+        ("p1", "req-1", None),
+        ("p2", "req-2", None),
+        ("p3", "req-3", "iris/1/perf"),
+    ]
