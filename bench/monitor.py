@@ -335,9 +335,14 @@ async def raw_consume(bootstrap: str, count: int) -> float:
         await consumer.stop()
 
 
-def _counter(url: str, name: str, *, labels: bool = True) -> float:
+def _metrics(url: str) -> str:
     with urllib.request.urlopen(f"{url}/metrics", timeout=60) as response:
-        text = response.read().decode()
+        text: str = response.read().decode()
+    return text
+
+
+def _counter(text: str, name: str, *, labels: bool = True) -> float:
+    """The sum of a metric's samples in a ``/metrics`` page."""
     total = 0.0
     pattern = rf"^{name}\{{[^}}]*\}} ([0-9.e+]+)$" if labels else rf"^{name} ([0-9.e+]+)$"
     for match in re.finditer(pattern, text, re.MULTILINE):
@@ -401,10 +406,18 @@ def _wait_idle(pid: int, *, below: float = 0.05, timeout: float = 120.0) -> None
         before = now
 
 
+@dataclass(frozen=True)
+class Replica:
+    """One ``driftloop run monitor`` process: where its HTTP API listens, its pid."""
+
+    url: str
+    pid: int
+
+
 @contextmanager
 def monitor_processes(
     bootstrap: str, home: Path, engine: str, *, replicas: int, models: list[str]
-) -> Iterator[list[str]]:
+) -> Iterator[list[Replica]]:
     """``replicas`` ``driftloop run monitor`` processes in one consumer group over one
     SQLite database; replica i on core i (replica 0 alone: core 0, as the rules say)."""
     database_url = _prepare_database(home, models)
@@ -443,7 +456,7 @@ def monitor_processes(
         for process, _, _ in processes:
             _wait_idle(process.pid)
         try:
-            yield urls
+            yield [Replica(url, p.pid) for url, (p, _, _) in zip(urls, processes, strict=True)]
         except Exception:
             for _, _, log_path in processes:
                 print(f"{log_path.name} (last lines):\n{log_path.read_text()[-3000:]}")
@@ -461,37 +474,53 @@ def monitor_processes(
 
 @dataclass
 class StreamRun:
-    """One run's figures: events/s taken and stored, and until every window was decided."""
+    """One run's figures: events/s taken and stored, and until every window was decided;
+    the monitor processes' CPU time per event (every thread: handling, storing, deciding)
+    until then, comparable between a quiet and a loaded machine where rates are not."""
 
     stored_rate: float
     decided_rate: float
     windows: float
     decision_ms: float
     per_replica: list[float]
+    cpu_stored_us: float
+    cpu_decided_us: float
 
 
-def monitor_rate(urls: list[str], count: int, started: float, timeout: float = 600.0) -> StreamRun:
+def monitor_rate(
+    replicas: list[Replica], count: int, started: float, timeout: float = 600.0
+) -> StreamRun:
     """Rates from ``started`` (the first record produced; the producer runs beside the
     clock, so these are lower bounds): until all ``count`` rows are in (stored) windows,
     and until the ``count // 1000`` full windows are decided and stored."""
+    urls = [r.url for r in replicas]
+
+    def cpu() -> float:
+        return sum(_cpu_seconds(r.pid) for r in replicas)
+
+    cpu_start = cpu()
+    cpu_stored = 0.0
     rows_metric = "driftloop_monitor_prediction_rows_total"
     windows_metric = "driftloop_monitor_windows_total"
     first_seen = stored_at = decided_at = None
+    cpu_decided = 0.0
     start_count = 0.0
     per_replica: list[float] = []
     windows = 0.0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        seen_each = [_counter(url, rows_metric) for url in urls]
+        # One page per replica per look: each look costs the monitor CPU time.
+        pages = [_metrics(url) for url in urls]
+        seen_each = [_counter(page, rows_metric) for page in pages]
         seen = sum(seen_each)
         now = time.perf_counter()
         if first_seen is None:
             first_seen, start_count = started, 1.0  # the one record produced beforehand
         if seen >= count and stored_at is None:
-            stored_at, per_replica = now, seen_each
-        windows = sum(_counter(url, windows_metric) for url in urls)
+            stored_at, per_replica, cpu_stored = now, seen_each, cpu()
+        windows = sum(_counter(page, windows_metric) for page in pages)
         if windows >= count // 1000:
-            decided_at = time.perf_counter()
+            decided_at, cpu_decided = time.perf_counter(), cpu()
             break
         time.sleep(0.05)
     if first_seen is None or decided_at is None:
@@ -499,12 +528,13 @@ def monitor_rate(urls: list[str], count: int, started: float, timeout: float = 6
     if stored_at is None:
         # A rebalance moved stored rows between replicas: they are loaded, not counted again.
         print("  (a rebalance during the run: 'stored' is taken when the windows were decided)")
-        stored_at, per_replica = decided_at, seen_each
+        stored_at, per_replica, cpu_stored = decided_at, seen_each, cpu_decided
+    pages = [_metrics(url) for url in urls]
     decisions = sum(
-        _counter(u, "driftloop_monitor_drift_decision_seconds_count", labels=False) for u in urls
+        _counter(p, "driftloop_monitor_drift_decision_seconds_count", labels=False) for p in pages
     )
     seconds = sum(
-        _counter(u, "driftloop_monitor_drift_decision_seconds_sum", labels=False) for u in urls
+        _counter(p, "driftloop_monitor_drift_decision_seconds_sum", labels=False) for p in pages
     )
     taken = stored_at - first_seen
     return StreamRun(
@@ -513,6 +543,8 @@ def monitor_rate(urls: list[str], count: int, started: float, timeout: float = 6
         windows=windows,
         decision_ms=1000 * seconds / decisions if decisions else float("nan"),
         per_replica=[rows / taken for rows in per_replica],
+        cpu_stored_us=1e6 * (cpu_stored - cpu_start) / count,
+        cpu_decided_us=1e6 * (cpu_decided - cpu_start) / count,
     )
 
 
@@ -544,7 +576,7 @@ def bench_stream(events: int, rounds: int, engine: str, replica_counts: list[int
                         engine,
                         replicas=replicas,
                         models=models,
-                    ) as urls,
+                    ) as replicas_running,
                 ):
                     # Records arrive once every replica has its partitions; the clock
                     # watches while they are produced.
@@ -554,7 +586,7 @@ def bench_stream(events: int, rounds: int, engine: str, replica_counts: list[int
                     started = time.perf_counter()
                     producer.start()
                     try:
-                        run = monitor_rate(urls, events, started)
+                        run = monitor_rate(replicas_running, events, started)
                     finally:
                         producer.join()
                 if replicas == replica_counts[-1]:
@@ -566,20 +598,24 @@ def bench_stream(events: int, rounds: int, engine: str, replica_counts: list[int
             line += (
                 f" | {replicas} replica(s): stored {run.stored_rate:6.0f} ev/s "
                 f"(per replica {each}), decided {run.decided_rate:6.0f} ev/s, "
-                f"{run.windows:.0f} windows, {run.decision_ms:.0f} ms/decision"
+                f"{run.windows:.0f} windows, {run.decision_ms:.0f} ms/decision, CPU "
+                f"{run.cpu_stored_us:.0f} us/event stored, {run.cpu_decided_us:.0f} decided"
             )
-        line += f" | raw aiokafka {peer[-1]:6.0f} rec/s"
+        line += f" | raw aiokafka {peer[-1]:6.0f} rec/s | load {os.getloadavg()[0]:.1f}"
         print(line, flush=True)
     for replicas in replica_counts:
         stored = median([r.stored_rate for r in runs[replicas]])
         per = median([min(r.per_replica) for r in runs[replicas]])
         decided = median([r.decided_rate for r in runs[replicas]])
+        cpu_stored = median([r.cpu_stored_us for r in runs[replicas]])
+        cpu_decided = median([r.cpu_decided_us for r in runs[replicas]])
         print(
             summary_line(
                 f"monitor stream ({engine} engine, {replicas} replica(s))",
                 ours=(
                     f"{stored:.0f} ev/s stored ({per:.0f} per replica, slowest), "
-                    f"{decided:.0f} ev/s decided"
+                    f"{decided:.0f} ev/s decided; CPU {cpu_stored:.0f} us/event until "
+                    f"stored, {cpu_decided:.0f} until decided (load {os.getloadavg()[0]:.1f})"
                 ),
                 peer=f"raw aiokafka consumer {median(peer):.0f} rec/s",
                 ratio=stored / median(peer),

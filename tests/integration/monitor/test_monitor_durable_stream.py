@@ -22,7 +22,7 @@ from driftloop.monitor.v1 import events_pb2 as monitor_events
 from driftloop_bus.embedded import EmbeddedBroker
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.topics import TOPICS
-from driftloop_monitor.adapters.tables import window_rows
+from driftloop_monitor.adapters.tables import window_chunks
 from driftloop_monitor.entrypoints.stream import BusMonitorStream
 
 from ...unit.monitor.data import frame
@@ -68,13 +68,13 @@ async def _stored(service: RunningMonitor, *models: str) -> tuple[int, int, int]
     database (the session's broker holds other tests' predictions too)."""
     stream = service.stream
     assert isinstance(stream, BusMonitorStream)
-    rows, pending, _ = await stream.store.stream_state(
+    chunks, pending, _ = await stream.store.stream_state(
         group=stream.group, partitions=list(range(PARTITIONS))
     )
-    rows = [r for r in rows if r["model_name"] in models]
+    rows = sum(len(c.rows) for c in chunks if c.key.model in models)
     pending = [p for p in pending if p["model_name"] in models]
     joined = sum(1 for p in pending if p["perf_window"] is not None)
-    return len(rows), len(pending) - joined, joined
+    return rows, len(pending) - joined, joined
 
 
 async def _results(service: RunningMonitor, model: str, kind: str) -> list[dict[str, Any]]:
@@ -260,7 +260,7 @@ async def test_offsets_stored_past_the_logs_end_read_the_new_log_from_its_start(
             (topic, p): 10**9 for topic in ("predictions", "labels") for p in range(PARTITIONS)
         }
         await stream.store.store_batch(
-            rows=[], pending=[], joined=[], group=later.consumer_group, offsets=past_the_end
+            windows=[], pending=[], joined=[], group=later.consumer_group, offsets=past_the_end
         )
 
     async with monitor_running(later) as second:
@@ -292,7 +292,7 @@ async def _database_away(database_url: str) -> AsyncIterator[None]:
     async with await psycopg.AsyncConnection.connect(plain) as holder:
         await holder.execute(
             sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
-                sql.Identifier(window_rows.name)
+                sql.Identifier(window_chunks.name)
             )
         )
         yield

@@ -145,6 +145,21 @@ def test_a_value_of_another_kind_than_its_column_is_refused_naming_row_and_colum
     assert kinds == {"plan": "string", "active": "bool", "city": "string", "age": "number"}
 
 
+def test_rows_of_versions_whose_columns_differ_in_kind_are_each_checked_by_their_own() -> None:
+    # Predictions of several versions interleave; each version's kinds are one object.
+    numbers = {"plan": "number", "age": "number"}
+    strings = {"plan": "string", "age": "number"}
+    by_number, by_string = [{"plan": 3.0, "age": 31}], [{"plan": "pro", "age": 31}]
+
+    for _ in range(3):
+        check_rows(by_number, numbers)
+        check_rows(by_string, strings)
+        with pytest.raises(MistypedRow, match="column 'plan' holds number values, not str"):
+            check_rows(by_string, numbers)
+        with pytest.raises(MistypedRow, match="column 'plan' holds string values, not float"):
+            check_rows(by_number, strings)
+
+
 def test_a_legacy_double_zero_or_one_in_a_boolean_column_is_read_as_a_boolean() -> None:
     rows: list[dict[str, Any]] = [{"active": 1.0}, {"active": 0.0}, {"active": None}]
     check_rows(rows, {"active": "bool"})

@@ -140,3 +140,17 @@ def test_columns_missing_from_a_window_are_skipped_not_fatal() -> None:
     decision = decide(reference, current, MonitorPolicy())
     assert set(decision.skipped) == {"x0", "x1"}
     assert "x2" in {c.column for c in decision.columns}
+
+
+def test_infinities_and_missing_values_of_a_window_are_left_out_of_its_tests() -> None:
+    reference = make_reference(frame(600, seed=1))
+    window = frame(200, seed=2)
+    holed = window.copy()
+    holed.loc[[3, 50, 120], "x0"] = [float("inf"), float("-inf"), float("nan")]
+
+    def score(data: pd.DataFrame) -> float:
+        columns = decide(reference, data, MonitorPolicy()).columns
+        return next(c.score for c in columns if c.column == "x0")
+
+    assert score(holed) == pytest.approx(score(window.drop(index=[3, 50, 120])), rel=1e-12)
+    assert score(holed) != pytest.approx(score(window), rel=1e-6)

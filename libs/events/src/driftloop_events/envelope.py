@@ -385,11 +385,18 @@ def protobuf_spec(headers: Sequence[tuple[str, bytes | None]]) -> EventSpec[Any]
 def _header_map(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
     found: dict[str, str] = {}
     for raw_name, raw_value in headers:
-        name = H_CONTENT_TYPE if raw_name.lower() == H_CONTENT_TYPE else raw_name
-        if not (name == H_CONTENT_TYPE or name.startswith("ce_")):
+        # ce_* first: most headers of a record, matched without lowering the name.
+        if raw_name.startswith("ce_"):
+            name = raw_name
+        elif raw_name.lower() == H_CONTENT_TYPE:
+            name = H_CONTENT_TYPE
+        else:
             continue  # other headers (tracing, DLQ info) are not ours to judge
         try:
-            text = bytes(raw_value).decode("utf-8") if raw_value is not None else ""
+            if type(raw_value) is bytes:
+                text = raw_value.decode()
+            else:
+                text = bytes(raw_value).decode("utf-8") if raw_value is not None else ""
         except UnicodeDecodeError as exc:
             raise InvalidHeader(name, f"value is not UTF-8 ({exc})") from exc
         # A repeated header: the last one wins, as a later writer meant to override.

@@ -2,38 +2,35 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftloop_kit.db import Database
+from driftloop_monitor.adapters.blobs import Waiting, decode_rows, decode_waiting, encode
 from driftloop_monitor.adapters.tables import (
     drift_results,
-    pending_labels,
+    label_joins,
     performance_results,
     policies,
     references,
     reports,
     stream_offsets,
     version_state,
-    window_rows,
+    waiting_batches,
+    window_chunks,
 )
 from driftloop_monitor.domain.drift import ReferenceSet, from_parquet, to_parquet
 from driftloop_monitor.domain.drift_state import VersionState
 from driftloop_monitor.domain.policy import MonitorPolicy
-
-#: A prediction joined with its label: the truth and its performance window.
-_JOIN = (
-    update(pending_labels)
-    .where(pending_labels.c.event_id == bindparam("b_event_id"))
-    .values(truth=bindparam("b_truth"), perf_window=bindparam("b_perf"))
-)
+from driftloop_monitor.domain.windows import RowChunk, VersionKey
 
 
 @dataclass(frozen=True)
@@ -335,10 +332,13 @@ class MonitorStore:
         return found is not None
 
     async def forget_window(self, session: AsyncSession, *, window_id: str) -> None:
-        """Delete the stored rows of a decided window (drift or performance)."""
-        await session.execute(delete(window_rows).where(window_rows.c.window_id == window_id))
+        """Delete the stored rows of a decided window (drift), or mark its predictions'
+        joins decided (performance: their waiting batches still hold the predictions)."""
+        await session.execute(delete(window_chunks).where(window_chunks.c.window_id == window_id))
         await session.execute(
-            delete(pending_labels).where(pending_labels.c.perf_window == window_id)
+            update(label_joins)
+            .where(label_joins.c.perf_window == window_id, label_joins.c.decided.is_(False))
+            .values(decided=True)
         )
 
     # -- stream state (the durable engine) --------------------------------------------
@@ -346,7 +346,7 @@ class MonitorStore:
     async def store_batch(
         self,
         *,
-        rows: list[dict[str, Any]],
+        windows: list[RowChunk],
         pending: list[dict[str, Any]],
         joined: list[dict[str, Any]],
         group: str,
@@ -354,17 +354,21 @@ class MonitorStore:
     ) -> None:
         """Write one consumed batch's state and its next offsets in one transaction.
 
-        One ``executemany`` per table (``rows`` of open windows, ``pending`` predictions,
-        ``joined`` ones); a row already stored (a batch consumed again) is left as it is.
+        One row per window (its new rows encoded together, ``adapters/blobs.py``), one per
+        partition of ``pending`` predictions (keys of the label join's entries plus
+        ``request_id``), one per ``joined`` one; a row already stored (the same batch
+        written again after a failed commit) is left as it is.
         """
+        chunks = [_chunk_row(chunk) for chunk in windows]
+        waiting = _waiting_rows(pending)
         async with self.session() as session:
             connection = await session.connection()
-            if rows:
-                await connection.execute(self._insert_new(window_rows), rows)
-            if pending:
-                await connection.execute(self._insert_new(pending_labels), pending)
+            if chunks:
+                await connection.execute(self._insert_new(window_chunks), chunks)
+            if waiting:
+                await connection.execute(self._insert_new(waiting_batches), waiting)
             if joined:
-                await connection.execute(_JOIN, joined)
+                await connection.execute(self._insert_new(label_joins), joined)
             if offsets:
                 await connection.execute(
                     self._upsert_offsets(),
@@ -375,23 +379,32 @@ class MonitorStore:
                 )
 
     async def stream_state(
-        self, *, group: str, partitions: list[int]
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[tuple[str, int], int]]:
-        """The stored rows of open windows and the waiting or joined predictions of
-        ``partitions`` (oldest first), and the group's next offsets of every topic."""
+        self, *, group: str, partitions: list[int], now: float | None = None
+    ) -> tuple[list[RowChunk], list[dict[str, Any]], dict[tuple[str, int], int]]:
+        """The stored chunks of open windows of ``partitions``, their predictions that
+        wait for a label (``perf_window`` None; those whose wait is over at ``now`` left
+        out) or joined with it and not decided yet (oldest first), and the group's next
+        offsets of every topic."""
+        now = time.time() if now is None else now
         async with self.session() as session:
-            rows = (
+            chunks = (
                 await session.execute(
-                    select(window_rows)
-                    .where(window_rows.c.partition.in_(partitions))
-                    .order_by(window_rows.c.time, window_rows.c.event_id, window_rows.c.idx)
+                    select(window_chunks)
+                    .where(window_chunks.c.partition.in_(partitions))
+                    .order_by(window_chunks.c.window_id, window_chunks.c.position)
                 )
             ).all()
-            pending = (
+            batches = (
                 await session.execute(
-                    select(pending_labels)
-                    .where(pending_labels.c.partition.in_(partitions))
-                    .order_by(pending_labels.c.time)
+                    select(waiting_batches.c.partition, waiting_batches.c.data).where(
+                        waiting_batches.c.partition.in_(partitions),
+                        waiting_batches.c.expires > now,
+                    )
+                )
+            ).all()
+            joins = (
+                await session.execute(
+                    select(label_joins).where(label_joins.c.partition.in_(partitions))
                 )
             ).all()
             offsets = (
@@ -399,18 +412,43 @@ class MonitorStore:
                     select(stream_offsets).where(stream_offsets.c.group_id == group)
                 )
             ).all()
+        joined = {j.event_id for j in joins}
+        pending = [
+            {
+                "event_id": w.event_id,
+                "request_id": w.request_id,
+                "partition": batch.partition,
+                "model_name": w.model_name,
+                "version": w.version,
+                "run_id": w.run_id,
+                "prediction": w.prediction,
+                "time": w.time,
+                "expires": w.expires,
+                "truth": None,
+                "perf_window": None,
+            }
+            for batch in batches
+            for w in decode_waiting(batch.data)
+            if w.event_id not in joined and w.expires > now
+        ]
+        pending += [dict(j._mapping) for j in joins if not j.decided]
+        pending.sort(key=lambda p: p["time"])
         return (
-            [dict(r._mapping) for r in rows],
-            [dict(r._mapping) for r in pending],
+            [_chunk(r) for r in chunks],
+            pending,
             {(o.topic, o.partition): o.next_offset for o in offsets},
         )
 
     async def expire_pending(self, now: float) -> int:
-        """Delete predictions whose wait for a label is over; how many."""
+        """Delete waiting predictions whose wait is over (with the notes of decided joins
+        of predictions whose wait is over); how many batches of them."""
         async with self.session() as session:
             result = await session.execute(
-                delete(pending_labels).where(
-                    pending_labels.c.perf_window.is_(None), pending_labels.c.expires <= now
+                delete(waiting_batches).where(waiting_batches.c.expires <= now)
+            )
+            await session.execute(
+                delete(label_joins).where(
+                    label_joins.c.decided.is_(True), label_joins.c.expires <= now
                 )
             )
         return int(result.rowcount)  # type: ignore[attr-defined]
@@ -462,3 +500,62 @@ class MonitorStore:
         async with self.session() as session:
             rows = (await session.execute(query)).all()
         return [dict(row._mapping) for row in rows]
+
+
+def _chunk_row(chunk: RowChunk) -> dict[str, Any]:
+    return {
+        "window_id": chunk.window_id,
+        "position": chunk.position,
+        "partition": chunk.partition,
+        "model_name": chunk.key.model,
+        "version": chunk.key.version,
+        "run_id": chunk.run_id,
+        "start": chunk.start,
+        "last": chunk.last,
+        "seen": chunk.seen,
+        "rows": len(chunk.rows),
+        "data": encode(chunk.rows),
+        "traceparent": chunk.traceparent,
+    }
+
+
+def _chunk(row: Row[Any]) -> RowChunk:
+    return RowChunk(
+        window_id=row.window_id,
+        position=row.position,
+        partition=row.partition,
+        key=VersionKey(row.model_name, int(row.version)),
+        run_id=row.run_id,
+        start=row.start,
+        last=row.last,
+        seen=row.seen,
+        rows=decode_rows(row.data),
+        traceparent=row.traceparent,
+    )
+
+
+def _waiting_rows(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One ``monitor_waiting_batches`` row per partition of a batch's waiting predictions."""
+    by_partition: dict[int, list[Waiting]] = {}
+    for p in pending:
+        by_partition.setdefault(p["partition"], []).append(
+            Waiting(
+                event_id=p["id"],
+                request_id=p["request_id"],
+                model_name=p["model"],
+                version=p["version"],
+                run_id=p["run_id"],
+                prediction=p["prediction"],
+                time=p["time"],
+                expires=p["expires"],
+            )
+        )
+    return [
+        {
+            "id": entries[0].event_id,
+            "partition": partition,
+            "expires": max(w.expires for w in entries),
+            "data": encode(entries),
+        }
+        for partition, entries in by_partition.items()
+    ]

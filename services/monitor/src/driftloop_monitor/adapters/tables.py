@@ -140,32 +140,50 @@ version_state = _Table(
     PrimaryKeyConstraint("model_name", "version", name="pk_monitor_version_state"),
 )
 
-#: The input rows of open windows (and of closed ones not decided yet), one per row of a
-#: prediction: what the stream engine writes per consumed batch and reloads when it is
-#: given a partition. A window's rows are deleted in the transaction that decides it.
-window_rows = _Table(
-    "monitor_window_rows",
+#: The input rows of open windows (and of closed ones not decided yet): one row per window
+#: per consumed batch, its rows encoded together (``adapters/blobs.py``), ``position`` the
+#: index of its first row in the window. What the stream engine writes per batch and
+#: reloads when it is given a partition; a window's chunks are deleted in the transaction
+#: that decides it.
+window_chunks = _Table(
+    "monitor_window_chunks",
     metadata,
-    Column("event_id", String(64), nullable=False),
-    Column("idx", Integer, nullable=False),
     Column("window_id", String(400), nullable=False),
+    Column("position", Integer, nullable=False),
     Column("partition", Integer, nullable=False),
     Column("model_name", String(256), nullable=False),
     Column("version", BigInteger, nullable=False),
-    Column("run_id", String(64), nullable=False),
-    Column("time", Float, nullable=False),  # the prediction's event time, epoch seconds
-    Column("seen", Float, nullable=False),  # when the monitor took it, epoch seconds
-    Column("row", JSON, nullable=False),
+    Column("run_id", String(64), nullable=False),  # of the chunk's last prediction
+    Column("start", Float, nullable=False),  # first row's event time, epoch seconds
+    Column("last", Float, nullable=False),  # last row's event time
+    Column("seen", Float, nullable=False),  # when the monitor took the first, epoch seconds
+    Column("rows", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
     Column("traceparent", String(64), nullable=True),
-    PrimaryKeyConstraint("event_id", "idx", name="pk_monitor_window_rows"),
-    Index("ix_monitor_window_rows_partition", "partition"),
-    Index("ix_monitor_window_rows_window", "window_id"),
+    PrimaryKeyConstraint("window_id", "position", name="pk_monitor_window_chunks"),
+    Index("ix_monitor_window_chunks_partition", "partition"),
 )
 
-#: Single-row predictions waiting for their label (``truth`` null), and those joined with
-#: it whose performance window (``perf_window``) is not decided yet.
-pending_labels = _Table(
-    "monitor_pending_labels",
+#: Single-row predictions waiting for their label: one row per partition per consumed
+#: batch, its predictions encoded together (``adapters/blobs.py``) with their request ids
+#: (the label join's key, in memory); ``id`` is the first prediction's event id. Deleted
+#: once every prediction in it has waited its time (``expires``, the latest of them).
+waiting_batches = _Table(
+    "monitor_waiting_batches",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("partition", Integer, nullable=False),
+    Column("expires", Float, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Index("ix_monitor_waiting_batches_partition", "partition"),
+)
+
+#: Predictions joined with their label: the truth and its performance window, with what
+#: the window needs of the prediction. Once the window is decided the row stays, ``decided``,
+#: until the prediction's own wait is over, so that a restore does not take the prediction
+#: in its waiting batch for one still waiting.
+label_joins = _Table(
+    "monitor_label_joins",
     metadata,
     Column("event_id", String(64), primary_key=True),
     Column("request_id", String(256), nullable=False),
@@ -173,13 +191,14 @@ pending_labels = _Table(
     Column("model_name", String(256), nullable=False),
     Column("version", BigInteger, nullable=False),
     Column("run_id", String(64), nullable=False),
-    Column("prediction", JSON, nullable=False),
+    Column("prediction", JSON, nullable=True),
     Column("time", Float, nullable=False),
     Column("expires", Float, nullable=False),
     Column("truth", JSON, nullable=True),
-    Column("perf_window", String(400), nullable=True),
-    Index("ix_monitor_pending_labels_partition", "partition"),
-    Index("ix_monitor_pending_labels_window", "perf_window"),
+    Column("perf_window", String(400), nullable=False),
+    Column("decided", Boolean, nullable=False),
+    Index("ix_monitor_label_joins_partition", "partition"),
+    Index("ix_monitor_label_joins_window", "perf_window"),
 )
 
 #: Next offset per partition whose records' state is in the tables above, written in the

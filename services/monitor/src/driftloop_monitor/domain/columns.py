@@ -94,19 +94,25 @@ def _check_one(
 
 
 _Groups = list[tuple[str, tuple[str, ...], frozenset[type]]]
-#: The last kinds grouped (a reference's kinds are one object, asked for again and again).
-_last: list[tuple[ColumnKinds, _Groups]] = []
+#: Kinds grouped, by the identity of the kinds object (each version's reference keeps
+#: one, asked for again and again, and predictions of several versions interleave); the
+#: object is kept beside its groups so that its id is not reused while it is cached.
+_seen: dict[int, tuple[ColumnKinds, _Groups]] = {}
+_SEEN_MAX = 256
 
 
 def _grouped(kinds: ColumnKinds) -> _Groups:
-    if _last and _last[0][0] is kinds:
-        return _last[0][1]
+    found = _seen.get(id(kinds))
+    if found is not None and found[0] is kinds:
+        return found[1]
     groups = [
         (kind, tuple(name for name, k in kinds.items() if k == kind), accepted)
         for kind, accepted in _ACCEPTED.items()
         if kind in kinds.values()
     ]
-    _last[:] = [(kinds, groups)]
+    if len(_seen) >= _SEEN_MAX:
+        _seen.clear()
+    _seen[id(kinds)] = (kinds, groups)
     return groups
 
 

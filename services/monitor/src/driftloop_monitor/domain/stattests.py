@@ -9,7 +9,10 @@ Evidently's public API: ``calculations.stattests.registry.get_stattest`` (the te
 preset would pick by column type, reference size and distinct values, or the policy's
 method), ``options.data_drift.DataDriftOptions`` (methods and thresholds from the
 policy, ``get_threshold``) and ``core.ColumnType``; ``core.datasets.infer_column_type``
-types the reference's columns as the preset does. Only this module touches them.
+types the reference's columns as the preset does. Only this module touches them. The
+default test of a column is picked from the reference alone when its distinct values
+decide it (``_default_by_reference``, the same pick as ``registry._get_default_stattest``
+without its count over reference and window together on every window).
 
 Checked against evidently 0.7.23: ``tests/unit/monitor/test_monitor_stattests.py``
 pins that version, and ``tests/unit/monitor/test_monitor_drift.py`` compares the
@@ -106,7 +109,9 @@ def run_test(
     threshold = drift_options.get_threshold(column, kind)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        test = ev["registry"].get_stattest(reference, current, column_type, stattest_arg)
+        test = None if stattest_arg is not None else _default_by_reference(reference, kind)
+        if test is None:
+            test = ev["registry"].get_stattest(reference, current, column_type, stattest_arg)
         outcome = test(reference, current, column_type, threshold)
     return ColumnTest(
         stattest=test.name,
@@ -115,3 +120,36 @@ def run_test(
         threshold=float(outcome.actual_threshold),
         drifted=bool(outcome.drifted),
     )
+
+
+#: Distinct values of reference columns, by the identity of the (cached, cleaned) series;
+#: the series is kept beside its count so that its id is not reused while it is cached.
+_distinct: dict[int, tuple[pd.Series, int]] = {}
+_DISTINCT_MAX = 1024
+
+
+def _default_by_reference(reference: pd.Series, kind: str) -> Any:
+    """The test ``registry._get_default_stattest`` picks, when the reference alone decides
+    it; None otherwise (the registry then picks it).
+
+    Evidently counts the distinct values of reference and window together on every call
+    (a concatenation of both, a quarter of a decision's time with 20 columns); that count
+    is at least the reference's own, so when the reference already has more values than a
+    threshold the choice does not depend on the window. Text columns are left to the
+    registry.
+    """
+    found = _distinct.get(id(reference))
+    if found is None or found[0] is not reference:
+        if len(_distinct) >= _DISTINCT_MAX:
+            _distinct.clear()
+        found = _distinct[id(reference)] = (reference, int(reference.nunique()))
+    distinct = found[1]
+    tests = _evidently()["registry"].stattests
+    large = reference.shape[0] > 1000
+    if kind == "num" and distinct > 5:
+        return tests.wasserstein_stat_test if large else tests.ks_stat_test
+    if kind == "cat" and large:
+        return tests.jensenshannon_stat_test
+    if kind == "cat" and distinct > 2:
+        return tests.chi_stat_test
+    return None

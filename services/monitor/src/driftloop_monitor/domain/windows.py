@@ -49,6 +49,36 @@ class ClosedWindow:
 
 
 @dataclass
+class RowChunk:
+    """The rows one consumed batch added to one window, stored together (the durable
+    stream engine): a window is put back from its chunks in ``position`` order.
+
+    Attributes:
+        window_id: The window.
+        position: Index of the chunk's first row in the window.
+        partition: The ``predictions`` partition of the window's model.
+        key: The model version.
+        run_id: Tracking run of the chunk's last prediction.
+        start: Event time of the first row, epoch seconds.
+        last: Event time of the last row, epoch seconds.
+        seen: When the monitor took the first row, epoch seconds.
+        rows: Input rows, column name -> value.
+        traceparent: The trace context of the last prediction.
+    """
+
+    window_id: str
+    position: int
+    partition: int
+    key: VersionKey
+    run_id: str
+    start: float
+    last: float
+    seen: float
+    rows: list[dict[str, Any]]
+    traceparent: str | None = None
+
+
+@dataclass
 class _Open:
     id: str
     start: datetime
@@ -106,7 +136,7 @@ class Windows:
         now: datetime | None = None,
         traceparent: str | None = None,
         seed: str | None = None,
-        placed: list[str] | None = None,
+        placed: list[tuple[str, int]] | None = None,
     ) -> list[ClosedWindow]:
         """Add the input rows of one prediction; return the windows this closed.
 
@@ -121,7 +151,8 @@ class Windows:
             traceparent: The prediction's trace context, if it carries one.
             seed: The prediction's id: a window it opens gets an id derived from it
                 (:func:`window_id`).
-            placed: Receives the id of the window each row went into, in order.
+            placed: Receives the id of the window each row went into and the row's index
+                in it, in order.
         """
         closed: list[ClosedWindow] = []
         current = self._open.get(key)
@@ -141,9 +172,9 @@ class Windows:
                     seconds=max_seconds,
                 )
                 self._open[key] = current
-            current.rows.append(row)
             if placed is not None:
-                placed.append(current.id)
+                placed.append((current.id, len(current.rows)))
+            current.rows.append(row)
             current.last = time
             current.traceparent = traceparent
             if run_id:
@@ -159,14 +190,16 @@ class Windows:
         *,
         window_id: str,
         run_id: str,
-        times: list[datetime],
+        start: datetime,
+        last: datetime,
         rows: list[dict[str, Any]],
         opened: datetime,
         seconds: float,
         full: bool,
         traceparent: str | None = None,
     ) -> list[ClosedWindow]:
-        """Put back a window from its stored rows (in time order); return what it closes.
+        """Put back a window from its stored rows (in order; ``start`` and ``last`` the
+        event times of the first and the last); return what it closes.
 
         Windows of one version are restored oldest first: a window restored while an older
         one of its version is open closes that one (by time: it closed when the newer one
@@ -175,16 +208,16 @@ class Windows:
         closed: list[ClosedWindow] = []
         current = self._open.get(key)
         if current is not None:
-            closed.append(self._close(key, current, "time", end=min(current.deadline, times[0])))
+            closed.append(self._close(key, current, "time", end=min(current.deadline, start)))
         window = _Open(
             id=window_id,
-            start=times[0],
-            deadline=times[0] + timedelta(seconds=seconds),
+            start=start,
+            deadline=start + timedelta(seconds=seconds),
             run_id=run_id,
             opened=opened,
             seconds=seconds,
             rows=list(rows),
-            last=times[-1],
+            last=last,
             traceparent=traceparent,
         )
         self._open[key] = window

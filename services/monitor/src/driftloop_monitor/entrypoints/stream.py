@@ -354,7 +354,7 @@ class BusMonitorStream(MonitorStream):
             # what was stored of it is left as it is when it is written again.
             await RECONNECT.call(
                 lambda: self.store.store_batch(
-                    rows=changes.rows,
+                    windows=list(changes.windows.values()),
                     pending=changes.pending,
                     joined=changes.joined,
                     group=self.group,
@@ -398,10 +398,10 @@ class BusMonitorStream(MonitorStream):
         async with self._lock:
             self.monitor.reset()
             partitions = {tp.partition for tp in assigned if tp.topic == "predictions"}
-            rows, pending, offsets = await self.store.stream_state(
+            chunks, pending, offsets = await self.store.stream_state(
                 group=self.group, partitions=sorted(partitions)
             )
-            await self.monitor.restore(rows=rows, pending=pending)
+            await self.monitor.restore(chunks=chunks, pending=pending)
             self.partitions = partitions
             consumer = self._consumer
             self._unverified = {}
@@ -412,7 +412,10 @@ class BusMonitorStream(MonitorStream):
                     self._unverified[tp] = stored
             log.info(
                 "monitor partitions assigned",
-                extra={"partitions": sorted(self.partitions), "rows": len(rows)},
+                extra={
+                    "partitions": sorted(self.partitions),
+                    "rows": sum(len(c.rows) for c in chunks),
+                },
             )
 
     async def _stop_consuming(self) -> None:

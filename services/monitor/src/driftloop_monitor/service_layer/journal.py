@@ -4,10 +4,11 @@ The use cases (:mod:`.predictions`, :mod:`.labels`) note here what they changed 
 (rows added to windows, predictions that wait for their label, predictions joined with
 it) and hand closed windows over through :meth:`StateJournal.defer`. The durable stream
 engine (``entrypoints/stream.py``) sets :attr:`StateJournal.partition` before each record,
-writes :meth:`StateJournal.take` in one transaction (one ``executemany`` per table) with
-the batch's offsets, and only then gives the deferred windows to the worker: a window is
-decided only once every row of it is stored, and deleting its rows belongs to the
-transaction that stores its decision.
+writes :meth:`StateJournal.take` in one transaction (a row per window and one per
+partition of waiting predictions, each encoded once) with the batch's offsets, and only
+then gives the deferred windows to the worker: a window is decided only once every row
+of it is stored, and deleting its rows belongs to the transaction that stores its
+decision.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from driftloop_monitor.domain.performance import PerformanceJob
-from driftloop_monitor.domain.windows import ClosedWindow
+from driftloop_monitor.domain.windows import ClosedWindow, RowChunk
 
 __all__ = ["Changes", "StateJournal"]
 
@@ -26,15 +27,15 @@ Job = ClosedWindow | PerformanceJob
 
 @dataclass
 class Changes:
-    """What one batch changed: rows of ``monitor_window_rows`` and ``monitor_pending_labels``
-    to insert, and joins (``b_event_id``, ``b_truth``, ``b_perf``) to write."""
+    """What one batch changed: the rows it added to each window (one chunk per window),
+    the predictions that wait for their label, and those joined with it."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    windows: dict[str, RowChunk] = field(default_factory=dict)
     pending: list[dict[str, Any]] = field(default_factory=list)
     joined: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.rows or self.pending or self.joined)
+        return bool(self.windows or self.pending or self.joined)
 
 
 class StateJournal:

@@ -78,22 +78,12 @@ class LabelJoin:
             # Expiry runs on the clock from when the prediction was seen, so replayed
             # predictions with old event times still wait for their labels.
             expires = time.time() + self.label_ttl
-            self.waiting.put(key, [*waiting, {**entry, "expires": expires, "id": event.id}])
+            entry = {**entry, "expires": expires, "id": event.id}
             self._expiry.append((expires, key))
             if self.journal is not None:
-                self.journal.changes.pending.append(
-                    {
-                        "event_id": event.id,
-                        "request_id": event.data.request_id,
-                        "partition": self.journal.partition,
-                        "model_name": entry["model"],
-                        "version": entry["version"],
-                        "run_id": entry["run_id"],
-                        "prediction": entry["prediction"],
-                        "time": entry["time"],
-                        "expires": expires,
-                    }
-                )
+                entry["partition"] = self.journal.partition
+                self.journal.changes.pending.append({**entry, "request_id": event.data.request_id})
+            self.waiting.put(key, [*waiting, entry])
         self._expire()
 
     async def on_label(self, event: CloudEvent[monitor_events.LabelRecorded]) -> int:
@@ -113,14 +103,14 @@ class LabelJoin:
         for entry in self.waiting.get(key):
             if label.model_name and entry["model"] != label.model_name:
                 continue
-            await self._add(entry, truth)
+            await self._add(entry, truth, label.request_id)
             joined += 1
         LABELS.labels("joined" if joined else "unmatched").inc()
         if joined:
             self.waiting.drop(key)
         return joined
 
-    async def _add(self, entry: dict[str, Any], truth: Any) -> None:
+    async def _add(self, entry: dict[str, Any], truth: Any, request_id: str) -> None:
         key = VersionKey(entry["model"], int(entry["version"]))
         at = datetime.fromtimestamp(float(entry["time"]), UTC)
         window = self._performance.get(key)
@@ -132,7 +122,20 @@ class LabelJoin:
         window.add(truth, entry["prediction"], at)
         if self.journal is not None:
             self.journal.changes.joined.append(
-                {"b_event_id": entry.get("id"), "b_truth": truth, "b_perf": window.id}
+                {
+                    "event_id": entry["id"],
+                    "request_id": request_id,
+                    "partition": entry.get("partition", self.journal.partition),
+                    "model_name": key.model,
+                    "version": key.version,
+                    "run_id": entry["run_id"],
+                    "prediction": entry["prediction"],
+                    "time": float(entry["time"]),
+                    "expires": float(entry["expires"]),
+                    "truth": truth,
+                    "perf_window": window.id,
+                    "decided": False,
+                }
             )
         policy = await self.policies.get(key.model)
         if len(window.truth) >= policy.performance_window_rows:
@@ -144,8 +147,9 @@ class LabelJoin:
             await self.enqueue(PerformanceJob(key, self._performance.pop(key)))
 
     async def restore(self, stored: list[dict[str, Any]]) -> list[PerformanceJob]:
-        """Put back stored predictions (``monitor_pending_labels``): waiting ones wait
-        again, joined ones fill their performance window; return the full windows."""
+        """Put back stored predictions (waiting ones with ``perf_window`` None, joined
+        ones with their ``truth``): waiting ones wait again, joined ones fill their
+        performance window; return the full windows."""
         windows: dict[str, tuple[VersionKey, PerformanceWindow]] = {}
         for found in sorted(stored, key=lambda r: r["time"]):
             key = VersionKey(found["model_name"], int(found["version"]))
@@ -159,6 +163,7 @@ class LabelJoin:
                     "time": found["time"],
                     "expires": found["expires"],
                     "id": found["event_id"],
+                    "partition": found["partition"],
                 }
                 request = found["request_id"].encode()
                 self.waiting.put(request, [*self.waiting.get(request), entry])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from driftloop_monitor.domain.windows import utc_now
+from driftloop_monitor.domain.windows import RowChunk, utc_now
 from driftloop_monitor.service_layer.decisions import Decisions
 from driftloop_monitor.service_layer.journal import StateJournal
 from driftloop_monitor.service_layer.labels import LabelJoin
@@ -148,10 +148,10 @@ class Monitor:
         await self.windows.flush()
         await self.labels.flush()
 
-    async def restore(self, *, rows: list[dict[str, Any]], pending: list[dict[str, Any]]) -> None:
+    async def restore(self, *, chunks: list[RowChunk], pending: list[dict[str, Any]]) -> None:
         """Rebuild the stream state of partitions this replica was given, from what was
         stored; windows that were closed but not decided go to the worker."""
-        for window in await self.windows.restore(rows):
+        for window in await self.windows.restore(chunks):
             await self.worker.enqueue(window)
         for job in await self.labels.restore(pending):
             await self.worker.enqueue(job)

@@ -21,7 +21,13 @@ from driftloop.serving.v1 import events_pb2 as serving_events
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.values import value_to_python
 from driftloop_monitor.domain.columns import ColumnKinds, MistypedRow, check_rows
-from driftloop_monitor.domain.windows import ClosedWindow, VersionKey, Windows, utc_now
+from driftloop_monitor.domain.windows import (
+    ClosedWindow,
+    RowChunk,
+    VersionKey,
+    Windows,
+    utc_now,
+)
 from driftloop_monitor.service_layer.journal import StateJournal
 from driftloop_monitor.service_layer.policies import Policies
 
@@ -61,7 +67,9 @@ def prediction_value(outputs: dict[str, Any]) -> Any:
 def row(record: Record) -> dict[str, Any]:
     """A Record as a dict; scalars without a function call each (the hot path)."""
     values: dict[str, Any] = {}
-    for name, value in record.fields.items():
+    fields = record.fields
+    for name in fields:  # not .items(): a generic Mapping view, slower on protobuf maps
+        value = fields[name]
         kind = value.WhichOneof("kind")
         values[name] = getattr(value, kind) if kind in _SCALARS else value_to_python(value)
     return values
@@ -149,7 +157,7 @@ class PredictionWindows:
             except MistypedRow as error:
                 raise MalformedRecord(str(error)) from None
         policy = await self.policies.get(key.model)
-        placed: list[str] | None = [] if self.journal is not None else None
+        placed: list[tuple[str, int]] | None = [] if self.journal is not None else None
         at = request_time(event)
         now = self.clock()
         closed = self.windows.add(
@@ -164,23 +172,15 @@ class PredictionWindows:
             seed=event.id,
             placed=placed,
         )
-        if self.journal is not None and placed is not None:
-            partition, stamp, seen = self.journal.partition, at.timestamp(), now.timestamp()
-            self.journal.changes.rows.extend(
-                {
-                    "event_id": event.id,
-                    "idx": index,
-                    "window_id": window,
-                    "partition": partition,
-                    "model_name": key.model,
-                    "version": key.version,
-                    "run_id": p.model.run_id,
-                    "time": stamp,
-                    "seen": seen,
-                    "row": values,
-                    "traceparent": event.traceparent,
-                }
-                for index, (window, values) in enumerate(zip(placed, rows, strict=True))
+        if self.journal is not None and placed:
+            self._note(
+                self.journal,
+                key=key,
+                event=event,
+                stamp=at.timestamp(),
+                seen=now.timestamp(),
+                placed=placed,
+                rows=rows,
             )
         counter = self._counters.get(key.model)
         if counter is None:  # one .labels() per model, not one per event (the hot path)
@@ -188,6 +188,42 @@ class PredictionWindows:
         counter.inc(len(rows))
         for window in closed:
             await self.enqueue(window)
+
+    @staticmethod
+    def _note(
+        journal: StateJournal,
+        *,
+        key: VersionKey,
+        event: CloudEvent[serving_events.PredictionLogged],
+        stamp: float,
+        seen: float,
+        placed: list[tuple[str, int]],
+        rows: list[dict[str, Any]],
+    ) -> None:
+        """Add the rows to their window's chunk of this batch in the journal."""
+        chunks = journal.changes.windows
+        run_id, traceparent = event.data.model.run_id, event.traceparent
+        for (window, position), values in zip(placed, rows, strict=True):
+            chunk = chunks.get(window)
+            if chunk is None:
+                chunks[window] = RowChunk(
+                    window_id=window,
+                    position=position,
+                    partition=journal.partition,
+                    key=key,
+                    run_id=run_id,
+                    start=stamp,
+                    last=stamp,
+                    seen=seen,
+                    rows=[values],
+                    traceparent=traceparent,
+                )
+                continue
+            chunk.rows.append(values)
+            chunk.last = stamp
+            chunk.traceparent = traceparent
+            if run_id:
+                chunk.run_id = run_id
 
     async def tick(self, grace: float = 0.0) -> None:
         """Close the windows whose time is up (called every second)."""
@@ -206,29 +242,29 @@ class PredictionWindows:
         for window in self.windows.flush():
             await self.enqueue(window)
 
-    async def restore(self, stored: list[dict[str, Any]]) -> list[ClosedWindow]:
-        """Rebuild the windows of stored rows (``monitor_window_rows``, in time order);
-        return those already closed but not decided (full ones, or past their time)."""
-        by_window: dict[str, list[dict[str, Any]]] = {}
-        for stored_row in stored:
-            by_window.setdefault(stored_row["window_id"], []).append(stored_row)
+    async def restore(self, stored: list[RowChunk]) -> list[ClosedWindow]:
+        """Rebuild the windows of stored chunks (``monitor_window_chunks``); return those
+        already closed but not decided (full ones, or past their time)."""
+        by_window: dict[str, list[RowChunk]] = {}
+        for chunk in stored:
+            by_window.setdefault(chunk.window_id, []).append(chunk)
+        windows = [sorted(chunks, key=lambda c: c.position) for chunks in by_window.values()]
         closed: list[ClosedWindow] = []
-        for wid, window_rows in sorted(by_window.items(), key=lambda item: item[1][0]["time"]):
-            first = window_rows[0]
-            key = VersionKey(first["model_name"], int(first["version"]))
-            policy = await self.policies.get(key.model)
-            max_rows = policy.rows_limit(self.window_rows)
-            seconds = policy.seconds_limit(self.window_seconds)
+        for chunks in sorted(windows, key=lambda chunks: (chunks[0].start, chunks[0].window_id)):
+            first, last = chunks[0], chunks[-1]
+            policy = await self.policies.get(first.key.model)
+            rows = [row for chunk in chunks for row in chunk.rows]
             closed += self.windows.restore(
-                key,
-                window_id=wid,
-                run_id=window_rows[-1]["run_id"],
-                times=[datetime.fromtimestamp(r["time"], UTC) for r in window_rows],
-                rows=[r["row"] for r in window_rows],
-                opened=datetime.fromtimestamp(min(r["seen"] for r in window_rows), UTC),
-                seconds=seconds,
-                full=len(window_rows) >= max_rows,
-                traceparent=window_rows[-1]["traceparent"],
+                first.key,
+                window_id=first.window_id,
+                run_id=last.run_id,
+                start=datetime.fromtimestamp(first.start, UTC),
+                last=datetime.fromtimestamp(last.last, UTC),
+                rows=rows,
+                opened=datetime.fromtimestamp(min(c.seen for c in chunks), UTC),
+                seconds=policy.seconds_limit(self.window_seconds),
+                full=len(rows) >= policy.rows_limit(self.window_rows),
+                traceparent=last.traceparent,
             )
         return closed
 
