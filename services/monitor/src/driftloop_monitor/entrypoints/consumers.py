@@ -26,8 +26,9 @@ __all__ = ["HANDLERS", "on_alias_set", "on_label", "on_model_declared", "on_pred
 
 
 async def on_prediction(monitor: Monitor, event: CloudEvent[Any]) -> None:
-    """A served prediction: its input rows into the version's window; it waits for its label;
-    the age of the features a keyed prediction read is observed.
+    """A served prediction: rows into the version's window, a wait for its label, features' age.
+
+    A keyed prediction's feature times give the age of the features it read.
 
     One handler for all (not three in the table): this runs for every record of the
     stream's busiest topic.
