@@ -38,6 +38,22 @@ class Waiting(msgspec.Struct, array_like=True, frozen=True):
     time: float
     expires: float
 
+    def pending(self, partition: int) -> dict[str, Any]:
+        """As a row of the row-per-prediction layout: not joined, in no window yet."""
+        return {
+            "event_id": self.event_id,
+            "request_id": self.request_id,
+            "partition": partition,
+            "model_name": self.model_name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "prediction": self.prediction,
+            "time": self.time,
+            "expires": self.expires,
+            "truth": None,
+            "perf_window": None,
+        }
+
 
 _encoder = msgspec.msgpack.Encoder()
 _rows = msgspec.msgpack.Decoder(list[dict[str, Any]])

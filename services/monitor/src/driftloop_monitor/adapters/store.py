@@ -414,19 +414,7 @@ class MonitorStore:
             ).all()
         joined = {j.event_id for j in joins}
         pending = [
-            {
-                "event_id": w.event_id,
-                "request_id": w.request_id,
-                "partition": batch.partition,
-                "model_name": w.model_name,
-                "version": w.version,
-                "run_id": w.run_id,
-                "prediction": w.prediction,
-                "time": w.time,
-                "expires": w.expires,
-                "truth": None,
-                "perf_window": None,
-            }
+            w.pending(batch.partition)
             for batch in batches
             for w in decode_waiting(batch.data)
             if w.event_id not in joined and w.expires > now

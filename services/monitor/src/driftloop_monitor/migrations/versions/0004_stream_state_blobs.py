@@ -320,21 +320,7 @@ def _batches_and_joins_to_pending() -> None:
         for w in decode_waiting(batch.data):
             if w.event_id in joined or w.event_id in decided:
                 continue
-            values.append(
-                {
-                    "event_id": w.event_id,
-                    "request_id": w.request_id,
-                    "partition": batch.partition,
-                    "model_name": w.model_name,
-                    "version": w.version,
-                    "run_id": w.run_id,
-                    "prediction": w.prediction,
-                    "time": w.time,
-                    "expires": w.expires,
-                    "truth": None,
-                    "perf_window": None,
-                }
-            )
+            values.append(w.pending(batch.partition))
     values += [
         {
             "event_id": j.event_id,
