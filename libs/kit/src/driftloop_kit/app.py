@@ -46,6 +46,7 @@ from driftloop_kit.auth import (
 from driftloop_kit.db import Database
 from driftloop_kit.errors import ErrorFormatter, install_error_handlers, mlflow_error_body
 from driftloop_kit.health import DEFAULT_CHECK_TIMEOUT, Check, Readiness, health_router
+from driftloop_kit.heap import freeze_heap
 from driftloop_kit.limits import BodyLimitMiddleware
 from driftloop_kit.metrics import MetricsMiddleware, metrics_router
 from driftloop_kit.settings import ServiceSettings
@@ -188,16 +189,9 @@ def create_service_app(
 
 
 def _freeze_heap(stack: AsyncExitStack) -> None:
-    """Move the objects alive once the app has started to the GC's permanent generation.
-
-    A started service holds a few hundred thousand objects (its libraries, models,
-    compiled statements). Every full collection walks them all, and a request that
-    allocates much (a 1000-metric batch) sets one off every dozen calls (bench/README.md
-    has what that cost the tracking service).
-    Frozen, they are no longer walked; nothing is freed or kept that would not be.
-    """
-    gc.collect()
-    gc.freeze()
+    """Move the objects alive once the app has started to the GC's permanent generation
+    (:func:`~driftloop_kit.heap.freeze_heap`); back at shut-down."""
+    freeze_heap()
     stack.callback(gc.unfreeze)
 
 

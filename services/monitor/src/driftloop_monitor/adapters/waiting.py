@@ -3,7 +3,8 @@
 Both fit :class:`~driftloop_monitor.service_layer.ports.WaitingPredictionsPort`; the
 stream engine decides which one the label join uses:
 
-- :class:`MemoryWaiting` (the ``bus`` engine): a dict; a restart forgets it.
+- :class:`MemoryWaiting` (the ``bus`` engine): a dict; a restart forgets it (the engine
+  stores the waiting predictions with each batch and loads them back).
 - :class:`TableWaiting` (the ``faust`` engine): a faust table keyed by request id.
   ``predictions`` and ``labels`` share that key and their partition count, so a label
   meets its prediction in the same partition, and the table is recovered from its
@@ -18,23 +19,36 @@ import json
 from collections.abc import MutableMapping
 from typing import Any
 
+import msgspec
+
 __all__ = ["MemoryWaiting", "TableWaiting"]
 
 
 class MemoryWaiting:
-    """Waiting predictions in a dict."""
+    """Waiting predictions in a dict, each key's entries kept encoded (msgpack).
+
+    Encoded, the hundreds of thousands of predictions that wait for a label are bytes,
+    which the garbage collector does not walk: kept as lists of dicts they made every
+    full collection walk one list each, and those walks grew with the waiting set to a
+    tenth of the stream's CPU (measured, ``bench/monitor.py``).
+    """
 
     def __init__(self) -> None:
-        self._pending: dict[bytes, list[dict[str, Any]]] = {}
+        self._pending: dict[bytes, bytes] = {}
 
     def get(self, key: bytes) -> list[dict[str, Any]]:
-        return self._pending.get(key) or []
+        found = self._pending.get(key)
+        return _DECODE(found) if found else []
 
     def put(self, key: bytes, entries: list[dict[str, Any]]) -> None:
-        self._pending[key] = entries
+        self._pending[key] = _ENCODE(entries)
 
     def drop(self, key: bytes) -> None:
         self._pending.pop(key, None)
+
+
+_ENCODE = msgspec.msgpack.Encoder().encode
+_DECODE = msgspec.msgpack.Decoder(list[dict[str, Any]]).decode
 
 
 class TableWaiting:

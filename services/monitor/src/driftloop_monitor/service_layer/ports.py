@@ -131,7 +131,8 @@ class WaitingPredictionsPort(Protocol):
     """
 
     def get(self, key: bytes) -> list[dict[str, Any]]:
-        """The predictions waiting under request id ``key`` (empty when none)."""
+        """The predictions waiting under request id ``key`` (empty when none): a new list,
+        the caller may change it."""
 
     def put(self, key: bytes, entries: list[dict[str, Any]]) -> None:
         """Store the predictions waiting under ``key``."""
