@@ -16,7 +16,7 @@ from driftloop_events.envelope import CloudEvent
 from driftloop_events.values import make_record
 from driftloop_monitor.domain.drift import make_reference
 from driftloop_monitor.domain.policy import MonitorPolicy
-from driftloop_monitor.entrypoints.consumers import on_alias_set
+from driftloop_monitor.entrypoints.consumers import on_alias_set, on_prediction, on_predictions
 from driftloop_monitor.service_layer.monitor import Monitor
 from driftloop_monitor.service_layer.predictions import MalformedRecord, joinable
 from tests.fakes.common import FakeOutbox
@@ -210,3 +210,50 @@ async def test_a_replaced_champion_has_its_open_window_closed_at_once(
     assert monitor.open_windows() == {}
     (result,) = store.drift_results
     assert (result["version"], result["rows"], result["status"]) == (3, WINDOW // 2, "tested")
+
+
+async def test_a_batch_of_predictions_does_what_one_by_one_does_and_leaves_the_malformed(
+    parts: tuple[Monitor, FakeStore, FakeOutbox, FakeSource],
+) -> None:
+    """The durable engine hands a partition's predictions over at once: the same windows,
+    decisions and waiting predictions as one by one; malformed ones are left (by index)
+    for the one-by-one handler, which dead-letters them with why."""
+    batched, store, _, _ = parts
+    one_by_one_store = FakeStore()
+    one_by_one = fake_monitor(store=one_by_one_store, window_rows=WINDOW)
+    await one_by_one.start()
+    reference = make_reference(frame(800, seed=2))
+    store.references[("iris", 3)] = one_by_one_store.references[("iris", 3)] = reference
+    rows = frame(WINDOW + 50, seed=4, shifted=["x0", "x1", "x2", "x3", "colour"])
+    events = [
+        prediction("iris", 3, row, request_id=f"r{i}", answer=i % 2)
+        for i, row in enumerate(rows.to_dict("records"))
+    ]
+    mistyped = prediction("iris", 3, {**rows.iloc[0].to_dict(), "x0": "text"}, request_id="bad")
+    nameless = CloudEvent.new(serving.PredictionLogged(request_id="x"))
+    try:
+        for event in events:
+            await on_prediction(one_by_one, event)
+        left = await on_predictions(batched, [events[0], mistyped, *events[1:7], nameless])
+        left += [9 + i for i in await on_predictions(batched, events[7:])]
+        await one_by_one.drain()
+        await batched.drain()
+    finally:
+        await one_by_one.stop()
+
+    assert left == [1, 8]
+    assert batched.open_windows() == one_by_one.open_windows() == {"iris/3": 50}
+    decided = [(r["window_id"], r["rows"], r["dataset_drift"]) for r in store.drift_results]
+    assert decided == [
+        (r["window_id"], r["rows"], r["dataset_drift"]) for r in one_by_one_store.drift_results
+    ]
+    assert decided[0][1:] == (WINDOW, True)
+    waiting = [
+        [
+            {k: v for k, v in entry.items() if k != "expires"}
+            for entry in m.labels.waiting.get(b"r7")
+        ]
+        for m in (batched, one_by_one)
+    ]
+    assert waiting[0] == waiting[1] != []
+    assert batched.labels.waiting.get(b"bad") == []

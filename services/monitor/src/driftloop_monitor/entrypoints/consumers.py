@@ -9,6 +9,7 @@ reference data is not fetched again.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from driftloop.monitor.v1 import events_pb2 as monitor_events
@@ -22,7 +23,15 @@ from driftloop_monitor.domain.windows import VersionKey
 from driftloop_monitor.service_layer.feature_ages import observe_feature_ages
 from driftloop_monitor.service_layer.monitor import Monitor
 
-__all__ = ["HANDLERS", "on_alias_set", "on_label", "on_model_declared", "on_prediction"]
+__all__ = [
+    "BATCHED",
+    "HANDLERS",
+    "on_alias_set",
+    "on_label",
+    "on_model_declared",
+    "on_prediction",
+    "on_predictions",
+]
 
 
 async def on_prediction(monitor: Monitor, event: CloudEvent[Any]) -> None:
@@ -36,6 +45,21 @@ async def on_prediction(monitor: Monitor, event: CloudEvent[Any]) -> None:
     await monitor.windows.on_prediction(event)
     monitor.labels.remember(event)
     observe_feature_ages(event)
+
+
+async def on_predictions(monitor: Monitor, events: list[CloudEvent[Any]]) -> list[int]:
+    """A batch of served predictions (the durable engine's, one partition's): as
+    :func:`on_prediction` for each, the rows of all of them first. Returns the indices of
+    those it leaves to :func:`on_prediction` (malformed ones: it dead-letters them with
+    why)."""
+    left = await monitor.windows.on_predictions(events)
+    skipped = set(left)
+    remember = monitor.labels.remember
+    for index, event in enumerate(events):
+        if index not in skipped:
+            remember(event)
+            observe_feature_ages(event)
+    return left
 
 
 async def on_label(monitor: Monitor, event: CloudEvent[Any]) -> None:
@@ -68,3 +92,8 @@ HANDLERS: HandlerTable[Monitor] = {
     registry_events.AliasSet: [on_alias_set],
     trainer_events.ModelDeclared: [on_model_declared],
 }
+
+BATCHED: dict[str, Callable[[Monitor, list[CloudEvent[Any]]], Awaitable[list[int]]]] = {
+    "predictions": on_predictions,
+}
+"""Topics whose batches the durable engine hands to one handler at once (the busiest)."""

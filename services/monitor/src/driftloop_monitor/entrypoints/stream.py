@@ -23,6 +23,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from pathlib import Path
@@ -43,7 +44,7 @@ from driftloop_events.topics import TOPICS, dlq_spec
 from driftloop_kit.retry import HANDLER, RECONNECT, Backoff, logged
 from driftloop_monitor.adapters.store import MonitorStore
 from driftloop_monitor.adapters.waiting import TableWaiting
-from driftloop_monitor.entrypoints.consumers import HANDLERS
+from driftloop_monitor.entrypoints.consumers import BATCHED, HANDLERS
 from driftloop_monitor.service_layer.bootstrap import MonitorContainer
 from driftloop_monitor.service_layer.journal import StateJournal
 from driftloop_monitor.service_layer.monitor import Monitor
@@ -338,6 +339,15 @@ class BusMonitorStream(MonitorStream):
     async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
         # Predictions before labels: a label fetched with its prediction finds it waiting.
         for tp, records in sorted(batches.items(), key=lambda item: item[0].topic != "predictions"):
+            batched = BATCHED.get(tp.topic)
+            if batched is not None and records:
+                self.journal.partition = tp.partition
+                await self.dispatcher.handle_many(
+                    [delivered(record) for record in records],
+                    functools.partial(batched, self.monitor),
+                )
+                self._uncommitted[tp] = records[-1].offset + 1
+                continue
             for record in records:
                 self.journal.partition = record.partition
                 await self.dispatcher.handle(delivered(record))

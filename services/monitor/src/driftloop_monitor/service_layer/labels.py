@@ -71,20 +71,23 @@ class LabelJoin:
         entry = joinable(event)
         if entry is None:
             return
-        key = event.data.request_id.encode()
+        request_id = event.data.request_id
+        key = request_id.encode()
         waiting = self.waiting.get(key)
         # A redelivered prediction must not wait twice.
         if not any(_same(w, entry) for w in waiting):
             # Expiry runs on the clock from when the prediction was seen, so replayed
             # predictions with old event times still wait for their labels.
-            expires = time.time() + self.label_ttl
-            entry = {**entry, "expires": expires, "id": event.id}
+            expires = entry["expires"] = time.time() + self.label_ttl
+            entry["id"] = event.id
             self._expiry.append((expires, key))
             if self.journal is not None:
                 entry["partition"] = self.journal.partition
-                self.journal.changes.pending.append({**entry, "request_id": event.data.request_id})
-            self.waiting.put(key, [*waiting, entry])
-        self._expire()
+                self.journal.changes.pending.append({**entry, "request_id": request_id})
+            waiting.append(entry)
+            self.waiting.put(key, waiting)
+        if self._expiry and self._expiry[0][0] <= time.time():
+            self._expire()
 
     async def on_label(self, event: CloudEvent[monitor_events.LabelRecorded]) -> int:
         """Join a label with the predictions waiting for it; return how many joined.
