@@ -158,8 +158,10 @@ class PredictionWindows:
             except MistypedRow as error:
                 raise MalformedRecord(str(error)) from None
         policy = await self.policies.get(key.model)
-        await self._add(event, key, rows, policy, self.clock())
+        closed = self._add(event, key, rows, policy, self.clock())
         self._counter(key.model).inc(len(rows))
+        for window in closed:
+            await self.enqueue(window)
 
     async def on_predictions(
         self, events: list[CloudEvent[serving_events.PredictionLogged]]
@@ -199,21 +201,22 @@ class PredictionWindows:
                 except MistypedRow:
                     left.append(index)
                     continue
-            await self._add(event, key, rows, policies[key.model], now)
+            for window in self._add(event, key, rows, policies[key.model], now):
+                await self.enqueue(window)
             counts[key.model] += len(rows)
         for model, count in counts.items():
             self._counter(model).inc(count)
         return sorted(left)
 
-    async def _add(
+    def _add(
         self,
         event: CloudEvent[serving_events.PredictionLogged],
         key: VersionKey,
         rows: list[dict[str, Any]],
         policy: MonitorPolicy,
         now: datetime,
-    ) -> None:
-        """Put checked rows into their version's window; the windows they close go on."""
+    ) -> list[ClosedWindow]:
+        """Put checked rows into their version's window; return the windows they close."""
         placed: list[tuple[str, int]] | None = [] if self.journal is not None else None
         at = request_time(event)
         closed = self.windows.add(
@@ -238,8 +241,7 @@ class PredictionWindows:
                 placed=placed,
                 rows=rows,
             )
-        for window in closed:
-            await self.enqueue(window)
+        return closed
 
     def _counter(self, model: str) -> Any:
         counter = self._counters.get(model)
