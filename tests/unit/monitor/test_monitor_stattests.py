@@ -80,3 +80,76 @@ def test_the_test_a_column_gets_is_the_one_evidentlys_registry_picks(
 
     picked = registry.get_stattest(reference, current, ColumnType(kind), None)
     assert test.stattest == picked.name
+
+
+def _numeric_cases() -> list[tuple[str, pd.Series, pd.Series]]:
+    rng = np.random.default_rng(11)
+    return [
+        ("same", pd.Series(rng.normal(size=5000)), pd.Series(rng.normal(size=1000))),
+        ("shifted", pd.Series(rng.normal(size=5000)), pd.Series(rng.normal(0.4, size=1000))),
+        (
+            "ties",
+            pd.Series(rng.integers(0, 40, size=3000).astype(float)),
+            pd.Series(rng.integers(5, 45, size=700)),
+        ),
+        ("tiny variance", pd.Series(1.0 + rng.normal(size=2000) * 1e-6), pd.Series([1.0] * 300)),
+        ("wider", pd.Series(rng.normal(size=1500)), pd.Series(rng.normal(0, 3, size=1))),
+    ]
+
+
+@pytest.mark.parametrize(("case", "reference", "current"), _numeric_cases())
+def test_the_wasserstein_shortcut_gives_evidentlys_score_to_the_last_bit(
+    case: str, reference: pd.Series, current: pd.Series
+) -> None:
+    from evidently.legacy.calculations.stattests.wasserstein_distance_norm import (
+        _wasserstein_distance_norm,
+    )
+    from evidently.legacy.core import ColumnType
+
+    expected, drifted = _wasserstein_distance_norm(reference, current, ColumnType.Numerical, 0.1)
+    test = stattests.run_test("x", "num", reference, current, stattests.options(MonitorPolicy()))
+
+    assert test.stattest == "wasserstein", case
+    assert test.score == float(expected), case
+    assert test.drifted == bool(drifted), case
+    # Again, with the reference prepared: still the same.
+    again = stattests.run_test("x", "num", reference, current, stattests.options(MonitorPolicy()))
+    assert again.score == float(expected), case
+
+
+def _categorical_cases() -> list[tuple[str, pd.Series, pd.Series]]:
+    rng = np.random.default_rng(12)
+    colours = ["red", "green", "blue", "amber"]
+    return [
+        ("same", pd.Series(rng.choice(colours, 3000)), pd.Series(rng.choice(colours, 500))),
+        (
+            "moved",
+            pd.Series(rng.choice(colours, 3000)),
+            pd.Series(rng.choice(colours, 500, p=[0.7, 0.1, 0.1, 0.1])),
+        ),
+        (
+            "only in the window",
+            pd.Series(rng.choice(colours[:3], 3000)),
+            pd.Series(rng.choice([*colours, "violet"], 500)),
+        ),
+        (
+            "only in the reference",
+            pd.Series(rng.choice(colours, 3000)),
+            pd.Series(rng.choice(colours[:2], 500)),
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("case", "reference", "current"), _categorical_cases())
+def test_the_jensen_shannon_shortcut_gives_evidentlys_score_to_the_last_bit(
+    case: str, reference: pd.Series, current: pd.Series
+) -> None:
+    from evidently.legacy.calculations.stattests.jensenshannon import _jensenshannon
+    from evidently.legacy.core import ColumnType
+
+    expected, drifted = _jensenshannon(reference, current, ColumnType.Categorical, 0.1)
+    test = stattests.run_test("x", "cat", reference, current, stattests.options(MonitorPolicy()))
+
+    assert test.stattest == "jensenshannon", case
+    assert test.score == float(expected), case
+    assert test.drifted == bool(drifted), case
