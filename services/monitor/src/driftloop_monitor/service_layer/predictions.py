@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from driftloop.common.v1.common_pb2 import Record
+from driftloop.common.v1.common_pb2 import Record, Value
 from driftloop.serving.v1 import events_pb2 as serving_events
 from driftloop_events.envelope import CloudEvent
 from driftloop_events.values import value_to_python
@@ -76,6 +76,12 @@ def row(record: Record) -> dict[str, Any]:
     return values
 
 
+def row_value(value: Value) -> Any:
+    """One value of a Record as Python (a scalar without a function call)."""
+    kind = value.WhichOneof("kind")
+    return getattr(value, kind) if kind in _SCALARS else value_to_python(value)
+
+
 def request_time(event: CloudEvent[serving_events.PredictionLogged]) -> datetime:
     """When the prediction was asked for (the event's time when the producer left it out)."""
     stamp = event.data.request_time
@@ -89,7 +95,12 @@ def joinable(event: CloudEvent[serving_events.PredictionLogged]) -> dict[str, An
     p = event.data
     if len(p.outputs) != 1:
         return None
-    predicted = prediction_value(row(p.outputs[0]))
+    fields = p.outputs[0].fields
+    name = next((n for n in PREDICTION_FIELDS if n in fields), None)
+    if name is None and len(fields) == 1:
+        name = next(iter(fields))
+    # One value read, not the whole output row: this runs for every prediction.
+    predicted = None if name is None else row_value(fields[name])
     if predicted is None or isinstance(predicted, bytes | list):
         return None
     return {
