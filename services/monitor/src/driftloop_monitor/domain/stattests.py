@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -145,12 +145,6 @@ def run_test(
     )
 
 
-#: Distinct values of reference columns, by the identity of the (cached, cleaned) series;
-#: the series is kept beside its count so that its id is not reused while it is cached.
-_distinct: dict[int, tuple[pd.Series, int]] = {}
-_DISTINCT_MAX = 1024
-
-
 def _default_by_reference(reference: pd.Series, kind: str) -> Any:
     """The test ``registry._get_default_stattest`` picks, when the reference alone decides
     it; None otherwise (the registry then picks it).
@@ -161,12 +155,7 @@ def _default_by_reference(reference: pd.Series, kind: str) -> Any:
     threshold the choice does not depend on the window. Text columns are left to the
     registry.
     """
-    found = _distinct.get(id(reference))
-    if found is None or found[0] is not reference:
-        if len(_distinct) >= _DISTINCT_MAX:
-            _distinct.clear()
-        found = _distinct[id(reference)] = (reference, int(reference.nunique()))
-    distinct = found[1]
+    distinct = _prepared(reference).distinct
     tests = _evidently()["registry"].stattests
     large = reference.shape[0] > 1000
     if kind == "num" and distinct > 5:
@@ -178,53 +167,46 @@ def _default_by_reference(reference: pd.Series, kind: str) -> Any:
     return None
 
 
-@dataclass
 class _Reference:
-    """What the two default tests work out from a (cleaned) reference column on every
-    window, worked out once: its values as sorted floats and Evidently's norm
-    (Wasserstein); its distinct values as Evidently's set and its counts
-    (Jensen-Shannon)."""
+    """What the tests work out from a (cleaned) reference column on every window, worked
+    out once, when first asked for: its number of distinct values (the default test's
+    pick), its values as sorted floats and Evidently's norm (Wasserstein), its distinct
+    values as Evidently's set and its counts (Jensen-Shannon)."""
 
-    series: pd.Series
-    _sorted: np.ndarray | None = None
-    _norm: float | None = None
-    _values: set[Any] | None = None
-    _counts: dict[Any, int] | None = None
+    def __init__(self, series: pd.Series) -> None:
+        self.series = series
 
-    @property
+    @cached_property
+    def distinct(self) -> int:
+        return int(self.series.nunique())
+
+    @cached_property
     def sorted(self) -> np.ndarray:
-        if self._sorted is None:
-            self._sorted = np.sort(np.asarray(self.series, dtype=float))
-        return self._sorted
+        return np.sort(np.asarray(self.series, dtype=float))
 
-    @property
+    @cached_property
     def norm(self) -> float:
-        if self._norm is None:
-            self._norm = max(float(np.std(self.series)), 0.001)
-        return self._norm
+        return max(float(np.std(self.series)), 0.001)
 
-    @property
+    @cached_property
     def values(self) -> set[Any]:
-        if self._values is None:
-            self._values = set(self.series.dropna().unique())
-        return self._values
+        return set(self.series.dropna().unique())
 
-    @property
+    @cached_property
     def counts(self) -> dict[Any, int]:
-        if self._counts is None:
-            self._counts = dict(self.series.value_counts())
-        return self._counts
+        return dict(self.series.value_counts())
 
 
 #: Prepared reference columns, by the identity of the (cached, cleaned) series, which
 #: is kept inside so that its id is not reused while it is cached.
 _references: dict[int, _Reference] = {}
+_REFERENCES_MAX = 1024
 
 
 def _prepared(reference: pd.Series) -> _Reference:
     found = _references.get(id(reference))
     if found is None or found.series is not reference:
-        if len(_references) >= _DISTINCT_MAX:
+        if len(_references) >= _REFERENCES_MAX:
             _references.clear()
         found = _references[id(reference)] = _Reference(reference)
     return found
