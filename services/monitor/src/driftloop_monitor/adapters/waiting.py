@@ -23,6 +23,9 @@ import msgspec
 
 __all__ = ["MemoryWaiting", "TableWaiting"]
 
+_ENCODE = msgspec.msgpack.Encoder().encode
+_DECODE = msgspec.msgpack.Decoder(list[dict[str, Any]]).decode
+
 
 class MemoryWaiting:
     """Waiting predictions in a dict, each key's entries kept encoded (msgpack).
@@ -45,10 +48,6 @@ class MemoryWaiting:
 
     def drop(self, key: bytes) -> None:
         self._pending.pop(key, None)
-
-
-_ENCODE = msgspec.msgpack.Encoder().encode
-_DECODE = msgspec.msgpack.Decoder(list[dict[str, Any]]).decode
 
 
 class TableWaiting:

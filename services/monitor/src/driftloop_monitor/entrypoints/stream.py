@@ -273,6 +273,11 @@ class BusMonitorStream(MonitorStream):
             dead_letters=DeadLetters(self.publisher, group=self.group),
             retry=self.retry,
         )
+        #: Topics whose batches go to one handler at once (``BATCHED``), bound as ``bind``
+        #: binds the one-by-one handlers.
+        self.batched = {
+            topic: functools.partial(handler, self.monitor) for topic, handler in BATCHED.items()
+        }
         self.consumer_options: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap_servers,
             "group_id": self.group,
@@ -339,12 +344,11 @@ class BusMonitorStream(MonitorStream):
     async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
         # Predictions before labels: a label fetched with its prediction finds it waiting.
         for tp, records in sorted(batches.items(), key=lambda item: item[0].topic != "predictions"):
-            batched = BATCHED.get(tp.topic)
+            batched = self.batched.get(tp.topic)
             if batched is not None and records:
                 self.journal.partition = tp.partition
                 await self.dispatcher.handle_many(
-                    [delivered(record) for record in records],
-                    functools.partial(batched, self.monitor),
+                    [delivered(record) for record in records], batched
                 )
                 self._uncommitted[tp] = records[-1].offset + 1
                 continue

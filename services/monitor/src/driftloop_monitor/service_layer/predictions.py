@@ -10,7 +10,7 @@ queue; the queue is bounded, so a slow worker slows the stream down.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,8 +55,8 @@ class MalformedRecord(ValueError):
     """A record that can never be handled (it goes to the dead-letter topic)."""
 
 
-def prediction_value(outputs: dict[str, Any]) -> Any:
-    """The predicted value of one output row."""
+def prediction_value(outputs: Mapping[str, Any]) -> Any:
+    """The predicted value of one output row (its Python values, or a Record's fields)."""
     for name in PREDICTION_FIELDS:
         if name in outputs:
             return outputs[name]
@@ -95,12 +95,9 @@ def joinable(event: CloudEvent[serving_events.PredictionLogged]) -> dict[str, An
     p = event.data
     if len(p.outputs) != 1:
         return None
-    fields = p.outputs[0].fields
-    name = next((n for n in PREDICTION_FIELDS if n in fields), None)
-    if name is None and len(fields) == 1:
-        name = next(iter(fields))
-    # One value read, not the whole output row: this runs for every prediction.
-    predicted = None if name is None else row_value(fields[name])
+    # The one value read, not the whole output row: this runs for every prediction.
+    found = prediction_value(p.outputs[0].fields)
+    predicted = None if found is None else row_value(found)
     if predicted is None or isinstance(predicted, bytes | list):
         return None
     return {
@@ -110,6 +107,35 @@ def joinable(event: CloudEvent[serving_events.PredictionLogged]) -> dict[str, An
         "prediction": predicted if not isinstance(predicted, datetime) else str(predicted),
         "time": request_time(event).timestamp(),
     }
+
+
+def _rows(
+    event: CloudEvent[serving_events.PredictionLogged],
+) -> tuple[VersionKey, list[dict[str, Any]]]:
+    """A prediction's version and input rows.
+
+    Raises:
+        MalformedRecord: No model, no version or no inputs.
+    """
+    p = event.data
+    if not p.model.name or p.model.version <= 0:
+        raise MalformedRecord("prediction without a model name and version")
+    if not p.inputs:
+        raise MalformedRecord("prediction without inputs")
+    return VersionKey(p.model.name, p.model.version), [row(record) for record in p.inputs]
+
+
+def _check(rows: list[dict[str, Any]], kinds: ColumnKinds | None) -> None:
+    """Refuse rows whose values do not fit their column (unchecked without kinds).
+
+    Raises:
+        MalformedRecord: Naming the row, the column, its kind and the value.
+    """
+    if kinds:
+        try:
+            check_rows(rows, kinds)
+        except MistypedRow as error:
+            raise MalformedRecord(str(error)) from None
 
 
 class PredictionWindows:
@@ -155,28 +181,15 @@ class PredictionWindows:
             MalformedRecord: No model, no version or no inputs, or a value that does not
                 fit its column.
         """
-        p = event.data
-        if not p.model.name or p.model.version <= 0:
-            raise MalformedRecord("prediction without a model name and version")
-        if not p.inputs:
-            raise MalformedRecord("prediction without inputs")
-        rows = [row(record) for record in p.inputs]
-        key = VersionKey(p.model.name, p.model.version)
-        kinds = await self.kinds(key) if self.kinds is not None else None
-        if kinds:
-            try:
-                check_rows(rows, kinds)
-            except MistypedRow as error:
-                raise MalformedRecord(str(error)) from None
+        key, rows = _rows(event)
+        _check(rows, await self.kinds(key) if self.kinds is not None else None)
         policy = await self.policies.get(key.model)
         closed = self._add(event, key, rows, policy, self.clock())
         self._counter(key.model).inc(len(rows))
         for window in closed:
             await self.enqueue(window)
 
-    async def on_predictions(
-        self, events: list[CloudEvent[serving_events.PredictionLogged]]
-    ) -> list[int]:
+    async def on_predictions(self, events: list[CloudEvent[Any]]) -> list[int]:
         """Add the input rows of a batch of predictions (one partition's, in order), as
         :meth:`on_prediction` does for each, with each version's column kinds and policy
         looked up once per batch and the clock read once.
@@ -191,27 +204,24 @@ class PredictionWindows:
         left: list[int] = []
         taken: list[tuple[int, CloudEvent[Any], VersionKey, list[dict[str, Any]]]] = []
         for index, event in enumerate(events):
-            p = event.data
-            if not isinstance(p, serving_events.PredictionLogged) or (
-                not p.model.name or p.model.version <= 0 or not p.inputs
-            ):
+            if not isinstance(event.data, serving_events.PredictionLogged):
                 left.append(index)
                 continue
-            key = VersionKey(p.model.name, p.model.version)
-            taken.append((index, event, key, [row(record) for record in p.inputs]))
+            try:
+                taken.append((index, event, *_rows(event)))
+            except MalformedRecord:
+                left.append(index)
         versions = {key for _, _, key, _ in taken}
         kinds = {key: await self.kinds(key) for key in versions} if self.kinds is not None else {}
         policies = {model: await self.policies.get(model) for model in {k.model for k in versions}}
         now = self.clock()
         counts: dict[str, int] = dict.fromkeys(policies, 0)
         for index, event, key, rows in taken:
-            found = kinds.get(key)
-            if found:
-                try:
-                    check_rows(rows, found)
-                except MistypedRow:
-                    left.append(index)
-                    continue
+            try:
+                _check(rows, kinds.get(key))
+            except MalformedRecord:
+                left.append(index)
+                continue
             for window in self._add(event, key, rows, policies[key.model], now):
                 await self.enqueue(window)
             counts[key.model] += len(rows)
